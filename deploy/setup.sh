@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Idempotent setup for a development machine, CI, or the container build stage:
+#   1. installs the Debian packages xlb needs, only those that are missing;
+#   2. runs `npm ci` when node_modules is missing or older than package-lock.json;
+#   3. compiles bpf/ (clang -O2 -g -target bpf) into build/bpf/;
+#   4. builds the Node-API addon with node-gyp (libbpf linked statically);
+#   5. compiles the TypeScript into dist/.
+# Flags: --build-only (skip package installs), --no-apt (skip apt only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_apt=1
+want_npm=1
+for a in "$@"; do
+  case "$a" in
+    --build-only) want_apt=0; want_npm=0 ;;
+    --no-apt) want_apt=0 ;;
+    *) echo "setup: unknown flag $a" >&2; exit 2 ;;
+  esac
+done
+
+say() { [ -n "${XLB_QUIET:-}" ] || echo "setup: $*"; }
+
+# Build tools, the BPF toolchain, and what tests, the demo and the benchmarks run.
+PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev pkg-config make g++ python3
+      iproute2 iperf3 curl wrk nftables iptables nginx procps ethtool)
+
+if [ "$want_apt" = 1 ]; then
+  missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "setup: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+      exit 1
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # nginx-light's package starts a server on port 80 in the root namespace; xlb only
+    # uses nginx inside its own namespaces, so stop the packaged one if it started.
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+    pkill -x nginx 2>/dev/null || true
+  fi
+fi
+
+if [ "$want_npm" = 1 ]; then
+  stamp=node_modules/.xlb-lock-sha
+  sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    say "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$sum" > "$stamp"
+  fi
+fi
+
+say "compiling bpf/"
+make -s -C bpf
+
+if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ]; then
+  say "configuring the addon"
+  npx --no-install node-gyp configure --loglevel=error >/dev/null
+fi
+say "building the addon"
+npx --no-install node-gyp build --loglevel=error -j 2 >/dev/null
+
+say "compiling TypeScript"
+npx --no-install tsc -p .
+chmod +x dist/src/cli/main.js 2>/dev/null || true
+say "done"
