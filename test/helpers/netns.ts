@@ -1,0 +1,108 @@
+// Network namespaces for tests, benchmarks and the demo. Every address lives only inside
+// namespaces created here; nothing is added to the root namespace. Names carry a per-run
+// prefix so parallel runs never collide, and teardown() removes all of them.
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const pexec = promisify(execFile);
+
+export interface RunResult { stdout: string; stderr: string }
+
+/** Run a command (argv form), throwing with its stderr on failure. */
+export async function run(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  try {
+    const r = await pexec(cmd, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 << 20 });
+    return { stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  } catch (e) {
+    const err = e as Error & { stderr?: string; code?: unknown };
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${err.stderr?.toString().trim() || err.message}`);
+  }
+}
+
+export class Netns {
+  constructor(readonly name: string) {}
+
+  /** Run a command inside this namespace. */
+  exec(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return run('ip', ['netns', 'exec', this.name, cmd, ...args], opts);
+  }
+
+  /** `ip ...` inside this namespace. */
+  ip(...args: string[]): Promise<RunResult> {
+    return run('ip', ['-n', this.name, ...args]);
+  }
+
+  /** Start a long-running process inside this namespace; the caller (or teardown) kills it. */
+  spawn(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+    return spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: 'ignore', ...opts });
+  }
+}
+
+/** A set of namespaces with one prefix; teardown kills their processes and deletes them. */
+export class NetnsSet {
+  readonly prefix: string;
+  private readonly list: Netns[] = [];
+  private readonly procs: ChildProcess[] = [];
+
+  constructor(tag: string) {
+    this.prefix = `xlbt-${tag}-${process.pid % 100000}`;
+  }
+
+  async add(short: string): Promise<Netns> {
+    const ns = new Netns(`${this.prefix}-${short}`);
+    await run('ip', ['netns', 'add', ns.name]);
+    this.list.push(ns);
+    await ns.ip('link', 'set', 'lo', 'up');
+    return ns;
+  }
+
+  /** Track a process so teardown kills it. */
+  track(p: ChildProcess): ChildProcess {
+    this.procs.push(p);
+    return p;
+  }
+
+  /** Create a veth pair with each end directly inside its namespace (never in the root one). */
+  async veth(a: Netns, aName: string, b: Netns, bName: string): Promise<void> {
+    await run('ip', ['link', 'add', aName, 'netns', a.name, 'type', 'veth', 'peer', 'name', bName, 'netns', b.name]);
+  }
+
+  get namespaces(): readonly Netns[] {
+    return this.list;
+  }
+
+  async teardown(): Promise<void> {
+    for (const p of this.procs) {
+      try { p.kill('SIGKILL'); } catch { /* already gone */ }
+    }
+    for (const ns of this.list.reverse()) {
+      // Kill anything still running inside, then delete.
+      await run('ip', ['netns', 'pids', ns.name]).then(async (r) => {
+        for (const pid of r.stdout.split(/\s+/).filter(Boolean)) {
+          try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+        }
+      }).catch(() => undefined);
+      await run('ip', ['netns', 'del', ns.name]).catch(() => undefined);
+    }
+    this.list.length = 0;
+  }
+}
+
+/** True when this process may create namespaces and load BPF (root). */
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Remove namespaces left behind by an earlier, killed run with this tag (any pid). */
+export async function sweepStale(tag: string): Promise<void> {
+  const r = await run('ip', ['netns', 'list']).catch(() => ({ stdout: '' }));
+  for (const line of r.stdout.split('\n')) {
+    const name = line.split(' ')[0];
+    if (!name || !name.startsWith(`xlbt-${tag}-`)) continue;
+    const pid = Number(name.split('-')[2]);
+    if (pid && pid !== process.pid % 100000) {
+      try { process.kill(pid, 0); continue; } catch { /* owner gone: stale */ }
+    }
+    await run('ip', ['netns', 'del', name]).catch(() => undefined);
+  }
+}
