@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-dirs=()
+# Explicit file list (unit first, then the kernel-facing suites); only *.test.js files are tests.
+files=()
 for d in unit native bpf e2e bench; do
-  [ -d "dist/test/$d" ] && dirs+=("dist/test/$d")
+  [ -d "dist/test/$d" ] || continue
+  while IFS= read -r f; do files+=("$f"); done < <(find "dist/test/$d" -name '*.test.js' | sort)
 done
-exec node --test --test-concurrency=1 "${dirs[@]}"
+[ ${#files[@]} -gt 0 ] || { echo "no test files found under dist/test" >&2; exit 1; }
+exec node --test --test-concurrency=1 "$@" "${files[@]}"
