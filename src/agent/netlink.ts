@@ -1,0 +1,93 @@
+// Interface and address discovery, and link events, through iproute2's JSON output and
+// `ip monitor`. The agent runs inside the node's network namespace, so every call here
+// sees exactly that namespace.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { EventEmitter } from 'node:events';
+
+const pexec = promisify(execFile);
+
+export interface LinkInfo {
+  name: string;
+  ifindex: number;
+  kind: string; // 'veth', 'bridge', '' for physical, ...
+  up: boolean;
+  addrs: string[]; // IPv4 addresses
+}
+
+async function ipJson(args: string[]): Promise<unknown[]> {
+  const { stdout } = await pexec('ip', ['-j', ...args], { timeout: 10_000, maxBuffer: 32 << 20 });
+  const text = stdout.toString().trim();
+  return text ? (JSON.parse(text) as unknown[]) : [];
+}
+
+export async function listLinks(): Promise<LinkInfo[]> {
+  const rows = (await ipJson(['-d', 'addr', 'show'])) as Array<{
+    ifname: string; ifindex: number; flags?: string[]; operstate?: string;
+    linkinfo?: { info_kind?: string }; addr_info?: Array<{ family: string; local: string }>;
+  }>;
+  return rows.map((r) => ({
+    name: r.ifname,
+    ifindex: r.ifindex,
+    kind: r.linkinfo?.info_kind ?? '',
+    up: (r.flags ?? []).includes('UP'),
+    addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+  }));
+}
+
+/** Interfaces holding the default route, plus those holding one of `nodeAddrs`. */
+export async function detectDevices(nodeAddrs: string[]): Promise<string[]> {
+  const routes = (await ipJson(['route', 'show', 'default'])) as Array<{ dev?: string }>;
+  const out = new Set<string>();
+  for (const r of routes) if (r.dev) out.add(r.dev);
+  for (const l of await listLinks()) {
+    if (l.name !== 'lo' && l.addrs.some((a) => nodeAddrs.includes(a))) out.add(l.name);
+  }
+  return [...out].sort();
+}
+
+/** Emits 'change' (coalesced) whenever links are added, removed or change state. */
+export class LinkMonitor extends EventEmitter {
+  private proc: ChildProcess | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  start(): void {
+    this.stopped = false;
+    const p = spawn('ip', ['-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.proc = p;
+    p.stdout?.on('data', () => this.kick());
+    p.on('exit', () => {
+      this.proc = null;
+      // ip monitor should run for the agent's lifetime; restart it if it dies.
+      if (!this.stopped) setTimeout(() => { if (!this.stopped) this.start(); }, 1000).unref();
+    });
+  }
+
+  private kick(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => { this.timer = null; this.emit('change'); }, 100);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.proc?.kill();
+    this.proc = null;
+  }
+}
+
+/** Minimal glob (only `*` and `?`) for --pod-interfaces. */
+export function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+  return re.test(name);
+}
+
+/** Pod interfaces: the globs if given, else every veth that is not a device. */
+export function selectPodInterfaces(links: LinkInfo[], devices: string[], globs: string[]): LinkInfo[] {
+  return links.filter((l) => {
+    if (devices.includes(l.name) || l.name === 'lo') return false;
+    if (globs.length > 0) return globs.some((g) => globMatch(g, l.name));
+    return l.kind === 'veth';
+  });
+}
