@@ -1,0 +1,46 @@
+// The contract between a source of cluster state (kube API or a manifests directory) and the
+// agent. A source owns a read-only cache; the agent reads it after a 'change' event and never
+// mutates the returned objects.
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+
+export type { V1EndpointSlice, V1Node, V1Service };
+
+export type ChangeKind = 'service' | 'slices' | 'node';
+
+/** Label that ties an EndpointSlice to its Service (same namespace). */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+export interface ClusterView {
+  services(): V1Service[];
+  /** key = namespace/name */
+  service(key: string): V1Service | undefined;
+  /** EndpointSlices whose kubernetes.io/service-name label names this Service. */
+  slices(serviceKey: string): V1EndpointSlice[];
+  /** The agent's own node. */
+  node(): V1Node | undefined;
+}
+
+export interface Problem {
+  file?: string;
+  /** 0-based index of the YAML document within the file */
+  doc?: number;
+  kind?: string;
+  name?: string;
+  reason: string;
+}
+
+export interface Source extends ClusterView {
+  /** Resolves once every initial list is complete: the agent never programs from a partial view. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** key: service key (namespace/name) for 'service' and 'slices', node name for 'node'. */
+  on(ev: 'change', fn: (kind: ChangeKind, key: string) => void): this;
+  /** An object that was invalid or skipped. */
+  on(ev: 'problem', fn: (p: Problem) => void): this;
+  on(ev: 'connection', fn: (state: 'up' | 'down', detail?: string) => void): this;
+  readonly synced: boolean;
+}
+
+export function objectKey(meta: { namespace?: string; name?: string } | undefined): string {
+  return `${meta?.namespace || 'default'}/${meta?.name ?? ''}`;
+}
