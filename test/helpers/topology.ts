@@ -1,0 +1,189 @@
+// The end-to-end topology (DESIGN §7): a client and two "nodes" on a bridge, and pods wired
+// into their node the way a routed CNI (Calico-style) does it. Every address lives only in
+// namespaces created here; the bridge itself sits in its own namespace so the root namespace
+// gets nothing.
+//
+//   client (198.18.0.1) ─┐
+//   node1  (198.18.0.11) ├─ br0 (in namespace "br")
+//   node2  (198.18.0.12) ┘
+//   nodeN: eth0 + one lxc<node#><pod#> veth per pod, /32 route per pod, the other node's
+//          pod CIDR via the other node's address, ip_forward=1
+//   pod:   eth0 with its /32, default route via 169.254.1.1 (a static neighbor pointing at
+//          the host-side veth's MAC, so no proxy ARP tuning is needed)
+//
+// Pods: each app gets `podsPerNode` pods on EACH node, numbered <app>-1, <app>-2, ... and
+// placed alternately on node1, node2, node1, ... (so odd numbers on node1, even on node2).
+import { NetnsSet, Netns, run } from './netns.js';
+
+export const CLIENT_IP = '198.18.0.1';
+export const NODE_IPS = ['198.18.0.11', '198.18.0.12'] as const;
+export const POD_CIDRS = ['10.244.1.0/24', '10.244.2.0/24'] as const;
+/** Where the client sends LoadBalancer IPs / externalIPs by default. */
+export const SERVICE_VIP_RANGE = '198.18.100.0/24';
+const POD_GATEWAY = '169.254.1.1';
+
+export interface TopoNode { name: string; ns: Netns; ip: string; podCidr: string; device: 'eth0' }
+export interface TopoPod { name: string; app: string; node: string; ns: Netns; ip: string; hostIf: string }
+export interface CurlResult { status: number; body: string; ms: number; error?: string }
+
+export interface Topology {
+  client: { ns: Netns; ip: string };
+  bridge: Netns;
+  nodes: TopoNode[];
+  pods: TopoPod[];
+  set: NetnsSet;
+  /** The namespace for 'client', 'br', 'node1', 'node2' or a pod name. */
+  nsFor(name: string): Netns;
+  /** Route `prefix` from the client via node `nodeIndex` (0-based). */
+  setClientRoute(prefix: string, nodeIndex: number): Promise<void>;
+  /** HTTP GET from inside `ns`; status 0 (and `error`) when no HTTP answer came. */
+  curl(ns: Netns | string, url: string, opts?: { timeoutMs?: number }): Promise<CurlResult>;
+  /** One UDP datagram from inside `ns`; the reply's text, or null on timeout. */
+  udpEcho(ns: Netns | string, addr: string, port: number, payload: string, timeoutMs?: number): Promise<string | null>;
+  teardown(): Promise<void>;
+}
+
+export interface TopologyOptions { tag: string; podsPerNode?: number; apps?: string[] }
+
+/** Build the topology; on failure everything already made is torn down before rethrowing. */
+export async function buildTopology(opts: TopologyOptions): Promise<Topology> {
+  const set = new NetnsSet(opts.tag);
+  try {
+    return await build(set, opts);
+  } catch (e) {
+    await set.teardown();
+    throw e;
+  }
+}
+
+async function build(set: NetnsSet, opts: TopologyOptions): Promise<Topology> {
+  const podsPerNode = opts.podsPerNode ?? 3;
+  const apps = opts.apps ?? ['app1'];
+  if (podsPerNode < 1 || podsPerNode * apps.length > 99) throw new Error('topology: 1..99 pods per node');
+  const bridge = await set.add('br');
+  await bridge.ip('link', 'add', 'br0', 'type', 'bridge');
+  await bridge.ip('link', 'set', 'br0', 'up');
+
+  const client = await set.add('client');
+  await attachToBridge(set, bridge, client, 'vclient', `${CLIENT_IP}/24`);
+  const nodes: TopoNode[] = [];
+  for (let i = 0; i < NODE_IPS.length; i++) {
+    const name = `node${i + 1}`;
+    const ns = await set.add(name);
+    await attachToBridge(set, bridge, ns, `v${name}`, `${NODE_IPS[i]}/24`);
+    await sysctls(ns, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0']);
+    nodes.push({ name, ns, ip: NODE_IPS[i], podCidr: POD_CIDRS[i], device: 'eth0' });
+  }
+  for (let i = 0; i < nodes.length; i++) {
+    for (let j = 0; j < nodes.length; j++) {
+      if (i !== j) await nodes[i].ns.ip('route', 'add', nodes[j].podCidr, 'via', nodes[j].ip, 'dev', 'eth0');
+    }
+    await client.ip('route', 'add', nodes[i].podCidr, 'via', nodes[i].ip, 'dev', 'eth0');
+  }
+  await client.ip('route', 'add', SERVICE_VIP_RANGE, 'via', nodes[0].ip, 'dev', 'eth0');
+
+  const pods: TopoPod[] = [];
+  const perNodeCount = nodes.map(() => 0);
+  for (const app of apps) {
+    for (let n = 1; n <= podsPerNode * nodes.length; n++) {
+      const nodeIdx = (n - 1) % nodes.length;
+      const podIdx = ++perNodeCount[nodeIdx];
+      pods.push(await addPod(set, nodes[nodeIdx], nodeIdx + 1, podIdx, `${app}-${n}`, app));
+    }
+  }
+  return makeTopology(set, bridge, client, nodes, pods);
+}
+
+async function attachToBridge(set: NetnsSet, bridge: Netns, ns: Netns, brSide: string, cidr: string): Promise<void> {
+  await set.veth(ns, 'eth0', bridge, brSide);
+  await bridge.ip('link', 'set', brSide, 'master', 'br0', 'up');
+  await ns.ip('addr', 'add', cidr, 'dev', 'eth0');
+  await ns.ip('link', 'set', 'eth0', 'up');
+}
+
+async function sysctls(ns: Netns, settings: string[]): Promise<void> {
+  await ns.exec('sysctl', ['-q', '-w', ...settings]);
+}
+
+async function macOf(ns: Netns, dev: string): Promise<string> {
+  const r = await ns.ip('-j', 'link', 'show', dev);
+  return (JSON.parse(r.stdout) as Array<{ address: string }>)[0].address;
+}
+
+async function addPod(set: NetnsSet, node: TopoNode, nodeNo: number, podIdx: number, name: string, app: string): Promise<TopoPod> {
+  const ns = await set.add(name);
+  const hostIf = `lxc${nodeNo}${podIdx}`;
+  const ip = `10.244.${nodeNo}.${10 + podIdx}`;
+  await set.veth(ns, 'eth0', node.ns, hostIf);
+  await ns.ip('addr', 'add', `${ip}/32`, 'dev', 'eth0');
+  await ns.ip('link', 'set', 'eth0', 'up');
+  await node.ns.ip('link', 'set', hostIf, 'up');
+  await sysctls(node.ns, [`net.ipv4.conf.${hostIf}.rp_filter=0`]);
+  // Static neighbors both ways: the pod's gateway is the host veth, and the node (and an
+  // XDP/tc FIB lookup on it) can reach the pod without waiting for ARP.
+  const [hostMac, podMac] = [await macOf(node.ns, hostIf), await macOf(ns, 'eth0')];
+  await ns.ip('route', 'add', `${POD_GATEWAY}/32`, 'dev', 'eth0', 'scope', 'link');
+  await ns.ip('neigh', 'add', POD_GATEWAY, 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
+  await ns.ip('route', 'add', 'default', 'via', POD_GATEWAY, 'dev', 'eth0');
+  await node.ns.ip('route', 'add', `${ip}/32`, 'dev', hostIf);
+  await node.ns.ip('neigh', 'add', ip, 'lladdr', podMac, 'dev', hostIf, 'nud', 'permanent');
+  return { name, app, node: node.name, ns, ip, hostIf };
+}
+
+function makeTopology(set: NetnsSet, bridge: Netns, client: Netns, nodes: TopoNode[], pods: TopoPod[]): Topology {
+  const byName = new Map<string, Netns>([['client', client], ['br', bridge]]);
+  for (const n of nodes) byName.set(n.name, n.ns);
+  for (const p of pods) byName.set(p.name, p.ns);
+  const nsFor = (name: string): Netns => {
+    const ns = byName.get(name);
+    if (!ns) throw new Error(`topology: no namespace called '${name}'`);
+    return ns;
+  };
+  const resolve = (ns: Netns | string): Netns => (typeof ns === 'string' ? nsFor(ns) : ns);
+  let torn = false;
+  return {
+    client: { ns: client, ip: CLIENT_IP },
+    bridge,
+    nodes,
+    pods,
+    set,
+    nsFor,
+    setClientRoute: async (prefix, nodeIndex) => {
+      const node = nodes[nodeIndex];
+      if (!node) throw new Error(`topology: no node with index ${nodeIndex}`);
+      await client.ip('route', 'replace', prefix, 'via', node.ip, 'dev', 'eth0');
+    },
+    curl: (ns, url, o = {}) => curlIn(resolve(ns), url, o.timeoutMs ?? 3000),
+    udpEcho: (ns, addr, port, payload, timeoutMs = 2000) => udpEchoIn(resolve(ns), addr, port, payload, timeoutMs),
+    teardown: async () => {
+      if (torn) return;
+      torn = true;
+      await set.teardown();
+    },
+  };
+}
+
+/** curl inside a namespace; an unanswered request is a result (status 0), not an exception. */
+export async function curlIn(ns: Netns, url: string, timeoutMs: number): Promise<CurlResult> {
+  const start = performance.now();
+  const args = ['-sS', '--max-time', String(timeoutMs / 1000), '-o', '-', '-w', '\n%{http_code}', url];
+  try {
+    const r = await ns.exec('curl', args, { timeoutMs: timeoutMs + 2000 });
+    const cut = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut), ms: performance.now() - start };
+  } catch (e) {
+    return { status: 0, body: '', ms: performance.now() - start, error: (e as Error).message };
+  }
+}
+
+/** Path of the compiled helper scripts (dist/test/helpers/*.js), next to this module. */
+export function helperScript(name: string): string {
+  return new URL(`./${name}`, import.meta.url).pathname;
+}
+
+export async function udpEchoIn(ns: Netns, addr: string, port: number, payload: string, timeoutMs: number): Promise<string | null> {
+  const r = await run('ip', ['netns', 'exec', ns.name, process.execPath, helperScript('nsclient.js'),
+    'udp', addr, String(port), payload, String(timeoutMs)], { timeoutMs: timeoutMs + 5000 });
+  const out = r.stdout.trim();
+  return out === '' ? null : out;
+}
