@@ -1,0 +1,381 @@
+// `xlb agent` options: one table drives the flags, the environment variables, the config file
+// keys and the help text, so the four cannot drift apart. Precedence: flag > env > config file
+// > default. This module imports nothing heavy: `xlb agent --help` must stay instant.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export type SourceKind = 'kube' | 'manifests';
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export interface AgentOptions {
+  source: SourceKind;
+  /** manifests directory (source manifests) */
+  manifests?: string;
+  kubeconfig?: string;
+  /** API server URL; from --api-server, or KUBERNETES_SERVICE_HOST/PORT when no kubeconfig */
+  apiServer?: string;
+  node: string;
+  /** XDP devices; empty = the agent detects them */
+  devices: string[];
+  pinPath: string;
+  apiSocket: string;
+  /** optional TCP address for the gRPC API, HOST:PORT */
+  apiAddress?: string;
+  healthzBindAddress: string;
+  metricsBindAddress: string;
+  /** interface-name globs for pod host-side veths; empty = every veth that is not a device */
+  podInterfaces: string[];
+  logLevel: LogLevel;
+  /** the config file that was read, if any */
+  configFile?: string;
+  nodePortRange: PortRange;
+  /** conntrack map entries */
+  conntrackSize: number;
+  /** Maglev lookup table size per Service (prime) */
+  maglevTableSize: number;
+  /** seconds without a successful sync after which /healthz reports unhealthy */
+  healthTimeout: number;
+  /** whether xlb runs on a node that has no xlb.io/enabled label */
+  enabledByDefault: boolean;
+}
+
+type Kind = 'string' | 'list' | 'int' | 'bool' | 'hostport' | 'range' | 'duration';
+
+interface Spec {
+  key: keyof AgentOptions;
+  kind: Kind;
+  metavar: string;
+  help: string;
+  /** shown in help; undefined = no default */
+  def?: string;
+}
+
+const SPECS: Spec[] = [
+  { key: 'source', kind: 'string', metavar: 'kube|manifests', help: 'where Services and EndpointSlices come from', def: 'kube (manifests when only --manifests is given)' },
+  { key: 'manifests', kind: 'string', metavar: 'DIR', help: 'directory of Service/EndpointSlice/Node YAML (source manifests)' },
+  { key: 'kubeconfig', kind: 'string', metavar: 'FILE', help: 'kubeconfig to reach the API server (also KUBECONFIG)' },
+  { key: 'apiServer', kind: 'string', metavar: 'URL', help: 'API server URL', def: 'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' },
+  { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
+  { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'devices to attach XDP to', def: 'detected' },
+  { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: '/sys/fs/bpf/xlb' },
+  { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: '/run/xlb/xlb.sock' },
+  { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP', def: 'off' },
+  { key: 'healthzBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/healthz and /livez', def: '0.0.0.0:10256' },
+  { key: 'metricsBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/metrics (Prometheus)', def: '0.0.0.0:10249' },
+  { key: 'podInterfaces', kind: 'list', metavar: 'GLOB[,GLOB...]', help: 'pod host-side interfaces to attach tc to', def: 'every veth that is not a device' },
+  { key: 'logLevel', kind: 'string', metavar: 'LEVEL', help: LOG_LEVELS.join('|'), def: 'info' },
+  { key: 'nodePortRange', kind: 'range', metavar: 'MIN-MAX', help: 'NodePort range (as the API server\'s)', def: '30000-32767' },
+  { key: 'conntrackSize', kind: 'int', metavar: 'N', help: 'conntrack map entries', def: '262144' },
+  { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: '16381' },
+  { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: '60' },
+  { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: 'true' },
+  { key: 'configFile', kind: 'string', metavar: 'FILE', help: 'YAML config file, keys camelCase as the flags', def: '$XLB_CONFIG' },
+];
+
+const CONFIG_FLAG = 'config';
+const MAGLEV_MIN = 251;
+const MAGLEV_MAX = 131071;
+const CT_MIN = 1024;
+const CT_MAX = 1 << 24;
+
+function flagName(s: Spec): string {
+  return s.key === 'configFile' ? CONFIG_FLAG : s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function envName(s: Spec): string {
+  return `XLB_${flagName(s).replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** Raw values as strings (flags, env) or YAML scalars/lists (config file). */
+type Raw = Partial<Record<keyof AgentOptions, unknown>>;
+
+export function agentHelp(): string {
+  const rows = SPECS.map((s) => {
+    const left = `  --${flagName(s)} ${s.metavar}`;
+    const def = s.def ? ` [default: ${s.def}]` : '';
+    return `${left.padEnd(44)} ${s.help}${def}\n${''.padEnd(45)}env ${envName(s)}`;
+  });
+  return [
+    'usage: xlb agent [flags]',
+    '',
+    'Runs the node agent: watches Services and EndpointSlices and programs the XDP/tc datapath.',
+    '',
+    'flags:',
+    ...rows,
+    `  ${'--help, -h'.padEnd(42)} show this help`,
+    '',
+    'Every flag can also be set by its environment variable or by its camelCase key in the',
+    'config file (e.g. healthzBindAddress: 0.0.0.0:10256). Precedence: flag > environment >',
+    'config file > default.',
+  ].join('\n');
+}
+
+export function parseAgentOptions(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { configFile?: string } = {},
+): AgentOptions {
+  const flags = parseFlags(argv);
+  const fromEnv = readEnv(env);
+  const configFile = (flags.configFile ?? fromEnv.configFile ?? opts.configFile) as string | undefined;
+  const fromFile = configFile ? readConfigFile(configFile) : {};
+  const pick = (k: keyof AgentOptions): unknown => flags[k] ?? fromEnv[k] ?? fromFile[k];
+  const o = resolve(pick, env);
+  if (configFile) o.configFile = configFile;
+  return o;
+}
+
+/** Splits HOST:PORT (IPv6 as [addr]:port) after parseAgentOptions validated it. */
+export function splitHostPort(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
+  if (!m) throw new UsageError(`'${s}' is not HOST:PORT`);
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+/** True when the argv asks for help; checked before any parsing so that --help always works. */
+export function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+function parseFlags(argv: string[]): Raw {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const s of SPECS) options[flagName(s)] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError(describeParseError(e, argv));
+  }
+  const raw: Raw = {};
+  for (const s of SPECS) {
+    const v = values[flagName(s)];
+    if (v !== undefined) raw[s.key] = v;
+  }
+  return raw;
+}
+
+function describeParseError(e: unknown, argv: string[]): string {
+  const err = e as { code?: string; message?: string };
+  const msg = err.message ?? String(e);
+  const quoted = /'(-[^' ]*)/.exec(msg)?.[1] ?? '';
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown flag ${quoted}; run 'xlb agent --help' for the flags`;
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return `${quoted} needs a value, e.g. ${quoted} VALUE`;
+  if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const arg = argv.find((a) => !a.startsWith('-') && msg.includes(`'${a}'`)) ?? '';
+    return `unexpected argument '${arg}': every setting is a --flag; run 'xlb agent --help'`;
+  }
+  return msg;
+}
+
+function readEnv(env: NodeJS.ProcessEnv): Raw {
+  const raw: Raw = {};
+  for (const s of SPECS) {
+    const v = env[envName(s)];
+    if (v !== undefined && v !== '') raw[s.key] = v;
+  }
+  // NODE_NAME comes from the downward API; XLB_NODE still wins when both are set.
+  if (raw.node === undefined && env.NODE_NAME) raw.node = env.NODE_NAME;
+  if (raw.kubeconfig === undefined && env.KUBECONFIG) raw.kubeconfig = env.KUBECONFIG;
+  return raw;
+}
+
+function readConfigFile(file: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; fix --config or XLB_CONFIG`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new UsageError(`config file ${file} is not valid YAML: ${firstLine(e)}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`config file ${file} must be a YAML mapping of settings, e.g. pinPath: /sys/fs/bpf/xlb`);
+  const known = new Set(SPECS.filter((s) => s.key !== 'configFile').map((s) => s.key as string));
+  const raw: Raw = {};
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (!known.has(k)) throw new UsageError(`config file ${file}: unknown key '${k}' (known: ${[...known].join(', ')})`);
+    if (v !== null && v !== undefined) raw[k as keyof AgentOptions] = v;
+  }
+  return raw;
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEnv): AgentOptions {
+  const manifests = optString(pick('manifests'), 'manifests');
+  const source = resolveSource(pick('source'), manifests);
+  const kubeconfig = optString(pick('kubeconfig'), 'kubeconfig');
+  const o: AgentOptions = {
+    source,
+    node: optString(pick('node'), 'node') ?? hostname(),
+    devices: list(pick('devices'), 'devices').map(checkIfName),
+    pinPath: optString(pick('pinPath'), 'pinPath') ?? '/sys/fs/bpf/xlb',
+    apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? '/run/xlb/xlb.sock',
+    healthzBindAddress: hostPort(pick('healthzBindAddress') ?? '0.0.0.0:10256', 'healthzBindAddress'),
+    metricsBindAddress: hostPort(pick('metricsBindAddress') ?? '0.0.0.0:10249', 'metricsBindAddress'),
+    podInterfaces: list(pick('podInterfaces'), 'podInterfaces'),
+    logLevel: logLevel(pick('logLevel') ?? 'info'),
+    nodePortRange: portRange(pick('nodePortRange') ?? '30000-32767'),
+    conntrackSize: integer(pick('conntrackSize') ?? 262144, 'conntrackSize', CT_MIN, CT_MAX),
+    maglevTableSize: maglevSize(pick('maglevTableSize') ?? 16381),
+    healthTimeout: duration(pick('healthTimeout') ?? 60, 'healthTimeout'),
+    enabledByDefault: bool(pick('enabledByDefault') ?? true, 'enabledByDefault'),
+  };
+  if (manifests !== undefined) o.manifests = manifests;
+  if (kubeconfig !== undefined) o.kubeconfig = kubeconfig;
+  const apiAddress = pick('apiAddress');
+  if (apiAddress !== undefined) o.apiAddress = hostPort(apiAddress, 'apiAddress');
+  const apiServer = optString(pick('apiServer'), 'apiServer');
+  if (apiServer !== undefined) o.apiServer = checkUrl(apiServer);
+  else if (!kubeconfig && source === 'kube') {
+    const fromService = serviceHostUrl(env);
+    if (fromService) o.apiServer = fromService;
+  }
+  if (source === 'kube' && !o.apiServer && !o.kubeconfig) {
+    throw new UsageError('no API server: give --api-server URL or --kubeconfig FILE (in a pod, set KUBERNETES_SERVICE_HOST/PORT), or use --source manifests --manifests DIR');
+  }
+  return o;
+}
+
+function resolveSource(v: unknown, manifests: string | undefined): SourceKind {
+  const s = optString(v, 'source') ?? (manifests !== undefined ? 'manifests' : 'kube');
+  if (s !== 'kube' && s !== 'manifests') throw new UsageError(`--source must be kube or manifests, not '${s}'`);
+  if (s === 'manifests' && manifests === undefined) throw new UsageError('--source manifests needs --manifests DIR (a directory of Service/EndpointSlice YAML)');
+  return s;
+}
+
+function flagFor(key: keyof AgentOptions): string {
+  return `--${flagName(SPECS.find((s) => s.key === key)!)}`;
+}
+
+function optString(v: unknown, key: keyof AgentOptions): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' && typeof v !== 'number') throw new UsageError(`${flagFor(key)} must be a single value, got ${JSON.stringify(v)}`);
+  const s = String(v).trim();
+  if (s === '') throw new UsageError(`${flagFor(key)} must not be empty`);
+  return s;
+}
+
+function list(v: unknown, key: keyof AgentOptions): string[] {
+  if (v === undefined) return [];
+  const items = Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(',') : null;
+  if (!items) throw new UsageError(`${flagFor(key)} must be a comma-separated list, got ${JSON.stringify(v)}`);
+  const out = items.map((i) => i.trim()).filter((i) => i !== '');
+  return [...new Set(out)];
+}
+
+// Linux interface names: at most 15 bytes, no '/', no whitespace, not '.' or '..'.
+function checkIfName(n: string): string {
+  if (n.length > 15 || /[\s/:]/.test(n) || n === '.' || n === '..') {
+    throw new UsageError(`--devices: '${n}' is not a network interface name (at most 15 characters, no '/', ':' or spaces)`);
+  }
+  return n;
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function hostPort(v: unknown, key: keyof AgentOptions): string {
+  const s = typeof v === 'string' ? v.trim() : '';
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
+  const host = m ? (m[1] ?? m[2]) : '';
+  const okHost = m && (m[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || HOSTNAME_RE.test(host));
+  if (!m || !okHost || Number(m[3]) > 65535) {
+    throw new UsageError(`${flagFor(key)} must be HOST:PORT (e.g. 0.0.0.0:10256 or [::]:10256), not ${JSON.stringify(v)}`);
+  }
+  return s;
+}
+
+function checkUrl(s: string): string {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new UsageError(`--api-server must be a URL such as https://10.0.0.1:6443, not '${s}'`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UsageError(`--api-server must be an http(s) URL, not '${s}'`);
+  return s.replace(/\/+$/, '');
+}
+
+function serviceHostUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const host = env.KUBERNETES_SERVICE_HOST;
+  const port = env.KUBERNETES_SERVICE_PORT;
+  if (!host || !port) return undefined;
+  const h = isIP(host) === 6 ? `[${host}]` : host;
+  return checkUrl(`https://${h}:${port}`);
+}
+
+function logLevel(v: unknown): LogLevel {
+  const s = String(v).trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(s)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not '${String(v)}'`);
+  return s as LogLevel;
+}
+
+function integer(v: unknown, key: keyof AgentOptions, min: number, max: number): number {
+  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(String(v)) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flagFor(key)} must be an integer from ${min} to ${max}, not '${String(v)}'`);
+  return n;
+}
+
+function portRange(v: unknown): PortRange {
+  const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(String(v));
+  const min = m ? Number(m[1]) : NaN;
+  const max = m ? Number(m[2]) : NaN;
+  if (!m || min < 1 || max > 65535 || min > max) {
+    throw new UsageError(`--node-port-range must be MIN-MAX with 1 <= MIN <= MAX <= 65535 (e.g. 30000-32767), not '${String(v)}'`);
+  }
+  return { min, max };
+}
+
+export function isPrime(n: number): boolean {
+  if (n < 2 || !Number.isInteger(n)) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+function maglevSize(v: unknown): number {
+  const n = integer(v, 'maglevTableSize', MAGLEV_MIN, MAGLEV_MAX);
+  if (!isPrime(n)) {
+    let lo = n - 1;
+    while (!isPrime(lo)) lo--;
+    let hi = n + 1;
+    while (!isPrime(hi)) hi++;
+    throw new UsageError(`--maglev-table-size must be prime (Maglev needs it), ${n} is not: use ${lo} or ${hi}`);
+  }
+  return n;
+}
+
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+function duration(v: unknown, key: keyof AgentOptions): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(String(v));
+  const secs = m ? Number(m[1]) * UNIT_SECONDS[m[2] ?? 's'] : NaN;
+  if (!m || !(secs >= 1) || secs > 86400) throw new UsageError(`${flagFor(key)} must be a duration from 1s to 24h such as 60, 90s or 2m, not '${String(v)}'`);
+  return secs;
+}
+
+function bool(v: unknown, key: keyof AgentOptions): boolean {
+  if (typeof v === 'boolean') return v;
+  const s = String(v).trim().toLowerCase();
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  throw new UsageError(`${flagFor(key)} must be true or false, not '${String(v)}'`);
+}

@@ -1,0 +1,207 @@
+// `xlb agent` options: precedence flag > env > config file > default, and the one-line
+// errors a user sees for each kind of bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { agentHelp, isPrime, parseAgentOptions, splitHostPort, UsageError } from '../../src/cli/options.js';
+
+const KUBE_ENV = { KUBERNETES_SERVICE_HOST: '192.0.2.1', KUBERNETES_SERVICE_PORT: '6443' };
+
+function withConfig(yaml: string, fn: (file: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-options-'));
+  try {
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, yaml);
+    fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function usageError(argv: string[], env: NodeJS.ProcessEnv, pattern: RegExp, configFile?: string): void {
+  assert.throws(() => parseAgentOptions(argv, env, { configFile }), (e: unknown) => {
+    assert.ok(e instanceof UsageError, `expected UsageError, got ${String(e)}`);
+    assert.match(e.message, pattern);
+    assert.doesNotMatch(e.message, /\n/, 'one line');
+    return true;
+  });
+}
+
+test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime Maglev size', () => {
+  const o = parseAgentOptions([], { ...KUBE_ENV });
+  assert.deepEqual(o, {
+    source: 'kube',
+    apiServer: 'https://192.0.2.1:6443',
+    node: hostname(),
+    devices: [],
+    pinPath: '/sys/fs/bpf/xlb',
+    apiSocket: '/run/xlb/xlb.sock',
+    healthzBindAddress: '0.0.0.0:10256',
+    metricsBindAddress: '0.0.0.0:10249',
+    podInterfaces: [],
+    logLevel: 'info',
+    nodePortRange: { min: 30000, max: 32767 },
+    conntrackSize: 262144,
+    maglevTableSize: 16381,
+    healthTimeout: 60,
+    enabledByDefault: true,
+  });
+  assert.ok(isPrime(o.maglevTableSize));
+});
+
+test('node name: --node > XLB_NODE > NODE_NAME > config file > host name', () => {
+  withConfig('node: from-file\n', (file) => {
+    const env = { ...KUBE_ENV, XLB_NODE: 'from-xlb-env', NODE_NAME: 'from-downward-api' };
+    assert.equal(parseAgentOptions(['--node', 'from-flag'], env, { configFile: file }).node, 'from-flag');
+    assert.equal(parseAgentOptions([], env, { configFile: file }).node, 'from-xlb-env');
+    assert.equal(parseAgentOptions([], { ...KUBE_ENV, NODE_NAME: 'from-downward-api' }, { configFile: file }).node, 'from-downward-api');
+    assert.equal(parseAgentOptions([], { ...KUBE_ENV }, { configFile: file }).node, 'from-file');
+  });
+});
+
+test('precedence for every layer: flag > env > config file > default', () => {
+  const yaml = [
+    'pinPath: /sys/fs/bpf/file',
+    'healthzBindAddress: 127.0.0.1:1001',
+    'metricsBindAddress: 127.0.0.1:2001',
+    'devices: [eth1, eth2]',
+    'logLevel: debug',
+    'maglevTableSize: 65537',
+    'nodePortRange: 31000-31999',
+    'enabledByDefault: false',
+    'healthTimeout: 2m',
+    '',
+  ].join('\n');
+  withConfig(yaml, (file) => {
+    const fileOnly = parseAgentOptions(['--config', file], { ...KUBE_ENV });
+    assert.equal(fileOnly.pinPath, '/sys/fs/bpf/file');
+    assert.equal(fileOnly.healthzBindAddress, '127.0.0.1:1001');
+    assert.deepEqual(fileOnly.devices, ['eth1', 'eth2']);
+    assert.equal(fileOnly.logLevel, 'debug');
+    assert.equal(fileOnly.maglevTableSize, 65537);
+    assert.deepEqual(fileOnly.nodePortRange, { min: 31000, max: 31999 });
+    assert.equal(fileOnly.enabledByDefault, false);
+    assert.equal(fileOnly.healthTimeout, 120);
+    assert.equal(fileOnly.configFile, file);
+    // untouched keys keep their defaults
+    assert.equal(fileOnly.apiSocket, '/run/xlb/xlb.sock');
+
+    const env = { ...KUBE_ENV, XLB_CONFIG: file, XLB_PIN_PATH: '/sys/fs/bpf/env', XLB_HEALTHZ_BIND_ADDRESS: '127.0.0.1:1002', XLB_DEVICES: 'eth3', XLB_ENABLED_BY_DEFAULT: 'true' };
+    const envWins = parseAgentOptions([], env);
+    assert.equal(envWins.pinPath, '/sys/fs/bpf/env');
+    assert.equal(envWins.healthzBindAddress, '127.0.0.1:1002');
+    assert.deepEqual(envWins.devices, ['eth3']);
+    assert.equal(envWins.enabledByDefault, true);
+    assert.equal(envWins.metricsBindAddress, '127.0.0.1:2001', 'file still fills what env leaves unset');
+
+    const flagWins = parseAgentOptions(['--pin-path', '/sys/fs/bpf/flag', '--devices=eth4,eth5', '--enabled-by-default', 'false'], env);
+    assert.equal(flagWins.pinPath, '/sys/fs/bpf/flag');
+    assert.deepEqual(flagWins.devices, ['eth4', 'eth5']);
+    assert.equal(flagWins.enabledByDefault, false);
+    assert.equal(flagWins.healthzBindAddress, '127.0.0.1:1002', 'env still fills what flags leave unset');
+  });
+});
+
+test('--config beats XLB_CONFIG, which beats the caller-supplied default file', () => {
+  withConfig('pinPath: /sys/fs/bpf/a\n', (a) => {
+    withConfig('pinPath: /sys/fs/bpf/b\n', (b) => {
+      withConfig('pinPath: /sys/fs/bpf/c\n', (c) => {
+        assert.equal(parseAgentOptions(['--config', a], { ...KUBE_ENV, XLB_CONFIG: b }, { configFile: c }).pinPath, '/sys/fs/bpf/a');
+        assert.equal(parseAgentOptions([], { ...KUBE_ENV, XLB_CONFIG: b }, { configFile: c }).pinPath, '/sys/fs/bpf/b');
+        assert.equal(parseAgentOptions([], { ...KUBE_ENV }, { configFile: c }).pinPath, '/sys/fs/bpf/c');
+      });
+    });
+  });
+});
+
+test('API server: --api-server, else kubeconfig as given, else KUBERNETES_SERVICE_HOST/PORT', () => {
+  assert.equal(parseAgentOptions(['--api-server', 'https://203.0.113.5:6443/'], { ...KUBE_ENV }).apiServer, 'https://203.0.113.5:6443');
+  const kc = parseAgentOptions(['--kubeconfig', '/etc/xlb/kubeconfig'], { ...KUBE_ENV });
+  assert.equal(kc.kubeconfig, '/etc/xlb/kubeconfig');
+  assert.equal(kc.apiServer, undefined, 'the kubeconfig names its own server');
+  assert.equal(parseAgentOptions([], { KUBECONFIG: '/root/.kube/config' }).kubeconfig, '/root/.kube/config');
+  assert.equal(parseAgentOptions([], { KUBERNETES_SERVICE_HOST: '2001:db8::1', KUBERNETES_SERVICE_PORT: '443' }).apiServer, 'https://[2001:db8::1]:443');
+  usageError([], {}, /^no API server: give --api-server URL or --kubeconfig FILE/);
+  usageError(['--api-server', 'ftp://x'], {}, /--api-server must be an http\(s\) URL/);
+  usageError(['--api-server', 'not a url'], {}, /--api-server must be a URL such as https:\/\//);
+});
+
+test('manifests source: implied by --manifests, and required with --source manifests', () => {
+  const o = parseAgentOptions(['--manifests', '/etc/xlb/manifests'], {});
+  assert.equal(o.source, 'manifests');
+  assert.equal(o.manifests, '/etc/xlb/manifests');
+  assert.equal(o.apiServer, undefined);
+  usageError(['--source', 'manifests'], {}, /^--source manifests needs --manifests DIR/);
+  usageError(['--source', 'etcd'], { ...KUBE_ENV }, /^--source must be kube or manifests, not 'etcd'$/);
+  assert.equal(parseAgentOptions(['--source', 'kube', '--manifests', '/m'], { ...KUBE_ENV }).source, 'kube', 'an explicit source wins');
+});
+
+test('unknown flags, missing values and stray arguments say what to do', () => {
+  usageError(['--pin-paht', '/x'], { ...KUBE_ENV }, /^unknown flag --pin-paht; run 'xlb agent --help' for the flags$/);
+  usageError(['--pin-path'], { ...KUBE_ENV }, /^--pin-path needs a value/);
+  usageError(['eth0'], { ...KUBE_ENV }, /^unexpected argument 'eth0': every setting is a --flag/);
+});
+
+test('HOST:PORT validation for every bind address', () => {
+  for (const good of ['0.0.0.0:10256', '127.0.0.1:0', '[::]:10256', '[::1]:65535', 'localhost:8080']) {
+    assert.equal(parseAgentOptions(['--healthz-bind-address', good], { ...KUBE_ENV }).healthzBindAddress, good);
+  }
+  for (const bad of ['10256', ':10256', '0.0.0.0:', '0.0.0.0:70000', '::1:80', '[127.0.0.1]:80', '0.0.0.0:port']) {
+    usageError(['--healthz-bind-address', bad], { ...KUBE_ENV }, /^--healthz-bind-address must be HOST:PORT \(e\.g\. 0\.0\.0\.0:10256/);
+  }
+  usageError([], { ...KUBE_ENV, XLB_METRICS_BIND_ADDRESS: 'everywhere' }, /^--metrics-bind-address must be HOST:PORT/);
+  usageError(['--api-address', '1.2.3.4'], { ...KUBE_ENV }, /^--api-address must be HOST:PORT/);
+  assert.deepEqual(splitHostPort('[::1]:10256'), { host: '::1', port: 10256 });
+  assert.deepEqual(splitHostPort('0.0.0.0:10249'), { host: '0.0.0.0', port: 10249 });
+});
+
+test('range, size, level, duration and boolean validation', () => {
+  const e = { ...KUBE_ENV };
+  usageError(['--node-port-range', '32767-30000'], e, /^--node-port-range must be MIN-MAX with 1 <= MIN <= MAX <= 65535/);
+  usageError(['--node-port-range', '30000'], e, /^--node-port-range must be MIN-MAX/);
+  usageError(['--node-port-range', '0-100'], e, /^--node-port-range must be MIN-MAX/);
+  usageError(['--maglev-table-size', '16384'], e, /^--maglev-table-size must be prime \(Maglev needs it\), 16384 is not: use 16381 or 16411$/);
+  usageError(['--maglev-table-size', '7'], e, /^--maglev-table-size must be an integer from 251 to 131071/);
+  usageError(['--conntrack-size', '1e6'], e, /^--conntrack-size must be an integer from 1024 to 16777216, not '1e6'$/);
+  usageError(['--log-level', 'verbose'], e, /^--log-level must be one of trace, debug, info, warn, error, fatal, silent, not 'verbose'$/);
+  usageError(['--health-timeout', 'soon'], e, /^--health-timeout must be a duration from 1s to 24h/);
+  usageError(['--enabled-by-default', 'yes'], e, /^--enabled-by-default must be true or false, not 'yes'$/);
+  usageError(['--devices', 'eth0,a/b'], e, /^--devices: 'a\/b' is not a network interface name/);
+  assert.equal(parseAgentOptions(['--health-timeout', '1500ms'], e).healthTimeout, 1.5);
+  assert.equal(parseAgentOptions(['--log-level', 'WARN'], e).logLevel, 'warn');
+  assert.deepEqual(parseAgentOptions(['--pod-interfaces', 'veth*, cali*,,veth*'], e).podInterfaces, ['veth*', 'cali*']);
+});
+
+test('config file problems: unreadable, not YAML, not a mapping, unknown key', () => {
+  usageError(['--config', '/nonexistent/xlb.yaml'], { ...KUBE_ENV }, /^cannot read config file \/nonexistent\/xlb\.yaml: ENOENT; fix --config or XLB_CONFIG$/);
+  withConfig('pinPath: [unclosed\n', (f) => usageError(['--config', f], { ...KUBE_ENV }, /is not valid YAML/));
+  withConfig('- a\n- b\n', (f) => usageError(['--config', f], { ...KUBE_ENV }, /must be a YAML mapping of settings/));
+  withConfig('pin-path: /x\n', (f) => usageError(['--config', f], { ...KUBE_ENV }, /unknown key 'pin-path' \(known: .*pinPath/));
+  withConfig('', (f) => assert.equal(parseAgentOptions(['--config', f], { ...KUBE_ENV }).pinPath, '/sys/fs/bpf/xlb', 'an empty file is no settings'));
+});
+
+test('help names every flag with its environment variable', () => {
+  const help = agentHelp();
+  for (const flag of ['source', 'manifests', 'kubeconfig', 'api-server', 'node', 'devices', 'pin-path', 'api-socket', 'api-address',
+    'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'conntrack-size',
+    'maglev-table-size', 'health-timeout', 'enabled-by-default']) {
+    assert.match(help, new RegExp(`--${flag} `), flag);
+    assert.match(help, new RegExp(`env XLB_${flag.replace(/-/g, '_').toUpperCase()}\\b`), flag);
+  }
+});
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+test('xlb agent: --help exits 0, a usage error exits 2 with one line on stderr', () => {
+  const help = spawnSync(process.execPath, [MAIN, 'agent', '--help'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^usage: xlb agent \[flags\]/);
+  const bad = spawnSync(process.execPath, [MAIN, 'agent', '--log-level', 'loud'], { encoding: 'utf8', timeout: 10_000, env: { ...KUBE_ENV, PATH: process.env.PATH } });
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr, "xlb agent: --log-level must be one of trace, debug, info, warn, error, fatal, silent, not 'loud'\n");
+  assert.equal(bad.stdout, '');
+});
