@@ -1,0 +1,24 @@
+// Watch events and manifest files carry plain JSON, while the typed list calls return objects
+// built by the client library's serializer (timestamps as Date, and so on). Running every
+// object through that same serializer gives the agent one shape whatever the path.
+// The serializer is not re-exported from the package index in 1.4.0, hence the deep import
+// (the package has no "exports" map, and the version is pinned).
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import type { V1EndpointSlice, V1Node, V1Service } from './types.js';
+
+export const TYPE_NAMES = {
+  Service: 'V1Service',
+  EndpointSlice: 'V1EndpointSlice',
+  Node: 'V1Node',
+} as const;
+
+export type KindName = keyof typeof TYPE_NAMES;
+export type KindType<K extends KindName> = K extends 'Service'
+  ? V1Service
+  : K extends 'EndpointSlice'
+    ? V1EndpointSlice
+    : V1Node;
+
+export function decode<K extends KindName>(kind: K, raw: unknown): KindType<K> {
+  return ObjectSerializer.deserialize(raw, TYPE_NAMES[kind], '') as KindType<K>;
+}

@@ -1,0 +1,264 @@
+// Source backed by a directory of ordinary Kubernetes YAML (what `kubectl apply -f dir` reads,
+// not recursive). Files are watched with fs.watch plus a periodic stat rescan, because
+// fs.watch misses some editors' write-to-temp-then-rename saves and is unreliable on some
+// filesystems. A file that fails to parse or validate keeps its last good objects in effect:
+// a typo while editing must not withdraw a working Service.
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { Logger } from '../log.js';
+import { child } from '../log.js';
+import { BaseSource } from './base.js';
+import { decode } from './decode.js';
+import { validateObject } from './validate.js';
+import type { Problem, Source, V1EndpointSlice, V1Node, V1Service } from './types.js';
+
+export interface ManifestsSourceOptions {
+  dir: string;
+  /** the agent's node: the Node object with this name is the own node */
+  nodeName: string;
+  /** quiet time after a change notification before rereading (default 100 ms) */
+  debounceMs?: number;
+  /** stat rescan period, the fallback for missed notifications (default 2000 ms) */
+  rescanMs?: number;
+  log?: Logger;
+}
+
+type Kind = 'Service' | 'EndpointSlice' | 'Node';
+interface ParsedObject {
+  kind: Kind;
+  key: string; // kind/namespace/name
+  doc: number;
+  obj: V1Service | V1EndpointSlice | V1Node;
+}
+interface FileState {
+  sig: string; // stat signature last read
+  text: string; // content last read
+  good: ParsedObject[]; // objects of the last version that parsed and validated
+}
+
+const MANIFEST_FILE = /^[^.].*\.(ya?ml|json)$/i;
+const KINDS = new Set<string>(['Service', 'EndpointSlice', 'Node']);
+
+export class ManifestsSource extends BaseSource implements Source {
+  private readonly files = new Map<string, FileState>();
+  private readonly log: Logger;
+  private watcher: FSWatcher | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private rescanRequested = false;
+  private dirOk = true;
+  private stopped = false;
+
+  constructor(private readonly opts: ManifestsSourceOptions) {
+    super(opts.nodeName, 'content');
+    this.log = opts.log ?? child('sources.manifests');
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    const st = await stat(this.opts.dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new Error(`manifests directory ${this.opts.dir} does not exist or is not a directory`);
+    await this.scan();
+    this.isSynced = true;
+    this.emit('connection', 'up', `manifests ${this.opts.dir}`);
+    this.startWatching();
+    this.rescanTimer = setInterval(() => this.requestScan(), this.opts.rescanMs ?? 2000);
+    this.rescanTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    clearInterval(this.rescanTimer);
+    clearTimeout(this.debounceTimer);
+    await this.scanning;
+  }
+
+  private startWatching(): void {
+    try {
+      this.watcher = fsWatch(this.opts.dir, () => this.onNotify());
+      this.watcher.on('error', (err) => {
+        // The periodic rescan keeps working without notifications.
+        this.log.warn({ err: err.message, dir: this.opts.dir }, 'fs.watch failed; relying on rescans');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, dir: this.opts.dir }, 'fs.watch unavailable; relying on rescans');
+    }
+  }
+
+  private onNotify(): void {
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => this.requestScan(), this.opts.debounceMs ?? 100);
+  }
+
+  /** Scans never overlap; a request during a scan runs one more afterwards. */
+  private requestScan(): void {
+    if (this.stopped) return;
+    if (this.scanning) {
+      this.rescanRequested = true;
+      return;
+    }
+    this.scanning = this.scan()
+      .catch((err) => this.log.error({ err: (err as Error).message }, 'manifests scan failed'))
+      .finally(() => {
+        this.scanning = undefined;
+        if (this.rescanRequested && !this.stopped) {
+          this.rescanRequested = false;
+          this.requestScan();
+        }
+      });
+  }
+
+  private async scan(): Promise<void> {
+    const names = await this.listFiles();
+    if (!names) return;
+    let changed = false;
+    for (const name of [...this.files.keys()]) {
+      if (!names.includes(name)) {
+        this.files.delete(name);
+        changed = true;
+      }
+    }
+    for (const name of names) {
+      if (await this.refreshFile(name)) changed = true;
+    }
+    if (changed && !this.stopped) this.apply();
+  }
+
+  private async listFiles(): Promise<string[] | undefined> {
+    try {
+      const names = (await readdir(this.opts.dir)).filter((n) => MANIFEST_FILE.test(n)).sort();
+      if (!this.dirOk) this.emit('connection', 'up', `manifests ${this.opts.dir}`);
+      this.dirOk = true;
+      return names;
+    } catch (err) {
+      // Keep serving the last state: the directory may be in the middle of being replaced.
+      if (this.dirOk) this.emit('connection', 'down', `cannot read ${this.opts.dir}: ${(err as Error).message}`);
+      this.dirOk = false;
+      return undefined;
+    }
+  }
+
+  /** Rereads one file if it changed; true when its set of good objects changed. */
+  private async refreshFile(name: string): Promise<boolean> {
+    const path = join(this.opts.dir, name);
+    let sig: string;
+    let text: string;
+    try {
+      const st = await stat(path);
+      if (!st.isFile()) return false;
+      sig = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      const prev = this.files.get(name);
+      if (prev && prev.sig === sig) return false;
+      text = await readFile(path, 'utf8');
+      if (prev && prev.text === text) {
+        prev.sig = sig;
+        return false;
+      }
+    } catch {
+      return false; // vanished between readdir and read: the next scan drops it
+    }
+    const parsed = this.parseFile(name, text);
+    const prev = this.files.get(name);
+    if (parsed === undefined) {
+      // Invalid: remember the text so it is not reported again, keep the last good objects.
+      this.files.set(name, { sig, text, good: prev?.good ?? [] });
+      return false;
+    }
+    this.files.set(name, { sig, text, good: parsed });
+    return true;
+  }
+
+  /** The file's objects, or undefined (problems reported) when any document is invalid. */
+  private parseFile(file: string, text: string): ParsedObject[] | undefined {
+    const docs = parseAllDocuments(text);
+    const list = Array.isArray(docs) ? docs : [docs];
+    const out: ParsedObject[] = [];
+    let bad = false;
+    list.forEach((d, i) => {
+      if (d.errors.length > 0) {
+        this.problem({ file, doc: i, reason: `invalid YAML: ${d.errors[0]!.message.split('\n')[0]}` });
+        bad = true;
+        return;
+      }
+      const value: unknown = d.toJS();
+      if (value === null || value === undefined) return; // empty document, e.g. a trailing ---
+      for (const item of expandList(value)) {
+        if (!this.parseObject(file, i, item, out)) bad = true;
+      }
+    });
+    if (bad) this.log.warn({ file }, 'manifest file invalid; keeping its last good state');
+    return bad ? undefined : out;
+  }
+
+  private parseObject(file: string, doc: number, raw: unknown, out: ParsedObject[]): boolean {
+    const o = raw as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    const kind = typeof o?.kind === 'string' ? o.kind : undefined;
+    const name = typeof o?.metadata?.name === 'string' ? o.metadata.name : undefined;
+    const reason = validateObject(raw);
+    if (reason) {
+      this.problem({ file, doc, kind, name, reason });
+      return false;
+    }
+    if (!KINDS.has(kind!)) {
+      this.problem({ file, doc, kind, name, reason: `kind ${kind} ignored` });
+      return true;
+    }
+    const k = kind as Kind;
+    const withNs = k === 'Node' ? raw : defaultNamespace(raw as { metadata: Record<string, unknown> });
+    const ns = k === 'Node' ? '' : ((withNs as { metadata: { namespace: string } }).metadata.namespace);
+    out.push({ kind: k, key: `${k}/${ns}/${name}`, doc, obj: decode(k, withNs) });
+    return true;
+  }
+
+  /** Union of every file's good objects into the store; the first file (by name) wins a clash. */
+  private apply(): void {
+    const seen = new Map<string, string>();
+    const services: V1Service[] = [];
+    const slices: V1EndpointSlice[] = [];
+    const nodes: V1Node[] = [];
+    for (const [file, st] of [...this.files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      for (const p of st.good) {
+        const first = seen.get(p.key);
+        if (first !== undefined) {
+          this.problem({ file, doc: p.doc, kind: p.kind, name: p.obj.metadata?.name, reason: `${p.kind} ${keyName(p.key)} is already defined in ${first}; ignored` });
+          continue;
+        }
+        seen.set(p.key, file);
+        if (p.kind === 'Service') services.push(p.obj as V1Service);
+        else if (p.kind === 'EndpointSlice') slices.push(p.obj as V1EndpointSlice);
+        else nodes.push(p.obj as V1Node);
+      }
+    }
+    // Slices before Services: a new Service's first change event then sees its endpoints.
+    this.store.replaceSlices(slices);
+    this.store.replaceServices(services);
+    this.store.replaceNodes(nodes);
+  }
+
+  protected override problem(p: Problem): void {
+    this.log.warn(p, 'manifest problem');
+    super.problem(p);
+  }
+}
+
+function expandList(v: unknown): unknown[] {
+  const o = v as { kind?: unknown; items?: unknown };
+  if (o && typeof o === 'object' && typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) return o.items;
+  return [v];
+}
+
+function defaultNamespace(o: { metadata: Record<string, unknown> }): unknown {
+  return o.metadata.namespace ? o : { ...o, metadata: { ...o.metadata, namespace: 'default' } };
+}
+
+function keyName(key: string): string {
+  const [, ns, name] = key.split('/');
+  return ns ? `${ns}/${name}` : name!;
+}

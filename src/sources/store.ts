@@ -1,0 +1,147 @@
+// The cache both sources fill: Services by key, EndpointSlices indexed by the Service they
+// belong to, and the own Node. Every mutation reports which agent-visible keys changed, so a
+// source can emit exactly one 'change' per affected Service or Node.
+import {
+  SERVICE_NAME_LABEL,
+  objectKey,
+  type ChangeKind,
+  type ClusterView,
+  type V1EndpointSlice,
+  type V1Node,
+  type V1Service,
+} from './types.js';
+
+export type Emit = (kind: ChangeKind, key: string) => void;
+
+/**
+ * How a store tells an update from a no-op. The API server bumps resourceVersion on every
+ * write, so comparing it is exact and cheap; hand-written manifests carry no meaningful
+ * resourceVersion, so their content is compared.
+ */
+export type Sameness = 'resourceVersion' | 'content';
+
+function sameVersion(a: unknown, b: unknown): boolean {
+  const ra = (a as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+  const rb = (b as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+  if (ra && rb) return ra === rb;
+  return sameContent(a, b);
+}
+
+function sameContent(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function sliceServiceKey(s: V1EndpointSlice): string | undefined {
+  const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return svc ? objectKey({ namespace: s.metadata?.namespace, name: svc }) : undefined;
+}
+
+export class ClusterStore implements ClusterView {
+  private readonly svcs = new Map<string, V1Service>();
+  private readonly sliceByKey = new Map<string, V1EndpointSlice>();
+  private readonly slicesBySvc = new Map<string, Map<string, V1EndpointSlice>>();
+  private ownNode: V1Node | undefined;
+  private readonly same: (a: unknown, b: unknown) => boolean;
+
+  constructor(
+    readonly nodeName: string,
+    private readonly emit: Emit,
+    sameness: Sameness = 'resourceVersion',
+  ) {
+    this.same = sameness === 'content' ? sameContent : sameVersion;
+  }
+
+  services(): V1Service[] {
+    return [...this.svcs.values()];
+  }
+  service(key: string): V1Service | undefined {
+    return this.svcs.get(key);
+  }
+  slices(serviceKey: string): V1EndpointSlice[] {
+    const m = this.slicesBySvc.get(serviceKey);
+    return m ? [...m.values()] : [];
+  }
+  node(): V1Node | undefined {
+    return this.ownNode;
+  }
+  serviceKeys(): string[] {
+    return [...this.svcs.keys()];
+  }
+  sliceKeys(): string[] {
+    return [...this.sliceByKey.keys()];
+  }
+
+  upsertService(s: V1Service): void {
+    const key = objectKey(s.metadata);
+    const old = this.svcs.get(key);
+    if (old && this.same(old, s)) return;
+    this.svcs.set(key, s);
+    this.emit('service', key);
+  }
+
+  deleteService(key: string): void {
+    if (this.svcs.delete(key)) this.emit('service', key);
+  }
+
+  upsertSlice(s: V1EndpointSlice): void {
+    const key = objectKey(s.metadata);
+    const old = this.sliceByKey.get(key);
+    if (old && this.same(old, s)) return;
+    const oldSvc = old && sliceServiceKey(old);
+    const newSvc = sliceServiceKey(s);
+    if (oldSvc && oldSvc !== newSvc) this.unindex(oldSvc, key);
+    this.sliceByKey.set(key, s);
+    if (newSvc) this.index(newSvc, key, s);
+    if (oldSvc && oldSvc !== newSvc) this.emit('slices', oldSvc);
+    if (newSvc) this.emit('slices', newSvc);
+  }
+
+  deleteSlice(key: string): void {
+    const old = this.sliceByKey.get(key);
+    if (!old) return;
+    this.sliceByKey.delete(key);
+    const svc = sliceServiceKey(old);
+    if (svc) {
+      this.unindex(svc, key);
+      this.emit('slices', svc);
+    }
+  }
+
+  setNode(n: V1Node | undefined): void {
+    if (n && n.metadata?.name !== this.nodeName) return;
+    if (!n && !this.ownNode) return;
+    if (n && this.ownNode && this.same(this.ownNode, n)) return;
+    this.ownNode = n;
+    this.emit('node', this.nodeName);
+  }
+
+  /** Make the Services exactly `items`: what is missing is deleted (a relist after a gap). */
+  replaceServices(items: V1Service[]): void {
+    const keep = new Set(items.map((s) => objectKey(s.metadata)));
+    for (const key of [...this.svcs.keys()]) if (!keep.has(key)) this.deleteService(key);
+    for (const s of items) this.upsertService(s);
+  }
+
+  replaceSlices(items: V1EndpointSlice[]): void {
+    const keep = new Set(items.map((s) => objectKey(s.metadata)));
+    for (const key of [...this.sliceByKey.keys()]) if (!keep.has(key)) this.deleteSlice(key);
+    for (const s of items) this.upsertSlice(s);
+  }
+
+  replaceNodes(items: V1Node[]): void {
+    this.setNode(items.find((n) => n.metadata?.name === this.nodeName));
+  }
+
+  private index(svc: string, key: string, s: V1EndpointSlice): void {
+    let m = this.slicesBySvc.get(svc);
+    if (!m) this.slicesBySvc.set(svc, (m = new Map()));
+    m.set(key, s);
+  }
+
+  private unindex(svc: string, key: string): void {
+    const m = this.slicesBySvc.get(svc);
+    if (!m) return;
+    m.delete(key);
+    if (m.size === 0) this.slicesBySvc.delete(svc);
+  }
+}

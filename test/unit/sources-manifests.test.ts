@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { ManifestsSource } from '../../src/sources/manifests.js';
+import type { ChangeKind, Problem } from '../../src/sources/types.js';
+import { ManifestDir, node, service, slice, waitFor, yamlDocs } from '../helpers/manifests.js';
+
+const silent = pino({ level: 'silent' });
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }, files: Record<string, string>) {
+  const dir = await ManifestDir.create();
+  for (const [f, text] of Object.entries(files)) await dir.write(f, text);
+  const src = new ManifestsSource({ dir: dir.path, nodeName: 'node-a', log: silent });
+  const changes: Array<[ChangeKind, string]> = [];
+  const problems: Problem[] = [];
+  src.on('change', (k, key) => changes.push([k, key]));
+  src.on('problem', (p) => problems.push(p));
+  t.after(async () => {
+    await src.stop();
+    await dir.cleanup();
+  });
+  return { dir, src, changes, problems };
+}
+
+const webPorts = (svcKey: string, src: ManifestsSource) => src.service(svcKey)?.spec?.ports?.map((p) => p.port);
+const webAddrs = (svcKey: string, src: ManifestsSource) =>
+  src.slices(svcKey).flatMap((s) => s.endpoints.flatMap((e) => e.addresses)).sort();
+
+test('a multi-document file yields its Services, slices and the own Node', async (t) => {
+  const text = yamlDocs(
+    service('web', { ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
+    slice('web-1', 'web', ['10.0.1.5', '10.0.1.6']),
+    slice('web-2', 'web', ['10.0.2.7']),
+    node('node-a', '192.168.50.2', { 'xlb.io/enabled': 'true' }),
+    node('node-b', '192.168.50.3'),
+  ) + '---\n';
+  const { src, problems } = await setup(t, { 'app.yaml': text, 'other.yml': yamlDocs(service('api', { ns: 'shop' })) });
+  await src.start();
+  assert.equal(src.synced, true);
+  assert.deepEqual(src.services().map((s) => `${s.metadata!.namespace}/${s.metadata!.name}`).sort(), ['default/web', 'shop/api']);
+  assert.deepEqual(webPorts('default/web', src), [80, 53]);
+  assert.equal(src.service('default/web')!.spec!.ports![0]!.targetPort, 'http');
+  assert.deepEqual(webAddrs('default/web', src), ['10.0.1.5', '10.0.1.6', '10.0.2.7']);
+  assert.equal(src.node()?.metadata?.name, 'node-a');
+  assert.equal(src.node()?.metadata?.labels?.['xlb.io/enabled'], 'true');
+  assert.deepEqual(problems, []);
+});
+
+test('an edit takes effect within 1 s, also when the editor saves by rename', async (t) => {
+  const { dir, src, changes } = await setup(t, { 'web.yaml': yamlDocs(service('web'), slice('web-1', 'web', ['10.0.1.5'])) });
+  await src.start();
+  changes.length = 0;
+  await dir.write('web.yaml', yamlDocs(service('web', { ports: [{ name: 'http', port: 81 }] }), slice('web-1', 'web', ['10.0.1.5'])));
+  const ms1 = await waitFor(() => webPorts('default/web', src)?.[0] === 81, 'port 81', 1000);
+  assert.deepEqual(changes, [['service', 'default/web']], 'only the Service changed');
+  changes.length = 0;
+  await dir.writeByRename('web.yaml', yamlDocs(service('web', { ports: [{ name: 'http', port: 81 }] }), slice('web-1', 'web', ['10.0.1.9'])));
+  const ms2 = await waitFor(() => webAddrs('default/web', src)[0] === '10.0.1.9', 'new endpoint', 1000);
+  assert.deepEqual(changes, [['slices', 'default/web']]);
+  t.diagnostic(`edit applied in ${ms1} ms; rename-save applied in ${ms2} ms`);
+});
+
+test('an invalid file is reported with file, document and reason, and its last good state stays', async (t) => {
+  const good = yamlDocs(service('web'), slice('web-1', 'web', ['10.0.1.5']));
+  const { dir, src, problems } = await setup(t, { 'web.yaml': good });
+  await src.start();
+
+  await dir.write('web.yaml', yamlDocs(service('web', { ports: [{ name: 'http', port: 82 }] })) + '---\nkind: EndpointSlice\n  bad: [indent\n');
+  await waitFor(() => problems.length > 0, 'a problem report', 1000);
+  assert.equal(problems[0]!.file, 'web.yaml');
+  assert.equal(problems[0]!.doc, 1);
+  assert.match(problems[0]!.reason, /invalid YAML/);
+  assert.deepEqual(webPorts('default/web', src), [80], 'the valid half of a broken file is not applied either');
+  assert.deepEqual(webAddrs('default/web', src), ['10.0.1.5']);
+
+  problems.length = 0;
+  const badPorts = service('web');
+  badPorts.spec.ports = [{ name: 'http', port: 70000 }];
+  await dir.write('web.yaml', yamlDocs(slice('web-1', 'web', ['10.0.1.5']), badPorts));
+  await waitFor(() => problems.length > 0, 'a validation problem', 1000);
+  assert.deepEqual(problems[0], { file: 'web.yaml', doc: 1, kind: 'Service', name: 'web', reason: 'spec.ports[0]: port 70000 must be an integer 1-65535' });
+  assert.deepEqual(webPorts('default/web', src), [80]);
+
+  await dir.write('web.yaml', yamlDocs(service('web', { ports: [{ name: 'http', port: 83 }] }), slice('web-1', 'web', ['10.0.1.5'])));
+  await waitFor(() => webPorts('default/web', src)?.[0] === 83, 'the fixed file applied', 1000);
+});
+
+test('validation reasons name the field at fault', async (t) => {
+  const noLabel = slice('s1', 'web', ['10.0.1.5']);
+  delete noLabel.metadata.labels;
+  const badFamily = slice('s2', 'web', ['fd00::1']);
+  const noName = service('x');
+  delete noName.metadata.name;
+  const unnamedPorts = service('y', { ports: [{ port: 80 }, { port: 81 }] });
+  const files = { 'a.yaml': yamlDocs(noLabel), 'b.yaml': yamlDocs(badFamily), 'c.yaml': yamlDocs(noName), 'd.yaml': yamlDocs(unnamedPorts), 'e.yaml': '- just\n- a list\n' };
+  const { src, problems } = await setup(t, files);
+  await src.start();
+  assert.deepEqual(problems.map((p) => `${p.file}#${p.doc}: ${p.reason}`), [
+    'a.yaml#0: missing label kubernetes.io/service-name (the Service this slice belongs to)',
+    'b.yaml#0: endpoints[0]: address "fd00::1" is not a valid IPv4 address',
+    'c.yaml#0: missing metadata.name',
+    'd.yaml#0: spec.ports[0]: name is required when a Service has more than one port',
+    'e.yaml#0: document is not a mapping',
+  ]);
+  assert.equal(src.services().length, 0);
+});
+
+test('deleting a file removes its objects', async (t) => {
+  const { dir, src, changes } = await setup(t, {
+    'web.yaml': yamlDocs(service('web'), slice('web-1', 'web', ['10.0.1.5'])),
+    'node.yaml': yamlDocs(node('node-a')),
+  });
+  await src.start();
+  changes.length = 0;
+  await dir.remove('web.yaml');
+  await waitFor(() => src.service('default/web') === undefined, 'web gone', 1000);
+  await waitFor(() => changes.length === 2, 'two change events', 1000);
+  assert.deepEqual(src.slices('default/web'), []);
+  assert.deepEqual(changes.sort(), [['service', 'default/web'], ['slices', 'default/web']]);
+  await dir.remove('node.yaml');
+  await waitFor(() => src.node() === undefined, 'own node gone', 1000);
+});
+
+test('other kinds are reported as ignored and the rest of the file applies', async (t) => {
+  const deploy = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: {} };
+  const { src, problems } = await setup(t, { 'all.yaml': yamlDocs(deploy, service('web')) });
+  await src.start();
+  assert.deepEqual(problems, [{ file: 'all.yaml', doc: 0, kind: 'Deployment', name: 'web', reason: 'kind Deployment ignored' }]);
+  assert.ok(src.service('default/web'));
+});
+
+test('a Service defined twice is reported and the first file wins', async (t) => {
+  const { src, problems } = await setup(t, {
+    'a.yaml': yamlDocs(service('web', { clusterIP: '10.96.0.1' })),
+    'b.yaml': yamlDocs(service('web', { clusterIP: '10.96.0.2' })),
+  });
+  await src.start();
+  assert.equal(src.service('default/web')!.spec!.clusterIP, '10.96.0.1');
+  assert.deepEqual(problems.map((p) => [p.file, p.reason]), [['b.yaml', 'Service default/web is already defined in a.yaml; ignored']]);
+});
+
+test('start fails with a clear message when the directory is missing', async () => {
+  const src = new ManifestsSource({ dir: '/nonexistent/xlb-manifests', nodeName: 'n', log: silent });
+  await assert.rejects(src.start(), /manifests directory \/nonexistent\/xlb-manifests does not exist/);
+});
