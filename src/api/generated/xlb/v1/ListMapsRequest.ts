@@ -1,0 +1,8 @@
+// Original file: src/api/xlb/v1/status.proto
+
+
+export interface ListMapsRequest {
+}
+
+export interface ListMapsRequest__Output {
+}

@@ -1,0 +1,19 @@
+// Original file: src/api/xlb/v1/status.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface ServiceStats {
+  'service'?: (string);
+  'frontend'?: (string);
+  'packets'?: (number | string | Long);
+  'bytes'?: (number | string | Long);
+  'newFlows'?: (number | string | Long);
+}
+
+export interface ServiceStats__Output {
+  'service': (string);
+  'frontend': (string);
+  'packets': (number);
+  'bytes': (number);
+  'newFlows': (number);
+}

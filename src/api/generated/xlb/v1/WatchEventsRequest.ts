@@ -1,0 +1,8 @@
+// Original file: src/api/xlb/v1/status.proto
+
+
+export interface WatchEventsRequest {
+}
+
+export interface WatchEventsRequest__Output {
+}

@@ -1,0 +1,128 @@
+// What the agent exposes to the status API, the CLI, /healthz and /metrics. The agent
+// implements AgentView from the state it already keeps; everything here is plain data so
+// this module has no side effects and no gRPC dependency.
+import type { EventEmitter } from 'node:events';
+import type { ServiceSpec } from '../model/types.js';
+
+export type EnabledReason = 'label' | 'toggle' | 'default';
+
+export interface DeviceInfo {
+  name: string;
+  ifindex: number;
+  /** native, generic or offload */
+  xdpMode: string;
+  progId: number;
+  linkId: number;
+}
+
+export interface PodInterfaceInfo {
+  name: string;
+  progIds: number[];
+}
+
+export interface MapFill {
+  name: string;
+  entries: number;
+  maxEntries: number;
+}
+
+export interface KernelCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface StatusInfo {
+  node: string;
+  enabled: boolean;
+  /** what decided `enabled`: the Node label, `xlb toggle`, or the configured default */
+  reason: EnabledReason;
+  devices: DeviceInfo[];
+  podInterfaces: PodInterfaceInfo[];
+  pinPath: string;
+  /** ms since the epoch of the last completed sync; 0 = never */
+  lastSync: number;
+  pendingChanges: number;
+  mapFill: MapFill[];
+  kernel: { release: string; checks: KernelCheck[] };
+  source: { kind: 'kube' | 'manifests'; synced: boolean; connection: string };
+}
+
+/** One decoded map entry. Values may hold bigint (u64 counters); the API turns them into JSON. */
+export interface DecodedEntry {
+  key: Record<string, unknown>;
+  value: Record<string, unknown>;
+}
+
+export interface DecodedMap {
+  name: string;
+  /** hash, lru_hash, array, percpu_array, lpm_trie, ... */
+  type: string;
+  maxEntries: number;
+  entries: DecodedEntry[];
+}
+
+export type DecodedMaps = DecodedMap[];
+
+export interface ServiceStats {
+  /** namespace/name */
+  svc: string;
+  /** frontend id (or addr:port/proto) */
+  frontend: string;
+  packets: number;
+  bytes: number;
+  newFlows: number;
+}
+
+export interface StatsInfo {
+  services: ServiceStats[];
+  /** drop reason name -> packets */
+  drops: Record<string, number>;
+  conntrack: { entries: number; max: number };
+}
+
+/** Emitted as `view.events.emit('programmed', ev)` after each Service is (re)programmed. */
+export interface ProgrammedEvent {
+  /** ms since the epoch */
+  time: number;
+  service: string;
+  frontends: number;
+  backends: number;
+  durationMs: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface HealthInfo {
+  /** ms since the epoch of the last time the datapath matched the desired state; 0 = never */
+  lastUpdated: number;
+  /** ms since the epoch of the oldest change not yet applied; null = nothing pending */
+  pendingSince: number | null;
+  /** false while the Node is being deleted or tainted ToBeDeletedByClusterAutoscaler */
+  nodeEligible: boolean;
+}
+
+export interface AgentView {
+  status(): StatusInfo;
+  /** desired state */
+  services(): ServiceSpec[];
+  /** actual state, decoded from the pinned maps */
+  maps(): Promise<DecodedMaps>;
+  stats(): Promise<StatsInfo>;
+  /** 'programmed' events (ProgrammedEvent) */
+  readonly events: EventEmitter;
+  /** Manifests mode; in kube mode throws ViewError('FAILED_PRECONDITION', ...). */
+  toggle(on: boolean): Promise<{ enabled: boolean; reason: string }>;
+  health(): HealthInfo;
+}
+
+/** gRPC status names the API maps a ViewError to (grpc.status.<code>). */
+export type ViewErrorCode = 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT' | 'UNAVAILABLE' | 'NOT_FOUND' | 'INTERNAL';
+
+/** An error a view method throws on purpose: the API answers with this code and message. */
+export class ViewError extends Error {
+  constructor(readonly code: ViewErrorCode, message: string) {
+    super(message);
+    this.name = 'ViewError';
+  }
+}

@@ -1,0 +1,59 @@
+// `xlb status`: is xlb on, what is attached where, how full the maps are, kernel checks.
+import type { StatusInfo__Output } from '../api/generated/xlb/v1/StatusInfo.js';
+import { call, COMMON_HELP, noPositionals, parseFlags, runCli, withAgent } from './client.js';
+import { ago, fields, percent, render, table } from './output.js';
+
+export const summary = "show this node's xlb status";
+
+const HELP = ['usage: xlb status [flags]', '', summary, '', 'flags:', ...COMMON_HELP].join('\n');
+
+export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
+  const checks = s.kernel?.checks ?? [];
+  const failed = checks.filter((c) => !c.ok).length;
+  const src = s.source;
+  const out = [
+    fields([
+      ['Node', s.node],
+      ['Enabled', `${s.enabled ? 'yes' : 'no'} (${s.enabledReason})`],
+      ['Source', src ? `${src.kind}, ${src.synced ? 'synced' : 'not synced'}, connection ${src.connection || '-'}` : '-'],
+      ['Pin path', s.pinPath],
+      ['Last sync', s.lastSyncMs ? `${new Date(s.lastSyncMs).toISOString()} (${ago(s.lastSyncMs, now)})` : 'never'],
+      ['Pending changes', s.pendingChanges],
+      ['Kernel', `${s.kernel?.release ?? '-'} (${checks.length - failed}/${checks.length} checks ok)`],
+    ]),
+  ];
+  out.push(
+    '',
+    s.devices.length
+      ? table(['DEVICE', { header: 'IFINDEX', right: true }, 'XDP MODE', { header: 'PROG', right: true }, { header: 'LINK', right: true }],
+        s.devices.map((d) => [d.name, d.ifindex, d.xdpMode, d.progId, d.linkId]))
+      : 'No devices attached.',
+  );
+  out.push(
+    '',
+    s.podInterfaces.length
+      ? table(['POD INTERFACE', 'PROGS'], s.podInterfaces.map((p) => [p.name, p.progIds.join(',')]))
+      : 'No pod interfaces attached.',
+  );
+  if (s.mapFill.length) {
+    out.push('', table(['MAP', { header: 'ENTRIES', right: true }, { header: 'MAX', right: true }, { header: 'FILL', right: true }],
+      s.mapFill.map((m) => [m.name, m.entries, m.maxEntries, percent(m.entries, m.maxEntries)])));
+  }
+  if (checks.length) {
+    out.push('', table(['KERNEL CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok, c.detail])));
+  }
+  return out.join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return runCli(async () => {
+    const { common, positionals } = parseFlags(argv);
+    if (common.help) { console.log(HELP); return 0; }
+    noPositionals('status', positionals);
+    return withAgent(common.socket, async (client) => {
+      const s = await call(client, 'GetStatus', {}, common.socket);
+      console.log(render(s, common.output, () => formatStatus(s)));
+      return 0;
+    });
+  });
+}
