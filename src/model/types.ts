@@ -74,4 +74,8 @@ export interface NodeInfo {
 
 export type TranslateResult =
   | { ok: true; service: ServiceSpec }
-  | { ok: false; skipped: string }; // why the Service creates no datapath state
+  /**
+   * skipped: why the Service creates no datapath state. invalid: the object itself is wrong
+   * (a user error worth a warning), as opposed to a Service xlb deliberately leaves alone.
+   */
+  | { ok: false; skipped: string; invalid?: boolean };

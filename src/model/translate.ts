@@ -1,0 +1,245 @@
+// Service + EndpointSlices + own Node -> the frontends and backends this node programs.
+// Semantics follow the Kubernetes API field docs and kube-proxy where the docs leave room;
+// each rule is pinned by a test in test/unit/model.translate.test.ts.
+import type { V1Service, V1ServicePort, V1EndpointSlice } from '@kubernetes/client-node';
+import type {
+  BackendSpec, FrontendSpec, FrontendType, NodeInfo, Protocol, Scope, ServiceSpec, TranslateResult,
+} from './types.js';
+import { isIPv4, isIPv6, parseCidr } from './ip.js';
+import { checkIdentity, validateService } from './validate.js';
+import { endpointsForPort, slicesOf, type EndpointInfo } from './endpoints.js';
+import { selectBackends, type PolicyMode, type Topology } from './select.js';
+
+export interface TranslateOptions {
+  /** this node's name, matched against endpoints' nodeName to find local endpoints */
+  nodeName: string;
+}
+
+export const LABEL_SERVICE_PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
+export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
+export const ANNOTATION_TOPOLOGY_MODE = 'service.kubernetes.io/topology-mode';
+export const ANNOTATION_TOPOLOGY_HINTS = 'service.kubernetes.io/topology-aware-hints';
+/** spec.sessionAffinityConfig.clientIP.timeoutSeconds default (3 hours) */
+export const DEFAULT_AFFINITY_TIMEOUT_SEC = 10800;
+
+export function frontendId(
+  service: string, portName: string, proto: Protocol, type: FrontendType, addr: string | null, port: number, scope: Scope,
+): string {
+  return `${service}|${portName}|${proto}|${type}|${addr ?? '*'}:${port}|${scope}`;
+}
+
+/** Why this Service creates no datapath state at all, or null. */
+function skipReason(svc: V1Service): string | null {
+  const labels = svc.metadata?.labels ?? {};
+  if (svc.spec!.type === 'ExternalName') return 'ExternalName Service (DNS only, nothing to proxy)';
+  if (LABEL_SERVICE_PROXY_NAME in labels) {
+    return `label ${LABEL_SERVICE_PROXY_NAME}=${labels[LABEL_SERVICE_PROXY_NAME]}: another proxy owns this Service`;
+  }
+  if (LABEL_HEADLESS in labels) return `label ${LABEL_HEADLESS}: headless Service`;
+  const primary = svc.spec!.clusterIPs?.[0] ?? svc.spec!.clusterIP;
+  if (primary === 'None') return 'headless Service (clusterIP None)';
+  return null;
+}
+
+function topologyRequested(svc: V1Service): boolean {
+  const ann = svc.metadata?.annotations ?? {};
+  // topology-mode supersedes the legacy annotation when both are set, as in kube-proxy.
+  const mode = ann[ANNOTATION_TOPOLOGY_MODE] ?? ann[ANNOTATION_TOPOLOGY_HINTS];
+  const td = svc.spec!.trafficDistribution;
+  return mode?.toLowerCase() === 'auto' || td === 'PreferClose' || td === 'PreferSameZone';
+}
+
+/** IPv4 entries of addrs; IPv6 ones only raise the "not yet supported" warning. */
+function ipv4Only(addrs: readonly string[], warn: (m: string) => void): string[] {
+  const out: string[] = [];
+  for (const a of addrs) {
+    if (isIPv4(a)) {
+      if (!out.includes(a)) out.push(a);
+    } else if (isIPv6(a)) warn('IPv6 not yet supported');
+  }
+  return out;
+}
+
+function loadBalancerIPs(svc: V1Service, warn: (m: string) => void): string[] {
+  const ips: string[] = [];
+  for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
+    if (!ing.ip) {
+      if (ing.hostname) warn(`load balancer ingress ${ing.hostname} has no IP (hostname-only ingress is not programmed)`);
+      continue;
+    }
+    // ipMode Proxy: the load balancer rewrites the destination itself, so the node must not
+    // capture the VIP (kube-proxy skips these too).
+    if (ing.ipMode === 'Proxy') continue;
+    if (isIPv4(ing.ip) || isIPv6(ing.ip)) ips.push(ing.ip);
+    else warn(`load balancer ingress IP ${JSON.stringify(ing.ip)} is not an IP address; ignored`);
+  }
+  return ipv4Only(ips, warn);
+}
+
+/** Valid IPv4 loadBalancerSourceRanges; invalid entries are ignored with a warning (kube-proxy). */
+function sourceRanges(svc: V1Service, warn: (m: string) => void): string[] {
+  const given = svc.spec!.loadBalancerSourceRanges ?? [];
+  const out: string[] = [];
+  for (const r of given) {
+    const p = parseCidr(r);
+    if (!p.ok) warn(`loadBalancerSourceRanges entry ${JSON.stringify(r)} is not a CIDR; ignored`);
+    else if (p.family === 6) warn('IPv6 not yet supported');
+    else if (!out.includes(p.cidr)) out.push(p.cidr);
+  }
+  if (given.length > 0 && out.length === 0) {
+    warn('no usable IPv4 loadBalancerSourceRanges: IPv4 load balancer traffic is not restricted');
+  }
+  return out;
+}
+
+interface ServiceCtx {
+  key: string;
+  type: ServiceSpec['type'];
+  clusterIPs: string[];
+  lbIPs: string[];
+  externalIPs: string[];
+  ranges: string[];
+  affinityTimeoutSec: number;
+  iTPLocal: boolean;
+  eTPLocal: boolean;
+  /** false only for LoadBalancer with allocateLoadBalancerNodePorts=false */
+  allocateNodePorts: boolean;
+  topo: Topology;
+}
+
+interface Target {
+  type: FrontendType;
+  addr: string | null;
+  port: number;
+}
+
+function targetsOf(ctx: ServiceCtx, p: V1ServicePort, warn: (m: string) => void): Target[] {
+  const t: Target[] = ctx.clusterIPs.map((addr) => ({ type: 'ClusterIP', addr, port: p.port }));
+  if (ctx.type !== 'ClusterIP') {
+    if (p.nodePort) t.push({ type: 'NodePort', addr: null, port: p.nodePort });
+    else if (ctx.allocateNodePorts) warn(`port ${p.name || p.port}: no nodePort allocated; NodePort not programmed`);
+  }
+  if (ctx.type === 'LoadBalancer') for (const addr of ctx.lbIPs) t.push({ type: 'LoadBalancer', addr, port: p.port });
+  for (const addr of ctx.externalIPs) t.push({ type: 'ExternalIP', addr, port: p.port });
+  return t;
+}
+
+/**
+ * ClusterIP follows internalTrafficPolicy from anywhere. The externally-facing addresses follow
+ * externalTrafficPolicy for traffic arriving on a device, but a pod on this node reaching them
+ * gets cluster-wide endpoints, as kube-proxy routes local traffic to external destinations.
+ */
+function policyFor(ctx: ServiceCtx, type: FrontendType, scope: Scope): PolicyMode {
+  if (type === 'ClusterIP') return ctx.iTPLocal ? 'local' : 'cluster';
+  return scope === 'external' && ctx.eTPLocal ? 'local' : 'cluster';
+}
+
+function portFrontends(
+  ctx: ServiceCtx, p: V1ServicePort, proto: Protocol, eps: EndpointInfo[], warn: (m: string) => void, seen: Set<string>,
+): FrontendSpec[] {
+  const portName = p.name ?? '';
+  const lists: Record<PolicyMode, BackendSpec[]> = {
+    cluster: selectBackends(eps, 'cluster', ctx.topo),
+    local: selectBackends(eps, 'local', ctx.topo),
+  };
+  const out: FrontendSpec[] = [];
+  for (const t of targetsOf(ctx, p, warn)) {
+    const where = `${t.addr ?? '*'}:${t.port}/${proto}`;
+    if (seen.has(where)) {
+      warn(`${t.type} ${where} repeats an address:port of this Service; ignored`);
+      continue;
+    }
+    seen.add(where);
+    for (const scope of ['internal', 'external'] as const) {
+      const mode = policyFor(ctx, t.type, scope);
+      out.push({
+        id: frontendId(ctx.key, portName, proto, t.type, t.addr, t.port, scope),
+        service: ctx.key,
+        portName,
+        type: t.type,
+        addr: t.addr,
+        port: t.port,
+        proto,
+        scope,
+        backends: lists[mode].map((b) => ({ ...b })),
+        affinityTimeoutSec: ctx.affinityTimeoutSec,
+        sourceRanges: t.type === 'LoadBalancer' ? [...ctx.ranges] : [],
+        localOnly: mode === 'local',
+        maglev: scope === 'external',
+      });
+    }
+  }
+  return out;
+}
+
+function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, warn: (m: string) => void): ServiceCtx {
+  const spec = svc.spec!;
+  const type = (spec.type ?? 'ClusterIP') as ServiceSpec['type'];
+  const external = type === 'NodePort' || type === 'LoadBalancer';
+  return {
+    key,
+    type,
+    clusterIPs: ipv4Only((spec.clusterIPs ?? [spec.clusterIP ?? '']).filter((a) => a !== ''), warn),
+    lbIPs: type === 'LoadBalancer' ? loadBalancerIPs(svc, warn) : [],
+    externalIPs: ipv4Only(spec.externalIPs ?? [], warn),
+    ranges: type === 'LoadBalancer' ? sourceRanges(svc, warn) : [],
+    affinityTimeoutSec:
+      spec.sessionAffinity === 'ClientIP'
+        ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SEC
+        : 0,
+    iTPLocal: spec.internalTrafficPolicy === 'Local',
+    // The API allows externalTrafficPolicy only where a NodePort exists.
+    eTPLocal: external && spec.externalTrafficPolicy === 'Local',
+    allocateNodePorts: !(type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts === false),
+    topo: { requested: topologyRequested(svc), ...(node?.zone ? { zone: node.zone } : {}) },
+  };
+}
+
+function protocolOf(p: V1ServicePort, warn: (m: string) => void): Protocol | null {
+  const proto = p.protocol ?? 'TCP';
+  if (proto === 'TCP' || proto === 'UDP') return proto;
+  warn(`port ${p.name || p.port}: SCTP unsupported; port skipped`);
+  return null;
+}
+
+/**
+ * Desired datapath state for one Service on this node. Never throws: invalid objects and
+ * Services xlb does not proxy come back as { ok: false } with the reason.
+ */
+export function translate(
+  svc: V1Service, slices: readonly V1EndpointSlice[], node: NodeInfo | undefined, opts: TranslateOptions,
+): TranslateResult {
+  const identity = checkIdentity(svc);
+  if (identity) return { ok: false, skipped: `invalid Service: ${identity}`, invalid: true };
+  const skip = skipReason(svc);
+  if (skip) return { ok: false, skipped: skip };
+  const invalid = validateService(svc);
+  if (invalid) return { ok: false, skipped: `invalid Service: ${invalid}`, invalid: true };
+
+  const warnings = new Set<string>();
+  const warn = (m: string): void => void warnings.add(m);
+  const ns = svc.metadata!.namespace ?? 'default';
+  const key = `${ns}/${svc.metadata!.name}`;
+  const ctx = serviceCtx(svc, key, node, warn);
+  if (ctx.clusterIPs.length === 0) {
+    return { ok: false, skipped: 'no IPv4 ClusterIP (IPv6 not yet supported, or none allocated)' };
+  }
+
+  const own = slicesOf(slices, ns, svc.metadata!.name!);
+  const epCtx = { nodeName: opts.nodeName, publishNotReady: svc.spec!.publishNotReadyAddresses === true, warn };
+  const frontends: FrontendSpec[] = [];
+  const localReady = new Set<string>();
+  const seen = new Set<string>();
+  for (const p of svc.spec!.ports!) {
+    const proto = protocolOf(p, warn);
+    if (!proto) continue;
+    const eps = endpointsForPort(own, p.name ?? '', proto, epCtx);
+    for (const ep of eps) if (ep.local && ep.ready) localReady.add(ep.addr);
+    frontends.push(...portFrontends(ctx, p, proto, eps, warn, seen));
+  }
+
+  const service: ServiceSpec = { key, type: ctx.type, frontends, localReadyEndpoints: localReady.size, warnings: [...warnings] };
+  const hc = svc.spec!.healthCheckNodePort;
+  if (ctx.type === 'LoadBalancer' && ctx.eTPLocal && hc) service.healthCheckNodePort = hc;
+  return { ok: true, service };
+}
