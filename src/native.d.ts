@@ -1,0 +1,137 @@
+// Types of the raw addon (build/Release/xlb.node). Only src/datapath/bpf.ts loads it;
+// everything else uses the classes there.
+
+export interface NativeError extends Error {
+  code: string;
+  errno?: number;
+  op: string;
+  target: string;
+}
+
+export interface NativeLoadOptions {
+  pinPath?: string;
+  replaceMismatched?: boolean;
+  maxEntries?: Record<string, number>;
+}
+
+export interface NativeBtfStruct {
+  name: string;
+  size: number;
+  members: { name: string; offset: number; size: number }[];
+}
+
+export interface NativeBpfObject {
+  readonly file: string;
+  readonly reused: string[];
+  readonly replaced: string[];
+  readonly warnings: string[];
+  mapNames(): string[];
+  programNames(): string[];
+  map(name: string): NativeBpfMap;
+  program(name: string): NativeBpfProgram;
+  btfStruct(name: string): NativeBtfStruct;
+  close(): void;
+}
+
+export interface NativeMapCreateOptions {
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  name?: string;
+  flags?: number;
+}
+
+export type NativeUpdateFlag = 'any' | 'noexist' | 'exist';
+
+export interface NativeBpfMap {
+  readonly name: string;
+  readonly type: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly id: number;
+  readonly percpu: boolean;
+  readonly possibleCpus: number;
+  readonly closed: boolean;
+  lookup(key: Buffer): Buffer | null;
+  update(key: Buffer, value: Buffer, flag?: NativeUpdateFlag): void;
+  delete(key: Buffer): boolean;
+  updateBatch(keys: Buffer, values: Buffer, count: number, flag?: NativeUpdateFlag): Promise<number>;
+  deleteBatch(keys: Buffer, count: number): Promise<number>;
+  lookupBatch(): Promise<{ keys: Buffer; values: Buffer; count: number }>;
+  keys(): Buffer[];
+  entries(): Array<[Buffer, Buffer]>;
+  setInner(key: Buffer, inner: NativeBpfMap): void;
+  innerId(key: Buffer): number | null;
+  pin(path: string): void;
+  unpin(path: string): void;
+  close(): void;
+}
+
+export interface NativeBpfMapStatic {
+  openPinned(path: string): NativeBpfMap;
+  fromId(id: number): NativeBpfMap;
+  create(o: NativeMapCreateOptions): NativeBpfMap;
+}
+
+export interface NativeTestRunOptions {
+  data: Buffer;
+  repeat?: number;
+  ctxIn?: Buffer;
+  dataOutSize?: number;
+}
+
+export interface NativeBpfProgram {
+  readonly name: string;
+  readonly type: string;
+  readonly fd: number;
+  readonly id: number;
+  readonly tag: string;
+  testRun(o: NativeTestRunOptions): { retval: number; data: Buffer; durationNs: number };
+  testRunLive(o: { data: Buffer; repeat: number; ifindex: number; batchSize?: number }): { durationNs: number };
+  close(): void;
+}
+
+export type NativeXdpMode = 'native' | 'generic';
+
+export interface NativeLink {
+  readonly id: number;
+  readonly ifindex: number;
+  readonly kind: 'xdp' | 'tc-ingress' | 'tc-egress';
+  readonly mode?: NativeXdpMode;
+  /** Why native XDP failed when 'auto' fell back to generic. */
+  readonly nativeError?: string;
+  readonly pinnedPath?: string;
+  progId(): number;
+  update(prog: NativeBpfProgram): void;
+  pin(path: string): void;
+  unpin(): void;
+  detach(): void;
+  close(): void;
+}
+
+export interface NativeLinkStatic {
+  attachXdp(prog: NativeBpfProgram, ifname: string, o?: { mode?: NativeXdpMode | 'auto' }): NativeLink;
+  attachTc(prog: NativeBpfProgram, ifname: string, dir: 'ingress' | 'egress'): NativeLink;
+  openPinned(path: string): NativeLink;
+}
+
+export interface NativeAttached {
+  ifindex: number;
+  xdp: { progId: number; mode: NativeXdpMode; linkId?: number }[];
+  tcIngress: { progId: number; linkId?: number }[];
+  tcEgress: { progId: number; linkId?: number }[];
+}
+
+export interface NativeBinding {
+  BpfObject: abstract new (...args: never[]) => NativeBpfObject;
+  BpfMap: NativeBpfMapStatic & (abstract new (...args: never[]) => NativeBpfMap);
+  BpfProgram: abstract new (...args: never[]) => NativeBpfProgram;
+  Link: NativeLinkStatic & (abstract new (...args: never[]) => NativeLink);
+  loadObject(file: string, opts?: NativeLoadOptions): Promise<NativeBpfObject>;
+  listAttached(ifname: string): NativeAttached;
+  ifIndex(ifname: string): number;
+  possibleCpus(): number;
+}
