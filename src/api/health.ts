@@ -7,7 +7,8 @@ import { child } from '../log.js';
 import { listenHttp, splitHostPort, type HttpEndpoint } from './http.js';
 import type { AgentView } from './view.js';
 
-const log = child('health');
+// Resolved per use so a logger installed after import (tests, the agent's config) applies.
+const log = () => child('health');
 
 export interface ProxyHealth {
   healthy: boolean;
@@ -107,7 +108,7 @@ export class HealthCheckServers {
       if (!w || w.healthCheckNodePort !== inst.port) {
         this.instances.delete(key);
         await inst.endpoint.close();
-        log.info({ svc: key, port: inst.port }, 'healthCheckNodePort closed');
+        log().info({ svc: key, port: inst.port }, 'healthCheckNodePort closed');
       }
     }
     for (const [key, s] of want) {
@@ -127,11 +128,11 @@ export class HealthCheckServers {
       inst.endpoint = await listenHttp((_req, res) => this.answer(key, res), this.host, port);
     } catch (e) {
       // Not recorded, so the next sync tries again (the port may be freed by then).
-      log.error({ svc: key, port, err: (e as Error).message }, 'cannot open healthCheckNodePort');
+      log().error({ svc: key, port, err: (e as Error).message }, 'cannot open healthCheckNodePort');
       return;
     }
     this.instances.set(key, inst);
-    log.info({ svc: key, port }, 'healthCheckNodePort open');
+    log().info({ svc: key, port }, 'healthCheckNodePort open');
   }
 
   private answer(key: string, res: ServerResponse): void {

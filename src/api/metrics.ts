@@ -6,7 +6,8 @@ import { child } from '../log.js';
 import { listenHttp, splitHostPort, type HttpEndpoint } from './http.js';
 import type { AgentView, StatsInfo } from './view.js';
 
-const log = child('metrics');
+// Resolved per use so a logger installed after import (tests, the agent's config) applies.
+const log = () => child('metrics');
 
 /** kube-proxy's sync buckets: 1 ms doubling to ~16 s. */
 const SYNC_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
@@ -73,7 +74,7 @@ export class XlbMetrics {
     const now = Date.now();
     if (!this.statsRead || now - this.statsRead.at > STATS_REUSE_MS) {
       const p = this.view.stats().catch((e: unknown) => {
-        log.warn({ err: (e as Error).message }, 'datapath counters unavailable');
+        log().warn({ err: (e as Error).message }, 'datapath counters unavailable');
         return undefined;
       });
       this.statsRead = { at: now, p };

@@ -5,14 +5,16 @@ import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { child } from '../log.js';
 import { eventToMsg, mapsToMsg, serviceToMsg, statsToMsg, statusToMsg } from './convert.js';
 import type { StatusHandlers } from './generated/xlb/v1/Status.js';
-import { loadStatusProto } from './proto.js';
+import { LOADER_OPTIONS, loadStatusProto, protoPath } from './proto.js';
 import { ViewError, type AgentView, type ProgrammedEvent } from './view.js';
 
-const log = child('api');
+// Resolved per use so a logger installed after import (tests, the agent's config) applies.
+const log = () => child('api');
 
 export const STATUS_SERVICE = 'xlb.v1.Status';
 
@@ -42,7 +44,7 @@ function unary<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>): gr
       .then(
         (res) => callback(null, res),
         (err: unknown) => {
-          log.warn({ rpc: name, err: err instanceof Error ? err.message : String(err) }, 'rpc failed');
+          log().warn({ rpc: name, err: err instanceof Error ? err.message : String(err) }, 'rpc failed');
           return callback(toGrpcError(err));
         },
       );
@@ -119,13 +121,15 @@ async function bindUnixSocket(server: grpc.Server, socketPath: string): Promise<
 }
 
 export async function startApiServer(view: AgentView, opts: ApiServerOptions): Promise<ApiServer> {
-  const { def, grpcObj } = loadStatusProto();
+  const { grpcObj } = loadStatusProto();
   const server = new grpc.Server();
   const streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   server.addService(grpcObj.xlb.v1.Status.service, handlers(view, streams));
   const health = new HealthImplementation({ '': 'SERVING', [STATUS_SERVICE]: 'SERVING' });
   health.addToServer(server);
-  new ReflectionService(def as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
+  // Reflection describes the health service too, so grpcurl needs no .proto files at all.
+  const described = protoLoader.loadSync([protoPath(), healthProtoPath], LOADER_OPTIONS);
+  new ReflectionService(described as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
 
   try {
     await bindUnixSocket(server, opts.socketPath);
@@ -143,7 +147,7 @@ export async function startApiServer(view: AgentView, opts: ApiServerOptions): P
       throw new Error(`status API: cannot listen on ${opts.tcpAddress}: ${(e as Error).message}`);
     }
   }
-  log.info({ socket: opts.socketPath, tcp: opts.tcpAddress, tcpPort }, 'status API listening');
+  log().info({ socket: opts.socketPath, tcp: opts.tcpAddress, tcpPort }, 'status API listening');
 
   return {
     tcpPort,
