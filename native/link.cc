@@ -244,7 +244,7 @@ Napi::Value Link::OpenPinned(const Napi::CallbackInfo& info) {
   std::string path = StrArg(info, 0, "path");
   int fd = Check(env, bpf_obj_get(path.c_str()), "bpf_obj_get", path);
   std::string kind = FdKind(fd);
-  if (kind != "bpf_link") {
+  if (kind != "bpf-link" && kind != "bpf_link") {
     ::close(fd);
     Throw(env, Errno(EINVAL, "bpf_obj_get", path, "pinned object is " + kind + ", not a link"));
   }

@@ -115,6 +115,7 @@ Napi::Value BpfProgram::TestRunLive(const Napi::CallbackInfo& info) {
   auto data = BufferProp(env, o, "data", true);
   xdp_md ctx{};
   ctx.ingress_ifindex = NumProp(env, o, "ifindex", 0);
+  ctx.data_end = static_cast<uint32_t>(data.Length());  // the kernel insists it spans all of data
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.Data(),
               .data_size_in = static_cast<uint32_t>(data.Length()), .ctx_in = &ctx,
               .ctx_size_in = sizeof ctx, .repeat = static_cast<int>(NumProp(env, o, "repeat", 1)),
