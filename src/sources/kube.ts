@@ -1,0 +1,183 @@
+// Source backed by the Kubernetes API: Services, EndpointSlices (discovery.k8s.io/v1) and the
+// agent's own Node, each through a Reflector (list, then watch from the list's
+// resourceVersion; see reflector.ts for what the pinned client library does and does not do).
+//
+// Label selector: kube-proxy (cmd/kube-proxy/app/server.go) builds ONE selector,
+// `!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless`, and applies it
+// through a shared informer factory to both its Service and its EndpointSlice informers.
+// The EndpointSlice controller copies a Service's labels onto its slices and adds the
+// headless label for headless Services, so the same selector drops the slices of Services
+// another proxy owns and of headless Services. kube-proxy puts no managed-by requirement on
+// slices (it also consumes slices mirrored or written by other controllers), and neither do
+// we. The own Node is watched with fieldSelector metadata.name=<node>, as kube-proxy does.
+//
+// The API server address always comes from configuration (a kubeconfig, or an explicit URL
+// with the service-account credentials): inside a pod KUBERNETES_SERVICE_HOST is normally
+// the `kubernetes` Service's ClusterIP, which nothing serves until xlb itself is up.
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { isIPv6 } from 'node:net';
+import type { Logger } from '../log.js';
+import { child } from '../log.js';
+import type { BackoffOptions, Sleep } from './backoff.js';
+import { BaseSource } from './base.js';
+import { Reflector, type ReflectorOptions } from './reflector.js';
+import { objectKey, type Source } from './types.js';
+import type { KindName } from './decode.js';
+
+export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+export type KubeConnection =
+  /** a kubeconfig file, optionally a context other than its current one */
+  | { kubeconfig: string; context?: string }
+  /** the pod's service account (token file, CA) against an API server named in config */
+  | { inCluster: true; server: string; serviceAccountDir?: string }
+  /** an explicit URL; credentials optional */
+  | { server: string; token?: string; tokenFile?: string; caFile?: string; insecureSkipTLSVerify?: boolean };
+
+/** https URL for a host and port, as KUBERNETES_SERVICE_HOST/PORT-style settings give them. */
+export function apiServerUrl(host: string, port: number | string): string {
+  return `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+}
+
+export function loadKubeConfig(c: KubeConnection): KubeConfig {
+  const kc = new KubeConfig();
+  if ('kubeconfig' in c) {
+    kc.loadFromFile(c.kubeconfig);
+    if (c.context) kc.setCurrentContext(c.context);
+    if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${c.kubeconfig} has no current cluster (set a context)`);
+    return kc;
+  }
+  const url = checkServer(c.server, 'insecureSkipTLSVerify' in c && !!c.insecureSkipTLSVerify);
+  if ('inCluster' in c) {
+    const dir = c.serviceAccountDir ?? SA_DIR;
+    return options(kc, { name: 'in-cluster', server: url, caFile: `${dir}/ca.crt`, skipTLSVerify: false }, {
+      name: 'service-account',
+      // tokenFile is reread by the library, so rotated service-account tokens keep working.
+      authProvider: { name: 'tokenFile', config: { tokenFile: `${dir}/token` } },
+    });
+  }
+  const user: Record<string, unknown> = { name: 'xlb' };
+  if (c.token) user.token = c.token;
+  else if (c.tokenFile) user.authProvider = { name: 'tokenFile', config: { tokenFile: c.tokenFile } };
+  return options(kc, { name: 'explicit', server: url, caFile: c.caFile, skipTLSVerify: !!c.insecureSkipTLSVerify }, user);
+}
+
+function checkServer(server: string, insecure: boolean): string {
+  let u: URL;
+  try {
+    u = new URL(server);
+  } catch {
+    throw new Error(`API server "${server}" is not a URL (expected https://host:port)`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`API server "${server}" must be an https:// URL`);
+  if (u.protocol === 'http:' && !insecure) throw new Error(`API server "${server}" is plain http; use https, or set insecureSkipTLSVerify for a test server`);
+  return server.replace(/\/+$/, '');
+}
+
+function options(kc: KubeConfig, cluster: Record<string, unknown>, user: Record<string, unknown>): KubeConfig {
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [user],
+    contexts: [{ name: 'xlb', cluster: cluster.name, user: user.name }],
+    currentContext: 'xlb',
+  });
+  return kc;
+}
+
+export interface KubeSourceOptions {
+  connection: KubeConnection | KubeConfig;
+  nodeName: string;
+  backoff?: BackoffOptions;
+  sleep?: Sleep;
+  /** server-side watch timeout to request, seconds (default random 300-600) */
+  watchTimeoutSeconds?: () => number;
+  /** abort a watch silent for this long (default timeoutSeconds + 60 s) */
+  idleTimeoutMs?: number;
+  minHealthyWatchMs?: number;
+  listTimeoutMs?: number;
+  log?: Logger;
+}
+
+type Resource = 'services' | 'endpointslices' | 'nodes';
+
+export class KubeSource extends BaseSource implements Source {
+  private readonly reflectors: Record<Resource, Reflector<KindName>>;
+  private readonly states: Record<Resource, 'up' | 'down' | 'init'> = { services: 'init', endpointslices: 'init', nodes: 'init' };
+  private connected: boolean | undefined;
+  private readonly log: Logger;
+  readonly server: string;
+
+  constructor(private readonly opts: KubeSourceOptions) {
+    super(opts.nodeName, 'resourceVersion');
+    this.log = opts.log ?? child('sources.kube');
+    const kc = opts.connection instanceof KubeConfig ? opts.connection : loadKubeConfig(opts.connection);
+    this.server = kc.getCurrentCluster()?.server ?? '';
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const watch = new Watch(kc);
+    const s = this.store;
+    this.reflectors = {
+      services: this.reflector('services', {
+        kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', labelSelector: PROXY_LABEL_SELECTOR, watch,
+        list: (sel) => core.listServiceForAllNamespaces(sel),
+        handlers: { replace: (a) => s.replaceServices(a), upsert: (o) => s.upsertService(o), remove: (o) => s.deleteService(objectKey(o.metadata)) },
+      }),
+      endpointslices: this.reflector('endpointslices', {
+        kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: '/apis/discovery.k8s.io/v1/endpointslices', labelSelector: PROXY_LABEL_SELECTOR, watch,
+        list: (sel) => discovery.listEndpointSliceForAllNamespaces(sel),
+        handlers: { replace: (a) => s.replaceSlices(a), upsert: (o) => s.upsertSlice(o), remove: (o) => s.deleteSlice(objectKey(o.metadata)) },
+      }),
+      nodes: this.reflector('nodes', {
+        kind: 'Node', apiVersion: 'v1', path: '/api/v1/nodes', fieldSelector: `metadata.name=${opts.nodeName}`, watch,
+        list: (sel) => core.listNode(sel),
+        handlers: { replace: (a) => s.replaceNodes(a), upsert: (o) => s.setNode(o), remove: () => s.setNode(undefined) },
+      }),
+    };
+  }
+
+  /** Resolves when Services, EndpointSlices and the Node have all been listed once. */
+  async start(): Promise<void> {
+    this.log.info({ server: this.server, node: this.opts.nodeName }, 'starting kube source');
+    await Promise.all(Object.values(this.reflectors).map((r) => r.start()));
+    this.isSynced = true;
+    this.log.info({ services: this.store.services().length, slices: this.store.sliceKeys().length, node: !!this.store.node() }, 'initial sync complete');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(Object.values(this.reflectors).map((r) => r.stop()));
+  }
+
+  /** Lists done per resource since start (a relist after 410 adds one). */
+  listCount(resource: Resource): number {
+    return this.reflectors[resource].lists;
+  }
+
+  private reflector<K extends KindName>(
+    res: Resource,
+    r: Omit<ReflectorOptions<K>, 'onState' | 'log' | 'backoff' | 'sleep' | 'watchTimeoutSeconds' | 'idleTimeoutMs' | 'minHealthyWatchMs' | 'listTimeoutMs'>,
+  ): Reflector<KindName> {
+    const o = this.opts;
+    return new Reflector<K>({
+      ...r,
+      log: this.log.child({ resource: res }),
+      onState: (st, detail) => this.onState(res, st, detail),
+      backoff: o.backoff, sleep: o.sleep, watchTimeoutSeconds: o.watchTimeoutSeconds,
+      idleTimeoutMs: o.idleTimeoutMs, minHealthyWatchMs: o.minHealthyWatchMs, listTimeoutMs: o.listTimeoutMs,
+    }) as unknown as Reflector<KindName>;
+  }
+
+  /** One 'connection' event per transition of the three watches taken together. */
+  private onState(res: Resource, st: 'up' | 'down', detail?: string): void {
+    this.states[res] = st;
+    const up = Object.values(this.states).every((x) => x === 'up');
+    if (st === 'down' && this.connected !== false) {
+      this.connected = false;
+      this.emit('connection', 'down', `${res}: ${detail ?? 'disconnected'}`);
+    } else if (up && this.connected !== true) {
+      this.connected = true;
+      this.emit('connection', 'up', this.server);
+    }
+  }
+}
