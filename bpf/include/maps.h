@@ -1,0 +1,158 @@
+/* Map definitions (BTF-style, pinned by name). Layouts are in xlb_maps.h; sizes are the
+ * overridable XLB_MAX_* constants, and the loader may override max_entries per map. */
+#ifndef XLB_INC_MAPS_H
+#define XLB_INC_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb_maps.h"
+
+/* Frontends: {addr, port, proto, scope} -> svc_id/count/flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xlb_svc_key);
+	__type(value, struct xlb_svc_value);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services SEC(".maps");
+
+/* backend_id -> address, port, state; id 0 is never used (empty slot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct xlb_backend);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backends SEC(".maps");
+
+/* {svc_id, slot} -> backend_id: random choice among the selectable backends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xlb_slot_key);
+	__type(value, __u32);
+	__uint(max_entries, XLB_MAX_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} slots SEC(".maps");
+
+/* Inner Maglev table template; BPF_F_INNER_MAP lets each table have its own size M. */
+struct xlb_maglev_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, XLB_MAGLEV_M);
+	__uint(map_flags, BPF_F_INNER_MAP);
+};
+
+/* svc_id -> Maglev table (ARRAY of backend_id, size config.maglev_m). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct xlb_maglev_inner);
+} maglev SEC(".maps");
+
+/* svc_id -> frontend address/port (display and ICMP; per-flow data lives in CT). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct xlb_revnat);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} revnat SEC(".maps");
+
+/* Connection tracking: forward and reply entries per flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xlb_ct_key);
+	__type(value, struct xlb_ct_value);
+	__uint(max_entries, XLB_MAX_CT);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct SEC(".maps");
+
+/* Admission counter for CT (see struct xlb_ct_fill). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xlb_ct_fill);
+	__uint(max_entries, 2);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_fill SEC(".maps");
+
+/* sessionAffinity ClientIP: {svc_id, client} -> backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xlb_affinity_key);
+	__type(value, struct xlb_affinity_value);
+	__uint(max_entries, XLB_MAX_AFFINITY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} affinity SEC(".maps");
+
+/* loadBalancerSourceRanges: {svc_id, prefix} -> allow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct xlb_src_range_key);
+	__type(value, __u8);
+	__uint(max_entries, XLB_MAX_SRC_RANGES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} src_ranges SEC(".maps");
+
+/* Addresses that are "this node" for NodePort. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xlb_addr);
+	__type(value, struct xlb_node_addr_value);
+	__uint(max_entries, XLB_MAX_NODE_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} node_addrs SEC(".maps");
+
+/* Per-service counters by svc_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xlb_svc_stats);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+/* Per-reason counters (enum xlb_drop_reason). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, XLB_DROP__MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} drops SEC(".maps");
+
+/* Ports of fragmented datagrams, keyed by the IP id (first fragment writes, rest read). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xlb_frag_key);
+	__type(value, struct xlb_frag_value);
+	__uint(max_entries, XLB_MAX_FRAGS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xlb_config);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+static __always_inline void drop_count(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&drops, &reason);
+
+	if (c)
+		*c += 1;
+}
+
+#endif
