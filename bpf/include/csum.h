@@ -1,0 +1,81 @@
+/* Incremental Internet checksums (RFC 1624) through the ctx shim. tc uses the skb helpers so
+ * CHECKSUM_PARTIAL (pseudo-header-only sums from local sockets) and CHECKSUM_COMPLETE stay
+ * right; XDP sees full checksums from the wire and patches them in place. */
+#ifndef XLB_INC_CSUM_H
+#define XLB_INC_CSUM_H
+
+#include "ctx.h"
+
+static __always_inline __u16 csum_fold32(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+static __always_inline __u16 csum_upd4(__u16 sum, __u32 from, __u32 to)
+{
+	__u32 s = (__u16)~sum;
+
+	s += (~from & 0xffff) + (~from >> 16) + (to & 0xffff) + (to >> 16);
+	return ~csum_fold32(s);
+}
+
+static __always_inline __u16 csum_upd2(__u16 sum, __u16 from, __u16 to)
+{
+	__u32 s = (__u16)~sum;
+
+	s += (__u16)~from + to;
+	return ~csum_fold32(s);
+}
+
+enum { CSUM_L4_PSEUDO = 1, CSUM_L4_UDP = 2 };
+
+/* Patch the checksum at csum_off for a 4- or 2-byte field change. L4 fields that are part of
+ * the pseudo header pass CSUM_L4_PSEUDO; UDP passes CSUM_L4_UDP (a zero sum means "none" and
+ * stays zero; a computed zero is sent as 0xffff). */
+static __always_inline int csum_l4_replace(const struct xlb_ctx *c, __u32 csum_off, __u32 from,
+					   __u32 to, int size, int how)
+{
+	__u16 sum, nsum;
+
+	if (c->tc) {
+		__u64 f = size;
+
+		if (how & CSUM_L4_PSEUDO)
+			f |= BPF_F_PSEUDO_HDR;
+		if (how & CSUM_L4_UDP)
+			f |= BPF_F_MARK_MANGLED_0;
+		return bpf_l4_csum_replace(c->ctx, csum_off, from, to, f);
+	}
+	if (ctx_load2(c, csum_off, &sum))
+		return -1;
+	if ((how & CSUM_L4_UDP) && sum == 0)
+		return 0;
+	nsum = size == 4 ? csum_upd4(sum, from, to) : csum_upd2(sum, from, to);
+	if ((how & CSUM_L4_UDP) && nsum == 0)
+		nsum = 0xffff;
+	return ctx_store2(c, csum_off, nsum);
+}
+
+/* IPv4 header (and ICMP, which has no pseudo header) checksums. */
+static __always_inline int csum_l3_replace(const struct xlb_ctx *c, __u32 csum_off, __u32 from,
+					   __u32 to, int size)
+{
+	__u16 sum;
+
+	if (c->tc)
+		return bpf_l3_csum_replace(c->ctx, csum_off, from, to, size);
+	if (ctx_load2(c, csum_off, &sum))
+		return -1;
+	sum = size == 4 ? csum_upd4(sum, from, to) : csum_upd2(sum, from, to);
+	return ctx_store2(c, csum_off, sum);
+}
+
+/* Full checksum of a stack buffer whose length is a multiple of 4 (headers we build). */
+static __always_inline __u16 csum_buf(void *buf, __u32 len, __u32 seed)
+{
+	return ~csum_fold32(bpf_csum_diff(0, 0, buf, len, seed));
+}
+
+#endif

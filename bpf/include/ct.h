@@ -1,0 +1,148 @@
+/* Connection tracking: keys from packets, expiry by TCP/UDP state, state transitions, and
+ * admission ("full") control. Each flow has a forward entry (as the client sends) and a reply
+ * entry (as the backend answers). "Full" with an LRU map: the LRU would silently evict live
+ * flows, so admission is counted instead: ct_fill[0] (flows the datapath created) minus
+ * ct_fill[1] (flows the agent's sweep released) must stay below config.ct_limit, which the
+ * loader sets with headroom below max_entries/2 so LRU eviction never has to take a live entry. */
+#ifndef XLB_INC_CT_H
+#define XLB_INC_CT_H
+
+#include "parse.h"
+
+#define NSEC 1000000000ULL
+
+static __always_inline void addr_v4(struct xlb_addr *a, __be32 v4)
+{
+	a->w[0] = 0;
+	a->w[1] = 0;
+	a->w[2] = bpf_htonl(0xffff);
+	a->w[3] = v4;
+}
+
+static __always_inline void ct_key_of(struct xlb_ct_key *k, const struct xlb_pkt *p)
+{
+	addr_v4(&k->saddr, p->saddr);
+	addr_v4(&k->daddr, p->daddr);
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->proto;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+}
+
+static __always_inline __u64 ct_timeout(const struct xlb_config *cfg, __u8 state)
+{
+	__u32 s;
+
+	switch (state) {
+	case XLB_CT_SYN: s = cfg->tcp_syn_timeout; break;
+	case XLB_CT_ESTABLISHED: s = cfg->tcp_est_timeout; break;
+	case XLB_CT_FIN: s = cfg->tcp_fin_timeout; break;
+	case XLB_CT_CLOSED: s = cfg->tcp_close_timeout; break;
+	default: s = cfg->udp_timeout; break;
+	}
+	return (__u64)s * NSEC;
+}
+
+static __always_inline int ct_expired(const struct xlb_config *cfg, const struct xlb_ct_value *v,
+				      __u64 now)
+{
+	return now - v->last_seen > ct_timeout(cfg, v->state);
+}
+
+/* New state after a packet with these TCP flags; reply says it came from the backend. */
+static __always_inline __u8 ct_next_state(__u8 st, const struct xlb_pkt *p, int reply)
+{
+	if (p->proto != IPPROTO_TCP)
+		return XLB_CT_UDP;
+	if (p->tcp_flags & TCPF_RST)
+		return XLB_CT_CLOSED;
+	if (p->tcp_flags & TCPF_FIN)
+		return st == XLB_CT_CLOSED ? st : XLB_CT_FIN;
+	if (st == XLB_CT_SYN && reply)
+		return XLB_CT_ESTABLISHED;
+	return st;
+}
+
+static __always_inline __u8 ct_initial_state(const struct xlb_pkt *p)
+{
+	if (p->proto != IPPROTO_TCP)
+		return XLB_CT_UDP;
+	return (p->tcp_flags & TCPF_SYN) ? XLB_CT_SYN : XLB_CT_ESTABLISHED;
+}
+
+/* The other entry of the flow, rebuilt from this one, so state changes reach both. */
+static __always_inline void ct_peer_key(struct xlb_ct_key *pk, const struct xlb_ct_key *k,
+					const struct xlb_ct_value *v, const struct xlb_backend *be)
+{
+	pk->proto = k->proto;
+	pk->pad[0] = pk->pad[1] = pk->pad[2] = 0;
+	if (v->flags & XLB_CT_F_REPLY) {
+		/* forward = client -> frontend */
+		pk->saddr = v->orig_addr;
+		pk->sport = v->orig_port;
+		pk->daddr = v->nat_addr;
+		pk->dport = v->nat_port;
+		return;
+	}
+	/* reply = backend -> (snat address | client) */
+	if (!be)
+		return;
+	pk->saddr = be->addr;
+	pk->sport = be->port;
+	if (v->flags & XLB_CT_F_SNAT) {
+		pk->daddr = v->nat_addr;
+		pk->dport = v->nat_port;
+	} else {
+		pk->daddr = k->saddr;
+		pk->dport = k->sport;
+	}
+}
+
+/* Refresh last_seen (at most every 100 ms, to keep the hit path from dirtying the line on
+ * every packet) and apply state transitions to both entries. */
+static __always_inline void ct_touch(const struct xlb_ct_key *k, struct xlb_ct_value *v,
+				    const struct xlb_pkt *p, const struct xlb_backend *be, __u64 now)
+{
+	__u8 st = ct_next_state(v->state, p, v->flags & XLB_CT_F_REPLY);
+
+	if (now - v->last_seen > NSEC / 10)
+		v->last_seen = now;
+	if (st != v->state) {
+		struct xlb_ct_key pk;
+		struct xlb_ct_value *pv;
+
+		v->state = st;
+		v->last_seen = now;
+		ct_peer_key(&pk, k, v, be);
+		pv = bpf_map_lookup_elem(&ct, &pk);
+		if (pv) {
+			pv->state = st;
+			pv->last_seen = now;
+		}
+	}
+}
+
+/* Admission for a new flow: returns 0 when one more flow may be created. */
+static __always_inline int ct_admit(const struct xlb_config *cfg)
+{
+	__u32 k0 = 0, k1 = 1;
+	struct xlb_ct_fill *made = bpf_map_lookup_elem(&ct_fill, &k0);
+	struct xlb_ct_fill *freed = bpf_map_lookup_elem(&ct_fill, &k1);
+
+	if (!made || !freed)
+		return -1;
+	if (made->count - freed->count >= cfg->ct_limit)
+		return -1;
+	return 0;
+}
+
+static __always_inline void ct_admitted(void)
+{
+	__u32 k0 = 0;
+	struct xlb_ct_fill *made = bpf_map_lookup_elem(&ct_fill, &k0);
+
+	if (made)
+		__sync_fetch_and_add(&made->count, 1);
+}
+
+#endif

@@ -1,0 +1,94 @@
+/* The one shim that lets XDP and tc share every helper: packet access by offset. Reads use
+ * direct packet access in both; writes go through bpf_skb_store_bytes/_csum_replace in tc
+ * (they keep skb->csum and CHECKSUM_PARTIAL right) and through plain stores in XDP. The
+ * `tc` field is a constant at each entry point, so clang drops the other branch. */
+#ifndef XLB_INC_CTX_H
+#define XLB_INC_CTX_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define ETH_HLEN 14
+/* Highest offset any header we touch can start at: eth + IPv4 with options + ICMP + inner IPv4
+ * with options + 8 bytes. Masking offsets with it gives the verifier a bounded range. */
+#define XLB_OFF_MASK 0xff
+
+struct xlb_ctx {
+	void *ctx;
+	int tc;
+};
+
+static __always_inline void *ctx_data(const struct xlb_ctx *c)
+{
+	if (c->tc)
+		return (void *)(long)((struct __sk_buff *)c->ctx)->data;
+	return (void *)(long)((struct xdp_md *)c->ctx)->data;
+}
+
+static __always_inline void *ctx_end(const struct xlb_ctx *c)
+{
+	if (c->tc)
+		return (void *)(long)((struct __sk_buff *)c->ctx)->data_end;
+	return (void *)(long)((struct xdp_md *)c->ctx)->data_end;
+}
+
+/* Pointer to len bytes at off, or NULL when the packet is shorter. */
+static __always_inline void *ctx_ptr(const struct xlb_ctx *c, __u32 off, __u32 len)
+{
+	void *data = ctx_data(c), *end = ctx_end(c);
+
+	off &= XLB_OFF_MASK;
+	if (data + off + len > end)
+		return 0;
+	return data + off;
+}
+
+static __always_inline int ctx_store4(const struct xlb_ctx *c, __u32 off, __u32 v)
+{
+	__u32 *p;
+
+	if (c->tc)
+		return bpf_skb_store_bytes(c->ctx, off, &v, 4, 0);
+	p = ctx_ptr(c, off, 4);
+	if (!p)
+		return -1;
+	*p = v;
+	return 0;
+}
+
+static __always_inline int ctx_store2(const struct xlb_ctx *c, __u32 off, __u16 v)
+{
+	__u16 *p;
+
+	if (c->tc)
+		return bpf_skb_store_bytes(c->ctx, off, &v, 2, 0);
+	p = ctx_ptr(c, off, 2);
+	if (!p)
+		return -1;
+	*p = v;
+	return 0;
+}
+
+static __always_inline int ctx_load2(const struct xlb_ctx *c, __u32 off, __u16 *v)
+{
+	__u16 *p = ctx_ptr(c, off, 2);
+
+	if (!p)
+		return -1;
+	*v = *p;
+	return 0;
+}
+
+static __always_inline int ctx_load4(const struct xlb_ctx *c, __u32 off, __u32 *v)
+{
+	__u32 *p = ctx_ptr(c, off, 4);
+
+	if (!p)
+		return -1;
+	*v = *p;
+	return 0;
+}
+
+#endif

@@ -1,0 +1,252 @@
+/* The per-packet decision shared by both entry points: conntrack hit (forward or reply),
+ * else a new flow to a Service. Returns a verdict; the entry point maps it to XDP/tc codes. */
+#ifndef XLB_INC_FLOW_H
+#define XLB_INC_FLOW_H
+
+#include "lb.h"
+#include "nat.h"
+#include "reject.h"
+#include "icmperr.h"
+
+enum xlb_verdict {
+	V_PASS = 0,       /* not ours, untouched */
+	V_DROP,           /* counted already */
+	V_REJECT,         /* packet replaced by a reject reply to its sender */
+	V_LOCAL,          /* translated; destination is on this node: up the stack */
+	V_REMOTE,         /* translated; must leave the node again (XDP: FIB + redirect) */
+	V_HAIRPIN,        /* translated; back into the pod it came from (tc) */
+};
+
+#define SNAT_PROBES 4
+
+static __always_inline int flow_drop(__u32 reason)
+{
+	drop_count(reason);
+	return V_DROP;
+}
+
+static __always_inline int flow_ttl_ok(const struct xlb_pkt *p)
+{
+	return p->ttl > 1;
+}
+
+/* Translate a packet of an established flow, forward direction. */
+static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
+				    const struct xlb_ct_key *k, struct xlb_ct_value *v,
+				    const struct xlb_backend *be, __u64 now)
+{
+	__u32 svc_id = v->svc_id;
+	__u8 flags = v->flags;
+
+	ct_touch(k, v, p, be, now);
+	lb_account(svc_id, p->len, 0);
+	if (nat4_forward(c, p, be, v))
+		return flow_drop(XLB_DROP_TRUNCATED);
+	if (flags & XLB_CT_F_HAIRPIN)
+		return V_HAIRPIN;
+	return (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
+}
+
+static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
+				      const struct xlb_ct_key *k, struct xlb_ct_value *v, __u64 now)
+{
+	struct xlb_ct_value nv = *v;
+
+	if (!flow_ttl_ok(p))
+		return flow_drop(XLB_DROP_TTL);
+	ct_touch(k, v, p, 0, now);
+	lb_account(nv.svc_id, p->len, 0);
+	if (nat4_reply(c, p, &nv))
+		return flow_drop(XLB_DROP_TRUNCATED);
+	if (nv.flags & XLB_CT_F_HAIRPIN)
+		return V_HAIRPIN;
+	/* an SNATed reply goes back to an external client; otherwise to a local pod */
+	return (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_LOCAL;
+}
+
+/* Reply entry for a SNAT flow: probe a few ports of the SNAT range (the first probe keeps
+ * the client's port for hairpin), taking a slot that is free or whose flow expired. */
+static __always_inline int flow_snat_insert(struct xlb_ct_key *rk, struct xlb_ct_value *rv,
+					    struct xlb_ct_value *fv, const struct xlb_config *cfg,
+					    const struct xlb_pkt *p, int keep_port, __u64 now)
+{
+	__u32 range = cfg->snat_port_max - cfg->snat_port_min + 1;
+	__u32 h = lb_flow_hash(p, cfg->hash_seed ^ 0x5a5a);
+
+	for (int i = 0; i < SNAT_PROBES; i++) {
+		struct xlb_ct_value *old;
+		__be16 port = (i == 0 && keep_port) ? p->sport :
+			      bpf_htons(cfg->snat_port_min + (h + i * 7919) % range);
+
+		rk->dport = port;
+		fv->nat_port = port;
+		if (!bpf_map_update_elem(&ct, rk, rv, BPF_NOEXIST))
+			return 0;
+		old = bpf_map_lookup_elem(&ct, rk);
+		if (old && (ct_expired(cfg, old, now) ||
+			    (old->orig_addr.w[3] == rv->orig_addr.w[3] &&
+			     old->orig_port == rv->orig_port))) {
+			bpf_map_update_elem(&ct, rk, rv, BPF_ANY);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Both CT entries of a new flow. */
+static __always_inline int flow_ct_create(const struct xlb_pkt *p, const struct xlb_ct_key *fk,
+					  struct xlb_ct_value *fv, const struct xlb_backend *be,
+					  const struct xlb_config *cfg, __u64 now)
+{
+	struct xlb_ct_key rk = { .saddr = be->addr, .sport = be->port, .proto = p->proto };
+	struct xlb_ct_value rv = {
+		.nat_addr = fk->daddr, .nat_port = fk->dport,
+		.orig_addr = fk->saddr, .orig_port = fk->sport,
+		.backend_id = fv->backend_id, .svc_id = fv->svc_id, .state = fv->state,
+		.flags = fv->flags | XLB_CT_F_REPLY, .last_seen = now, .created = now,
+	};
+
+	if (fv->flags & XLB_CT_F_SNAT) {
+		rk.daddr = fv->nat_addr;
+		if (flow_snat_insert(&rk, &rv, fv, cfg, p, fv->flags & XLB_CT_F_HAIRPIN, now))
+			return XLB_DROP_SNAT_EXHAUSTED;
+	} else {
+		rk.daddr = fk->saddr;
+		rk.dport = fk->sport;
+		bpf_map_update_elem(&ct, &rk, &rv, BPF_ANY);
+	}
+	if (bpf_map_update_elem(&ct, fk, fv, BPF_ANY))
+		return XLB_DROP_CT_FULL;
+	return 0;
+}
+
+/* Whether (and to what) the source is translated for a new flow. */
+static __always_inline int flow_snat_addr(struct xlb_ct_value *fv, const struct xlb_pkt *p,
+					  const struct xlb_svc_value *svc,
+					  const struct xlb_backend *be,
+					  const struct xlb_config *cfg, __u8 scope)
+{
+	if (be->flags & XLB_BE_F_LOCAL)
+		fv->flags |= XLB_CT_F_LOCAL_BE;
+	if (scope == XLB_SCOPE_INTERNAL) {
+		if (be->addr.w[3] != p->saddr)
+			return 0;
+		fv->flags |= XLB_CT_F_SNAT | XLB_CT_F_HAIRPIN;
+		fv->nat_addr = cfg->hairpin_addr;
+	} else {
+		fv->flags |= XLB_CT_F_EXTERNAL;
+		if ((svc->flags & XLB_SVC_F_LOCAL) || (be->flags & XLB_BE_F_LOCAL))
+			return 0;
+		fv->flags |= XLB_CT_F_SNAT;
+		fv->nat_addr = cfg->snat_addr;
+	}
+	return fv->nat_addr.w[3] ? 0 : XLB_DROP_NO_CONFIG;
+}
+
+static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
+				    const struct xlb_ct_key *k, const struct xlb_config *cfg,
+				    __u8 scope, int reuse, __u64 now)
+{
+	struct xlb_svc_value *svc = lb_lookup(p, scope, cfg);
+	struct xlb_ct_value fv = { .state = ct_initial_state(p), .last_seen = now, .created = now };
+	struct xlb_backend *be;
+	int r;
+
+	if (!svc)
+		return V_PASS;
+	if (!p->has_l4)
+		return flow_drop(XLB_DROP_FRAG_UNTRACKED);
+	if (!flow_ttl_ok(p))
+		return flow_drop(XLB_DROP_TTL);
+	if (!lb_src_allowed(p, svc))
+		return flow_drop(XLB_DROP_SRC_RANGE);
+	if (!svc->count) {
+		if (svc->flags & XLB_SVC_F_LOCAL)
+			return flow_drop(XLB_DROP_NO_LOCAL_ENDPOINTS);
+		drop_count(XLB_DROP_NO_ENDPOINTS);
+		return reject_pkt(c, p) ? flow_drop(XLB_DROP_REJECT_FAILED) : V_REJECT;
+	}
+	if (!reuse && ct_admit(cfg))
+		return flow_drop(XLB_DROP_CT_FULL);
+	fv.svc_id = svc->svc_id;
+	fv.backend_id = lb_select(p, svc, cfg, now);
+	be = fv.backend_id ? bpf_map_lookup_elem(&backends, &fv.backend_id) : 0;
+	if (!be || !be->addr.w[3] || !be->port)
+		return flow_drop(XLB_DROP_NO_BACKEND);
+	r = flow_snat_addr(&fv, p, svc, be, cfg, scope);
+	if (!r)
+		r = flow_ct_create(p, k, &fv, be, cfg, now);
+	if (r)
+		return flow_drop(r);
+	if (!reuse)
+		ct_admitted();
+	if (p->frag == FRAG_FIRST)
+		parse_frag_first(p);
+	lb_account(fv.svc_id, p->len, 1);
+	if (nat4_forward(c, p, be, &fv))
+		return flow_drop(XLB_DROP_TRUNCATED);
+	if (fv.flags & XLB_CT_F_HAIRPIN)
+		return V_HAIRPIN;
+	return (fv.flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
+}
+
+static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
+{
+	struct xlb_icmp_res res = {};
+	int r;
+
+	if (!icmp_is_error(p->icmp_type))
+		return V_PASS;
+	r = icmp_error_nat(c, p, &res);
+	if (r > 0)
+		return V_PASS;
+	if (r < 0)
+		return flow_drop(XLB_DROP_ICMP_INNER);
+	if (res.snat)
+		return V_REMOTE;
+	return V_LOCAL;
+}
+
+/* The whole decision for one packet. */
+static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p, __u8 scope)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xlb_ct_key k;
+	struct xlb_ct_value *v;
+	struct xlb_backend *be;
+	int r, reuse = 0;
+	__u64 now;
+
+	if (!cfg)
+		return V_PASS;
+	r = parse_pkt(c, p);
+	if (r == PARSE_PASS)
+		return V_PASS;
+	if (r == XLB_DROP_FRAG_UNTRACKED) {
+		drop_count(r);                /* counted, passed untouched: never translated */
+		return V_PASS;
+	}
+	if (r)
+		return flow_drop(r);
+	if (p->proto == IPPROTO_ICMP)
+		return flow_icmp(c, p);
+	ct_key_of(&k, p);
+	v = bpf_map_lookup_elem(&ct, &k);
+	now = bpf_ktime_get_ns();
+	if (v) {
+		if (v->flags & XLB_CT_F_REPLY)
+			return flow_reply(c, p, &k, v, now);
+		reuse = 1;
+		if (!ct_expired(cfg, v, now)) {
+			if (!flow_ttl_ok(p))
+				return flow_drop(XLB_DROP_TTL);
+			be = bpf_map_lookup_elem(&backends, &v->backend_id);
+			if (be)
+				return flow_fwd(c, p, &k, v, be, now);
+		}
+	}
+	return flow_new(c, p, &k, cfg, scope, reuse, now);
+}
+
+#endif

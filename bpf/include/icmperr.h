@@ -1,0 +1,122 @@
+/* ICMP errors (destination unreachable incl. fragmentation needed, time exceeded) about a
+ * translated flow: the quoted header is translated the way the opposite direction of the flow
+ * is, and the outer addresses follow, so the original sender sees an error about the packet
+ * it actually sent (PMTU discovery keeps working through the NAT). */
+#ifndef XLB_INC_ICMPERR_H
+#define XLB_INC_ICMPERR_H
+
+#include "nat.h"
+
+struct xlb_icmp_res {
+	__u32 backend_local;          /* the error now goes to a backend on this node */
+	__u32 snat;                   /* the error now goes to a client through SNAT */
+};
+
+static __always_inline int icmp_is_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED;
+}
+
+/* Parse the quoted header; key = the quoted packet reversed (= the CT key of its peer). */
+static __always_inline int icmp_inner(const struct xlb_ctx *c, const struct xlb_pkt *p,
+				      struct xlb_inner *in, struct xlb_ct_key *k)
+{
+	struct iphdr *ip = ctx_ptr(c, p->l4_off + 8, sizeof(*ip));
+	__be16 *ports;
+	__u32 ihl;
+
+	if (!ip)
+		return -1;
+	ihl = ip->ihl * 4;
+	if (ihl < 20)
+		return -1;
+	in->icmp_csum = p->csum_off;
+	in->ip_off = p->l4_off + 8;
+	in->l4_off = in->ip_off + ihl;
+	in->proto = ip->protocol;
+	if (in->proto != IPPROTO_TCP && in->proto != IPPROTO_UDP)
+		return 1;
+	addr_v4(&k->saddr, ip->daddr);
+	addr_v4(&k->daddr, ip->saddr);
+	k->proto = in->proto;
+	ports = ctx_ptr(c, in->l4_off, 4);
+	if (!ports)
+		return -1;
+	k->sport = ports[1];
+	k->dport = ports[0];
+	in->l4_csum = in->l4_off + (in->proto == IPPROTO_TCP ? 16 : 6);
+	if (!ctx_ptr(c, in->l4_csum, 2))
+		in->l4_csum = 0;
+	return 0;
+}
+
+/* The quoted packet was a reply we translated (source = frontend): make it the backend's. */
+static __always_inline int icmp_nat_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
+					const struct xlb_inner *in, const struct xlb_ct_key *k,
+					const struct xlb_ct_value *v, struct xlb_icmp_res *res)
+{
+	struct xlb_backend *be = bpf_map_lookup_elem(&backends, &v->backend_id);
+
+	if (!be)
+		return -1;
+	if (nat4_inner_addr(c, in, 0, k->daddr.w[3], be->addr.w[3]) ||
+	    nat4_inner_port(c, in, 0, k->dport, be->port))
+		return -1;
+	if (v->flags & XLB_CT_F_SNAT) {
+		if (nat4_inner_addr(c, in, 1, k->saddr.w[3], v->nat_addr.w[3]) ||
+		    nat4_inner_port(c, in, 1, k->sport, v->nat_port))
+			return -1;
+	}
+	if (nat4_addr(c, p, 1, p->daddr, be->addr.w[3]))
+		return -1;
+	p->daddr = be->addr.w[3];
+	res->backend_local = !!(be->flags & XLB_BE_F_LOCAL);
+	return 0;
+}
+
+/* The quoted packet was one we forwarded to a backend: make it what the client sent. */
+static __always_inline int icmp_nat_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
+					  const struct xlb_inner *in, const struct xlb_ct_key *k,
+					  const struct xlb_ct_value *v, struct xlb_icmp_res *res)
+{
+	/* the backend itself reports the error: it must appear to come from the frontend */
+	if (p->saddr == k->saddr.w[3]) {
+		if (nat4_addr(c, p, 0, p->saddr, v->nat_addr.w[3]))
+			return -1;
+		p->saddr = v->nat_addr.w[3];
+	}
+	if (nat4_inner_addr(c, in, 1, k->saddr.w[3], v->nat_addr.w[3]) ||
+	    nat4_inner_port(c, in, 1, k->sport, v->nat_port))
+		return -1;
+	if (!(v->flags & XLB_CT_F_SNAT))
+		return 0;
+	if (nat4_inner_addr(c, in, 0, k->daddr.w[3], v->orig_addr.w[3]) ||
+	    nat4_inner_port(c, in, 0, k->dport, v->orig_port))
+		return -1;
+	if (nat4_addr(c, p, 1, p->daddr, v->orig_addr.w[3]))
+		return -1;
+	p->daddr = v->orig_addr.w[3];
+	res->snat = 1;
+	return 0;
+}
+
+/* 1: not about a flow of ours; 0: translated (res says where it goes); <0: drop. */
+static __always_inline int icmp_error_nat(const struct xlb_ctx *c, struct xlb_pkt *p,
+					  struct xlb_icmp_res *res)
+{
+	struct xlb_inner in = {};
+	struct xlb_ct_key k = {};
+	struct xlb_ct_value *v;
+	int r = icmp_inner(c, p, &in, &k);
+
+	if (r)
+		return r;
+	v = bpf_map_lookup_elem(&ct, &k);
+	if (!v)
+		return 1;
+	if (v->flags & XLB_CT_F_REPLY)
+		return icmp_nat_reply(c, p, &in, &k, v, res);
+	return icmp_nat_fwd(c, p, &in, &k, v, res);
+}
+
+#endif

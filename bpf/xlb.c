@@ -1,0 +1,71 @@
+/* xlb datapath: one object with both entry points, so XDP and tc share one set of maps
+ * (one pin set, one layout check) without map reuse tricks between objects.
+ *   xlb_xdp: the node's external devices (external scope).
+ *   xlb_tc:  tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope). */
+#include "include/flow.h"
+#include "include/fwd.h"
+
+static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx *c,
+				       const struct xlb_pkt *p, int v)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg;
+
+	switch (v) {
+	case V_DROP:
+		return XDP_DROP;
+	case V_REJECT:
+		return XDP_TX;
+	case V_REMOTE:
+		cfg = bpf_map_lookup_elem(&config, &zero);
+		if (cfg && (cfg->flags & XLB_CFG_F_REDIRECT) && !(cfg->flags & XLB_CFG_F_FIXTURE))
+			return fwd_fib_xdp(ctx, c, p);
+		return XDP_PASS;
+	default:
+		return XDP_PASS;
+	}
+}
+
+SEC("xdp")
+int xlb_xdp(struct xdp_md *ctx)
+{
+	struct xlb_ctx c = { .ctx = ctx, .tc = 0 };
+	struct xlb_pkt p = {};
+
+	return xdp_verdict(ctx, &c, &p, flow_process(&c, &p, XLB_SCOPE_EXTERNAL));
+}
+
+/* Back into the pod it came from: swap MACs, transmit on the same host-side veth. */
+static __always_inline int tc_bounce(struct __sk_buff *skb, const struct xlb_ctx *c)
+{
+	struct ethhdr *eth = ctx_ptr(c, 0, ETH_HLEN);
+	__u8 mac[ETH_ALEN];
+
+	if (!eth)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+SEC("tc")
+int xlb_tc(struct __sk_buff *skb)
+{
+	struct xlb_ctx c = { .ctx = skb, .tc = 1 };
+	struct xlb_pkt p = {};
+
+	switch (flow_process(&c, &p, XLB_SCOPE_INTERNAL)) {
+	case V_DROP:
+		return TC_ACT_SHOT;
+	case V_HAIRPIN:
+		return tc_bounce(skb, &c);
+	case V_REJECT:
+		/* the reply already has swapped MACs */
+		return bpf_redirect(skb->ifindex, 0);
+	default:
+		return TC_ACT_OK;
+	}
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
