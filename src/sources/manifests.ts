@@ -22,6 +22,8 @@ export interface ManifestsSourceOptions {
   debounceMs?: number;
   /** stat rescan period, the fallback for missed notifications (default 2000 ms) */
   rescanMs?: number;
+  /** use fs.watch notifications (default true); the rescan runs either way */
+  fsWatch?: boolean;
   log?: Logger;
 }
 
@@ -64,7 +66,7 @@ export class ManifestsSource extends BaseSource implements Source {
     await this.scan();
     this.isSynced = true;
     this.emit('connection', 'up', `manifests ${this.opts.dir}`);
-    this.startWatching();
+    if (this.opts.fsWatch !== false) this.startWatching();
     this.rescanTimer = setInterval(() => this.requestScan(), this.opts.rescanMs ?? 2000);
     this.rescanTimer.unref();
   }

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { ManifestsSource } from '../../src/sources/manifests.js';
 import type { ChangeKind, Problem } from '../../src/sources/types.js';
@@ -7,10 +9,10 @@ import { ManifestDir, node, service, slice, waitFor, yamlDocs } from '../helpers
 
 const silent = pino({ level: 'silent' });
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }, files: Record<string, string>) {
+async function setup(t: { after: (fn: () => Promise<void>) => void }, files: Record<string, string>, extra: { fsWatch?: boolean; rescanMs?: number } = {}) {
   const dir = await ManifestDir.create();
   for (const [f, text] of Object.entries(files)) await dir.write(f, text);
-  const src = new ManifestsSource({ dir: dir.path, nodeName: 'node-a', log: silent });
+  const src = new ManifestsSource({ dir: dir.path, nodeName: 'node-a', log: silent, ...extra });
   const changes: Array<[ChangeKind, string]> = [];
   const problems: Problem[] = [];
   src.on('change', (k, key) => changes.push([k, key]));
@@ -58,6 +60,32 @@ test('an edit takes effect within 1 s, also when the editor saves by rename', as
   const ms2 = await waitFor(() => webAddrs('default/web', src)[0] === '10.0.1.9', 'new endpoint', 1000);
   assert.deepEqual(changes, [['slices', 'default/web']]);
   t.diagnostic(`edit applied in ${ms1} ms; rename-save applied in ${ms2} ms`);
+});
+
+test('without change notifications the periodic rescan still applies edits and new files', async (t) => {
+  const { dir, src } = await setup(t, { 'web.yaml': yamlDocs(service('web')) }, { fsWatch: false, rescanMs: 300 });
+  await src.start();
+  await dir.writeByRename('web.yaml', yamlDocs(service('web', { ports: [{ name: 'http', port: 90 }] })));
+  await dir.write('api.yaml', yamlDocs(service('api')));
+  const ms = await waitFor(() => webPorts('default/web', src)?.[0] === 90 && !!src.service('default/api'), 'rescan picked up the edit', 1000);
+  t.diagnostic(`applied by rescan after ${ms} ms`);
+});
+
+test('a ConfigMap volume update (atomic ..data symlink swap) is applied', async (t) => {
+  const { dir, src } = await setup(t, {});
+  const version = async (v: string, port: number) => {
+    await mkdir(join(dir.path, `..${v}`));
+    await writeFile(join(dir.path, `..${v}`, 'web.yaml'), yamlDocs(service('web', { ports: [{ name: 'http', port }] })));
+  };
+  await version('v1', 80);
+  await symlink('..v1', join(dir.path, '..data'));
+  await symlink('..data/web.yaml', join(dir.path, 'web.yaml'));
+  await src.start();
+  assert.deepEqual(webPorts('default/web', src), [80]);
+  await version('v2', 8080);
+  await symlink('..v2', join(dir.path, '..data_tmp'));
+  await rename(join(dir.path, '..data_tmp'), join(dir.path, '..data'));
+  await waitFor(() => webPorts('default/web', src)?.[0] === 8080, 'the new ConfigMap version', 1000);
 });
 
 test('an invalid file is reported with file, document and reason, and its last good state stays', async (t) => {
