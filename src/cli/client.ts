@@ -52,7 +52,7 @@ export function parseFlags(argv: string[], extra: Options = {}) {
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   const common: CommonFlags = {
-    socket: (v.socket as string | undefined) ?? process.env.XLB_SOCKET ?? DEFAULT_SOCKET,
+    socket: (v.socket as string | undefined) || process.env.XLB_SOCKET || DEFAULT_SOCKET,
     output: parseOutputMode(v.output as string | undefined),
     help: v.help === true,
   };

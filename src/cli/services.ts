@@ -41,10 +41,12 @@ export function formatServices(services: Service__Output[]): string {
   }
   const out = [table(['SERVICE', 'TYPE', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
     { header: 'LOCAL', right: true }, 'POLICY', 'ENDPOINTS'], rows)];
+  const notes: string[] = [];
   for (const s of services) {
-    if (s.healthCheckNodePort) out.push(`${s.key}: healthCheckNodePort ${s.healthCheckNodePort}, ${s.localReadyEndpoints} local ready endpoint(s)`);
+    if (s.healthCheckNodePort) notes.push(`${s.key}: healthCheckNodePort ${s.healthCheckNodePort}, ${s.localReadyEndpoints} local ready endpoint(s)`);
   }
-  for (const s of services) for (const w of s.warnings) out.push(`warning: ${s.key}: ${w}`);
+  for (const s of services) for (const w of s.warnings) notes.push(`warning: ${s.key}: ${w}`);
+  if (notes.length) out.push('', ...notes);
   return out.join('\n');
 }
 
