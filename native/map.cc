@@ -90,21 +90,26 @@ class UpdateBatchWorker : public PromiseWorker {
         values_(v, v + vl), count_(count), ks_(ks), vs_(vs), flags_(flags) {}
 
   void Execute() override {
-    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags_);
+    // The batch syscall takes no BPF_NOEXIST/BPF_EXIST (only BPF_F_LOCK), so those loop.
+    if (flags_ != BPF_ANY) return Loop();
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
     uint32_t n = count_;
     int r = count_ ? bpf_map_update_batch(fd_->fd, keys_.data(), values_.data(), &n, &opts) : 0;
     if (r == 0) {
       done_ = count_;
       return;
     }
-    if (!NoBatchOp(r)) {
-      err_ = Errno(-r, "bpf_map_update_batch", name_, "failed after " + std::to_string(n) +
-                                                          " of " + std::to_string(count_) + " entries");
-      done_ = n;
-      return;
-    }
-    for (uint32_t i = 0; i < count_; i++) {  // map type without batch support
-      r = bpf_map_update_elem(fd_->fd, &keys_[i * ks_], &values_[i * vs_], flags_);
+    if (NoBatchOp(r)) return Loop();
+    err_ = Errno(-r, "bpf_map_update_batch", name_,
+                 "failed after " + std::to_string(n) + " of " + std::to_string(count_) + " entries");
+    done_ = n;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, done_); }
+
+ private:
+  void Loop() {
+    for (uint32_t i = 0; i < count_; i++) {
+      int r = bpf_map_update_elem(fd_->fd, &keys_[i * ks_], &values_[i * vs_], flags_);
       if (r < 0) {
         err_ = Errno(-r, "bpf_map_update_elem", name_, "failed at entry " + std::to_string(i) +
                                                            " of " + std::to_string(count_));
@@ -113,9 +118,6 @@ class UpdateBatchWorker : public PromiseWorker {
       done_ = i + 1;
     }
   }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, done_); }
-
- private:
   FdPtr fd_;
   std::string name_;
   std::vector<uint8_t> keys_, values_;

@@ -193,13 +193,14 @@ export class BpfMap {
   /** false when absent. */
   delete(key: Buffer): boolean { return this.#n.delete(key); }
   /** keys/values packed back to back; falls back to a loop for map types without batch ops. */
-  updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag = 'any'): Promise<number> {
+  // async: argument errors reject like kernel errors instead of throwing synchronously.
+  async updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag = 'any'): Promise<number> {
     return this.#n.updateBatch(keys, values, count, flag);
   }
   /** Resolves to how many of the keys existed (absent ones are skipped). */
-  deleteBatch(keys: Buffer, count: number): Promise<number> { return this.#n.deleteBatch(keys, count); }
+  async deleteBatch(keys: Buffer, count: number): Promise<number> { return this.#n.deleteBatch(keys, count); }
   /** The whole map, keys and values packed. */
-  lookupBatch(): Promise<{ keys: Buffer; values: Buffer; count: number }> { return this.#n.lookupBatch(); }
+  async lookupBatch(): Promise<{ keys: Buffer; values: Buffer; count: number }> { return this.#n.lookupBatch(); }
   keys(): Buffer[] { return this.#n.keys(); }
   entries(): Array<[Buffer, Buffer]> { return this.#n.entries(); }
   /** Map-in-map: store inner's fd under key. */
