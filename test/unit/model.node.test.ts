@@ -1,0 +1,63 @@
+// nodeInfo(), nodePortAddresses() and the address parsing the model relies on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { nodeInfo, nodePortAddresses } from '../../src/model/node.js';
+import { isIPv4, isIPv6, parseCidr } from '../../src/model/ip.js';
+import { node } from './model.fixtures.js';
+
+// NodeStatus.addresses: "List of addresses reachable to the node." Only InternalIP and
+// ExternalIP are packet destinations; Hostname/InternalDNS are names.
+test('nodeInfo keeps IPv4 InternalIP/ExternalIP addresses, the zone label and all labels', () => {
+  const n = nodeInfo(node({
+    zone: 'zone-a',
+    addrs: [
+      { type: 'InternalIP', address: '192.168.1.10' },
+      { type: 'InternalIP', address: 'fd00::10' },
+      { type: 'ExternalIP', address: '203.0.113.10' },
+      { type: 'Hostname', address: 'node-a' },
+      { type: 'InternalDNS', address: 'node-a.internal' },
+      { type: 'ExternalIP', address: '192.168.1.10' },
+    ],
+  }));
+  assert.deepEqual(n, {
+    name: 'node-a',
+    addresses: ['192.168.1.10', '203.0.113.10'],
+    zone: 'zone-a',
+    labels: { 'kubernetes.io/hostname': 'node-a', 'topology.kubernetes.io/zone': 'zone-a' },
+  });
+});
+
+test('nodeInfo of a Node without zone or status', () => {
+  assert.deepEqual(nodeInfo({ metadata: { name: 'bare' } }), { name: 'bare', addresses: [], labels: {} });
+});
+
+// kube-proxy --nodeport-addresses: "the set of IP ranges on which NodePort services are
+// accepted"; empty means every node address.
+test('nodePortAddresses: all node addresses, or those inside the configured CIDRs', () => {
+  const n = nodeInfo(node({ addrs: [{ type: 'InternalIP', address: '192.168.1.10' }, { type: 'ExternalIP', address: '203.0.113.10' }] }));
+  assert.deepEqual(nodePortAddresses(n), ['192.168.1.10', '203.0.113.10']);
+  assert.deepEqual(nodePortAddresses(n, ['192.168.0.0/16']), ['192.168.1.10']);
+  assert.deepEqual(nodePortAddresses(n, ['0.0.0.0/0']), ['192.168.1.10', '203.0.113.10']);
+  assert.deepEqual(nodePortAddresses(n, ['10.0.0.0/8']), []);
+  assert.throws(() => nodePortAddresses(n, ['192.168.0.0/40']), /"192.168.0.0\/40" is not an IPv4 CIDR/);
+});
+
+test('IPv4 parsing is strict: four decimal octets, no leading zeros', () => {
+  for (const a of ['0.0.0.0', '10.96.0.10', '255.255.255.255']) assert.equal(isIPv4(a), true, a);
+  for (const a of ['10.96.0', '10.96.0.256', '010.96.0.1', '10.96.0.1 ', '1.2.3.4.5', '', 'a.b.c.d', '1e1.0.0.1']) assert.equal(isIPv4(a), false, a);
+});
+
+test('IPv6 recognition (for "not yet supported" versus "invalid")', () => {
+  for (const a of ['::', '::1', 'fd00:10:96::a', '2001:db8:0:0:0:0:0:1', '::ffff:10.0.0.1']) assert.equal(isIPv6(a), true, a);
+  for (const a of ['1:2:3:4:5:6:7:8:9', ':::', '1::2::3', 'fd00::g', '10.0.0.1', 'fe80::1%eth0']) assert.equal(isIPv6(a), false, a);
+});
+
+test('parseCidr masks host bits like Go net.ParseCIDR and rejects bad lengths', () => {
+  assert.deepEqual(parseCidr('10.1.2.3/8'), { ok: true, family: 4, cidr: '10.0.0.0/8' });
+  assert.deepEqual(parseCidr('0.0.0.0/0'), { ok: true, family: 4, cidr: '0.0.0.0/0' });
+  assert.deepEqual(parseCidr('203.0.113.7/32'), { ok: true, family: 4, cidr: '203.0.113.7/32' });
+  assert.deepEqual(parseCidr('2001:db8::/32'), { ok: true, family: 6 });
+  for (const bad of ['10.0.0.0', '10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/08', '10.0.0/8', '/8', '2001:db8::/129']) {
+    assert.deepEqual(parseCidr(bad), { ok: false }, bad);
+  }
+});
