@@ -87,6 +87,18 @@ test('adds, updates and deletes reach the cache with one change event per key', 
   assert.equal(api.requests.filter((r) => r.resource === 'nodes').every((r) => r.query.fieldSelector === 'metadata.name=node-a'), true);
 });
 
+test('the own Node: other nodes never show, deletion and re-creation do', async (t) => {
+  const { api, src, changes } = await setup(t);
+  await src.start();
+  changes.length = 0;
+  api.remove('nodes', 'node-b');
+  api.remove('nodes', 'node-a');
+  await waitFor(() => src.node() === undefined, 'own node deleted');
+  api.apply('nodes', node('node-a', '192.168.50.9'));
+  await waitFor(() => src.node()?.status?.addresses?.[0]?.address === '192.168.50.9', 'own node back');
+  assert.deepEqual(changes, [['node', 'node-a'], ['node', 'node-a']]);
+});
+
 test("kube-proxy's label selector keeps other proxies' and headless Services out", async (t) => {
   const { api, src } = await setup(t);
   api.apply('services', service('other', { labels: { 'service.kubernetes.io/service-proxy-name': 'cilium' } }));
