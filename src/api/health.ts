@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServiceSpec } from '../model/types.js';
 import { child } from '../log.js';
 import { listenHttp, splitHostPort, type HttpEndpoint } from './http.js';
-import type { AgentView } from './view.js';
+import type { AgentView, HealthInfo } from './view.js';
 
 // Resolved per use so a logger installed after import (tests, the agent's config) applies.
 const log = () => child('health');
@@ -27,6 +27,49 @@ export function proxyHealth(view: AgentView, healthTimeoutMs: number, now = Date
   const h = view.health();
   const healthy = h.pendingSince === null || now - h.pendingSince < healthTimeoutMs;
   return { healthy, lastUpdated: healthy ? now : h.lastUpdated, currentTime: now, nodeEligible: h.nodeEligible };
+}
+
+/** Taint the cluster autoscaler puts on a node it is about to remove. */
+export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
+
+/** The minimal Node shape eligibility depends on (a V1Node fits). */
+export interface NodeLike {
+  metadata?: { deletionTimestamp?: Date | string };
+  spec?: { taints?: { key: string }[] };
+}
+
+/**
+ * Bookkeeping behind AgentView.health(), for the agent to call: queued() when a change
+ * arrives, updated() when the datapath matches everything queued so far, syncNode() on
+ * every Node event.
+ */
+export class HealthTracker {
+  private lastUpdated = 0;
+  private pendingSince: number | null = null;
+  private nodeEligible = true; // eligible while starting, until a Node event says otherwise
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Keeps the oldest pending time: a stream of changes must not hide a stuck one. */
+  queued(): void {
+    if (this.pendingSince === null) this.pendingSince = this.now();
+  }
+
+  updated(): void {
+    this.pendingSince = null;
+    this.lastUpdated = this.now();
+  }
+
+  syncNode(node: NodeLike | undefined): void {
+    if (!node) return;
+    const deleting = Boolean(node.metadata?.deletionTimestamp);
+    const draining = (node.spec?.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
+    this.nodeEligible = !deleting && !draining;
+  }
+
+  info(): HealthInfo {
+    return { lastUpdated: this.lastUpdated, pendingSince: this.pendingSince, nodeEligible: this.nodeEligible };
+  }
 }
 
 function rfc3339(ms: number): string {

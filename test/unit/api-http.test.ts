@@ -252,3 +252,25 @@ describe('/metrics', () => {
     assert.equal(value(samples, 'xlb_map_entries', { map: 'services' }), 3);
   });
 });
+
+describe('HealthTracker', () => {
+  test('keeps the oldest pending change, clears it on update, and follows the Node', async () => {
+    const { HealthTracker } = await import('../../src/api/health.js');
+    let now = 1000;
+    const t = new HealthTracker(() => now);
+    assert.deepEqual(t.info(), { lastUpdated: 0, pendingSince: null, nodeEligible: true });
+    t.queued();
+    now = 2000;
+    t.queued();
+    assert.equal(t.info().pendingSince, 1000, 'a later change does not hide an older one');
+    now = 3000;
+    t.updated();
+    assert.deepEqual(t.info(), { lastUpdated: 3000, pendingSince: null, nodeEligible: true });
+    t.syncNode({ spec: { taints: [{ key: 'ToBeDeletedByClusterAutoscaler' }] } });
+    assert.equal(t.info().nodeEligible, false);
+    t.syncNode({ metadata: {}, spec: { taints: [] } });
+    assert.equal(t.info().nodeEligible, true);
+    t.syncNode({ metadata: { deletionTimestamp: new Date() } });
+    assert.equal(t.info().nodeEligible, false);
+  });
+});
