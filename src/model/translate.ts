@@ -179,7 +179,7 @@ function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, war
   return {
     key,
     type,
-    clusterIPs: ipv4Only((spec.clusterIPs ?? [spec.clusterIP ?? '']).filter((a) => a !== ''), warn),
+    clusterIPs: ipv4Only((spec.clusterIPs?.length ? spec.clusterIPs : [spec.clusterIP ?? '']).filter((a) => a !== ''), warn),
     lbIPs: type === 'LoadBalancer' ? loadBalancerIPs(svc, warn) : [],
     externalIPs: ipv4Only(spec.externalIPs ?? [], warn),
     ranges: type === 'LoadBalancer' ? sourceRanges(svc, warn) : [],

@@ -57,7 +57,7 @@ function checkPorts(ports: V1ServicePort[] | undefined): string | null {
 
 function checkAddresses(svc: V1Service): string | null {
   const spec = svc.spec!;
-  const clusterIPs = spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : []);
+  const clusterIPs = spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
   for (const [i, ip] of clusterIPs.entries()) {
     if (ip !== 'None' && ip !== '' && !isIP(ip)) return `spec.clusterIPs[${i}] ${JSON.stringify(ip)} is not an IP address`;
   }

@@ -40,6 +40,7 @@ describe('ClusterIP', () => {
   test('clusterIP is used when clusterIPs is absent', () => {
     const s = ok(svc({ clusterIPs: undefined, clusterIP: '10.96.5.5' }));
     assert.equal(fe(s, 'ClusterIP', 'internal').addr, '10.96.5.5');
+    assert.equal(fe(ok(svc({ clusterIPs: [], clusterIP: '10.96.5.6' })), 'ClusterIP', 'internal').addr, '10.96.5.6');
   });
 
   // clusterIPs: "This field may hold a maximum of two entries (dual-stack IPs, in either order)."
