@@ -1,0 +1,394 @@
+// The reconciler: makes the pinned maps equal to the desired state, one Service at a time,
+// in the make-before-break order of DESIGN §3 (codecs.ts repeats it), keeping svc_id and
+// backend_id stable across agent restarts by reading them back from the pinned maps.
+import type { BpfMap, BpfObject } from './bpf.js';
+import { BpfMap as BpfMapClass } from './bpf.js';
+import * as C from './codecs.js';
+import type { FrontendSpec, ServiceSpec, BackendSpec } from '../model/types.js';
+import { maglevTable } from '../model/maglev.js';
+
+export interface ReconcileResult {
+  service: string;
+  ok: boolean;
+  frontends: number;
+  backends: number;
+  durationMs: number;
+  /** per-frontend problems (map full, conflicts) that did not stop the others */
+  errors: string[];
+}
+
+interface FrontendState {
+  svcId: number;
+  owner: string;
+  /** selectable backend ids in slot order */
+  slots: number[];
+  maglevSig: string;
+  srcRanges: Set<string>;
+  value: C.SvcValue;
+  revnat: string;
+  /** every backend (addr:port) this frontend references, selectable or not */
+  backendKeys: Set<string>;
+}
+
+interface BackendState {
+  id: number;
+  refs: number;
+  value: C.BackendValue;
+  /** no frontend references it: kept (draining) while conntrack still names it */
+  retiredAt?: number;
+}
+
+export interface ReconcilerMaps {
+  services: BpfMap;
+  backends: BpfMap;
+  slots: BpfMap;
+  maglev: BpfMap;
+  revnat: BpfMap;
+  srcRanges: BpfMap;
+  stats: BpfMap;
+}
+
+export function mapsOf(obj: BpfObject): ReconcilerMaps {
+  return {
+    services: obj.map(C.MAP.services),
+    backends: obj.map(C.MAP.backends),
+    slots: obj.map(C.MAP.slots),
+    maglev: obj.map(C.MAP.maglev),
+    revnat: obj.map(C.MAP.revnat),
+    srcRanges: obj.map(C.MAP.srcRanges),
+    stats: obj.map(C.MAP.stats),
+  };
+}
+
+const feKey = (k: C.SvcKey): string => `${k.addr ?? '*'}|${k.port}|${k.proto}|${k.scope}`;
+const beKey = (addr: string, port: number): string => `${addr}:${port}`;
+
+function svcKeyOf(f: FrontendSpec): C.SvcKey {
+  return { addr: f.addr, port: f.port, proto: f.proto, scope: f.scope };
+}
+
+function flagsOf(f: FrontendSpec): number {
+  let flags = 0;
+  if (f.maglev) flags |= C.SVC_FLAG.maglev;
+  if (f.localOnly) flags |= C.SVC_FLAG.local;
+  if (f.sourceRanges.length > 0) flags |= C.SVC_FLAG.srcRanges;
+  if (f.addr === null) flags |= C.SVC_FLAG.nodePort;
+  return flags;
+}
+
+function errText(e: unknown): string {
+  const err = e as Error & { code?: string };
+  return err.code ? `${err.code}: ${err.message}` : String(err.message ?? e);
+}
+
+export class Reconciler {
+  private readonly frontends = new Map<string, FrontendState>();
+  private readonly byService = new Map<string, Set<string>>();
+  private readonly backends = new Map<string, BackendState>();
+  private readonly freeSvcIds: number[] = [];
+  private nextSvcId = 1;
+  private nextBackendId = 1;
+  /** pinned frontends not yet claimed by a desired Service since start (removed by prune()) */
+  private readonly unclaimed = new Set<string>();
+  private readonly maxSvcId: number;
+
+  constructor(private readonly m: ReconcilerMaps, private readonly opts: { maglevM: number; cpus: number }) {
+    this.maxSvcId = m.stats.maxEntries - 1;
+  }
+
+  /** Read the pinned maps so ids survive restarts; existing entries stay until prune(). */
+  adoptPinned(): { frontends: number; backends: number } {
+    for (const [k, v] of this.m.backends.entries()) {
+      const id = C.decodeBackendKey(k);
+      const value = C.decodeBackendValue(v);
+      this.backends.set(beKey(value.addr, value.port), { id, refs: 0, value });
+      this.nextBackendId = Math.max(this.nextBackendId, id + 1);
+    }
+    const used = new Set<number>();
+    for (const [k, v] of this.m.services.entries()) {
+      const key = C.decodeSvcKey(k);
+      const value = C.decodeSvcValue(v);
+      const slots: number[] = [];
+      for (let i = 0; i < value.count && !(value.flags & C.SVC_FLAG.maglev); i++) {
+        const s = this.m.slots.lookup(C.encodeSlotKey({ svcId: value.svcId, slot: i }));
+        slots.push(s ? C.decodeSlotValue(s) : 0);
+      }
+      const id = feKey(key);
+      this.frontends.set(id, {
+        svcId: value.svcId, owner: '', slots, maglevSig: '', srcRanges: new Set(), value,
+        revnat: '', backendKeys: new Set(),
+      });
+      this.unclaimed.add(id);
+      used.add(value.svcId);
+    }
+    for (const [k] of this.m.srcRanges.entries()) {
+      const r = C.decodeSrcRangeKey(k);
+      for (const st of this.frontends.values()) if (st.svcId === r.svcId) st.srcRanges.add(r.cidr);
+    }
+    const max = used.size ? Math.max(...used) : 0;
+    for (let i = 1; i <= max; i++) if (!used.has(i)) this.freeSvcIds.push(i);
+    this.nextSvcId = max + 1;
+    return { frontends: this.frontends.size, backends: this.backends.size };
+  }
+
+  /** Program one Service (spec) or remove it (undefined). Never throws for map errors. */
+  async apply(service: string, spec: ServiceSpec | undefined): Promise<ReconcileResult> {
+    const t0 = performance.now();
+    const errors: string[] = [];
+    const want = new Map<string, FrontendSpec>();
+    for (const f of spec?.frontends ?? []) {
+      const k = feKey(svcKeyOf(f));
+      const cur = this.frontends.get(k);
+      if (cur && cur.owner && cur.owner !== service) {
+        errors.push(`frontend ${k} is already programmed for ${cur.owner}; skipped`);
+        continue;
+      }
+      want.set(k, f);
+    }
+    const oldKeys = this.byService.get(service) ?? new Set<string>();
+    const released: string[] = [];
+
+    for (const [k, f] of want) {
+      try {
+        await this.writeFrontend(service, k, f);
+      } catch (e) {
+        errors.push(`frontend ${k}: ${errText(e)}`);
+      }
+    }
+    for (const k of oldKeys) {
+      if (want.has(k) && this.frontends.get(k)?.owner === service) continue;
+      this.removeFrontend(k, released);
+    }
+    const mine = new Set([...want.keys()].filter((k) => this.frontends.get(k)?.owner === service));
+    if (mine.size) this.byService.set(service, mine); else this.byService.delete(service);
+    this.releaseBackends(released);
+
+    const backends = new Set<string>();
+    for (const k of mine) for (const b of this.frontends.get(k)!.backendKeys) backends.add(b);
+    return {
+      service, ok: errors.length === 0, frontends: mine.size, backends: backends.size,
+      durationMs: performance.now() - t0, errors,
+    };
+  }
+
+  /** After the first full sync: delete pinned frontends no desired Service claimed. */
+  prune(): number {
+    const released: string[] = [];
+    let n = 0;
+    for (const k of [...this.unclaimed]) {
+      this.removeFrontend(k, released);
+      n++;
+    }
+    this.unclaimed.clear();
+    this.releaseBackends(released);
+    // Backends adopted from pins that nothing references any more may still carry flows.
+    for (const b of this.backends.values()) if (b.refs <= 0 && b.retiredAt === undefined) this.retire(b);
+    return n;
+  }
+
+  services(): string[] {
+    return [...this.byService.keys()];
+  }
+
+  svcIdOf(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope'>): number | undefined {
+    return this.frontends.get(feKey(f))?.svcId;
+  }
+
+  /** svc_id -> owning Service and frontend, for stats display. */
+  svcIds(): Map<number, { service: string; frontend: string }> {
+    const out = new Map<number, { service: string; frontend: string }>();
+    for (const [k, st] of this.frontends) if (st.owner) out.set(st.svcId, { service: st.owner, frontend: k });
+    return out;
+  }
+
+  private allocSvcId(): number {
+    const id = this.freeSvcIds.shift() ?? this.nextSvcId++;
+    if (id > this.maxSvcId) {
+      this.nextSvcId--;
+      throw Object.assign(new Error(`no free svc_id (services map holds ${this.maxSvcId})`), { code: 'E2BIG' });
+    }
+    // Stats are indexed by svc_id: a reused id starts from zero.
+    this.m.stats.update(C.encodeStatsKey(id), C.encodeStatsValue(this.opts.cpus));
+    return id;
+  }
+
+  private ensureBackend(b: BackendSpec): BackendState {
+    const k = beKey(b.addr, b.port);
+    const value: C.BackendValue = { addr: b.addr, port: b.port, state: b.state, local: b.local };
+    let st = this.backends.get(k);
+    if (!st) {
+      // Monotonic ids: a freed id is never handed to another endpoint while CT may still name it.
+      st = { id: this.nextBackendId++, refs: 0, value };
+      this.m.backends.update(C.encodeBackendKey(st.id), C.encodeBackendValue(value));
+      this.backends.set(k, st);
+    } else if (st.retiredAt !== undefined || st.value.state !== value.state || st.value.local !== value.local) {
+      st.retiredAt = undefined;
+      this.m.backends.update(C.encodeBackendKey(st.id), C.encodeBackendValue(value));
+      st.value = value;
+    }
+    return st;
+  }
+
+  private async writeFrontend(service: string, k: string, f: FrontendSpec): Promise<void> {
+    let st = this.frontends.get(k);
+    const fresh = !st;
+    if (!st) {
+      st = {
+        svcId: this.allocSvcId(), owner: service, slots: [], maglevSig: '', srcRanges: new Set(),
+        value: { svcId: 0, count: 0, flags: 0, affinityTimeout: 0 }, revnat: '', backendKeys: new Set(),
+      };
+      st.value.svcId = st.svcId;
+      this.frontends.set(k, st);
+    }
+    st.owner = service;
+    this.unclaimed.delete(k);
+
+    // 1. backends (every endpoint, so established flows keep draining ones).
+    const newKeys = new Set<string>();
+    const selectable: { id: number; key: string; weight: number }[] = [];
+    for (const b of f.backends) {
+      const bst = this.ensureBackend(b);
+      const key = beKey(b.addr, b.port);
+      if (!st.backendKeys.has(key) && !newKeys.has(key)) bst.refs++;
+      newKeys.add(key);
+      if (b.selectable) selectable.push({ id: bst.id, key, weight: b.weight });
+    }
+    const dropped = [...st.backendKeys].filter((b) => !newKeys.has(b));
+    st.backendKeys = newKeys;
+    const count = selectable.length;
+    const slotIds = selectable.map((s) => s.id);
+
+    // 2. slots or the Maglev table. A new table is filled before it is swapped in.
+    if (f.maglev) {
+      const sig = selectable.map((s) => `${s.id}/${s.key}/${s.weight}`).join(',');
+      if (count > 0 && sig !== st.maglevSig) await this.writeMaglev(st.svcId, selectable);
+      else if (count === 0 && st.maglevSig) this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
+      st.maglevSig = count > 0 ? sig : '';
+    } else {
+      if (st.maglevSig) {
+        this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
+        st.maglevSig = '';
+      }
+    }
+    const useSlots = !f.maglev;
+    const shrinking = useSlots ? count < st.slots.length : false;
+    if (useSlots) await this.writeSlots(st.svcId, st.slots, slotIds);
+
+    // 3. revnat, 4. source ranges.
+    const rev = `${f.addr ?? '*'}:${f.port}`;
+    if (rev !== st.revnat) {
+      this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue({ addr: f.addr, port: f.port }));
+      st.revnat = rev;
+    }
+    const wantRanges = new Set(f.sourceRanges);
+    for (const cidr of wantRanges) {
+      if (!st.srcRanges.has(cidr)) this.m.srcRanges.update(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }), C.encodeSrcRangeValue(true));
+    }
+
+    // 5. the service entry, count last.
+    const value: C.SvcValue = {
+      svcId: st.svcId, count, flags: flagsOf(f), affinityTimeout: f.affinityTimeoutSec,
+    };
+    const changed = fresh || value.count !== st.value.count || value.flags !== st.value.flags ||
+      value.affinityTimeout !== st.value.affinityTimeout;
+    if (changed) this.m.services.update(C.encodeSvcKey(svcKeyOf(f)), C.encodeSvcValue(value));
+    st.value = value;
+
+    // 6. what nothing references any more.
+    for (const cidr of st.srcRanges) {
+      if (!wantRanges.has(cidr)) this.m.srcRanges.delete(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }));
+    }
+    st.srcRanges = wantRanges;
+    if (shrinking) {
+      for (let i = count; i < st.slots.length; i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
+    }
+    st.slots = useSlots ? slotIds : [];
+    this.releaseBackends(dropped);
+  }
+
+  private async writeSlots(svcId: number, old: number[], ids: number[]): Promise<void> {
+    const changed: number[] = [];
+    for (let i = 0; i < ids.length; i++) if (old[i] !== ids[i]) changed.push(i);
+    if (changed.length === 0) return;
+    const keys = Buffer.alloc(changed.length * 8);
+    const values = Buffer.alloc(changed.length * 4);
+    changed.forEach((slot, j) => {
+      C.encodeSlotKey({ svcId, slot }).copy(keys, j * 8);
+      values.writeUInt32LE(ids[slot], j * 4);
+    });
+    await this.m.slots.updateBatch(keys, values, changed.length);
+  }
+
+  private async writeMaglev(svcId: number, backends: { id: number; key: string; weight: number }[]): Promise<void> {
+    const table = maglevTable(backends, this.opts.maglevM);
+    const spec = C.maglevInnerSpec(this.opts.maglevM, svcId);
+    const inner = BpfMapClass.create(spec as Parameters<typeof BpfMapClass.create>[0]);
+    try {
+      const enc = C.encodeMaglevTable(table);
+      await inner.updateBatch(enc.keys, enc.values, enc.count);
+      this.m.maglev.setInner(C.encodeMaglevKey(svcId), inner);
+    } finally {
+      // The outer map holds its own reference; the replaced table is freed by the kernel.
+      inner.close();
+    }
+  }
+
+  private removeFrontend(k: string, released: string[]): void {
+    const st = this.frontends.get(k);
+    if (!st) return;
+    const [addr, port, proto, scope] = k.split('|');
+    const key: C.SvcKey = { addr: addr === '*' ? null : addr, port: Number(port), proto: proto as C.Proto, scope: scope as C.ScopeName };
+    // The service entry goes first: no new packet finds the frontend while its parts go.
+    this.m.services.delete(C.encodeSvcKey(key));
+    for (let i = 0; i < Math.max(st.slots.length, st.value.count); i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
+    this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
+    this.m.revnat.delete(C.encodeRevnatKey(st.svcId));
+    for (const cidr of st.srcRanges) this.m.srcRanges.delete(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }));
+    released.push(...st.backendKeys);
+    this.frontends.delete(k);
+    this.unclaimed.delete(k);
+    // Reused last (FIFO), so a recently freed id is not handed out while old CT entries age.
+    this.freeSvcIds.push(st.svcId);
+  }
+
+  private releaseBackends(keys: string[]): void {
+    for (const k of keys) {
+      const b = this.backends.get(k);
+      if (!b) continue;
+      b.refs--;
+      if (b.refs <= 0) this.retire(b);
+    }
+  }
+
+  /**
+   * An endpoint gone from every Service keeps its backend entry, marked draining, so flows
+   * established to it go on (as kube-proxy's conntrack DNAT does) until reapRetired() sees
+   * no conntrack entry naming it.
+   */
+  private retire(b: BackendState): void {
+    b.refs = 0;
+    b.retiredAt = Date.now();
+    b.value = { ...b.value, state: 'draining' };
+    this.m.backends.update(C.encodeBackendKey(b.id), C.encodeBackendValue(b.value));
+  }
+
+  /** Delete retired backends that no live conntrack entry references (or older than maxAgeMs). */
+  reapRetired(liveBackendIds: ReadonlySet<number>, maxAgeMs = 3_600_000): number {
+    let n = 0;
+    const now = Date.now();
+    for (const [k, b] of [...this.backends]) {
+      if (b.retiredAt === undefined) continue;
+      if (liveBackendIds.has(b.id) && now - b.retiredAt < maxAgeMs) continue;
+      this.m.backends.delete(C.encodeBackendKey(b.id));
+      this.backends.delete(k);
+      n++;
+    }
+    return n;
+  }
+
+  retiredCount(): number {
+    let n = 0;
+    for (const b of this.backends.values()) if (b.retiredAt !== undefined) n++;
+    return n;
+  }
+}
