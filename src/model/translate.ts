@@ -163,7 +163,8 @@ function portFrontends(
         scope,
         backends: lists[mode].map((b) => ({ ...b })),
         affinityTimeoutSec: ctx.affinityTimeoutSec,
-        sourceRanges: t.type === 'LoadBalancer' ? [...ctx.ranges] : [],
+        // The rule: the ranges guard the NodePort too, or it would be a way around them.
+        sourceRanges: t.type === 'LoadBalancer' || t.type === 'NodePort' ? [...ctx.ranges] : [],
         localOnly: mode === 'local',
         maglev: scope === 'external',
       });

@@ -486,11 +486,11 @@ describe('loadBalancerSourceRanges', () => {
   const lb = (ranges: string[]) =>
     svc({ type: 'LoadBalancer', loadBalancerSourceRanges: ranges, ports: [{ name: 'http', port: 80, nodePort: 30080 }] }, { ingress: [{ ip: '203.0.113.7' }] });
 
-  test('valid CIDRs (host bits masked, whitespace trimmed) restrict the LoadBalancer frontends only', () => {
+  test('valid CIDRs (host bits masked, whitespace trimmed) restrict the LoadBalancer and NodePort frontends (issue 3: NodePort alike), not the ClusterIP', () => {
     const s = ok(lb(['192.0.2.0/24', ' 198.51.100.7/16 ', '192.0.2.0/24']));
     assert.deepEqual(fe(s, 'LoadBalancer', 'external').sourceRanges, ['192.0.2.0/24', '198.51.0.0/16']);
     assert.deepEqual(fe(s, 'LoadBalancer', 'internal').sourceRanges, ['192.0.2.0/24', '198.51.0.0/16']);
-    assert.deepEqual(fe(s, 'NodePort', 'external').sourceRanges, []);
+    assert.deepEqual(fe(s, 'NodePort', 'external').sourceRanges, ['192.0.2.0/24', '198.51.0.0/16']);
     assert.deepEqual(fe(s, 'ClusterIP', 'external').sourceRanges, []);
   });
 
