@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +20,13 @@ const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 interface Run { code: number; stdout: string; stderr: string }
 
-function xlb(args: string[], opts: { env?: NodeJS.ProcessEnv; asNobody?: boolean } = {}): Promise<Run> {
-  const [cmd, argv] = opts.asNobody
-    ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, MAIN, ...args]]
+const AS_NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+/** uid 0 without capabilities: file permissions apply to it like to any other user. */
+const WITHOUT_CAPS = ['--bounding-set=-all', '--inh-caps=-all'];
+
+function xlb(args: string[], opts: { env?: NodeJS.ProcessEnv; setpriv?: string[] } = {}): Promise<Run> {
+  const [cmd, argv] = opts.setpriv
+    ? ['setpriv', [...opts.setpriv, process.execPath, MAIN, ...args]]
     : [process.execPath, [MAIN, ...args]];
   return new Promise((resolve) => {
     execFile(cmd, argv, { env: { ...process.env, XLB_SOCKET: '', ...opts.env }, timeout: 20_000 }, (err, stdout, stderr) => {
@@ -238,7 +242,19 @@ describe('xlb CLI without a reachable agent', () => {
     assert.equal(r.stderr, `xlb: no agent is listening on ${sock} (is the xlb agent running on this node?)\n`);
   });
 
-  test('a non-root user gets "run as root" for a root-only socket and for a root-only directory', async () => {
+  /**
+   * Runs the CLI as `nobody` when nobody can read the checkout; otherwise (a checkout under
+   * a private home) as root without capabilities against files owned by nobody - the same
+   * situation for the kernel: a caller that does not own a 0600 socket.
+   */
+  async function unprivileged(): Promise<{ setpriv: string[]; owner?: number }> {
+    const probe = await new Promise<number>((resolve) => execFile('setpriv', [...AS_NOBODY, process.execPath, '-e',
+      `require('fs').accessSync(${JSON.stringify(MAIN)}, 4)`], (err) => resolve(err ? 1 : 0)));
+    return probe === 0 ? { setpriv: AS_NOBODY } : { setpriv: WITHOUT_CAPS, owner: 65534 };
+  }
+
+  test('a user who does not own the socket gets "run as root", for the socket and for its directory', async () => {
+    const who = await unprivileged();
     const open = join(dir, 'open');
     await mkdir(open);
     await chmod(open, 0o755);
@@ -246,15 +262,19 @@ describe('xlb CLI without a reachable agent', () => {
     const sock = join(open, 'xlb.sock');
     const server = await startApiServer(new FakeView(), { socketPath: sock });
     try {
-      const r = await xlb(['status', '--socket', sock], { asNobody: true });
+      if (who.owner !== undefined) await chown(sock, who.owner, who.owner);
+      const r = await xlb(['status', '--socket', sock], { setpriv: who.setpriv });
       assert.equal(r.code, 1);
       assert.equal(r.stderr, `xlb: permission denied on ${sock}: run as root\n`);
       await chmod(open, 0o700);
-      const r2 = await xlb(['stats', '--socket', sock], { asNobody: true });
+      if (who.owner !== undefined) await chown(open, who.owner, who.owner);
+      const r2 = await xlb(['stats', '--socket', sock], { setpriv: who.setpriv });
       assert.equal(r2.code, 1);
       assert.equal(r2.stderr, `xlb: permission denied on ${sock}: run as root\n`);
-      const root = await xlb(['status', '--socket', sock, '-o', 'json']);
-      assert.equal(root.code, 0, 'root still gets through');
+      if (who.owner === undefined) {
+        const root = await xlb(['status', '--socket', sock, '-o', 'json']);
+        assert.equal(root.code, 0, 'root still gets through');
+      }
     } finally {
       await server.close();
     }
