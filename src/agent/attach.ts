@@ -1,0 +1,140 @@
+// Attaches xlb's programs through pinned links, so the datapath outlives the agent and a new
+// agent replaces programs atomically (link update) instead of detach + attach. Only links
+// pinned under our own pin path are ever touched: programs others attached stay as they are.
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Link, ifIndex, type BpfProgram, type XdpMode } from '../datapath/bpf.js';
+import type { Logger } from '../log.js';
+
+export type AttachKind = 'xdp' | 'tc-ingress';
+
+export interface Attachment {
+  ifname: string;
+  kind: AttachKind;
+  ifindex: number;
+  linkId: number;
+  progId: number;
+  mode?: XdpMode;
+}
+
+export interface AttachError {
+  ifname: string;
+  kind: AttachKind;
+  error: string;
+}
+
+const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-ingress': 'tci-' };
+
+export class Attacher {
+  private readonly dir: string;
+  private readonly live = new Map<string, { link: Link; att: Attachment }>();
+  readonly errors = new Map<string, AttachError>();
+
+  constructor(pinPath: string, private readonly log: Logger, private readonly xdpMode: XdpMode | 'auto' = 'auto') {
+    this.dir = join(pinPath, 'links');
+  }
+
+  private path(kind: AttachKind, ifname: string): string {
+    return join(this.dir, PREFIX[kind] + ifname);
+  }
+
+  /** Attach (or atomically update) prog on each interface; detach ours from the others of this kind. */
+  sync(kind: AttachKind, prog: BpfProgram, ifnames: string[]): void {
+    mkdirSync(this.dir, { recursive: true });
+    const want = new Set(ifnames);
+    for (const ifname of want) {
+      const key = `${kind}:${ifname}`;
+      try {
+        this.ensure(kind, prog, ifname);
+        this.errors.delete(key);
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        const msg = `${err.code ?? 'ERROR'}: ${err.message}`;
+        if (this.errors.get(key)?.error !== msg) this.log.warn({ ifname, kind, err: msg }, 'attach failed');
+        this.errors.set(key, { ifname, kind, error: msg });
+      }
+    }
+    for (const name of this.pinnedNames(kind)) {
+      if (!want.has(name)) this.detach(kind, name);
+    }
+    for (const key of [...this.errors.keys()]) {
+      const [k, n] = key.split(/:(.*)/s);
+      if (k === kind && !want.has(n)) this.errors.delete(key);
+    }
+  }
+
+  private ensure(kind: AttachKind, prog: BpfProgram, ifname: string): void {
+    const key = `${kind}:${ifname}`;
+    const ifindex = ifIndex(ifname);
+    let cur = this.live.get(key);
+    if (!cur && existsSync(this.path(kind, ifname))) {
+      const link = Link.openPinned(this.path(kind, ifname));
+      cur = { link, att: this.describe(ifname, kind, link) };
+    }
+    if (cur && cur.link.ifindex !== ifindex) {
+      // The interface was recreated under the same name: the old link is defunct.
+      this.drop(kind, ifname, cur.link);
+      cur = undefined;
+    }
+    if (cur) {
+      if (cur.link.progId() !== prog.id) {
+        cur.link.update(prog);
+        this.log.info({ ifname, kind, progId: prog.id }, 'program replaced atomically');
+      }
+      cur.att = this.describe(ifname, kind, cur.link);
+      this.live.set(key, cur);
+      return;
+    }
+    const link = kind === 'xdp' ? Link.attachXdp(prog, ifname, { mode: this.xdpMode }) : Link.attachTc(prog, ifname, 'ingress');
+    link.pin(this.path(kind, ifname));
+    const att = this.describe(ifname, kind, link);
+    this.live.set(key, { link, att });
+    this.log.info({ ...att }, 'attached');
+  }
+
+  private describe(ifname: string, kind: AttachKind, link: Link): Attachment {
+    return { ifname, kind, ifindex: link.ifindex, linkId: link.id, progId: link.progId(), mode: link.mode };
+  }
+
+  private pinnedNames(kind: AttachKind): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir).filter((f) => f.startsWith(PREFIX[kind])).map((f) => f.slice(PREFIX[kind].length));
+  }
+
+  private drop(kind: AttachKind, ifname: string, link: Link): void {
+    try { link.detach(); } catch { /* interface gone: already detached */ }
+    link.close();
+    rmSync(this.path(kind, ifname), { force: true });
+    this.live.delete(`${kind}:${ifname}`);
+  }
+
+  detach(kind: AttachKind, ifname: string): void {
+    const key = `${kind}:${ifname}`;
+    let link = this.live.get(key)?.link;
+    try {
+      if (!link && existsSync(this.path(kind, ifname))) link = Link.openPinned(this.path(kind, ifname));
+    } catch (e) {
+      this.log.warn({ ifname, kind, err: (e as Error).message }, 'pinned link unreadable');
+    }
+    if (link) {
+      this.drop(kind, ifname, link);
+      this.log.info({ ifname, kind }, 'detached');
+    }
+  }
+
+  detachAll(): void {
+    for (const kind of Object.keys(PREFIX) as AttachKind[]) {
+      for (const name of this.pinnedNames(kind)) this.detach(kind, name);
+    }
+  }
+
+  attachments(): Attachment[] {
+    return [...this.live.values()].map((v) => v.att);
+  }
+
+  /** Drop our fds; pinned links stay attached (the datapath outlives the agent). */
+  close(): void {
+    for (const { link } of this.live.values()) link.close();
+    this.live.clear();
+  }
+}
