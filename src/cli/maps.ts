@@ -43,7 +43,8 @@ export function formatMap(m: PlainMap): string {
   // Prefix a value column whose name a key column already uses, so both stay visible.
   const headers = [...kc.map((c) => c.toUpperCase()), ...vc.map((c) => (kc.includes(c) ? `VALUE.${c}` : c).toUpperCase())];
   const rows = m.entries.map((e) => [...kc.map((c) => e.key[c]), ...vc.map((c) => e.value[c])]);
-  return `${head}\n${table(headers, rows)}`;
+  const numeric = headers.map((_, i) => rows.every((r) => typeof r[i] === 'number'));
+  return `${head}\n${table(headers.map((h, i) => ({ header: h, right: numeric[i] })), rows)}`;
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -122,11 +122,12 @@ describe('xlb CLI against a running agent', () => {
     assert.deepEqual(y, j);
   });
 
-  test('maps: one table per map with key and value fields as columns', async () => {
+  test('maps: one table per map with key and value fields as columns, numbers right-aligned', async () => {
     const r = await xlb(['maps', '--socket', sock]);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^SVC_ID  PACKETS  BYTES {13}RAW\n {5}1 {7}12  9007199254740993  0102ff$/m);
     assert.match(r.stdout, /^services \(hash, 1\/65536 entries\)\nADDR\s+PORT\s+PROTO\s+SCOPE\s+SVC_ID\s+COUNT\s+FLAGS\n10\.96\.0\.10\s+80\s+TCP\s+internal\s+1\s+1\s+0$/m);
-    assert.match(r.stdout, /^stats \(percpu_array, 1\/4 entries\)\nSVC_ID\s+PACKETS\s+BYTES\s+RAW\n1\s+12\s+9007199254740993\s+0102ff$/m);
+    assert.match(r.stdout, /^stats \(percpu_array, 1\/4 entries\)\nSVC_ID\s+PACKETS\s+BYTES\s+RAW\n\s+1\s+12\s+9007199254740993\s+0102ff$/m);
     assert.match(r.stdout, /^affinity \(lru_hash, 0\/1024 entries\)\n {2}\(empty\)$/m);
   });
 
