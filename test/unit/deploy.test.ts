@@ -8,6 +8,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentOptions, splitHostPort } from '../../src/cli/options.js';
+import { startHealthServer } from '../../src/api/health.js';
+import { FakeView } from '../helpers/fake-view.js';
 import {
   applyJsonPatch, baseObjects, DEPLOY, find, loadYaml, ROOT, schemaErrors, unknownFields, yamlFiles, type KObj,
 } from './deploy-manifests.js';
@@ -134,9 +136,8 @@ test('DaemonSet args, env and ConfigMap config are accepted by the agent as depl
     assert.equal(o.pinPath, '/sys/fs/bpf/xlb');
     assert.equal(o.apiSocket.startsWith('/run/xlb/'), true);
     const healthPort = splitHostPort(o.healthzBindAddress).port;
-    for (const probe of [agent.readinessProbe, agent.livenessProbe]) {
-      assert.deepEqual(probe.httpGet, { path: '/healthz', port: healthPort });
-    }
+    assert.deepEqual(agent.readinessProbe.httpGet, { path: '/healthz', port: healthPort });
+    assert.deepEqual(agent.livenessProbe.httpGet, { path: '/livez', port: healthPort });
     assert.notEqual(healthPort, 10256, "kube-proxy's healthz port is taken while both run");
     assert.notEqual(splitHostPort(o.metricsBindAddress).port, 10249, "kube-proxy's metrics port is taken while both run");
     // Left empty, the ConfigMap's API server gives a clear error rather than a guess.
@@ -175,4 +176,18 @@ test("after-kube-proxy overlay moves /healthz and /metrics to kube-proxy's ports
   const moved = structuredClone(ds);
   moved.spec.template.spec.containers[0].args.reverse();
   assert.throws(() => applyJsonPatch(moved, ops), /patch test failed/);
+});
+
+test("the probes' paths are served by the agent's health server; liveness survives a drain", async (t) => {
+  const view = new FakeView();
+  const ep = await startHealthServer(view, '127.0.0.1:0', { healthTimeoutMs: 60_000 });
+  t.after(() => ep.close());
+  const status = async (path: string) => (await fetch(`http://127.0.0.1:${ep.port}${path}`)).status;
+  view.healthInfo = { ...view.healthInfo, pendingSince: null, nodeEligible: true };
+  assert.equal(await status(agent.readinessProbe.httpGet.path), 200);
+  assert.equal(await status(agent.livenessProbe.httpGet.path), 200);
+  // A node being drained is not eligible: not ready, but the agent must not be restarted.
+  view.healthInfo = { ...view.healthInfo, nodeEligible: false };
+  assert.equal(await status(agent.readinessProbe.httpGet.path), 503);
+  assert.equal(await status(agent.livenessProbe.httpGet.path), 200);
 });
