@@ -1,0 +1,28 @@
+// BPF_PROG_TEST_RUN fixtures for xlb_xdp and xlb_tc: one test per table row.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isRoot } from '../helpers/netns.js';
+import { Datapath } from './harness.js';
+import { runRow, type Row } from './rows.js';
+import { xdpRows } from './xdp.fixtures.js';
+import { tcRows } from './tc.fixtures.js';
+
+const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc', tcRows]];
+
+describe('datapath fixtures (BPF_PROG_TEST_RUN)', { skip: !isRoot() && 'needs root (CAP_BPF)' }, () => {
+  let d: Datapath;
+  before(async () => { d = await Datapath.open('bpf'); });
+  after(() => d?.close());
+
+  test('the table has at least 60 rows and unique names', () => {
+    const names = tables.flatMap(([, rows]) => rows.map((r) => r.name));
+    assert.ok(names.length >= 60, `${names.length} rows`);
+    assert.equal(new Set(names).size, names.length);
+  });
+
+  for (const [prog, rows] of tables) {
+    describe(prog, () => {
+      for (const row of rows) test(row.name, () => runRow(d, row));
+    });
+  }
+});

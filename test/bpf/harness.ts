@@ -1,0 +1,193 @@
+// Loads build/bpf/xlb.o under a per-run pin path and gives fixtures a small vocabulary for
+// map setup (services, backends, node addresses, ...), BPF_PROG_TEST_RUN, and reading back
+// side effects (CT entries, per-service stats, drop counters). Only the codecs and the addon
+// are used, exactly as the reconciler uses them.
+import { rmSync, unlinkSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BpfMap, loadObject, type BpfObject } from '../../src/datapath/bpf.js';
+import * as C from '../../src/datapath/codecs.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const XLB_OBJ = resolve(here, '../../../build/bpf/xlb.o');
+export const REF_OBJ = resolve(here, '../../../build/bpf/ref_pass.o');
+
+// Addresses used only inside BPF_PROG_TEST_RUN buffers (never sent anywhere).
+export const CLIENT = '203.0.113.7';
+export const CLIENT2 = '203.0.113.8';
+export const NODE = '192.168.1.10';
+export const NODE2 = '192.168.2.10';
+export const LB_IP = '198.51.100.10';
+export const EXT_IP = '198.51.100.20';
+export const CLUSTER_IP = '10.96.0.10';
+export const POD_A = '10.244.1.5';
+export const POD_B = '10.244.1.6';
+export const REMOTE_POD = '10.244.2.9';
+export const HAIRPIN = '169.254.42.1';
+export const MAGLEV_M = 7;
+
+export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
+export const TC = { OK: 0, SHOT: 2, REDIRECT: 7 } as const;
+
+export const FIXTURE_CONFIG: C.XlbConfig = {
+  ...C.DEFAULT_CONFIG,
+  flags: C.CONFIG_FLAG.fixture,
+  maglevM: MAGLEV_M,
+  ctLimit: 1000,
+  snatAddr: NODE,
+  hairpinAddr: HAIRPIN,
+};
+
+export interface SvcSetup {
+  addr: string | null;
+  port: number;
+  proto?: C.Proto;
+  scope?: C.ScopeName;
+  svcId: number;
+  /** backend ids in slot order (also the Maglev table, repeated) */
+  backends: number[];
+  flags?: number;
+  affinity?: number;
+  /** explicit Maglev table (length MAGLEV_M); default: backends repeated */
+  table?: number[];
+  /** count written into the service entry (default backends.length) */
+  count?: number;
+}
+
+/**
+ * Workaround: the addon (native/object.cc PreparePins) pins under pinPath but leaves libbpf's
+ * LIBBPF_PIN_BY_NAME default (/sys/fs/bpf/<name>) in place, so libbpf pins there too. Remove
+ * exactly those root pins that point at this load's maps (same map id), nothing else.
+ */
+export function dropDefaultRootPins(obj: BpfObject): void {
+  for (const name of obj.mapNames()) {
+    const path = `/sys/fs/bpf/${name}`;
+    let pinned: BpfMap;
+    try {
+      pinned = BpfMap.openPinned(path);
+    } catch {
+      continue;
+    }
+    const same = pinned.id === obj.map(name).id;
+    pinned.close();
+    if (same) unlinkSync(path);
+  }
+}
+
+export class Datapath {
+  readonly cpus: number;
+  private readonly used = new Set<number>();
+  private readonly inners: BpfMap[] = [];
+
+  private constructor(readonly obj: BpfObject, readonly pinPath: string) {
+    this.cpus = obj.map(C.MAP.drops).possibleCpus;
+  }
+
+  static async open(tag: string): Promise<Datapath> {
+    const pinPath = `/sys/fs/bpf/xlbt-${tag}-${process.pid}`;
+    const obj = await loadObject(XLB_OBJ, {
+      pinPath,
+      maxEntries: { ct: 4096, services: 256, backends: 256, slots: 1024, maglev: 256, revnat: 256, affinity: 256, src_ranges: 256, stats: 256, frags: 256 },
+    });
+    dropDefaultRootPins(obj);
+    C.verifyLayout(obj);
+    return new Datapath(obj, pinPath);
+  }
+
+  map(name: string): BpfMap {
+    return this.obj.map(name);
+  }
+
+  /** Empty every map and write the fixture config (with overrides). */
+  reset(cfg: Partial<C.XlbConfig> = {}): void {
+    for (const name of [C.MAP.services, C.MAP.backends, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev]) {
+      const m = this.map(name);
+      for (const k of m.keys()) m.delete(k);
+    }
+    for (const m of this.inners.splice(0)) m.close();
+    for (const id of this.used) this.map(C.MAP.stats).update(C.encodeStatsKey(id), C.encodeStatsValue(this.cpus));
+    for (let r = 0; r < C.DROP_MAX; r++) this.map(C.MAP.drops).update(C.encodeDropKey(r), C.encodeDropValue(this.cpus));
+    this.ctFill(0n, 0n);
+    this.config(cfg);
+  }
+
+  config(cfg: Partial<C.XlbConfig> = {}): void {
+    this.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig({ ...FIXTURE_CONFIG, ...cfg }));
+  }
+
+  ctFill(made: bigint, freed: bigint): void {
+    const m = this.map(C.MAP.ctFill);
+    m.update(C.encodeCtFillKey(0), C.encodeCtFillValue(made));
+    m.update(C.encodeCtFillKey(1), C.encodeCtFillValue(freed));
+  }
+
+  backend(id: number, addr: string, port: number, o: { state?: C.BackendStateName; local?: boolean } = {}): void {
+    this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendValue({ addr, port, state: o.state ?? 'active', local: o.local ?? true }));
+  }
+
+  nodeAddr(addr: string): void {
+    this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue());
+  }
+
+  srcRange(svcId: number, cidr: string): void {
+    this.map(C.MAP.srcRanges).update(C.encodeSrcRangeKey({ svcId, cidr }), C.encodeSrcRangeValue());
+  }
+
+  /** Slots, Maglev table, revnat, then the service entry (count last), as the reconciler does. */
+  service(s: SvcSetup): void {
+    this.used.add(s.svcId);
+    s.backends.forEach((b, i) => this.map(C.MAP.slots).update(C.encodeSlotKey({ svcId: s.svcId, slot: i }), C.encodeSlotValue(b)));
+    if ((s.flags ?? 0) & C.SVC_FLAG.maglev) this.maglev(s.svcId, s.table ?? Array.from({ length: MAGLEV_M }, (_, i) => s.backends[i % s.backends.length] ?? 0));
+    this.map(C.MAP.revnat).update(C.encodeRevnatKey(s.svcId), C.encodeRevnatValue({ addr: s.addr, port: s.port }));
+    const key = C.encodeSvcKey({ addr: s.addr, port: s.port, proto: s.proto ?? 'TCP', scope: s.scope ?? 'external' });
+    this.map(C.MAP.services).update(key, C.encodeSvcValue({ svcId: s.svcId, count: s.count ?? s.backends.length, flags: s.flags ?? 0, affinityTimeout: s.affinity ?? 0 }));
+  }
+
+  maglev(svcId: number, table: number[]): void {
+    const inner = BpfMap.create(C.maglevInnerSpec(MAGLEV_M, svcId));
+    table.forEach((id, i) => inner.update(Buffer.from(Uint32Array.of(i).buffer), C.encodeMaglevValue(id)));
+    this.map(C.MAP.maglev).setInner(C.encodeMaglevKey(svcId), inner);
+    this.inners.push(inner);
+  }
+
+  run(prog: 'xdp' | 'tc', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
+    const p = this.obj.program(prog === 'xdp' ? C.PROG.xdp : C.PROG.tc);
+    const r = p.testRun({ data, ctxIn, dataOutSize: 2048 });
+    return { retval: r.retval, data: r.data };
+  }
+
+  drops(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of C.DROP_REASONS) {
+      const v = this.map(C.MAP.drops).lookup(C.encodeDropKey(r.id));
+      out[r.key] = v ? Number(C.decodeDropValue(v)) : 0;
+    }
+    return out;
+  }
+
+  stats(svcId: number): C.SvcStats {
+    const v = this.map(C.MAP.stats).lookup(C.encodeStatsKey(svcId));
+    return v ? C.decodeStatsValue(v) : { packets: 0n, bytes: 0n, newFlows: 0n };
+  }
+
+  ct(key: C.CtKey): C.CtValue | null {
+    const v = this.map(C.MAP.ct).lookup(C.encodeCtKey(key));
+    return v ? C.decodeCtValue(v) : null;
+  }
+
+  ctSet(key: C.CtKey, patch: Partial<C.CtValue>): void {
+    const cur = this.ct(key);
+    if (!cur) throw new Error(`no CT entry ${JSON.stringify(key)}`);
+    this.map(C.MAP.ct).update(C.encodeCtKey(key), C.encodeCtValue({ ...cur, ...patch }));
+  }
+
+  ctEntries(): Array<[C.CtKey, C.CtValue]> {
+    return this.map(C.MAP.ct).entries().map(([k, v]) => [C.decodeCtKey(k), C.decodeCtValue(v)]);
+  }
+
+  close(): void {
+    for (const m of this.inners.splice(0)) m.close();
+    this.obj.close();
+    rmSync(this.pinPath, { recursive: true, force: true });
+  }
+}

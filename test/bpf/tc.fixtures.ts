@@ -1,0 +1,139 @@
+// tc (ingress of a pod's host-side veth = packets the pod sends; internal scope) fixtures:
+// pod -> Service, reverse NAT of local backends' replies, hairpin, rejects back into the pod.
+import assert from 'node:assert/strict';
+import * as C from '../../src/datapath/codecs.js';
+import { buildFragments, buildPacket, buildRawFrame, MAC_A, MAC_B, type PacketSpec } from '../helpers/packet.js';
+import { CLIENT, CLUSTER_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, type Datapath } from './harness.js';
+import type { Row } from './rows.js';
+import { tcp as xtcp } from './xdp.fixtures.js';
+
+const F = C.SVC_FLAG;
+const ptcp = (o: Partial<PacketSpec> = {}): Buffer =>
+  buildPacket({ src: POD_A, dst: CLUSTER_IP, proto: 'TCP', sport: 40000, dport: 80, flags: 'S', ...o });
+const pudp = (o: Partial<PacketSpec> = {}): Buffer =>
+  buildPacket({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.from('dns?'), ...o });
+
+/** ClusterIP 10.96.0.10:80/TCP internal (svc 10) -> pod B:8080 (backend 1, local). */
+function cip(d: Datapath, o: { backends?: number[]; flags?: number; proto?: C.Proto; port?: number; count?: number } = {}): void {
+  d.backend(1, POD_B, 8080);
+  d.service({ addr: CLUSTER_IP, port: o.port ?? 80, proto: o.proto ?? 'TCP', svcId: 10, backends: o.backends ?? [1], scope: 'internal', flags: o.flags, count: o.count });
+}
+
+/** ClusterIP whose only backend is pod A itself (hairpin). */
+function self(d: Datapath): void {
+  d.backend(1, POD_A, 8080);
+  d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [1], scope: 'internal' });
+}
+
+const fwd = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_A, daddr: CLUSTER_IP, sport: 40000, dport: 80, proto: 'TCP', ...o });
+
+export const tcRows: Row[] = [
+  {
+    name: 'pod -> ClusterIP TCP, local backend: DNAT, TC_ACT_OK, CT without SNAT', prog: 'tc', setup: cip, pkt: ptcp(), verdict: 'OK',
+    out: { src: POD_A, sport: 40000, dst: POD_B, dport: 8080 },
+    ct: [
+      { key: fwd(), value: { backendId: 1, svcId: 10, flags: C.CT_FLAG.localBackend } },
+      { key: { saddr: POD_B, daddr: POD_A, sport: 8080, dport: 40000, proto: 'TCP' }, value: { natAddr: CLUSTER_IP, natPort: 80, flags: C.CT_FLAG.reply | C.CT_FLAG.localBackend } },
+    ],
+    stats: { svcId: 10, packets: 1, newFlows: 1 },
+  },
+  { name: 'pod -> ClusterIP UDP with payload: checksum valid after DNAT', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }), pkt: pudp(), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, check: (o) => assert.equal(o.payload?.toString(), 'dns?') },
+  { name: 'pod UDP without checksum: stays zero (BPF_F_MARK_MANGLED_0)', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }), pkt: pudp({ udpNoChecksum: true }), verdict: 'OK', out: { dst: POD_B, udpCsum: 0 } },
+  {
+    name: 'random slots: new flows spread over both backends', prog: 'tc',
+    setup: (d) => { d.backend(1, POD_B, 8080); d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [1, 2], scope: 'internal' }); },
+    before: Array.from({ length: 31 }, (_, i) => ({ pkt: ptcp({ sport: 41000 + i }), verdict: 'OK' as const })),
+    pkt: ptcp({ sport: 42000 }), verdict: 'OK',
+    check: (_o, d) => {
+      const used = new Set(d.ctEntries().filter(([, v]) => !(v.flags & C.CT_FLAG.reply)).map(([, v]) => v.backendId));
+      assert.deepEqual([...used].sort(), [1, 2], 'both backends chosen over 32 flows');
+    },
+  },
+  {
+    name: 'internal Maglev: backend = table[flowHash % M]', prog: 'tc',
+    setup: (d) => { [1, 2, 3, 4, 5, 6, 7].forEach((i) => d.backend(i, `10.244.1.${10 + i}`, 8080)); d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [1, 2, 3, 4, 5, 6, 7], scope: 'internal', flags: F.maglev }); },
+    pkt: ptcp({ sport: 45678 }), verdict: 'OK',
+    check: (o) => {
+      const h = C.flowHash({ saddr: POD_A, daddr: CLUSTER_IP, sport: 45678, dport: 80, proto: 'TCP' }, FIXTURE_CONFIG.hashSeed);
+      assert.equal(o.ip?.dst, `10.244.1.${10 + (h % MAGLEV_M) + 1}`);
+    },
+  },
+  {
+    name: 'reply from the local backend: source back to ClusterIP:80', prog: 'tc', setup: cip, before: [{ pkt: ptcp(), verdict: 'OK' }],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 }, ct: [{ key: fwd(), value: { state: 'established' } }],
+  },
+  {
+    name: 'reply of a local backend to an external client (flow made by XDP): source back to the LB IP', prog: 'tc',
+    setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] }); },
+    before: [{ prog: 'xdp', pkt: xtcp(), verdict: 'PASS' }],
+    pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000 },
+  },
+  {
+    name: 'NodePort reply: source back to the node address this client used (per flow)', prog: 'tc',
+    setup: (d) => { d.nodeAddr(NODE); d.nodeAddr(NODE2); d.backend(1, POD_A, 8080); d.service({ addr: null, port: 30080, svcId: 3, backends: [1], flags: F.nodePort }); },
+    before: [{ prog: 'xdp', pkt: xtcp({ dst: NODE2, dport: 30080 }), verdict: 'PASS' }, { prog: 'xdp', pkt: xtcp({ dst: NODE, dport: 30080, sport: 40001 }), verdict: 'PASS' }],
+    pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: NODE2, sport: 30080, dst: CLIENT },
+  },
+  {
+    name: 'hairpin: pod reaching itself gets source 169.254.42.1, back into the pod', prog: 'tc', setup: self, pkt: ptcp(), verdict: 'TC_REDIRECT',
+    out: { src: HAIRPIN, sport: 40000, dst: POD_A, dport: 8080, srcMac: MAC_B, dstMac: MAC_A },
+    ct: [{ key: fwd(), value: { flags: C.CT_FLAG.snat | C.CT_FLAG.hairpin | C.CT_FLAG.localBackend, natAddr: HAIRPIN, natPort: 40000 } }],
+  },
+  {
+    name: 'hairpin reply: source ClusterIP:80, destination the pod again, back into the pod', prog: 'tc', setup: self, before: [{ pkt: ptcp(), verdict: 'TC_REDIRECT' }],
+    pkt: ptcp({ src: POD_A, dst: HAIRPIN, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'TC_REDIRECT',
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000, srcMac: MAC_B, dstMac: MAC_A },
+  },
+  { name: 'hairpin without a configured hairpin address: no_config drop', prog: 'tc', setup: self, config: { hairpinAddr: null }, pkt: ptcp(), verdict: 'SHOT', drops: { no_config: 1 } },
+  { name: 'pod -> LB IP (internal entry): DNAT in tc', prog: 'tc', setup: (d) => { d.backend(1, POD_B, 8080); d.service({ addr: LB_IP, port: 80, svcId: 11, backends: [1], scope: 'internal' }); }, pkt: ptcp({ dst: LB_IP }), verdict: 'OK', out: { dst: POD_B, dport: 8080 } },
+  { name: 'pod -> NodePort on a node address (internal wildcard): DNAT', prog: 'tc', setup: (d) => { d.nodeAddr(NODE); d.backend(1, POD_B, 8080); d.service({ addr: null, port: 30080, svcId: 12, backends: [1], scope: 'internal' }); }, pkt: ptcp({ dst: NODE, dport: 30080 }), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, ct: [{ key: { saddr: POD_B, daddr: POD_A, sport: 8080, dport: 40000, proto: 'TCP' }, value: { natAddr: NODE, natPort: 30080 } }] },
+  { name: 'pod -> external-only frontend: untouched in tc', prog: 'tc', setup: (d) => { d.backend(1, POD_B, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] }); }, pkt: ptcp({ dst: LB_IP }), verdict: 'OK', unchanged: true },
+  { name: 'pod -> LB IP with source ranges excluding pods: dropped', prog: 'tc', setup: (d) => { d.backend(1, POD_B, 8080); d.service({ addr: LB_IP, port: 80, svcId: 11, backends: [1], scope: 'internal', flags: F.srcRanges }); d.srcRange(11, '203.0.113.0/24'); }, pkt: ptcp({ dst: LB_IP }), verdict: 'SHOT', drops: { src_range: 1 } },
+  { name: 'pod -> ClusterIP, remote backend: DNAT, no SNAT, TC_ACT_OK', prog: 'tc', setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [2], scope: 'internal' }); }, pkt: ptcp(), verdict: 'OK', out: { src: POD_A, dst: REMOTE_POD }, ct: [{ key: fwd(), value: { flags: 0 } }] },
+  { name: 'iTP Local without local endpoints: dropped and counted', prog: 'tc', setup: (d) => cip(d, { backends: [], flags: F.local }), pkt: ptcp(), verdict: 'SHOT', drops: { no_local_endpoints: 1 } },
+  {
+    name: 'pod -> ClusterIP without endpoints, TCP: RST|ACK back into the pod', prog: 'tc', setup: (d) => cip(d, { backends: [] }), pkt: ptcp({ seq: 500 }), verdict: 'TC_REDIRECT',
+    drops: { no_endpoints: 1 }, out: { src: CLUSTER_IP, dst: POD_A, sport: 80, dport: 40000, tcpFlags: 'AR', ack: 501, len: 54, dstMac: MAC_A },
+  },
+  {
+    name: 'pod -> ClusterIP without endpoints, UDP: ICMP port unreachable back into the pod', prog: 'tc', setup: (d) => cip(d, { backends: [], proto: 'UDP', port: 53 }), pkt: pudp(), verdict: 'TC_REDIRECT',
+    drops: { no_endpoints: 1 }, out: { src: CLUSTER_IP, dst: POD_A, icmpType: 3, icmpCode: 3, len: 70 },
+    check: (o) => { assert.equal(o.icmp?.inner?.ip.dst, CLUSTER_IP); assert.equal(o.icmp?.inner?.dport, 53); },
+  },
+  { name: 'pod -> address that is no frontend: untouched', prog: 'tc', setup: cip, pkt: ptcp({ dst: '10.96.0.99' }), verdict: 'OK', unchanged: true },
+  { name: 'ARP from a pod: untouched', prog: 'tc', setup: cip, pkt: buildRawFrame(0x0806, Buffer.alloc(28, 2)), verdict: 'OK', unchanged: true },
+  { name: 'pod TTL 1 to a ClusterIP: ttl drop', prog: 'tc', setup: cip, pkt: ptcp({ ttl: 1 }), verdict: 'SHOT', drops: { ttl: 1 } },
+  { name: 'pod packet with IHL 3: bad_ihl drop', prog: 'tc', setup: cip, pkt: ptcp({ ihl: 3 }), verdict: 'SHOT', drops: { bad_ihl: 1 } },
+  { name: 'pod packet with total length beyond the frame: truncated drop', prog: 'tc', setup: cip, pkt: ptcp({ totLen: 1500 }), verdict: 'SHOT', drops: { truncated: 1 } },
+  { name: 'pod packet with IP options: translated, checksums valid', prog: 'tc', setup: cip, pkt: ptcp({ options: Buffer.from([0x94, 0x04, 0, 0]) }), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, check: (o) => assert.deepEqual(o.ip?.options, Buffer.from([0x94, 4, 0, 0])) },
+  {
+    name: 'pod -> ClusterIP: CT hit stays on its backend after the slots change', prog: 'tc', setup: (d) => { cip(d); d.backend(2, REMOTE_POD, 8080, { local: false }); },
+    before: [{ pkt: ptcp(), verdict: 'OK' }, { act: (d) => d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [2], scope: 'internal' }) }],
+    pkt: ptcp({ flags: 'A' }), verdict: 'OK', out: { dst: POD_B },
+  },
+  {
+    name: 'pod UDP fragments: first translated, later one follows it', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[0], verdict: 'OK' }],
+    pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[1], verdict: 'OK',
+    out: { dst: POD_B }, check: (o) => assert.equal(o.ip?.fragOffset, 24),
+  },
+  {
+    name: 'ICMP port unreachable from the backend pod: appears to come from the ClusterIP, quoted header restored', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: pudp(), verdict: 'OK' }],
+    pkt: buildPacket({ src: POD_B, dst: POD_A, proto: 'ICMP', icmpType: 3, icmpCode: 3, payload: pudp({ dst: POD_B, dport: 8080 }).subarray(14) }), verdict: 'OK',
+    out: { src: CLUSTER_IP, dst: POD_A, icmpType: 3, icmpCode: 3 },
+    check: (o) => {
+      const i = o.icmp?.inner;
+      assert.equal(i?.ip.dst, CLUSTER_IP); assert.equal(i?.dport, 53); assert.equal(i?.ip.src, POD_A); assert.equal(i?.sport, 40000);
+    },
+  },
+  {
+    name: 'frag needed from a pod about a reply it got from a ClusterIP: goes to the backend', prog: 'tc', setup: cip,
+    before: [{ pkt: ptcp(), verdict: 'OK' }],
+    pkt: buildPacket({ src: POD_A, dst: CLUSTER_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, icmpRest: 1200, payload: ptcp({ src: CLUSTER_IP, dst: POD_A, sport: 80, dport: 40000, flags: 'SA' }).subarray(14, 14 + 28) }), verdict: 'OK',
+    out: { src: POD_A, dst: POD_B, icmpType: 3, icmpCode: 4 }, check: (o) => { assert.equal(o.icmp?.inner?.ip.src, POD_B); assert.equal(o.icmp?.inner?.sport, 8080); },
+  },
+];

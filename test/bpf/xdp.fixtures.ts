@@ -1,0 +1,345 @@
+// XDP (node devices, external scope) fixtures. FIXTURE_CONFIG sets the fixture flag: forwards
+// return XDP_PASS after the rewrite instead of a FIB lookup + redirect (fib.test.ts covers
+// the real FIB path inside a namespace).
+import assert from 'node:assert/strict';
+import * as C from '../../src/datapath/codecs.js';
+import { buildFragments, buildPacket, buildRawFrame, parsePacket, type PacketSpec } from '../helpers/packet.js';
+import {
+  CLIENT, CLIENT2, CLUSTER_IP, EXT_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD,
+  type Datapath,
+} from './harness.js';
+import type { Row } from './rows.js';
+
+export const tcp = (o: Partial<PacketSpec> = {}): Buffer =>
+  buildPacket({ src: CLIENT, dst: LB_IP, proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000, ...o });
+export const udp = (o: Partial<PacketSpec> = {}): Buffer =>
+  buildPacket({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.from('query-bytes'), ...o });
+
+const F = C.SVC_FLAG;
+const fwdKey = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: CLIENT, daddr: LB_IP, sport: 40000, dport: 80, proto: 'TCP', ...o });
+const revKey = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_A, daddr: CLIENT, sport: 8080, dport: 40000, proto: 'TCP', ...o });
+
+/** LB IP 198.51.100.10:80/TCP (svc 1) -> local pod A:8080 (backend 1). */
+export function lbLocal(d: Datapath, o: { flags?: number; affinity?: number; proto?: C.Proto; port?: number } = {}): void {
+  d.backend(1, POD_A, 8080);
+  d.service({ addr: LB_IP, port: o.port ?? 80, proto: o.proto ?? 'TCP', svcId: 1, backends: [1], flags: o.flags, affinity: o.affinity });
+}
+
+/** Same frontend, remote backend 10.244.2.9:8080 (backend 2, other node): SNAT to NODE. */
+function lbRemote(d: Datapath, flags = 0): void {
+  d.backend(2, REMOTE_POD, 8080, { local: false });
+  d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2], flags });
+}
+
+/** NodePort 30080 on every node address (wildcard entry), local backend. */
+function nodePort(d: Datapath, o: { scope?: C.ScopeName; flags?: number } = {}): void {
+  d.nodeAddr(NODE);
+  d.nodeAddr(NODE2);
+  d.backend(1, POD_A, 8080);
+  d.service({ addr: null, port: 30080, svcId: 3, backends: [1], scope: o.scope ?? 'external', flags: (o.flags ?? 0) | F.nodePort });
+}
+
+/** The SNAT port the datapath chose for the flow (from the forward CT entry). */
+function snatPort(d: Datapath, key: C.CtKey = fwdKey()): number {
+  const v = d.ct(key);
+  assert.ok(v, 'forward CT entry');
+  return v.natPort;
+}
+
+function quote(pkt: Buffer, bytes = 28): Buffer {
+  return pkt.subarray(14, 14 + bytes);
+}
+
+export const xdpRows: Row[] = [
+  // ---- not ours: untouched ----
+  { name: 'ARP frame passes untouched', prog: 'xdp', setup: lbLocal, pkt: buildRawFrame(0x0806, Buffer.alloc(28, 1)), verdict: 'PASS', unchanged: true },
+  { name: 'IPv6 frame passes untouched', prog: 'xdp', setup: lbLocal, pkt: buildRawFrame(0x86dd, Buffer.alloc(60, 0)), verdict: 'PASS', unchanged: true },
+  { name: 'GRE (other protocol) to the LB IP passes untouched', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: CLIENT, dst: LB_IP, proto: 47, payload: Buffer.alloc(24, 7) }), verdict: 'PASS', unchanged: true },
+  { name: 'TCP to an address that is no frontend passes untouched, no CT', prog: 'xdp', setup: lbLocal, pkt: tcp({ dst: '198.51.100.99' }), verdict: 'PASS', unchanged: true, ct: [{ key: fwdKey({ daddr: '198.51.100.99' }), value: null }] },
+  { name: 'TCP to the LB IP on a port without a frontend passes untouched', prog: 'xdp', setup: lbLocal, pkt: tcp({ dport: 81 }), verdict: 'PASS', unchanged: true },
+  { name: 'ICMP echo request to the LB IP passes untouched', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: CLIENT, dst: LB_IP, proto: 'ICMP', icmpType: 8, payload: Buffer.alloc(16, 3) }), verdict: 'PASS', unchanged: true },
+  { name: 'internal-scope-only frontend is not served on a device', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: CLUSTER_IP, port: 80, svcId: 4, backends: [1], scope: 'internal' }); }, pkt: tcp({ dst: CLUSTER_IP }), verdict: 'PASS', unchanged: true },
+  { name: 'TTL 1 to an address that is not ours passes untouched (the stack decides)', prog: 'xdp', setup: lbLocal, pkt: tcp({ dst: '198.51.100.99', ttl: 1 }), verdict: 'PASS', unchanged: true },
+
+  // ---- malformed: counted drops ----
+  { name: 'IPv4 header cut short: truncated drop', prog: 'xdp', setup: lbLocal, pkt: tcp().subarray(0, 14 + 12), verdict: 'DROP', drops: { truncated: 1 } },
+  { name: 'IHL 4: bad_ihl drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ ihl: 4 }), verdict: 'DROP', drops: { bad_ihl: 1 } },
+  { name: 'version 6 inside an IPv4 ethertype: bad_ihl drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ version: 6 }), verdict: 'DROP', drops: { bad_ihl: 1 } },
+  { name: 'IHL 15 beyond a short packet: truncated drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ ihl: 15 }).subarray(0, 14 + 40), verdict: 'DROP', drops: { truncated: 1 } },
+  { name: 'total length beyond the frame: truncated drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ totLen: 400 }), verdict: 'DROP', drops: { truncated: 1 } },
+  { name: 'TCP header cut short: truncated drop', prog: 'xdp', setup: lbLocal, pkt: (() => { const p = tcp().subarray(0, 14 + 20 + 10); const b = Buffer.from(p); b.writeUInt16BE(30, 16); return b; })(), verdict: 'DROP', drops: { truncated: 1 } },
+  { name: 'UDP header cut short: truncated drop', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: (() => { const b = Buffer.from(udp().subarray(0, 14 + 20 + 4)); b.writeUInt16BE(24, 16); return b; })(), verdict: 'DROP', drops: { truncated: 1 } },
+  { name: 'TTL 1 to a frontend: ttl drop, no flow', prog: 'xdp', setup: lbLocal, pkt: tcp({ ttl: 1 }), verdict: 'DROP', drops: { ttl: 1 }, ct: [{ key: fwdKey(), value: null }] },
+  { name: 'TTL 0 on an established flow: ttl drop', prog: 'xdp', setup: lbLocal, before: [{ pkt: tcp(), verdict: 'PASS' }], pkt: tcp({ flags: 'A', ttl: 0 }), verdict: 'DROP', drops: { ttl: 1 } },
+
+  // ---- DNAT to local backends ----
+  {
+    name: 'LB IP TCP SYN, local backend: DNAT, both CT entries, stats', prog: 'xdp', setup: lbLocal, pkt: tcp(), verdict: 'PASS',
+    out: { src: CLIENT, dst: POD_A, sport: 40000, dport: 8080, ttl: 64, tcpFlags: 'S' },
+    ct: [
+      { key: fwdKey(), value: { backendId: 1, svcId: 1, state: 'syn', flags: C.CT_FLAG.external | C.CT_FLAG.localBackend } },
+      { key: revKey(), value: { natAddr: LB_IP, natPort: 80, origAddr: CLIENT, origPort: 40000, flags: C.CT_FLAG.reply | C.CT_FLAG.external | C.CT_FLAG.localBackend } },
+    ],
+    stats: { svcId: 1, packets: 1, newFlows: 1, bytes: 40 },
+    check: (_o, d) => assert.equal(C.decodeCtFillValue(d.map(C.MAP.ctFill).lookup(C.encodeCtFillKey(0))!), 1n, 'ct_fill counts the flow once'),
+  },
+  {
+    name: 'LB IP UDP with payload: DNAT, UDP checksum valid', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp(), verdict: 'PASS',
+    out: { dst: POD_A, dport: 8080 }, check: (o) => assert.equal(o.payload?.toString(), 'query-bytes'),
+    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp' } }],
+  },
+  { name: 'UDP without checksum: stays zero after DNAT', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp({ udpNoChecksum: true }), verdict: 'PASS', out: { dst: POD_A, dport: 8080, udpCsum: 0 } },
+  {
+    name: 'IPv4 options: translated, options kept, checksums valid', prog: 'xdp', setup: lbLocal,
+    pkt: tcp({ options: Buffer.from([0x01, 0x01, 0x01, 0x00]) }), verdict: 'PASS', out: { dst: POD_A, dport: 8080 },
+    check: (o) => { assert.equal(o.ip?.ihl, 24); assert.deepEqual(o.ip?.options, Buffer.from([1, 1, 1, 0])); },
+  },
+  {
+    name: 'NodePort on a node address (wildcard entry): DNAT, reply entry restores that address', prog: 'xdp', setup: nodePort,
+    pkt: tcp({ dst: NODE, dport: 30080 }), verdict: 'PASS', out: { dst: POD_A, dport: 8080 },
+    ct: [{ key: revKey(), value: { natAddr: NODE, natPort: 30080 } }], stats: { svcId: 3, newFlows: 1 },
+  },
+  {
+    name: 'NodePort on the second node address: per-flow frontend is that address', prog: 'xdp', setup: nodePort,
+    pkt: tcp({ dst: NODE2, dport: 30080 }), verdict: 'PASS', out: { dst: POD_A },
+    ct: [{ key: revKey(), value: { natAddr: NODE2, natPort: 30080 } }],
+  },
+  { name: 'NodePort port on an address that is not the node: untouched', prog: 'xdp', setup: nodePort, pkt: tcp({ dst: '192.168.1.99', dport: 30080 }), verdict: 'PASS', unchanged: true },
+  { name: 'NodePort wildcard outside the configured nodePort range: untouched', prog: 'xdp', setup: nodePort, config: { nodePortMin: 31000, nodePortMax: 32000 }, pkt: tcp({ dst: NODE, dport: 30080 }), verdict: 'PASS', unchanged: true },
+  { name: 'externalIP: DNAT', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: EXT_IP, port: 443, svcId: 5, backends: [1] }); }, pkt: tcp({ dst: EXT_IP, dport: 443 }), verdict: 'PASS', out: { dst: POD_A, dport: 8080 }, stats: { svcId: 5, packets: 1 } },
+  { name: 'ClusterIP routed to the node (external entry): DNAT', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: CLUSTER_IP, port: 80, svcId: 6, backends: [1] }); }, pkt: tcp({ dst: CLUSTER_IP }), verdict: 'PASS', out: { dst: POD_A, dport: 8080 } },
+
+  // ---- remote backends: SNAT both ways ----
+  {
+    name: 'remote backend (eTP Cluster): DNAT + SNAT to the node address and a SNAT-range port', prog: 'xdp', setup: (d) => lbRemote(d), pkt: tcp(), verdict: 'PASS',
+    check: (o, d) => {
+      assert.equal(o.ip?.src, NODE);
+      assert.equal(o.ip?.dst, REMOTE_POD);
+      assert.equal(o.tcp?.dport, 8080);
+      const port = snatPort(d);
+      assert.equal(o.tcp?.sport, port);
+      assert.ok(port >= FIXTURE_CONFIG.snatPortMin && port <= FIXTURE_CONFIG.snatPortMax, `SNAT port ${port} in range`);
+      const rev = d.ct({ saddr: REMOTE_POD, daddr: NODE, sport: 8080, dport: port, proto: 'TCP' });
+      assert.ok(rev, 'reply entry keyed by the SNAT tuple');
+      assert.equal(rev.origAddr, CLIENT);
+      assert.equal(rev.flags & C.CT_FLAG.snat, C.CT_FLAG.snat);
+    },
+  },
+  {
+    name: 'reply from the remote backend: source back to LB IP:80, destination back to the client', prog: 'xdp', setup: (d) => lbRemote(d),
+    before: [{ pkt: tcp(), verdict: 'PASS' }],
+    pkt: (d) => tcp({ src: REMOTE_POD, dst: NODE, sport: 8080, dport: snatPort(d), flags: 'SA', seq: 5000, ack: 1001 }), verdict: 'PASS',
+    out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000, tcpFlags: 'SA' },
+    ct: [{ key: fwdKey(), value: { state: 'established' } }], stats: { svcId: 1, packets: 2, newFlows: 1 },
+  },
+  {
+    name: 'eTP Local: client source kept (no SNAT) even toward a backend not flagged local', prog: 'xdp', setup: (d) => lbRemote(d, F.local), pkt: tcp(), verdict: 'PASS',
+    out: { src: CLIENT, sport: 40000, dst: REMOTE_POD, dport: 8080 }, ct: [{ key: revKey({ saddr: REMOTE_POD }), value: { flags: C.CT_FLAG.reply | C.CT_FLAG.external } }],
+  },
+  { name: 'remote backend without a configured SNAT address: no_config drop', prog: 'xdp', setup: (d) => lbRemote(d), config: { snatAddr: null }, pkt: tcp(), verdict: 'DROP', drops: { no_config: 1 } },
+
+  // ---- source ranges ----
+  { name: 'source ranges: allowed client is translated', prog: 'xdp', setup: (d) => { lbLocal(d, { flags: F.srcRanges }); d.srcRange(1, '203.0.113.0/28'); }, pkt: tcp(), verdict: 'PASS', out: { dst: POD_A } },
+  { name: 'source ranges: other client dropped and counted', prog: 'xdp', setup: (d) => { lbLocal(d, { flags: F.srcRanges }); d.srcRange(1, '203.0.113.64/26'); }, pkt: tcp(), verdict: 'DROP', drops: { src_range: 1 }, ct: [{ key: fwdKey(), value: null }] },
+  { name: 'source ranges apply to NodePort too', prog: 'xdp', setup: (d) => { nodePort(d, { flags: F.srcRanges }); d.srcRange(3, '10.0.0.0/8'); }, pkt: tcp({ dst: NODE, dport: 30080 }), verdict: 'DROP', drops: { src_range: 1 } },
+  { name: 'source ranges of another service do not allow this one', prog: 'xdp', setup: (d) => { lbLocal(d, { flags: F.srcRanges }); d.srcRange(2, '203.0.113.0/24'); }, pkt: tcp(), verdict: 'DROP', drops: { src_range: 1 } },
+
+  // ---- no endpoints: reject like kube-proxy ----
+  {
+    name: 'no endpoints, TCP SYN: RST|ACK back to the client (XDP_TX)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }),
+    pkt: tcp({ seq: 7000 }), verdict: 'TX', drops: { no_endpoints: 1 },
+    out: { src: LB_IP, dst: CLIENT, sport: 80, dport: 40000, tcpFlags: 'AR', seq: 0, ack: 7001, len: 54, srcMac: '02:00:00:00:00:0b', dstMac: '02:00:00:00:00:0a' },
+  },
+  {
+    name: 'no endpoints, TCP mid-stream ACK with data: RST with seq = their ack', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }),
+    pkt: tcp({ flags: 'PA', seq: 10, ack: 99999, payload: Buffer.alloc(100, 1) }), verdict: 'TX', drops: { no_endpoints: 1 },
+    out: { tcpFlags: 'R', seq: 99999, len: 54 },
+  },
+  {
+    name: 'no endpoints, UDP: ICMP port unreachable quoting the datagram', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }),
+    pkt: udp(), verdict: 'TX', drops: { no_endpoints: 1 }, out: { src: LB_IP, dst: CLIENT, icmpType: 3, icmpCode: 3, len: 70 },
+    check: (o, _d) => { assert.equal(o.icmp?.inner?.ip.src, CLIENT); assert.equal(o.icmp?.inner?.dport, 53); assert.equal(o.icmp?.inner?.sport, 40000); },
+  },
+  {
+    name: 'no endpoints, tiny UDP datagram: reply grows the frame to the full ICMP size', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }),
+    pkt: udp({ payload: Buffer.alloc(0) }), verdict: 'TX', drops: { no_endpoints: 1 }, out: { icmpType: 3, icmpCode: 3, len: 70 },
+  },
+  { name: 'no endpoints with traffic policy Local: dropped, not rejected', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], flags: F.local }), pkt: tcp(), verdict: 'DROP', drops: { no_local_endpoints: 1 } },
+  { name: 'no endpoints, packet with IP options: counted, dropped (no reject)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ options: Buffer.from([1, 1, 1, 0]) }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
+  { name: 'no endpoints, incoming RST: never answered with a RST', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ flags: 'R' }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
+
+  // ---- broken service state: counted, never forwarded to 0.0.0.0 ----
+  { name: 'slot points at a missing backend: no_backend drop', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [42] }), pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
+  { name: 'count larger than the slots written (empty slot): no_backend drop', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], count: 1 }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
+  { name: 'Maglev table entry 0 (empty): no_backend drop', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1], flags: F.maglev, table: new Array(MAGLEV_M).fill(0) }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
+  { name: 'Maglev flag without a table: no_backend drop', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], count: 1, flags: F.maglev }); d.map(C.MAP.maglev).delete(C.encodeMaglevKey(1)); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
+  { name: 'backend with address 0.0.0.0: no_backend drop', prog: 'xdp', setup: (d) => { d.map(C.MAP.backends).update(C.encodeBackendKey(1), Buffer.alloc(20)); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
+
+  // ---- backend choice ----
+  {
+    name: 'Maglev: backend = table[flowHash % M] for the 5-tuple', prog: 'xdp',
+    setup: (d) => { [1, 2, 3, 4, 5, 6, 7].forEach((i) => d.backend(i, `10.244.1.${10 + i}`, 8080)); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1, 2, 3, 4, 5, 6, 7], flags: F.maglev }); },
+    pkt: tcp({ sport: 41234 }), verdict: 'PASS',
+    check: (o) => {
+      const h = C.flowHash({ saddr: CLIENT, daddr: LB_IP, sport: 41234, dport: 80, proto: 'TCP' }, FIXTURE_CONFIG.hashSeed);
+      assert.equal(o.ip?.dst, `10.244.1.${10 + (h % MAGLEV_M) + 1}`);
+    },
+  },
+  {
+    name: 'Maglev: several source ports spread over the table as flowHash predicts', prog: 'xdp',
+    setup: (d) => { [1, 2, 3, 4, 5, 6, 7].forEach((i) => d.backend(i, `10.244.1.${10 + i}`, 8080)); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1, 2, 3, 4, 5, 6, 7], flags: F.maglev }); },
+    before: [40001, 40002, 40003, 40004, 40005].map((sport) => ({ pkt: tcp({ sport }), verdict: 'PASS' as const })),
+    pkt: tcp({ sport: 40006 }), verdict: 'PASS',
+    check: (_o, d) => {
+      const seen = new Set<number>();
+      for (const sport of [40001, 40002, 40003, 40004, 40005, 40006]) {
+        const h = C.flowHash({ saddr: CLIENT, daddr: LB_IP, sport, dport: 80, proto: 'TCP' }, FIXTURE_CONFIG.hashSeed);
+        assert.equal(d.ct(fwdKey({ sport }))?.backendId, (h % MAGLEV_M) + 1, `sport ${sport}`);
+        seen.add((h % MAGLEV_M) + 1);
+      }
+      assert.ok(seen.size > 1, 'more than one backend used');
+    },
+  },
+  {
+    name: 'CT hit: the flow stays on its backend after the slots change', prog: 'xdp',
+    setup: (d) => { lbLocal(d); d.backend(2, POD_B, 8080); },
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { act: (d) => { d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] }); } }],
+    pkt: tcp({ flags: 'A', seq: 1001 }), verdict: 'PASS', out: { dst: POD_A, dport: 8080 }, stats: { svcId: 1, packets: 2, newFlows: 1 },
+  },
+  {
+    name: 'CT hit on a terminating backend: still used for the established flow', prog: 'xdp',
+    setup: (d) => { lbLocal(d); d.backend(2, POD_B, 8080); },
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { act: (d) => { d.backend(1, POD_A, 8080, { state: 'terminating' }); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] }); } }],
+    pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_A },
+  },
+  {
+    name: 'CT hit whose backend was deleted: re-selected among current backends', prog: 'xdp',
+    setup: (d) => { lbLocal(d); d.backend(2, POD_B, 8080); },
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { act: (d) => { d.map(C.MAP.backends).delete(C.encodeBackendKey(1)); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] }); } }],
+    pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_B }, ct: [{ key: fwdKey(), value: { backendId: 2 } }],
+    check: (_o, d) => assert.equal(C.decodeCtFillValue(d.map(C.MAP.ctFill).lookup(C.encodeCtFillKey(0))!), 1n, 'reusing the entry admits no second flow'),
+  },
+  {
+    name: 'UDP timeout from config: an idle flow expires and is chosen anew', prog: 'xdp', config: { udpTimeout: 0 },
+    setup: (d) => { d.backend(1, POD_A, 8080); d.backend(2, POD_B, 8080); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [1] }); },
+    before: [{ pkt: udp(), verdict: 'PASS' }, { act: (d) => { d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); } }],
+    pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
+  },
+  {
+    name: 'TCP established timeout from config: a fresh flow entry is kept', prog: 'xdp', config: { tcpEstTimeout: 3600 },
+    setup: (d) => { lbLocal(d); d.backend(2, POD_B, 8080); },
+    before: [{ pkt: tcp({ flags: 'A' }), verdict: 'PASS' }, { act: (d) => { d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] }); } }],
+    pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'established' } }],
+  },
+  {
+    name: 'sessionAffinity ClientIP: a new connection from the same client gets the same backend', prog: 'xdp',
+    setup: (d) => { lbLocal(d, { affinity: 10800 }); d.backend(2, POD_B, 8080); },
+    before: [{ pkt: tcp({ sport: 40000 }), verdict: 'PASS' }, { act: (d) => { d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2], affinity: 10800 }); } }],
+    pkt: tcp({ sport: 40001 }), verdict: 'PASS', out: { dst: POD_A },
+    check: (_o, d) => {
+      const a = d.map(C.MAP.affinity).lookup(C.encodeAffinityKey({ svcId: 1, client: CLIENT }));
+      assert.ok(a);
+      assert.equal(C.decodeAffinityValue(a).backendId, 1);
+    },
+  },
+  {
+    name: 'sessionAffinity: another client is not pinned by it', prog: 'xdp',
+    setup: (d) => { lbLocal(d, { affinity: 10800 }); d.backend(2, POD_B, 8080); },
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { act: (d) => { d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2], affinity: 10800 }); } }],
+    pkt: tcp({ src: CLIENT2 }), verdict: 'PASS', out: { dst: POD_B },
+  },
+  {
+    name: 'sessionAffinity entry older than the timeout: re-selected', prog: 'xdp',
+    setup: (d) => {
+      d.backend(1, POD_A, 8080); d.backend(2, POD_B, 8080);
+      d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2], affinity: 1 });
+      d.map(C.MAP.affinity).update(C.encodeAffinityKey({ svcId: 1, client: CLIENT }), C.encodeAffinityValue({ backendId: 1, lastUsed: 1n }));
+    },
+    pkt: tcp(), verdict: 'PASS', out: { dst: POD_B },
+  },
+  {
+    name: 'sessionAffinity entry pointing at a draining backend: re-selected', prog: 'xdp',
+    setup: (d) => {
+      d.backend(1, POD_A, 8080, { state: 'draining' }); d.backend(2, POD_B, 8080);
+      d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2], affinity: 10800 });
+      d.map(C.MAP.affinity).update(C.encodeAffinityKey({ svcId: 1, client: CLIENT }), C.encodeAffinityValue({ backendId: 1, lastUsed: process.hrtime.bigint() }));
+    },
+    pkt: tcp(), verdict: 'PASS', out: { dst: POD_B },
+  },
+
+  // ---- conntrack full ----
+  { name: 'CT full (fill counter at the limit): new flow dropped and counted', prog: 'xdp', config: { ctLimit: 5 }, setup: (d) => { lbLocal(d); d.ctFill(5n, 0n); }, pkt: tcp(), verdict: 'DROP', drops: { ct_full: 1 }, ct: [{ key: fwdKey(), value: null }] },
+  {
+    name: 'CT full: established flow keeps working', prog: 'xdp', config: { ctLimit: 1 }, setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ sport: 40001 }), verdict: 'DROP' }],
+    pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_A }, drops: { ct_full: 1 },
+  },
+  { name: 'CT: flows released by the agent sweep make room again', prog: 'xdp', config: { ctLimit: 5 }, setup: (d) => { lbLocal(d); d.ctFill(5n, 1n); }, pkt: tcp(), verdict: 'PASS', out: { dst: POD_A } },
+
+  // ---- TCP state ----
+  {
+    name: 'TCP FIN moves both entries to fin', prog: 'xdp', setup: (d) => lbRemote(d),
+    before: [{ pkt: tcp() }, { pkt: (d) => tcp({ src: REMOTE_POD, dst: NODE, sport: 8080, dport: snatPort(d), flags: 'SA' }) }],
+    pkt: tcp({ flags: 'FA' }), verdict: 'PASS',
+    check: (_o, d) => {
+      assert.equal(d.ct(fwdKey())?.state, 'fin');
+      const rev = d.ctEntries().find(([, v]) => v.flags & C.CT_FLAG.reply);
+      assert.equal(rev?.[1].state, 'fin');
+    },
+  },
+  { name: 'TCP RST moves the flow to closed', prog: 'xdp', setup: lbLocal, before: [{ pkt: tcp() }], pkt: tcp({ flags: 'R' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'closed' } }, { key: revKey(), value: { state: 'closed' } }] },
+  { name: 'TCP mid-stream packet without CT: tracked as established', prog: 'xdp', setup: lbLocal, pkt: tcp({ flags: 'A' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'established' } }] },
+
+  // ---- fragments ----
+  {
+    name: 'first fragment (MF, offset 0): translated, ports recorded for later fragments', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 77 }, 32)[0], verdict: 'PASS',
+    out: { dst: POD_A, dport: 8080 },
+    check: (_o, d) => assert.ok(d.map(C.MAP.frags).lookup(C.encodeFragKey({ saddr: CLIENT, daddr: LB_IP, id: 77, proto: 'UDP' }))),
+  },
+  {
+    name: 'later fragment after its first: address translated, payload untouched', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 77 }, 32)[0], verdict: 'PASS' }],
+    pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 77 }, 32)[1], verdict: 'PASS',
+    out: { dst: POD_A }, check: (o) => { assert.equal(o.ip?.fragOffset, 32); assert.deepEqual(o.payload, Buffer.alloc(32, 9)); },
+    stats: { svcId: 1, packets: 2, newFlows: 1 },
+  },
+  {
+    name: 'later fragment without its first: passed untouched, counted', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 78 }, 32)[1], verdict: 'PASS', unchanged: true, drops: { frag_untracked: 1 },
+  },
+
+  // ---- ICMP errors about translated flows ----
+  {
+    name: 'frag needed about a reply we sent (src LB IP): goes to the backend, inner rewritten', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp() }],
+    pkt: buildPacket({ src: '198.51.100.1', dst: LB_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, icmpRest: 1400, payload: quote(tcp({ src: LB_IP, dst: CLIENT, sport: 80, dport: 40000, flags: 'SA' })) }),
+    verdict: 'PASS', out: { src: '198.51.100.1', dst: POD_A, icmpType: 3, icmpCode: 4 },
+    check: (o) => { assert.equal(o.icmp?.inner?.ip.src, POD_A); assert.equal(o.icmp?.inner?.sport, 8080); assert.equal(o.icmp?.inner?.ip.dst, CLIENT); assert.equal(o.icmp?.rest, 1400); },
+  },
+  {
+    name: 'time exceeded about a SNATed packet toward a remote backend: back to the client as it sent it', prog: 'xdp', setup: (d) => lbRemote(d),
+    before: [{ pkt: tcp() }],
+    pkt: (d) => buildPacket({ src: '192.168.1.1', dst: NODE, proto: 'ICMP', icmpType: 11, payload: quote(tcp({ src: NODE, dst: REMOTE_POD, sport: snatPort(d), dport: 8080, ttl: 1 }), 40) }),
+    verdict: 'PASS', out: { src: '192.168.1.1', dst: CLIENT, icmpType: 11 },
+    check: (o) => {
+      const i = o.icmp?.inner;
+      assert.equal(i?.ip.src, CLIENT); assert.equal(i?.sport, 40000); assert.equal(i?.ip.dst, LB_IP); assert.equal(i?.dport, 80);
+    },
+  },
+  { name: 'ICMP error about no flow of ours: untouched', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: '198.51.100.1', dst: LB_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, payload: quote(tcp({ src: LB_IP, dst: CLIENT, sport: 80, dport: 40999 })) }), verdict: 'PASS', unchanged: true },
+  { name: 'ICMP error whose quoted header lacks the ports: counted drop', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: '198.51.100.1', dst: LB_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, payload: quote(tcp({ src: LB_IP, dst: CLIENT }), 20) }), verdict: 'DROP', drops: { icmp_inner: 1 } },
+
+  // ---- replies to local-pod flows that left the node ----
+  {
+    name: 'reply from a remote backend to a local pod (pod -> ClusterIP flow): source back to the ClusterIP', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 80, svcId: 7, backends: [2], scope: 'internal' }); },
+    before: [{ prog: 'tc', pkt: tcp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'OK' }],
+    pkt: tcp({ src: REMOTE_POD, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS',
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 },
+  },
+  { name: 'stats: bytes and packets add up per service', prog: 'xdp', setup: lbLocal, before: [{ pkt: tcp() }, { pkt: tcp({ flags: 'A', payload: Buffer.alloc(60) }) }], pkt: tcp({ flags: 'A' }), verdict: 'PASS', stats: { svcId: 1, packets: 3, newFlows: 1, bytes: 40 + 100 + 40 } },
+  { name: 'hairpin address is never used for external flows', prog: 'xdp', setup: lbLocal, pkt: tcp({ src: POD_A }), verdict: 'PASS', check: (o) => assert.notEqual(o.ip?.src, HAIRPIN) },
+];
+
+export { fwdKey, revKey, parsePacket };
