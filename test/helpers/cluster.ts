@@ -1,0 +1,183 @@
+// xlb on the namespace topology: Services and EndpointSlices as ordinary YAML in a folder,
+// one agent per node namespace (manifests source), each with its own pin path and socket.
+// Used by the end-to-end tests, the demo and the benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { run } from './netns.js';
+import type { Topology, TopoPod } from './topology.js';
+
+export type KObj = Record<string, any>;
+
+export interface PortDef { name: string; port: number; targetPort: number; protocol?: 'TCP' | 'UDP'; nodePort?: number }
+export interface SvcDef {
+  name: string;
+  ns?: string;
+  type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  clusterIP: string;
+  ports: PortDef[];
+  lbIP?: string;
+  externalIPs?: string[];
+  eTP?: 'Cluster' | 'Local';
+  iTP?: 'Cluster' | 'Local';
+  affinitySec?: number;
+  sourceRanges?: string[];
+}
+export interface EpDef { pod: TopoPod; ready?: boolean; serving?: boolean; terminating?: boolean }
+
+export const HTTP_PORT = 8080;
+export const UDP_PORT = 9000;
+
+export function serviceObj(d: SvcDef): KObj {
+  const spec: KObj = {
+    type: d.type ?? 'ClusterIP',
+    clusterIP: d.clusterIP,
+    clusterIPs: [d.clusterIP],
+    ports: d.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP', ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
+  };
+  if (d.externalIPs) spec.externalIPs = d.externalIPs;
+  if (d.eTP && d.type !== 'ClusterIP') spec.externalTrafficPolicy = d.eTP;
+  if (d.iTP) spec.internalTrafficPolicy = d.iTP;
+  if (d.affinitySec !== undefined) {
+    spec.sessionAffinity = 'ClientIP';
+    spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: d.affinitySec } };
+  }
+  if (d.sourceRanges) spec.loadBalancerSourceRanges = d.sourceRanges;
+  const obj: KObj = { apiVersion: 'v1', kind: 'Service', metadata: { name: d.name, namespace: d.ns ?? 'default' }, spec };
+  if (d.lbIP) obj.status = { loadBalancer: { ingress: [{ ip: d.lbIP }] } };
+  return obj;
+}
+
+export function sliceObj(d: SvcDef, eps: EpDef[]): KObj {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${d.name}-abc12`, namespace: d.ns ?? 'default', labels: { 'kubernetes.io/service-name': d.name } },
+    addressType: 'IPv4',
+    endpoints: eps.map((e) => ({
+      addresses: [e.pod.ip],
+      nodeName: e.pod.node,
+      targetRef: { kind: 'Pod', name: e.pod.name, namespace: d.ns ?? 'default' },
+      conditions: { ready: e.ready ?? true, serving: e.serving ?? (e.ready ?? true), terminating: e.terminating ?? false },
+    })),
+    ports: d.ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: p.protocol ?? 'TCP' })),
+  };
+}
+
+export function nodeObj(name: string, ip: string, labels: Record<string, string> = {}): KObj {
+  return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, status: { addresses: [{ type: 'InternalIP', address: ip }] } };
+}
+
+export interface AgentHandle {
+  node: string;
+  proc: ChildProcess;
+  socket: string;
+  pinPath: string;
+  log: string[];
+}
+
+/** The repo's CLI, compiled (dist/src/cli/main.js). */
+export function cliPath(): string {
+  return new URL('../../src/cli/main.js', import.meta.url).pathname;
+}
+
+export class XlbCluster {
+  readonly dir: string;
+  readonly work: string;
+  readonly agents = new Map<string, AgentHandle>();
+
+  constructor(readonly topo: Topology, readonly tag: string) {
+    this.work = mkdtempSync(join(tmpdir(), `xlb-${tag}-`));
+    this.dir = join(this.work, 'manifests');
+    mkdirSync(this.dir);
+    const nodes = topo.nodes.map((n) => nodeObj(n.name, n.ip));
+    this.write('nodes.yaml', nodes);
+  }
+
+  /** Write (atomically, as an editor's rename-save does) one manifest file. */
+  write(file: string, objs: KObj[]): void {
+    const tmp = join(this.work, `.${file}.tmp`);
+    writeFileSync(tmp, objs.map((o) => stringify(o)).join('---\n'));
+    renameSync(tmp, join(this.dir, file));
+  }
+
+  remove(file: string): void {
+    rmSync(join(this.dir, file), { force: true });
+  }
+
+  /** A Service and its EndpointSlice in `<name>.yaml`. */
+  apply(d: SvcDef, eps: EpDef[]): void {
+    this.write(`${d.name}.yaml`, [serviceObj(d), sliceObj(d, eps)]);
+  }
+
+  pinPath(node: string): string {
+    return `/sys/fs/bpf/${this.topo.set.prefix}-${node}`;
+  }
+
+  socket(node: string): string {
+    return join(this.work, node, 'xlb.sock');
+  }
+
+  /** Start the agent in a node namespace and wait until it has programmed its first sync. */
+  async startAgent(node: string, extra: string[] = []): Promise<AgentHandle> {
+    const ns = this.topo.nsFor(node);
+    const socket = this.socket(node);
+    const args = [cliPath(), 'agent', '--source', 'manifests', '--manifests', this.dir, '--node', node,
+      '--devices', 'eth0', '--pod-interfaces', 'lxc*', '--pin-path', this.pinPath(node), '--api-socket', socket,
+      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249', ...extra];
+    const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XLB_CT_SWEEP_MS: '1000' },
+    });
+    const h: AgentHandle = { node, proc, socket, pinPath: this.pinPath(node), log: [] };
+    const keep = (d: Buffer) => {
+      for (const l of d.toString().split('\n')) if (l) h.log.push(l);
+      if (h.log.length > 2000) h.log.splice(0, h.log.length - 2000);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    this.agents.set(node, h);
+    await this.waitReady(h);
+    return h;
+  }
+
+  private async waitReady(h: AgentHandle, timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (h.proc.exitCode !== null) throw new Error(`agent on ${h.node} exited (${h.proc.exitCode}):\n${h.log.slice(-20).join('\n')}`);
+      if (h.log.some((l) => l.includes('"agent running"'))) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`agent on ${h.node} not ready in ${timeoutMs} ms:\n${h.log.slice(-20).join('\n')}`);
+  }
+
+  /** Stop an agent: SIGTERM (graceful) or SIGKILL (kill -9). */
+  async stopAgent(node: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const h = this.agents.get(node);
+    if (!h) return;
+    this.agents.delete(node);
+    if (h.proc.exitCode !== null) return;
+    const exited = new Promise((r) => h.proc.once('exit', r));
+    // `ip netns exec` execs node, so the child pid is the agent itself.
+    h.proc.kill(signal);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  }
+
+  /** Run the xlb CLI against a node's agent. */
+  async cli(node: string, args: string[]): Promise<string> {
+    const r = await run(process.execPath, [cliPath(), ...args, '--socket', this.socket(node)], { timeoutMs: 15_000 });
+    return r.stdout;
+  }
+
+  /** Wait until `file`'s content is programmed on every running agent (a new event after now). */
+  async settle(ms = 600): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
+  async teardown(): Promise<void> {
+    for (const node of [...this.agents.keys()]) await this.stopAgent(node, 'SIGKILL');
+    for (const n of this.topo.nodes) rmSync(this.pinPath(n.name), { recursive: true, force: true });
+    rmSync(this.work, { recursive: true, force: true });
+  }
+}
