@@ -25,7 +25,7 @@ export interface OutExpect {
 
 /** A packet sent before the row's own (pkt may read state, e.g. a chosen SNAT port), or a
  *  map change between packets (act). */
-export interface Step { prog?: Prog; pkt?: Buffer | ((d: Datapath) => Buffer); verdict?: Verdict; act?: (d: Datapath) => void }
+export interface Step { prog?: Prog; pkt?: Buffer | ((d: Datapath) => Buffer); verdict?: Verdict; act?: (d: Datapath) => void; ingress?: number }
 
 export interface Row {
   name: string;
@@ -44,6 +44,21 @@ export interface Row {
   ct?: Array<{ key: C.CtKey; value: Partial<C.CtValue> | null }>;
   stats?: { svcId: number; packets?: number; newFlows?: number; bytes?: number };
   config?: Partial<C.XlbConfig>;
+  /** XDP: ingress ifindex for BPF_PROG_TEST_RUN (FIB lookups need a real device) */
+  ingress?: number | ((d: Datapath) => number);
+}
+
+/** struct xdp_md for test runs: data 0, data_end len, ingress_ifindex. */
+export function xdpCtx(len: number, ifindex: number): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeUInt32LE(len, 4);
+  b.writeUInt32LE(ifindex, 12);
+  return b;
+}
+
+function ctxFor(d: Datapath, row: Row, prog: Prog, pkt: Buffer): Buffer | undefined {
+  if (prog !== 'xdp' || row.ingress === undefined) return undefined;
+  return xdpCtx(pkt.length, typeof row.ingress === 'function' ? row.ingress(d) : row.ingress);
 }
 
 const XDP_VERDICTS: Verdict[] = ['PASS', 'DROP', 'TX', 'REDIRECT'];
@@ -76,12 +91,14 @@ export function runRow(d: Datapath, row: Row): void {
   for (const [i, s] of (row.before ?? []).entries()) {
     s.act?.(d);
     if (!s.pkt) continue;
-    const r = d.run(s.prog ?? row.prog, typeof s.pkt === 'function' ? s.pkt(d) : s.pkt);
+    const pkt = typeof s.pkt === 'function' ? s.pkt(d) : s.pkt;
+    const prog = s.prog ?? row.prog;
+    const r = d.run(prog, pkt, s.ingress !== undefined && prog === 'xdp' ? xdpCtx(pkt.length, s.ingress) : ctxFor(d, row, prog, pkt));
     if (s.verdict) assert.equal(code(s.prog ?? row.prog, r.retval), s.verdict, `before[${i}] verdict`);
     checkChecksums(parsePacket(r.data), `before[${i}]`);
   }
   const input = typeof row.pkt === 'function' ? row.pkt(d) : row.pkt;
-  const r = d.run(row.prog, input);
+  const r = d.run(row.prog, input, ctxFor(d, row, row.prog, input));
   assert.equal(code(row.prog, r.retval), row.verdict, 'verdict');
   if (row.unchanged) assert.deepEqual(r.data, input, 'output bytes must equal the input');
   const o = parsePacket(r.data);
