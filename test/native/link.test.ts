@@ -132,6 +132,18 @@ test('generic XDP when asked for explicitly', async () => {
   }
 });
 
+test("auto mode falls back to generic where native XDP is unsupported (lo); native-only fails", async () => {
+  const common = { obj: prog, pinPath: `${fs.path}/maps_lo`, ifname: 'lo', prog: 'xdp_count', kind: 'xdp' } as const;
+  const [native, auto] = await runChild(a, [
+    { op: 'attach', ...common, mode: 'native' },
+    { op: 'attach', ...common, mode: 'auto', linkPin: `${fs.path}/xdp_lo` },
+  ]);
+  assert.equal(native.error?.code, 'EOPNOTSUPP', JSON.stringify(native));
+  assert.match(native.error?.message ?? '', /lo/);
+  assert.equal(ok(auto).mode, 'generic');
+  ok((await runChild(a, [{ op: 'detach', linkPin: `${fs.path}/xdp_lo`, unpin: true }]))[0]);
+});
+
 test('detach removes pinned links; listAttached is empty afterwards', async () => {
   const r = (await runChild(b, [
     { op: 'detach', linkPin: `${fs.path}/xdp`, unpin: true },
