@@ -17,6 +17,8 @@ import { translate } from '../model/translate.js';
 import { nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, type Source } from '../sources/index.js';
+import { proxyHealth } from '../api/health.js';
+import { splitHostPort } from '../cli/options.js';
 import { startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
 import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
@@ -86,8 +88,9 @@ export class Agent implements AgentView {
     this.log.info({ pinPath: o.pinPath, reused: this.obj.reused.length, ...adopted }, 'datapath loaded');
 
     this.metrics = new XlbMetrics(this);
-    this.hc = new HealthCheckServers(this.opts.healthzBindAddress.split(':').slice(0, -1).join(':') || '0.0.0.0',
-      () => this.tracker.info().pendingSince === null);
+    // healthCheckNodePort listeners share the healthz host; probes fail only when a change is late.
+    const hcHost = splitHostPort(this.opts.healthzBindAddress).host || '0.0.0.0';
+    this.hc = new HealthCheckServers(hcHost, () => proxyHealth(this, o.healthTimeout * 1000).healthy);
     this.closers.push(() => this.hc.sync([]));
 
     this.source = createSource(o.source === 'manifests'

@@ -92,6 +92,7 @@ export class XlbCluster {
     this.work = mkdtempSync(join(tmpdir(), `xlb-${tag}-`));
     this.dir = join(this.work, 'manifests');
     mkdirSync(this.dir);
+    this.bpffs = `/run/${topo.set.prefix}-bpffs`;
     const nodes = topo.nodes.map((n) => nodeObj(n.name, n.ip));
     this.write('nodes.yaml', nodes);
   }
@@ -112,16 +113,30 @@ export class XlbCluster {
     this.write(`${d.name}.yaml`, [serviceObj(d), sliceObj(d, eps)]);
   }
 
+  /**
+   * `ip netns exec` remounts /sys, so a pin under /sys/fs/bpf made inside it would live in a
+   * private mount and vanish with the agent. A bpffs of the run's own under /run stays
+   * visible from every namespace and outlives any one agent, as /sys/fs/bpf does on a node.
+   */
+  readonly bpffs: string;
+
   pinPath(node: string): string {
-    return `/sys/fs/bpf/${this.topo.set.prefix}-${node}`;
+    return join(this.bpffs, node);
   }
 
   socket(node: string): string {
     return join(this.work, node, 'xlb.sock');
   }
 
+  private async mountBpffs(): Promise<void> {
+    mkdirSync(this.bpffs, { recursive: true });
+    const r = await run('mountpoint', ['-q', this.bpffs]).then(() => true, () => false);
+    if (!r) await run('mount', ['-t', 'bpf', 'bpf', this.bpffs]);
+  }
+
   /** Start the agent in a node namespace and wait until it has programmed its first sync. */
   async startAgent(node: string, extra: string[] = []): Promise<AgentHandle> {
+    await this.mountBpffs();
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
     const args = [cliPath(), 'agent', '--source', 'manifests', '--manifests', this.dir, '--node', node,
@@ -177,7 +192,8 @@ export class XlbCluster {
 
   async teardown(): Promise<void> {
     for (const node of [...this.agents.keys()]) await this.stopAgent(node, 'SIGKILL');
-    for (const n of this.topo.nodes) rmSync(this.pinPath(n.name), { recursive: true, force: true });
+    await run('umount', ['-l', this.bpffs]).catch(() => undefined);
+    rmSync(this.bpffs, { recursive: true, force: true });
     rmSync(this.work, { recursive: true, force: true });
   }
 }
