@@ -39,7 +39,7 @@ function shellCommands(md: string): string[] {
 }
 
 function readmes(): string[] {
-  return [join(ROOT, 'README.md'), join(DEPLOY, 'README-install.md')].filter((p) => existsSync(p));
+  return [join(ROOT, 'README.md')].filter((p) => existsSync(p));
 }
 
 function filesUnder(dir: string, re: RegExp): string[] {
