@@ -11,6 +11,23 @@
 
 #define NSEC 1000000000ULL
 
+/* CT, affinity and timeouts count in seconds: the coarse clock (a tick's resolution) is
+ * plenty and costs less per packet than bpf_ktime_get_ns(). */
+static __always_inline __u64 xlb_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* A backend that exists: ids index an ARRAY, where "absent" is all zero. */
+static __always_inline struct xlb_backend *lb_backend(__u32 id)
+{
+	struct xlb_backend *be = bpf_map_lookup_elem(&backends, &id);
+
+	if (!be || !(be->addr.w[0] | be->addr.w[1] | be->addr.w[2] | be->addr.w[3]))
+		return 0;
+	return be;
+}
+
 static __always_inline void addr_v4(struct xlb_addr *a, __be32 v4)
 {
 	a->w[0] = 0;
@@ -46,7 +63,8 @@ static __always_inline __u64 ct_timeout(const struct xlb_config *cfg, __u8 state
 static __always_inline int ct_expired(const struct xlb_config *cfg, const struct xlb_ct_value *v,
 				      __u64 now)
 {
-	return now - v->last_seen > ct_timeout(cfg, v->state);
+	/* a stamp ahead of the coarse clock (written by user space) is fresh, not wrapped */
+	return now > v->last_seen && now - v->last_seen > ct_timeout(cfg, v->state);
 }
 
 /* New state after a packet with these TCP flags; reply says it came from the backend. */

@@ -170,7 +170,7 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 		return flow_drop(XLB_DROP_CT_FULL);
 	fv.svc_id = svc->svc_id;
 	fv.backend_id = lb_select(p, svc, cfg, now);
-	be = fv.backend_id ? bpf_map_lookup_elem(&backends, &fv.backend_id) : 0;
+	be = fv.backend_id ? lb_backend(fv.backend_id) : 0;
 	if (!be || !be->addr.w[3] || !be->port)
 		return flow_drop(XLB_DROP_NO_BACKEND);
 	r = flow_snat_addr(&fv, p, svc, be, cfg, scope);
@@ -233,7 +233,7 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 		return flow_icmp(c, p);
 	ct_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
-	now = bpf_ktime_get_ns();
+	now = xlb_now();
 	if (v) {
 		if (v->flags & XLB_CT_F_REPLY)
 			return flow_reply(c, p, &k, v, now);
@@ -241,7 +241,7 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 		if (!ct_expired(cfg, v, now)) {
 			if (!flow_ttl_ok(p))
 				return flow_drop(XLB_DROP_TTL);
-			be = bpf_map_lookup_elem(&backends, &v->backend_id);
+			be = lb_backend(v->backend_id);
 			if (be)
 				return flow_fwd(c, p, &k, v, be, now);
 		}

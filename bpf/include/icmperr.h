@@ -55,7 +55,7 @@ static __always_inline int icmp_nat_fwd(const struct xlb_ctx *c, struct xlb_pkt 
 					const struct xlb_inner *in, const struct xlb_ct_key *k,
 					const struct xlb_ct_value *v, struct xlb_icmp_res *res)
 {
-	struct xlb_backend *be = bpf_map_lookup_elem(&backends, &v->backend_id);
+	struct xlb_backend *be = lb_backend(v->backend_id);
 
 	if (!be)
 		return -1;

@@ -84,9 +84,9 @@ static __always_inline __u32 lb_affinity_get(const struct xlb_affinity_key *k,
 	struct xlb_affinity_value *a = bpf_map_lookup_elem(&affinity, k);
 	struct xlb_backend *be;
 
-	if (!a || now - a->last_used > (__u64)svc->affinity_timeout * NSEC)
+	if (!a || (now > a->last_used && now - a->last_used > (__u64)svc->affinity_timeout * NSEC))
 		return 0;
-	be = bpf_map_lookup_elem(&backends, &a->backend_id);
+	be = lb_backend(a->backend_id);
 	if (!be || be->state == XLB_BE_DRAINING)
 		return 0;
 	return a->backend_id;

@@ -17,13 +17,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } services SEC(".maps");
 
-/* backend_id -> address, port, state; id 0 is never used (empty slot). */
+/* backend_id -> address, port, state. An ARRAY because the lookup is on every CT hit and
+ * array lookups are inlined; an all-zero entry is "no backend" (deleting = writing zeros),
+ * and id 0 is never used (empty slot). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct xlb_backend);
 	__uint(max_entries, XLB_MAX_BACKENDS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backends SEC(".maps");
 

@@ -8,7 +8,8 @@
 //   3. revnat[svc_id]
 //   4. src_ranges for svc_id
 //   5. services entry, with count last (count 0 until 1-4 exist; shrinking: count first)
-//   6. delete what is no longer referenced (old slots >= count, backends, inner tables)
+//   6. delete what is no longer referenced (old slots >= count, inner tables; backends are
+//      an ARRAY: write encodeBackendEmpty() to remove one)
 // Each frontend (addr, port, proto, scope) has its own svc_id (1..XLB_MAX_SERVICES-1), so
 // internal and external entries of one Service port have separate ids, stats and tables.
 //
@@ -207,7 +208,10 @@ export function decodeSvcValue(b: Buffer): SvcValue {
 
 // ---- backends ----
 
+// backends is an ARRAY indexed by backend_id (inlined lookup on every CT hit): removing a
+// backend means writing encodeBackendEmpty(); decodeBackendValue returns null for it.
 export interface BackendValue { addr: string; port: number; state: BackendStateName; local: boolean }
+export const encodeBackendEmpty = (): Buffer => Buffer.alloc(20);
 export const encodeBackendKey = (id: number): Buffer => u32(id);
 export const decodeBackendKey = (b: Buffer): number => b.readUInt32LE(0);
 export function encodeBackendValue(v: BackendValue): Buffer {
@@ -218,7 +222,8 @@ export function encodeBackendValue(v: BackendValue): Buffer {
   b[19] = v.local ? BACKEND_FLAG.local : 0;
   return b;
 }
-export function decodeBackendValue(b: Buffer): BackendValue {
+export function decodeBackendValue(b: Buffer): BackendValue | null {
+  if (b.subarray(0, 16).every((x) => x === 0)) return null;
   const state = (Object.keys(BACKEND_STATE) as BackendStateName[]).find((k) => BACKEND_STATE[k] === b[18]) ?? 'draining';
   return { addr: decodeAddr(b, 0) ?? '0.0.0.0', port: b.readUInt16BE(16), state, local: (b[19] & BACKEND_FLAG.local) !== 0 };
 }
@@ -324,7 +329,8 @@ export function ctTimeoutSec(state: CtStateName, cfg: XlbConfig): number {
     default: return cfg.udpTimeout;
   }
 }
-/** Same rule as ct_expired() in bpf/include/ct.h; nowNs is CLOCK_MONOTONIC (process.hrtime.bigint()). */
+/** Same rule as ct_expired() in bpf/include/ct.h; nowNs is CLOCK_MONOTONIC (process.hrtime.bigint();
+ *  the datapath stamps with the coarse monotonic clock, at most a tick behind). */
 export function ctExpired(v: CtValue, cfg: XlbConfig, nowNs: bigint): boolean {
   return nowNs - v.lastSeen > BigInt(ctTimeoutSec(v.state, cfg)) * 1_000_000_000n;
 }

@@ -77,6 +77,7 @@ export function dropDefaultRootPins(obj: BpfObject): void {
 export class Datapath {
   readonly cpus: number;
   private readonly used = new Set<number>();
+  private readonly backendIds = new Set<number>();
   private readonly inners: BpfMap[] = [];
 
   private constructor(readonly obj: BpfObject, readonly pinPath: string) {
@@ -100,7 +101,9 @@ export class Datapath {
 
   /** Empty every map and write the fixture config (with overrides). */
   reset(cfg: Partial<C.XlbConfig> = {}): void {
-    for (const name of [C.MAP.services, C.MAP.backends, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev]) {
+    for (const id of this.backendIds) this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
+    this.backendIds.clear();
+    for (const name of [C.MAP.services, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev]) {
       const m = this.map(name);
       for (const k of m.keys()) m.delete(k);
     }
@@ -122,7 +125,12 @@ export class Datapath {
   }
 
   backend(id: number, addr: string, port: number, o: { state?: C.BackendStateName; local?: boolean } = {}): void {
+    this.backendIds.add(id);
     this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendValue({ addr, port, state: o.state ?? 'active', local: o.local ?? true }));
+  }
+
+  backendDelete(id: number): void {
+    this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
   }
 
   nodeAddr(addr: string): void {

@@ -173,7 +173,8 @@ export const xdpRows: Row[] = [
   { name: 'count larger than the slots written (empty slot): no_backend drop', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], count: 1 }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
   { name: 'Maglev table entry 0 (empty): no_backend drop', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1], flags: F.maglev, table: new Array(MAGLEV_M).fill(0) }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
   { name: 'Maglev flag without a table: no_backend drop', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], count: 1, flags: F.maglev }); d.map(C.MAP.maglev).delete(C.encodeMaglevKey(1)); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
-  { name: 'backend with address 0.0.0.0: no_backend drop', prog: 'xdp', setup: (d) => { d.map(C.MAP.backends).update(C.encodeBackendKey(1), Buffer.alloc(20)); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
+  { name: 'backend with address 0.0.0.0: no_backend drop, never forwarded to it', prog: 'xdp', setup: (d) => { d.backend(1, '0.0.0.0', 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
+  { name: 'backend id never written (all-zero array entry): no_backend drop', prog: 'xdp', setup: (d) => { d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
 
   // ---- backend choice ----
   {
@@ -215,14 +216,20 @@ export const xdpRows: Row[] = [
   {
     name: 'CT hit whose backend was deleted: re-selected among current backends', prog: 'xdp',
     setup: (d) => { lbLocal(d); d.backend(2, POD_B, 8080); },
-    before: [{ pkt: tcp(), verdict: 'PASS' }, { act: (d) => { d.map(C.MAP.backends).delete(C.encodeBackendKey(1)); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] }); } }],
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { act: (d) => { d.backendDelete(1); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] }); } }],
     pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_B }, ct: [{ key: fwdKey(), value: { backendId: 2 } }],
     check: (_o, d) => assert.equal(C.decodeCtFillValue(d.map(C.MAP.ctFill).lookup(C.encodeCtFillKey(0))!), 1n, 'reusing the entry admits no second flow'),
   },
   {
-    name: 'UDP timeout from config: an idle flow expires and is chosen anew', prog: 'xdp', config: { udpTimeout: 0 },
+    name: 'UDP timeout from config: a flow idle longer than it expires and is chosen anew', prog: 'xdp', config: { udpTimeout: 120 },
     setup: (d) => { d.backend(1, POD_A, 8080); d.backend(2, POD_B, 8080); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [1] }); },
-    before: [{ pkt: udp(), verdict: 'PASS' }, { act: (d) => { d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); } }],
+    before: [{ pkt: udp(), verdict: 'PASS' }, {
+      act: (d) => {
+        d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] });
+        const idle = process.hrtime.bigint() - 121_000_000_000n;
+        d.ctSet(fwdKey({ proto: 'UDP', dport: 53 }), { lastSeen: idle });
+      },
+    }],
     pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
   },
   {
@@ -262,7 +269,7 @@ export const xdpRows: Row[] = [
     setup: (d) => {
       d.backend(1, POD_A, 8080, { state: 'draining' }); d.backend(2, POD_B, 8080);
       d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2], affinity: 10800 });
-      d.map(C.MAP.affinity).update(C.encodeAffinityKey({ svcId: 1, client: CLIENT }), C.encodeAffinityValue({ backendId: 1, lastUsed: process.hrtime.bigint() }));
+      d.map(C.MAP.affinity).update(C.encodeAffinityKey({ svcId: 1, client: CLIENT }), C.encodeAffinityValue({ backendId: 1, lastUsed: process.hrtime.bigint() - 1_000_000_000n }));
     },
     pkt: tcp(), verdict: 'PASS', out: { dst: POD_B },
   },
