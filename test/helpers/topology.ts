@@ -7,7 +7,7 @@
 //   node1  (198.18.0.11) ├─ br0 (in namespace "br")
 //   node2  (198.18.0.12) ┘
 //   nodeN: eth0 + one lxc<node#><pod#> veth per pod, /32 route per pod, the other node's
-//          pod CIDR via the other node's address, ip_forward=1
+//          pod CIDR via the other node's address, default via the client, ip_forward=1
 //   pod:   eth0 with its /32, default route via 169.254.1.1 (a static neighbor pointing at
 //          the host-side veth's MAC, so no proxy ARP tuning is needed)
 //
@@ -79,6 +79,11 @@ async function build(set: NetnsSet, opts: TopologyOptions): Promise<Topology> {
       if (i !== j) await nodes[i].ns.ip('route', 'add', nodes[j].podCidr, 'via', nodes[j].ip, 'dev', 'eth0');
     }
     await client.ip('route', 'add', nodes[i].podCidr, 'via', nodes[i].ip, 'dev', 'eth0');
+    // Nodes have a default gateway, as real ones do: packets for Service addresses that no
+    // rule translated are routed (and reach the FORWARD hook, where kube-proxy REJECTs
+    // Services without endpoints) instead of dying in the routing lookup. The client does
+    // not forward, so such packets end there.
+    await nodes[i].ns.ip('route', 'add', 'default', 'via', CLIENT_IP, 'dev', 'eth0');
   }
   await client.ip('route', 'add', SERVICE_VIP_RANGE, 'via', nodes[0].ip, 'dev', 'eth0');
 

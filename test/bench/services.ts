@@ -1,0 +1,129 @@
+// One Service set, three renderings: desired state (ServiceSpec, what the xlb agent programs),
+// kube-proxy-style rules (kubeproxy.ts), and the Kubernetes YAML the xlb agent reads in
+// manifests mode. Tests and benchmarks describe Services once, as SimpleService, so every mode
+// serves exactly the same Services.
+//
+// ServiceSpec is built here directly rather than through model.translate(): the baselines
+// must not depend on the code under test to decide what a Service means.
+import { stringify } from 'yaml';
+import type { BackendSpec, FrontendSpec, FrontendType, Protocol, Scope, ServiceSpec } from '../../src/model/types.js';
+
+export interface SimplePort { name: string; port: number; targetPort: number; proto: Protocol; nodePort?: number }
+export interface SimpleEndpoint { addr: string; node: string; target: string }
+export interface SimpleService {
+  namespace: string;
+  name: string;
+  clusterIP: string;
+  ports: SimplePort[];
+  lbIPs?: string[];
+  externalIPs?: string[];
+  /** externalTrafficPolicy: Local */
+  externalLocal?: boolean;
+  endpoints: SimpleEndpoint[];
+}
+
+export const CLUSTER_CIDR = '10.244.0.0/16';
+
+function serviceType(s: SimpleService): ServiceSpec['type'] {
+  if (s.lbIPs?.length) return 'LoadBalancer';
+  return s.ports.some((p) => p.nodePort) ? 'NodePort' : 'ClusterIP';
+}
+
+function backends(s: SimpleService, p: SimplePort, node: string, localOnly: boolean): BackendSpec[] {
+  return s.endpoints.map((e) => ({
+    addr: e.addr, port: p.targetPort, state: 'active' as const, local: e.node === node,
+    selectable: !localOnly || e.node === node, weight: 1, nodeName: e.node, target: e.target,
+  }));
+}
+
+function frontend(s: SimpleService, p: SimplePort, node: string, type: FrontendType, addr: string | null, port: number, scope: Scope): FrontendSpec {
+  const key = `${s.namespace}/${s.name}`;
+  const localOnly = scope === 'external' && type !== 'ClusterIP' && !!s.externalLocal;
+  return {
+    id: `${key}|${p.name}|${p.proto}|${type}|${addr ?? '*'}:${port}|${scope}`,
+    service: key, portName: p.name, type, addr, port, proto: p.proto, scope,
+    backends: backends(s, p, node, localOnly), affinityTimeoutSec: 0, sourceRanges: [], localOnly,
+    maglev: scope === 'external',
+  };
+}
+
+/** The desired state for one node, as the agent on `node` would hold it. */
+export function toServiceSpec(s: SimpleService, node: string): ServiceSpec {
+  const frontends: FrontendSpec[] = [];
+  for (const p of s.ports) {
+    for (const scope of ['internal', 'external'] as const) frontends.push(frontend(s, p, node, 'ClusterIP', s.clusterIP, p.port, scope));
+    if (p.nodePort) frontends.push(frontend(s, p, node, 'NodePort', null, p.nodePort, 'external'));
+    for (const ip of s.lbIPs ?? []) frontends.push(frontend(s, p, node, 'LoadBalancer', ip, p.port, 'external'));
+    for (const ip of s.externalIPs ?? []) frontends.push(frontend(s, p, node, 'ExternalIP', ip, p.port, 'external'));
+  }
+  return {
+    key: `${s.namespace}/${s.name}`, type: serviceType(s), frontends,
+    localReadyEndpoints: s.endpoints.filter((e) => e.node === node).length, warnings: [],
+  };
+}
+
+/** `count` filler Services (ClusterIPs 10.96.128.0 upwards, two endpoints each that nothing serves). */
+export function fillerServices(count: number): SimpleService[] {
+  if (count > 30_000) throw new Error('fillerServices: at most 30000');
+  const out: SimpleService[] = [];
+  for (let i = 0; i < count; i++) {
+    const ip = `10.96.${128 + (i >> 8)}.${i & 255}`;
+    out.push({
+      namespace: 'filler', name: `svc-${i}`, clusterIP: ip,
+      ports: [{ name: 'http', port: 80, targetPort: 8080, proto: 'TCP' }],
+      endpoints: [
+        { addr: `10.244.1.${200 + (i % 50)}`, node: 'node1', target: `filler-${i}-a` },
+        { addr: `10.244.2.${200 + (i % 50)}`, node: 'node2', target: `filler-${i}-b` },
+      ],
+    });
+  }
+  return out;
+}
+
+/** Service + EndpointSlice (+ the Nodes) as multi-document YAML for the manifests source. */
+export function toManifests(services: SimpleService[], nodes: Array<{ name: string; ip: string }>): string {
+  const docs: unknown[] = nodes.map((n) => ({
+    apiVersion: 'v1', kind: 'Node',
+    metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name, 'xlb.io/enabled': 'true' } },
+    status: { addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }] },
+  }));
+  for (const s of services) docs.push(serviceDoc(s), sliceDoc(s));
+  return docs.map((d) => stringify(d)).join('---\n');
+}
+
+function serviceDoc(s: SimpleService): unknown {
+  const type = serviceType(s);
+  return {
+    apiVersion: 'v1', kind: 'Service', metadata: { namespace: s.namespace, name: s.name },
+    spec: {
+      type, clusterIP: s.clusterIP, clusterIPs: [s.clusterIP], ipFamilies: ['IPv4'],
+      ports: s.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.proto, ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
+      ...(s.externalIPs?.length ? { externalIPs: s.externalIPs } : {}),
+      ...(type !== 'ClusterIP' ? { externalTrafficPolicy: s.externalLocal ? 'Local' : 'Cluster' } : {}),
+    },
+    ...(s.lbIPs?.length ? { status: { loadBalancer: { ingress: s.lbIPs.map((ip) => ({ ip })) } } } : {}),
+  };
+}
+
+function sliceDoc(s: SimpleService): unknown {
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { namespace: s.namespace, name: `${s.name}-1`, labels: { 'kubernetes.io/service-name': s.name } },
+    addressType: 'IPv4',
+    endpoints: s.endpoints.map((e) => ({
+      addresses: [e.addr], conditions: { ready: true, serving: true, terminating: false }, nodeName: e.node,
+      targetRef: { kind: 'Pod', namespace: s.namespace, name: e.target },
+    })),
+    ports: s.ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: p.proto })),
+  };
+}
+
+/** The pods of `app` (or those matching `filter`) as endpoints. */
+export function podEndpoints(pods: Array<{ name: string; app: string; node: string; ip: string }>, filter: (p: { name: string; app: string; node: string }) => boolean): SimpleEndpoint[] {
+  return pods.filter(filter).map((p) => ({ addr: p.ip, node: p.node, target: p.name }));
+}
+
+/** Render every Service for one node. */
+export function specsFor(services: SimpleService[], node: string): ServiceSpec[] {
+  return services.map((s) => toServiceSpec(s, node));
+}
