@@ -1,0 +1,18 @@
+// The README's first command runs this demo; the suite runs it quietly so a broken story
+// (a step that no longer works) fails CI.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+
+test('npm run demo (quiet): every step of the story succeeds and cleans up', async () => {
+  const script = new URL('./demo.js', import.meta.url).pathname;
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    execFile(process.execPath, [script, '--quiet'], { timeout: 170_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as NodeJS.ErrnoException & { code?: number }).code as number ?? 1) : 0, out: stdout + stderr });
+    });
+  });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /demo: ok in/);
+  const ns = await new Promise<string>((res) => execFile('ip', ['netns', 'list'], (_e, o) => res(o)));
+  assert.doesNotMatch(ns, /xlbt-demo-/, 'the demo left namespaces behind');
+});

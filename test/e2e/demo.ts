@@ -1,0 +1,222 @@
+// `npm run demo`: from a list of NodePorts to one address per app, on a namespace topology
+// (no cluster: the agent reads ordinary Kubernetes YAML from a folder). Every address lives
+// in namespaces this run creates; they are deleted at the end, also on Ctrl-C or failure.
+//   node dist/test/e2e/demo.js [--quiet] [--keep-manifests]
+import { writeFileSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildTopology, type Topology, type TopoPod } from '../helpers/topology.js';
+import { startPodServers } from '../helpers/podserver.js';
+import { XlbCluster, HTTP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
+import { sweepStale, type Netns } from '../helpers/netns.js';
+
+const quiet = process.argv.includes('--quiet');
+const t0 = Date.now();
+const say = (s = ''): void => { if (!quiet) console.log(s); };
+const step = (n: string, s: string): void => say(`\n\x1b[1m== ${n}. ${s}\x1b[0m`);
+const show = (cmd: string): void => say(`  $ ${cmd}`);
+
+class DemoError extends Error {}
+function check(cond: boolean, msg: string): void {
+  if (!cond) throw new DemoError(msg);
+}
+
+const EDGE_IP = '198.18.0.5';
+const LB = { app1: '198.18.100.1', app2: '198.18.100.2' };
+const CIP = { app1: '10.96.0.11', app2: '10.96.0.12' };
+const NODEPORT = { app1: 30081, app2: 30082 };
+
+function svc(app: 'app1' | 'app2', type: 'NodePort' | 'LoadBalancer'): SvcDef {
+  return {
+    name: app, type, clusterIP: CIP[app],
+    ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: NODEPORT[app] }],
+    ...(type === 'LoadBalancer' ? { lbIP: LB[app] } : {}),
+  };
+}
+
+/** `n` requests from `ns`; the answers, and how many failed. */
+async function requests(topo: Topology, ns: string, url: string, n: number, headers: string[] = []): Promise<{ bodies: string[]; failed: number; ms: number[] }> {
+  const bodies: string[] = [];
+  const ms: number[] = [];
+  let failed = 0;
+  for (let i = 0; i < n; i++) {
+    const r = await curl(topo.nsFor(ns), url, headers, 2000);
+    ms.push(r.ms);
+    if (r.status === 200) bodies.push(r.body.trim()); else failed++;
+  }
+  return { bodies, failed, ms };
+}
+
+async function curl(ns: Netns, url: string, headers: string[], timeoutMs: number): Promise<{ status: number; body: string; ms: number; err?: string }> {
+  const start = performance.now();
+  const args = ['-sS', '--max-time', String(timeoutMs / 1000), '-o', '-', '-w', '\n%{http_code}', ...headers.flatMap((h) => ['-H', h]), url];
+  try {
+    const r = await ns.exec('curl', args, { timeoutMs: timeoutMs + 2000 });
+    const cut = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut), ms: performance.now() - start };
+  } catch (e) {
+    return { status: 0, body: '', ms: performance.now() - start, err: (e as Error).message.split('\n').pop() };
+  }
+}
+
+function rotation(bodies: string[]): string {
+  const counts = new Map<string, number>();
+  for (const b of bodies) counts.set(b, (counts.get(b) ?? 0) + 1);
+  return [...counts].map(([b, n]) => `${b.replace('Hello, ', '')} x${n}`).join(', ');
+}
+
+async function showAnswers(label: string, r: { bodies: string[]; failed: number }, expectPods: TopoPod[]): Promise<void> {
+  for (const b of r.bodies.slice(0, 6)) say(`    ${b}`);
+  say(`  ${label}: ${r.bodies.length} answers (${rotation(r.bodies)})${r.failed ? `, ${r.failed} FAILED` : ''}`);
+  check(r.failed === 0, `${label}: ${r.failed} requests failed`);
+  const seen = new Set(r.bodies);
+  check(seen.size >= Math.min(2, expectPods.length), `${label}: answers did not rotate across pods (${[...seen].join(', ')})`);
+  for (const b of seen) check(expectPods.some((p) => b === `Hello, ${p.name}`), `${label}: unexpected answer '${b}'`);
+}
+
+async function startEdge(topo: Topology, work: string): Promise<{ ns: Netns }> {
+  const ns = await topo.set.add('edge');
+  await topo.set.veth(ns, 'eth0', topo.bridge, 'vedge');
+  await topo.bridge.ip('link', 'set', 'vedge', 'master', 'br0', 'up');
+  await ns.ip('addr', 'add', `${EDGE_IP}/24`, 'dev', 'eth0');
+  await ns.ip('link', 'set', 'eth0', 'up');
+  // The LoadBalancer addresses are announced by node1 (as MetalLB's L2 mode or BGP would).
+  await ns.ip('route', 'add', '198.18.100.0/24', 'via', topo.nodes[0].ip, 'dev', 'eth0');
+  const dir = join(work, 'nginx');
+  rmSync(dir, { recursive: true, force: true });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  const conf = [
+    'daemon off;', 'master_process off;', 'worker_processes 1;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log warn;`,
+    'events { worker_connections 256; }',
+    'http {', '  access_log off;', `  client_body_temp_path ${dir}/body;`, `  proxy_temp_path ${dir}/proxy;`,
+    `  fastcgi_temp_path ${dir}/fcgi;`, `  uwsgi_temp_path ${dir}/uwsgi;`, `  scgi_temp_path ${dir}/scgi;`,
+    `  server { listen 80; server_name app1.example; location / { proxy_pass http://${LB.app1}:80; } }`,
+    `  server { listen 80; server_name app2.example; location / { proxy_pass http://${LB.app2}:80; } }`,
+    '}',
+  ].join('\n');
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  topo.set.track(ns.spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' }));
+  for (let i = 0; i < 50; i++) {
+    const r = await curl(ns, `http://${EDGE_IP}/`, ['Host: app1.example'], 500);
+    if (r.status === 200) return { ns };
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new DemoError('nginx in the edge namespace did not start serving');
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new DemoError('the demo creates network namespaces and loads BPF programs: run it as root');
+  await sweepStale('demo');
+  const work = mkdtempSync(join(tmpdir(), 'xlb-demo-'));
+  let topo: Topology | undefined;
+  let cluster: XlbCluster | undefined;
+  let cleaning = false;
+  const cleanup = async (): Promise<void> => {
+    if (cleaning) return;
+    cleaning = true;
+    await cluster?.teardown().catch(() => undefined);
+    await topo?.teardown().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  };
+  const onSignal = (sig: string) => {
+    console.error(`\ndemo: ${sig}: cleaning up`);
+    void cleanup().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    step('1', 'Two nodes, app1 and app2 with three pods each (network namespaces on this machine)');
+    topo = await buildTopology({ tag: 'demo', apps: ['app1', 'app2'], podsPerNode: 2 });
+    // Three pods per app are the Deployment's replicas; the fourth namespace stays idle.
+    const pods = { app1: topo.pods.filter((p) => p.app === 'app1').slice(0, 3), app2: topo.pods.filter((p) => p.app === 'app2').slice(0, 3) };
+    await startPodServers(topo, [...pods.app1, ...pods.app2]);
+    for (const app of ['app1', 'app2'] as const) say(`  ${app}: ${pods[app].map((p) => `${p.name} (${p.ip} on ${p.node})`).join(', ')}`);
+    cluster = new XlbCluster(topo, 'demo');
+    const eps = (app: 'app1' | 'app2', f: (p: TopoPod) => Partial<EpDef> = () => ({})): EpDef[] => pods[app].map((pod) => ({ pod, ...f(pod) }));
+    cluster.apply(svc('app1', 'NodePort'), eps('app1'));
+    cluster.apply(svc('app2', 'NodePort'), eps('app2'));
+    say(`  Services and EndpointSlices are ordinary YAML in ${cluster.dir}:`);
+    say(readFileSync(join(cluster.dir, 'app1.yaml'), 'utf8').split('\n').slice(0, 14).map((l) => `    ${l}`).join('\n') + '\n    ...');
+    for (const n of topo.nodes) {
+      show(`ip netns exec ${n.ns.name} xlb agent --source manifests --manifests ${cluster.dir} --node ${n.name} --devices eth0 --pod-interfaces 'lxc*'`);
+      await cluster.startAgent(n.name);
+    }
+
+    step('2', 'ClusterIP from a pod: one virtual address inside the cluster');
+    const from = topo.pods.find((p) => p.app === 'app2')!.name;
+    show(`curl http://${CIP.app1}/   (from pod ${from}, 6 times)`);
+    await showAnswers('ClusterIP', await requests(topo, from, `http://${CIP.app1}/`, 6), pods.app1);
+
+    step('3', 'NodePort from outside: the list of node IP:port pairs a user would otherwise hand out');
+    for (const n of topo.nodes) {
+      show(`curl http://${n.ip}:${NODEPORT.app1}/   (from the client, 4 times)`);
+      await showAnswers(`NodePort on ${n.name}`, await requests(topo, 'client', `http://${n.ip}:${NODEPORT.app1}/`, 4), pods.app1);
+    }
+
+    step('4', 'type: LoadBalancer: one EXTERNAL-IP per app instead of a NodePort list');
+    cluster.apply(svc('app1', 'LoadBalancer'), eps('app1'));
+    cluster.apply(svc('app2', 'LoadBalancer'), eps('app2'));
+    say('  NAME   TYPE           CLUSTER-IP   EXTERNAL-IP    PORT(S)');
+    for (const app of ['app1', 'app2'] as const) say(`  ${app}   LoadBalancer   ${CIP[app]}   ${LB[app]}   80:${NODEPORT[app]}/TCP`);
+    await cluster.settle(1200);
+    for (const app of ['app1', 'app2'] as const) {
+      show(`curl http://${LB[app]}/   (from the client, 6 times)`);
+      await showAnswers(`LoadBalancer ${app}`, await requests(topo, 'client', `http://${LB[app]}/`, 6), pods[app]);
+    }
+
+    step('5', 'One URL: nginx (its own namespace) routes app1.example and app2.example to the two LoadBalancer IPs');
+    await startEdge(topo, work);
+    for (const app of ['app1', 'app2'] as const) {
+      show(`curl -H 'Host: ${app}.example' http://${EDGE_IP}/   (4 times)`);
+      await showAnswers(`${app}.example`, await requests(topo, 'client', `http://${EDGE_IP}/`, 4, [`Host: ${app}.example`]), pods[app]);
+    }
+
+    step('6', 'What xlb programmed on node1');
+    show('xlb services --socket ' + cluster.socket('node1'));
+    say((await cluster.cli('node1', ['services'])).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+    show('xlb status --socket ' + cluster.socket('node1'));
+    say((await cluster.cli('node1', ['status'])).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+
+    step('7', 'Scale app1 from 3 pods to 2 by editing its EndpointSlice, under load: no request fails');
+    const victim = pods.app1[2];
+    const load = requests(topo, 'client', `http://${LB.app1}/`, 60);
+    await new Promise((r) => setTimeout(r, 300));
+    say(`  ${victim.name} is terminating (ready: false, serving: true, terminating: true) ...`);
+    cluster.apply(svc('app1', 'LoadBalancer'), eps('app1', (p) => (p === victim ? { ready: false, serving: true, terminating: true } : {})));
+    await new Promise((r) => setTimeout(r, 800));
+    say(`  ... and gone from the EndpointSlice`);
+    cluster.apply(svc('app1', 'LoadBalancer'), pods.app1.slice(0, 2).map((pod) => ({ pod })));
+    const under = await load;
+    say(`  ${under.bodies.length + under.failed} requests during the change: ${under.failed} failed (${rotation(under.bodies)})`);
+    check(under.failed === 0, `scale-down: ${under.failed} requests failed`);
+    const after = await requests(topo, 'client', `http://${LB.app1}/`, 6);
+    check(!after.bodies.includes(`Hello, ${victim.name}`) && after.failed === 0, `after scale-down ${victim.name} still answers new requests, or requests failed`);
+    say(`  after: ${rotation(after.bodies)}`);
+
+    step('8', 'Remove every app1 endpoint: requests are refused at once, not left hanging');
+    cluster.apply(svc('app1', 'LoadBalancer'), []);
+    await cluster.settle(1000);
+    show(`curl http://${LB.app1}/`);
+    const refused = await curl(topo.client.ns, `http://${LB.app1}/`, [], 5000);
+    say(`  ${refused.err ?? refused.status} after ${Math.round(refused.ms)} ms`);
+    check(refused.status === 0 && /refused|reset/i.test(refused.err ?? '') && refused.ms < 1500,
+      `with no endpoints the request should be refused at once (got ${refused.err ?? refused.status} after ${Math.round(refused.ms)} ms)`);
+    const ok2 = await requests(topo, 'client', `http://${LB.app2}/`, 2);
+    check(ok2.failed === 0, 'app2 stopped answering while app1 had no endpoints');
+    say(`  app2 is unaffected: ${rotation(ok2.bodies)}`);
+
+    say(`\ndemo: done in ${((Date.now() - t0) / 1000).toFixed(1)} s; cleaning up the namespaces`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  () => { if (quiet) console.log(`demo: ok in ${((Date.now() - t0) / 1000).toFixed(1)} s`); },
+  (e: unknown) => {
+    const msg = e instanceof DemoError ? e.message : (e as Error).stack ?? String(e);
+    console.error(`\ndemo FAILED: ${msg}`);
+    process.exitCode = 1;
+  },
+);
