@@ -8,7 +8,7 @@ test('npm run demo (quiet): every step of the story succeeds and cleans up', asy
   const script = new URL('./demo.js', import.meta.url).pathname;
   const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
     execFile(process.execPath, [script, '--quiet'], { timeout: 170_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as NodeJS.ErrnoException & { code?: number }).code as number ?? 1) : 0, out: stdout + stderr });
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
     });
   });
   assert.equal(r.code, 0, r.out);
