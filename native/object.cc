@@ -68,6 +68,10 @@ class LoadWorker : public PromiseWorker {
       err_ = Errno(errno, "bpf_object__open_file", o_.file, cap.Tail(10));
       return;
     }
+    // Pinning is ours: LIBBPF_PIN_BY_NAME would make libbpf pin (and reuse) under its
+    // default /sys/fs/bpf whatever pinPath says, so clear that before load.
+    bpf_map* pm;
+    bpf_object__for_each_map(pm, res_.obj) bpf_map__set_pin_path(pm, nullptr);
     if (!ApplyMaxEntries() || (!o_.pinPath.empty() && !PreparePins())) return;
     int r = bpf_object__load(res_.obj);
     if (r < 0) {
