@@ -20,17 +20,27 @@ struct xlb_ctx {
 	int tc;
 };
 
+/* The empty asm hides the ctx pointer's value from clang, so it cannot keep &skb->data in a
+ * register across a helper call (the verifier rejects loads through a modified ctx pointer). */
+static __always_inline struct __sk_buff *ctx_skb(const struct xlb_ctx *c)
+{
+	struct __sk_buff *skb = c->ctx;
+
+	asm volatile("" : "+r"(skb));
+	return skb;
+}
+
 static __always_inline void *ctx_data(const struct xlb_ctx *c)
 {
 	if (c->tc)
-		return (void *)(long)((struct __sk_buff *)c->ctx)->data;
+		return (void *)(long)ctx_skb(c)->data;
 	return (void *)(long)((struct xdp_md *)c->ctx)->data;
 }
 
 static __always_inline void *ctx_end(const struct xlb_ctx *c)
 {
 	if (c->tc)
-		return (void *)(long)((struct __sk_buff *)c->ctx)->data_end;
+		return (void *)(long)ctx_skb(c)->data_end;
 	return (void *)(long)((struct xdp_md *)c->ctx)->data_end;
 }
 
@@ -43,6 +53,28 @@ static __always_inline void *ctx_ptr(const struct xlb_ctx *c, __u32 off, __u32 l
 	if (data + off + len > end)
 		return 0;
 	return data + off;
+}
+
+/* Bytes in the packet: in tc the skb may be non-linear (a TCP segment from a local socket
+ * keeps only its headers in the linear part), so data_end is not the end of the packet. */
+static __always_inline __u32 ctx_len(const struct xlb_ctx *c)
+{
+	if (c->tc)
+		return ctx_skb(c)->len;
+	return ctx_end(c) - ctx_data(c);
+}
+
+/* ctx_ptr for parsing: in tc, pull the bytes into the linear part when the packet has them
+ * but the head does not (rare: headers are normally linear). Invalidates older pointers. */
+static __always_inline void *ctx_ptr_pull(const struct xlb_ctx *c, __u32 off, __u32 len)
+{
+	void *p = ctx_ptr(c, off, len);
+
+	if (p || !c->tc || off + len > ctx_len(c))
+		return p;
+	if (bpf_skb_pull_data(c->ctx, off + len))
+		return 0;
+	return ctx_ptr(c, off, len);
 }
 
 static __always_inline int ctx_store4(const struct xlb_ctx *c, __u32 off, __u32 v)

@@ -21,7 +21,7 @@ static __always_inline int icmp_is_error(__u8 type)
 static __always_inline int icmp_inner(const struct xlb_ctx *c, const struct xlb_pkt *p,
 				      struct xlb_inner *in, struct xlb_ct_key *k)
 {
-	struct iphdr *ip = ctx_ptr(c, p->l4_off + 8, sizeof(*ip));
+	struct iphdr *ip = ctx_ptr_pull(c, p->l4_off + 8, sizeof(*ip));
 	__be16 *ports;
 	__u32 ihl;
 
@@ -39,13 +39,13 @@ static __always_inline int icmp_inner(const struct xlb_ctx *c, const struct xlb_
 	addr_v4(&k->saddr, ip->daddr);
 	addr_v4(&k->daddr, ip->saddr);
 	k->proto = in->proto;
-	ports = ctx_ptr(c, in->l4_off, 4);
+	ports = ctx_ptr_pull(c, in->l4_off, 4);
 	if (!ports)
 		return -1;
 	k->sport = ports[1];
 	k->dport = ports[0];
 	in->l4_csum = in->l4_off + (in->proto == IPPROTO_TCP ? 16 : 6);
-	if (!ctx_ptr(c, in->l4_csum, 2))
+	if (!ctx_ptr_pull(c, in->l4_csum, 2))
 		in->l4_csum = 0;
 	return 0;
 }

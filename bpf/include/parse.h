@@ -80,7 +80,7 @@ static __always_inline void parse_frag_first(struct xlb_pkt *p)
 static __always_inline int parse_l4(const struct xlb_ctx *c, struct xlb_pkt *p)
 {
 	if (p->proto == IPPROTO_TCP) {
-		struct tcphdr *th = ctx_ptr(c, p->l4_off, sizeof(*th));
+		struct tcphdr *th = ctx_ptr_pull(c, p->l4_off, sizeof(*th));
 
 		if (!th || th->doff < 5)
 			return XLB_DROP_TRUNCATED;
@@ -89,7 +89,7 @@ static __always_inline int parse_l4(const struct xlb_ctx *c, struct xlb_pkt *p)
 		p->tcp_flags = ((__u8 *)th)[13];
 		p->csum_off = p->l4_off + 16;
 	} else if (p->proto == IPPROTO_UDP) {
-		struct udphdr *uh = ctx_ptr(c, p->l4_off, sizeof(*uh));
+		struct udphdr *uh = ctx_ptr_pull(c, p->l4_off, sizeof(*uh));
 
 		if (!uh)
 			return XLB_DROP_TRUNCATED;
@@ -97,7 +97,7 @@ static __always_inline int parse_l4(const struct xlb_ctx *c, struct xlb_pkt *p)
 		p->dport = uh->dest;
 		p->csum_off = p->l4_off + 6;
 	} else {
-		struct icmphdr *ih = ctx_ptr(c, p->l4_off, sizeof(*ih));
+		struct icmphdr *ih = ctx_ptr_pull(c, p->l4_off, sizeof(*ih));
 
 		if (!ih)
 			return XLB_DROP_TRUNCATED;
@@ -112,34 +112,34 @@ static __always_inline int parse_pkt(const struct xlb_ctx *c, struct xlb_pkt *p)
 {
 	struct ethhdr *eth = ctx_ptr(c, 0, sizeof(*eth));
 	struct iphdr *ip;
-	__u32 ihl, tot, avail;
+	__u32 ihl, tot;
 	__u16 fo;
 
 	if (!eth)
 		return XLB_DROP_TRUNCATED;
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return PARSE_PASS;
-	ip = ctx_ptr(c, ETH_HLEN, sizeof(*ip));
+	ip = ctx_ptr_pull(c, ETH_HLEN, sizeof(*ip));
 	if (!ip)
 		return XLB_DROP_TRUNCATED;
 	if (ip->version != 4 || ip->ihl < 5)
 		return XLB_DROP_BAD_IHL;
+	/* read everything now: a pull below invalidates ip */
 	ihl = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
-	avail = ctx_end(c) - ctx_data(c) - ETH_HLEN;
-	if (tot < ihl || tot > avail || !ctx_ptr(c, ETH_HLEN, ihl))
-		return XLB_DROP_TRUNCATED;
-	p->l3_off = ETH_HLEN;
-	p->l4_off = ETH_HLEN + ihl;
-	p->len = tot;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
 	p->proto = ip->protocol;
 	p->ttl = ip->ttl;
 	p->ip_id = ip->id;
+	fo = bpf_ntohs(ip->frag_off);
+	if (tot < ihl || tot > ctx_len(c) - ETH_HLEN || !ctx_ptr_pull(c, ETH_HLEN, ihl))
+		return XLB_DROP_TRUNCATED;
+	p->l3_off = ETH_HLEN;
+	p->l4_off = ETH_HLEN + ihl;
+	p->len = tot;
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_ICMP)
 		return PARSE_PASS;
-	fo = bpf_ntohs(ip->frag_off);
 	p->frag = (fo & IP_OFFSET) ? FRAG_LATER : (fo & IP_MF) ? FRAG_FIRST : FRAG_NONE;
 	if (p->frag == FRAG_LATER) {
 		if (p->proto == IPPROTO_ICMP)
