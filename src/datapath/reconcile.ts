@@ -25,6 +25,10 @@ interface FrontendState {
   maglevSig: string;
   srcRanges: Set<string>;
   value: C.SvcValue;
+  /** the services entry holds `value` (false until the first successful write) */
+  inMap: boolean;
+  /** an inner Maglev table is installed under svc_id */
+  hasMaglev: boolean;
   revnat: string;
   /** every backend (addr:port) this frontend references, selectable or not */
   backendKeys: Set<string>;
@@ -62,6 +66,7 @@ export function mapsOf(obj: BpfObject): ReconcilerMaps {
 
 const feKey = (k: C.SvcKey): string => `${k.addr ?? '*'}|${k.port}|${k.proto}|${k.scope}`;
 const beKey = (addr: string, port: number): string => `${addr}:${port}`;
+const revnatText = (r: C.RevnatValue): string => `${r.addr ?? '*'}:${r.port}`;
 
 function svcKeyOf(f: FrontendSpec): C.SvcKey {
   return { addr: f.addr, port: f.port, proto: f.proto, scope: f.scope };
@@ -86,6 +91,8 @@ export class Reconciler {
   private readonly byService = new Map<string, Set<string>>();
   private readonly backends = new Map<string, BackendState>();
   private readonly freeSvcIds: number[] = [];
+  /** ids of reaped backends (no conntrack entry names them any more), reused FIFO */
+  private readonly freeBackendIds: number[] = [];
   private nextSvcId = 1;
   private nextBackendId = 1;
   /** pinned frontends not yet claimed by a desired Service since start (removed by prune()) */
@@ -98,37 +105,57 @@ export class Reconciler {
 
   /** Read the pinned maps so ids survive restarts; existing entries stay until prune(). */
   adoptPinned(): { frontends: number; backends: number } {
-    for (const [k, v] of this.m.backends.entries()) {
-      const id = C.decodeBackendKey(k);
-      const value = C.decodeBackendValue(v);
-      this.backends.set(beKey(value.addr, value.port), { id, refs: 0, value });
-      this.nextBackendId = Math.max(this.nextBackendId, id + 1);
-    }
+    this.adoptBackends();
     const used = new Set<number>();
+    const bySvcId = new Map<number, FrontendState>();
     for (const [k, v] of this.m.services.entries()) {
       const key = C.decodeSvcKey(k);
       const value = C.decodeSvcValue(v);
-      const slots: number[] = [];
-      for (let i = 0; i < value.count && !(value.flags & C.SVC_FLAG.maglev); i++) {
-        const s = this.m.slots.lookup(C.encodeSlotKey({ svcId: value.svcId, slot: i }));
-        slots.push(s ? C.decodeSlotValue(s) : 0);
-      }
-      const id = feKey(key);
-      this.frontends.set(id, {
-        svcId: value.svcId, owner: '', slots, maglevSig: '', srcRanges: new Set(), value,
-        revnat: '', backendKeys: new Set(),
-      });
-      this.unclaimed.add(id);
+      const st = this.adoptFrontend(value);
+      this.frontends.set(feKey(key), st);
+      this.unclaimed.add(feKey(key));
+      bySvcId.set(value.svcId, st);
       used.add(value.svcId);
     }
     for (const [k] of this.m.srcRanges.entries()) {
       const r = C.decodeSrcRangeKey(k);
-      for (const st of this.frontends.values()) if (st.svcId === r.svcId) st.srcRanges.add(r.cidr);
+      bySvcId.get(r.svcId)?.srcRanges.add(r.cidr);
     }
     const max = used.size ? Math.max(...used) : 0;
     for (let i = 1; i <= max; i++) if (!used.has(i)) this.freeSvcIds.push(i);
     this.nextSvcId = max + 1;
     return { frontends: this.frontends.size, backends: this.backends.size };
+  }
+
+  private adoptBackends(): void {
+    // backends is an ARRAY: every index exists, all-zero ones are free ids.
+    const seen = new Set<number>();
+    let max = 0;
+    for (const [k, v] of this.m.backends.entries()) {
+      const id = C.decodeBackendKey(k);
+      const value = C.decodeBackendValue(v);
+      if (id === 0 || !value) continue;
+      this.backends.set(beKey(value.addr, value.port), { id, refs: 0, value });
+      seen.add(id);
+      max = Math.max(max, id);
+    }
+    for (let i = 1; i < max; i++) if (!seen.has(i)) this.freeBackendIds.push(i);
+    this.nextBackendId = max + 1;
+  }
+
+  private adoptFrontend(value: C.SvcValue): FrontendState {
+    const maglev = (value.flags & C.SVC_FLAG.maglev) !== 0;
+    const slots: number[] = [];
+    for (let i = 0; i < value.count && !maglev; i++) {
+      const s = this.m.slots.lookup(C.encodeSlotKey({ svcId: value.svcId, slot: i }));
+      slots.push(s ? C.decodeSlotValue(s) : 0);
+    }
+    const rv = this.m.revnat.lookup(C.encodeRevnatKey(value.svcId));
+    const revnat = rv ? revnatText(C.decodeRevnatValue(rv)) : '';
+    return {
+      svcId: value.svcId, owner: '', slots, maglevSig: '', srcRanges: new Set(), value, inMap: true,
+      hasMaglev: this.m.maglev.innerId(C.encodeMaglevKey(value.svcId)) !== null, revnat, backendKeys: new Set(),
+    };
   }
 
   /** Program one Service (spec) or remove it (undefined). Never throws for map errors. */
@@ -164,9 +191,15 @@ export class Reconciler {
     this.releaseBackends(released);
 
     const backends = new Set<string>();
-    for (const k of mine) for (const b of this.frontends.get(k)!.backendKeys) backends.add(b);
+    let programmed = 0;
+    for (const k of mine) {
+      const st = this.frontends.get(k)!;
+      if (!st.inMap) continue;
+      programmed++;
+      for (const b of st.backendKeys) backends.add(b);
+    }
     return {
-      service, ok: errors.length === 0, frontends: mine.size, backends: backends.size,
+      service, ok: errors.length === 0, frontends: programmed, backends: backends.size,
       durationMs: performance.now() - t0, errors,
     };
   }
@@ -212,13 +245,25 @@ export class Reconciler {
     return id;
   }
 
+  /**
+   * Fresh ids first; a reaped id (no conntrack entry named it when it was freed) only once
+   * the array is used up, so an id is reused as late as possible.
+   */
+  private allocBackendId(): number {
+    if (this.nextBackendId < this.m.backends.maxEntries) return this.nextBackendId++;
+    const id = this.freeBackendIds.shift();
+    if (id === undefined) {
+      throw Object.assign(new Error(`no free backend_id (backends map holds ${this.m.backends.maxEntries - 1})`), { code: 'E2BIG' });
+    }
+    return id;
+  }
+
   private ensureBackend(b: BackendSpec): BackendState {
     const k = beKey(b.addr, b.port);
     const value: C.BackendValue = { addr: b.addr, port: b.port, state: b.state, local: b.local };
     let st = this.backends.get(k);
     if (!st) {
-      // Monotonic ids: a freed id is never handed to another endpoint while CT may still name it.
-      st = { id: this.nextBackendId++, refs: 0, value };
+      st = { id: this.allocBackendId(), refs: 0, value };
       this.m.backends.update(C.encodeBackendKey(st.id), C.encodeBackendValue(value));
       this.backends.set(k, st);
     } else if (st.retiredAt !== undefined || st.value.state !== value.state || st.value.local !== value.local) {
@@ -235,7 +280,8 @@ export class Reconciler {
     if (!st) {
       st = {
         svcId: this.allocSvcId(), owner: service, slots: [], maglevSig: '', srcRanges: new Set(),
-        value: { svcId: 0, count: 0, flags: 0, affinityTimeout: 0 }, revnat: '', backendKeys: new Set(),
+        value: { svcId: 0, count: 0, flags: 0, affinityTimeout: 0 }, inMap: false, hasMaglev: false,
+        revnat: '', backendKeys: new Set(),
       };
       st.value.svcId = st.svcId;
       this.frontends.set(k, st);
@@ -258,24 +304,20 @@ export class Reconciler {
     const count = selectable.length;
     const slotIds = selectable.map((s) => s.id);
 
-    // 2. slots or the Maglev table. A new table is filled before it is swapped in.
-    if (f.maglev) {
+    // 2. slots or the Maglev table. A new table is filled before it is swapped in; a table
+    // no longer wanted goes only after the services entry stopped pointing at it (step 6).
+    const useMaglev = f.maglev && count > 0;
+    if (useMaglev) {
       const sig = selectable.map((s) => `${s.id}/${s.key}/${s.weight}`).join(',');
-      if (count > 0 && sig !== st.maglevSig) await this.writeMaglev(st.svcId, selectable);
-      else if (count === 0 && st.maglevSig) this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
-      st.maglevSig = count > 0 ? sig : '';
-    } else {
-      if (st.maglevSig) {
-        this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
-        st.maglevSig = '';
-      }
+      if (sig !== st.maglevSig) await this.writeMaglev(st, selectable);
+      st.maglevSig = sig;
     }
     const useSlots = !f.maglev;
-    const shrinking = useSlots ? count < st.slots.length : false;
+    const shrinking = useSlots ? count < st.slots.length : st.slots.length > 0;
     if (useSlots) await this.writeSlots(st.svcId, st.slots, slotIds);
 
     // 3. revnat, 4. source ranges.
-    const rev = `${f.addr ?? '*'}:${f.port}`;
+    const rev = revnatText({ addr: f.addr, port: f.port });
     if (rev !== st.revnat) {
       this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue({ addr: f.addr, port: f.port }));
       st.revnat = rev;
@@ -289,10 +331,11 @@ export class Reconciler {
     const value: C.SvcValue = {
       svcId: st.svcId, count, flags: flagsOf(f), affinityTimeout: f.affinityTimeoutSec,
     };
-    const changed = fresh || value.count !== st.value.count || value.flags !== st.value.flags ||
+    const changed = !st.inMap || value.count !== st.value.count || value.flags !== st.value.flags ||
       value.affinityTimeout !== st.value.affinityTimeout;
     if (changed) this.m.services.update(C.encodeSvcKey(svcKeyOf(f)), C.encodeSvcValue(value));
     st.value = value;
+    st.inMap = true;
 
     // 6. what nothing references any more.
     for (const cidr of st.srcRanges) {
@@ -300,9 +343,14 @@ export class Reconciler {
     }
     st.srcRanges = wantRanges;
     if (shrinking) {
-      for (let i = count; i < st.slots.length; i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
+      for (let i = useSlots ? count : 0; i < st.slots.length; i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
     }
     st.slots = useSlots ? slotIds : [];
+    if (!useMaglev && st.hasMaglev) {
+      this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
+      st.hasMaglev = false;
+      st.maglevSig = '';
+    }
     this.releaseBackends(dropped);
   }
 
@@ -319,16 +367,36 @@ export class Reconciler {
     await this.m.slots.updateBatch(keys, values, changed.length);
   }
 
-  private async writeMaglev(svcId: number, backends: { id: number; key: string; weight: number }[]): Promise<void> {
+  private async writeMaglev(st: FrontendState, backends: { id: number; key: string; weight: number }[]): Promise<void> {
     const table = maglevTable(backends, this.opts.maglevM);
-    const spec = C.maglevInnerSpec(this.opts.maglevM, svcId);
+    // After a restart the pinned table is usually the one we would build: keep it.
+    if (!st.maglevSig && st.hasMaglev && (await this.pinnedTableEquals(st.svcId, table))) return;
+    const spec = C.maglevInnerSpec(this.opts.maglevM, st.svcId);
     const inner = BpfMapClass.create(spec as Parameters<typeof BpfMapClass.create>[0]);
     try {
       const enc = C.encodeMaglevTable(table);
       await inner.updateBatch(enc.keys, enc.values, enc.count);
-      this.m.maglev.setInner(C.encodeMaglevKey(svcId), inner);
+      this.m.maglev.setInner(C.encodeMaglevKey(st.svcId), inner);
+      st.hasMaglev = true;
     } finally {
       // The outer map holds its own reference; the replaced table is freed by the kernel.
+      inner.close();
+    }
+  }
+
+  private async pinnedTableEquals(svcId: number, table: Uint32Array): Promise<boolean> {
+    const id = this.m.maglev.innerId(C.encodeMaglevKey(svcId));
+    if (id === null) return false;
+    const inner = BpfMapClass.fromId(id);
+    try {
+      if (inner.maxEntries !== table.length) return false;
+      const { keys, values, count } = await inner.lookupBatch();
+      if (count !== table.length) return false;
+      for (let i = 0; i < count; i++) {
+        if (values.readUInt32LE(i * 4) !== table[keys.readUInt32LE(i * 4)]) return false;
+      }
+      return true;
+    } finally {
       inner.close();
     }
   }
@@ -379,11 +447,18 @@ export class Reconciler {
     for (const [k, b] of [...this.backends]) {
       if (b.retiredAt === undefined) continue;
       if (liveBackendIds.has(b.id) && now - b.retiredAt < maxAgeMs) continue;
-      this.m.backends.delete(C.encodeBackendKey(b.id));
+      this.forgetBackend(b.id);
       this.backends.delete(k);
       n++;
     }
     return n;
+  }
+
+  private forgetBackend(id: number): void {
+    // backends is an ARRAY (no delete): an all-zero entry is "no backend" to the datapath.
+    if (this.m.backends.type === 'array') this.m.backends.update(C.encodeBackendKey(id), C.encodeBackendEmpty());
+    else this.m.backends.delete(C.encodeBackendKey(id));
+    this.freeBackendIds.push(id);
   }
 
   retiredCount(): number {
