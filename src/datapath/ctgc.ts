@@ -1,6 +1,6 @@
 // Conntrack sweep: the datapath cannot delete its own expired entries cheaply, and LRU
 // eviction alone would let stale flows crowd out live ones. The agent deletes expired
-// entries, credits ct_fill[1] with the flows released (admission, see codecs.ts), and
+// flows, credits ct_fill[1] with the flows released (admission, see codecs.ts), and
 // reports which backends live flows still use so retired backends can be reaped.
 import type { BpfMap } from './bpf.js';
 import * as C from './codecs.js';
@@ -8,10 +8,43 @@ import * as C from './codecs.js';
 export interface SweepResult {
   scanned: number;
   expired: number;
-  /** backend ids named by live forward entries */
+  /** backend ids named by live entries */
   liveBackends: Set<number>;
   /** live entries after the sweep */
   entries: number;
+}
+
+interface CtEntry { key: Buffer; value: C.CtValue; expired: boolean }
+
+/**
+ * The forward key a reply entry belongs to (ct_peer_key in bpf/include/ct.h): the client's
+ * tuple is kept in the reply entry's orig/nat fields. Raw bytes, so padding matches.
+ */
+function forwardKeyOf(replyKey: Buffer, replyValue: Buffer): string {
+  const k = Buffer.alloc(replyKey.length);
+  replyValue.copy(k, 0, 16, 32); // orig_addr -> saddr
+  replyValue.copy(k, 16, 0, 16); // nat_addr -> daddr
+  replyValue.copy(k, 32, 34, 36); // orig_port -> sport
+  replyValue.copy(k, 34, 32, 34); // nat_port -> dport
+  k[36] = replyKey[36];
+  return k.toString('hex');
+}
+
+/**
+ * Each entry carries its own last_seen, refreshed only by packets in its direction, so a
+ * flow is idle only when both its entries are expired: deleting one half of a one-way
+ * stream would send the next packet of the other direction to a new backend.
+ */
+function groupFlows(ct: BpfMap, cfg: C.XlbConfig, nowNs: bigint): Map<string, CtEntry[]> {
+  const flows = new Map<string, CtEntry[]>();
+  for (const [key, v] of ct.entries()) {
+    const value = C.decodeCtValue(v);
+    const id = value.flags & C.CT_FLAG.reply ? forwardKeyOf(key, v) : key.toString('hex');
+    const e: CtEntry = { key, value, expired: C.ctExpired(value, cfg, nowNs) };
+    const list = flows.get(id);
+    if (list) list.push(e); else flows.set(id, [e]);
+  }
+  return flows;
 }
 
 export function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, nowNs = process.hrtime.bigint()): SweepResult {
@@ -19,25 +52,29 @@ export function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, now
   let scanned = 0;
   let expired = 0;
   let released = 0n;
-  for (const [k, v] of ct.entries()) {
-    scanned++;
-    const value = C.decodeCtValue(v);
-    if (C.ctExpired(value, cfg, nowNs)) {
-      if (ct.delete(k) && !(value.flags & C.CT_FLAG.reply)) released++;
-      expired++;
-    } else if (!(value.flags & C.CT_FLAG.reply)) {
-      liveBackends.add(value.backendId);
+  for (const flow of groupFlows(ct, cfg, nowNs).values()) {
+    scanned += flow.length;
+    if (flow.every((e) => e.expired)) {
+      let deleted = 0;
+      for (const e of flow) if (ct.delete(e.key)) deleted++;
+      expired += flow.length;
+      // One admission per flow, whichever of its entries LRU eviction left behind.
+      if (deleted > 0) released++;
+    } else {
+      for (const e of flow) if (e.value.backendId) liveBackends.add(e.value.backendId);
     }
   }
-  if (released > 0n) {
-    const key = C.encodeCtFillKey(1);
-    const cur = ctFill.lookup(key);
-    const made = ctFill.lookup(C.encodeCtFillKey(0));
-    let next = (cur ? C.decodeCtFillValue(cur) : 0n) + released;
-    // LRU evictions free entries the datapath never hears about; never credit past made.
-    const madeN = made ? C.decodeCtFillValue(made) : next;
-    if (next > madeN) next = madeN;
-    ctFill.update(key, C.encodeCtFillValue(next));
-  }
+  if (released > 0n) creditReleased(ctFill, released);
   return { scanned, expired, liveBackends, entries: scanned - expired };
+}
+
+function creditReleased(ctFill: BpfMap, released: bigint): void {
+  const key = C.encodeCtFillKey(1);
+  const cur = ctFill.lookup(key);
+  const made = ctFill.lookup(C.encodeCtFillKey(0));
+  let next = (cur ? C.decodeCtFillValue(cur) : 0n) + released;
+  // LRU evictions free entries the datapath never hears about; never credit past made.
+  const madeN = made ? C.decodeCtFillValue(made) : next;
+  if (next > madeN) next = madeN;
+  ctFill.update(key, C.encodeCtFillValue(next));
 }
