@@ -62,22 +62,29 @@ export function toServiceSpec(s: SimpleService, node: string): ServiceSpec {
   };
 }
 
-/** `count` filler Services (ClusterIPs 10.96.128.0 upwards, two endpoints each that nothing serves). */
-export function fillerServices(count: number): SimpleService[] {
+/**
+ * `count` filler Services (ClusterIPs from 10.96.128.0 upwards). Their endpoints are real
+ * pods when given (so the last one can be probed to know a mode has programmed everything),
+ * otherwise two addresses nothing serves.
+ */
+export function fillerServices(count: number, endpoints?: SimpleEndpoint[], targetPort = 8080): SimpleService[] {
   if (count > 30_000) throw new Error('fillerServices: at most 30000');
   const out: SimpleService[] = [];
   for (let i = 0; i < count; i++) {
-    const ip = `10.96.${128 + (i >> 8)}.${i & 255}`;
     out.push({
-      namespace: 'filler', name: `svc-${i}`, clusterIP: ip,
-      ports: [{ name: 'http', port: 80, targetPort: 8080, proto: 'TCP' }],
-      endpoints: [
+      namespace: 'filler', name: `svc-${i}`, clusterIP: fillerIP(i),
+      ports: [{ name: 'http', port: 80, targetPort, proto: 'TCP' }],
+      endpoints: endpoints ?? [
         { addr: `10.244.1.${200 + (i % 50)}`, node: 'node1', target: `filler-${i}-a` },
         { addr: `10.244.2.${200 + (i % 50)}`, node: 'node2', target: `filler-${i}-b` },
       ],
     });
   }
   return out;
+}
+
+export function fillerIP(i: number): string {
+  return `10.96.${128 + (i >> 8)}.${i & 255}`;
 }
 
 /** Service + EndpointSlice (+ the Nodes) as multi-document YAML for the manifests source. */

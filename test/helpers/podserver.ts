@@ -94,9 +94,15 @@ export interface IperfServer { port: number; proc: ChildProcess; stop(): void }
  */
 export async function startIperfServer(topo: Topology, podName: string, opts: { port?: number; oneOff?: boolean } = {}): Promise<IperfServer> {
   const port = opts.port ?? 5201;
-  const args = ['-s', '-p', String(port), ...(opts.oneOff ? ['-1'] : [])];
+  // --forceflush: stdout is a pipe, and the readiness line must not sit in a buffer.
+  const args = ['-s', '-p', String(port), '--forceflush', ...(opts.oneOff ? ['-1'] : [])];
   const proc = topo.set.track(topo.nsFor(podName).spawn('iperf3', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-  await waitForOutput(proc, /Server listening on/, `iperf3 -s in ${podName}`);
+  try {
+    await waitForOutput(proc, /Server listening on/, `iperf3 -s in ${podName}`);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
   return { port, proc, stop: () => { proc.kill('SIGKILL'); } };
 }
 

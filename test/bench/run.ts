@@ -1,0 +1,347 @@
+// The benchmark harness: one topology, the same Service set served by each mode (direct to
+// pod, kube-proxy-style iptables, kube-proxy-style nftables, xlb), measured side by side in
+// ONE run. Repetitions alternate the modes (rotating the order each round) so drift on a shared
+// machine spreads over all of them; each figure is the median of its repetitions.
+//   npm run bench [-- --quick] [--json FILE] [--modes direct,iptables,...]
+// Every load is bounded by its duration and a timeout; the full run stays under ~15 minutes on
+// 2 cores, --quick under ~2.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isRoot, sweepStale } from '../helpers/netns.js';
+import { buildTopology, type Topology } from '../helpers/topology.js';
+import { startIperfServer, startNginx, NGINX_PORT } from '../helpers/podserver.js';
+import { iperfTcp, iperfUdp, latencyIn, wrkConnRate } from '../helpers/load.js';
+import { allModes, type Mode } from './modes.js';
+import { fillerIP, fillerServices, podEndpoints, type SimpleService } from './services.js';
+
+const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
+
+export interface BenchConfig {
+  quick: boolean; durationS: number; reps: number; bigReps: number; bigServices: number;
+  latencyRate: number; latencyMs: number; budgetS: number;
+}
+
+export function config(quick: boolean): BenchConfig {
+  return quick
+    ? { quick, durationS: 2, reps: 1, bigReps: 1, bigServices: 100, latencyRate: 200, latencyMs: 2000, budgetS: 110 }
+    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, latencyRate: 500, latencyMs: 5000, budgetS: 840 };
+}
+
+type Better = 'higher' | 'lower';
+export interface Row { id: string; label: string; unit: string; better: Better; samples: Record<string, number[]>; errors: Record<string, string> }
+
+export interface BenchResult {
+  config: BenchConfig;
+  startedAt: string;
+  durationS: number;
+  modes: Record<string, { available: boolean; reason?: string }>;
+  rows: Array<Omit<Row, 'samples'> & { samples: Record<string, number[]>; median: Record<string, number | null> }>;
+  extra: Record<string, unknown>;
+  notes: string[];
+}
+
+const ROWS: Array<[string, string, string, Better]> = [
+  ['tcp_clusterip', 'TCP bulk, pod -> ClusterIP', 'Gbit/s', 'higher'],
+  ['tcp_nodeport', 'TCP bulk, client -> NodePort', 'Gbit/s', 'higher'],
+  ['udp_nodeport_pps', 'UDP 64 B, client -> NodePort, received', 'kpps', 'higher'],
+  ['udp_nodeport_loss', 'UDP 64 B, loss', '%', 'lower'],
+  ['connrate_small', 'new conns/s, pod -> ClusterIP (2 Services)', 'conn/s', 'higher'],
+  ['latency_p50', 'latency p50 at fixed rate, new conn each', 'ms', 'lower'],
+  ['latency_p99', 'latency p99 at fixed rate, new conn each', 'ms', 'lower'],
+  ['softirq_tcp_nodeport', 'softirq CPU during TCP NodePort', '%', 'lower'],
+  ['softirq_connrate', 'softirq CPU during conn/s', '%', 'lower'],
+  ['connrate_big', 'new conns/s, pod -> ClusterIP (many Services)', 'conn/s', 'higher'],
+  ['program_big', 'time to program the many Services (both nodes)', 's', 'lower'],
+];
+
+// ---------- the Service set and where each mode sends traffic ----------
+
+const WEB_VIP = '10.96.0.10';
+const IPERF_VIP = '10.96.0.11';
+const WEB_NODEPORT = 30080;
+const IPERF_PORT = 5201;
+const IPERF_NODEPORT = 30201;
+
+function benchServices(topo: Topology, fillers: number): SimpleService[] {
+  const node1Pods = podEndpoints(topo.pods, (p) => p.node === 'node1');
+  const iperfPod = podEndpoints(topo.pods, (p) => p.name === 'app1-1');
+  return [
+    // iperf3 opens a control and a data connection that must reach the same server: one endpoint.
+    { namespace: 'bench', name: 'iperf', clusterIP: IPERF_VIP, endpoints: iperfPod, ports: [
+      { name: 'tcp', port: IPERF_PORT, targetPort: IPERF_PORT, proto: 'TCP', nodePort: IPERF_NODEPORT },
+      { name: 'udp', port: IPERF_PORT, targetPort: IPERF_PORT, proto: 'UDP', nodePort: IPERF_NODEPORT }] },
+    ...fillerServices(fillers, node1Pods.slice(1), NGINX_PORT),
+    // Last, so that once it answers every filler before it has been programmed too.
+    { namespace: 'bench', name: 'web', clusterIP: WEB_VIP, endpoints: node1Pods,
+      ports: [{ name: 'http', port: 80, targetPort: NGINX_PORT, proto: 'TCP', nodePort: WEB_NODEPORT }] },
+  ];
+}
+
+interface Targets { web: string; iperfCluster: [string, number]; iperfNode: [string, number] }
+
+function targets(topo: Topology, mode: Mode): Targets {
+  const pod = topo.pods.find((p) => p.name === 'app1-1')!;
+  if (mode.name === 'direct') return { web: `http://${pod.ip}:${NGINX_PORT}/`, iperfCluster: [pod.ip, IPERF_PORT], iperfNode: [pod.ip, IPERF_PORT] };
+  return { web: `http://${WEB_VIP}/`, iperfCluster: [IPERF_VIP, IPERF_PORT], iperfNode: [topo.nodes[0].ip, IPERF_NODEPORT] };
+}
+
+// ---------- measurement helpers ----------
+
+function cpuTimes(): { softirq: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { softirq: f[6] ?? 0, total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+}
+
+async function withSoftirq<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const a = cpuTimes();
+  const r = await fn();
+  const b = cpuTimes();
+  return [r, b.total > a.total ? (100 * (b.softirq - a.softirq)) / (b.total - a.total) : 0];
+}
+
+const median = (xs: number[]): number | null => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+class Recorder {
+  readonly rows = new Map<string, Row>(ROWS.map(([id, label, unit, better]) => [id, { id, label, unit, better, samples: {}, errors: {} }]));
+  add(id: string, mode: string, v: number): void { (this.rows.get(id)!.samples[mode] ??= []).push(v); }
+  fail(ids: string[], mode: string, e: unknown): void {
+    const msg = e instanceof Error ? e.message : String(e);
+    for (const id of ids) this.rows.get(id)!.errors[mode] = msg.split('\n')[0].slice(0, 200);
+  }
+  /** Run one workload; a failure is recorded against its rows and does not stop the run. */
+  async measure(ids: string[], mode: string, fn: () => Promise<void>): Promise<void> {
+    try { await fn(); } catch (e) { this.fail(ids, mode, e); }
+  }
+}
+
+async function waitServing(topo: Topology, mode: Mode, urls: Array<[string, string]>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const [from, url] of urls) {
+    for (;;) {
+      mode.check?.();
+      if ((await topo.curl(from, url, { timeoutMs: 1000 })).status === 200) break;
+      if (Date.now() > deadline) throw new Error(`${mode.name}: ${url} from ${from} not answering after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+// ---------- the phases ----------
+
+async function smallRound(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Recorder): Promise<void> {
+  const t = targets(topo, mode);
+  const pod = topo.nsFor('app1-2');
+  const client = topo.client.ns;
+  const d = cfg.durationS;
+  const iperfOnce = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const srv = await startIperfServer(topo, 'app1-1', { oneOff: true });
+    try { return await fn(); } finally { srv.stop(); }
+  };
+  await rec.measure(['tcp_clusterip'], mode.name, async () => {
+    rec.add('tcp_clusterip', mode.name, (await iperfOnce(() => iperfTcp(pod, t.iperfCluster[0], t.iperfCluster[1], d))).gbps);
+  });
+  await rec.measure(['tcp_nodeport', 'softirq_tcp_nodeport'], mode.name, async () => {
+    const [r, si] = await withSoftirq(() => iperfOnce(() => iperfTcp(client, t.iperfNode[0], t.iperfNode[1], d)));
+    rec.add('tcp_nodeport', mode.name, r.gbps);
+    rec.add('softirq_tcp_nodeport', mode.name, si);
+  });
+  await rec.measure(['udp_nodeport_pps', 'udp_nodeport_loss'], mode.name, async () => {
+    const r = await iperfOnce(() => iperfUdp(client, t.iperfNode[0], t.iperfNode[1], d));
+    rec.add('udp_nodeport_pps', mode.name, r.receivedPps / 1000);
+    rec.add('udp_nodeport_loss', mode.name, r.lossPercent);
+  });
+  await rec.measure(['connrate_small', 'softirq_connrate'], mode.name, async () => {
+    const [r, si] = await withSoftirq(() => wrkConnRate(pod, t.web, d));
+    if (r.requests === 0) throw new Error('wrk: no request completed');
+    rec.add('connrate_small', mode.name, r.requestsPerSec);
+    rec.add('softirq_connrate', mode.name, si);
+  });
+  await rec.measure(['latency_p50', 'latency_p99'], mode.name, async () => {
+    const u = new URL(t.web);
+    const r = await latencyIn(pod, u.hostname, Number(u.port || 80), cfg.latencyRate, cfg.latencyMs);
+    if (r.ok === 0) throw new Error(`latency: no request answered (${r.errors} errors)`);
+    rec.add('latency_p50', mode.name, r.p50);
+    rec.add('latency_p99', mode.name, r.p99);
+  });
+}
+
+async function setupMode(topo: Topology, mode: Mode, services: SimpleService[], probes: Array<[string, string]>): Promise<number> {
+  const start = performance.now();
+  await mode.setup(topo, services);
+  await waitServing(topo, mode, probes, 180_000);
+  return (performance.now() - start) / 1000;
+}
+
+function smallProbes(topo: Topology, mode: Mode): Array<[string, string]> {
+  if (mode.name === 'direct') return [];
+  return [['app1-2', `http://${WEB_VIP}/`], ['client', `http://${topo.nodes[0].ip}:${WEB_NODEPORT}/`]];
+}
+
+async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Recorder, notes: string[], t0: number): Promise<void> {
+  const small = benchServices(topo, 0);
+  for (let r = 0; r < cfg.reps; r++) {
+    if (r > 0 && (performance.now() - t0) / 1000 > cfg.budgetS * 0.6) { notes.push(`stopped after ${r} repetitions (time budget)`); break; }
+    for (let i = 0; i < modes.length; i++) {
+      const mode = modes[(i + r) % modes.length];
+      try {
+        await setupMode(topo, mode, small, smallProbes(topo, mode));
+        await smallRound(topo, mode, cfg, rec);
+      } catch (e) {
+        rec.fail(ROWS.slice(0, 9).map((x) => x[0]), mode.name, e);
+      } finally {
+        await mode.teardown();
+      }
+    }
+  }
+  const big = benchServices(topo, cfg.bigServices - 2);
+  const lastFiller = `http://${fillerIP(cfg.bigServices - 3)}/`;
+  for (let r = 0; r < cfg.bigReps; r++) {
+    for (let i = 0; i < modes.length; i++) {
+      const mode = modes[(i + r) % modes.length];
+      const probes: Array<[string, string]> = mode.name === 'direct' ? [] : [['app1-2', lastFiller], ...smallProbes(topo, mode)];
+      await rec.measure(['connrate_big', 'program_big'], mode.name, async () => {
+        try {
+          const s = await setupMode(topo, mode, big, probes);
+          if (mode.name !== 'direct') rec.add('program_big', mode.name, s);
+          const w = await wrkConnRate(topo.nsFor('app1-2'), targets(topo, mode).web, cfg.durationS);
+          if (w.requests === 0) throw new Error('wrk: no request completed');
+          rec.add('connrate_big', mode.name, w.requestsPerSec);
+        } finally {
+          await mode.teardown();
+        }
+      });
+    }
+  }
+}
+
+/** Optional benches other engineers own: figures when built, a clear reason otherwise. */
+async function optionalBench(file: string, fnNames: string[], arg: unknown): Promise<unknown> {
+  const path = join(repoRoot, 'dist/test/bench', file);
+  let mod: Record<string, unknown>;
+  try { mod = await import(pathToFileURL(path).href) as Record<string, unknown>; } catch (e) {
+    return { available: false, reason: `not built (${file}: ${(e as Error).message.split('\n')[0]})` };
+  }
+  const name = fnNames.find((n) => typeof mod[n] === 'function');
+  if (!name) return { available: false, reason: `not built (${file} exports none of ${fnNames.join(', ')})` };
+  try {
+    return { available: true, figures: await (mod[name] as (a: unknown) => Promise<unknown>)(arg) };
+  } catch (e) {
+    return { available: false, reason: `failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+async function preparePods(topo: Topology): Promise<void> {
+  for (const p of topo.pods) {
+    // Short-lived connections by the thousand: widen the port range and reuse TIME_WAIT ports.
+    await p.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_local_port_range=1024 65000', 'net.ipv4.tcp_tw_reuse=1']);
+  }
+  await topo.client.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_local_port_range=1024 65000', 'net.ipv4.tcp_tw_reuse=1']);
+  for (const p of topo.pods.filter((p) => p.node === 'node1')) await startNginx(topo, p.name);
+}
+
+export async function runBench(cfg: BenchConfig, modeFilter?: string[]): Promise<BenchResult> {
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const notes: string[] = [];
+  const rec = new Recorder();
+  const modes = allModes().filter((m) => !modeFilter || modeFilter.includes(m.name));
+  const status: BenchResult['modes'] = {};
+  for (const m of modes) {
+    const why = m.unavailable();
+    status[m.name] = why ? { available: false, reason: why } : { available: true };
+  }
+  await sweepStale('bench');
+  const topo = await buildTopology({ tag: 'bench', podsPerNode: 3 });
+  try {
+    await preparePods(topo);
+    await runModes(topo, modes.filter((m) => status[m.name].available), cfg, rec, notes, t0);
+  } finally {
+    await topo.teardown();
+  }
+  const extra: Record<string, unknown> = {
+    datapath: await optionalBench('datapath.js', ['benchDatapath'], { quick: cfg.quick }),
+    maps: await optionalBench('maps.js', ['quick'], cfg.quick ? { entries: 10_000, rounds: 1 } : {}),
+    controlPlane: await optionalBench('agent.js', ['benchAgent', 'runAgentBench', 'quick', 'default'], { quick: cfg.quick }),
+  };
+  for (const [name, s] of Object.entries(status)) {
+    const errs = [...rec.rows.values()].filter((r) => r.errors[name]);
+    if (s.available && errs.length === rec.rows.size - (name === 'direct' ? 1 : 0)) {
+      status[name] = { available: false, reason: `failed: ${errs[0].errors[name]}` };
+    }
+  }
+  const rows = [...rec.rows.values()].map((r) => ({
+    ...r, median: Object.fromEntries(modes.map((m) => [m.name, median(r.samples[m.name] ?? [])])),
+  }));
+  return { config: cfg, startedAt, durationS: (performance.now() - t0) / 1000, modes: status, rows, extra, notes };
+}
+
+// ---------- output ----------
+
+function fmt(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '-';
+  if (Math.abs(v) >= 100) return v.toFixed(0);
+  if (Math.abs(v) >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+export function renderTable(res: BenchResult): string {
+  const names = Object.keys(res.modes);
+  const lines: string[] = [];
+  const w = 52;
+  const head = (title: string) => { lines.push('', title, `${''.padEnd(w)}${names.map((n) => n.padStart(11)).join('')}`); };
+  head('absolute (median of repetitions)');
+  for (const r of res.rows) {
+    lines.push(`${`${r.label} [${r.unit}]`.padEnd(w)}${names.map((n) => (res.modes[n].available ? fmt(r.median[n]) : 'n/a').padStart(11)).join('')}`);
+  }
+  for (const base of ['direct', 'iptables']) {
+    if (!res.modes[base]?.available) continue;
+    head(`ratio to ${base} (mode / ${base})`);
+    for (const r of res.rows) {
+      const b = r.median[base];
+      lines.push(`${`${r.label}`.padEnd(w)}${names.map((n) => {
+        const v = r.median[n];
+        return (res.modes[n].available && v !== null && b ? fmt(v / b) : '-').padStart(11);
+      }).join('')}`);
+    }
+  }
+  lines.push('');
+  for (const [n, s] of Object.entries(res.modes)) if (!s.available) lines.push(`mode ${n}: not available: ${s.reason}`);
+  for (const r of res.rows) for (const [n, e] of Object.entries(r.errors)) lines.push(`${r.id} ${n}: ${e}`);
+  for (const [k, v] of Object.entries(res.extra)) lines.push(`${k}: ${JSON.stringify(v)}`);
+  for (const n of res.notes) lines.push(`note: ${n}`);
+  lines.push(`total ${res.durationS.toFixed(0)} s`);
+  return lines.join('\n');
+}
+
+function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[] } {
+  let quick = false, json = join(repoRoot, 'tmp/bench/bench-results.json'), modes: string[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') quick = true;
+    else if (a === '--json' && argv[i + 1]) json = resolve(argv[++i]);
+    else if (a === '--modes' && argv[i + 1]) modes = argv[++i].split(',');
+    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb)`);
+  }
+  return { quick, json, modes };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (!isRoot()) { console.error('bench: needs root (network namespaces, BPF)'); return 1; }
+  const res = await runBench(config(args.quick), args.modes);
+  console.log(renderTable(res));
+  await mkdir(dirname(args.json), { recursive: true });
+  await writeFile(args.json, JSON.stringify(res, null, 2) + '\n');
+  console.log(`results: ${args.json}`);
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e: Error) => { console.error(`bench: ${e.message}`); process.exitCode = 1; });
+}
