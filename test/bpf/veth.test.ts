@@ -2,8 +2,9 @@
 // CHECKSUM_PARTIAL (veth offloads the checksum), which BPF_PROG_TEST_RUN cannot produce. If
 // the L4 checksum updates (bpf_l4_csum_replace with BPF_F_PSEUDO_HDR) were wrong, the backend
 // would drop every segment. Their data segments are also non-linear (payload in page frags,
-// only headers in the linear part), which parse must accept. Topology: namespaces node, pa, pb; pods have a /32 and a default
-// route via 169.254.1.1 (static neighbour = host-side veth), as a routed CNI sets them up.
+// only headers in the linear part), which parse must accept. Topology: namespaces node, pa,
+// pb; pods have a /32 and a default route via 169.254.1.1 (static neighbour = host-side
+// veth), as a routed CNI sets them up.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +29,10 @@ async function wirePod(set: NetnsSet, node: Netns, pod: Netns, hostIf: string, a
   await pod.ip('route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link');
   await pod.ip('route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0');
   await pod.ip('neigh', 'add', '169.254.1.1', 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
+  // No checksum offload toward the pod: the node must finish a CHECKSUM_PARTIAL packet in
+  // software (skb_checksum_help), so a stale pseudo-header sum becomes a bad checksum the pod's
+  // stack drops. Without this, veth hands PARTIAL packets over unverified.
+  await node.exec('ethtool', ['-K', hostIf, 'tx', 'off']);
   await node.ip('route', 'add', `${addr}/32`, 'dev', hostIf);
   await node.ip('neigh', 'add', addr, 'lladdr', podMac, 'dev', hostIf, 'nud', 'permanent');
 }
