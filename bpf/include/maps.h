@@ -56,7 +56,7 @@ struct {
 	__array(values, struct xlb_maglev_inner);
 } maglev SEC(".maps");
 
-/* svc_id -> frontend address/port (display and ICMP; per-flow data lives in CT). */
+/* svc_id -> frontend address/port, for display; the datapath keeps each flow's frontend in CT. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);

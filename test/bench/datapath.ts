@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { loadObject, type BpfProgram } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
 import { buildPacket } from '../helpers/packet.js';
-import { CLIENT, Datapath, dropDefaultRootPins, LB_IP, POD_A, REF_OBJ } from '../bpf/harness.js';
+import { CLIENT, Datapath, LB_IP, POD_A, REF_OBJ } from '../bpf/harness.js';
 
 export interface DatapathFigures {
   repeat: number;
@@ -70,7 +70,6 @@ export async function benchDatapath(o: { quick?: boolean } = {}): Promise<Datapa
   const rounds = o.quick ? 3 : 5;
   const d = await Datapath.open('bench');
   const ref = await loadObject(REF_OBJ);
-  dropDefaultRootPins(ref);
   try {
     const xdp = d.obj.program(C.PROG.xdp);
     const refProg = ref.program('ref_pass');

@@ -2,7 +2,7 @@
 // map setup (services, backends, node addresses, ...), BPF_PROG_TEST_RUN, and reading back
 // side effects (CT entries, per-service stats, drop counters). Only the codecs and the addon
 // are used, exactly as the reconciler uses them.
-import { rmSync, unlinkSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfMap, loadObject, type BpfObject } from '../../src/datapath/bpf.js';
@@ -54,26 +54,6 @@ export interface SvcSetup {
   count?: number;
 }
 
-/**
- * Workaround: the addon (native/object.cc PreparePins) pins under pinPath but leaves libbpf's
- * LIBBPF_PIN_BY_NAME default (/sys/fs/bpf/<name>) in place, so libbpf pins there too. Remove
- * exactly those root pins that point at this load's maps (same map id), nothing else.
- */
-export function dropDefaultRootPins(obj: BpfObject): void {
-  for (const name of obj.mapNames()) {
-    const path = `/sys/fs/bpf/${name}`;
-    let pinned: BpfMap;
-    try {
-      pinned = BpfMap.openPinned(path);
-    } catch {
-      continue;
-    }
-    const same = pinned.id === obj.map(name).id;
-    pinned.close();
-    if (same) unlinkSync(path);
-  }
-}
-
 export class Datapath {
   readonly cpus: number;
   private readonly used = new Set<number>();
@@ -90,7 +70,6 @@ export class Datapath {
       pinPath,
       maxEntries: { ct: 4096, services: 256, backends: 256, slots: 1024, maglev: 256, revnat: 256, affinity: 256, src_ranges: 256, stats: 256, frags: 256 },
     });
-    dropDefaultRootPins(obj);
     C.verifyLayout(obj);
     return new Datapath(obj, pinPath);
   }
