@@ -128,16 +128,26 @@ export class Reconciler {
   }
 
   private adoptBackends(): void {
-    // backends is an ARRAY: every index exists, all-zero ones are free ids.
+    // backends is an ARRAY: every index exists, all-zero ones are free ids. One lookup per
+    // index: entries() would hold a key and a value Buffer for every slot (262k by default)
+    // at once, costing seconds and hundreds of MB of RSS that the agent never gives back.
     const seen = new Set<number>();
     let max = 0;
-    for (const [k, v] of this.m.backends.entries()) {
-      const id = C.decodeBackendKey(k);
-      const value = C.decodeBackendValue(v);
-      if (id === 0 || !value) continue;
+    const adopt = (id: number, v: Buffer | null): void => {
+      const value = v && C.decodeBackendValue(v);
+      if (id === 0 || !value) return;
       this.backends.set(beKey(value.addr, value.port), { id, refs: 0, value });
       seen.add(id);
       max = Math.max(max, id);
+    };
+    if (this.m.backends.type === 'array') {
+      const key = Buffer.alloc(4);
+      for (let id = 1; id < this.m.backends.maxEntries; id++) {
+        key.writeUInt32LE(id);
+        adopt(id, this.m.backends.lookup(key));
+      }
+    } else {
+      for (const [k, v] of this.m.backends.entries()) adopt(C.decodeBackendKey(k), v);
     }
     for (let i = 1; i < max; i++) if (!seen.has(i)) this.freeBackendIds.push(i);
     this.nextBackendId = max + 1;
@@ -409,7 +419,8 @@ export class Reconciler {
     // The service entry goes first: no new packet finds the frontend while its parts go.
     this.m.services.delete(C.encodeSvcKey(key));
     for (let i = 0; i < Math.max(st.slots.length, st.value.count); i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
-    this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
+    // A map-in-map delete waits for an RCU grace period (~10 ms): only when there is a table.
+    if (st.hasMaglev) this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
     this.m.revnat.delete(C.encodeRevnatKey(st.svcId));
     for (const cidr of st.srcRanges) this.m.srcRanges.delete(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }));
     released.push(...st.backendKeys);
