@@ -302,12 +302,18 @@ export class Reconciler {
     // 1. backends (every endpoint, so established flows keep draining ones).
     const newKeys = new Set<string>();
     const selectable: { id: number; key: string; weight: number }[] = [];
-    for (const b of f.backends) {
-      const bst = this.ensureBackend(b);
-      const key = beKey(b.addr, b.port);
-      if (!st.backendKeys.has(key) && !newKeys.has(key)) bst.refs++;
-      newKeys.add(key);
-      if (b.selectable) selectable.push({ id: bst.id, key, weight: b.weight });
+    try {
+      for (const b of f.backends) {
+        const bst = this.ensureBackend(b);
+        const key = beKey(b.addr, b.port);
+        if (!st.backendKeys.has(key) && !newKeys.has(key)) bst.refs++;
+        newKeys.add(key);
+        if (b.selectable) selectable.push({ id: bst.id, key, weight: b.weight });
+      }
+    } catch (e) {
+      // Backends map full: remember the references already taken, so a retry does not count them twice.
+      for (const k of newKeys) st.backendKeys.add(k);
+      throw e;
     }
     const dropped = [...st.backendKeys].filter((b) => !newKeys.has(b));
     st.backendKeys = newKeys;
