@@ -116,6 +116,7 @@ class Recorder {
   }
   /** Run one workload; a failure is recorded against its rows and does not stop the run. */
   async measure(ids: string[], mode: string, fn: () => Promise<void>): Promise<void> {
+    progress(`${mode}: ${ids[0]}`);
     try { await fn(); } catch (e) { this.fail(ids, mode, e); }
   }
 }
@@ -130,6 +131,12 @@ async function waitServing(topo: Topology, mode: Mode, urls: Array<[string, stri
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+const T0 = performance.now();
+/** Progress on stderr, so a long run shows where it is; the table goes to stdout. */
+function progress(msg: string): void {
+  process.stderr.write(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
 }
 
 // ---------- the phases ----------
@@ -267,7 +274,7 @@ export async function runBench(cfg: BenchConfig, modeFilter?: string[]): Promise
   const extra: Record<string, unknown> = {
     datapath: await optionalBench('datapath.js', ['benchDatapath'], { quick: cfg.quick }),
     maps: await optionalBench('maps.js', ['quick'], cfg.quick ? { entries: 10_000, rounds: 1 } : {}),
-    controlPlane: await optionalBench('agent.js', ['benchAgent', 'runAgentBench', 'quick', 'default'], { quick: cfg.quick }),
+    controlPlane: await optionalBench('agent.js', ['run'], { quick: cfg.quick }),
   };
   for (const [name, s] of Object.entries(status)) {
     const errs = [...rec.rows.values()].filter((r) => r.errors[name]);

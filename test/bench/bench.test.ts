@@ -1,0 +1,45 @@
+// The benchmark harness works end to end: `run.js --quick` builds the topology, measures every
+// available mode, and writes a complete result (every row, positive figures). Performance
+// targets are not asserted here; the shape and the sanity of the figures are.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isRoot } from '../helpers/netns.js';
+import type { BenchResult } from './run.js';
+
+const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
+const ROW_IDS = ['tcp_clusterip', 'tcp_nodeport', 'udp_nodeport_pps', 'udp_nodeport_loss', 'connrate_small', 'latency_p50',
+  'latency_p99', 'softirq_tcp_nodeport', 'softirq_connrate', 'connrate_big', 'program_big'];
+// Figures that may legitimately be 0 (no loss, no softirq time in a short run) or absent for direct.
+const MAY_BE_ZERO = new Set(['udp_nodeport_loss', 'softirq_tcp_nodeport', 'softirq_connrate']);
+
+test('bench --quick produces every row with positive figures for available modes', { skip: !isRoot() && 'needs root', timeout: 300_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'xlb-benchtest-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const json = join(dir, 'out.json');
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [RUN, '--quick', '--json', json], { timeout: 280_000, maxBuffer: 16 << 20 }, (err, out, errOut) => {
+      if (err) reject(new Error(`${err.message}\n${errOut}`)); else resolve(out);
+    });
+  });
+  assert.match(stdout, /ratio to direct/);
+  const res = JSON.parse(await readFile(json, 'utf8')) as BenchResult;
+  assert.ok(res.durationS < 150, `quick run took ${res.durationS} s`);
+  assert.deepEqual(res.rows.map((r) => r.id), ROW_IDS);
+  assert.deepEqual(Object.keys(res.modes), ['direct', 'iptables', 'nftables', 'xlb']);
+  for (const base of ['direct', 'iptables', 'nftables']) assert.equal(res.modes[base].available, true, `${base}: ${res.modes[base].reason}`);
+  for (const [name, m] of Object.entries(res.modes)) {
+    if (!m.available) { assert.ok(m.reason && m.reason.length > 0, `${name} unavailable without a reason`); continue; }
+    for (const r of res.rows) {
+      if (name === 'direct' && r.id === 'program_big') continue;
+      const v = r.median[name];
+      assert.equal(typeof v, 'number', `${r.id}/${name}: no figure (${r.errors[name] ?? 'no error recorded'})`);
+      assert.ok(MAY_BE_ZERO.has(r.id) ? v! >= 0 : v! > 0, `${r.id}/${name} = ${v}`);
+    }
+  }
+  for (const k of ['datapath', 'maps', 'controlPlane']) assert.ok(k in res.extra, `extra.${k} missing`);
+});
