@@ -287,6 +287,7 @@ export class Agent implements AgentView {
     const present = new Set(links.map((l) => l.name));
     const devices = this.devices.filter((d) => present.has(d));
     this.podIfs = selectPodInterfaces(links, this.devices, this.opts.podInterfaces).map((l) => l.name);
+    for (const d of [...devices, ...this.podIfs]) allowLocalSource(d, this.log);
     this.attacher.sync('xdp', this.obj.program(C.PROG.xdp), devices);
     this.attacher.sync('tc-ingress', this.obj.program(C.PROG.tc), this.podIfs);
   }
@@ -369,6 +370,22 @@ export class Agent implements AgentView {
 
   health() {
     return this.tracker.info();
+  }
+}
+
+/**
+ * XDP hands a packet it SNATed to the node's own address to the stack when the FIB has no
+ * neighbour yet; without accept_local the kernel drops it as a martian ("saddr is local").
+ */
+function allowLocalSource(dev: string, log: Logger): void {
+  const f = `/proc/sys/net/ipv4/conf/${dev}/accept_local`;
+  try {
+    if (readFileSync(f, 'utf8').trim() !== '1') {
+      writeFileSync(f, '1');
+      log.info({ dev }, 'set accept_local=1 (SNATed packets passed to the stack)');
+    }
+  } catch (e) {
+    log.warn({ dev, err: (e as Error).message }, 'could not set accept_local');
   }
 }
 

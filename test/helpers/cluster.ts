@@ -137,6 +137,11 @@ export class XlbCluster {
   /** Start the agent in a node namespace and wait until it has programmed its first sync. */
   async startAgent(node: string, extra: string[] = []): Promise<AgentHandle> {
     await this.mountBpffs();
+    // XDP_TX/redirect out of a veth device needs the peer to take XDP frames: GRO on the
+    // bridge side does (a physical NIC needs nothing).
+    // veth enables its NAPI only when GRO *changes* to on, and it is on by default: cycle it.
+    await this.topo.bridge.exec('ethtool', ['-K', `v${node}`, 'gro', 'off']);
+    await this.topo.bridge.exec('ethtool', ['-K', `v${node}`, 'gro', 'on']);
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
     const args = [cliPath(), 'agent', '--source', 'manifests', '--manifests', this.dir, '--node', node,
