@@ -3,6 +3,10 @@
 # Root-only suites need CAP_BPF/CAP_NET_ADMIN; CI runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "test: the suite loads BPF programs and creates network namespaces: run it as root (sudo npm test)" >&2
+  exit 1
+fi
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 # Explicit file list (unit first, then the kernel-facing suites); only *.test.js files are tests.
 files=()

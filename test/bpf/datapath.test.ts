@@ -1,7 +1,7 @@
 // BPF_PROG_TEST_RUN fixtures for xlb_xdp and xlb_tc: one test per table row.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRoot } from '../helpers/netns.js';
+
 import { Datapath } from './harness.js';
 import { runRow, type Row } from './rows.js';
 import { xdpRows } from './xdp.fixtures.js';
@@ -9,7 +9,7 @@ import { tcRows } from './tc.fixtures.js';
 
 const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc', tcRows]];
 
-describe('datapath fixtures (BPF_PROG_TEST_RUN)', { skip: !isRoot() && 'needs root (CAP_BPF)' }, () => {
+describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
   let d: Datapath;
   before(async () => { d = await Datapath.open('bpf'); });
   after(() => d?.close());

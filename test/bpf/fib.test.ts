@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
+import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
 
 const child = resolve(dirname(fileURLToPath(import.meta.url)), 'fib-child.js');
 
@@ -33,7 +33,7 @@ async function build(set: NetnsSet): Promise<Netns> {
   return node;
 }
 
-describe('datapath fixtures on the real FIB path (namespace)', { skip: !isRoot() && 'needs root' }, () => {
+describe('datapath fixtures on the real FIB path (namespace)', () => {
   const set = new NetnsSet('fib');
   let results: Array<{ name: string; ok: boolean; error?: string }> = [];
   before(async () => {

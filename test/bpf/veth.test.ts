@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
+import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = resolve(here, 'veth-child.js');
@@ -52,7 +52,7 @@ function waitLine(p: ChildProcess, re: RegExp, what: string, ms = 15_000): Promi
   });
 }
 
-describe('xlb_tc on real pod veths (CHECKSUM_PARTIAL, hairpin)', { skip: !isRoot() && 'needs root' }, () => {
+describe('xlb_tc on real pod veths (CHECKSUM_PARTIAL, hairpin)', () => {
   const set = new NetnsSet('tcv');
   let pa: Netns;
   let child: ChildProcess | undefined;
