@@ -166,7 +166,11 @@ function portFrontends(
         // The rule: the ranges guard the NodePort too, or it would be a way around them.
         sourceRanges: t.type === 'LoadBalancer' || t.type === 'NodePort' ? [...ctx.ranges] : [],
         localOnly: mode === 'local',
-        maglev: scope === 'external',
+        // Maglev keeps a flow on one backend whichever node an upstream load balancer picks;
+        // that matters for NodePort/LB/external IPs. A ClusterIP reached from outside has no
+        // such balancer in front of it, and a table per ClusterIP would cost 64 KiB and a
+        // map-in-map update (an RCU grace period) for every Service: random slots serve it.
+        maglev: scope === 'external' && t.type !== 'ClusterIP',
       });
     }
   }

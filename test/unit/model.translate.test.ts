@@ -20,7 +20,7 @@ describe('ClusterIP', () => {
     ]);
     const internal = fe(s, 'ClusterIP', 'internal');
     assert.equal(internal.maglev, false);
-    assert.equal(fe(s, 'ClusterIP', 'external').maglev, true);
+    assert.equal(fe(s, 'ClusterIP', 'external').maglev, false, 'a ClusterIP has no upstream balancer: random slots');
     assert.equal(internal.localOnly, false);
     assert.equal(internal.affinityTimeoutSec, 0);
     assert.deepEqual(internal.sourceRanges, []);
