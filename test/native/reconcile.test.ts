@@ -190,11 +190,11 @@ test('a LoadBalancer Service: both scopes, selectable slots, Maglev tables, revn
     const selectable = f.backends.filter((b) => b.selectable);
     assert.equal(selectable.length, 2, 'the not-ready endpoint is never selectable');
     assert.equal(v.count, 2, `${feOf(f)} count`);
-    assert.equal(!!(v.flags & C.SVC_FLAG.maglev), f.scope === 'external', `${feOf(f)} maglev flag`);
+    assert.equal(!!(v.flags & C.SVC_FLAG.maglev), f.scope === 'external' && f.type !== 'ClusterIP', `${feOf(f)} maglev flag`);
     assert.equal(!!(v.flags & C.SVC_FLAG.nodePort), f.addr === null, `${feOf(f)} nodePort flag`);
     assert.equal(!!(v.flags & C.SVC_FLAG.srcRanges), f.type !== 'ClusterIP', `${feOf(f)} src_ranges flag`);
     const selIds = selectable.map((b) => idOfBackend(obj, b.addr, b.port));
-    if (f.scope === 'internal') {
+    if (!f.maglev) {
       const slots = slotsOf(obj, v.svcId);
       assert.deepEqual([...slots.keys()].sort(), [0, 1], 'slots 0..count-1 only');
       assert.deepEqual([...slots.values()].sort(), [...selIds].sort(), 'slots hold exactly the selectable backends');
@@ -244,7 +244,7 @@ test('write order: backends, tables, revnat, src_ranges, then the services entry
   // Shrink: 3 -> 2 endpoints.
   log.length = 0;
   const internal = servicesOf(obj).get('10.96.0.10|80|TCP|internal')!;
-  const external = servicesOf(obj).get('10.96.0.10|80|TCP|external')!;
+  const external = servicesOf(obj).get('203.0.113.7|80|TCP|external')!;
   const gone = idOfBackend(obj, '10.244.2.7', 8080);
   const small = specOf(lb.svc, lb.slices(['10.244.1.5', '10.244.2.6']));
   assert.equal((await rec.apply(small.key, small)).ok, true);
@@ -341,8 +341,8 @@ test('ids are stable across a restart: adopted state needs no writes, and prune(
   const r = await rec.apply('default/api', specOf(c.svc, c.slices));
   assert.equal(r.ok, true);
   const slotWrites = log.filter((o) => o.map === 'slots' && o.op === 'updateBatch');
-  assert.equal(slotWrites.length, 1);
-  assert.equal(slotWrites[0].key!.length, 8, 'one slot rewritten');
+  assert.equal(slotWrites.length, 2, 'both frontends of the ClusterIP use slots');
+  for (const w of slotWrites) assert.equal(w.key!.length, 8, 'one slot rewritten per frontend');
   assert.equal(log.filter((o) => o.map === 'services').length, 0, 'same count and flags: the entry stays as it is');
 });
 
