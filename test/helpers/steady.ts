@@ -45,7 +45,16 @@ async function keepAlive(host: string, port: number, end: number, everyMs: numbe
   });
   sock.on('error', (e) => settle({ ok: false, body: '', err: `established: ${e.message}` }));
   sock.on('close', () => settle({ ok: false, body: '', err: 'established: connection closed' }));
-  await new Promise<void>((res) => { sock.once('connect', () => res()); sock.once('error', () => res()); });
+  const connected = await new Promise<boolean>((res) => {
+    const t = setTimeout(() => res(false), REQ_TIMEOUT_MS);
+    sock.once('connect', () => { clearTimeout(t); res(true); });
+    sock.once('error', () => { clearTimeout(t); res(false); });
+  });
+  if (!connected) {
+    count(b, false, '', 'established: could not connect');
+    sock.destroy();
+    return;
+  }
   while (Date.now() < end && !sock.destroyed) {
     const r = await new Promise<{ ok: boolean; body: string; err?: string }>((resolve) => {
       waiting = resolve;
