@@ -15,7 +15,7 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx 
 	case V_DROP:
 		return XDP_DROP;
 	case V_REJECT:
-		return XDP_TX;
+		return fwd_back_xdp(ctx);
 	case V_REMOTE:
 		cfg = bpf_map_lookup_elem(&config, &zero);
 		if (cfg && (cfg->flags & XLB_CFG_F_REDIRECT) && !(cfg->flags & XLB_CFG_F_FIXTURE))

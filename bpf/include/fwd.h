@@ -1,8 +1,18 @@
 /* XDP forwarding of translated packets that must leave the node again (remote backends with
- * SNAT, their replies back to the client): FIB lookup, TTL decrement, MAC rewrite, redirect.
- * Local backends are never redirected from XDP: XDP_REDIRECT into a veth only works when the
- * peer (inside the pod) runs NAPI (an XDP program or GRO enabled there), which a CNI does not
- * promise; the translated packet goes up the stack instead, which routes it to the pod. */
+ * SNAT, their replies back to the client, rejects): FIB lookup, TTL decrement, MAC rewrite,
+ * redirect. Local backends are never redirected from XDP: XDP_REDIRECT into a veth only works
+ * when the peer (inside the pod) runs NAPI (an XDP program or GRO enabled there), which a CNI
+ * does not promise; the translated packet goes up the stack instead, which routes it to the pod.
+ *
+ * Out of the ingress device we redirect too, never XDP_TX: a veth queues XDP_TX frames on its
+ * peer but kicks the peer's NAPI only when the peer runs an XDP program, so with a GRO-only
+ * peer the frames sit in the ring until unrelated traffic wakes it (flows stall at random).
+ * A redirect flushes the peer on every NAPI cycle; on a NIC both are native paths.
+ *
+ * Devices must hand XDP complete L4 checksums, as a NIC does. A veth whose peer transmits with
+ * checksum offload (CHECKSUM_PARTIAL: the field holds only the pseudo-header sum) does not, and
+ * XDP cannot see that state: the incremental update is then wrong and a redirected frame,
+ * which drops the skb's offload state, arrives with a bad checksum. */
 #ifndef XLB_INC_FWD_H
 #define XLB_INC_FWD_H
 
@@ -54,9 +64,13 @@ static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx 
 		return XDP_DROP;
 	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
-	if (f.ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
 	return bpf_redirect(f.ifindex, 0);
+}
+
+/* A reply built in place (reject) goes back out of the device it came in on. */
+static __always_inline int fwd_back_xdp(struct xdp_md *ctx)
+{
+	return bpf_redirect(ctx->ingress_ifindex, 0);
 }
 
 #endif

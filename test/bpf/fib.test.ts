@@ -51,7 +51,7 @@ describe('datapath fixtures on the real FIB path (namespace)', () => {
   for (const name of [
     'FIB: remote backend via another device: SNAT, TTL-1, MACs from the FIB, XDP_REDIRECT',
     'FIB: reply from the remote backend back out to the client: XDP_REDIRECT with the client gateway MAC',
-    'FIB: next hop on the ingress device: XDP_TX',
+    'FIB: next hop on the ingress device: redirected back out of it (XDP_REDIRECT, not XDP_TX)',
     'FIB: unreachable route: dropped and counted',
     'FIB: no neighbour yet: translated and passed to the stack',
     'FIB: local backend is never redirected into a veth: DNAT then XDP_PASS',

@@ -146,23 +146,23 @@ export const xdpRows: Row[] = [
 
   // ---- no endpoints: reject like kube-proxy ----
   {
-    name: 'no endpoints, TCP SYN: RST|ACK back to the client (XDP_TX)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }),
-    pkt: tcp({ seq: 7000 }), verdict: 'TX', drops: { no_endpoints: 1 },
+    name: 'no endpoints, TCP SYN: RST|ACK back out of the ingress device (XDP_REDIRECT)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }),
+    pkt: tcp({ seq: 7000 }), verdict: 'REDIRECT', drops: { no_endpoints: 1 },
     out: { src: LB_IP, dst: CLIENT, sport: 80, dport: 40000, tcpFlags: 'AR', seq: 0, ack: 7001, len: 54, srcMac: '02:00:00:00:00:0b', dstMac: '02:00:00:00:00:0a' },
   },
   {
     name: 'no endpoints, TCP mid-stream ACK with data: RST with seq = their ack', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }),
-    pkt: tcp({ flags: 'PA', seq: 10, ack: 99999, payload: Buffer.alloc(100, 1) }), verdict: 'TX', drops: { no_endpoints: 1 },
+    pkt: tcp({ flags: 'PA', seq: 10, ack: 99999, payload: Buffer.alloc(100, 1) }), verdict: 'REDIRECT', drops: { no_endpoints: 1 },
     out: { tcpFlags: 'R', seq: 99999, len: 54 },
   },
   {
     name: 'no endpoints, UDP: ICMP port unreachable quoting the datagram', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }),
-    pkt: udp(), verdict: 'TX', drops: { no_endpoints: 1 }, out: { src: LB_IP, dst: CLIENT, icmpType: 3, icmpCode: 3, len: 70 },
+    pkt: udp(), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { src: LB_IP, dst: CLIENT, icmpType: 3, icmpCode: 3, len: 70 },
     check: (o, _d) => { assert.equal(o.icmp?.inner?.ip.src, CLIENT); assert.equal(o.icmp?.inner?.dport, 53); assert.equal(o.icmp?.inner?.sport, 40000); },
   },
   {
     name: 'no endpoints, tiny UDP datagram: reply grows the frame to the full ICMP size', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }),
-    pkt: udp({ payload: Buffer.alloc(0) }), verdict: 'TX', drops: { no_endpoints: 1 }, out: { icmpType: 3, icmpCode: 3, len: 70 },
+    pkt: udp({ payload: Buffer.alloc(0) }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { icmpType: 3, icmpCode: 3, len: 70 },
   },
   { name: 'no endpoints with traffic policy Local: dropped, not rejected', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], flags: F.local }), pkt: tcp(), verdict: 'DROP', drops: { no_local_endpoints: 1 } },
   { name: 'no endpoints, packet with IP options: counted, dropped (no reject)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ options: Buffer.from([1, 1, 1, 0]) }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },

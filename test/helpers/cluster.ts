@@ -142,6 +142,7 @@ export class XlbCluster {
     // veth enables its NAPI only when GRO *changes* to on, and it is on by default: cycle it.
     await this.topo.bridge.exec('ethtool', ['-K', `v${node}`, 'gro', 'off']);
     await this.topo.bridge.exec('ethtool', ['-K', `v${node}`, 'gro', 'on']);
+    await this.wireChecksums();
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
     const args = [cliPath(), 'agent', '--source', 'manifests', '--manifests', this.dir, '--node', node,
@@ -160,6 +161,18 @@ export class XlbCluster {
     this.agents.set(node, h);
     await this.waitReady(h);
     return h;
+  }
+
+  /**
+   * A wire carries complete checksums; a veth whose sender offloads them (the default) carries
+   * only the pseudo-header sum plus a flag in the skb. XDP cannot see that flag, and a frame it
+   * redirects loses it, so the client's and nodes' "wire" devices checksum in software, as
+   * the NIC-facing side of a real node would receive them.
+   */
+  private async wireChecksums(): Promise<void> {
+    for (const ns of [this.topo.client.ns, ...this.topo.nodes.map((n) => n.ns)]) {
+      await ns.exec('ethtool', ['-K', 'eth0', 'tx', 'off']);
+    }
   }
 
   private async waitReady(h: AgentHandle, timeoutMs = 20_000): Promise<void> {
