@@ -28,7 +28,7 @@ test('bench --quick produces every row with positive figures for available modes
   });
   assert.match(stdout, /ratio to direct/);
   const res = JSON.parse(await readFile(json, 'utf8')) as BenchResult;
-  assert.ok(res.durationS < 150, `quick run took ${res.durationS} s`);
+  assert.ok(res.durationS < 170, `quick run took ${res.durationS} s`);
   assert.deepEqual(res.rows.map((r) => r.id), ROW_IDS);
   assert.deepEqual(Object.keys(res.modes), ['direct', 'iptables', 'nftables', 'xlb']);
   for (const base of ['direct', 'iptables', 'nftables']) assert.equal(res.modes[base].available, true, `${base}: ${res.modes[base].reason}`);

@@ -21,12 +21,14 @@ const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
 export interface BenchConfig {
   quick: boolean; durationS: number; reps: number; bigReps: number; bigServices: number;
   latencyRate: number; latencyMs: number; budgetS: number;
+  /** how long a mode may take to start serving before it counts as failed */
+  readyTimeoutS: number;
 }
 
 export function config(quick: boolean): BenchConfig {
   return quick
-    ? { quick, durationS: 2, reps: 1, bigReps: 1, bigServices: 100, latencyRate: 200, latencyMs: 2000, budgetS: 110 }
-    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, latencyRate: 500, latencyMs: 5000, budgetS: 840 };
+    ? { quick, durationS: 2, reps: 1, bigReps: 1, bigServices: 100, latencyRate: 200, latencyMs: 2000, budgetS: 110, readyTimeoutS: 20 }
+    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, latencyRate: 500, latencyMs: 5000, budgetS: 840, readyTimeoutS: 120 };
 }
 
 type Better = 'higher' | 'lower';
@@ -178,10 +180,10 @@ async function smallRound(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Rec
   });
 }
 
-async function setupMode(topo: Topology, mode: Mode, services: SimpleService[], probes: Array<[string, string]>): Promise<number> {
+async function setupMode(topo: Topology, mode: Mode, services: SimpleService[], probes: Array<[string, string]>, timeoutS: number): Promise<number> {
   const start = performance.now();
   await mode.setup(topo, services);
-  await waitServing(topo, mode, probes, 180_000);
+  await waitServing(topo, mode, probes, timeoutS * 1000);
   return (performance.now() - start) / 1000;
 }
 
@@ -197,7 +199,7 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
     for (let i = 0; i < modes.length; i++) {
       const mode = modes[(i + r) % modes.length];
       try {
-        await setupMode(topo, mode, small, smallProbes(topo, mode));
+        await setupMode(topo, mode, small, smallProbes(topo, mode), cfg.readyTimeoutS);
         await smallRound(topo, mode, cfg, rec);
       } catch (e) {
         rec.fail(ROWS.slice(0, 9).map((x) => x[0]), mode.name, e);
@@ -214,7 +216,7 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
       const probes: Array<[string, string]> = mode.name === 'direct' ? [] : [['app1-2', lastFiller], ...smallProbes(topo, mode)];
       await rec.measure(['connrate_big', 'program_big'], mode.name, async () => {
         try {
-          const s = await setupMode(topo, mode, big, probes);
+          const s = await setupMode(topo, mode, big, probes, cfg.readyTimeoutS);
           if (mode.name !== 'direct') rec.add('program_big', mode.name, s);
           const w = await wrkConnRate(topo.nsFor('app1-2'), targets(topo, mode).web, cfg.durationS);
           if (w.requests === 0) throw new Error('wrk: no request completed');
