@@ -59,11 +59,15 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   virtual Napi::Value Result(Napi::Env env) = 0;
+  // Extra properties on the rejection (e.g. how far a batch got before it failed).
+  virtual void Annotate(Napi::Object err) {}
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     if (err_.set()) {
-      deferred_.Reject(MakeError(env, err_).Value());
+      Napi::Object e = MakeError(env, err_).Value();
+      Annotate(e);
+      deferred_.Reject(e);
       return;
     }
     try {

@@ -245,6 +245,88 @@ class LookupBatchWorker : public PromiseWorker {
   uint32_t total_ = 0;
 };
 
+// ---- async element ops. An update or delete on a map-in-map returns only after an RCU
+// grace period (the kernel makes sure no program still runs with the old inner map), ~10 ms
+// of sleeping that must not hold the JS thread. Several in flight overlap their waits. ----
+
+class SetInnerWorker : public PromiseWorker {
+ public:
+  // `names` are the inner maps' names, for naming the one that failed.
+  SetInnerWorker(Napi::Env env, FdPtr outer, std::string name, const uint8_t* k, size_t ks,
+                 std::vector<FdPtr> inners, std::vector<std::string> names, bool single)
+      : PromiseWorker(env), outer_(std::move(outer)), name_(std::move(name)),
+        keys_(k, k + ks * inners.size()), ks_(ks), inners_(std::move(inners)),
+        names_(std::move(names)), single_(single) {}
+
+  void Execute() override {
+    std::vector<uint32_t> fds;
+    for (const FdPtr& f : inners_) fds.push_back(f->fd);
+    uint32_t count = fds.size();
+    if (!single_ && count > 1) {
+      // One BPF_MAP_UPDATE_BATCH: the kernel waits for the grace period once per batch.
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      uint32_t n = count;
+      int r = bpf_map_update_batch(outer_->fd, keys_.data(), fds.data(), &n, &opts);
+      if (r == 0) {
+        done_ = count;
+        return;
+      }
+      if (!NoBatchOp(r)) {
+        done_ = n;
+        err_ = Errno(-r, "bpf_map_update_batch", Target(n),
+                     "failed after " + std::to_string(n) + " of " + std::to_string(count) + " entries");
+        return;
+      }
+    }
+    for (uint32_t i = 0; i < count; i++) {
+      int r = bpf_map_update_elem(outer_->fd, &keys_[i * ks_], &fds[i], BPF_ANY);
+      if (r < 0) {
+        err_ = Errno(-r, "bpf_map_update_elem", Target(i),
+                     single_ ? "" : "failed at entry " + std::to_string(i) + " of " + std::to_string(count));
+        return;
+      }
+      done_ = i + 1;
+    }
+  }
+  Napi::Value Result(Napi::Env env) override {
+    return single_ ? env.Undefined() : Napi::Number::New(env, done_);
+  }
+  void Annotate(Napi::Object err) override {
+    if (!single_) err.Set("done", Napi::Number::New(err.Env(), done_));
+  }
+
+ private:
+  std::string Target(uint32_t i) const { return name_ + "[" + (i < names_.size() ? names_[i] : "") + "]"; }
+  FdPtr outer_;
+  std::string name_;
+  std::vector<uint8_t> keys_;
+  size_t ks_;
+  std::vector<FdPtr> inners_;  // held so the fds stay open until the kernel has them
+  std::vector<std::string> names_;
+  bool single_;
+  uint32_t done_ = 0;
+};
+
+class DeleteWorker : public PromiseWorker {
+ public:
+  DeleteWorker(Napi::Env env, FdPtr fd, std::string name, const uint8_t* k, size_t ks)
+      : PromiseWorker(env), fd_(std::move(fd)), name_(std::move(name)), key_(k, k + ks) {}
+
+  void Execute() override {
+    int r = bpf_map_delete_elem(fd_->fd, key_.data());
+    if (r == -ENOENT) return;
+    if (r < 0) err_ = Errno(-r, "bpf_map_delete_elem", name_);
+    else found_ = true;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, found_); }
+
+ private:
+  FdPtr fd_;
+  std::string name_;
+  std::vector<uint8_t> key_;
+  bool found_ = false;
+};
+
 // ---- class setup ----
 
 Napi::Function BpfMap::Define(Napi::Env env) {
@@ -257,12 +339,15 @@ Napi::Function BpfMap::Define(Napi::Env env) {
           InstanceMethod<&BpfMap::Lookup>("lookup"),
           InstanceMethod<&BpfMap::Update>("update"),
           InstanceMethod<&BpfMap::Delete>("delete"),
+          InstanceMethod<&BpfMap::DeleteAsync>("deleteAsync"),
           InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
           InstanceMethod<&BpfMap::DeleteBatch>("deleteBatch"),
           InstanceMethod<&BpfMap::LookupBatch>("lookupBatch"),
           InstanceMethod<&BpfMap::Keys>("keys"),
           InstanceMethod<&BpfMap::Entries>("entries"),
           InstanceMethod<&BpfMap::SetInner>("setInner"),
+          InstanceMethod<&BpfMap::SetInnerAsync>("setInnerAsync"),
+          InstanceMethod<&BpfMap::SetInnerBatch>("setInnerBatch"),
           InstanceMethod<&BpfMap::InnerId>("innerId"),
           InstanceMethod<&BpfMap::Pin>("pin"),
           InstanceMethod<&BpfMap::Unpin>("unpin"),
@@ -437,6 +522,15 @@ Napi::Value BpfMap::Delete(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+Napi::Value BpfMap::DeleteAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "bpf_map_delete_elem";
+  FdOrThrow(env, op);
+  auto* w = new DeleteWorker(env, fd_, name_, KeyArg(info, 0, op), keySize_);
+  w->Queue();
+  return w->Promise();
+}
+
 // ---- batch ops ----
 
 Napi::Value BpfMap::UpdateBatch(const Napi::CallbackInfo& info) {
@@ -510,16 +604,59 @@ Napi::Value BpfMap::Entries(const Napi::CallbackInfo& info) {
 
 // ---- map-in-map ----
 
+BpfMap* BpfMap::InnerArg(Napi::Env env, Napi::Value v, const char* op) const {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->mapCtor.Value()))
+    throw Napi::TypeError::New(env, "inner must be a BpfMap");
+  BpfMap* inner = Unwrap(v.As<Napi::Object>());
+  inner->FdOrThrow(env, op);
+  return inner;
+}
+
+void BpfMap::CheckMapInMap(Napi::Env env, const char* op, const char* what) const {
+  if (!IsMapInMap())
+    Throw(env, Errno(EINVAL, op, name_, std::string(what) + " needs an array_of_maps or hash_of_maps"));
+}
+
+Napi::Value BpfMap::SetInnerAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "bpf_map_update_elem";
+  FdOrThrow(env, op);
+  CheckMapInMap(env, op, "setInnerAsync");
+  const uint8_t* key = KeyArg(info, 0, op);
+  BpfMap* inner = InnerArg(env, info.Length() > 1 ? info[1] : env.Undefined(), op);
+  auto* w = new SetInnerWorker(env, fd_, name_, key, keySize_, {inner->fd_}, {inner->name_}, true);
+  w->Queue();
+  return w->Promise();
+}
+
+Napi::Value BpfMap::SetInnerBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "bpf_map_update_batch";
+  FdOrThrow(env, op);
+  CheckMapInMap(env, op, "setInnerBatch");
+  if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(env, "inners must be an array of BpfMap");
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<FdPtr> fds;
+  std::vector<std::string> names;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    BpfMap* inner = InnerArg(env, arr.Get(i), op);
+    fds.push_back(inner->fd_);
+    names.push_back(inner->name_);
+  }
+  const uint8_t* keys = BufArg(info, 0, fds.size() * keySize_, "keys", op);
+  auto* w = new SetInnerWorker(env, fd_, name_, keys, keySize_, std::move(fds), std::move(names), false);
+  w->Queue();
+  return w->Promise();
+}
+
 Napi::Value BpfMap::SetInner(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "bpf_map_update_elem";
   int fd = FdOrThrow(env, op);
-  if (!IsMapInMap()) Throw(env, Errno(EINVAL, op, name_, "setInner needs an array_of_maps or hash_of_maps"));
+  CheckMapInMap(env, op, "setInner");
   const uint8_t* key = KeyArg(info, 0, op);
-  if (info.Length() < 2 || !info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(Data(env)->mapCtor.Value()))
-    throw Napi::TypeError::New(env, "inner must be a BpfMap");
-  BpfMap* inner = Unwrap(info[1].As<Napi::Object>());
-  uint32_t innerFd = inner->FdOrThrow(env, op);
+  BpfMap* inner = InnerArg(env, info.Length() > 1 ? info[1] : env.Undefined(), op);
+  uint32_t innerFd = inner->fd_->fd;
   Check(env, bpf_map_update_elem(fd, key, &innerFd, BPF_ANY), op, name_ + "[" + inner->name_ + "]");
   return env.Undefined();
 }
@@ -528,7 +665,7 @@ Napi::Value BpfMap::InnerId(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "bpf_map_lookup_elem";
   int fd = FdOrThrow(env, op);
-  if (!IsMapInMap()) Throw(env, Errno(EINVAL, op, name_, "innerId needs an array_of_maps or hash_of_maps"));
+  CheckMapInMap(env, op, "innerId");
   uint32_t id = 0;
   int r = bpf_map_lookup_elem(fd, KeyArg(info, 0, op), &id);
   if (r == -ENOENT) return env.Null();

@@ -31,12 +31,15 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
   Napi::Value Lookup(const Napi::CallbackInfo& info);
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value Delete(const Napi::CallbackInfo& info);
+  Napi::Value DeleteAsync(const Napi::CallbackInfo& info);
   Napi::Value UpdateBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
   Napi::Value LookupBatch(const Napi::CallbackInfo& info);
   Napi::Value Keys(const Napi::CallbackInfo& info);
   Napi::Value Entries(const Napi::CallbackInfo& info);
   Napi::Value SetInner(const Napi::CallbackInfo& info);
+  Napi::Value SetInnerAsync(const Napi::CallbackInfo& info);
+  Napi::Value SetInnerBatch(const Napi::CallbackInfo& info);
   Napi::Value InnerId(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Unpin(const Napi::CallbackInfo& info);
@@ -56,6 +59,9 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
   // Bytes one value occupies in user space (per-CPU maps: one 8-byte-aligned slot per CPU).
   size_t ValueBytes() const;
   bool IsMapInMap() const;
+  void CheckMapInMap(Napi::Env env, const char* op, const char* what) const;
+  // An open BpfMap argument to store in this map-in-map (TypeError / EBADF otherwise).
+  BpfMap* InnerArg(Napi::Env env, Napi::Value v, const char* op) const;
   const uint8_t* KeyArg(const Napi::CallbackInfo& info, size_t i, const char* op) const;
   const uint8_t* BufArg(const Napi::CallbackInfo& info, size_t i, size_t want, const char* what, const char* op) const;
   uint64_t FlagArg(const Napi::CallbackInfo& info, size_t i, const char* op) const;

@@ -58,12 +58,16 @@ export interface NativeBpfMap {
   lookup(key: Buffer): Buffer | null;
   update(key: Buffer, value: Buffer, flag?: NativeUpdateFlag): void;
   delete(key: Buffer): boolean;
+  deleteAsync(key: Buffer): Promise<boolean>;
   updateBatch(keys: Buffer, values: Buffer, count: number, flag?: NativeUpdateFlag): Promise<number>;
   deleteBatch(keys: Buffer, count: number): Promise<number>;
   lookupBatch(): Promise<{ keys: Buffer; values: Buffer; count: number }>;
   keys(): Buffer[];
   entries(): Array<[Buffer, Buffer]>;
   setInner(key: Buffer, inner: NativeBpfMap): void;
+  setInnerAsync(key: Buffer, inner: NativeBpfMap): Promise<void>;
+  /** Rejections carry `done`: entries stored before the failing one. */
+  setInnerBatch(keys: Buffer, inners: NativeBpfMap[]): Promise<number>;
   innerId(key: Buffer): number | null;
   pin(path: string): void;
   unpin(path: string): void;

@@ -192,6 +192,11 @@ export class BpfMap {
   update(key: Buffer, value: Buffer, flag: UpdateFlag = 'any'): void { this.#n.update(key, value, flag); }
   /** false when absent. */
   delete(key: Buffer): boolean { return this.#n.delete(key); }
+  /**
+   * delete() off the JS thread. For a map-in-map the kernel returns only after an RCU
+   * grace period (~10 ms); several calls in flight overlap their waits.
+   */
+  async deleteAsync(key: Buffer): Promise<boolean> { return this.#n.deleteAsync(key); }
   /** keys/values packed back to back; falls back to a loop for map types without batch ops. */
   // async: argument errors reject like kernel errors instead of throwing synchronously.
   async updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag = 'any'): Promise<number> {
@@ -203,8 +208,20 @@ export class BpfMap {
   async lookupBatch(): Promise<{ keys: Buffer; values: Buffer; count: number }> { return this.#n.lookupBatch(); }
   keys(): Buffer[] { return this.#n.keys(); }
   entries(): Array<[Buffer, Buffer]> { return this.#n.entries(); }
-  /** Map-in-map: store inner's fd under key. */
+  /** Map-in-map: store inner's fd under key. Blocks for an RCU grace period: prefer setInnerAsync. */
   setInner(key: Buffer, inner: BpfMap): void { this.#n.setInner(key, rawMap(inner)); }
+  /** setInner() off the JS thread; inner may be closed as soon as this is called. */
+  async setInnerAsync(key: Buffer, inner: BpfMap): Promise<void> { return this.#n.setInnerAsync(key, rawMap(inner)); }
+  /**
+   * Map-in-map: inners[i] under the i-th key of `keys` (packed), in one BPF_MAP_UPDATE_BATCH,
+   * so the kernel waits for one grace period instead of one per entry (an element loop where
+   * the kernel has no batch op). Resolves to the count stored; a failure rejects with `done`,
+   * the entries before the failing one (those are stored), and the failing inner in `target`.
+   * The same inner may appear under several keys.
+   */
+  async setInnerBatch(keys: Buffer, inners: BpfMap[]): Promise<number> {
+    return this.#n.setInnerBatch(keys, inners.map(rawMap));
+  }
   /** Map-in-map: id of the inner map under key, null when empty. */
   innerId(key: Buffer): number | null { return this.#n.innerId(key); }
   pin(path: string): void { this.#n.pin(path); }

@@ -191,6 +191,113 @@ test('map-in-map: setInner, innerId, fromId on array_of_maps and hash_of_maps', 
   }
 });
 
+/** Asserts a promise rejects with an addon error carrying this code, op and target. */
+async function rejectsCode(p: Promise<unknown>, code: string, op: string, target: string, msg?: RegExp): Promise<any> {
+  let got: any;
+  await assert.rejects(p, (e: any) => {
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.op, op);
+    assert.equal(e.target, target);
+    assert.ok(e.message.includes(target), e.message);
+    if (msg) assert.match(e.message, msg);
+    got = e;
+    return true;
+  });
+  return got;
+}
+
+const innerMap = (name: string): BpfMap => BpfMap.create({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 4, name });
+
+test('map-in-map async: setInnerAsync and deleteAsync store and remove inner maps off the JS thread', async () => {
+  for (const outerName of ['t_aom', 't_hom']) {
+    const outer = obj.map(outerName);
+    const inner = innerMap('inner_async');
+    const pending = outer.setInnerAsync(u32(2), inner);
+    // The worker holds its own reference: closing the caller's fd at once is safe.
+    inner.close();
+    assert.equal(await pending, undefined);
+    const id = outer.innerId(u32(2));
+    assert.ok(id !== null && id > 0, `${outerName}: an inner map is stored`);
+    const again = BpfMap.fromId(id);
+    assert.equal(again.maxEntries, 4);
+    again.update(u32(1), u64(9));
+    assert.deepEqual(again.lookup(u32(1)), u64(9));
+    again.close();
+    assert.equal(await outer.deleteAsync(u32(2)), true);
+    assert.equal(outer.innerId(u32(2)), null);
+    assert.equal(await outer.deleteAsync(u32(2)), false, `${outerName}: nothing left to delete`);
+  }
+  const h = obj.map('t_hash');
+  h.update(u32(5), val16(5));
+  assert.equal(await h.deleteAsync(u32(5)), true, 'deleteAsync works on any map');
+  assert.equal(await h.deleteAsync(u32(5)), false);
+});
+
+test('map-in-map batch: setInnerBatch stores every inner (one may serve several keys) in one call', async () => {
+  for (const outerName of ['t_aom', 't_hom']) {
+    const outer = obj.map(outerName);
+    const a = innerMap('inner_a');
+    const b = innerMap('inner_b');
+    try {
+      const keys = Buffer.concat([u32(0), u32(1), u32(3)]);
+      assert.equal(await outer.setInnerBatch(keys, [a, b, a]), 3);
+      assert.deepEqual([outer.innerId(u32(0)), outer.innerId(u32(1)), outer.innerId(u32(3))], [a.id, b.id, a.id]);
+      const viaOuter = BpfMap.fromId(outer.innerId(u32(3))!);
+      viaOuter.update(u32(0), u64(123));
+      viaOuter.close();
+      assert.deepEqual(a.lookup(u32(0)), u64(123), 'both keys reach the one shared map');
+      assert.equal(await outer.setInnerBatch(Buffer.alloc(0), []), 0, 'an empty batch is a no-op');
+      // Replacing in a batch: the old inner goes, the new one is in place.
+      assert.equal(await outer.setInnerBatch(u32(0), [b]), 1);
+      assert.equal(outer.innerId(u32(0)), b.id);
+      for (const k of [0, 1, 3]) await outer.deleteAsync(u32(k));
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
+});
+
+test('map-in-map async errors carry code, op and target; a failed batch says how far it got', async () => {
+  const hom = obj.map('t_hom');
+  const wrong = BpfMap.create({ type: 'array', keySize: 4, valueSize: 16, maxEntries: 4, name: 'wrong_inner' });
+  const ok = innerMap('ok_inner');
+  try {
+    // The kernel checks every inner map against the template (array, 4-byte key, 8-byte value).
+    await rejectsCode(hom.setInnerAsync(u32(1), wrong), 'EINVAL', 'bpf_map_update_elem', 't_hom[wrong_inner]');
+    assert.equal(hom.innerId(u32(1)), null);
+    await rejectsCode(obj.map('t_hash').setInnerAsync(u32(1), ok), 'EINVAL', 'bpf_map_update_elem', 't_hash', /needs an array_of_maps or hash_of_maps/);
+    await rejectsCode(hom.setInnerBatch(Buffer.alloc(3), [ok]), 'EINVAL', 'bpf_map_update_batch', 't_hom', /keys is 3 bytes, map 't_hom' expects 4/);
+    await assert.rejects(hom.setInnerAsync(u32(1), {} as BpfMap), TypeError);
+
+    // Full (max_entries 4): the first four keys are stored, the fifth fails with E2BIG.
+    const keys = Buffer.concat([10, 11, 12, 13, 14, 15].map(u32));
+    const inners = [ok, ok, ok, ok, ok, ok];
+    const e = await rejectsCode(hom.setInnerBatch(keys, inners), 'E2BIG', 'bpf_map_update_batch', 't_hom[ok_inner]', /after 4 of 6/);
+    assert.equal(e.done, 4);
+    for (const k of [10, 11, 12, 13]) assert.equal(hom.innerId(u32(k)), ok.id, `key ${k} stored before the failure`);
+    assert.equal(await hom.deleteBatch(keys, 6), 4);
+    // A bad inner in the middle: the entries before it are stored, the error names it.
+    const e2 = await rejectsCode(hom.setInnerBatch(Buffer.concat([u32(20), u32(21), u32(22)]), [ok, wrong, ok]),
+      'EINVAL', 'bpf_map_update_batch', 't_hom[wrong_inner]');
+    assert.equal(e2.done, 1);
+    assert.equal(hom.innerId(u32(20)), ok.id);
+    assert.equal(hom.innerId(u32(22)), null);
+    assert.equal(await hom.deleteAsync(u32(20)), true);
+
+    const closed = innerMap('closed_inner');
+    closed.close();
+    await rejectsCode(hom.setInnerBatch(u32(1), [closed]), 'EBADF', 'bpf_map_update_batch', 'closed_inner');
+    await rejectsCode(hom.setInnerAsync(u32(1), closed), 'EBADF', 'bpf_map_update_elem', 'closed_inner');
+    const gone = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 2, name: 'gone_hash' });
+    gone.close();
+    await rejectsCode(gone.deleteAsync(u32(1)), 'EBADF', 'bpf_map_delete_elem', 'gone_hash');
+  } finally {
+    wrong.close();
+    ok.close();
+  }
+});
+
 test('btfStruct gives size and member offsets from the object BTF', () => {
   const s = obj.btfStruct('t_val');
   assert.equal(s.size, 16);
