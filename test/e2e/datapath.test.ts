@@ -1,0 +1,333 @@
+// The datapath end to end (issue 3 §8): one two-node topology with three pods per node and one
+// agent per node; every Service feature checked with real traffic (curl, UDP datagrams,
+// keep-alive connections) from the client outside the cluster or from pods. Services are
+// added and changed between subtests; each subtest uses its own addresses and ports.
+//
+// Pods: app1-1, -3, -5 live on node1; app1-2, -4, -6 on node2.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildTopology, CLIENT_IP, type Topology, type TopoPod } from '../helpers/topology.js';
+import { startPodServers } from '../helpers/podserver.js';
+import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
+import { steadyIn } from '../helpers/steady.js';
+import { run, sweepStale, type Netns } from '../helpers/netns.js';
+
+const TAG = 'dp';
+let topo: Topology;
+let c: XlbCluster;
+let pods: TopoPod[];
+let node1: string;
+let node2: string;
+
+const pod = (n: number): TopoPod => pods[n - 1];
+const onNode = (node: string): TopoPod[] => pods.filter((p) => p.node === node);
+const eps = (list: TopoPod[], cond: Omit<EpDef, 'pod'> = {}): EpDef[] => list.map((p) => ({ pod: p, ...cond }));
+const http = (name: string, port: number, nodePort?: number) => ({ name, port, targetPort: HTTP_PORT, ...(nodePort ? { nodePort } : {}) });
+const udp = (name: string, port: number, nodePort?: number) => ({ name, port, targetPort: UDP_PORT, protocol: 'UDP' as const, ...(nodePort ? { nodePort } : {}) });
+
+interface Answers { names: Map<string, number>; failed: number; errors: string[] }
+
+/** n HTTP requests, each on a new connection; which pods answered and how many failed. */
+async function answers(from: string, url: string, n: number, timeoutMs = 1500): Promise<Answers> {
+  const r: Answers = { names: new Map(), failed: 0, errors: [] };
+  for (let i = 0; i < n; i++) {
+    const x = await topo.curl(from, url, { timeoutMs });
+    if (x.status === 200) {
+      const name = x.body.trim().replace(/^Hello, /, '');
+      r.names.set(name, (r.names.get(name) ?? 0) + 1);
+    } else {
+      r.failed++;
+      if (r.errors.length < 3) r.errors.push(x.error ?? `HTTP ${x.status}`);
+    }
+  }
+  return r;
+}
+
+const names = (a: Answers): string[] => [...a.names.keys()].sort();
+
+function assertOnly(a: Answers, allowed: TopoPod[], what: string): void {
+  assert.equal(a.failed, 0, `${what}: ${a.failed} failed (${a.errors.join('; ')})`);
+  const ok = new Set(allowed.map((p) => p.name));
+  for (const n of a.names.keys()) assert.ok(ok.has(n), `${what}: answered by ${n}, expected only ${[...ok].join(', ')}`);
+}
+
+async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  assert.fail(`${what}: not true within ${timeoutMs} ms`);
+}
+
+/** Wait until a freshly applied Service answers `url` from `from` (both agents programmed it). */
+async function serving(from: string, url: string): Promise<void> {
+  await eventually(`${url} answers from ${from}`, async () => (await topo.curl(from, url, { timeoutMs: 500 })).status === 200);
+}
+
+// Probes that report what the client's socket saw: a TCP connect refused (a RST came back) or
+// a datagram refused (a connected UDP socket hears of an ICMP port unreachable; an unconnected
+// one never does), versus an answer or silence. Prints {result, code?, reply?, ms}.
+const PROBE = `
+import net from 'node:net';
+import dgram from 'node:dgram';
+const [kind, addr, port, timeoutMs] = process.argv.slice(1);
+const t0 = performance.now();
+let close = () => {};
+const done = (r) => { console.log(JSON.stringify({ ...r, ms: Math.round(performance.now() - t0) })); close(); process.exit(0); };
+setTimeout(() => done({ result: 'timeout' }), Number(timeoutMs));
+if (kind === 'tcp') {
+  const s = net.connect({ host: addr, port: Number(port) });
+  close = () => s.destroy();
+  s.on('connect', () => done({ result: 'connected' }));
+  s.on('error', (e) => done({ result: 'error', code: e.code }));
+} else {
+  const s = dgram.createSocket('udp4');
+  close = () => s.close();
+  s.on('message', (m) => done({ result: 'reply', reply: m.toString() }));
+  s.on('error', (e) => done({ result: 'error', code: e.code }));
+  s.connect(Number(port), addr, () => s.send('probe'));
+}
+`;
+
+interface ProbeResult { result: 'connected' | 'reply' | 'error' | 'timeout'; code?: string; reply?: string; ms: number }
+
+async function probe(kind: 'tcp' | 'udp', ns: Netns, addr: string, port: number, timeoutMs = 2000): Promise<ProbeResult> {
+  const r = await run('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', PROBE, kind, addr, String(port), String(timeoutMs)],
+    { timeoutMs: timeoutMs + 5000 });
+  return JSON.parse(r.stdout.trim()) as ProbeResult;
+}
+
+before(async () => {
+  await sweepStale(TAG);
+  topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 3 });
+  pods = topo.pods;
+  [node1, node2] = topo.nodes.map((n) => n.ip);
+  await startPodServers(topo);
+  c = new XlbCluster(topo, TAG);
+  await c.startAgent('node1');
+  await c.startAgent('node2');
+});
+
+after(async () => {
+  await c?.teardown();
+  await topo?.teardown();
+});
+
+test('ClusterIP from a pod: every request answered, answers rotate across pods', async () => {
+  const svc: SvcDef = { name: 'cip', clusterIP: '10.96.2.1', ports: [http('http', 80)] };
+  c.apply(svc, eps(pods));
+  await serving('app1-1', 'http://10.96.2.1/');
+  const a = await answers('app1-1', 'http://10.96.2.1/', 16);
+  assertOnly(a, pods, 'ClusterIP');
+  assert.ok(a.names.size >= 3, `answers rotate: ${names(a)}`);
+});
+
+test('NodePort on both node addresses from the client', async () => {
+  const svc: SvcDef = { name: 'np', type: 'NodePort', clusterIP: '10.96.2.2', ports: [http('http', 80, 30201)] };
+  c.apply(svc, eps(pods));
+  for (const ip of [node1, node2]) {
+    await serving('client', `http://${ip}:30201/`);
+    const a = await answers('client', `http://${ip}:30201/`, 12);
+    assertOnly(a, pods, `NodePort on ${ip}`);
+    assert.ok(a.names.size >= 2, `NodePort on ${ip} rotates: ${names(a)}`);
+  }
+});
+
+test('local and remote backends are both reached through one node', async () => {
+  // the Service from the previous subtest: all six pods, three per node
+  for (const ip of [node1, node2]) {
+    const a = await answers('client', `http://${ip}:30201/`, 24);
+    assertOnly(a, pods, `NodePort on ${ip}`);
+    const nodes = new Set(names(a).map((n) => pods.find((p) => p.name === n)!.node));
+    assert.deepEqual([...nodes].sort(), ['node1', 'node2'], `answers through ${ip} come from pods of both nodes: ${names(a)}`);
+  }
+});
+
+test('LoadBalancer IP from the client', async () => {
+  const svc: SvcDef = { name: 'lb', type: 'LoadBalancer', clusterIP: '10.96.2.3', lbIP: '198.18.100.3', ports: [http('http', 80, 30203)] };
+  c.apply(svc, eps(pods));
+  await serving('client', 'http://198.18.100.3/');
+  const a = await answers('client', 'http://198.18.100.3/', 12);
+  assertOnly(a, pods, 'LoadBalancer IP');
+  assert.ok(a.names.size >= 2, `LoadBalancer IP rotates: ${names(a)}`);
+});
+
+test('externalIP from the client', async () => {
+  const svc: SvcDef = { name: 'extip', clusterIP: '10.96.2.4', externalIPs: ['198.18.100.4'], ports: [http('http', 8000)] };
+  c.apply(svc, eps(pods));
+  await serving('client', 'http://198.18.100.4:8000/');
+  const a = await answers('client', 'http://198.18.100.4:8000/', 12);
+  assertOnly(a, pods, 'externalIP');
+  // an externalIP is a Service address only on the Service's port
+  const other = await topo.curl('client', 'http://198.18.100.4:8001/', { timeoutMs: 500 });
+  assert.equal(other.status, 0, 'another port of the externalIP is not served');
+});
+
+test('sessionAffinity ClientIP: every connection from one client lands on one pod', async () => {
+  const svc: SvcDef = { name: 'aff', type: 'NodePort', clusterIP: '10.96.2.5', affinitySec: 60, ports: [http('http', 80, 30205)] };
+  c.apply(svc, eps(pods));
+  await serving('client', `http://${node1}:30205/`);
+  const ext = await answers('client', `http://${node1}:30205/`, 15);
+  assertOnly(ext, pods, 'affinity via NodePort');
+  assert.equal(ext.names.size, 1, `one pod for the client via NodePort: ${names(ext)}`);
+  const int = await answers('app1-2', 'http://10.96.2.5/', 15);
+  assertOnly(int, pods, 'affinity via ClusterIP');
+  assert.equal(int.names.size, 1, `one pod for a pod via ClusterIP: ${names(int)}`);
+});
+
+test('externalTrafficPolicy Local: client address kept, only the node\'s own pods answer', async () => {
+  const svc: SvcDef = { name: 'etp', type: 'NodePort', clusterIP: '10.96.2.6', eTP: 'Local', ports: [http('http', 80, 30206)] };
+  c.apply(svc, eps(pods));
+  for (const [ip, node] of [[node1, 'node1'], [node2, 'node2']] as const) {
+    await serving('client', `http://${ip}:30206/`);
+    const a = await answers('client', `http://${ip}:30206/`, 12);
+    assertOnly(a, onNode(node), `eTP Local via ${node}`);
+    assert.ok(a.names.size >= 2, `eTP Local via ${node} still balances over its pods: ${names(a)}`);
+    for (let i = 0; i < 4; i++) {
+      const r = await topo.curl('client', `http://${ip}:30206/ip`);
+      assert.equal(r.status, 200, r.error);
+      assert.equal(r.body.trim(), CLIENT_IP, `the pod sees the client's own address via ${node}`);
+    }
+  }
+  // Cluster policy on the same Service: a remote pod sees the node's address (SNAT)
+  c.apply({ ...svc, eTP: 'Cluster' }, eps([pod(2)]));
+  await eventually('eTP Cluster: remote pod answers through node1', async () =>
+    (await topo.curl('client', `http://${node1}:30206/ip`, { timeoutMs: 500 })).body.trim() === node1);
+});
+
+test('internalTrafficPolicy Local: a pod only reaches pods on its own node', async () => {
+  const svc: SvcDef = { name: 'itp', clusterIP: '10.96.2.7', iTP: 'Local', ports: [http('http', 80)] };
+  c.apply(svc, eps(pods));
+  await serving('app1-1', 'http://10.96.2.7/');
+  await serving('app1-2', 'http://10.96.2.7/');
+  const from1 = await answers('app1-1', 'http://10.96.2.7/', 12);
+  assertOnly(from1, onNode('node1'), 'iTP Local from a node1 pod');
+  const from2 = await answers('app1-2', 'http://10.96.2.7/', 12);
+  assertOnly(from2, onNode('node2'), 'iTP Local from a node2 pod');
+  assert.ok(from1.names.size >= 2 && from2.names.size >= 2, `balanced within the node: ${names(from1)} / ${names(from2)}`);
+});
+
+test('terminating fallback: serving+terminating endpoints answer when none is ready; a ready one takes new flows', async () => {
+  const svc: SvcDef = { name: 'term', type: 'NodePort', clusterIP: '10.96.2.8', ports: [http('http', 80, 30208)] };
+  const draining = [pod(1), pod(2)];
+  c.apply(svc, [
+    ...eps(draining, { ready: false, serving: true, terminating: true }),
+    { pod: pod(3), ready: false, serving: false, terminating: true },   // shutting down: never used
+  ]);
+  await serving('app1-4', 'http://10.96.2.8/');
+  await serving('client', `http://${node1}:30208/`);
+  const int = await answers('app1-4', 'http://10.96.2.8/', 12);
+  assertOnly(int, draining, 'fallback via ClusterIP');
+  const ext = await answers('client', `http://${node1}:30208/`, 12);
+  assertOnly(ext, draining, 'fallback via NodePort');
+  assert.equal(new Set([...names(int), ...names(ext)]).size, 2, 'both serving+terminating pods are used');
+
+  c.apply(svc, [...eps(draining, { ready: false, serving: true, terminating: true }), { pod: pod(6) }]);
+  await eventually('only the ready pod answers new flows', async () => {
+    const a = await answers('client', `http://${node1}:30208/`, 6, 800);
+    return a.failed === 0 && names(a).join() === pod(6).name;
+  });
+  const after = await answers('app1-4', 'http://10.96.2.8/', 10);
+  assertOnly(after, [pod(6)], 'after a ready endpoint returned, via ClusterIP');
+});
+
+test('no endpoints: TCP refused and UDP port unreachable at once, from outside and from a pod', async () => {
+  const svc: SvcDef = { name: 'empty', type: 'LoadBalancer', clusterIP: '10.96.2.9', lbIP: '198.18.100.9', ports: [http('http', 80, 30209), udp('dns', 53, 30209)] };
+  // programmed with an endpoint first, so "refused" below is the datapath's answer
+  c.apply(svc, eps([pod(1)]));
+  await serving('client', 'http://198.18.100.9/');
+  c.apply(svc, []);
+  await eventually('the empty Service refuses', async () => (await probe('tcp', topo.client.ns, '198.18.100.9', 80, 500)).code === 'ECONNREFUSED');
+  const targets: Array<[Netns, string, number, number]> = [
+    [topo.client.ns, '198.18.100.9', 80, 53], [topo.client.ns, node1, 30209, 30209],
+    [topo.client.ns, node2, 30209, 30209], [pod(4).ns, '10.96.2.9', 80, 53],
+  ];
+  for (const [ns, addr, tcpPort, udpPort] of targets) {
+    for (const [kind, port] of [['tcp', tcpPort], ['udp', udpPort]] as const) {
+      const r = await probe(kind, ns, addr, port, 2000);
+      assert.deepEqual([r.result, r.code], ['error', 'ECONNREFUSED'], `${kind} ${addr}:${port} from ${ns.name}: refused (${JSON.stringify(r)})`);
+      assert.ok(r.ms < 1000, `${kind} ${addr}:${port}: refused at once, not after a timeout (${r.ms} ms)`);
+    }
+  }
+  // with an endpoint back, the same probes are answered
+  c.apply(svc, eps([pod(2)]));
+  await eventually('answered again', async () => (await probe('udp', topo.client.ns, '198.18.100.9', 53, 500)).result === 'reply');
+  assert.equal((await probe('tcp', topo.client.ns, node1, 30209)).result, 'connected');
+});
+
+test('loadBalancerSourceRanges: allowed clients reach the LB IP and NodePort, others do not', async () => {
+  const svc: SvcDef = { name: 'ranges', type: 'LoadBalancer', clusterIP: '10.96.2.10', lbIP: '198.18.100.10', sourceRanges: ['198.18.0.0/28'], ports: [http('http', 80, 30210)] };
+  c.apply(svc, eps(pods));
+  const urls = ['http://198.18.100.10/', `http://${node1}:30210/`, `http://${node2}:30210/`];
+  for (const u of urls) await serving('client', u);
+  for (const u of urls) assertOnly(await answers('client', u, 4), pods, `allowed client via ${u}`);
+
+  c.apply({ ...svc, sourceRanges: ['198.18.0.64/26', '203.0.113.0/24'] }, eps(pods));
+  await eventually('the client is no longer allowed', async () => (await topo.curl('client', urls[0], { timeoutMs: 400 })).status === 0);
+  for (const u of urls) {
+    const a = await answers('client', u, 3, 600);
+    assert.equal(a.failed, 3, `denied client via ${u}: answered by ${names(a)}`);
+  }
+  // the ranges guard external entry points only: pods still use the ClusterIP
+  assertOnly(await answers('app1-1', 'http://10.96.2.10/', 4), pods, 'ClusterIP from a pod');
+});
+
+test('hairpin: a pod reaching itself through its ClusterIP gets its own answer', async () => {
+  const svc: SvcDef = { name: 'self', clusterIP: '10.96.2.11', ports: [http('http', 80), udp('echo', 9000)] };
+  c.apply(svc, eps([pod(3)]));
+  await serving('app1-3', 'http://10.96.2.11/');
+  const a = await answers('app1-3', 'http://10.96.2.11/', 6);
+  assertOnly(a, [pod(3)], 'hairpin');
+  assert.equal(await topo.udpEcho('app1-3', '10.96.2.11', 9000, 'me'), `${pod(3).name}:me`, 'hairpin UDP');
+});
+
+test('backend removal: established keep-alive connections keep working, new ones avoid the removed pods', async () => {
+  const svc: SvcDef = { name: 'rm', type: 'NodePort', clusterIP: '10.96.2.12', ports: [http('http', 80, 30212)] };
+  const keep = pod(1);
+  const removed = [pod(2), pod(3)];       // one remote (SNAT), one local to node1
+  c.apply(svc, eps([keep, ...removed]));
+  const url = `http://${node1}:30212/`;
+  await serving('client', url);
+  // steady.ts fails a request still pending when an earlier request's 2 s timer fires (the
+  // timer is never cleared), so the load stays under 2 s; the removal lands early in it.
+  const LOAD_MS = 1900;
+  const loadEnd = Date.now() + LOAD_MS;
+  const load = steadyIn(topo.client.ns, node1, 30212, LOAD_MS, 8);
+  await new Promise((r) => setTimeout(r, 300));
+  c.apply(svc, eps([keep]));
+  let streak = 0;
+  while (streak < 6 && Date.now() < loadEnd + 3000) {
+    const r = await topo.curl('client', url, { timeoutMs: 800 });
+    streak = r.status === 200 && r.body.trim() === `Hello, ${keep.name}` ? streak + 1 : 0;
+  }
+  const programmedAt = Date.now();
+  const r = await load;
+  assert.equal(streak, 6, 'new connections reach only the kept pod');
+  assert.ok(programmedAt < loadEnd, `the removal took effect while the keep-alive load ran (${programmedAt - loadEnd} ms after its end)`);
+  assert.equal(r.established.failed, 0, `established connections failed: ${r.established.errors.join('; ')}`);
+  assert.ok(removed.some((p) => (r.established.answers[p.name] ?? 0) > 0),
+    `some keep-alive connection was on a removed pod: ${JSON.stringify(r.established.answers)}`);
+  assert.ok(r.established.ok >= 8 * 15, `keep-alive requests went on for the whole load: ${r.established.ok}`);
+  assertOnly(await answers('client', url, 10), [keep], 'new connections after the removal');
+});
+
+test('UDP through ClusterIP and NodePort', async () => {
+  const svc: SvcDef = { name: 'echo', type: 'NodePort', clusterIP: '10.96.2.13', ports: [udp('echo', 9000, 30213)] };
+  c.apply(svc, eps(pods));
+  const podNames = new Set(pods.map((p) => p.name));
+  const targets: Array<[string, string, number]> = [['app1-5', '10.96.2.13', 9000], ['client', node1, 30213], ['client', node2, 30213]];
+  for (const [from, addr, port] of targets) {
+    await eventually(`UDP ${addr}:${port} from ${from}`, async () => (await topo.udpEcho(from, addr, port, 'warm', 500)) !== null);
+    const seen = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const reply = await topo.udpEcho(from, addr, port, `m${i}`, 1500);
+      assert.ok(reply, `UDP ${addr}:${port} from ${from}: datagram ${i} answered`);
+      const [name, payload] = reply.split(':');
+      assert.equal(payload, `m${i}`, 'the echo carries our payload');
+      assert.ok(podNames.has(name), `answered by a pod of the Service: ${name}`);
+      seen.add(name);
+    }
+    assert.ok(seen.size >= 2, `UDP ${addr}:${port} from ${from} rotates across pods: ${[...seen]}`);
+  }
+});
