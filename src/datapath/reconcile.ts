@@ -42,6 +42,73 @@ interface BackendState {
   retiredAt?: number;
 }
 
+type MaglevInput = { id: number; key: string; weight: number };
+
+/** A Maglev table computed for one backend set, and its inner map once created and filling. */
+interface Table {
+  table: Uint32Array;
+  map?: BpfMap;
+  filled?: Promise<number>;
+}
+
+/** A Maglev table to delete after the chunk's entries; `free` returns the svc_id afterwards. */
+interface Drop {
+  svcId: number;
+  free: boolean;
+  errors?: string[];
+}
+
+/** State shared by the Services of one applyMany() chunk. */
+interface Batch {
+  /** by backend-set signature: frontends with the same selectable backends share a table */
+  tables: Map<string, Table>;
+  drops: Drop[];
+}
+
+/** One frontend between its prepared contents (step 1-2) and its entry (steps 3-6). */
+interface Pending {
+  k: string;
+  f: FrontendSpec;
+  st: FrontendState;
+  count: number;
+  slotIds: number[];
+  newKeys: Set<string>;
+  /** backends referenced before and not now, released once the new state is in place */
+  dropped: string[];
+  /** Maglev backend-set signature; '' when the frontend has no table */
+  sig: string;
+  /** a new table to install under svc_id */
+  table?: Table;
+  /** changed slots (keys, values packed) */
+  slots?: { keys: Buffer; values: Buffer };
+  failed?: string;
+}
+
+interface Job {
+  service: string;
+  want: Map<string, FrontendSpec>;
+  errors: string[];
+  pending: Pending[];
+}
+
+/** Services per applyMany() chunk: bounds the inner-map fds and table memory held at once. */
+const CHUNK = 128;
+
+/** Keys and values for the slots that differ between `old` and `ids`, or undefined. */
+function slotDelta(svcId: number, old: number[], ids: number[]): { keys: Buffer; values: Buffer } | undefined {
+  const changed: number[] = [];
+  for (let i = 0; i < ids.length; i++) if (old[i] !== ids[i]) changed.push(i);
+  if (changed.length === 0) return undefined;
+  const keys = Buffer.alloc(changed.length * 8);
+  const values = Buffer.alloc(changed.length * 4);
+  changed.forEach((slot, j) => {
+    keys.writeUInt32LE(svcId, j * 8);
+    keys.writeUInt32LE(slot, j * 8 + 4);
+    values.writeUInt32LE(ids[slot], j * 4);
+  });
+  return { keys, values };
+}
+
 export interface ReconcilerMaps {
   services: BpfMap;
   backends: BpfMap;
@@ -97,6 +164,8 @@ export class Reconciler {
   private nextBackendId = 1;
   /** pinned frontends not yet claimed by a desired Service since start (removed by prune()) */
   private readonly unclaimed = new Set<string>();
+  /** per Service: the applyMany() call that last took it, so calls for one Service never interleave */
+  private readonly busy = new Map<string, Promise<void>>();
   private readonly maxSvcId: number;
 
   constructor(private readonly m: ReconcilerMaps, private readonly opts: { maglevM: number; cpus: number }) {
@@ -170,47 +239,304 @@ export class Reconciler {
 
   /** Program one Service (spec) or remove it (undefined). Never throws for map errors. */
   async apply(service: string, spec: ServiceSpec | undefined): Promise<ReconcileResult> {
+    return (await this.applyMany([[service, spec]]))[0];
+  }
+
+  /**
+   * Program several Services (or remove those whose spec is undefined); results in the same
+   * order, one per distinct key (the last spec given for a key wins). Same outcome as calling
+   * apply() for each in turn — a frontend claimed by two Services goes to the one that holds
+   * it or comes first — but the writes are grouped per chunk of Services: every backend, then
+   * every table (all slots in one batch, every new Maglev table under its svc_id in one
+   * setInnerBatch, so the kernel's RCU wait is paid once, not per frontend), then each
+   * frontend's revnat, source ranges and services entry, then removals, and last the Maglev
+   * tables no longer wanted (one batch). Each frontend still sees DESIGN §3's order.
+   * Frontends of one chunk whose selectable backends and weights are identical share one
+   * inner table.
+   */
+  async applyMany(entries: Iterable<readonly [string, ServiceSpec | undefined]>): Promise<ReconcileResult[]> {
+    const specs = new Map<string, ServiceSpec | undefined>();
+    for (const [k, s] of entries) specs.set(k, s);
+    const list = [...specs];
+    const unlock = await this.lock(list.map(([k]) => k));
+    try {
+      const out: ReconcileResult[] = [];
+      for (let i = 0; i < list.length; i += CHUNK) out.push(...await this.applyChunk(list.slice(i, i + CHUNK)));
+      return out;
+    } finally {
+      unlock();
+    }
+  }
+
+  /** Waits for earlier calls touching any of these Services; returns the release. */
+  private async lock(services: string[]): Promise<() => void> {
+    const before = services.map((s) => this.busy.get(s)).filter((p): p is Promise<void> => p !== undefined);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => { release = r; });
+    for (const s of services) this.busy.set(s, mine);
+    await Promise.all(before);
+    return () => {
+      release();
+      for (const s of services) if (this.busy.get(s) === mine) this.busy.delete(s);
+    };
+  }
+
+  private async applyChunk(list: Array<[string, ServiceSpec | undefined]>): Promise<ReconcileResult[]> {
     const t0 = performance.now();
-    const errors: string[] = [];
-    const want = new Map<string, FrontendSpec>();
+    const b: Batch = { tables: new Map(), drops: [] };
+    try {
+      const jobs: Job[] = [];
+      for (const [service, spec] of list) jobs.push(await this.prepareService(service, spec, b));
+      const pending = jobs.flatMap((j) => j.pending);
+      await this.writeTables(pending);
+      for (const j of jobs) this.finishService(j, b);
+      await this.dropTables(b.drops);
+      return jobs.map((j) => this.resultOf(j, t0));
+    } finally {
+      // The outer map holds its own references; replaced tables are freed by the kernel.
+      for (const t of b.tables.values()) t.map?.close();
+    }
+  }
+
+  private async prepareService(service: string, spec: ServiceSpec | undefined, b: Batch): Promise<Job> {
+    const job: Job = { service, want: new Map(), errors: [], pending: [] };
     for (const f of spec?.frontends ?? []) {
       const k = feKey(svcKeyOf(f));
       const cur = this.frontends.get(k);
       if (cur && cur.owner && cur.owner !== service) {
-        errors.push(`frontend ${k} is already programmed for ${cur.owner}; skipped`);
+        job.errors.push(`frontend ${k} is already programmed for ${cur.owner}; skipped`);
         continue;
       }
-      want.set(k, f);
+      job.want.set(k, f);
     }
-    const oldKeys = this.byService.get(service) ?? new Set<string>();
-    const released: string[] = [];
-
-    for (const [k, f] of want) {
+    for (const [k, f] of job.want) {
       try {
-        await this.writeFrontend(service, k, f);
+        job.pending.push(await this.prepareFrontend(service, k, f, b));
       } catch (e) {
-        errors.push(`frontend ${k}: ${errText(e)}`);
+        job.errors.push(`frontend ${k}: ${errText(e)}`);
       }
     }
-    for (const k of oldKeys) {
-      if (want.has(k) && this.frontends.get(k)?.owner === service) continue;
-      this.removeFrontend(k, released);
-    }
-    const mine = new Set([...want.keys()].filter((k) => this.frontends.get(k)?.owner === service));
-    if (mine.size) this.byService.set(service, mine); else this.byService.delete(service);
-    this.releaseBackends(released);
+    return job;
+  }
 
+  /** Step 1 (backends) and the contents of step 2 (slot writes, a filled Maglev table). */
+  private async prepareFrontend(service: string, k: string, f: FrontendSpec, b: Batch): Promise<Pending> {
+    let st = this.frontends.get(k);
+    if (!st) {
+      st = {
+        svcId: this.allocSvcId(), owner: service, slots: [], maglevSig: '', srcRanges: new Set(),
+        value: { svcId: 0, count: 0, flags: 0, affinityTimeout: 0 }, inMap: false, hasMaglev: false,
+        revnat: '', backendKeys: new Set(),
+      };
+      st.value.svcId = st.svcId;
+      this.frontends.set(k, st);
+    }
+    st.owner = service;
+    this.unclaimed.delete(k);
+
+    // 1. backends (every endpoint, so established flows keep draining ones).
+    const newKeys = new Set<string>();
+    const selectable: MaglevInput[] = [];
+    try {
+      for (const be of f.backends) {
+        const bst = this.ensureBackend(be);
+        const key = beKey(be.addr, be.port);
+        if (!st.backendKeys.has(key) && !newKeys.has(key)) bst.refs++;
+        newKeys.add(key);
+        if (be.selectable) selectable.push({ id: bst.id, key, weight: be.weight });
+      }
+    } finally {
+      // Old and new references both hold until the new state is in place (finishFrontend),
+      // so a failure anywhere before that neither loses nor double-counts one.
+      for (const key of newKeys) st.backendKeys.add(key);
+    }
+    const count = selectable.length;
+    const p: Pending = {
+      k, f, st, count, slotIds: selectable.map((s) => s.id), newKeys, sig: '',
+      dropped: [...st.backendKeys].filter((key) => !newKeys.has(key)),
+    };
+    if (f.maglev && count > 0) {
+      p.sig = selectable.map((s) => `${s.id}/${s.key}/${s.weight}`).join(',');
+      if (p.sig !== st.maglevSig) p.table = await this.tableFor(st, selectable, p.sig, b);
+    }
+    if (!f.maglev) p.slots = slotDelta(st.svcId, st.slots, p.slotIds);
+    return p;
+  }
+
+  /**
+   * The filled inner table for this backend set, shared within the chunk; undefined when the
+   * pinned table (after a restart) already is that table. The fill runs on the thread pool
+   * while the next frontend's table is computed.
+   */
+  private async tableFor(st: FrontendState, selectable: MaglevInput[], sig: string, b: Batch): Promise<Table | undefined> {
+    let t = b.tables.get(sig);
+    if (!t) {
+      t = { table: maglevTable(selectable, this.opts.maglevM) };
+      b.tables.set(sig, t);
+    }
+    if (!st.maglevSig && st.hasMaglev && (await this.pinnedTableEquals(st.svcId, t.table))) return undefined;
+    if (!t.map) {
+      const map = BpfMapClass.create(C.maglevInnerSpec(this.opts.maglevM, st.svcId) as Parameters<typeof BpfMapClass.create>[0]);
+      const enc = C.encodeMaglevTable(t.table);
+      t.map = map;
+      t.filled = map.updateBatch(enc.keys, enc.values, enc.count);
+      t.filled.catch(() => undefined); // awaited in writeTables
+    }
+    return t;
+  }
+
+  /** Step 2 for every pending frontend: slots in one batch, then new Maglev tables in one. */
+  private async writeTables(pending: Pending[]): Promise<void> {
+    await this.writeSlots(pending.filter((p) => p.slots));
+    for (const p of pending) {
+      if (!p.table) continue;
+      try {
+        await p.table.filled;
+      } catch (e) {
+        p.failed = errText(e);
+      }
+    }
+    const installs = pending.filter((p) => p.table && !p.failed);
+    let done = 0;
+    if (installs.length > 1) {
+      const keys = Buffer.concat(installs.map((p) => C.encodeMaglevKey(p.st.svcId)));
+      try {
+        done = await this.m.maglev.setInnerBatch(keys, installs.map((p) => p.table!.map!));
+      } catch (e) {
+        // The entries before the failing one are in place; the rest go one by one so each
+        // frontend gets its own error.
+        done = (e as { done?: number }).done ?? 0;
+      }
+    }
+    for (const [i, p] of installs.entries()) {
+      if (i >= done) {
+        try {
+          await this.m.maglev.setInnerAsync(C.encodeMaglevKey(p.st.svcId), p.table!.map!);
+        } catch (e) {
+          p.failed = errText(e);
+          continue;
+        }
+      }
+      p.st.hasMaglev = true;
+    }
+    for (const p of pending) if (p.sig && !p.failed) p.st.maglevSig = p.sig;
+  }
+
+  /** Changed slots of every frontend in one updateBatch; on failure, per frontend (for its error). */
+  private async writeSlots(pending: Pending[]): Promise<void> {
+    if (pending.length === 0) return;
+    try {
+      const keys = Buffer.concat(pending.map((p) => p.slots!.keys));
+      const values = Buffer.concat(pending.map((p) => p.slots!.values));
+      await this.m.slots.updateBatch(keys, values, keys.length / 8);
+      return;
+    } catch {
+      // fall through: rewrite per frontend (idempotent) to attribute the failure
+    }
+    for (const p of pending) {
+      try {
+        await this.m.slots.updateBatch(p.slots!.keys, p.slots!.values, p.slots!.keys.length / 8);
+      } catch (e) {
+        p.failed = errText(e);
+      }
+    }
+  }
+
+  /** Steps 3-6 for each prepared frontend, then the Service's removed frontends. */
+  private finishService(job: Job, b: Batch): void {
+    for (const p of job.pending) {
+      if (p.failed) {
+        job.errors.push(`frontend ${p.k}: ${p.failed}`);
+        continue;
+      }
+      try {
+        this.finishFrontend(p, b, job.errors);
+      } catch (e) {
+        job.errors.push(`frontend ${p.k}: ${errText(e)}`);
+      }
+    }
+    const released: string[] = [];
+    for (const k of this.byService.get(job.service) ?? []) {
+      if (job.want.has(k) && this.frontends.get(k)?.owner === job.service) continue;
+      this.removeFrontend(k, released, b.drops, job.errors);
+    }
+    const mine = new Set([...job.want.keys()].filter((k) => this.frontends.get(k)?.owner === job.service));
+    if (mine.size) this.byService.set(job.service, mine); else this.byService.delete(job.service);
+    this.releaseBackends(released);
+  }
+
+  private finishFrontend(p: Pending, b: Batch, errors: string[]): void {
+    const { st, f, count } = p;
+    const useSlots = !f.maglev;
+    const shrinking = useSlots ? count < st.slots.length : st.slots.length > 0;
+
+    // 3. revnat, 4. source ranges.
+    const rev = revnatText({ addr: f.addr, port: f.port });
+    if (rev !== st.revnat) {
+      this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue({ addr: f.addr, port: f.port }));
+      st.revnat = rev;
+    }
+    const wantRanges = new Set(f.sourceRanges);
+    for (const cidr of wantRanges) {
+      if (!st.srcRanges.has(cidr)) this.m.srcRanges.update(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }), C.encodeSrcRangeValue(true));
+    }
+
+    // 5. the service entry, count last.
+    const value: C.SvcValue = {
+      svcId: st.svcId, count, flags: flagsOf(f), affinityTimeout: f.affinityTimeoutSec,
+    };
+    const changed = !st.inMap || value.count !== st.value.count || value.flags !== st.value.flags ||
+      value.affinityTimeout !== st.value.affinityTimeout;
+    if (changed) this.m.services.update(C.encodeSvcKey(svcKeyOf(f)), C.encodeSvcValue(value));
+    st.value = value;
+    st.inMap = true;
+
+    // 6. what nothing references any more (a Maglev table after the whole chunk, in one batch).
+    for (const cidr of st.srcRanges) {
+      if (!wantRanges.has(cidr)) this.m.srcRanges.delete(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }));
+    }
+    st.srcRanges = wantRanges;
+    if (shrinking) {
+      for (let i = useSlots ? count : 0; i < st.slots.length; i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
+    }
+    st.slots = useSlots ? p.slotIds : [];
+    if (!p.sig && st.hasMaglev) {
+      b.drops.push({ svcId: st.svcId, free: false, errors });
+      st.hasMaglev = false;
+      st.maglevSig = '';
+    }
+    st.backendKeys = p.newKeys;
+    this.releaseBackends(p.dropped);
+  }
+
+  /**
+   * Deletes Maglev tables whose services entries are already gone or at count 0 (one wait
+   * for the batch). A removed frontend's svc_id is reused only after its table is gone.
+   */
+  private async dropTables(drops: Drop[]): Promise<void> {
+    if (drops.length === 0) return;
+    try {
+      if (drops.length === 1) await this.m.maglev.deleteAsync(C.encodeMaglevKey(drops[0].svcId));
+      else await this.m.maglev.deleteBatch(Buffer.concat(drops.map((d) => C.encodeMaglevKey(d.svcId))), drops.length);
+    } catch (e) {
+      // Left behind, a table is only unused memory: the next frontend given this svc_id replaces it.
+      for (const d of drops) d.errors?.push(`maglev table of svc_id ${d.svcId} not deleted: ${errText(e)}`);
+    }
+    for (const d of drops) if (d.free) this.freeSvcIds.push(d.svcId);
+  }
+
+  private resultOf(job: Job, t0: number): ReconcileResult {
     const backends = new Set<string>();
     let programmed = 0;
-    for (const k of mine) {
+    for (const k of this.byService.get(job.service) ?? []) {
       const st = this.frontends.get(k)!;
       if (!st.inMap) continue;
       programmed++;
       for (const b of st.backendKeys) backends.add(b);
     }
     return {
-      service, ok: errors.length === 0, frontends: programmed, backends: backends.size,
-      durationMs: performance.now() - t0, errors,
+      service: job.service, ok: job.errors.length === 0, frontends: programmed, backends: backends.size,
+      durationMs: performance.now() - t0, errors: job.errors,
     };
   }
 
@@ -284,122 +610,6 @@ export class Reconciler {
     return st;
   }
 
-  private async writeFrontend(service: string, k: string, f: FrontendSpec): Promise<void> {
-    let st = this.frontends.get(k);
-    const fresh = !st;
-    if (!st) {
-      st = {
-        svcId: this.allocSvcId(), owner: service, slots: [], maglevSig: '', srcRanges: new Set(),
-        value: { svcId: 0, count: 0, flags: 0, affinityTimeout: 0 }, inMap: false, hasMaglev: false,
-        revnat: '', backendKeys: new Set(),
-      };
-      st.value.svcId = st.svcId;
-      this.frontends.set(k, st);
-    }
-    st.owner = service;
-    this.unclaimed.delete(k);
-
-    // 1. backends (every endpoint, so established flows keep draining ones).
-    const newKeys = new Set<string>();
-    const selectable: { id: number; key: string; weight: number }[] = [];
-    try {
-      for (const b of f.backends) {
-        const bst = this.ensureBackend(b);
-        const key = beKey(b.addr, b.port);
-        if (!st.backendKeys.has(key) && !newKeys.has(key)) bst.refs++;
-        newKeys.add(key);
-        if (b.selectable) selectable.push({ id: bst.id, key, weight: b.weight });
-      }
-    } catch (e) {
-      // Backends map full: remember the references already taken, so a retry does not count them twice.
-      for (const k of newKeys) st.backendKeys.add(k);
-      throw e;
-    }
-    const dropped = [...st.backendKeys].filter((b) => !newKeys.has(b));
-    st.backendKeys = newKeys;
-    const count = selectable.length;
-    const slotIds = selectable.map((s) => s.id);
-
-    // 2. slots or the Maglev table. A new table is filled before it is swapped in; a table
-    // no longer wanted goes only after the services entry stopped pointing at it (step 6).
-    const useMaglev = f.maglev && count > 0;
-    if (useMaglev) {
-      const sig = selectable.map((s) => `${s.id}/${s.key}/${s.weight}`).join(',');
-      if (sig !== st.maglevSig) await this.writeMaglev(st, selectable);
-      st.maglevSig = sig;
-    }
-    const useSlots = !f.maglev;
-    const shrinking = useSlots ? count < st.slots.length : st.slots.length > 0;
-    if (useSlots) await this.writeSlots(st.svcId, st.slots, slotIds);
-
-    // 3. revnat, 4. source ranges.
-    const rev = revnatText({ addr: f.addr, port: f.port });
-    if (rev !== st.revnat) {
-      this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue({ addr: f.addr, port: f.port }));
-      st.revnat = rev;
-    }
-    const wantRanges = new Set(f.sourceRanges);
-    for (const cidr of wantRanges) {
-      if (!st.srcRanges.has(cidr)) this.m.srcRanges.update(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }), C.encodeSrcRangeValue(true));
-    }
-
-    // 5. the service entry, count last.
-    const value: C.SvcValue = {
-      svcId: st.svcId, count, flags: flagsOf(f), affinityTimeout: f.affinityTimeoutSec,
-    };
-    const changed = !st.inMap || value.count !== st.value.count || value.flags !== st.value.flags ||
-      value.affinityTimeout !== st.value.affinityTimeout;
-    if (changed) this.m.services.update(C.encodeSvcKey(svcKeyOf(f)), C.encodeSvcValue(value));
-    st.value = value;
-    st.inMap = true;
-
-    // 6. what nothing references any more.
-    for (const cidr of st.srcRanges) {
-      if (!wantRanges.has(cidr)) this.m.srcRanges.delete(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }));
-    }
-    st.srcRanges = wantRanges;
-    if (shrinking) {
-      for (let i = useSlots ? count : 0; i < st.slots.length; i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
-    }
-    st.slots = useSlots ? slotIds : [];
-    if (!useMaglev && st.hasMaglev) {
-      this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
-      st.hasMaglev = false;
-      st.maglevSig = '';
-    }
-    this.releaseBackends(dropped);
-  }
-
-  private async writeSlots(svcId: number, old: number[], ids: number[]): Promise<void> {
-    const changed: number[] = [];
-    for (let i = 0; i < ids.length; i++) if (old[i] !== ids[i]) changed.push(i);
-    if (changed.length === 0) return;
-    const keys = Buffer.alloc(changed.length * 8);
-    const values = Buffer.alloc(changed.length * 4);
-    changed.forEach((slot, j) => {
-      C.encodeSlotKey({ svcId, slot }).copy(keys, j * 8);
-      values.writeUInt32LE(ids[slot], j * 4);
-    });
-    await this.m.slots.updateBatch(keys, values, changed.length);
-  }
-
-  private async writeMaglev(st: FrontendState, backends: { id: number; key: string; weight: number }[]): Promise<void> {
-    const table = maglevTable(backends, this.opts.maglevM);
-    // After a restart the pinned table is usually the one we would build: keep it.
-    if (!st.maglevSig && st.hasMaglev && (await this.pinnedTableEquals(st.svcId, table))) return;
-    const spec = C.maglevInnerSpec(this.opts.maglevM, st.svcId);
-    const inner = BpfMapClass.create(spec as Parameters<typeof BpfMapClass.create>[0]);
-    try {
-      const enc = C.encodeMaglevTable(table);
-      await inner.updateBatch(enc.keys, enc.values, enc.count);
-      this.m.maglev.setInner(C.encodeMaglevKey(st.svcId), inner);
-      st.hasMaglev = true;
-    } finally {
-      // The outer map holds its own reference; the replaced table is freed by the kernel.
-      inner.close();
-    }
-  }
-
   private async pinnedTableEquals(svcId: number, table: Uint32Array): Promise<boolean> {
     const id = this.m.maglev.innerId(C.encodeMaglevKey(svcId));
     if (id === null) return false;
@@ -417,7 +627,11 @@ export class Reconciler {
     }
   }
 
-  private removeFrontend(k: string, released: string[]): void {
+  /**
+   * With `drops`, the Maglev table is left for dropTables() (one batch after every entry of
+   * the chunk is written) and the svc_id is freed there; without (prune), deleted at once.
+   */
+  private removeFrontend(k: string, released: string[], drops?: Drop[], errors?: string[]): void {
     const st = this.frontends.get(k);
     if (!st) return;
     const [addr, port, proto, scope] = k.split('|');
@@ -426,14 +640,16 @@ export class Reconciler {
     this.m.services.delete(C.encodeSvcKey(key));
     for (let i = 0; i < Math.max(st.slots.length, st.value.count); i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
     // A map-in-map delete waits for an RCU grace period (~10 ms): only when there is a table.
-    if (st.hasMaglev) this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
+    const later = st.hasMaglev && drops !== undefined;
+    if (later) drops.push({ svcId: st.svcId, free: true, errors });
+    else if (st.hasMaglev) this.m.maglev.delete(C.encodeMaglevKey(st.svcId));
     this.m.revnat.delete(C.encodeRevnatKey(st.svcId));
     for (const cidr of st.srcRanges) this.m.srcRanges.delete(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }));
     released.push(...st.backendKeys);
     this.frontends.delete(k);
     this.unclaimed.delete(k);
     // Reused last (FIFO), so a recently freed id is not handed out while old CT entries age.
-    this.freeSvcIds.push(st.svcId);
+    if (!later) this.freeSvcIds.push(st.svcId);
   }
 
   private releaseBackends(keys: string[]): void {

@@ -122,15 +122,37 @@ const feOf = (f: FrontendSpec): string => feText({ addr: f.addr, port: f.port, p
 
 interface Op { map: keyof ReconcilerMaps; op: string; key?: Buffer; value?: Buffer }
 
-function recording(maps: ReconcilerMaps): { maps: ReconcilerMaps; log: Op[] } {
+// Writes by the element op they perform: the async variants as their synchronous op, a
+// map-in-map batch as one setInner/delete per key; updateBatch keeps its name but is also
+// logged per key (each key is its own write to a packet reading the map).
+const RECORDED: Record<string, string> = {
+  update: 'update', delete: 'delete', deleteAsync: 'delete', updateBatch: 'updateBatch', deleteBatch: 'delete',
+  setInner: 'setInner', setInnerAsync: 'setInner', setInnerBatch: 'setInner',
+};
+const BATCHED = new Set(['updateBatch', 'deleteBatch', 'setInnerBatch']);
+
+function opsOf(map: keyof ReconcilerMaps, m: BpfMap, op: string, args: unknown[]): Op[] {
+  if (!BATCHED.has(op)) return [{ map, op: RECORDED[op], key: args[0] as Buffer, value: args[1] as Buffer }];
+  const keys = args[0] as Buffer;
+  const ks = m.keySize, vs = m.valueBytes;
+  return Array.from({ length: keys.length / ks }, (_, i) => ({
+    map, op: RECORDED[op], key: keys.subarray(i * ks, (i + 1) * ks),
+    value: op === 'updateBatch' ? (args[1] as Buffer).subarray(i * vs, (i + 1) * vs) : undefined,
+  }));
+}
+
+function recording(maps: ReconcilerMaps): { maps: ReconcilerMaps; log: Op[]; calls: string[] } {
   const log: Op[] = [];
+  /** every write call as made, e.g. 'maglev.setInnerBatch' */
+  const calls: string[] = [];
   const wrap = (name: keyof ReconcilerMaps, m: BpfMap): BpfMap => new Proxy(m, {
     get(target, prop) {
       const v = Reflect.get(target, prop, target) as unknown;
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
-        if (['update', 'delete', 'updateBatch', 'deleteBatch', 'setInner'].includes(String(prop))) {
-          log.push({ map: name, op: String(prop), key: args[0] as Buffer, value: args[1] as Buffer });
+        if (String(prop) in RECORDED) {
+          calls.push(`${name}.${String(prop)}`);
+          log.push(...opsOf(name, target, String(prop), args));
         }
         return (v as (...a: unknown[]) => unknown).apply(target, args);
       };
@@ -138,7 +160,7 @@ function recording(maps: ReconcilerMaps): { maps: ReconcilerMaps; log: Op[] } {
   });
   const out = {} as ReconcilerMaps;
   for (const [k, m] of Object.entries(maps) as [keyof ReconcilerMaps, BpfMap][]) out[k] = wrap(k, m);
-  return { maps: out, log };
+  return { maps: out, log, calls };
 }
 
 const PHASE: Partial<Record<keyof ReconcilerMaps, number>> = { backends: 1, slots: 2, maglev: 2, revnat: 3, srcRanges: 4, services: 5 };
@@ -466,4 +488,163 @@ test('sweepConntrack deletes idle flows (both entries), credits ct_fill[1], repo
   ctFill.update(C.encodeCtFillKey(0), C.encodeCtFillValue(8n));
   sweepConntrack(ct, ctFill, cfg, now);
   assert.equal(C.decodeCtFillValue(ctFill.lookup(C.encodeCtFillKey(1))!), 8n);
+});
+
+// ---- many Services at once ----
+
+function lbNamed(name: string, i: number, addrs: string[], ports = [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30100 + i }]): ServiceSpec {
+  const s = svc({ type: 'LoadBalancer', clusterIP: `10.96.1.${i}`, clusterIPs: [`10.96.1.${i}`], ports },
+    { name, ingress: [{ ip: `203.0.113.${i}` }] });
+  const epPorts = ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: 'TCP' }));
+  return specOf(s, [slice(`${name}-1`, epPorts, addrs.map((a, j) => ep(a, { ready: true, node: j % 2 ? 'node-b' : NODE })), { service: name })]);
+}
+
+function clusterNamed(name: string, ip: string, addrs: string[]): ServiceSpec {
+  const c = clusterService(name, ip, addrs);
+  return specOf(c.svc, c.slices);
+}
+
+/** Every map the reconciler writes, decoded; Maglev tables by content (inner ids differ between runs). */
+async function snapshot(obj: BpfObject): Promise<Record<string, unknown>> {
+  const services = [...servicesOf(obj)].sort();
+  const tables: Array<[number, number[]]> = [];
+  for (const k of obj.map(C.MAP.maglev).keys()) tables.push([k.readUInt32LE(0), [...(await maglevOf(obj, k.readUInt32LE(0)))!]]);
+  const all = (name: string): string[] => obj.map(name).entries().map(([k, v]) => `${k.toString('hex')}=${v.toString('hex')}`).sort();
+  return {
+    services, backends: [...backendsOf(obj)].sort((a, b) => a[0] - b[0]),
+    slots: all(C.MAP.slots), revnat: all(C.MAP.revnat), srcRanges: srcRangesOf(obj), maglev: tables.sort((a, b) => a[0] - b[0]),
+  };
+}
+
+/** No packet can find an entry without its table, and no table or slot outlives its entry. */
+function assertConsistent(obj: BpfObject): void {
+  const bySvcId = new Map([...servicesOf(obj).values()].map((v) => [v.svcId, v]));
+  for (const v of bySvcId.values()) {
+    const hasTable = obj.map(C.MAP.maglev).innerId(C.encodeMaglevKey(v.svcId)) !== null;
+    if (v.flags & C.SVC_FLAG.maglev) assert.equal(hasTable, v.count > 0, `svc_id ${v.svcId}: a table exactly when count > 0`);
+    else assert.equal(slotsOf(obj, v.svcId).size, v.count, `svc_id ${v.svcId}: slots 0..count-1`);
+  }
+  for (const k of obj.map(C.MAP.maglev).keys()) assert.ok(bySvcId.has(k.readUInt32LE(0)), `table of svc_id ${k.readUInt32LE(0)} has an entry`);
+  for (const k of obj.map(C.MAP.slots).keys()) assert.ok(bySvcId.has(C.decodeSlotKey(k).svcId), 'every slot has an entry');
+}
+
+test('applyMany: the same maps as apply() one by one; new tables in one setInnerBatch, old ones in one delete batch, each after its entries', async (t) => {
+  const one = await open(t);
+  const many = await open(t);
+  const seq = reconciler(mapsOf(one.obj));
+  const { maps, log, calls } = recording(mapsOf(many.obj));
+  const rec = reconciler(maps);
+  const steps: Array<Array<[string, ServiceSpec | undefined]>> = [
+    [
+      ['default/a', lbNamed('a', 1, ['10.244.1.1', '10.244.1.2', '10.244.1.3'])],
+      ['default/b', lbNamed('b', 2, ['10.244.2.1', '10.244.2.2'])],
+      ['default/c', clusterNamed('c', '10.96.0.30', ['10.244.3.1', '10.244.1.1'])],
+      ['default/d', clusterNamed('d', '10.96.0.40', ['10.244.4.1'])],
+    ],
+    [['default/d', undefined], ['default/a', lbNamed('a', 1, ['10.244.1.1', '10.244.1.2'])]],
+    [['default/a', undefined], ['default/b', undefined], ['default/e', clusterNamed('e', '10.96.0.50', ['10.244.5.1'])]],
+  ];
+  for (const [n, step] of steps.entries()) {
+    for (const [k, s] of step) assert.equal((await seq.apply(k, s)).ok, true);
+    log.length = 0;
+    calls.length = 0;
+    const res = await rec.applyMany(step);
+    assert.deepEqual(res.map((r) => [r.service, r.ok, r.errors]), step.map(([k]) => [k, true, []]), `step ${n}`);
+    assert.deepEqual(await snapshot(many.obj), await snapshot(one.obj), `step ${n}: same maps as one apply() after another`);
+    assertConsistent(many.obj);
+
+    const entries = log.map((o, i) => ({ o, i })).filter(({ o }) => o.map === 'services');
+    const firstEntry = entries[0]?.i ?? log.length;
+    const lastEntry = entries[entries.length - 1]?.i ?? -1;
+    const installs = log.map((o, i) => ({ o, i })).filter(({ o }) => o.map === 'maglev' && o.op === 'setInner');
+    const drops = log.map((o, i) => ({ o, i })).filter(({ o }) => o.map === 'maglev' && o.op === 'delete');
+    const mg = calls.filter((c) => c.startsWith('maglev.'));
+    if (n === 0) {
+      assert.deepEqual(mg, ['maglev.setInnerBatch'], 'four new tables, one kernel wait');
+      assert.equal(installs.length, 4, 'NodePort and LB IP external frontends of a and b');
+      assert.ok(installs.every(({ i }) => i < firstEntry), 'every table is in place before the first services entry');
+      const backendWrites = log.map((o, i) => ({ o, i })).filter(({ o }) => o.map === 'backends');
+      assert.ok(backendWrites.every(({ i }) => i < installs[0].i), 'backends before the tables that name them');
+      for (const { o, i } of entries) {
+        const id = C.decodeSvcValue(o.value!).svcId;
+        assert.ok(log.slice(0, i).some((b) => b.map === 'revnat' && svcIdOfOp(b) === id), `svc_id ${id}: revnat before its entry`);
+      }
+    }
+    if (n === 1) {
+      assert.deepEqual(mg, ['maglev.setInnerBatch'], "a's two external frontends get their new table with one kernel wait");
+      assert.equal(installs.length, 2);
+    }
+    if (n === 2) {
+      assert.deepEqual(mg, ['maglev.deleteBatch'], 'four tables dropped with one kernel wait');
+      assert.equal(drops.length, 4);
+      assert.ok(drops.every(({ i }) => i > lastEntry), 'tables go after every services entry is deleted');
+      assert.equal(many.obj.map(C.MAP.maglev).keys().length, 0);
+    }
+  }
+});
+
+test('frontends with the same selectable backends share one Maglev table; different ports do not', async (t) => {
+  const { obj } = await open(t);
+  const rec = reconciler(mapsOf(obj));
+  const ports = [
+    { name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30200 },
+    { name: 'https', port: 443, protocol: 'TCP', targetPort: 8443, nodePort: 30201 },
+  ];
+  const inner = (addr: string | null, port: number): number | null => {
+    const v = servicesOf(obj).get(`${addr ?? '*'}|${port}|TCP|external`)!;
+    return obj.map(C.MAP.maglev).innerId(C.encodeMaglevKey(v.svcId));
+  };
+  const spec = lbNamed('web', 7, ['10.244.7.1', '10.244.7.2'], ports);
+  assert.equal((await rec.apply(spec.key, spec)).ok, true);
+  assert.ok(inner(null, 30200) !== null);
+  assert.equal(inner(null, 30200), inner('203.0.113.7', 80), 'NodePort and LB IP of port 80 share a table');
+  assert.equal(inner(null, 30201), inner('203.0.113.7', 443), 'so do those of port 443');
+  assert.notEqual(inner(null, 30200), inner(null, 30201), 'ports 80 and 443 reach different backends');
+  assert.notEqual(await maglevOf(obj, servicesOf(obj).get('*|30200|TCP|external')!.svcId), null);
+
+  // A changed endpoint: a new shared table per port replaces the old one under both svc_ids.
+  const before = inner(null, 30200);
+  const changed = lbNamed('web', 7, ['10.244.7.1', '10.244.7.3'], ports);
+  assert.equal((await rec.apply(changed.key, changed)).ok, true);
+  assert.notEqual(inner(null, 30200), before);
+  assert.equal(inner(null, 30200), inner('203.0.113.7', 80));
+  const svcId = servicesOf(obj).get('203.0.113.7|80|TCP|external')!.svcId;
+  const selIds = ['10.244.7.1', '10.244.7.3'].map((a) => idOfBackend(obj, a, 8080));
+  const want = maglevTable(selIds.map((id, i) => ({ id, key: `${['10.244.7.1', '10.244.7.3'][i]}:8080`, weight: 1 })), M);
+  assert.deepEqual(await maglevOf(obj, svcId), want, 'the shared table is the one this frontend would have alone');
+  assertConsistent(obj);
+});
+
+test('apply() calls for one Service never interleave; calls for different Services may', async (t) => {
+  const { obj } = await open(t);
+  const rec = reconciler(mapsOf(obj));
+  const v1 = lbNamed('web', 3, ['10.244.3.1', '10.244.3.2', '10.244.3.3']);
+  const v2 = lbNamed('web', 3, ['10.244.3.1', '10.244.3.2']);
+  const api = lbNamed('api', 4, ['10.244.4.1', '10.244.3.1']);
+  const res = await Promise.all([rec.apply(v1.key, v1), rec.apply(api.key, api), rec.apply(v2.key, v2), rec.apply(v1.key, v2)]);
+  assert.ok(res.every((r) => r.ok), JSON.stringify(res.map((r) => r.errors)));
+  for (const f of v2.frontends) assert.equal(servicesOf(obj).get(feOf(f))?.count, 2, `${feOf(f)}: the last call wins`);
+  assert.equal(backendsOf(obj).get(idOfBackend(obj, '10.244.3.3', 8080))?.state, 'draining');
+  assertConsistent(obj);
+  // Every reference was counted once: removing both Services retires every backend.
+  const gone = await Promise.all([rec.apply(v1.key, undefined), rec.apply(api.key, undefined)]);
+  assert.ok(gone.every((r) => r.ok));
+  assert.equal(servicesOf(obj).size, 0);
+  assert.ok([...backendsOf(obj).values()].every((b) => b.state === 'draining'), 'no backend left with a stray reference');
+  assert.equal(rec.retiredCount(), 4);
+  assert.equal(obj.map(C.MAP.maglev).keys().length, 0);
+});
+
+test('applyMany: a frontend two Services claim goes to the first; the other reports it', async (t) => {
+  const { obj } = await open(t);
+  const rec = reconciler(mapsOf(obj));
+  const a = clusterNamed('a', '10.96.0.60', ['10.244.6.1']);
+  const b = clusterNamed('b', '10.96.0.60', ['10.244.6.2']);
+  const [ra, rb] = await rec.applyMany([[a.key, a], [b.key, b]]);
+  assert.equal(ra.ok, true);
+  assert.equal(rb.ok, false);
+  assert.equal(rb.frontends, 0);
+  assert.match(rb.errors.join('\n'), /already programmed for default\/a/);
+  const v = servicesOf(obj).get('10.96.0.60|80|TCP|internal')!;
+  assert.deepEqual([...slotsOf(obj, v.svcId).values()], [idOfBackend(obj, '10.244.6.1', 8080)]);
 });
