@@ -3,12 +3,9 @@
 // the same Service set on every node and removes every trace of itself in teardown(), so
 // modes can alternate within one run.
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
-import { run } from '../helpers/netns.js';
+import { XlbCluster } from '../helpers/cluster.js';
 import type { Topology } from '../helpers/topology.js';
 import { applyBaseline, flushBaseline, type Baseline } from './kubeproxy.js';
 import { specsFor, toManifests, type SimpleService } from './services.js';
@@ -49,75 +46,33 @@ export function baselineMode(kind: Baseline): Mode {
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
 const AGENT_MODULE = join(repoRoot, 'dist/src/cli/agent.js');
-const XLB_MAIN = join(repoRoot, 'dist/src/cli/main.js');
-
-interface Agent { node: string; proc: ChildProcess; tail: string; exited: number | null; pinPath: string }
 
 /**
- * The xlb agent in every node namespace, reading a manifests dir generated from the Service
- * set. Ready is decided by the caller's probe (traffic through a Service works), not by logs.
+ * The xlb agent in every node namespace (test/helpers/cluster.ts, as the e2e tests run it),
+ * reading a manifests dir generated from the Service set. setup() returns once every agent
+ * has programmed its first full sync; the caller's probe then checks traffic.
  */
 export function xlbMode(): Mode {
-  let agents: Agent[] = [];
-  let dir = '';
-  let topo: Topology | null = null;
+  let c: XlbCluster | null = null;
   return {
     name: 'xlb',
     unavailable: () => (existsSync(AGENT_MODULE) ? null : `not built (${AGENT_MODULE} missing)`),
     setup: async (t, services) => {
-      topo = t;
-      dir = await mkdtemp(join(tmpdir(), 'xlb-bench-'));
-      await mkdir(join(dir, 'manifests'));
-      await writeFile(join(dir, 'manifests', 'services.yaml'), toManifests(services, t.nodes.map((n) => ({ name: n.name, ip: n.ip }))));
-      agents = t.nodes.map((n) => startAgent(t, n.name, dir));
+      c = new XlbCluster(t, 'bench');
+      c.remove('nodes.yaml'); // toManifests() carries the Node objects
+      c.writeText('services.yaml', toManifests(services, t.nodes.map((n) => ({ name: n.name, ip: n.ip }))));
+      for (const n of t.nodes) await c.startAgent(n.name, [], 600_000);
     },
     teardown: async () => {
-      for (const a of agents) await stopAgent(a);
-      if (topo) for (const n of topo.nodes) await detachLeftovers(topo, n.name);
-      agents = [];
-      if (dir) await rm(dir, { recursive: true, force: true });
-      topo = null;
+      await c?.teardown();
+      c = null;
     },
     check: () => {
-      for (const a of agents) if (a.exited !== null) throw new Error(`xlb agent on ${a.node} exited (${a.exited}): ${a.tail.slice(-600)}`);
+      for (const a of c?.agents.values() ?? []) {
+        if (a.proc.exitCode !== null) throw new Error(`xlb agent on ${a.node} exited (${a.proc.exitCode}): ${a.log.slice(-10).join('\n')}`);
+      }
     },
   };
-}
-
-function startAgent(t: Topology, node: string, dir: string): Agent {
-  const pinPath = `/sys/fs/bpf/${t.set.prefix}-${node}`;
-  const args = [XLB_MAIN, 'agent', '--source', 'manifests', '--manifests', join(dir, 'manifests'), '--node', node,
-    '--devices', 'eth0', '--pod-interfaces', 'lxc*', '--pin-path', pinPath, '--api-socket', join(dir, `${node}.sock`),
-    '--healthz-bind-address', '127.0.0.1:0', '--metrics-bind-address', '127.0.0.1:0', '--log-level', 'warn'];
-  const proc = t.set.track(t.nsFor(node).spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const a: Agent = { node, proc, tail: '', exited: null, pinPath };
-  const keep = (d: Buffer) => { a.tail = (a.tail + d.toString()).slice(-4000); };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  proc.once('exit', (code, sig) => { a.exited = code ?? (sig ? -1 : 0); });
-  return a;
-}
-
-async function stopAgent(a: Agent): Promise<void> {
-  if (a.exited === null) {
-    const gone = new Promise<void>((r) => a.proc.once('exit', () => r()));
-    a.proc.kill('SIGTERM');
-    const t = setTimeout(() => a.proc.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(t);
-  }
-  // The agent leaves the datapath running on purpose (pinned links); removing the pins is
-  // what detaches it here.
-  await rm(a.pinPath, { recursive: true, force: true });
-}
-
-/** Whatever an agent attached without a pinned link, on this run's own node devices. */
-async function detachLeftovers(t: Topology, node: string): Promise<void> {
-  const ns = t.nsFor(node);
-  await ns.ip('link', 'set', 'dev', 'eth0', 'xdp', 'off').catch(() => undefined);
-  for (const p of t.pods.filter((p) => p.node === node)) {
-    await run('ip', ['netns', 'exec', ns.name, 'tc', 'qdisc', 'del', 'dev', p.hostIf, 'clsact']).catch(() => undefined);
-  }
 }
 
 export function allModes(): Mode[] {

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isRoot, sweepStale } from '../helpers/netns.js';
 import { buildTopology, type Topology } from '../helpers/topology.js';
+import { wireLike } from '../helpers/cluster.js';
 import { startIperfServer, startNginx, NGINX_PORT } from '../helpers/podserver.js';
 import { iperfTcp, iperfUdp, latencyIn, wrkConnRate } from '../helpers/load.js';
 import { allModes, type Mode } from './modes.js';
@@ -267,6 +268,7 @@ export async function runBench(cfg: BenchConfig, modeFilter?: string[]): Promise
   }
   await sweepStale('bench');
   const topo = await buildTopology({ tag: 'bench', podsPerNode: 3 });
+  await wireLike(topo); // same link settings for every mode
   try {
     await preparePods(topo);
     await runModes(topo, modes.filter((m) => status[m.name].available), cfg, rec, notes, t0);

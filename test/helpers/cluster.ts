@@ -83,6 +83,25 @@ export function cliPath(): string {
   return new URL('../../src/cli/main.js', import.meta.url).pathname;
 }
 
+/**
+ * Make the topology's links behave like the NIC-facing wires of real nodes, for xlb and for
+ * every baseline alike (benchmarks compare modes on the same links):
+ * - a wire carries complete checksums; a veth whose sender offloads them (the default)
+ *   carries only the pseudo-header sum plus a flag in the skb, which XDP cannot see and a
+ *   redirected frame loses. The client's and nodes' devices checksum in software.
+ * - XDP redirect out of a veth needs the peer to run NAPI; veth enables it when GRO *changes*
+ *   to on (it is on by default), so the bridge side cycles it. A physical NIC needs neither.
+ */
+export async function wireLike(topo: Topology): Promise<void> {
+  for (const n of topo.nodes) {
+    await topo.bridge.exec('ethtool', ['-K', `v${n.name}`, 'gro', 'off']);
+    await topo.bridge.exec('ethtool', ['-K', `v${n.name}`, 'gro', 'on']);
+  }
+  for (const ns of [topo.client.ns, ...topo.nodes.map((n) => n.ns)]) {
+    await ns.exec('ethtool', ['-K', 'eth0', 'tx', 'off']);
+  }
+}
+
 export class XlbCluster {
   readonly dir: string;
   readonly work: string;
@@ -101,6 +120,13 @@ export class XlbCluster {
   write(file: string, objs: KObj[]): void {
     const tmp = join(this.work, `.${file}.tmp`);
     writeFileSync(tmp, objs.map((o) => stringify(o)).join('---\n'));
+    renameSync(tmp, join(this.dir, file));
+  }
+
+  /** Write YAML text as one manifest file (atomically). */
+  writeText(file: string, text: string): void {
+    const tmp = join(this.work, `.${file}.tmp`);
+    writeFileSync(tmp, text);
     renameSync(tmp, join(this.dir, file));
   }
 
@@ -135,14 +161,9 @@ export class XlbCluster {
   }
 
   /** Start the agent in a node namespace and wait until it has programmed its first sync. */
-  async startAgent(node: string, extra: string[] = []): Promise<AgentHandle> {
+  async startAgent(node: string, extra: string[] = [], readyTimeoutMs = 20_000): Promise<AgentHandle> {
     await this.mountBpffs();
-    // XDP_TX/redirect out of a veth device needs the peer to take XDP frames: GRO on the
-    // bridge side does (a physical NIC needs nothing).
-    // veth enables its NAPI only when GRO *changes* to on, and it is on by default: cycle it.
-    await this.topo.bridge.exec('ethtool', ['-K', `v${node}`, 'gro', 'off']);
-    await this.topo.bridge.exec('ethtool', ['-K', `v${node}`, 'gro', 'on']);
-    await this.wireChecksums();
+    await wireLike(this.topo);
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
     const args = [cliPath(), 'agent', '--source', 'manifests', '--manifests', this.dir, '--node', node,
@@ -159,20 +180,8 @@ export class XlbCluster {
     proc.stdout?.on('data', keep);
     proc.stderr?.on('data', keep);
     this.agents.set(node, h);
-    await this.waitReady(h);
+    await this.waitReady(h, readyTimeoutMs);
     return h;
-  }
-
-  /**
-   * A wire carries complete checksums; a veth whose sender offloads them (the default) carries
-   * only the pseudo-header sum plus a flag in the skb. XDP cannot see that flag, and a frame it
-   * redirects loses it, so the client's and nodes' "wire" devices checksum in software, as
-   * the NIC-facing side of a real node would receive them.
-   */
-  private async wireChecksums(): Promise<void> {
-    for (const ns of [this.topo.client.ns, ...this.topo.nodes.map((n) => n.ns)]) {
-      await ns.exec('ethtool', ['-K', 'eth0', 'tx', 'off']);
-    }
   }
 
   private async waitReady(h: AgentHandle, timeoutMs = 20_000): Promise<void> {
