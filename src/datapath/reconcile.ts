@@ -93,6 +93,8 @@ interface Job {
 
 /** Services per applyMany() chunk: bounds the inner-map fds and table memory held at once. */
 const CHUNK = 128;
+/** Longest stretch of synchronous preparing before the event loop gets a turn. */
+const YIELD_MS = 10;
 
 /** Keys and values for the slots that differ between `old` and `ids`, or undefined. */
 function slotDelta(svcId: number, old: number[], ids: number[]): { keys: Buffer; values: Buffer } | undefined {
@@ -166,6 +168,8 @@ export class Reconciler {
   private readonly unclaimed = new Set<string>();
   /** per Service: the applyMany() call that last took it, so calls for one Service never interleave */
   private readonly busy = new Map<string, Promise<void>>();
+  /** when this reconciler last gave the event loop a turn (breathe()) */
+  private ranSince = 0;
   private readonly maxSvcId: number;
 
   constructor(private readonly m: ReconcilerMaps, private readonly opts: { maglevM: number; cpus: number }) {
@@ -315,8 +319,19 @@ export class Reconciler {
       } catch (e) {
         job.errors.push(`frontend ${k}: ${errText(e)}`);
       }
+      await this.breathe();
     }
     return job;
+  }
+
+  /**
+   * Computing a chunk's Maglev tables is ~2 ms each of JS: let the event loop run (API,
+   * health checks, watch events) at least every YIELD_MS.
+   */
+  private async breathe(): Promise<void> {
+    if (performance.now() - this.ranSince < YIELD_MS) return;
+    await new Promise((r) => setImmediate(r));
+    this.ranSince = performance.now();
   }
 
   /** Step 1 (backends) and the contents of step 2 (slot writes, a filled Maglev table). */

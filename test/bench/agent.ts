@@ -2,6 +2,9 @@
 // through translate() + the Reconciler into real pinned maps, the latency from one
 // EndpointSlice change to its map write, and the agent-like process's RSS, beside
 // iptables-restore of the same Services in kube-proxy's rule layout, in one run.
+// A LoadBalancer variant measures the Maglev path (NodePort and LB IP external frontends
+// each need a table in the maglev map-in-map), programmed the three ways an agent can:
+// one apply() after another, a KeyQueue of concurrency 4, and applyMany() batches.
 // Run: node dist/test/bench/agent.js [--quick]; other benches call run().
 //
 // The xlb side runs in a child process so its RSS is its own (the parent also builds the
@@ -13,10 +16,12 @@ import { fileURLToPath } from 'node:url';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { loadObject, possibleCpus } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
-import { Reconciler, mapsOf } from '../../src/datapath/reconcile.js';
+import { Reconciler, mapsOf, type ReconcileResult } from '../../src/datapath/reconcile.js';
 import { translate } from '../../src/model/translate.js';
 import { MAGLEV_DEFAULT_M } from '../../src/model/maglev.js';
 import type { NodeInfo, ServiceSpec } from '../../src/model/types.js';
+import { KeyQueue } from '../../src/sources/queue.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { NetnsSet, isRoot } from '../helpers/netns.js';
 import { applyBaseline } from './kubeproxy.js';
 import { fillerIP } from './services.js';
@@ -34,7 +39,18 @@ export interface AgentBenchOptions {
   changes?: number;
   /** Maglev table size (the agent's default) */
   maglevM?: number;
+  /** LoadBalancer variant: Services (0 skips it), changes */
+  lbServices?: number;
+  lbChanges?: number;
+  /** how the ClusterIP Services are programmed (default serial) */
+  clusterMode?: Mode;
+  lbModes?: Mode[];
 }
+
+export type Kind = 'clusterip' | 'loadbalancer';
+/** serial: await apply() per Service; queue: KeyQueue (concurrency 4) of apply(); batch: applyMany() */
+export type Mode = 'serial' | 'queue' | 'batch';
+export const LB_MODES: Mode[] = ['serial', 'queue', 'batch'];
 
 export interface XlbSide {
   services: number;
@@ -49,6 +65,21 @@ export interface XlbSide {
   rssMb: number;
   peakRssMb: number;
   failed: number;
+  /** longest event-loop stall during cold programming (synchronous syscalls show here) */
+  coldLoopMaxMs: number;
+}
+
+export interface LbFigures {
+  services: number;
+  endpointsPerService: number;
+  frontends: number;
+  /** inner Maglev tables installed (external NodePort + LB IP frontends) */
+  maglevFrontends: number;
+  cold: Record<Mode, { ms: number; perServiceMs: number; loopMaxMs: number }>;
+  changes: number;
+  changeP50Ms: number;
+  changeP99Ms: number;
+  failed: number;
 }
 
 export interface AgentBenchFigures extends XlbSide {
@@ -56,6 +87,7 @@ export interface AgentBenchFigures extends XlbSide {
   /** xlb cold programming time / iptables-restore time */
   coldRatio: number;
   targets: { coldRatio: boolean; changeP99: boolean; rss: boolean };
+  loadBalancer?: LbFigures;
 }
 
 // ---- the Services (the same objects for both sides) ----
@@ -71,6 +103,25 @@ function serviceObj(i: number): V1Service {
     metadata: { namespace: 'bench', name: `svc-${i}` },
     spec: { type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] },
   };
+}
+
+const lbIP = (i: number): string => `198.18.${i >> 8}.${i & 255}`;
+
+function lbServiceObj(i: number): V1Service {
+  const ip = fillerIP(i);
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { namespace: 'bench', name: `svc-${i}` },
+    spec: {
+      type: 'LoadBalancer', clusterIP: ip, clusterIPs: [ip],
+      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30000 + i }],
+    },
+    status: { loadBalancer: { ingress: [{ ip: lbIP(i) }] } },
+  };
+}
+
+function serviceOf(kind: Kind, i: number): V1Service {
+  return kind === 'loadbalancer' ? lbServiceObj(i) : serviceObj(i);
 }
 
 function sliceObj(i: number, endpoints: number, notReady = -1): V1EndpointSlice {
@@ -94,14 +145,21 @@ function specOf(svc: V1Service, slices: V1EndpointSlice[]): ServiceSpec {
   return r.service;
 }
 
-function sizes(o: AgentBenchOptions): { services: number; endpoints: number; changes: number; maglevM: number } {
+interface Sizes { services: number; endpoints: number; changes: number; maglevM: number; lbServices: number; lbChanges: number }
+
+function sizes(o: AgentBenchOptions): Sizes {
   return {
     services: o.services ?? (o.quick ? 500 : 10_000),
     endpoints: o.endpoints ?? 10,
     changes: o.changes ?? (o.quick ? 100 : 1_000),
     maglevM: o.maglevM ?? MAGLEV_DEFAULT_M,
+    lbServices: o.lbServices ?? (o.quick ? 100 : 1_000),
+    lbChanges: o.lbChanges ?? (o.quick ? 50 : 200),
   };
 }
+
+/** What one child run does: which Services, how they are programmed, how many changes. */
+interface ChildRun { kind: Kind; mode: Mode; services: number; endpoints: number; changes: number; maglevM: number }
 
 // ---- the xlb side (child process) ----
 
@@ -133,8 +191,26 @@ function rng(seed: number): () => number {
   };
 }
 
-async function xlbSide(pinPath: string, o: ReturnType<typeof sizes>): Promise<XlbSide> {
-  const services = Array.from({ length: o.services }, (_, i) => serviceObj(i));
+/** Cold programming of every Service the way `mode` says; returns results in Service order. */
+async function programAll(rec: Reconciler, mode: Mode, specs: ServiceSpec[]): Promise<ReconcileResult[]> {
+  if (mode === 'serial') {
+    const out: ReconcileResult[] = [];
+    for (const s of specs) out.push(await rec.apply(s.key, s));
+    return out;
+  }
+  // As the agent's full sync does: every Service in one call (the reconciler chunks it).
+  if (mode === 'batch') return rec.applyMany(specs.map((s) => [s.key, s] as [string, ServiceSpec]));
+  const byKey = new Map(specs.map((s) => [s.key, s]));
+  const results = new Map<string, ReconcileResult>();
+  const q = new KeyQueue<string>(async (key) => { results.set(key, await rec.apply(key, byKey.get(key))); }, { concurrency: 4 });
+  for (const s of specs) q.add(s.key);
+  await q.idle();
+  q.stop();
+  return specs.map((s) => results.get(s.key)!);
+}
+
+async function xlbSide(pinPath: string, o: ChildRun): Promise<XlbSide & { maglevFrontends: number }> {
+  const services = Array.from({ length: o.services }, (_, i) => serviceOf(o.kind, i));
   const slices = Array.from({ length: o.services }, (_, i) => [sliceObj(i, o.endpoints)]);
   const obj = await loadObject(resolve(repoRoot, 'build/bpf/xlb.o'), { pinPath });
   try {
@@ -144,18 +220,21 @@ async function xlbSide(pinPath: string, o: ReturnType<typeof sizes>): Promise<Xl
     let failed = 0;
     let frontends = 0;
 
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
     const t0 = performance.now();
-    for (let i = 0; i < o.services; i++) {
-      const spec = specOf(services[i], slices[i]);
-      const r = await rec.apply(spec.key, spec);
+    const specs = services.map((s, i) => specOf(s, slices[i]));
+    for (const r of await programAll(rec, o.mode, specs)) {
       if (!r.ok) failed++;
       frontends += r.frontends;
     }
     const coldMs = performance.now() - t0;
+    loop.disable();
     rec.prune();
     const rssMb = process.memoryUsage().rss / 2 ** 20;
     const inMap = obj.map(C.MAP.services).keys().length;
     if (inMap !== frontends) throw new Error(`services map holds ${inMap} entries, reconciler reported ${frontends}`);
+    const maglevFrontends = obj.map(C.MAP.maglev).keys().length;
 
     // Each change flips one endpoint of one Service to not ready (or back).
     const rand = rng(42);
@@ -172,9 +251,10 @@ async function xlbSide(pinPath: string, o: ReturnType<typeof sizes>): Promise<Xl
     }
     lat.sort((a, b) => a - b);
     return {
-      services: o.services, endpointsPerService: o.endpoints, frontends, coldMs: round(coldMs),
+      services: o.services, endpointsPerService: o.endpoints, frontends, maglevFrontends, coldMs: round(coldMs),
       changes: o.changes, changeP50Ms: round(percentile(lat, 50)), changeP99Ms: round(percentile(lat, 99)),
       changeMaxMs: round(lat[lat.length - 1] ?? 0), rssMb: round(rssMb), peakRssMb: round(peakRssMb()), failed,
+      coldLoopMaxMs: round(loop.max / 1e6),
     };
   } finally {
     obj.close();
@@ -184,7 +264,7 @@ async function xlbSide(pinPath: string, o: ReturnType<typeof sizes>): Promise<Xl
 const round = (x: number): number => Math.round(x * 100) / 100;
 
 /** Runs xlbSide in a child node process (its own RSS); the pins go with the directory. */
-async function xlbInChild(o: ReturnType<typeof sizes>, extraNodeArgs: string[] = []): Promise<XlbSide> {
+async function xlbInChild(o: ChildRun, extraNodeArgs: string[] = []): Promise<XlbSide & { maglevFrontends: number }> {
   const pinPath = `/sys/fs/bpf/xlbt-agentbench-${process.pid}`;
   rmSync(pinPath, { recursive: true, force: true });
   mkdirSync(pinPath, { recursive: true });
@@ -198,15 +278,32 @@ async function xlbInChild(o: ReturnType<typeof sizes>, extraNodeArgs: string[] =
     const code = await new Promise<number | null>((res) => child.on('close', res));
     clearTimeout(timer);
     if (code !== 0) throw new Error(`xlb bench child exited with ${code}: ${out.trim()}`);
-    return JSON.parse(out.trim().split('\n').pop()!) as XlbSide;
+    return JSON.parse(out.trim().split('\n').pop()!) as XlbSide & { maglevFrontends: number };
   } finally {
     rmSync(pinPath, { recursive: true, force: true });
   }
 }
 
+/** The LoadBalancer variant: one cold child per mode; change latency from the batch one. */
+async function loadBalancerSide(o: Sizes, modes: Mode[]): Promise<LbFigures> {
+  const cold = {} as LbFigures['cold'];
+  let last: (XlbSide & { maglevFrontends: number }) | undefined;
+  let failed = 0;
+  for (const mode of modes) {
+    const changes = mode === modes[modes.length - 1] ? o.lbChanges : 0;
+    last = await xlbInChild({ kind: 'loadbalancer', mode, services: o.lbServices, endpoints: o.endpoints, changes, maglevM: o.maglevM });
+    cold[mode] = { ms: last.coldMs, perServiceMs: round(last.coldMs / o.lbServices), loopMaxMs: last.coldLoopMaxMs };
+    failed += last.failed;
+  }
+  return {
+    services: o.lbServices, endpointsPerService: o.endpoints, frontends: last!.frontends, maglevFrontends: last!.maglevFrontends,
+    cold, changes: o.lbChanges, changeP50Ms: last!.changeP50Ms, changeP99Ms: last!.changeP99Ms, failed,
+  };
+}
+
 // ---- the iptables side ----
 
-async function iptablesRestoreMs(o: ReturnType<typeof sizes>): Promise<number> {
+async function iptablesRestoreMs(o: Sizes): Promise<number> {
   const specs = Array.from({ length: o.services }, (_, i) => specOf(serviceObj(i), [sliceObj(i, o.endpoints)]));
   const set = new NetnsSet('agentbench');
   try {
@@ -222,9 +319,13 @@ async function iptablesRestoreMs(o: ReturnType<typeof sizes>): Promise<number> {
 export async function run(opts: AgentBenchOptions = {}): Promise<AgentBenchFigures> {
   if (!isRoot()) throw new Error('the agent bench needs root (BPF maps, network namespaces)');
   const o = sizes(opts);
-  const xlb = await xlbInChild(o, process.env.XLB_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.XLB_BENCH_CPU_PROF}`] : []);
+  const prof = process.env.XLB_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.XLB_BENCH_CPU_PROF}`] : [];
+  const { maglevFrontends: _, ...xlb } = await xlbInChild({
+    kind: 'clusterip', mode: opts.clusterMode ?? 'serial', services: o.services, endpoints: o.endpoints, changes: o.changes, maglevM: o.maglevM,
+  }, prof);
   const ipt = await iptablesRestoreMs(o);
   const coldRatio = xlb.coldMs / ipt;
+  const loadBalancer = o.lbServices > 0 ? await loadBalancerSide(o, opts.lbModes ?? LB_MODES) : undefined;
   return {
     ...xlb,
     iptablesRestoreMs: round(ipt),
@@ -234,6 +335,7 @@ export async function run(opts: AgentBenchOptions = {}): Promise<AgentBenchFigur
       changeP99: xlb.changeP99Ms <= TARGETS.changeP99MsMax,
       rss: xlb.rssMb <= TARGETS.rssMbMax,
     },
+    loadBalancer,
   };
 }
 
@@ -247,18 +349,37 @@ export function table(f: AgentBenchFigures): string {
     ['EndpointSlice change -> map write, p99', `${f.changeP99Ms} ms`, `<= ${TARGETS.changeP99MsMax} ms: ${ok(f.targets.changeP99)}`],
     ['agent RSS after cold programming (peak)', `${f.rssMb.toFixed(0)} MB (${f.peakRssMb.toFixed(0)} MB)`, `<= ${TARGETS.rssMbMax} MB: ${ok(f.targets.rss)}`],
   ];
+  const lb = f.loadBalancer;
+  if (lb) {
+    rows.push([`LoadBalancer: ${lb.services} Services x ${lb.endpointsPerService} endpoints (${lb.frontends} frontends, ${lb.maglevFrontends} Maglev)`, '', '']);
+    for (const [mode, c] of Object.entries(lb.cold)) {
+      rows.push([`  cold, ${mode} (longest event-loop stall ${c.loopMaxMs} ms)`, `${c.ms.toFixed(0)} ms`, `${c.perServiceMs} ms/Service`]);
+    }
+    rows.push([`  EndpointSlice change -> map write, p50 / p99 (${lb.changes} changes)`, `${lb.changeP50Ms} / ${lb.changeP99Ms} ms`, '']);
+  }
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   return rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd()).join('\n');
 }
 
+function flag(name: string): string | undefined {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a?.slice(name.length + 3);
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === here) {
   const i = process.argv.indexOf('--child');
   if (i >= 0) {
-    const { pinPath, o } = JSON.parse(process.argv[i + 1]) as { pinPath: string; o: ReturnType<typeof sizes> };
+    const { pinPath, o } = JSON.parse(process.argv[i + 1]) as { pinPath: string; o: ChildRun };
     console.log(JSON.stringify(await xlbSide(pinPath, o)));
   } else {
-    const f = await run({ quick: process.argv.includes('--quick') });
+    const num = (n: string): number | undefined => (flag(n) === undefined ? undefined : Number(flag(n)));
+    const f = await run({
+      quick: process.argv.includes('--quick'),
+      services: num('services'), lbServices: num('lb-services'), changes: num('changes'), lbChanges: num('lb-changes'),
+      clusterMode: flag('cluster-mode') as Mode | undefined,
+      lbModes: flag('lb-modes')?.split(',') as Mode[] | undefined,
+    });
     console.log(table(f));
     console.log(JSON.stringify(f));
   }
