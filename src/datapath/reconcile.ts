@@ -63,6 +63,8 @@ interface Batch {
   /** by backend-set signature: frontends with the same selectable backends share a table */
   tables: Map<string, Table>;
   drops: Drop[];
+  /** frontends that Services earlier in the chunk give up: a later one may take them over */
+  released: Set<string>;
 }
 
 /** One frontend between its prepared contents (step 1-2) and its entry (steps 3-6). */
@@ -249,8 +251,9 @@ export class Reconciler {
   /**
    * Program several Services (or remove those whose spec is undefined); results in the same
    * order, one per distinct key (the last spec given for a key wins). Same outcome as calling
-   * apply() for each in turn — a frontend claimed by two Services goes to the one that holds
-   * it or comes first — but the writes are grouped per chunk of Services: every backend, then
+   * apply() for each in turn (a frontend claimed by two Services goes to the one holding it or
+   * coming first; one that an earlier Service gives up is handed over in place, keeping its
+   * svc_id) — but the writes are grouped per chunk of Services: every backend, then
    * every table (all slots in one batch, every new Maglev table under its svc_id in one
    * setInnerBatch, so the kernel's RCU wait is paid once, not per frontend), then each
    * frontend's revnat, source ranges and services entry, then removals, and last the Maglev
@@ -287,7 +290,7 @@ export class Reconciler {
 
   private async applyChunk(list: Array<[string, ServiceSpec | undefined]>): Promise<ReconcileResult[]> {
     const t0 = performance.now();
-    const b: Batch = { tables: new Map(), drops: [] };
+    const b: Batch = { tables: new Map(), drops: [], released: new Set() };
     try {
       const jobs: Job[] = [];
       for (const [service, spec] of list) jobs.push(await this.prepareService(service, spec, b));
@@ -307,12 +310,15 @@ export class Reconciler {
     for (const f of spec?.frontends ?? []) {
       const k = feKey(svcKeyOf(f));
       const cur = this.frontends.get(k);
-      if (cur && cur.owner && cur.owner !== service) {
+      // apply() one after another would have removed a frontend an earlier Service gave up
+      // before this one claims it; here it is handed over in place (make-before-break).
+      if (cur && cur.owner && cur.owner !== service && !b.released.delete(k)) {
         job.errors.push(`frontend ${k} is already programmed for ${cur.owner}; skipped`);
         continue;
       }
       job.want.set(k, f);
     }
+    for (const k of this.byService.get(service) ?? []) if (!job.want.has(k)) b.released.add(k);
     for (const [k, f] of job.want) {
       try {
         job.pending.push(await this.prepareFrontend(service, k, f, b));
@@ -472,7 +478,9 @@ export class Reconciler {
     }
     const released: string[] = [];
     for (const k of this.byService.get(job.service) ?? []) {
-      if (job.want.has(k) && this.frontends.get(k)?.owner === job.service) continue;
+      const owner = this.frontends.get(k)?.owner;
+      if (owner !== job.service) continue; // handed over to a later Service of the chunk
+      if (job.want.has(k)) continue;
       this.removeFrontend(k, released, b.drops, job.errors);
     }
     const mine = new Set([...job.want.keys()].filter((k) => this.frontends.get(k)?.owner === job.service));

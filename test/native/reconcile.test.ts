@@ -635,7 +635,7 @@ test('apply() calls for one Service never interleave; calls for different Servic
   assert.equal(obj.map(C.MAP.maglev).keys().length, 0);
 });
 
-test('applyMany: a frontend two Services claim goes to the first; the other reports it', async (t) => {
+test('applyMany: a frontend two Services claim goes to the first; one an earlier Service gives up is handed over', async (t) => {
   const { obj } = await open(t);
   const rec = reconciler(mapsOf(obj));
   const a = clusterNamed('a', '10.96.0.60', ['10.244.6.1']);
@@ -647,4 +647,24 @@ test('applyMany: a frontend two Services claim goes to the first; the other repo
   assert.match(rb.errors.join('\n'), /already programmed for default\/a/);
   const v = servicesOf(obj).get('10.96.0.60|80|TCP|internal')!;
   assert.deepEqual([...slotsOf(obj, v.svcId).values()], [idOfBackend(obj, '10.244.6.1', 8080)]);
+
+  // Claimed before its owner lets go: refused, as apply() in that order would.
+  const [rb2, ra2] = await rec.applyMany([[b.key, b], [a.key, undefined]]);
+  assert.equal(rb2.ok, false);
+  assert.equal(ra2.ok, true);
+  assert.equal(servicesOf(obj).size, 0);
+  // Let go first, then claimed: b gets it in the same call.
+  await rec.apply(a.key, a);
+  const [ra3, rb3] = await rec.applyMany([[a.key, undefined], [b.key, b]]);
+  assert.deepEqual([ra3.ok, rb3.ok, ra3.frontends, rb3.frontends], [true, true, 0, 2]);
+  const w = servicesOf(obj).get('10.96.0.60|80|TCP|internal')!;
+  assert.equal(w.count, 1);
+  assert.deepEqual([...slotsOf(obj, w.svcId).values()], [idOfBackend(obj, '10.244.6.2', 8080)]);
+  assert.deepEqual(rec.services(), [b.key]);
+  assert.equal(rec.svcIds().get(w.svcId)?.service, b.key);
+  assert.equal(backendsOf(obj).get(idOfBackend(obj, '10.244.6.1', 8080))?.state, 'draining', "a's backend is released");
+  assertConsistent(obj);
+  assert.equal((await rec.apply(b.key, undefined)).ok, true);
+  assert.equal(servicesOf(obj).size, 0);
+  assert.equal(obj.map(C.MAP.revnat).keys().length, 0);
 });
