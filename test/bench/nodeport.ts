@@ -3,8 +3,8 @@
 //   direct-local   client -> app1-1 (on node1), routed by node1's stack
 //   np-local       client -> node1:NodePort -> app1-1 (XDP DNAT, up the stack to the pod)
 //   direct-remote  client -> app1-2 (on node2), routed by node2's stack
-//   routed-remote  client -> node1 -> node2 -> app1-2: plain routing through node1's stack, the
-//                  same forward hops as np-remote (replies go straight from node2 to the client)
+//   routed-remote  client -> node1 -> node2 -> app1-2 and back the same way: plain routing
+//                  through node1's stack, the hops np-remote takes, without any translation
 //   np-remote      client -> node1:NodePort -> app1-2 (XDP DNAT+SNAT, FIB, redirect to node2)
 // Each repetition runs every case once, rotating the order, so drift on a shared 2-core machine
 // spreads over all of them; figures are medians. "direct" crosses node1's XDP program too (a
@@ -69,13 +69,28 @@ const median = (xs: number[]): number | null => {
 async function measure(topo: Topology, c: Case, durationS: number): Promise<number> {
   // one-off server per run: a failed run never leaves a busy server behind for the next case
   const srv = await startIperfServer(topo, c.pod, { oneOff: true });
-  if (c.viaNode1) await topo.setClientRoute(`${c.host}/32`, 0);
+  if (c.viaNode1) await routeViaNode1(topo, c.host, 'replace');
   try {
     return (await iperfTcp(topo.client.ns, c.host, c.port, durationS)).gbps;
   } finally {
     srv.stop();
-    if (c.viaNode1) await topo.client.ns.ip('route', 'del', `${c.host}/32`);
+    if (c.viaNode1) await routeViaNode1(topo, c.host, 'del');
   }
+}
+
+/** Client <-> pod on node2 through node1 both ways, as np-remote's packets go. */
+async function routeViaNode1(topo: Topology, podIp: string, op: 'replace' | 'del'): Promise<void> {
+  const [n1, n2] = topo.nodes;
+  await topo.client.ns.ip('route', op, `${podIp}/32`, 'via', n1.ip, 'dev', 'eth0');
+  await n2.ns.ip('route', op, `${topo.client.ip}/32`, 'via', n1.ip, 'dev', 'eth0');
+}
+
+/**
+ * node1 forwards routed-remote out of the device it came in on; an ICMP redirect would teach
+ * the client to go to node2 directly and quietly turn that case into direct-remote.
+ */
+async function noRedirects(topo: Topology): Promise<void> {
+  await topo.nodes[0].ns.exec('sysctl', ['-q', '-w', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0']);
 }
 
 /** XDP_REDIRECT count on node1's device: tells whether np-remote left through XDP. */
@@ -101,6 +116,7 @@ export async function benchNodePort(opts: NodePortBenchOptions = {}): Promise<No
     c.apply(iperfService('iperf-remote', '10.96.3.2', NP_REMOTE), [{ pod: remote }]);
     await c.startAgent('node1');
     await c.startAgent('node2');
+    await noRedirects(topo);
     const list = cases(topo);
     for (let r = 0; r < reps; r++) {
       for (let i = 0; i < list.length; i++) {

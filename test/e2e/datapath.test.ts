@@ -98,6 +98,11 @@ async function probe(kind: 'tcp' | 'udp', ns: Netns, addr: string, port: number,
   return JSON.parse(r.stdout.trim()) as ProbeResult;
 }
 
+async function xdpRedirects(ns: Netns): Promise<number> {
+  const r = await ns.exec('ethtool', ['-S', 'eth0']);
+  return Number(/rx_queue_0_xdp_redirect:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+}
+
 before(async () => {
   await sweepStale(TAG);
   topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 3 });
@@ -136,11 +141,14 @@ test('NodePort on both node addresses from the client', async () => {
 
 test('local and remote backends are both reached through one node', async () => {
   // the Service from the previous subtest: all six pods, three per node
-  for (const ip of [node1, node2]) {
+  for (const [i, ip] of [node1, node2].entries()) {
+    const before = await xdpRedirects(topo.nodes[i].ns);
     const a = await answers('client', `http://${ip}:30201/`, 24);
     assertOnly(a, pods, `NodePort on ${ip}`);
     const nodes = new Set(names(a).map((n) => pods.find((p) => p.name === n)!.node));
     assert.deepEqual([...nodes].sort(), ['node1', 'node2'], `answers through ${ip} come from pods of both nodes: ${names(a)}`);
+    // which path the remote flows took: XDP forwarded them (FIB + redirect), not the stack
+    assert.ok((await xdpRedirects(topo.nodes[i].ns)) - before > 24, `${ip}: remote flows left through XDP_REDIRECT`);
   }
 });
 
