@@ -94,7 +94,7 @@ interface Job {
 }
 
 /** Services per applyMany() chunk: bounds the inner-map fds and table memory held at once. */
-const CHUNK = 128;
+const CHUNK = 32;
 /** Longest stretch of synchronous preparing before the event loop gets a turn. */
 const YIELD_MS = 10;
 
