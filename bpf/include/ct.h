@@ -81,6 +81,15 @@ static __always_inline __u8 ct_next_state(__u8 st, const struct xlb_pkt *p, int 
 	return st;
 }
 
+/* A SYN on the tuple of a flow that closed is a new connection reusing the client's port (as
+ * conntrack treats it): it is balanced anew rather than sent to the old flow's backend, which
+ * may be one kept only to drain. A SYN while the flow is open is a retransmission: it stays. */
+static __always_inline int ct_reopened(const struct xlb_ct_value *v, const struct xlb_pkt *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
+	       (v->state == XLB_CT_FIN || v->state == XLB_CT_CLOSED);
+}
+
 static __always_inline __u8 ct_initial_state(const struct xlb_pkt *p)
 {
 	if (p->proto != IPPROTO_TCP)

@@ -238,7 +238,7 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 		if (v->flags & XLB_CT_F_REPLY)
 			return flow_reply(c, p, &k, v, now);
 		reuse = 1;
-		if (!ct_expired(cfg, v, now)) {
+		if (!ct_expired(cfg, v, now) && !ct_reopened(v, p)) {
 			if (!flow_ttl_ok(p))
 				return flow_drop(XLB_DROP_TTL);
 			be = lb_backend(v->backend_id);

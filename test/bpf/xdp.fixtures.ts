@@ -39,6 +39,17 @@ function nodePort(d: Datapath, o: { scope?: C.ScopeName; flags?: number } = {}):
   d.service({ addr: null, port: 30080, svcId: 3, backends: [1], scope: o.scope ?? 'external', flags: (o.flags ?? 0) | F.nodePort });
 }
 
+/** lbLocal plus pod B as backend 2, not in the table yet. */
+function twoBackends(d: Datapath): void {
+  lbLocal(d);
+  d.backend(2, POD_B, 8080);
+}
+
+/** The Service's table now holds only backend 2 (backend 1 stays in the map, draining). */
+function moveToB(d: Datapath): void {
+  d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] });
+}
+
 /** The SNAT port the datapath chose for the flow (from the forward CT entry). */
 function snatPort(d: Datapath, key: C.CtKey = fwdKey()): number {
   const v = d.ct(key);
@@ -295,6 +306,21 @@ export const xdpRows: Row[] = [
     },
   },
   { name: 'TCP RST moves the flow to closed', prog: 'xdp', setup: lbLocal, before: [{ pkt: tcp() }], pkt: tcp({ flags: 'R' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'closed' } }, { key: revKey(), value: { state: 'closed' } }] },
+  {
+    name: 'TCP SYN reusing the tuple of a reset flow: balanced anew, not sent to the old backend', prog: 'xdp', setup: twoBackends,
+    before: [{ pkt: tcp() }, { pkt: tcp({ flags: 'R' }) }, { act: moveToB }],
+    pkt: tcp({ seq: 5000 }), verdict: 'PASS', out: { dst: POD_B }, ct: [{ key: fwdKey(), value: { state: 'syn', backendId: 2 } }],
+  },
+  {
+    name: 'TCP SYN reusing the tuple of a flow that sent FIN: balanced anew', prog: 'xdp', setup: twoBackends,
+    before: [{ pkt: tcp() }, { pkt: tcp({ flags: 'FA' }) }, { act: moveToB }],
+    pkt: tcp({ seq: 5000 }), verdict: 'PASS', out: { dst: POD_B }, ct: [{ key: fwdKey(), value: { state: 'syn', backendId: 2 } }],
+  },
+  {
+    name: 'retransmitted SYN of an open flow stays on its backend', prog: 'xdp', setup: twoBackends,
+    before: [{ pkt: tcp() }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: moveToB }],
+    pkt: tcp(), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'established', backendId: 1 } }],
+  },
   { name: 'TCP mid-stream packet without CT: tracked as established', prog: 'xdp', setup: lbLocal, pkt: tcp({ flags: 'A' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'established' } }] },
 
   // ---- fragments ----
