@@ -74,10 +74,15 @@ export function readStats(obj: BpfObject, ids: Map<number, { service: string; fr
     const v = dm.lookup(C.encodeDropKey(r.id));
     drops[r.key] = v ? Number(C.decodeDropValue(v)) : 0;
   }
+  const live = ctLive(obj);
+  const cfg = obj.map(C.MAP.config).lookup(C.encodeConfigKey());
+  return { services, drops, conntrack: { entries: live, max: cfg ? C.decodeConfig(cfg).ctLimit : 0 } };
+}
+
+/** Flows the datapath admitted minus those the sweep released (codecs.ts: CT admission). */
+export function ctLive(obj: BpfObject): number {
   const fill = obj.map(C.MAP.ctFill);
   const made = fill.lookup(C.encodeCtFillKey(0));
   const freed = fill.lookup(C.encodeCtFillKey(1));
-  const live = (made ? C.decodeCtFillValue(made) : 0n) - (freed ? C.decodeCtFillValue(freed) : 0n);
-  const cfg = obj.map(C.MAP.config).lookup(C.encodeConfigKey());
-  return { services, drops, conntrack: { entries: Number(live), max: cfg ? C.decodeConfig(cfg).ctLimit : 0 } };
+  return Number((made ? C.decodeCtFillValue(made) : 0n) - (freed ? C.decodeCtFillValue(freed) : 0n));
 }

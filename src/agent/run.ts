@@ -11,7 +11,7 @@ import type { AgentOptions } from '../cli/options.js';
 import { child, setLogLevel, type Logger } from '../log.js';
 import { loadObject, possibleCpus, type BpfObject } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
-import { Reconciler, mapsOf } from '../datapath/reconcile.js';
+import { Reconciler, mapsOf, type ReconcileResult } from '../datapath/reconcile.js';
 import { sweepConntrack } from '../datapath/ctgc.js';
 import { translate } from '../model/translate.js';
 import { nodeInfo } from '../model/node.js';
@@ -24,7 +24,7 @@ import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, Prog
 import { ensureBpffs } from './bpffs.js';
 import { Attacher } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
-import { decodeAllMaps, readStats } from './inspect.js';
+import { decodeAllMaps, readStats, ctLive } from './inspect.js';
 
 export const ENABLED_LABEL = 'xlb.io/enabled';
 
@@ -177,24 +177,37 @@ export class Agent implements AgentView {
   }
 
   private async programService(key: string): Promise<void> {
-    const spec = this.translateOne(key);
-    if (spec) this.desired.set(key, spec); else this.desired.delete(key);
-    const res = await this.rec.apply(key, spec);
-    const started = this.changedAt.get(key);
-    this.changedAt.delete(key);
-    if (started) this.metrics.observeProgramming((Date.now() - started) / 1000);
-    this.report(res);
-    this.lastSync = Date.now();
-    this.metrics.observeSync(res.durationMs / 1000);
-    void this.hc.sync([...this.desired.values()]).catch((e) => this.log.warn({ err: String(e) }, 'health check servers'));
-    setImmediate(() => this.updatePending());
-    if (!res.ok && res.errors.some((e) => /E2BIG|ENOSPC|ENOMEM/.test(e))) {
+    const res = await this.rec.apply(key, this.desire(key));
+    this.afterProgrammed(res);
+    void this.syncHealthChecks();
+    if (isMapFull(res)) {
       // Map full: retried by the queue with backoff; other Services are not held up.
       throw new Error(res.errors.join('; '));
     }
   }
 
-  private report(res: Awaited<ReturnType<Reconciler['apply']>>): void {
+  /** Translate one Service and record it as desired (undefined: it creates no state). */
+  private desire(key: string): ServiceSpec | undefined {
+    const spec = this.translateOne(key);
+    if (spec) this.desired.set(key, spec); else this.desired.delete(key);
+    return spec;
+  }
+
+  private afterProgrammed(res: ReconcileResult): void {
+    const started = this.changedAt.get(res.service);
+    this.changedAt.delete(res.service);
+    if (started) this.metrics.observeProgramming((Date.now() - started) / 1000);
+    this.report(res);
+    this.lastSync = Date.now();
+    this.metrics.observeSync(res.durationMs / 1000);
+    setImmediate(() => this.updatePending());
+  }
+
+  private syncHealthChecks(): Promise<void> {
+    return this.hc.sync([...this.desired.values()]).catch((e) => this.log.warn({ err: String(e) }, 'health check servers'));
+  }
+
+  private report(res: ReconcileResult): void {
     const ev: ProgrammedEvent = {
       time: Date.now(), service: res.service, frontends: res.frontends, backends: res.backends,
       durationMs: Math.round(res.durationMs * 1000) / 1000, ok: res.ok, error: res.errors.join('; ') || undefined,
@@ -208,10 +221,15 @@ export class Agent implements AgentView {
   private async fullSync(): Promise<void> {
     const t0 = performance.now();
     const keys = new Set(this.source.services().map((s) => `${s.metadata?.namespace ?? 'default'}/${s.metadata?.name}`));
-    for (const key of keys) await this.programService(key).catch(() => this.queue.add(key));
-    for (const key of [...this.desired.keys(), ...this.rec.services()]) {
-      if (!keys.has(key)) await this.programService(key).catch(() => this.queue.add(key));
+    const gone = new Set([...this.desired.keys(), ...this.rec.services()].filter((k) => !keys.has(k)));
+    // Removals first, so a frontend a deleted Service frees can go to a new one in the same
+    // batch; applyMany writes in chunks, each in the make-before-break order.
+    const entries = [...gone, ...keys].map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
+    for (const res of await this.rec.applyMany(entries)) {
+      this.afterProgrammed(res);
+      if (isMapFull(res)) this.queue.add(res.service);
     }
+    await this.syncHealthChecks();
     this.metrics.observeSync((performance.now() - t0) / 1000);
     this.lastSync = Date.now();
     this.updatePending();
@@ -322,9 +340,15 @@ export class Agent implements AgentView {
 
   status(): StatusInfo {
     const atts = this.attacher?.attachments() ?? [];
+    // backends is an ARRAY (every index exists) and ct can be large: count those from what
+    // the agent knows (the reconciler's ids, the datapath's admission counter) instead.
+    const counted: Record<string, () => number> = {
+      [C.MAP.backends]: () => this.rec.backendCount(),
+      [C.MAP.ct]: () => 2 * ctLive(this.obj), // a forward and a reply entry per flow
+    };
     const mapFill = [C.MAP.services, C.MAP.backends, C.MAP.slots, C.MAP.maglev, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges].map((name) => {
       const m = this.obj.map(name);
-      return { name, entries: m.keys().length, maxEntries: m.maxEntries };
+      return { name, entries: counted[name]?.() ?? m.keys().length, maxEntries: m.maxEntries };
     });
     const errs = [...(this.attacher?.errors.values() ?? [])];
     return {
@@ -371,6 +395,10 @@ export class Agent implements AgentView {
   health() {
     return this.tracker.info();
   }
+}
+
+function isMapFull(res: ReconcileResult): boolean {
+  return !res.ok && res.errors.some((e) => /E2BIG|ENOSPC|ENOMEM/.test(e));
 }
 
 /**

@@ -717,6 +717,11 @@ export class Reconciler {
     this.freeBackendIds.push(id);
   }
 
+  /** Backend entries in use (referenced or retired); the ARRAY map itself is always full. */
+  backendCount(): number {
+    return this.backends.size;
+  }
+
   retiredCount(): number {
     let n = 0;
     for (const b of this.backends.values()) if (b.retiredAt !== undefined) n++;
