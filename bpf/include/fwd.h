@@ -7,7 +7,9 @@
  * Out of the ingress device we redirect too, never XDP_TX: a veth queues XDP_TX frames on its
  * peer but kicks the peer's NAPI only when the peer runs an XDP program, so with a GRO-only
  * peer the frames sit in the ring until unrelated traffic wakes it (flows stall at random).
- * A redirect flushes the peer on every NAPI cycle; on a NIC both are native paths.
+ * A redirect is flushed at the end of every NAPI poll, which schedules the peer's NAPI
+ * whenever it has one (GRO suffices; without any, the veth drops the frame and counts it).
+ * On a NIC both are native paths.
  *
  * Devices must hand XDP complete L4 checksums, as a NIC does. A veth whose peer transmits with
  * checksum offload (CHECKSUM_PARTIAL: the field holds only the pseudo-header sum) does not, and
