@@ -297,8 +297,8 @@ test('backend removal: established keep-alive connections keep working, new ones
   c.apply(svc, eps([keep, ...removed]));
   const url = `http://${node1}:30212/`;
   await serving('client', url);
-  // steady.ts fails a request still pending when an earlier request's 2 s timer fires (the
-  // timer is never cleared), so the load stays under 2 s; the removal lands early in it.
+  // Under 2 s: steady.ts before its timer fix failed whichever request was pending when an
+  // earlier request's 2 s timer fired. The removal lands early in the load.
   const LOAD_MS = 1900;
   const loadEnd = Date.now() + LOAD_MS;
   const load = steadyIn(topo.client.ns, node1, 30212, LOAD_MS, 8);
