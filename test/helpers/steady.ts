@@ -56,12 +56,14 @@ async function keepAlive(host: string, port: number, end: number, everyMs: numbe
     return;
   }
   while (Date.now() < end && !sock.destroyed) {
+    let timer: NodeJS.Timeout | undefined;
     const r = await new Promise<{ ok: boolean; body: string; err?: string }>((resolve) => {
       waiting = resolve;
-      const t = setTimeout(() => settle({ ok: false, body: '', err: 'established: request timed out' }), REQ_TIMEOUT_MS);
+      // Each request's own timer, cleared when it settles: a stale one must never fail a later request.
+      timer = setTimeout(() => settle({ ok: false, body: '', err: 'established: request timed out' }), REQ_TIMEOUT_MS);
       sock.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`, () => undefined);
-      void t;
     });
+    clearTimeout(timer);
     count(b, r.ok, r.body, r.err);
     if (!r.ok) break;
     await new Promise((res) => setTimeout(res, everyMs));
