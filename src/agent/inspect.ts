@@ -47,7 +47,8 @@ export function decodeAllMaps(obj: BpfObject, limit = 10_000): DecodedMaps {
     } else if (d) {
       for (const [k, v] of m.entries()) {
         if (entries.length >= limit) break;
-        if (d.skipZero && isZero(v)) continue;
+        // skipZero: per-CPU counters never touched; backends: the ARRAY's free ids (all-zero).
+        if ((d.skipZero || name === C.MAP.backends) && isZero(v)) continue;
         entries.push({ key: wrap(d.key(k)), value: wrap(d.value(v)) });
       }
     } else {
