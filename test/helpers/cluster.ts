@@ -161,12 +161,13 @@ export class XlbCluster {
   }
 
   /** Start the agent in a node namespace and wait until it has programmed its first sync. */
-  async startAgent(node: string, extra: string[] = [], readyTimeoutMs = 20_000): Promise<AgentHandle> {
+  async startAgent(node: string, extra: string[] = [], readyTimeoutMs = 20_000,
+    source: string[] = ['--source', 'manifests', '--manifests', this.dir]): Promise<AgentHandle> {
     await this.mountBpffs();
     await wireLike(this.topo);
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
-    const args = [cliPath(), 'agent', '--source', 'manifests', '--manifests', this.dir, '--node', node,
+    const args = [cliPath(), 'agent', ...source, '--node', node,
       '--devices', 'eth0', '--pod-interfaces', 'lxc*', '--pin-path', this.pinPath(node), '--api-socket', socket,
       '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249', ...extra];
     const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {

@@ -1,0 +1,24 @@
+// The wire-level fake API server as a process of its own, so it can run inside a node's
+// network namespace next to an agent (which reaches it on that namespace's 127.0.0.1).
+// Prints one JSON line {url, kubeconfig}; then takes newline-delimited JSON commands on stdin
+//   {"op":"apply","resource":"services","obj":{...}}  {"op":"remove","resource":...,"name":...,"namespace":...}
+// answering "ok" or "error: ..." per line. Exits when stdin closes.
+import { createInterface } from 'node:readline';
+import { FakeApiServer, type Resource } from './fake-apiserver.js';
+
+const api = await FakeApiServer.start({ bookmarkIntervalMs: 1000 });
+const kubeconfig = await api.writeKubeconfig();
+process.stdout.write(JSON.stringify({ url: api.url, kubeconfig }) + '\n');
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  try {
+    const c = JSON.parse(line) as { op: string; resource: Resource; obj?: Record<string, any>; name?: string; namespace?: string };
+    if (c.op === 'apply') api.apply(c.resource, c.obj!);
+    else if (c.op === 'remove') api.remove(c.resource, c.name!, c.namespace);
+    else throw new Error(`unknown op ${c.op}`);
+    process.stdout.write('ok\n');
+  } catch (e) {
+    process.stdout.write(`error: ${(e as Error).message}\n`);
+  }
+});
+rl.on('close', () => void api.stop().then(() => process.exit(0)));
