@@ -1,0 +1,130 @@
+// The agent with the kube source, end to end: a wire-level API server (test/helpers/
+// fake-apiserver.ts, driven by the real @kubernetes/client-node) runs inside node1's
+// namespace; the agent programs Services and EndpointSlices from it, follows changes,
+// honours kube-proxy's service-proxy-name label, and is switched off and on by the Node
+// label xlb.io/enabled.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
+import { buildTopology, type Topology, type TopoPod } from '../helpers/topology.js';
+import { startPodServers } from '../helpers/podserver.js';
+import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, nodeObj, type SvcDef } from '../helpers/cluster.js';
+import { run, sweepStale } from '../helpers/netns.js';
+
+let topo: Topology;
+let c: XlbCluster;
+let api: ChildProcess;
+let send: (cmd: object) => Promise<void>;
+let pods: TopoPod[];
+
+const web: SvcDef = { name: 'web', type: 'NodePort', clusterIP: '10.96.2.10', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30280 }] };
+
+async function answers(from: string, url: string, n: number): Promise<{ names: Set<string>; failed: number }> {
+  const names = new Set<string>();
+  let failed = 0;
+  for (let i = 0; i < n; i++) {
+    const r = await topo.curl(from, url, { timeoutMs: 1500 });
+    if (r.status === 200) names.add(r.body.trim().replace('Hello, ', '')); else failed++;
+  }
+  return { names, failed };
+}
+
+async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  assert.fail(`${what}: not true within ${timeoutMs} ms`);
+}
+
+async function xdpProgId(): Promise<number> {
+  const r = await run('ip', ['-n', topo.nodes[0].ns.name, '-j', '-d', 'link', 'show', 'eth0']);
+  const j = JSON.parse(r.stdout) as Array<{ xdp?: { prog?: { id: number } } }>;
+  return j[0]?.xdp?.prog?.id ?? 0;
+}
+
+async function status(): Promise<{ enabled: boolean; enabledReason: string }> {
+  return JSON.parse(await c.cli('node1', ['status', '-o', 'json'])) as { enabled: boolean; enabledReason: string };
+}
+
+before(async () => {
+  await sweepStale('kube');
+  topo = await buildTopology({ tag: 'kube', podsPerNode: 2 });
+  pods = topo.pods;
+  await startPodServers(topo);
+  c = new XlbCluster(topo, 'kube');
+  // The fake API server lives in node1's namespace, where the agent reaches 127.0.0.1.
+  api = topo.set.track(topo.nodes[0].ns.spawn(process.execPath, [new URL('../helpers/fake-apiserver-main.js', import.meta.url).pathname],
+    { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines = createInterface({ input: api.stdout! });
+  const queue: Array<(l: string) => void> = [];
+  lines.on('line', (l) => queue.shift()?.(l));
+  const first = await new Promise<string>((r) => queue.push(r));
+  const { kubeconfig } = JSON.parse(first) as { kubeconfig: string };
+  send = async (cmd) => {
+    const reply = new Promise<string>((r) => queue.push(r));
+    api.stdin!.write(JSON.stringify(cmd) + '\n');
+    const l = await reply;
+    if (l !== 'ok') throw new Error(`fake API server: ${l}`);
+  };
+  await send({ op: 'apply', resource: 'nodes', obj: nodeObj('node1', topo.nodes[0].ip) });
+  await send({ op: 'apply', resource: 'services', obj: serviceObj(web) });
+  await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(web, pods.map((pod) => ({ pod }))) });
+  await c.startAgent('node1', [], 30_000, ['--source', 'kube', '--kubeconfig', kubeconfig]);
+});
+
+after(async () => {
+  api?.stdin?.end();
+  await c?.teardown();
+  await topo?.teardown();
+});
+
+test('kube source: Services and EndpointSlices from the API server are programmed', async () => {
+  await eventually('ClusterIP answers', async () => (await topo.curl(pods[0].name, 'http://10.96.2.10/', { timeoutMs: 500 })).status === 200);
+  const cip = await answers(pods[0].name, 'http://10.96.2.10/', 10);
+  assert.equal(cip.failed, 0);
+  assert.ok(cip.names.size >= 2, `answers rotate: ${[...cip.names]}`);
+  const np = await answers('client', `http://${topo.nodes[0].ip}:30280/`, 6);
+  assert.equal(np.failed, 0);
+});
+
+test('kube source: an EndpointSlice update from a watch event moves traffic', async () => {
+  await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(web, [{ pod: pods[2] }]) });
+  await eventually('only one pod answers', async () => {
+    const r = await answers(pods[0].name, 'http://10.96.2.10/', 5);
+    return r.failed === 0 && r.names.size === 1 && r.names.has(pods[2].name);
+  });
+  await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(web, pods.map((pod) => ({ pod }))) });
+});
+
+test("kube source: a Service another proxy owns (service-proxy-name) is left alone, like kube-proxy does", async () => {
+  const other: SvcDef = { name: 'other', clusterIP: '10.96.2.20', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
+  const svc = serviceObj(other);
+  svc.metadata.labels = { 'service.kubernetes.io/service-proxy-name': 'someone-else' };
+  await send({ op: 'apply', resource: 'services', obj: svc });
+  await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(other, [{ pod: pods[0] }]) });
+  await new Promise((r) => setTimeout(r, 1000));
+  const listed = JSON.parse(await c.cli('node1', ['services', '-o', 'json'])) as unknown;
+  assert.doesNotMatch(JSON.stringify(listed), /default\/other/);
+  assert.equal((await topo.curl(pods[0].name, 'http://10.96.2.20/', { timeoutMs: 700 })).status, 0);
+});
+
+test('the Node label xlb.io/enabled=false detaches the programs and status says why; true attaches again', async () => {
+  assert.ok((await xdpProgId()) > 0);
+  await send({ op: 'apply', resource: 'nodes', obj: nodeObj('node1', topo.nodes[0].ip, { 'xlb.io/enabled': 'false' }) });
+  await eventually('detached', async () => (await xdpProgId()) === 0);
+  const off = await status();
+  assert.equal(off.enabled, false);
+  assert.equal(off.enabledReason, 'label');
+  await send({ op: 'apply', resource: 'nodes', obj: nodeObj('node1', topo.nodes[0].ip, { 'xlb.io/enabled': 'true' }) });
+  await eventually('attached', async () => (await xdpProgId()) > 0);
+  assert.equal((await status()).enabled, true);
+  await eventually('traffic again', async () => (await topo.curl(pods[0].name, 'http://10.96.2.10/', { timeoutMs: 500 })).status === 200);
+});
+
+test('xlb toggle in kube mode says to use the Node label instead', async () => {
+  await assert.rejects(c.cli('node1', ['toggle', 'off']), /kubectl label node node1 xlb\.io\/enabled=false/);
+  assert.equal((await status()).enabled, true);
+});
