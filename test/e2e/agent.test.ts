@@ -12,6 +12,7 @@ import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { steadyIn } from '../helpers/steady.js';
 import { run, sweepStale } from '../helpers/netns.js';
+import { answers, eventually, xdpProgId } from '../helpers/e2e.js';
 
 let topo: Topology;
 let c: XlbCluster;
@@ -21,15 +22,6 @@ const work = mkdtempSync(join(tmpdir(), 'xlb-e2e-agent-'));
 const web: SvcDef = { name: 'web', type: 'NodePort', clusterIP: '10.96.1.10', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30180 }] };
 const eps = (pods: TopoPod[]): EpDef[] => pods.map((pod) => ({ pod }));
 
-async function answers(from: string, url: string, n: number): Promise<{ names: Set<string>; failed: number }> {
-  const names = new Set<string>();
-  let failed = 0;
-  for (let i = 0; i < n; i++) {
-    const r = await topo.curl(from, url, { timeoutMs: 1500 });
-    if (r.status === 200) names.add(r.body.trim().replace('Hello, ', '')); else failed++;
-  }
-  return { names, failed };
-}
 
 /** `xlb maps -o json` prints the decoded maps as a list. */
 function mapEntries(json: string, name: string): unknown[] {
@@ -40,20 +32,7 @@ function mapEntries(json: string, name: string): unknown[] {
   return m.entries;
 }
 
-async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`${what}: not true within ${timeoutMs} ms`);
-}
 
-async function xdpProgId(node: string): Promise<number> {
-  const r = await run('ip', ['-n', topo.nsFor(node).name, '-j', '-d', 'link', 'show', 'eth0']);
-  const j = JSON.parse(r.stdout) as Array<{ xdp?: { prog?: { id: number } } }>;
-  return j[0]?.xdp?.prog?.id ?? 0;
-}
 
 before(async () => {
   await sweepStale('agent');
@@ -74,11 +53,11 @@ after(async () => {
 test('create: a new Service answers on its ClusterIP (pod) and NodePort (both nodes) within a second', async () => {
   c.apply(web, eps(app1));
   await eventually('ClusterIP answers', async () => (await topo.curl(app1[0].name, 'http://10.96.1.10/', { timeoutMs: 500 })).status === 200);
-  const cip = await answers(app1[1].name, 'http://10.96.1.10/', 12);
+  const cip = await answers(topo, app1[1].name, 'http://10.96.1.10/', 12);
   assert.equal(cip.failed, 0);
   assert.ok(cip.names.size >= 2, `answers rotate across pods: ${[...cip.names]}`);
   for (const n of topo.nodes) {
-    const np = await answers('client', `http://${n.ip}:30180/`, 8);
+    const np = await answers(topo, 'client', `http://${n.ip}:30180/`, 8);
     assert.equal(np.failed, 0, `NodePort on ${n.name}`);
     for (const name of np.names) assert.ok(app1.some((p) => p.name === name));
   }
@@ -87,13 +66,13 @@ test('create: a new Service answers on its ClusterIP (pod) and NodePort (both no
 test('update: the EndpointSlice shrinks to one pod and only that pod answers; grows back', async () => {
   c.apply(web, eps([app1[3]]));
   await eventually('only app1-4 answers', async () => {
-    const r = await answers(app1[0].name, 'http://10.96.1.10/', 6);
+    const r = await answers(topo, app1[0].name, 'http://10.96.1.10/', 6);
     return r.failed === 0 && r.names.size === 1 && r.names.has(app1[3].name);
   });
-  const np = await answers('client', `http://${topo.nodes[0].ip}:30180/`, 6);
+  const np = await answers(topo, 'client', `http://${topo.nodes[0].ip}:30180/`, 6);
   assert.deepEqual([...np.names], [app1[3].name]);
   c.apply(web, eps(app1));
-  await eventually('all pods answer again', async () => (await answers(app1[0].name, 'http://10.96.1.10/', 16)).names.size >= 3);
+  await eventually('all pods answer again', async () => (await answers(topo, app1[0].name, 'http://10.96.1.10/', 16)).names.size >= 3);
 });
 
 test('delete: removing the Service removes its frontends from the maps and from traffic', async () => {
@@ -128,7 +107,7 @@ test('upgrade to a rebuilt program under load: program replaced atomically, no f
   const inc = `/usr/include/${(await run('uname', ['-m'])).stdout.trim()}-linux-gnu`;
   const bpfDir = new URL('../../../bpf/', import.meta.url).pathname;
   await run('clang', ['-O2', '-g', '-target', 'bpf', `-I${inc}`, `-I${bpfDir}include`, `-I${bpfDir}`, '-DXLB_REBUILD=2', '-c', `${bpfDir}xlb.c`, '-o', obj], { timeoutMs: 60_000 });
-  const oldProg = await xdpProgId('node1');
+  const oldProg = await xdpProgId(topo, 'node1');
   assert.ok(oldProg > 0);
   const load = steadyIn(topo.client.ns, topo.nodes[0].ip, 30180, 4000);
   await new Promise((r) => setTimeout(r, 1000));
@@ -142,7 +121,7 @@ test('upgrade to a rebuilt program under load: program replaced atomically, no f
   const res = await load;
   assert.equal(res.established.failed, 0, `established: ${res.established.errors.join('; ')}`);
   assert.equal(res.fresh.failed, 0, `new: ${res.fresh.errors.join('; ')}`);
-  const newProg = await xdpProgId('node1');
+  const newProg = await xdpProgId(topo, 'node1');
   assert.ok(newProg > 0 && newProg !== oldProg, `XDP program replaced (${oldProg} -> ${newProg})`);
 });
 
@@ -160,21 +139,21 @@ test('scale up and down under load: no failed request', async () => {
   assert.equal(res.established.failed, 0, `established: ${res.established.errors.join('; ')}`);
   assert.equal(res.fresh.failed, 0, `new: ${res.fresh.errors.join('; ')}`);
   assert.ok(Object.keys(res.fresh.answers).length >= 3, `new connections reached the added pods: ${JSON.stringify(res.fresh.answers)}`);
-  const after = await answers('client', `http://${topo.nodes[0].ip}:30180/`, 12);
+  const after = await answers(topo, 'client', `http://${topo.nodes[0].ip}:30180/`, 12);
   assert.ok(!after.names.has(app1[0].name), 'the removed pod gets no new connection');
 });
 
 test('toggle off detaches the programs and says so; on attaches them again from current state', async () => {
-  assert.ok((await xdpProgId('node2')) > 0);
+  assert.ok((await xdpProgId(topo, 'node2')) > 0);
   const off = await c.cli('node2', ['toggle', 'off']);
   assert.match(off, /off|disabled|false/i);
   const st = JSON.parse(await c.cli('node2', ['status', '-o', 'json'])) as { enabled: boolean; enabledReason: string };
   assert.equal(st.enabled, false);
   assert.equal(st.enabledReason, 'toggle');
-  assert.equal(await xdpProgId('node2'), 0, 'XDP detached from eth0');
+  assert.equal(await xdpProgId(topo, 'node2'), 0, 'XDP detached from eth0');
   await c.cli('node2', ['toggle', 'on']);
-  assert.ok((await xdpProgId('node2')) > 0, 'XDP attached again');
-  const np = await answers('client', `http://${topo.nodes[1].ip}:30180/`, 4);
+  assert.ok((await xdpProgId(topo, 'node2')) > 0, 'XDP attached again');
+  const np = await answers(topo, 'client', `http://${topo.nodes[1].ip}:30180/`, 4);
   assert.equal(np.failed, 0);
   // The toggle is persisted: a restarted agent stays as toggled.
   await c.cli('node2', ['toggle', 'off']);

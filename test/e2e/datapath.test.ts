@@ -11,6 +11,7 @@ import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { steadyIn } from '../helpers/steady.js';
 import { run, sweepStale, type Netns } from '../helpers/netns.js';
+import { eventually } from '../helpers/e2e.js';
 
 const TAG = 'dp';
 let topo: Topology;
@@ -51,14 +52,6 @@ function assertOnly(a: Answers, allowed: TopoPod[], what: string): void {
   for (const n of a.names.keys()) assert.ok(ok.has(n), `${what}: answered by ${n}, expected only ${[...ok].join(', ')}`);
 }
 
-async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  assert.fail(`${what}: not true within ${timeoutMs} ms`);
-}
 
 /** Wait until a freshly applied Service answers `url` from `from` (both agents programmed it). */
 async function serving(from: string, url: string): Promise<void> {

@@ -10,7 +10,8 @@ import type { ChildProcess } from 'node:child_process';
 import { buildTopology, type Topology, type TopoPod } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, nodeObj, type SvcDef } from '../helpers/cluster.js';
-import { run, sweepStale } from '../helpers/netns.js';
+import { sweepStale } from '../helpers/netns.js';
+import { answers, eventually, xdpProgId } from '../helpers/e2e.js';
 
 let topo: Topology;
 let c: XlbCluster;
@@ -20,30 +21,8 @@ let pods: TopoPod[];
 
 const web: SvcDef = { name: 'web', type: 'NodePort', clusterIP: '10.96.2.10', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30280 }] };
 
-async function answers(from: string, url: string, n: number): Promise<{ names: Set<string>; failed: number }> {
-  const names = new Set<string>();
-  let failed = 0;
-  for (let i = 0; i < n; i++) {
-    const r = await topo.curl(from, url, { timeoutMs: 1500 });
-    if (r.status === 200) names.add(r.body.trim().replace('Hello, ', '')); else failed++;
-  }
-  return { names, failed };
-}
 
-async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  assert.fail(`${what}: not true within ${timeoutMs} ms`);
-}
 
-async function xdpProgId(): Promise<number> {
-  const r = await run('ip', ['-n', topo.nodes[0].ns.name, '-j', '-d', 'link', 'show', 'eth0']);
-  const j = JSON.parse(r.stdout) as Array<{ xdp?: { prog?: { id: number } } }>;
-  return j[0]?.xdp?.prog?.id ?? 0;
-}
 
 async function status(): Promise<{ enabled: boolean; enabledReason: string }> {
   return JSON.parse(await c.cli('node1', ['status', '-o', 'json'])) as { enabled: boolean; enabledReason: string };
@@ -83,17 +62,17 @@ after(async () => {
 
 test('kube source: Services and EndpointSlices from the API server are programmed', async () => {
   await eventually('ClusterIP answers', async () => (await topo.curl(pods[0].name, 'http://10.96.2.10/', { timeoutMs: 500 })).status === 200);
-  const cip = await answers(pods[0].name, 'http://10.96.2.10/', 10);
+  const cip = await answers(topo, pods[0].name, 'http://10.96.2.10/', 10);
   assert.equal(cip.failed, 0);
   assert.ok(cip.names.size >= 2, `answers rotate: ${[...cip.names]}`);
-  const np = await answers('client', `http://${topo.nodes[0].ip}:30280/`, 6);
+  const np = await answers(topo, 'client', `http://${topo.nodes[0].ip}:30280/`, 6);
   assert.equal(np.failed, 0);
 });
 
 test('kube source: an EndpointSlice update from a watch event moves traffic', async () => {
   await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(web, [{ pod: pods[2] }]) });
   await eventually('only one pod answers', async () => {
-    const r = await answers(pods[0].name, 'http://10.96.2.10/', 5);
+    const r = await answers(topo, pods[0].name, 'http://10.96.2.10/', 5);
     return r.failed === 0 && r.names.size === 1 && r.names.has(pods[2].name);
   });
   await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(web, pods.map((pod) => ({ pod }))) });
@@ -112,14 +91,14 @@ test("kube source: a Service another proxy owns (service-proxy-name) is left alo
 });
 
 test('the Node label xlb.io/enabled=false detaches the programs and status says why; true attaches again', async () => {
-  assert.ok((await xdpProgId()) > 0);
+  assert.ok((await xdpProgId(topo, 'node1')) > 0);
   await send({ op: 'apply', resource: 'nodes', obj: nodeObj('node1', topo.nodes[0].ip, { 'xlb.io/enabled': 'false' }) });
-  await eventually('detached', async () => (await xdpProgId()) === 0);
+  await eventually('detached', async () => (await xdpProgId(topo, 'node1')) === 0);
   const off = await status();
   assert.equal(off.enabled, false);
   assert.equal(off.enabledReason, 'label');
   await send({ op: 'apply', resource: 'nodes', obj: nodeObj('node1', topo.nodes[0].ip, { 'xlb.io/enabled': 'true' }) });
-  await eventually('attached', async () => (await xdpProgId()) > 0);
+  await eventually('attached', async () => (await xdpProgId(topo, 'node1')) > 0);
   assert.equal((await status()).enabled, true);
   await eventually('traffic again', async () => (await topo.curl(pods[0].name, 'http://10.96.2.10/', { timeoutMs: 500 })).status === 200);
 });
