@@ -1,7 +1,11 @@
-/* xlb datapath: one object with both entry points, so XDP and tc share one set of maps
+/* xlb datapath: one object with every entry point, so XDP and tc share one set of maps
  * (one pin set, one layout check) without map reuse tricks between objects.
- *   xlb_xdp: the node's external devices (external scope).
- *   xlb_tc:  tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope). */
+ *   xlb_xdp:    the node's external devices (external scope), in XDP.
+ *   xlb_tc_dev: the same devices and the same decision at tc ingress, for devices where XDP
+ *               costs more than it saves (a veth copies every cloned or non-linear skb into
+ *               an XDP frame, and XDP cannot see CHECKSUM_PARTIAL); the agent picks one per
+ *               device (--device-mode).
+ *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope). */
 #include "include/flow.h"
 #include "include/fwd.h"
 
@@ -33,6 +37,36 @@ int xlb_xdp(struct xdp_md *ctx)
 	struct xlb_pkt p = {};
 
 	return xdp_verdict(ctx, &c, &p, flow_process(&c, &p, XLB_SCOPE_EXTERNAL));
+}
+
+static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xlb_ctx *c,
+					  const struct xlb_pkt *p, int v)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg;
+
+	switch (v) {
+	case V_DROP:
+		return TC_ACT_SHOT;
+	case V_REJECT:
+		return fwd_back_tc(skb);
+	case V_REMOTE:
+		cfg = bpf_map_lookup_elem(&config, &zero);
+		if (cfg && (cfg->flags & XLB_CFG_F_REDIRECT) && !(cfg->flags & XLB_CFG_F_FIXTURE))
+			return fwd_fib_tc(skb, c, p);
+		return TC_ACT_OK;
+	default:
+		return TC_ACT_OK;
+	}
+}
+
+SEC("tc")
+int xlb_tc_dev(struct __sk_buff *skb)
+{
+	struct xlb_ctx c = { .ctx = skb, .tc = 1 };
+	struct xlb_pkt p = {};
+
+	return tc_dev_verdict(skb, &c, &p, flow_process(&c, &p, XLB_SCOPE_EXTERNAL));
 }
 
 /* Back into the pod it came from: swap MACs, transmit on the same host-side veth. */

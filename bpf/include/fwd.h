@@ -1,8 +1,9 @@
-/* XDP forwarding of translated packets that must leave the node again (remote backends with
- * SNAT, their replies back to the client, rejects): FIB lookup, TTL decrement, MAC rewrite,
- * redirect. Local backends are never redirected from XDP: XDP_REDIRECT into a veth only works
- * when the peer (inside the pod) runs NAPI (an XDP program or GRO enabled there), which a CNI
- * does not promise; the translated packet goes up the stack instead, which routes it to the pod.
+/* Forwarding of translated packets that must leave the node again (remote backends with
+ * SNAT, their replies back to the client, rejects), from a node device: FIB lookup, TTL
+ * decrement, MAC rewrite, redirect; in XDP (xlb_xdp) or at tc ingress (xlb_tc_dev). Local
+ * backends are never redirected: XDP_REDIRECT into a veth only works when the peer (inside
+ * the pod) runs NAPI (an XDP program or GRO enabled there), which a CNI does not promise; the
+ * translated packet goes up the stack instead, which routes it to the pod.
  *
  * Out of the ingress device we redirect too, never XDP_TX: a veth queues XDP_TX frames on its
  * peer but kicks the peer's NAPI only when the peer runs an XDP program, so with a GRO-only
@@ -11,10 +12,12 @@
  * whenever it has one (GRO suffices; without any, the veth drops the frame and counts it).
  * On a NIC both are native paths.
  *
- * Devices must hand XDP complete L4 checksums, as a NIC does. A veth whose peer transmits with
- * checksum offload (CHECKSUM_PARTIAL: the field holds only the pseudo-header sum) does not, and
- * XDP cannot see that state: the incremental update is then wrong and a redirected frame,
- * which drops the skb's offload state, arrives with a bad checksum. */
+ * XDP needs complete L4 checksums from the device, as a NIC gives. A veth whose peer
+ * transmits with checksum offload (CHECKSUM_PARTIAL: the field holds only the pseudo-header
+ * sum) does not, and XDP cannot see that state: the incremental update is then wrong and a
+ * redirected frame, which drops the skb's offload state, arrives with a bad checksum. At tc
+ * the skb helpers know the state and keep it right, which is one reason veth devices run the
+ * tc entry (the agent's --device-mode auto). */
 #ifndef XLB_INC_FWD_H
 #define XLB_INC_FWD_H
 
@@ -36,36 +39,88 @@ static __always_inline int fwd_ttl_dec(const struct xlb_ctx *c, const struct xlb
 	return csum_l3_replace(c, p->l3_off + IP_CSUM_OFF, old, *w, 2);
 }
 
+/* FIB lookup for a translated packet; 0 with f filled (next hop's MACs, egress ifindex) or
+ * a BPF_FIB_LKUP_RET_* code. tot_len 0 (tc) makes the kernel check the MTU against the skb
+ * itself, which is right for GSO skbs; XDP frames are single packets and pass their length. */
+static __always_inline int fwd_fib(void *ctx, const struct xlb_pkt *p, __u32 ifindex, __u16 tot_len,
+				   struct bpf_fib_lookup *f)
+{
+	f->family = AF_INET;
+	f->l4_protocol = p->proto;
+	f->sport = p->sport;
+	f->dport = p->dport;
+	f->tot_len = tot_len;
+	f->ipv4_src = p->saddr;
+	f->ipv4_dst = p->daddr;
+	f->ifindex = ifindex;
+	return bpf_fib_lookup(ctx, f, sizeof(*f), 0);
+}
+
+static __always_inline int fwd_fib_refused(int rc)
+{
+	return rc == BPF_FIB_LKUP_RET_BLACKHOLE || rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
+	       rc == BPF_FIB_LKUP_RET_PROHIBIT;
+}
+
+/* TTL decrement and next-hop MACs; 0 when the packet is ready to leave. */
+static __always_inline int fwd_rewrite(const struct xlb_ctx *c, const struct xlb_pkt *p,
+				       const struct bpf_fib_lookup *f)
+{
+	struct ethhdr *eth;
+
+	if (fwd_ttl_dec(c, p))
+		return -1;
+	eth = ctx_ptr(c, 0, ETH_HLEN);
+	if (!eth)
+		return -1;
+	__builtin_memcpy(eth->h_dest, f->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f->smac, ETH_ALEN);
+	return 0;
+}
+
 static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx *c,
 				       const struct xlb_pkt *p)
 {
 	struct bpf_fib_lookup f = {};
-	struct ethhdr *eth;
-	int rc;
+	int rc = fwd_fib(ctx, p, ctx->ingress_ifindex, p->len, &f);
 
-	f.family = AF_INET;
-	f.l4_protocol = p->proto;
-	f.sport = p->sport;
-	f.dport = p->dport;
-	f.tot_len = p->len;
-	f.ipv4_src = p->saddr;
-	f.ipv4_dst = p->daddr;
-	f.ifindex = ctx->ingress_ifindex;
-	rc = bpf_fib_lookup(ctx, &f, sizeof(f), 0);
-	if (rc == BPF_FIB_LKUP_RET_BLACKHOLE || rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
-	    rc == BPF_FIB_LKUP_RET_PROHIBIT) {
+	if (fwd_fib_refused(rc)) {
 		drop_count(XLB_DROP_FIB);
 		return XDP_DROP;
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;      /* e.g. no neighbour yet: the stack resolves it */
-	if (fwd_ttl_dec(c, p))
+	if (fwd_rewrite(c, p, &f))
 		return XDP_DROP;
-	eth = ctx_ptr(c, 0, ETH_HLEN);
-	if (!eth)
-		return XDP_DROP;
-	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
+	return bpf_redirect(f.ifindex, 0);
+}
+
+/* tc on a node device: the same lookup, but a missing neighbour is resolved by the kernel
+ * (bpf_redirect_neigh) instead of handing an SNATed packet to the stack; anything else the
+ * FIB cannot answer (fragmentation needed, a route through another table) goes up the stack.
+ * The skb keeps its checksum state (CHECKSUM_PARTIAL included) through the redirect. */
+static __always_inline int fwd_fib_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
+				      const struct xlb_pkt *p)
+{
+	struct bpf_fib_lookup f = {};
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	int rc = fwd_fib(skb, p, skb->ifindex, 0, &f);
+
+	if (fwd_fib_refused(rc)) {
+		drop_count(XLB_DROP_FIB);
+		return TC_ACT_SHOT;
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/* the lookup left the next hop (gateway or destination) in ipv4_dst */
+		if (fwd_ttl_dec(c, p))
+			return TC_ACT_SHOT;
+		nh.ipv4_nh = f.ipv4_dst;
+		return bpf_redirect_neigh(f.ifindex, &nh, sizeof(nh), 0);
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+	if (fwd_rewrite(c, p, &f))
+		return TC_ACT_SHOT;
 	return bpf_redirect(f.ifindex, 0);
 }
 
@@ -73,6 +128,14 @@ static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx 
 static __always_inline int fwd_back_xdp(struct xdp_md *ctx)
 {
 	return bpf_redirect(ctx->ingress_ifindex, 0);
+}
+
+/* The same from tc ingress: redirect to the device's egress. The reply is complete (its
+ * checksums computed in full); the skb's checksum state is the request's, which only a veth
+ * can make CHECKSUM_PARTIAL, and then every receiver treats the packet as verified. */
+static __always_inline int fwd_back_tc(struct __sk_buff *skb)
+{
+	return bpf_redirect(skb->ifindex, 0);
 }
 
 #endif

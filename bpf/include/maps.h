@@ -148,6 +148,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } config SEC(".maps");
 
+/* Per-CPU cache of the coarse clock, refreshed once per jiffy (see xlb_now). Not state:
+ * struct xlb_clock is private to the datapath. */
+struct xlb_clock {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xlb_clock);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} clock SEC(".maps");
+
 static __always_inline void drop_count(__u32 reason)
 {
 	__u64 *c = bpf_map_lookup_elem(&drops, &reason);

@@ -36,8 +36,9 @@ export const MAP = {
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
-/** Program names in build/bpf/xlb.o. */
-export const PROG = { xdp: 'xlb_xdp', tc: 'xlb_tc' } as const;
+/** Program names in build/bpf/xlb.o: node devices in XDP (xdp) or at tc ingress (tcDev),
+ *  pod host-side veths at tc ingress (tc). */
+export const PROG = { xdp: 'xlb_xdp', tcDev: 'xlb_tc_dev', tc: 'xlb_tc' } as const;
 
 export const BPF_F_INNER_MAP = 1 << 12;
 export const DEFAULT_AFFINITY_TIMEOUT_SEC = 10800;

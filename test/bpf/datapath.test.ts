@@ -1,4 +1,4 @@
-// BPF_PROG_TEST_RUN fixtures for xlb_xdp and xlb_tc: one test per table row.
+// BPF_PROG_TEST_RUN fixtures for xlb_xdp, xlb_tc_dev and xlb_tc: one test per table row.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -6,8 +6,9 @@ import { Datapath } from './harness.js';
 import { runRow, type Row } from './rows.js';
 import { xdpRows } from './xdp.fixtures.js';
 import { tcRows } from './tc.fixtures.js';
+import { tcDevRows } from './tcdev.fixtures.js';
 
-const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc', tcRows]];
+const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows]];
 
 describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
   let d: Datapath;

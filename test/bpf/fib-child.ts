@@ -1,5 +1,5 @@
-// Runs inside the fib test's "node" namespace (ip netns exec): XDP fixture rows that take the
-// real FIB path (config redirect flag, no fixture flag), with ingress_ifindex set so
+// Runs inside the fib test's "node" namespace (ip netns exec): XDP and tc-device fixture rows
+// that take the real FIB path (config redirect flag, no fixture flag), with ingress_ifindex set so
 // bpf_fib_lookup sees the namespace's routes and neighbours. Prints one JSON line per row.
 import assert from 'node:assert/strict';
 import * as C from '../../src/datapath/codecs.js';
@@ -7,6 +7,7 @@ import { ifIndex, Link } from '../../src/datapath/bpf.js';
 import { buildPacket } from '../helpers/packet.js';
 import { CLIENT, Datapath, LB_IP, NODE, POD_A } from './harness.js';
 import { runRow, type Row } from './rows.js';
+import { asTcDev, tcDevName } from './tcdev.fixtures.js';
 
 export const EXT_MAC = '02:00:00:00:01:0a';
 export const EXT_GW_MAC = '02:00:00:00:01:01';
@@ -65,6 +66,20 @@ function rows(ext: number, int: number): Row[] {
   ];
 }
 
+const NO_NEIGH_XDP = 'FIB: no neighbour yet: translated and passed to the stack';
+
+/** The same rows through xlb_tc_dev; only a missing neighbour differs: tc resolves it with
+ *  bpf_redirect_neigh instead of handing an SNATed packet to the stack. */
+function tcRows(ext: number, int: number): Row[] {
+  const out = rows(ext, int).filter((r) => r.name !== NO_NEIGH_XDP).map((r) => asTcDev(r, tcDevName));
+  out.push({
+    name: 'FIB: no neighbour yet: translated, TTL-1, redirected for the kernel to resolve it (bpf_redirect_neigh) [tc device]',
+    prog: 'tcdev', config: { flags: C.CONFIG_FLAG.redirect }, ingress: ext,
+    setup: (d) => remote(d, NO_NEIGH), pkt: tcp(), verdict: 'TC_REDIRECT', out: { src: NODE, dst: NO_NEIGH, ttl: 63 },
+  });
+  return out;
+}
+
 async function main(): Promise<void> {
   const d = await Datapath.open(`fib-${process.argv[2] ?? 'x'}`);
   const links: Link[] = [];
@@ -72,7 +87,8 @@ async function main(): Promise<void> {
     // A veth registers its XDP rx queue info only with an XDP program attached, and test runs
     // with ingress_ifindex need that; no traffic flows through these devices.
     for (const dev of ['ext0', 'int0']) links.push(Link.attachXdp(d.obj.program(C.PROG.xdp), dev, { mode: 'native' }));
-    for (const row of rows(ifIndex('ext0'), ifIndex('int0'))) {
+    const [ext, int] = [ifIndex('ext0'), ifIndex('int0')];
+    for (const row of [...rows(ext, int), ...tcRows(ext, int)]) {
       try {
         runRow(d, row);
         console.log(JSON.stringify({ name: row.name, ok: true }));

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
+import { tcDevName } from './tcdev.fixtures.js';
 
 const child = resolve(dirname(fileURLToPath(import.meta.url)), 'fib-child.js');
 
@@ -47,15 +48,20 @@ describe('datapath fixtures on the real FIB path (namespace)', () => {
   });
   after(() => set.teardown());
 
-  test('every FIB row ran', () => assert.ok(results.length >= 6, `${results.length} rows reported`));
-  for (const name of [
+  test('every FIB row ran', () => assert.ok(results.length >= 12, `${results.length} rows reported`));
+  const xdpNames = [
     'FIB: remote backend via another device: SNAT, TTL-1, MACs from the FIB, XDP_REDIRECT',
     'FIB: reply from the remote backend back out to the client: XDP_REDIRECT with the client gateway MAC',
     'FIB: next hop on the ingress device: redirected back out of it (XDP_REDIRECT, not XDP_TX)',
     'FIB: unreachable route: dropped and counted',
     'FIB: no neighbour yet: translated and passed to the stack',
     'FIB: local backend is never redirected into a veth: DNAT then XDP_PASS',
-  ]) {
+  ];
+  const tcNames = [
+    ...xdpNames.filter((n) => !n.startsWith('FIB: no neighbour')).map(tcDevName),
+    'FIB: no neighbour yet: translated, TTL-1, redirected for the kernel to resolve it (bpf_redirect_neigh) [tc device]',
+  ];
+  for (const name of [...xdpNames, ...tcNames]) {
     test(name, () => {
       const r = results.find((x) => x.name === name);
       assert.ok(r, 'row reported');

@@ -137,8 +137,8 @@ export class Datapath {
     this.inners.push(inner);
   }
 
-  run(prog: 'xdp' | 'tc', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
-    const p = this.obj.program(prog === 'xdp' ? C.PROG.xdp : C.PROG.tc);
+  run(prog: 'xdp' | 'tc' | 'tcdev', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
+    const p = this.obj.program(prog === 'xdp' ? C.PROG.xdp : prog === 'tcdev' ? C.PROG.tcDev : C.PROG.tc);
     const r = p.testRun({ data, ctxIn, dataOutSize: 2048 });
     return { retval: r.retval, data: r.data };
   }

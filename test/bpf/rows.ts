@@ -8,7 +8,7 @@ import type * as C from '../../src/datapath/codecs.js';
 import { parsePacket, type Parsed } from '../helpers/packet.js';
 import { TC, XDP, type Datapath } from './harness.js';
 
-export type Prog = 'xdp' | 'tc';
+export type Prog = 'xdp' | 'tc' | 'tcdev';
 export type Verdict = 'PASS' | 'DROP' | 'TX' | 'REDIRECT' | 'OK' | 'SHOT' | 'TC_REDIRECT';
 const CODE: Record<Verdict, number> = {
   PASS: XDP.PASS, DROP: XDP.DROP, TX: XDP.TX, REDIRECT: XDP.REDIRECT, OK: TC.OK, SHOT: TC.SHOT, TC_REDIRECT: TC.REDIRECT,
@@ -44,7 +44,7 @@ export interface Row {
   ct?: Array<{ key: C.CtKey; value: Partial<C.CtValue> | null }>;
   stats?: { svcId: number; packets?: number; newFlows?: number; bytes?: number };
   config?: Partial<C.XlbConfig>;
-  /** XDP: ingress ifindex for BPF_PROG_TEST_RUN (FIB lookups need a real device) */
+  /** XDP / tc device: ingress ifindex for BPF_PROG_TEST_RUN (FIB lookups need a real device) */
   ingress?: number | ((d: Datapath) => number);
 }
 
@@ -56,9 +56,21 @@ export function xdpCtx(len: number, ifindex: number): Buffer {
   return b;
 }
 
+/** struct __sk_buff for tc test runs: the receiving device (ifindex; FIB lookups use it). */
+export function skbCtx(ifindex: number): Buffer {
+  const b = Buffer.alloc(192); // sizeof(struct __sk_buff)
+  b.writeUInt32LE(ifindex, 40);
+  return b;
+}
+
+function ctxOf(prog: Prog, len: number, ifindex: number): Buffer | undefined {
+  if (prog === 'xdp') return xdpCtx(len, ifindex);
+  return prog === 'tcdev' ? skbCtx(ifindex) : undefined;
+}
+
 function ctxFor(d: Datapath, row: Row, prog: Prog, pkt: Buffer): Buffer | undefined {
-  if (prog !== 'xdp' || row.ingress === undefined) return undefined;
-  return xdpCtx(pkt.length, typeof row.ingress === 'function' ? row.ingress(d) : row.ingress);
+  if (row.ingress === undefined) return undefined;
+  return ctxOf(prog, pkt.length, typeof row.ingress === 'function' ? row.ingress(d) : row.ingress);
 }
 
 const XDP_VERDICTS: Verdict[] = ['PASS', 'DROP', 'TX', 'REDIRECT'];
@@ -93,7 +105,7 @@ export function runRow(d: Datapath, row: Row): void {
     if (!s.pkt) continue;
     const pkt = typeof s.pkt === 'function' ? s.pkt(d) : s.pkt;
     const prog = s.prog ?? row.prog;
-    const r = d.run(prog, pkt, s.ingress !== undefined && prog === 'xdp' ? xdpCtx(pkt.length, s.ingress) : ctxFor(d, row, prog, pkt));
+    const r = d.run(prog, pkt, s.ingress !== undefined ? ctxOf(prog, pkt.length, s.ingress) : ctxFor(d, row, prog, pkt));
     if (s.verdict) assert.equal(code(s.prog ?? row.prog, r.retval), s.verdict, `before[${i}] verdict`);
     checkChecksums(parsePacket(r.data), `before[${i}]`);
   }
