@@ -5,8 +5,10 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Link, ifIndex, type BpfProgram, type XdpMode } from '../datapath/bpf.js';
 import type { Logger } from '../log.js';
+import type { DeviceMode } from '../cli/options.js';
 
-export type AttachKind = 'xdp' | 'tc-ingress';
+/** xdp and tc-device: node devices (xlb_xdp / xlb_tc_dev); tc-ingress: pod veths (xlb_tc). */
+export type AttachKind = 'xdp' | 'tc-device' | 'tc-ingress';
 
 export interface Attachment {
   ifname: string;
@@ -23,7 +25,22 @@ export interface AttachError {
   error: string;
 }
 
-const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-ingress': 'tci-' };
+const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-device': 'tcd-', 'tc-ingress': 'tci-' };
+
+export interface DeviceChoice { mode: 'xdp' | 'tc'; why: string }
+
+/**
+ * Which hook a node device gets. A veth in native XDP turns every skb into an XDP frame and
+ * copies it whenever it is cloned (every TCP segment a local socket sent) or non-linear, makes
+ * its peer give up GSO, and hands XDP partial checksums it cannot see; at tc ingress the skb
+ * is used as it is. On a NIC XDP runs before any skb exists, which is what it is for.
+ */
+export function chooseDeviceMode(want: DeviceMode, linkKind: string): DeviceChoice {
+  if (want === 'xdp') return { mode: 'xdp', why: '--device-mode xdp' };
+  if (want === 'tc') return { mode: 'tc', why: '--device-mode tc' };
+  if (linkKind === 'veth') return { mode: 'tc', why: 'veth: native XDP would copy every cloned skb and cannot see partial checksums' };
+  return { mode: 'xdp', why: linkKind ? `${linkKind} device` : 'physical device' };
+}
 
 export class Attacher {
   private readonly dir: string;

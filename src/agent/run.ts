@@ -22,7 +22,7 @@ import { splitHostPort } from '../cli/options.js';
 import { startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
 import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
-import { Attacher } from './attach.js';
+import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
 import { decodeAllMaps, readStats, ctLive } from './inspect.js';
 
@@ -54,6 +54,7 @@ export class Agent implements AgentView {
   private node: NodeInfo | undefined;
   private devices: string[] = [];
   private podIfs: string[] = [];
+  private deviceModes = new Map<string, DeviceChoice>();
   private enabled = false;
   private reason: EnabledReason = 'default';
   private lastSync = 0;
@@ -306,8 +307,23 @@ export class Agent implements AgentView {
     const devices = this.devices.filter((d) => present.has(d));
     this.podIfs = selectPodInterfaces(links, this.devices, this.opts.podInterfaces).map((l) => l.name);
     for (const d of [...devices, ...this.podIfs]) allowLocalSource(d, this.log);
-    this.attacher.sync('xdp', this.obj.program(C.PROG.xdp), devices);
+    const byMode = this.chooseDeviceModes(devices, links);
+    // tc first: while a device changes mode both hooks may run for a moment, which is harmless
+    // (the second sees a translated packet that matches nothing); a gap would not be.
+    this.attacher.sync('tc-device', this.obj.program(C.PROG.tcDev), byMode.tc);
+    this.attacher.sync('xdp', this.obj.program(C.PROG.xdp), byMode.xdp);
     this.attacher.sync('tc-ingress', this.obj.program(C.PROG.tc), this.podIfs);
+  }
+
+  private chooseDeviceModes(devices: string[], links: Array<{ name: string; kind: string }>): { xdp: string[]; tc: string[] } {
+    const out = { xdp: [] as string[], tc: [] as string[] };
+    for (const d of devices) {
+      const c = chooseDeviceMode(this.opts.deviceMode, links.find((l) => l.name === d)?.kind ?? '');
+      if (this.deviceModes.get(d)?.mode !== c.mode) this.log.info({ dev: d, mode: c.mode, why: c.why }, 'device mode');
+      this.deviceModes.set(d, c);
+      out[c.mode].push(d);
+    }
+    return out;
   }
 
   async toggle(on: boolean): Promise<{ enabled: boolean; reason: string }> {
@@ -356,8 +372,9 @@ export class Agent implements AgentView {
       enabled: this.enabled,
       reason: this.reason,
       devices: this.devices.map((d) => {
-        const a = atts.find((x) => x.kind === 'xdp' && x.ifname === d);
-        return { name: d, ifindex: a?.ifindex ?? 0, xdpMode: a?.mode ?? (errs.find((e) => e.ifname === d)?.error ?? 'detached'), progId: a?.progId ?? 0, linkId: a?.linkId ?? 0 };
+        const a = atts.find((x) => (x.kind === 'xdp' || x.kind === 'tc-device') && x.ifname === d);
+        const mode = a?.kind === 'tc-device' ? 'tc' : a?.mode;
+        return { name: d, ifindex: a?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? 'detached'), progId: a?.progId ?? 0, linkId: a?.linkId ?? 0 };
       }),
       podInterfaces: this.podIfs.map((name) => ({ name, progIds: atts.filter((a) => a.ifname === name).map((a) => a.progId) })),
       pinPath: this.opts.pinPath,
@@ -402,8 +419,9 @@ function isMapFull(res: ReconcileResult): boolean {
 }
 
 /**
- * XDP hands a packet it SNATed to the node's own address to the stack when the FIB has no
- * neighbour yet; without accept_local the kernel drops it as a martian ("saddr is local").
+ * The device hook hands a packet it SNATed to the node's own address to the stack when the FIB
+ * cannot forward it (XDP: no neighbour yet; both: e.g. fragmentation needed); without
+ * accept_local the kernel drops it as a martian ("saddr is local").
  */
 function allowLocalSource(dev: string, log: Logger): void {
   const f = `/proc/sys/net/ipv4/conf/${dev}/accept_local`;

@@ -12,6 +12,9 @@ export class UsageError extends Error {
 }
 
 export type SourceKind = 'kube' | 'manifests';
+/** How node devices run the datapath: XDP, tc ingress, or per device (tc on veths). */
+export const DEVICE_MODES = ['auto', 'xdp', 'tc'] as const;
+export type DeviceMode = (typeof DEVICE_MODES)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -28,8 +31,10 @@ export interface AgentOptions {
   /** API server URL; from --api-server, or KUBERNETES_SERVICE_HOST/PORT when no kubeconfig */
   apiServer?: string;
   node: string;
-  /** XDP devices; empty = the agent detects them */
+  /** node devices (external traffic); empty = the agent detects them */
   devices: string[];
+  /** XDP or tc ingress on the devices; auto: tc on veths, XDP otherwise */
+  deviceMode: DeviceMode;
   pinPath: string;
   apiSocket: string;
   /** optional TCP address for the gRPC API, HOST:PORT */
@@ -69,7 +74,8 @@ const SPECS: Spec[] = [
   { key: 'kubeconfig', kind: 'string', metavar: 'FILE', help: 'kubeconfig to reach the API server (also KUBECONFIG)' },
   { key: 'apiServer', kind: 'string', metavar: 'URL', help: 'API server URL', def: 'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' },
   { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
-  { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'devices to attach XDP to', def: 'detected' },
+  { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'node devices to attach to (external traffic)', def: 'detected' },
+  { key: 'deviceMode', kind: 'string', metavar: DEVICE_MODES.join('|'), help: 'datapath hook on the devices: XDP, tc ingress, or auto: tc on veth devices (container/namespace nodes, where XDP copies every cloned packet and cannot see partial checksums), XDP on the others', def: 'auto' },
   { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: '/sys/fs/bpf/xlb' },
   { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: '/run/xlb/xlb.sock' },
   { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP', def: 'off' },
@@ -228,6 +234,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     source,
     node: optString(pick('node'), 'node') ?? hostname(),
     devices: list(pick('devices'), 'devices').map(checkIfName),
+    deviceMode: deviceMode(pick('deviceMode') ?? 'auto'),
     pinPath: optString(pick('pinPath'), 'pinPath') ?? '/sys/fs/bpf/xlb',
     apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? '/run/xlb/xlb.sock',
     healthzBindAddress: hostPort(pick('healthzBindAddress') ?? '0.0.0.0:10256', 'healthzBindAddress'),
@@ -321,6 +328,12 @@ function serviceHostUrl(env: NodeJS.ProcessEnv): string | undefined {
   if (!host || !port) return undefined;
   const h = isIP(host) === 6 ? `[${host}]` : host;
   return checkUrl(`https://${h}:${port}`);
+}
+
+function deviceMode(v: unknown): DeviceMode {
+  const s = String(v).trim().toLowerCase();
+  if (!(DEVICE_MODES as readonly string[]).includes(s)) throw new UsageError(`--device-mode must be one of ${DEVICE_MODES.join(', ')}, not '${String(v)}'`);
+  return s as DeviceMode;
 }
 
 function logLevel(v: unknown): LogLevel {

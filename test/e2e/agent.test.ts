@@ -39,7 +39,9 @@ before(async () => {
   topo = await buildTopology({ tag: 'agent', apps: ['app1'], podsPerNode: 2 });
   app1 = topo.pods;
   await startPodServers(topo);
-  c = new XlbCluster(topo, 'agent');
+  // XDP on purpose: these veths would get tc under the default (auto); the restart, atomic
+  // replacement and toggle checks below keep the XDP attachment covered end to end.
+  c = new XlbCluster(topo, 'agent', { deviceMode: 'xdp' });
   await c.startAgent('node1');
   await c.startAgent('node2');
 });

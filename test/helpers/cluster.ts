@@ -86,28 +86,33 @@ export function cliPath(): string {
 /**
  * Make the topology's links behave like the NIC-facing wires of real nodes, for xlb and for
  * every baseline alike (benchmarks compare modes on the same links):
- * - a wire carries complete checksums; a veth whose sender offloads them (the default)
- *   carries only the pseudo-header sum plus a flag in the skb, which XDP cannot see and a
- *   redirected frame loses. The client's and nodes' devices checksum in software.
+ * - XDP needs a wire that carries complete checksums; a veth whose sender offloads them (the
+ *   default) carries only the pseudo-header sum plus a flag in the skb, which XDP cannot see
+ *   and a redirected frame loses. With `xdp` the client's and nodes' devices checksum in
+ *   software (which also turns their TSO off); otherwise they keep the veth defaults, as the
+ *   tc device hook (the agent's choice on a veth) handles partial checksums and GSO packets.
  * - XDP redirect out of a veth needs the peer to run NAPI; veth enables it when GRO *changes*
  *   to on (it is on by default), so the bridge side cycles it. A physical NIC needs neither.
  */
-export async function wireLike(topo: Topology): Promise<void> {
+export async function wireLike(topo: Topology, o: { xdp?: boolean } = {}): Promise<void> {
   for (const n of topo.nodes) {
     await topo.bridge.exec('ethtool', ['-K', `v${n.name}`, 'gro', 'off']);
     await topo.bridge.exec('ethtool', ['-K', `v${n.name}`, 'gro', 'on']);
   }
   for (const ns of [topo.client.ns, ...topo.nodes.map((n) => n.ns)]) {
-    await ns.exec('ethtool', ['-K', 'eth0', 'tx', 'off']);
+    await ns.exec('ethtool', ['-K', 'eth0', 'tx', o.xdp ? 'off' : 'on']);
   }
 }
+
+export type DeviceMode = 'auto' | 'xdp' | 'tc';
 
 export class XlbCluster {
   readonly dir: string;
   readonly work: string;
   readonly agents = new Map<string, AgentHandle>();
 
-  constructor(readonly topo: Topology, readonly tag: string) {
+  /** deviceMode: the agents' --device-mode (default: the agent's own, auto: tc on these veths). */
+  constructor(readonly topo: Topology, readonly tag: string, readonly opts: { deviceMode?: DeviceMode } = {}) {
     this.work = mkdtempSync(join(tmpdir(), `xlb-${tag}-`));
     this.dir = join(this.work, 'manifests');
     mkdirSync(this.dir);
@@ -164,11 +169,12 @@ export class XlbCluster {
   async startAgent(node: string, extra: string[] = [], readyTimeoutMs = 20_000,
     source: string[] = ['--source', 'manifests', '--manifests', this.dir]): Promise<AgentHandle> {
     await this.mountBpffs();
-    await wireLike(this.topo);
+    await wireLike(this.topo, { xdp: this.opts.deviceMode === 'xdp' });
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
+    const mode = this.opts.deviceMode ? ['--device-mode', this.opts.deviceMode] : [];
     const args = [cliPath(), 'agent', ...source, '--node', node,
-      '--devices', 'eth0', '--pod-interfaces', 'lxc*', '--pin-path', this.pinPath(node), '--api-socket', socket,
+      '--devices', 'eth0', ...mode, '--pod-interfaces', 'lxc*', '--pin-path', this.pinPath(node), '--api-socket', socket,
       '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249', ...extra];
     const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XLB_CT_SWEEP_MS: '1000' },

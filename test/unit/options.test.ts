@@ -38,6 +38,7 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     apiServer: 'https://192.0.2.1:6443',
     node: hostname(),
     devices: [],
+    deviceMode: 'auto',
     pinPath: '/sys/fs/bpf/xlb',
     apiSocket: '/run/xlb/xlb.sock',
     healthzBindAddress: '0.0.0.0:10256',
@@ -159,6 +160,15 @@ test('HOST:PORT validation for every bind address', () => {
   assert.deepEqual(splitHostPort('0.0.0.0:10249'), { host: '0.0.0.0', port: 10249 });
 });
 
+test('device mode: auto by default; flag > XLB_DEVICE_MODE > config file', () => {
+  withConfig('deviceMode: xdp\n', (file) => {
+    assert.equal(parseAgentOptions([], { ...KUBE_ENV }).deviceMode, 'auto');
+    assert.equal(parseAgentOptions([], { ...KUBE_ENV }, { configFile: file }).deviceMode, 'xdp');
+    assert.equal(parseAgentOptions([], { ...KUBE_ENV, XLB_DEVICE_MODE: 'TC' }, { configFile: file }).deviceMode, 'tc');
+    assert.equal(parseAgentOptions(['--device-mode', 'auto'], { ...KUBE_ENV, XLB_DEVICE_MODE: 'tc' }, { configFile: file }).deviceMode, 'auto');
+  });
+});
+
 test('range, size, level, duration and boolean validation', () => {
   const e = { ...KUBE_ENV };
   usageError(['--node-port-range', '32767-30000'], e, /^--node-port-range must be MIN-MAX with 1 <= MIN <= MAX <= 65535/);
@@ -171,6 +181,7 @@ test('range, size, level, duration and boolean validation', () => {
   usageError(['--health-timeout', 'soon'], e, /^--health-timeout must be a duration from 1s to 24h/);
   usageError(['--enabled-by-default', 'yes'], e, /^--enabled-by-default must be true or false, not 'yes'$/);
   usageError(['--devices', 'eth0,a/b'], e, /^--devices: 'a\/b' is not a network interface name/);
+  usageError(['--device-mode', 'generic'], e, /^--device-mode must be one of auto, xdp, tc, not 'generic'$/);
   assert.equal(parseAgentOptions(['--health-timeout', '1500ms'], e).healthTimeout, 1.5);
   assert.equal(parseAgentOptions(['--log-level', 'WARN'], e).logLevel, 'warn');
   assert.deepEqual(parseAgentOptions(['--pod-interfaces', 'veth*, cali*,,veth*'], e).podInterfaces, ['veth*', 'cali*']);
@@ -188,7 +199,7 @@ test('help names every flag with its environment variable', () => {
   const help = agentHelp();
   for (const flag of ['source', 'manifests', 'kubeconfig', 'api-server', 'node', 'devices', 'pin-path', 'api-socket', 'api-address',
     'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'conntrack-size',
-    'maglev-table-size', 'health-timeout', 'enabled-by-default']) {
+    'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode']) {
     assert.match(help, new RegExp(`--${flag} `), flag);
     assert.match(help, new RegExp(`env XLB_${flag.replace(/-/g, '_').toUpperCase()}\\b`), flag);
   }
