@@ -5,7 +5,8 @@
 //   npm run bench [-- --quick] [--json FILE] [--modes direct,iptables,...]
 // Every load is bounded by its duration and a timeout; the full run stays under ~15 minutes on
 // 2 cores, --quick under ~2.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -330,16 +331,38 @@ export function renderTable(res: BenchResult): string {
   return lines.join('\n');
 }
 
-function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[] } {
-  let quick = false, json = join(repoRoot, 'tmp/bench/bench-results.json'), modes: string[] | undefined;
+function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[]; readme: boolean } {
+  let quick = false, readme = false, json = join(repoRoot, 'tmp/bench/bench-results.json'), modes: string[] | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
+    else if (a === '--readme') readme = true;
     else if (a === '--json' && argv[i + 1]) json = resolve(argv[++i]);
     else if (a === '--modes' && argv[i + 1]) modes = argv[++i].split(',');
-    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb)`);
+    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb, --readme)`);
   }
-  return { quick, json, modes };
+  return { quick, json, modes, readme };
+}
+
+const README_START = '<!-- bench:start (written by npm run bench -- --readme; do not edit by hand) -->';
+const README_END = '<!-- bench:end -->';
+
+/** The machine a run measured, in words, for the README. */
+async function machine(): Promise<string> {
+  const cpu = (await readFile('/proc/cpuinfo', 'utf8')).match(/^model name\s*:\s*(.+)$/m)?.[1] ?? 'unknown CPU';
+  return `${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, node ${process.version}`;
+}
+
+/** Replace the README's bench section with this run's table (figures come only from the run). */
+export async function writeReadme(res: BenchResult, file = join(repoRoot, 'README.md')): Promise<void> {
+  const text = await readFile(file, 'utf8');
+  const a = text.indexOf(README_START);
+  const b = text.indexOf(README_END);
+  if (a < 0 || b < a) throw new Error(`${file} has no bench section markers`);
+  const body = [README_START, '',
+    `Run of ${res.startedAt} (${res.config.quick ? 'quick' : 'full'}, ${res.durationS.toFixed(0)} s) on ${await machine()}:`, '',
+    '```', renderTable(res).trim(), '```', '', README_END].join('\n');
+  await writeFile(file, text.slice(0, a) + body + text.slice(b + README_END.length));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -350,6 +373,10 @@ async function main(argv: string[]): Promise<number> {
   await mkdir(dirname(args.json), { recursive: true });
   await writeFile(args.json, JSON.stringify(res, null, 2) + '\n');
   console.log(`results: ${args.json}`);
+  if (args.readme) {
+    await writeReadme(res);
+    console.log('README.md: bench section rewritten from this run');
+  }
   return 0;
 }
 
