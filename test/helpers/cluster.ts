@@ -95,16 +95,24 @@ export function cliPath(): string {
  *   to on (it is on by default), so the bridge side cycles it. A physical NIC needs neither.
  */
 export async function wireLike(topo: Topology, o: { xdp?: boolean } = {}): Promise<void> {
+  const xdp = o.xdp ?? envDeviceMode() === 'xdp';
   for (const n of topo.nodes) {
     await topo.bridge.exec('ethtool', ['-K', `v${n.name}`, 'gro', 'off']);
     await topo.bridge.exec('ethtool', ['-K', `v${n.name}`, 'gro', 'on']);
   }
   for (const ns of [topo.client.ns, ...topo.nodes.map((n) => n.ns)]) {
-    await ns.exec('ethtool', ['-K', 'eth0', 'tx', o.xdp ? 'off' : 'on']);
+    await ns.exec('ethtool', ['-K', 'eth0', 'tx', xdp ? 'off' : 'on']);
   }
 }
 
 export type DeviceMode = 'auto' | 'xdp' | 'tc';
+
+/** XLB_DEVICE_MODE (the agent's own variable) picks the mode for runs that do not choose one,
+ *  e.g. `XLB_DEVICE_MODE=xdp node dist/test/bench/run.js` to compare with the tc hook. */
+function envDeviceMode(): DeviceMode | undefined {
+  const m = process.env.XLB_DEVICE_MODE;
+  return m === 'auto' || m === 'xdp' || m === 'tc' ? m : undefined;
+}
 
 export class XlbCluster {
   readonly dir: string;
@@ -169,7 +177,7 @@ export class XlbCluster {
   async startAgent(node: string, extra: string[] = [], readyTimeoutMs = 20_000,
     source: string[] = ['--source', 'manifests', '--manifests', this.dir]): Promise<AgentHandle> {
     await this.mountBpffs();
-    await wireLike(this.topo, { xdp: this.opts.deviceMode === 'xdp' });
+    await wireLike(this.topo, { xdp: (this.opts.deviceMode ?? envDeviceMode()) === 'xdp' });
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
     const mode = this.opts.deviceMode ? ['--device-mode', this.opts.deviceMode] : [];
