@@ -59,9 +59,16 @@ fi
 say "compiling bpf/"
 make -s -C bpf
 
+# Build against the headers of the node that runs xlb (Debian's under /usr, the official
+# image's under /usr/local), so nothing is downloaded; npm_config_nodedir overrides.
+nodedir=${npm_config_nodedir:-$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")}
+if [ ! -f "$nodedir/include/node/node_api.h" ]; then
+  echo "setup: no Node headers under $nodedir/include/node; set npm_config_nodedir to the directory holding include/node" >&2
+  exit 1
+fi
 if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ]; then
   say "configuring the addon"
-  npx --no-install node-gyp configure --loglevel=error >/dev/null
+  npx --no-install node-gyp configure --nodedir="$nodedir" --loglevel=error >/dev/null
 fi
 say "building the addon"
 npx --no-install node-gyp build --loglevel=error -j 2 >/dev/null
