@@ -76,6 +76,8 @@ export interface AgentHandle {
   socket: string;
   pinPath: string;
   log: string[];
+  /** the agent logged "agent running" (kept apart from log, which holds only the last lines) */
+  running: boolean;
 }
 
 /** The repo's CLI, compiled (dist/src/cli/main.js). */
@@ -187,13 +189,24 @@ export class XlbCluster {
     const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XLB_CT_SWEEP_MS: '1000' },
     });
-    const h: AgentHandle = { node, proc, socket, pinPath: this.pinPath(node), log: [] };
-    const keep = (d: Buffer) => {
-      for (const l of d.toString().split('\n')) if (l) h.log.push(l);
-      if (h.log.length > 2000) h.log.splice(0, h.log.length - 2000);
+    const h: AgentHandle = { node, proc, socket, pinPath: this.pinPath(node), log: [], running: false };
+    // A pipe chunk can end mid-line, and with thousands of Services more than the kept lines can
+    // follow "agent running" between two polls: join lines across chunks, note readiness here.
+    const keeper = () => {
+      let part = '';
+      return (d: Buffer) => {
+        const lines = (part + d.toString()).split('\n');
+        part = lines.pop() ?? '';
+        for (const l of lines) {
+          if (!l) continue;
+          h.log.push(l);
+          if (l.includes('"agent running"')) h.running = true;
+        }
+        if (h.log.length > 2000) h.log.splice(0, h.log.length - 2000);
+      };
     };
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
+    proc.stdout?.on('data', keeper());
+    proc.stderr?.on('data', keeper());
     this.agents.set(node, h);
     await this.waitReady(h, readyTimeoutMs);
     return h;
@@ -203,7 +216,7 @@ export class XlbCluster {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       if (h.proc.exitCode !== null) throw new Error(`agent on ${h.node} exited (${h.proc.exitCode}):\n${h.log.slice(-20).join('\n')}`);
-      if (h.log.some((l) => l.includes('"agent running"'))) return;
+      if (h.running) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`agent on ${h.node} not ready in ${timeoutMs} ms:\n${h.log.slice(-20).join('\n')}`);
