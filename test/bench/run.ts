@@ -331,17 +331,19 @@ export function renderTable(res: BenchResult): string {
   return lines.join('\n');
 }
 
-function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[]; readme: boolean } {
+function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[]; readme: boolean; readmeFrom?: string } {
   let quick = false, readme = false, json = join(repoRoot, 'tmp/bench/bench-results.json'), modes: string[] | undefined;
+  let readmeFrom: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
     else if (a === '--readme') readme = true;
+    else if (a === '--readme-from' && argv[i + 1]) readmeFrom = resolve(argv[++i]);
     else if (a === '--json' && argv[i + 1]) json = resolve(argv[++i]);
     else if (a === '--modes' && argv[i + 1]) modes = argv[++i].split(',');
-    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb, --readme)`);
+    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb, --readme, --readme-from RESULTS.json)`);
   }
-  return { quick, json, modes, readme };
+  return { quick, json, modes, readme, readmeFrom };
 }
 
 const README_START = '<!-- bench:start (written by npm run bench -- --readme; do not edit by hand) -->';
@@ -367,6 +369,12 @@ export async function writeReadme(res: BenchResult, file = join(repoRoot, 'READM
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
+  if (args.readmeFrom) {
+    // The README section from a saved run's JSON (the run's own figures, re-rendered).
+    await writeReadme(JSON.parse(await readFile(args.readmeFrom, 'utf8')) as BenchResult);
+    console.log(`README.md: bench section rewritten from ${args.readmeFrom}`);
+    return 0;
+  }
   if (!isRoot()) { console.error('bench: needs root (network namespaces, BPF)'); return 1; }
   const res = await runBench(config(args.quick), args.modes);
   console.log(renderTable(res));
