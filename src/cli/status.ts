@@ -25,7 +25,7 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
   out.push(
     '',
     s.devices.length
-      ? table(['DEVICE', { header: 'IFINDEX', right: true }, 'XDP MODE', { header: 'PROG', right: true }, { header: 'LINK', right: true }],
+      ? table(['DEVICE', { header: 'IFINDEX', right: true }, 'MODE', { header: 'PROG', right: true }, { header: 'LINK', right: true }],
         s.devices.map((d) => [d.name, d.ifindex, d.xdpMode, d.progId, d.linkId]))
       : 'No devices attached.',
   );

@@ -100,6 +100,12 @@ async function xdpRedirects(topo: Topology): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
+/** node1's device hook as its agent reports it: native, generic or tc. */
+async function deviceMode(c: XlbCluster): Promise<string> {
+  const st = JSON.parse(await c.cli('node1', ['status', '-o', 'json'])) as { devices: Array<{ name: string; xdpMode: string }> };
+  return st.devices.find((d) => d.name === 'eth0')?.xdpMode ?? 'unknown';
+}
+
 export async function benchNodePort(opts: NodePortBenchOptions = {}): Promise<NodePortBenchResult> {
   const reps = opts.reps ?? (opts.quick ? 1 : 3);
   const durationS = opts.durationS ?? (opts.quick ? 2 : 5);
@@ -128,8 +134,12 @@ export async function benchNodePort(opts: NodePortBenchOptions = {}): Promise<No
           errors.push(`${cs.name}: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
         }
         if (cs.name === 'np-remote') {
+          // Which device hook ran (auto: tc on these veths, XDP on a NIC); under XDP its
+          // redirect counter also shows the flow left through XDP rather than the stack.
+          const mode = await deviceMode(c);
           const n = (await xdpRedirects(topo)) - before;
-          remotePath = n > 1000 ? `XDP_REDIRECT (${n} frames redirected by node1's XDP in the last run)` : `the stack (${n} XDP redirects)`;
+          remotePath = mode === 'tc' ? 'tc device hook (xlb_tc_dev: FIB + bpf_redirect)'
+            : n > 1000 ? `XDP_REDIRECT (${n} frames redirected by node1's XDP in the last run)` : `the stack (${n} XDP redirects)`;
         }
       }
     }

@@ -33,7 +33,7 @@ before(async () => {
   topo = await buildTopology({ tag: 'kube', podsPerNode: 2 });
   pods = topo.pods;
   await startPodServers(topo);
-  c = new XlbCluster(topo, 'kube');
+  c = new XlbCluster(topo, 'kube', { deviceMode: 'xdp' }); // the label test reads the XDP program id
   // The fake API server lives in node1's namespace, where the agent reaches 127.0.0.1.
   api = topo.set.track(topo.nodes[0].ns.spawn(process.execPath, [new URL('../helpers/fake-apiserver-main.js', import.meta.url).pathname],
     { stdio: ['pipe', 'pipe', 'inherit'] }));
