@@ -5,14 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildTopology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
-import { isRoot, sweepStale } from '../helpers/netns.js';
+import { sweepStale } from '../helpers/netns.js';
 import { applyBaseline, flushBaseline, type Baseline } from '../bench/kubeproxy.js';
 import { podEndpoints, specsFor, type SimpleService } from '../bench/services.js';
 
 const ROUNDS = 24;
 
 for (const kind of ['iptables', 'nftables'] as Baseline[]) {
-  test(`baseline ${kind}: ClusterIP and NodePort rotate across pods, then flush`, { skip: !isRoot() && 'needs root' }, async (t) => {
+  test(`baseline ${kind}: ClusterIP and NodePort rotate across pods, then flush`, async (t) => {
     await sweepStale(`bl${kind[0]}`);
     const topo = await buildTopology({ tag: `bl${kind[0]}`, podsPerNode: 2 });
     t.after(() => topo.teardown());

@@ -4,14 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildTopology, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
-import { isRoot, run, sweepStale } from '../helpers/netns.js';
+import { run, sweepStale } from '../helpers/netns.js';
 
 async function namespacesWithPrefix(prefix: string): Promise<string[]> {
   const r = await run('ip', ['netns', 'list']);
   return r.stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n && n.startsWith(prefix + '-'));
 }
 
-test('topology: client, nodes and pods reach each other; teardown removes everything', { skip: !isRoot() && 'needs root' }, async (t) => {
+test('topology: client, nodes and pods reach each other; teardown removes everything', async (t) => {
   await sweepStale('topo');
   const topo: Topology = await buildTopology({ tag: 'topo', podsPerNode: 2 });
   t.after(() => topo.teardown());
