@@ -18,9 +18,8 @@ import { CoreV1Api, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../log.js';
 import { child } from '../log.js';
-import type { BackoffOptions, Sleep } from './backoff.js';
 import { BaseSource } from './base.js';
-import { Reflector, type ReflectorOptions } from './reflector.js';
+import { Reflector, type ReflectorOptions, type ReflectorTuning } from './reflector.js';
 import { objectKey, type Source } from './types.js';
 import type { KindName } from './decode.js';
 
@@ -86,17 +85,9 @@ function options(kc: KubeConfig, cluster: Record<string, unknown>, user: Record<
   return kc;
 }
 
-export interface KubeSourceOptions {
+export interface KubeSourceOptions extends ReflectorTuning {
   connection: KubeConnection | KubeConfig;
   nodeName: string;
-  backoff?: BackoffOptions;
-  sleep?: Sleep;
-  /** server-side watch timeout to request, seconds (default random 300-600) */
-  watchTimeoutSeconds?: () => number;
-  /** abort a watch silent for this long (default timeoutSeconds + 60 s) */
-  idleTimeoutMs?: number;
-  minHealthyWatchMs?: number;
-  listTimeoutMs?: number;
   log?: Logger;
 }
 

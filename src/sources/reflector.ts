@@ -39,7 +39,7 @@ export interface ReflectorHandlers<T> {
   remove(obj: T): void;
 }
 
-export interface ReflectorOptions<K extends KindName> {
+export interface ReflectorOptions<K extends KindName> extends ReflectorTuning {
   kind: K;
   apiVersion: string;
   /** collection path for watches, e.g. /api/v1/services */
@@ -51,6 +51,10 @@ export interface ReflectorOptions<K extends KindName> {
   handlers: ReflectorHandlers<KindType<K>>;
   onState: (state: 'up' | 'down', detail?: string) => void;
   log: Logger;
+}
+
+/** How lists and watches are timed and retried; the kube source passes these through. */
+export interface ReflectorTuning {
   backoff?: BackoffOptions;
   sleep?: Sleep;
   /** server-side watch timeout to request, seconds (default random 300-600) */
