@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
+import { NetnsSet, run, sweepStale, waitForOutput, type Netns } from '../helpers/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = resolve(here, 'veth-child.js');
@@ -37,21 +37,6 @@ async function wirePod(set: NetnsSet, node: Netns, pod: Netns, hostIf: string, a
   await node.ip('neigh', 'add', addr, 'lladdr', podMac, 'dev', hostIf, 'nud', 'permanent');
 }
 
-function waitLine(p: ChildProcess, re: RegExp, what: string, ms = 15_000): Promise<string> {
-  return new Promise((res, rej) => {
-    let buf = '';
-    const t = setTimeout(() => rej(new Error(`${what}: no ${re} after ${ms} ms: ${buf}`)), ms);
-    const on = (b: Buffer) => {
-      buf += b.toString();
-      const m = buf.match(re);
-      if (m) { clearTimeout(t); res(m[0]); }
-    };
-    p.stdout?.on('data', on);
-    p.stderr?.on('data', (b: Buffer) => { buf += b.toString(); });
-    p.once('exit', (c) => { clearTimeout(t); rej(new Error(`${what} exited (${c}): ${buf}`)); });
-  });
-}
-
 describe('xlb_tc on real pod veths (CHECKSUM_PARTIAL, hairpin)', () => {
   const set = new NetnsSet('tcv');
   let pa: Netns;
@@ -68,11 +53,11 @@ describe('xlb_tc on real pod veths (CHECKSUM_PARTIAL, hairpin)', () => {
     await node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     for (const [ns, name] of [[pa, 'pa'], [pb, 'pb']] as const) {
       const s = set.track(spawn('ip', ['netns', 'exec', ns.name, process.execPath, PODSERVER, '--name', name, '--max-lifetime', '120'], { stdio: ['pipe', 'pipe', 'pipe'] }));
-      await waitLine(s, /ready/, `podserver ${name}`);
+      await waitForOutput(s, /ready/, `podserver ${name}`);
     }
     const script = 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; exec "$0" "$@"';
     child = set.track(spawn('ip', ['netns', 'exec', node.name, 'sh', '-c', script, process.execPath, CHILD, String(process.pid)], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    await waitLine(child, /ready/, 'datapath child');
+    await waitForOutput(child, /ready/, 'datapath child');
   });
   after(async () => {
     child?.stdin?.end();
@@ -96,7 +81,7 @@ describe('xlb_tc on real pod veths (CHECKSUM_PARTIAL, hairpin)', () => {
 
   test('no drop was counted and every request was a new flow of its service', async () => {
     child!.stdin!.end();
-    const line = await waitLine(child!, /\{.*\}\n/, 'datapath child counters');
+    const line = await waitForOutput(child!, /\{.*\}\n/, 'datapath child counters');
     const r = JSON.parse(line) as { drops: Record<string, number>; newFlows: Record<string, number> };
     assert.deepEqual(Object.entries(r.drops).filter(([, v]) => v > 0), []);
     assert.deepEqual(r.newFlows, { 10: 2, 11: 2, 12: 1 });

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
+import { NetnsSet, run, sweepStale, waitForOutput, type Netns } from '../helpers/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = resolve(here, 'xdp-veth-child.js');
@@ -43,21 +43,6 @@ if (kind === 'tcp') {
   s.connect(Number(port), addr, () => s.send('x'));
 }
 `;
-
-function waitLine(p: ChildProcess, re: RegExp, what: string, ms = 15_000): Promise<string> {
-  return new Promise((res, rej) => {
-    let buf = '';
-    const t = setTimeout(() => rej(new Error(`${what}: no ${re} after ${ms} ms: ${buf}`)), ms);
-    const on = (b: Buffer) => {
-      buf += b.toString();
-      const m = buf.match(re);
-      if (m) { clearTimeout(t); res(m[0]); }
-    };
-    p.stdout?.on('data', on);
-    p.stderr?.on('data', (b: Buffer) => { buf += b.toString(); });
-    p.once('exit', (c) => { clearTimeout(t); rej(new Error(`${what} exited (${c}): ${buf}`)); });
-  });
-}
 
 type Mode = 'xdp' | 'tc';
 
@@ -115,10 +100,10 @@ for (const mode of ['xdp', 'tc'] as const) describe(`${mode === 'xdp' ? 'xlb_xdp
     await sweepStale(`xveth${mode}`);
     ({ node, wire } = await build(set, mode));
     const srv = set.track(spawn('ip', ['netns', 'exec', wire.name, process.execPath, PODSERVER, '--name', 'backend', '--max-lifetime', '120'], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    await waitLine(srv, /ready/, 'backend server');
+    await waitForOutput(srv, /ready/, 'backend server');
     const script = 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; exec "$0" "$@"';
     child = set.track(spawn('ip', ['netns', 'exec', node.name, 'sh', '-c', script, process.execPath, CHILD, String(process.pid), mode], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    await waitLine(child, /ready/, 'datapath child');
+    await waitForOutput(child, /ready/, 'datapath child');
   });
   after(async () => {
     child?.stdin?.end();
@@ -146,7 +131,7 @@ for (const mode of ['xdp', 'tc'] as const) describe(`${mode === 'xdp' ? 'xlb_xdp
 
   test('nothing was dropped but the two rejects', async () => {
     child!.stdin!.end();
-    const line = await waitLine(child!, /\{.*\}\n/, 'datapath child counters');
+    const line = await waitForOutput(child!, /\{.*\}\n/, 'datapath child counters');
     const { drops } = JSON.parse(line) as { drops: Record<string, number> };
     assert.deepEqual(Object.entries(drops).filter(([, v]) => v > 0), [['no_endpoints', 2]]);
   });

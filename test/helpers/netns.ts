@@ -88,6 +88,25 @@ export class NetnsSet {
   }
 }
 
+/**
+ * Resolve with the first match of `pattern` in a child's stdout (stderr is kept for the
+ * error message); reject when it exits first or after `timeoutMs`.
+ */
+export function waitForOutput(p: ChildProcess, pattern: RegExp, what: string, timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${what}: no ${pattern} after ${timeoutMs} ms: ${(out + err).slice(-300)}`)), timeoutMs);
+    p.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = out.match(pattern);
+      if (m) { clearTimeout(timer); resolve(m[0]); }
+    });
+    p.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+    p.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what}: exited (${code}) before ${pattern}: ${(out + err).slice(-300)}`)); });
+  });
+}
+
 /** True when this process may create namespaces and load BPF (root). */
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;

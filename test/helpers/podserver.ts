@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { helperScript, type Topology, type TopoPod } from './topology.js';
+import { waitForOutput } from './netns.js';
 
 export const HTTP_PORT = 8080;
 export const UDP_PORT = 9000;
@@ -63,20 +64,6 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
 // ---------- starting things inside pods ----------
 
 /** Resolve once `pattern` shows up on the child's stdout/stderr; reject on exit or timeout. */
-function waitForOutput(p: ChildProcess, pattern: RegExp, what: string, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${what}: not ready after ${timeoutMs} ms: ${seen.slice(-300)}`)), timeoutMs);
-    const onData = (d: Buffer) => {
-      seen += d.toString();
-      if (pattern.test(seen)) { clearTimeout(timer); resolve(); }
-    };
-    p.stdout?.on('data', onData);
-    p.stderr?.on('data', onData);
-    p.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what}: exited (${code}) before ready: ${seen.slice(-300)}`)); });
-  });
-}
-
 /** Start the HTTP/UDP pod server in every pod (or the given ones); resolves when all listen. */
 export async function startPodServers(topo: Topology, pods: TopoPod[] = topo.pods, lifetimeS = DEFAULT_LIFETIME_S): Promise<void> {
   await Promise.all(pods.map((pod) => {
