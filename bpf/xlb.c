@@ -9,22 +9,26 @@
 #include "include/flow.h"
 #include "include/fwd.h"
 
+/* Remote flows leave through the device hook's FIB + redirect unless config says to hand
+ * them to the stack (or fixtures check the NAT decision alone). */
+static __always_inline int fwd_redirect_on(void)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+	return cfg && (cfg->flags & XLB_CFG_F_REDIRECT) && !(cfg->flags & XLB_CFG_F_FIXTURE);
+}
+
 static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx *c,
 				       const struct xlb_pkt *p, int v)
 {
-	__u32 zero = 0;
-	struct xlb_config *cfg;
-
 	switch (v) {
 	case V_DROP:
 		return XDP_DROP;
 	case V_REJECT:
 		return fwd_back_xdp(ctx);
 	case V_REMOTE:
-		cfg = bpf_map_lookup_elem(&config, &zero);
-		if (cfg && (cfg->flags & XLB_CFG_F_REDIRECT) && !(cfg->flags & XLB_CFG_F_FIXTURE))
-			return fwd_fib_xdp(ctx, c, p);
-		return XDP_PASS;
+		return fwd_redirect_on() ? fwd_fib_xdp(ctx, c, p) : XDP_PASS;
 	default:
 		return XDP_PASS;
 	}
@@ -42,19 +46,13 @@ int xlb_xdp(struct xdp_md *ctx)
 static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xlb_ctx *c,
 					  const struct xlb_pkt *p, int v)
 {
-	__u32 zero = 0;
-	struct xlb_config *cfg;
-
 	switch (v) {
 	case V_DROP:
 		return TC_ACT_SHOT;
 	case V_REJECT:
 		return fwd_back_tc(skb);
 	case V_REMOTE:
-		cfg = bpf_map_lookup_elem(&config, &zero);
-		if (cfg && (cfg->flags & XLB_CFG_F_REDIRECT) && !(cfg->flags & XLB_CFG_F_FIXTURE))
-			return fwd_fib_tc(skb, c, p);
-		return TC_ACT_OK;
+		return fwd_redirect_on() ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
 	default:
 		return TC_ACT_OK;
 	}
