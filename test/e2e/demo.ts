@@ -25,6 +25,8 @@ const EDGE_IP = '198.18.0.5';
 const LB = { app1: '198.18.100.1', app2: '198.18.100.2' };
 const CIP = { app1: '10.96.0.11', app2: '10.96.0.12' };
 const NODEPORT = { app1: 30081, app2: 30082 };
+/** Requests a step may add until a second pod answers (see requests()). */
+const ROTATE = 24;
 
 function svc(app: 'app1' | 'app2', type: 'NodePort' | 'LoadBalancer'): SvcDef {
   return {
@@ -34,12 +36,17 @@ function svc(app: 'app1' | 'app2', type: 'NodePort' | 'LoadBalancer'): SvcDef {
   };
 }
 
-/** `n` requests from `ns`; the answers, and how many failed. */
-async function requests(topo: Topology, ns: string, url: string, n: number, headers: string[] = []): Promise<{ bodies: string[]; failed: number; ms: number[] }> {
+/**
+ * `n` requests from `ns`; the answers, and how many failed. Every new connection is hashed
+ * to a pod, so a short run can land on one pod by chance (4 requests over 3 pods: 1 in 27);
+ * with `rotateUpTo`, the run goes on until two pods have answered or that many requests were
+ * made (24 over 3 pods: 1 in 3^23 that they all land on one).
+ */
+async function requests(topo: Topology, ns: string, url: string, n: number, headers: string[] = [], rotateUpTo = n): Promise<{ bodies: string[]; failed: number; ms: number[] }> {
   const bodies: string[] = [];
   const ms: number[] = [];
   let failed = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n || (i < rotateUpTo && new Set(bodies).size < 2); i++) {
     const r = await curl(topo.nsFor(ns), url, headers, 2000);
     ms.push(r.ms);
     if (r.status === 200) bodies.push(r.body.trim()); else failed++;
@@ -147,13 +154,13 @@ async function main(): Promise<void> {
 
     step('2', 'ClusterIP from a pod: one virtual address inside the cluster');
     const from = topo.pods.find((p) => p.app === 'app2')!.name;
-    show(`curl http://${CIP.app1}/   (from pod ${from}, 6 times)`);
-    await showAnswers('ClusterIP', await requests(topo, from, `http://${CIP.app1}/`, 6), pods.app1);
+    show(`curl http://${CIP.app1}/   (from pod ${from}, 6+ times)`);
+    await showAnswers('ClusterIP', await requests(topo, from, `http://${CIP.app1}/`, 6, [], ROTATE), pods.app1);
 
     step('3', 'NodePort from outside: the list of node IP:port pairs a user would otherwise hand out');
     for (const n of topo.nodes) {
-      show(`curl http://${n.ip}:${NODEPORT.app1}/   (from the client, 4 times)`);
-      await showAnswers(`NodePort on ${n.name}`, await requests(topo, 'client', `http://${n.ip}:${NODEPORT.app1}/`, 4), pods.app1);
+      show(`curl http://${n.ip}:${NODEPORT.app1}/   (from the client, 4+ times)`);
+      await showAnswers(`NodePort on ${n.name}`, await requests(topo, 'client', `http://${n.ip}:${NODEPORT.app1}/`, 4, [], ROTATE), pods.app1);
     }
 
     step('4', 'type: LoadBalancer: one EXTERNAL-IP per app instead of a NodePort list');
@@ -163,15 +170,15 @@ async function main(): Promise<void> {
     for (const app of ['app1', 'app2'] as const) say(`  ${app}   LoadBalancer   ${CIP[app]}   ${LB[app]}   80:${NODEPORT[app]}/TCP`);
     await cluster.settle(1200);
     for (const app of ['app1', 'app2'] as const) {
-      show(`curl http://${LB[app]}/   (from the client, 6 times)`);
-      await showAnswers(`LoadBalancer ${app}`, await requests(topo, 'client', `http://${LB[app]}/`, 6), pods[app]);
+      show(`curl http://${LB[app]}/   (from the client, 6+ times)`);
+      await showAnswers(`LoadBalancer ${app}`, await requests(topo, 'client', `http://${LB[app]}/`, 6, [], ROTATE), pods[app]);
     }
 
     step('5', 'One URL: nginx (its own namespace) routes app1.example and app2.example to the two LoadBalancer IPs');
     await startEdge(topo, work);
     for (const app of ['app1', 'app2'] as const) {
-      show(`curl -H 'Host: ${app}.example' http://${EDGE_IP}/   (4 times)`);
-      await showAnswers(`${app}.example`, await requests(topo, 'client', `http://${EDGE_IP}/`, 4, [`Host: ${app}.example`]), pods[app]);
+      show(`curl -H 'Host: ${app}.example' http://${EDGE_IP}/   (4+ times)`);
+      await showAnswers(`${app}.example`, await requests(topo, 'client', `http://${EDGE_IP}/`, 4, [`Host: ${app}.example`], ROTATE), pods[app]);
     }
 
     step('6', 'What xlb programmed on node1');
