@@ -35,6 +35,9 @@
 #ifndef XLB_MAX_FRAGS
 #define XLB_MAX_FRAGS 8192
 #endif
+#ifndef XLB_FLOW_CACHE_SIZE
+#define XLB_FLOW_CACHE_SIZE 8192     /* per CPU, a power of two (config.flow_cache_mask + 1) */
+#endif
 #ifndef XLB_MAGLEV_M
 #define XLB_MAGLEV_M 16381           /* inner template size; the real M is config.maglev_m */
 #endif
@@ -232,6 +235,8 @@ struct xlb_config {
 	__u16 snat_port_max;
 	struct xlb_addr snat_addr;    /* node address used as source toward remote backends */
 	struct xlb_addr hairpin_addr; /* source a pod sees when it reaches itself (169.254.42.1) */
+	__u32 flow_cache_gen;         /* 0: flow cache off; a new value invalidates every entry */
+	__u32 flow_cache_mask;        /* flow_cache max_entries - 1 (a power of two minus one) */
 };
 
 #endif

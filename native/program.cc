@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include <sched.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <vector>
@@ -32,6 +34,42 @@ uint32_t NumProp(Napi::Env env, Napi::Object o, const char* k, uint32_t dflt) {
   if (v.IsUndefined()) return dflt;
   if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(k) + " must be a number");
   return v.As<Napi::Number>().Uint32Value();
+}
+// Keeps the calling thread on one CPU while alive, then restores its affinity: XDP and tc
+// test runs execute on the caller's CPU, so per-CPU state (per-CPU maps, the flow cache)
+// is then the same from one run to the next.
+class CpuPin {
+ public:
+  CpuPin(Napi::Env env, int cpu, const std::string& target) {
+    if (cpu < 0) return;
+    if (sched_getaffinity(0, sizeof(saved_), &saved_) != 0) Throw(env, Errno(errno, "sched_getaffinity", target));
+    if (cpu >= CPU_SETSIZE) Throw(env, Errno(EINVAL, "sched_setaffinity", target, "cpu " + std::to_string(cpu) + " out of range"));
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) {
+      Throw(env, Errno(errno, "sched_setaffinity", target, "cpu " + std::to_string(cpu) + " is not usable by this process"));
+    }
+    active_ = true;
+  }
+  ~CpuPin() {
+    if (active_) sched_setaffinity(0, sizeof(saved_), &saved_);
+  }
+  CpuPin(const CpuPin&) = delete;
+  CpuPin& operator=(const CpuPin&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+  bool active_ = false;
+};
+
+int CpuProp(Napi::Env env, Napi::Object o) {
+  Napi::Value v = o.Get("cpu");
+  if (v.IsUndefined()) return -1;
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, "cpu must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d != static_cast<double>(static_cast<int>(d))) throw Napi::TypeError::New(env, "cpu must be a CPU number >= 0");
+  return static_cast<int>(d);
 }
 }  // namespace
 
@@ -95,7 +133,10 @@ Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo& info) {
               .ctx_in = ctx.IsEmpty() ? nullptr : ctx.Data(),
               .ctx_size_in = ctx.IsEmpty() ? 0 : static_cast<uint32_t>(ctx.Length()),
               .repeat = static_cast<int>(NumProp(env, o, "repeat", 1)));
-  Check(env, bpf_prog_test_run_opts(fd, &opts), op, name_);
+  {
+    CpuPin pin(env, CpuProp(env, o), name_);
+    Check(env, bpf_prog_test_run_opts(fd, &opts), op, name_);
+  }
   Napi::Object r = Napi::Object::New(env);
   r.Set("retval", Napi::Number::New(env, opts.retval));
   r.Set("data", Napi::Buffer<uint8_t>::Copy(env, out.data(), std::min<size_t>(opts.data_size_out, out.size())));

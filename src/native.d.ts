@@ -85,6 +85,8 @@ export interface NativeTestRunOptions {
   repeat?: number;
   ctxIn?: Buffer;
   dataOutSize?: number;
+  /** run on this CPU (the calling thread is pinned for the call) */
+  cpu?: number;
 }
 
 export interface NativeBpfProgram {

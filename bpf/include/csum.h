@@ -13,20 +13,25 @@ static __always_inline __u16 csum_fold32(__u32 s)
 	return (__u16)s;
 }
 
+/* One's complement change (~from + to) of a 4- or 2-byte field, unfolded (< 2^18). */
+static __always_inline __u32 csum_delta4(__u32 from, __u32 to)
+{
+	return (~from & 0xffff) + (~from >> 16) + (to & 0xffff) + (to >> 16);
+}
+
+static __always_inline __u32 csum_delta2(__u16 from, __u16 to)
+{
+	return (__u16)~from + to;
+}
+
 static __always_inline __u16 csum_upd4(__u16 sum, __u32 from, __u32 to)
 {
-	__u32 s = (__u16)~sum;
-
-	s += (~from & 0xffff) + (~from >> 16) + (to & 0xffff) + (to >> 16);
-	return ~csum_fold32(s);
+	return ~csum_fold32((__u16)~sum + csum_delta4(from, to));
 }
 
 static __always_inline __u16 csum_upd2(__u16 sum, __u16 from, __u16 to)
 {
-	__u32 s = (__u16)~sum;
-
-	s += (__u16)~from + to;
-	return ~csum_fold32(s);
+	return ~csum_fold32((__u16)~sum + csum_delta2(from, to));
 }
 
 enum { CSUM_L4_PSEUDO = 1, CSUM_L4_UDP = 2 };

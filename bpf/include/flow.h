@@ -30,38 +30,160 @@ static __always_inline int flow_ttl_ok(const struct xlb_pkt *p)
 	return p->ttl > 1;
 }
 
+/* ---- per-CPU flow cache (struct xlb_flow_cache_entry in maps.h) ---- */
+
+#define FC_SRC 1
+#define FC_DST 2
+#define FC_LIFETIME_NS (NSEC / 10)
+
+/* Packets whose ct handling is only "translate and count": no state change, no fragment
+ * bookkeeping. A SYN, FIN or RST always takes the ct path. */
+static __always_inline int fc_cacheable(const struct xlb_pkt *p, const struct xlb_config *cfg)
+{
+	return cfg->flow_cache_gen && p->frag == FRAG_NONE && p->proto != IPPROTO_ICMP &&
+	       !(p->tcp_flags & (TCPF_SYN | TCPF_FIN | TCPF_RST));
+}
+
+/* This CPU's slot for the packet's tuple (before any rewrite). */
+static __always_inline struct xlb_flow_cache_entry *fc_slot(const struct xlb_pkt *p,
+							    const struct xlb_config *cfg)
+{
+	/* two multiplies: a slot index needs spread, not lb_flow_hash's strength */
+	__u32 h = (p->saddr * 0x9e3779b1) ^ p->daddr;
+	__u32 idx;
+
+	h = (h ^ ((__u32)p->sport << 16 | p->dport) ^ p->proto ^ cfg->hash_seed) * 0x85ebca6b;
+	idx = (h ^ (h >> 15)) & cfg->flow_cache_mask;
+	return bpf_map_lookup_elem(&flow_cache, &idx);
+}
+
+/* Start an entry from the ct key; the caller adds the rewrite and the verdict. Only ct states
+ * that a packet without SYN/FIN/RST keeps, with timeouts longer than the entry lives. */
+static __always_inline struct xlb_flow_cache_entry *
+fc_begin(struct xlb_flow_cache_entry *e, const struct xlb_ct_key *k, const struct xlb_ct_value *v,
+	 const struct xlb_config *cfg, __u64 now)
+{
+	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP) ||
+	    ct_timeout(cfg, v->state) <= FC_LIFETIME_NS)
+		return 0;
+	e->key = *k;
+	e->svc_id = v->svc_id;
+	e->backend_id = 0;
+	e->rewrite = 0;
+	e->gen = cfg->flow_cache_gen;
+	e->expires = now + FC_LIFETIME_NS;
+	return e;
+}
+
+/* The cached rewrite for this packet, or -1 to take the ct path. An entry is used only while
+ * fresh, of the current generation, and (forward) while its backend still exists as cached. */
+static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *p,
+				       const struct xlb_config *cfg)
+{
+	struct xlb_flow_cache_entry *e;
+
+	if (!fc_cacheable(p, cfg) || !flow_ttl_ok(p))
+		return -1;
+	e = fc_slot(p, cfg);
+	if (!e || e->gen != cfg->flow_cache_gen || e->key.saddr.w[3] != p->saddr ||
+	    e->key.daddr.w[3] != p->daddr || e->key.sport != p->sport ||
+	    e->key.dport != p->dport || e->key.proto != p->proto || xlb_now() > e->expires)
+		return -1;
+	if (e->backend_id) {
+		struct xlb_backend *be = lb_backend(e->backend_id);
+
+		if (!be || be->addr.w[3] != e->dst.w[3] || be->port != e->dport)
+			return -1;
+	}
+	lb_account(e->svc_id, p->len, 0);
+	if (!c->tc) {
+		if (nat4_xdp_rewrite(c, p, e->rewrite & FC_DST, e->dst.w[3], e->dport,
+				     e->rewrite & FC_SRC, e->src.w[3], e->sport))
+			return flow_drop(XLB_DROP_TRUNCATED);
+		return e->verdict;
+	}
+	if (e->rewrite & FC_DST) {
+		if (nat4_addr(c, p, 1, p->daddr, e->dst.w[3]) || nat4_port(c, p, 1, p->dport, e->dport))
+			return flow_drop(XLB_DROP_TRUNCATED);
+		p->daddr = e->dst.w[3];
+		p->dport = e->dport;
+	}
+	if (e->rewrite & FC_SRC) {
+		if (nat4_addr(c, p, 0, p->saddr, e->src.w[3]) || nat4_port(c, p, 0, p->sport, e->sport))
+			return flow_drop(XLB_DROP_TRUNCATED);
+		p->saddr = e->src.w[3];
+		p->sport = e->sport;
+	}
+	return e->verdict;
+}
+
 /* Translate a packet of an established flow, forward direction. */
 static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_ct_key *k, struct xlb_ct_value *v,
-				    const struct xlb_backend *be, __u64 now)
+				    const struct xlb_backend *be, const struct xlb_config *cfg,
+				    __u64 now)
 {
+	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
 	__u32 svc_id = v->svc_id;
 	__u8 flags = v->flags;
+	int verdict;
 
 	ct_touch(k, v, p, be, now);
 	lb_account(svc_id, p->len, 0);
 	if (nat4_forward(c, p, be, v))
 		return flow_drop(XLB_DROP_TRUNCATED);
 	if (flags & XLB_CT_F_HAIRPIN)
-		return V_HAIRPIN;
-	return (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
+		verdict = V_HAIRPIN;
+	else
+		verdict = (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
+	e = fc_begin(e, k, v, cfg, now);
+	if (e) {
+		e->backend_id = v->backend_id;
+		e->dst = be->addr;
+		e->dport = be->port;
+		e->rewrite = FC_DST;
+		if (flags & XLB_CT_F_SNAT) {
+			e->src = v->nat_addr;
+			e->sport = v->nat_port;
+			e->rewrite |= FC_SRC;
+		}
+		e->verdict = verdict;
+	}
+	return verdict;
 }
 
 static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
-				      const struct xlb_ct_key *k, struct xlb_ct_value *v, __u64 now)
+				      const struct xlb_ct_key *k, struct xlb_ct_value *v,
+				      const struct xlb_config *cfg, __u64 now)
 {
+	struct xlb_flow_cache_entry *e;
 	struct xlb_ct_value nv = *v;
+	int verdict;
 
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
+	e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
 	ct_touch(k, v, p, 0, now);
 	lb_account(nv.svc_id, p->len, 0);
 	if (nat4_reply(c, p, &nv))
 		return flow_drop(XLB_DROP_TRUNCATED);
 	if (nv.flags & XLB_CT_F_HAIRPIN)
-		return V_HAIRPIN;
-	/* an SNATed reply goes back to an external client; otherwise to a local pod */
-	return (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_LOCAL;
+		verdict = V_HAIRPIN;
+	else /* an SNATed reply goes back to an external client; otherwise to a local pod */
+		verdict = (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_LOCAL;
+	e = fc_begin(e, k, v, cfg, now);
+	if (e) {
+		e->src = nv.nat_addr;
+		e->sport = nv.nat_port;
+		e->rewrite = FC_SRC;
+		if (nv.flags & XLB_CT_F_SNAT) {
+			e->dst = nv.orig_addr;
+			e->dport = nv.orig_port;
+			e->rewrite |= FC_DST;
+		}
+		e->verdict = verdict;
+	}
+	return verdict;
 }
 
 /* Reply entry for a SNAT flow: probe a few ports of the SNAT range (the first probe keeps
@@ -231,19 +353,22 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 		return flow_drop(r);
 	if (p->proto == IPPROTO_ICMP)
 		return flow_icmp(c, p);
+	r = flow_cached(c, p, cfg);
+	if (r >= 0)
+		return r;
 	ct_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
 	now = xlb_now();
 	if (v) {
 		if (v->flags & XLB_CT_F_REPLY)
-			return flow_reply(c, p, &k, v, now);
+			return flow_reply(c, p, &k, v, cfg, now);
 		reuse = 1;
 		if (!ct_expired(cfg, v, now) && !ct_reopened(v, p)) {
 			if (!flow_ttl_ok(p))
 				return flow_drop(XLB_DROP_TTL);
 			be = lb_backend(v->backend_id);
 			if (be)
-				return flow_fwd(c, p, &k, v, be, now);
+				return flow_fwd(c, p, &k, v, be, cfg, now);
 		}
 	}
 	return flow_new(c, p, &k, cfg, scope, reuse, now);

@@ -163,6 +163,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } clock SEC(".maps");
 
+/* Per-CPU flow cache (flow_cached in flow.h): the rewrite an established flow's packets get,
+ * in a direct-mapped ARRAY slot chosen by the flow hash, so the hit path reads one slot of
+ * this CPU's array instead of hashing into ct (a hash map lookup is most of the hit path's
+ * cost). ct stays the state: an entry lives 100 ms, is only made for flows whose state
+ * packets without SYN/FIN/RST cannot change, and dies with config.flow_cache_gen. Private to
+ * the datapath: the agent only sizes it and sets the generation. */
+struct xlb_flow_cache_entry {
+	struct xlb_ct_key key;        /* the ct key the entry was made from (IPv4: w[3] compared) */
+	struct xlb_addr src;          /* new source (rewrite & FC_SRC) */
+	struct xlb_addr dst;          /* new destination (rewrite & FC_DST) */
+	__be16 sport;
+	__be16 dport;
+	__u32 backend_id;             /* forward entries: the backend must still be dst:dport */
+	__u32 svc_id;
+	__u32 gen;                    /* config.flow_cache_gen when made */
+	__u8 verdict;                 /* enum xlb_verdict of the slow path */
+	__u8 rewrite;                 /* FC_SRC | FC_DST */
+	__u8 pad[2];
+	__u64 expires;                /* xlb_now() ns */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xlb_flow_cache_entry);
+	__uint(max_entries, XLB_FLOW_CACHE_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_cache SEC(".maps");
+
 static __always_inline void drop_count(__u32 reason)
 {
 	__u64 *c = bpf_map_lookup_elem(&drops, &reason);

@@ -77,7 +77,7 @@ export class Agent implements AgentView {
     this.obj = await loadObject(objectPath(), {
       pinPath: o.pinPath,
       replaceMismatched: true,
-      maxEntries: { [C.MAP.ct]: o.conntrackSize },
+      maxEntries: { [C.MAP.ct]: o.conntrackSize, [C.MAP.flowCache]: Math.max(1, o.flowCacheSize) },
     });
     if (this.obj.replaced.length) {
       this.log.warn({ maps: this.obj.replaced }, 'pinned maps had another layout and were replaced (their entries are gone)');
@@ -255,6 +255,9 @@ export class Agent implements AgentView {
       maglevM: this.opts.maglevTableSize,
       ctLimit: C.ctFlowLimit(this.opts.conntrackSize, this.cpus),
       snatAddr: snat,
+      // A new generation with every config write: nothing cached under another config is used.
+      flowCacheGen: this.opts.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
+      flowCacheMask: Math.max(1, this.opts.flowCacheSize) - 1,
     };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
     if (!snat) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');

@@ -49,6 +49,8 @@ export interface AgentOptions {
   nodePortRange: PortRange;
   /** conntrack map entries */
   conntrackSize: number;
+  /** flow cache entries per CPU (a power of two), 0 = off */
+  flowCacheSize: number;
   /** Maglev lookup table size per Service (prime) */
   maglevTableSize: number;
   /** seconds without a successful sync after which /healthz reports unhealthy */
@@ -85,6 +87,7 @@ const SPECS: Spec[] = [
   { key: 'logLevel', kind: 'string', metavar: 'LEVEL', help: LOG_LEVELS.join('|'), def: 'info' },
   { key: 'nodePortRange', kind: 'range', metavar: 'MIN-MAX', help: 'NodePort range (as the API server\'s)', def: '30000-32767' },
   { key: 'conntrackSize', kind: 'int', metavar: 'N', help: 'conntrack map entries', def: '262144' },
+  { key: 'flowCacheSize', kind: 'int', metavar: 'N', help: 'per-CPU cache of established flows\' rewrites, entries per CPU (a power of two, about 100 bytes each; 0 = off: every packet looks up conntrack)', def: '8192' },
   { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: '16381' },
   { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: '60' },
   { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: 'true' },
@@ -96,6 +99,7 @@ const MAGLEV_MIN = 251;
 const MAGLEV_MAX = 131071;
 const CT_MIN = 1024;
 const CT_MAX = 1 << 24;
+const FLOW_CACHE_MAX = 1 << 20;
 
 function flagName(s: Spec): string {
   return s.key === 'configFile' ? CONFIG_FLAG : s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -243,6 +247,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     logLevel: logLevel(pick('logLevel') ?? 'info'),
     nodePortRange: portRange(pick('nodePortRange') ?? '30000-32767'),
     conntrackSize: integer(pick('conntrackSize') ?? 262144, 'conntrackSize', CT_MIN, CT_MAX),
+    flowCacheSize: flowCacheSize(pick('flowCacheSize') ?? 8192),
     maglevTableSize: maglevSize(pick('maglevTableSize') ?? 16381),
     healthTimeout: duration(pick('healthTimeout') ?? 60, 'healthTimeout'),
     enabledByDefault: bool(pick('enabledByDefault') ?? true, 'enabledByDefault'),
@@ -261,6 +266,15 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     throw new UsageError('no API server: give --api-server URL or --kubeconfig FILE (in a pod, set KUBERNETES_SERVICE_HOST/PORT), or use --source manifests --manifests DIR');
   }
   return o;
+}
+
+function flowCacheSize(v: unknown): number {
+  const n = integer(v, 'flowCacheSize', 0, FLOW_CACHE_MAX);
+  if (n !== 0 && (n & (n - 1)) !== 0) {
+    const lo = 2 ** Math.floor(Math.log2(n));
+    throw new UsageError(`${flagFor('flowCacheSize')} must be a power of two (or 0 for off), ${n} is not: use ${lo} or ${lo * 2}`);
+  }
+  return n;
 }
 
 function resolveSource(v: unknown, manifests: string | undefined): SourceKind {

@@ -247,8 +247,12 @@ export class BpfProgram {
   get id(): number { return this.#n.id; }
   get tag(): string { return this.#n.tag; }
 
-  /** BPF_PROG_TEST_RUN; durationNs is the kernel's average per repetition. */
-  testRun(o: { data: Buffer; repeat?: number; ctxIn?: Buffer; dataOutSize?: number }): { retval: number; data: Buffer; durationNs: number } {
+  /**
+   * BPF_PROG_TEST_RUN; durationNs is the kernel's average per repetition. XDP and tc runs
+   * execute on the calling thread's CPU: `cpu` pins the thread there for the call, so
+   * per-CPU state is the same from one run to the next.
+   */
+  testRun(o: { data: Buffer; repeat?: number; ctxIn?: Buffer; dataOutSize?: number; cpu?: number }): { retval: number; data: Buffer; durationNs: number } {
     return this.#n.testRun(o);
   }
   /** XDP live frames (BPF_F_TEST_XDP_LIVE_FRAMES) on ifindex in this netns; EOPNOTSUPP on old kernels. */

@@ -17,6 +17,8 @@
 // deletes expired flows (both entries) adds what it deleted to ct_fill[1] (only user space
 // writes it). New flows are dropped (DROP reason ct_full) while [0] - [1] >= config.ctLimit.
 
+import { randomInt } from 'node:crypto';
+
 /** Map names as pinned (LIBBPF_PIN_BY_NAME). */
 export const MAP = {
   services: 'services',
@@ -33,6 +35,7 @@ export const MAP = {
   drops: 'drops',
   frags: 'frags',
   config: 'config',
+  flowCache: 'flow_cache',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -112,11 +115,12 @@ export const LAYOUT: Record<string, StructLayout> = {
   xlb_frag_key: { size: 12, members: { saddr: 0, daddr: 4, id: 8, proto: 10 } },
   xlb_frag_value: { size: 4, members: { sport: 0, dport: 2 } },
   xlb_config: {
-    size: 76,
+    size: 84,
     members: {
       flags: 0, nodeport_min: 4, nodeport_max: 6, maglev_m: 8, ct_limit: 12, hash_seed: 16,
       tcp_syn_timeout: 20, tcp_est_timeout: 24, tcp_fin_timeout: 28, tcp_close_timeout: 32,
       udp_timeout: 36, snat_port_min: 40, snat_port_max: 42, snat_addr: 44, hairpin_addr: 60,
+      flow_cache_gen: 76, flow_cache_mask: 80,
     },
   },
 };
@@ -449,6 +453,23 @@ export interface XlbConfig {
   snatAddr: string | null;
   /** source a pod sees when it reaches itself through its Service */
   hairpinAddr: string | null;
+  /**
+   * The per-CPU flow cache (struct xlb_flow_cache_entry in bpf/include/maps.h): 0 turns it
+   * off; writing another value invalidates every entry on every CPU.
+   */
+  flowCacheGen: number;
+  /** flow_cache max_entries - 1 (the map's size is a power of two) */
+  flowCacheMask: number;
+}
+
+/** flow_cache entries per CPU (XLB_FLOW_CACHE_SIZE in bpf/xlb_maps.h) */
+export const DEFAULT_FLOW_CACHE_SIZE = 8192;
+
+/** A new nonzero flow cache generation, different from `prev`. */
+export function nextFlowCacheGen(prev = 0): number {
+  let g = 0;
+  while (g === 0 || g === prev) g = randomInt(1, 0xffffffff);
+  return g;
 }
 
 export const DEFAULT_CONFIG: XlbConfig = {
@@ -458,13 +479,16 @@ export const DEFAULT_CONFIG: XlbConfig = {
   tcpSynTimeout: 60, tcpEstTimeout: 21600, tcpFinTimeout: 30, tcpCloseTimeout: 10, udpTimeout: 120,
   snatPortMin: 61000, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',
+  flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
 };
 
 export const encodeConfigKey = (): Buffer => u32(0);
 export function encodeConfig(c: XlbConfig): Buffer {
   if (c.nodePortMin > c.nodePortMax || c.snatPortMin > c.snatPortMax) throw new RangeError('config: port range min > max');
   if (c.maglevM < 1) throw new RangeError('config: maglevM must be >= 1');
-  const b = Buffer.alloc(76);
+  const cacheSize = c.flowCacheMask + 1;
+  if (!Number.isInteger(cacheSize) || cacheSize < 1 || (cacheSize & c.flowCacheMask) !== 0) throw new RangeError('config: flowCacheMask + 1 must be a power of two');
+  const b = Buffer.alloc(84);
   b.writeUInt32LE(c.flags, 0);
   b.writeUInt16LE(c.nodePortMin, 4);
   b.writeUInt16LE(c.nodePortMax, 6);
@@ -476,6 +500,8 @@ export function encodeConfig(c: XlbConfig): Buffer {
   b.writeUInt16LE(c.snatPortMax, 42);
   encodeAddr(c.snatAddr, b, 44);
   encodeAddr(c.hairpinAddr, b, 60);
+  b.writeUInt32LE(c.flowCacheGen >>> 0, 76);
+  b.writeUInt32LE(c.flowCacheMask >>> 0, 80);
   return b;
 }
 export function decodeConfig(b: Buffer): XlbConfig {
@@ -486,6 +512,7 @@ export function decodeConfig(b: Buffer): XlbConfig {
     tcpCloseTimeout: b.readUInt32LE(32), udpTimeout: b.readUInt32LE(36),
     snatPortMin: b.readUInt16LE(40), snatPortMax: b.readUInt16LE(42),
     snatAddr: decodeAddr(b, 44), hairpinAddr: decodeAddr(b, 60),
+    flowCacheGen: b.readUInt32LE(76), flowCacheMask: b.readUInt32LE(80),
   };
 }
 

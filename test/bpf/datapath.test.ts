@@ -1,4 +1,5 @@
-// BPF_PROG_TEST_RUN fixtures for xlb_xdp, xlb_tc_dev and xlb_tc: one test per table row.
+// BPF_PROG_TEST_RUN fixtures for xlb_xdp, xlb_tc_dev and xlb_tc (and the flow cache they
+// share): one test per table row.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -7,8 +8,9 @@ import { runRow, type Row } from './rows.js';
 import { xdpRows } from './xdp.fixtures.js';
 import { tcRows } from './tc.fixtures.js';
 import { tcDevRows } from './tcdev.fixtures.js';
+import { cacheRows } from './cache.fixtures.js';
 
-const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows]];
+const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows], ['flow cache', cacheRows]];
 
 describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
   let d: Datapath;

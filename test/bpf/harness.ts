@@ -59,6 +59,7 @@ export class Datapath {
   private readonly used = new Set<number>();
   private readonly backendIds = new Set<number>();
   private readonly inners: BpfMap[] = [];
+  private cacheGen = 0;
 
   private constructor(readonly obj: BpfObject, readonly pinPath: string) {
     this.cpus = obj.map(C.MAP.drops).possibleCpus;
@@ -93,8 +94,11 @@ export class Datapath {
     this.config(cfg);
   }
 
+  /** Write the fixture config (with overrides) under a new flow cache generation, so no
+   *  cached rewrite of an earlier case or setup outlives it. */
   config(cfg: Partial<C.XlbConfig> = {}): void {
-    this.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig({ ...FIXTURE_CONFIG, ...cfg }));
+    this.cacheGen = C.nextFlowCacheGen(this.cacheGen);
+    this.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig({ ...FIXTURE_CONFIG, flowCacheGen: this.cacheGen, ...cfg }));
   }
 
   ctFill(made: bigint, freed: bigint): void {
@@ -137,9 +141,11 @@ export class Datapath {
     this.inners.push(inner);
   }
 
+  /** One packet through a program, always on CPU 0, so per-CPU state (the flow cache)
+   *  carries from one packet of a row to the next. */
   run(prog: 'xdp' | 'tc' | 'tcdev', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
     const p = this.obj.program(prog === 'xdp' ? C.PROG.xdp : prog === 'tcdev' ? C.PROG.tcDev : C.PROG.tc);
-    const r = p.testRun({ data, ctxIn, dataOutSize: 2048 });
+    const r = p.testRun({ data, ctxIn, dataOutSize: 2048, cpu: 0 });
     return { retval: r.retval, data: r.data };
   }
 

@@ -51,6 +51,27 @@ test('tc testRun: TC_ACT_OK and its own counter', () => {
   assert.equal(sumPercpu(counters.lookup(u32(2))) - before, 5n);
 });
 
+test('testRun with cpu: the run happens on that CPU (per-CPU counters), affinity restored; a bad CPU is EINVAL', async () => {
+  const { availableParallelism } = await import('node:os');
+  const counters = obj.map('counters');
+  const perCpu = () => { const b = counters.lookup(u32(0))!; return Array.from({ length: b.length / 8 }, (_, i) => b.readBigUInt64LE(i * 8)); };
+  for (const cpu of [...new Set([0, availableParallelism() - 1])]) {
+    const before = perCpu();
+    obj.program('xdp_count').testRun({ data: frame(), repeat: 7, cpu });
+    const after = perCpu();
+    after.forEach((n, i) => assert.equal(n - before[i], i === cpu ? 7n : 0n, `cpu ${i} after a run pinned to ${cpu}`));
+  }
+  const { readFileSync } = await import('node:fs');
+  const allowed = () => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/thread-self/status', 'utf8'))?.[1];
+  const mask = allowed();
+  obj.program('xdp_count').testRun({ data: frame(), cpu: 0 });
+  assert.equal(allowed(), mask, 'the thread may run on every CPU it could before');
+  assert.throws(() => obj.program('xdp_count').testRun({ data: frame(), cpu: 100_000 }), { code: 'EINVAL', op: 'sched_setaffinity', target: 'xdp_count' });
+  assert.throws(() => obj.program('xdp_count').testRun({ data: frame(), cpu: 1000 }), { code: 'EINVAL', op: 'sched_setaffinity' });
+  assert.throws(() => obj.program('xdp_count').testRun({ data: frame(), cpu: -1 }), TypeError);
+  assert.equal(allowed(), mask, 'a failed pin leaves the affinity alone');
+});
+
 test('testRun with too small an output buffer is ENOSPC naming the program', () => {
   assert.throws(() => obj.program('xdp_count').testRun({ data: frame(), dataOutSize: 10 }), (e: any) => {
     assert.equal(e.code, 'ENOSPC');

@@ -47,6 +47,7 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     logLevel: 'info',
     nodePortRange: { min: 30000, max: 32767 },
     conntrackSize: 262144,
+    flowCacheSize: 8192,
     maglevTableSize: 16381,
     healthTimeout: 60,
     enabledByDefault: true,
@@ -177,6 +178,9 @@ test('range, size, level, duration and boolean validation', () => {
   usageError(['--maglev-table-size', '16384'], e, /^--maglev-table-size must be prime \(Maglev needs it\), 16384 is not: use 16381 or 16411$/);
   usageError(['--maglev-table-size', '7'], e, /^--maglev-table-size must be an integer from 251 to 131071/);
   usageError(['--conntrack-size', '1e6'], e, /^--conntrack-size must be an integer from 1024 to 16777216, not '1e6'$/);
+  usageError(['--flow-cache-size', '5000'], e, /^--flow-cache-size must be a power of two \(or 0 for off\), 5000 is not: use 4096 or 8192$/);
+  usageError(['--flow-cache-size', '2097152'], e, /^--flow-cache-size must be an integer from 0 to 1048576/);
+  assert.equal(parseAgentOptions(['--flow-cache-size', '0'], e).flowCacheSize, 0);
   usageError(['--log-level', 'verbose'], e, /^--log-level must be one of trace, debug, info, warn, error, fatal, silent, not 'verbose'$/);
   usageError(['--health-timeout', 'soon'], e, /^--health-timeout must be a duration from 1s to 24h/);
   usageError(['--enabled-by-default', 'yes'], e, /^--enabled-by-default must be true or false, not 'yes'$/);
@@ -199,7 +203,7 @@ test('help names every flag with its environment variable', () => {
   const help = agentHelp();
   for (const flag of ['source', 'manifests', 'kubeconfig', 'api-server', 'node', 'devices', 'pin-path', 'api-socket', 'api-address',
     'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'conntrack-size',
-    'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode']) {
+    'flow-cache-size', 'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode']) {
     assert.match(help, new RegExp(`--${flag} `), flag);
     assert.match(help, new RegExp(`env XLB_${flag.replace(/-/g, '_').toUpperCase()}\\b`), flag);
   }
