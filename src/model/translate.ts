@@ -138,10 +138,11 @@ function portFrontends(
   ctx: ServiceCtx, p: V1ServicePort, proto: Protocol, eps: EndpointInfo[], warn: (m: string) => void, seen: Set<string>,
 ): FrontendSpec[] {
   const portName = p.name ?? '';
-  const lists: Record<PolicyMode, BackendSpec[]> = {
-    cluster: selectBackends(eps, 'cluster', ctx.topo),
-    local: selectBackends(eps, 'local', ctx.topo),
-  };
+  // One frozen list per policy, made when a frontend needs it and shared by every frontend
+  // of the port that uses that policy (at 10,000 Services the copies were tens of MB).
+  const lists: Partial<Record<PolicyMode, readonly BackendSpec[]>> = {};
+  const listFor = (mode: PolicyMode): readonly BackendSpec[] =>
+    (lists[mode] ??= Object.freeze(selectBackends(eps, mode, ctx.topo).map((b) => Object.freeze(b))));
   const out: FrontendSpec[] = [];
   for (const t of targetsOf(ctx, p, warn)) {
     const where = `${t.addr ?? '*'}:${t.port}/${proto}`;
@@ -161,7 +162,7 @@ function portFrontends(
         port: t.port,
         proto,
         scope,
-        backends: lists[mode].map((b) => ({ ...b })),
+        backends: listFor(mode),
         affinityTimeoutSec: ctx.affinityTimeoutSec,
         // The issue's rule: the ranges guard the NodePort too, or it would be a way around them.
         sourceRanges: t.type === 'LoadBalancer' || t.type === 'NodePort' ? [...ctx.ranges] : [],

@@ -40,7 +40,8 @@ export interface FrontendSpec {
   port: number;
   proto: Protocol;
   scope: Scope;
-  backends: BackendSpec[];
+  /** shared by the Service's frontends with the same traffic policy; frozen */
+  backends: readonly BackendSpec[];
   /** sessionAffinity ClientIP timeout in seconds; 0 = no affinity */
   affinityTimeoutSec: number;
   /** loadBalancerSourceRanges as CIDRs; empty = every source */

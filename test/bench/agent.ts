@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { loadObject, possibleCpus } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
 import { Reconciler, mapsOf, type ReconcileResult } from '../../src/datapath/reconcile.js';
@@ -271,7 +272,8 @@ async function xlbInChild(o: ChildRun, extraNodeArgs: string[] = []): Promise<Xl
   rmSync(pinPath, { recursive: true, force: true });
   mkdirSync(pinPath, { recursive: true });
   try {
-    const child = spawn(process.execPath, [...extraNodeArgs, here, '--child', JSON.stringify({ pinPath, o })], {
+    // The agent's own V8 flags, so the RSS figure is the agent's.
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...extraNodeArgs, here, '--child', JSON.stringify({ pinPath, o })], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

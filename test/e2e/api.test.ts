@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { loadStatusProto } from '../../src/api/proto.js';
 import { buildTopology, NODE_IPS, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
@@ -97,7 +98,7 @@ describe('status API of a running agent', () => {
     dir = await mkdtemp(join(tmpdir(), 'xlb-e2e-api-'));
     sock = join(dir, 'run', 'xlb.sock');
     pinPath = `/sys/fs/bpf/${topo.set.prefix}-node1`;
-    agent = topo.set.track(topo.nodes[0].ns.spawn(process.execPath, [MAIN, 'agent',
+    agent = topo.set.track(topo.nodes[0].ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, 'agent',
       '--source', 'manifests', '--manifests', manifests.path, '--node', 'node1', '--devices', 'eth0',
       '--pin-path', pinPath, '--api-socket', sock, '--conntrack-size', '4096', '--maglev-table-size', '251',
       '--healthz-bind-address', `0.0.0.0:${HEALTHZ}`, '--metrics-bind-address', `0.0.0.0:${METRICS}`],

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync, renameSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { run } from './netns.js';
 import type { Topology, TopoPod } from './topology.js';
 
@@ -183,7 +184,7 @@ export class XlbCluster {
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
     const mode = this.opts.deviceMode ? ['--device-mode', this.opts.deviceMode] : [];
-    const args = [cliPath(), 'agent', ...source, '--node', node,
+    const args = [...AGENT_NODE_FLAGS, cliPath(), 'agent', ...source, '--node', node,
       '--devices', 'eth0', ...mode, '--pod-interfaces', 'lxc*', '--pin-path', this.pinPath(node), '--api-socket', socket,
       '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249', ...extra];
     const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DEPLOY, ROOT } from './deploy-manifests.js';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 
 interface Instr {
   op: string;
@@ -115,5 +116,11 @@ test('the runtime stage: libelf1, zlib1g, iproute2, the built artifacts, no comp
   assert.deepEqual(runtime.filter((i) => i.op === 'USER').map((i) => i.args), ['root']);
   const entry = runtime.find((i) => i.op === 'ENTRYPOINT');
   const workdir = runtime.find((i) => i.op === 'WORKDIR')!.args;
-  assert.deepEqual(JSON.parse(entry!.args), ['node', `${workdir}/dist/src/cli/main.js`]);
+  assert.deepEqual(JSON.parse(entry!.args), ['node', ...AGENT_NODE_FLAGS, `${workdir}/dist/src/cli/main.js`], 'the agent runs with AGENT_NODE_FLAGS');
+});
+
+test('the xlb command (package.json bin) starts node with AGENT_NODE_FLAGS', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const main = readFileSync(join(ROOT, pkg.bin.xlb!.replace(/^dist\//, '').replace(/\.js$/, '.ts')), 'utf8');
+  assert.equal(main.split('\n')[0], `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`);
 });
