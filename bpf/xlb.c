@@ -53,6 +53,8 @@ static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xl
 		return fwd_back_tc(skb);
 	case V_REMOTE:
 		return fwd_redirect_on() ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
+	case V_LOCAL:
+		return fwd_peer_tc(skb, c, p);
 	default:
 		return TC_ACT_OK;
 	}
@@ -95,6 +97,8 @@ int xlb_tc(struct __sk_buff *skb)
 	case V_REJECT:
 		/* the reply already has swapped MACs */
 		return bpf_redirect(skb->ifindex, 0);
+	case V_LOCAL:
+		return fwd_peer_tc(skb, &c, &p);
 	default:
 		return TC_ACT_OK;
 	}

@@ -35,6 +35,9 @@
 #ifndef XLB_MAX_FRAGS
 #define XLB_MAX_FRAGS 8192
 #endif
+#ifndef XLB_MAX_POD_IFS
+#define XLB_MAX_POD_IFS 16384
+#endif
 #ifndef XLB_FLOW_CACHE_SIZE
 #define XLB_FLOW_CACHE_SIZE 8192     /* per CPU, a power of two (config.flow_cache_mask + 1) */
 #endif
@@ -174,6 +177,15 @@ struct xlb_node_addr_value {
 	__u32 flags;                  /* reserved */
 };
 
+/* pod_ifs: host-side pod interfaces by ifindex (the ones the agent attached xlb_tc to). */
+enum xlb_pod_if_flags {
+	XLB_POD_IF_F_PEER = 1 << 0,   /* a veth whose peer is the pod's: bpf_redirect_peer works */
+};
+
+struct xlb_pod_if_value {
+	__u32 flags;                  /* enum xlb_pod_if_flags */
+};
+
 struct xlb_svc_stats {
 	__u64 packets;
 	__u64 bytes;
@@ -217,6 +229,9 @@ enum xlb_drop_reason {
 enum xlb_config_flags {
 	XLB_CFG_F_FIXTURE = 1 << 0,   /* tests only: no FIB lookup/redirect; forwards -> XDP_PASS */
 	XLB_CFG_F_REDIRECT = 1 << 1,  /* XDP: FIB lookup + redirect for remote backends/replies */
+	XLB_CFG_F_PEER = 1 << 2,      /* tc: translated packets for local pods go straight into
+				       * the pod (bpf_redirect_peer), past the host's routing and
+				       * netfilter FORWARD (--local-delivery peer) */
 };
 
 struct xlb_config {

@@ -124,6 +124,35 @@ static __always_inline int fwd_fib_tc(struct __sk_buff *skb, const struct xlb_ct
 	return bpf_redirect(f.ifindex, 0);
 }
 
+/* tc, --local-delivery peer: a translated packet for a pod on this node goes straight into
+ * the pod's namespace (bpf_redirect_peer to the host side of its veth), instead of up the
+ * host stack to be routed there: no host routing, netfilter FORWARD or second backlog pass.
+ * Only to interfaces the agent listed in pod_ifs as veths (a redirect_peer to anything else
+ * is dropped by the kernel) and only when the FIB resolves the pod's neighbour; otherwise,
+ * and by default, the stack delivers it. The FIB lookup is done on the translated header,
+ * so the route the stack would take is the one taken; the TTL is decremented as forwarding
+ * would. Policy enforced in the host's FORWARD path (iptables-based NetworkPolicy) does not
+ * see these packets: the reason this is an opt-in. */
+static __always_inline int fwd_peer_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
+				       const struct xlb_pkt *p)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct bpf_fib_lookup f = {};
+	struct xlb_pod_if_value *pif;
+
+	if (!cfg || !(cfg->flags & XLB_CFG_F_PEER) || (cfg->flags & XLB_CFG_F_FIXTURE))
+		return TC_ACT_OK;
+	if (fwd_fib(skb, p, skb->ifindex, 0, &f) != BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+	pif = bpf_map_lookup_elem(&pod_ifs, &f.ifindex);
+	if (!pif || !(pif->flags & XLB_POD_IF_F_PEER) || f.ifindex == skb->ifindex)
+		return TC_ACT_OK;
+	if (fwd_rewrite(c, p, &f))
+		return TC_ACT_SHOT;
+	return bpf_redirect_peer(f.ifindex, 0);
+}
+
 /* A reply built in place (reject) goes back out of the device it came in on. */
 static __always_inline int fwd_back_xdp(struct xdp_md *ctx)
 {

@@ -103,6 +103,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } src_ranges SEC(".maps");
 
+/* Pod interfaces that may receive packets by bpf_redirect_peer (fwd_peer_tc). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct xlb_pod_if_value);
+	__uint(max_entries, XLB_MAX_POD_IFS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pod_ifs SEC(".maps");
+
 /* Addresses that are "this node" for NodePort. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -251,6 +251,7 @@ export class Agent implements AgentView {
     const snat = nodeAddrs[0] ?? links.find((l) => this.devices.includes(l.name) && l.addrs.length)?.addrs[0] ?? null;
     this.cfg = {
       ...C.DEFAULT_CONFIG,
+      flags: C.DEFAULT_CONFIG.flags | (this.opts.localDelivery === 'peer' ? C.CONFIG_FLAG.peer : 0),
       nodePortMin: this.opts.nodePortRange.min, nodePortMax: this.opts.nodePortRange.max,
       maglevM: this.opts.maglevTableSize,
       ctLimit: C.ctFlowLimit(this.opts.conntrackSize, this.cpus),
@@ -268,6 +269,17 @@ export class Agent implements AgentView {
     const want = new Set(addrs);
     for (const a of addrs) m.update(C.encodeNodeAddrKey(a), C.encodeNodeAddrValue());
     for (const k of m.keys()) if (!want.has(C.decodeNodeAddrKey(k))) m.delete(k);
+  }
+
+  /** pod_ifs: the pod interfaces by ifindex; veths are marked as peer-redirect targets. */
+  private writePodIfs(pods: Array<{ ifindex: number; kind: string }>): void {
+    const m = this.obj.map(C.MAP.podIfs);
+    const want = new Set<number>();
+    for (const l of pods) {
+      want.add(l.ifindex);
+      m.update(C.encodePodIfKey(l.ifindex), C.encodePodIfValue(l.kind === 'veth' ? C.POD_IF_FLAG.peer : 0));
+    }
+    for (const k of m.keys()) if (!want.has(C.decodePodIfKey(k))) m.delete(k);
   }
 
   private toggleFile(): string {
@@ -308,7 +320,9 @@ export class Agent implements AgentView {
     const links = await listLinks();
     const present = new Set(links.map((l) => l.name));
     const devices = this.devices.filter((d) => present.has(d));
-    this.podIfs = selectPodInterfaces(links, this.devices, this.opts.podInterfaces).map((l) => l.name);
+    const pods = selectPodInterfaces(links, this.devices, this.opts.podInterfaces);
+    this.podIfs = pods.map((l) => l.name);
+    this.writePodIfs(pods);
     for (const d of [...devices, ...this.podIfs]) allowLocalSource(d, this.log);
     const byMode = this.chooseDeviceModes(devices, links);
     // tc first: while a device changes mode both hooks may run for a moment, which is harmless
@@ -396,6 +410,16 @@ export class Agent implements AgentView {
       { name: 'btf', ok: existsSync('/sys/kernel/btf/vmlinux'), detail: '/sys/kernel/btf/vmlinux' },
       { name: 'tcx links (6.6+)', ok: tcx, detail: release() },
       { name: 'bpffs at pin path', ok: true, detail: this.opts.pinPath },
+      {
+        name: 'flow cache', ok: true,
+        detail: this.opts.flowCacheSize ? `${this.opts.flowCacheSize} entries per CPU` : 'off (--flow-cache-size 0): every packet looks up conntrack',
+      },
+      {
+        name: 'local delivery', ok: true,
+        detail: this.opts.localDelivery === 'peer'
+          ? 'peer: translated packets enter local pods directly (bpf_redirect_peer), past the host FORWARD hooks'
+          : 'stack: translated packets reach local pods through host routing and netfilter',
+      },
       ...[...(this.attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
     ];
   }

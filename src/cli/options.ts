@@ -15,6 +15,8 @@ export type SourceKind = 'kube' | 'manifests';
 /** How node devices run the datapath: XDP, tc ingress, or per device (tc on veths). */
 export const DEVICE_MODES = ['auto', 'xdp', 'tc'] as const;
 export type DeviceMode = (typeof DEVICE_MODES)[number];
+export const LOCAL_DELIVERIES = ['stack', 'peer'] as const;
+export type LocalDelivery = (typeof LOCAL_DELIVERIES)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -35,6 +37,8 @@ export interface AgentOptions {
   devices: string[];
   /** XDP or tc ingress on the devices; auto: tc on veths, XDP otherwise */
   deviceMode: DeviceMode;
+  /** how translated packets for pods on this node reach them */
+  localDelivery: LocalDelivery;
   pinPath: string;
   apiSocket: string;
   /** optional TCP address for the gRPC API, HOST:PORT */
@@ -78,6 +82,7 @@ const SPECS: Spec[] = [
   { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
   { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'node devices to attach to (external traffic)', def: 'detected' },
   { key: 'deviceMode', kind: 'string', metavar: DEVICE_MODES.join('|'), help: 'datapath hook on the devices: XDP, tc ingress, or auto: tc on veth devices (container/namespace nodes, where XDP copies every cloned packet and cannot see partial checksums), XDP on the others', def: 'auto' },
+  { key: 'localDelivery', kind: 'string', metavar: LOCAL_DELIVERIES.join('|'), help: "how translated packets reach pods on this node: up the host stack (routing, netfilter FORWARD), or peer: straight into the pod's namespace from tc (bpf_redirect_peer), faster, but the host's FORWARD rules (iptables-based NetworkPolicy) never see them", def: 'stack' },
   { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: '/sys/fs/bpf/xlb' },
   { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: '/run/xlb/xlb.sock' },
   { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP', def: 'off' },
@@ -238,13 +243,14 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     source,
     node: optString(pick('node'), 'node') ?? hostname(),
     devices: list(pick('devices'), 'devices').map(checkIfName),
-    deviceMode: deviceMode(pick('deviceMode') ?? 'auto'),
+    deviceMode: oneOf(pick('deviceMode') ?? 'auto', DEVICE_MODES, 'deviceMode'),
+    localDelivery: oneOf(pick('localDelivery') ?? 'stack', LOCAL_DELIVERIES, 'localDelivery'),
     pinPath: optString(pick('pinPath'), 'pinPath') ?? '/sys/fs/bpf/xlb',
     apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? '/run/xlb/xlb.sock',
     healthzBindAddress: hostPort(pick('healthzBindAddress') ?? '0.0.0.0:10256', 'healthzBindAddress'),
     metricsBindAddress: hostPort(pick('metricsBindAddress') ?? '0.0.0.0:10249', 'metricsBindAddress'),
     podInterfaces: list(pick('podInterfaces'), 'podInterfaces'),
-    logLevel: logLevel(pick('logLevel') ?? 'info'),
+    logLevel: oneOf(pick('logLevel') ?? 'info', LOG_LEVELS, 'logLevel'),
     nodePortRange: portRange(pick('nodePortRange') ?? '30000-32767'),
     conntrackSize: integer(pick('conntrackSize') ?? 262144, 'conntrackSize', CT_MIN, CT_MAX),
     flowCacheSize: flowCacheSize(pick('flowCacheSize') ?? 8192),
@@ -344,16 +350,10 @@ function serviceHostUrl(env: NodeJS.ProcessEnv): string | undefined {
   return checkUrl(`https://${h}:${port}`);
 }
 
-function deviceMode(v: unknown): DeviceMode {
+function oneOf<T extends string>(v: unknown, values: readonly T[], key: keyof AgentOptions): T {
   const s = String(v).trim().toLowerCase();
-  if (!(DEVICE_MODES as readonly string[]).includes(s)) throw new UsageError(`--device-mode must be one of ${DEVICE_MODES.join(', ')}, not '${String(v)}'`);
-  return s as DeviceMode;
-}
-
-function logLevel(v: unknown): LogLevel {
-  const s = String(v).trim().toLowerCase();
-  if (!(LOG_LEVELS as readonly string[]).includes(s)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not '${String(v)}'`);
-  return s as LogLevel;
+  if (!(values as readonly string[]).includes(s)) throw new UsageError(`${flagFor(key)} must be one of ${values.join(', ')}, not '${String(v)}'`);
+  return s as T;
 }
 
 function integer(v: unknown, key: keyof AgentOptions, min: number, max: number): number {

@@ -31,6 +31,7 @@ export const MAP = {
   affinity: 'affinity',
   srcRanges: 'src_ranges',
   nodeAddrs: 'node_addrs',
+  podIfs: 'pod_ifs',
   stats: 'stats',
   drops: 'drops',
   frags: 'frags',
@@ -67,7 +68,7 @@ export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp';
 export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp'];
 export const CT_FLAG = { reply: 1, snat: 2, hairpin: 4, external: 8, localBackend: 16 } as const;
 
-export const CONFIG_FLAG = { fixture: 1, redirect: 2 } as const;
+export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4 } as const;
 
 /** Drop/count reasons: index in the `drops` per-CPU array, with a name for humans. */
 export const DROP_REASONS = [
@@ -111,6 +112,7 @@ export const LAYOUT: Record<string, StructLayout> = {
   xlb_affinity_value: { size: 16, members: { backend_id: 0, last_used: 8 } },
   xlb_src_range_key: { size: 24, members: { prefixlen: 0, svc_id: 4, addr: 8 } },
   xlb_node_addr_value: { size: 4, members: { flags: 0 } },
+  xlb_pod_if_value: { size: 4, members: { flags: 0 } },
   xlb_svc_stats: { size: 24, members: { packets: 0, bytes: 8, new_flows: 16 } },
   xlb_frag_key: { size: 12, members: { saddr: 0, daddr: 4, id: 8, proto: 10 } },
   xlb_frag_value: { size: 4, members: { sport: 0, dport: 2 } },
@@ -391,6 +393,15 @@ export const encodeNodeAddrKey = (addr: string): Buffer => encodeAddr(addr);
 export const decodeNodeAddrKey = (b: Buffer): string => decodeAddr(b) ?? '0.0.0.0';
 export const encodeNodeAddrValue = (flags = 0): Buffer => u32(flags);
 export const decodeNodeAddrValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
+
+// ---- pod_ifs: host-side pod interfaces, by ifindex ----
+
+/** xlb_pod_if_flags: peer = a veth, bpf_redirect_peer delivers into its pod */
+export const POD_IF_FLAG = { peer: 1 } as const;
+export const encodePodIfKey = (ifindex: number): Buffer => u32(ifindex);
+export const decodePodIfKey = (b: Buffer): number => b.readUInt32LE(0);
+export const encodePodIfValue = (flags: number): Buffer => u32(flags);
+export const decodePodIfValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
 
 // ---- per-CPU stats and drops (values are possibleCpus * round_up(size, 8) bytes) ----
 

@@ -18,6 +18,8 @@ export interface Mode {
   teardown(): Promise<void>;
   /** Throws when something the mode runs has died (checked while waiting for readiness). */
   check?(): void;
+  /** a variant measured on the small Service set only (not the 10,000-Service round) */
+  smallOnly?: boolean;
 }
 
 export const directMode: Mode = {
@@ -50,18 +52,20 @@ const AGENT_MODULE = join(repoRoot, 'dist/src/cli/agent.js');
 /**
  * The xlb agent in every node namespace (test/helpers/cluster.ts, as the e2e tests run it),
  * reading a manifests dir generated from the Service set. setup() returns once every agent
- * has programmed its first full sync; the caller's probe then checks traffic.
+ * has programmed its first full sync; the caller's probe then checks traffic. `agentArgs`
+ * make a variant (another name) of the default agent.
  */
-export function xlbMode(): Mode {
+export function xlbMode(o: { name?: string; agentArgs?: string[]; smallOnly?: boolean } = {}): Mode {
   let c: XlbCluster | null = null;
   return {
-    name: 'xlb',
+    name: o.name ?? 'xlb',
+    smallOnly: o.smallOnly,
     unavailable: () => (existsSync(AGENT_MODULE) ? null : `not built (${AGENT_MODULE} missing)`),
     setup: async (t, services) => {
       c = new XlbCluster(t, 'bench');
       c.remove('nodes.yaml'); // toManifests() carries the Node objects
       c.writeText('services.yaml', toManifests(services, t.nodes.map((n) => ({ name: n.name, ip: n.ip }))));
-      for (const n of t.nodes) await c.startAgent(n.name, [], 600_000);
+      for (const n of t.nodes) await c.startAgent(n.name, o.agentArgs ?? [], 600_000);
     },
     teardown: async () => {
       await c?.teardown();
@@ -76,6 +80,8 @@ export function xlbMode(): Mode {
 }
 
 export function allModes(): Mode[] {
-  const x = xlbMode();
-  return [directMode, baselineMode('iptables'), baselineMode('nftables'), x];
+  // xlb-peer: the agent with --local-delivery peer (packets for local pods skip the host
+  // stack; an opt-in, see README), on the small Service set only to keep the run short.
+  const peer = xlbMode({ name: 'xlb-peer', agentArgs: ['--local-delivery', 'peer'], smallOnly: true });
+  return [directMode, baselineMode('iptables'), baselineMode('nftables'), xlbMode(), peer];
 }

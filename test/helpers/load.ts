@@ -122,8 +122,10 @@ export async function iperfTcp(ns: Netns, host: string, port: number, durationS:
 }
 
 /** UDP with small payloads as fast as the sender can go; pps received and loss. */
-export async function iperfUdp(ns: Netns, host: string, port: number, durationS: number, payload = 64): Promise<IperfUdpResult> {
-  const j = await iperf(ns, ['-c', host, '-p', String(port), '-u', '-l', String(payload), '-b', '0'], durationS);
+/** UDP at full rate; `cpus`: [client CPU, server CPU] (iperf3 -A), else unpinned. */
+export async function iperfUdp(ns: Netns, host: string, port: number, durationS: number, payload = 64, cpus?: [number, number]): Promise<IperfUdpResult> {
+  const pin = cpus ? ['-A', `${cpus[0]},${cpus[1]}`] : [];
+  const j = await iperf(ns, ['-c', host, '-p', String(port), '-u', '-l', String(payload), '-b', '0', ...pin], durationS);
   const s = j.end.sum;
   if (!s || s.seconds <= 0) throw new Error('iperf3 UDP: no summary');
   return { sentPps: s.packets / s.seconds, receivedPps: (s.packets - s.lost_packets) / s.seconds, lossPercent: s.lost_percent };

@@ -39,6 +39,7 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     node: hostname(),
     devices: [],
     deviceMode: 'auto',
+    localDelivery: 'stack',
     pinPath: '/sys/fs/bpf/xlb',
     apiSocket: '/run/xlb/xlb.sock',
     healthzBindAddress: '0.0.0.0:10256',
@@ -186,6 +187,8 @@ test('range, size, level, duration and boolean validation', () => {
   usageError(['--enabled-by-default', 'yes'], e, /^--enabled-by-default must be true or false, not 'yes'$/);
   usageError(['--devices', 'eth0,a/b'], e, /^--devices: 'a\/b' is not a network interface name/);
   usageError(['--device-mode', 'generic'], e, /^--device-mode must be one of auto, xdp, tc, not 'generic'$/);
+  usageError(['--local-delivery', 'bpf'], e, /^--local-delivery must be one of stack, peer, not 'bpf'$/);
+  assert.equal(parseAgentOptions(['--local-delivery', 'PEER'], e).localDelivery, 'peer');
   assert.equal(parseAgentOptions(['--health-timeout', '1500ms'], e).healthTimeout, 1.5);
   assert.equal(parseAgentOptions(['--log-level', 'WARN'], e).logLevel, 'warn');
   assert.deepEqual(parseAgentOptions(['--pod-interfaces', 'veth*, cali*,,veth*'], e).podInterfaces, ['veth*', 'cali*']);
@@ -203,7 +206,7 @@ test('help names every flag with its environment variable', () => {
   const help = agentHelp();
   for (const flag of ['source', 'manifests', 'kubeconfig', 'api-server', 'node', 'devices', 'pin-path', 'api-socket', 'api-address',
     'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'conntrack-size',
-    'flow-cache-size', 'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode']) {
+    'flow-cache-size', 'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode', 'local-delivery']) {
     assert.match(help, new RegExp(`--${flag} `), flag);
     assert.match(help, new RegExp(`env XLB_${flag.replace(/-/g, '_').toUpperCase()}\\b`), flag);
   }
