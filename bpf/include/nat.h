@@ -79,6 +79,19 @@ static __always_inline int nat4_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 	return 0;
 }
 
+/* One end (address and port) of nat4_xdp_rewrite: the header fields, the xlb_pkt copy, and
+ * the change added to the IP (d3) and L4 (d4) checksum deltas. */
+static __always_inline void nat4_xdp_end(__be32 *hdr_addr, __be16 *hdr_port, __be32 *addr, __be16 *port,
+					 __be32 to_addr, __be16 to_port, __u32 *d3, __u32 *d4)
+{
+	*d3 += csum_delta4(*addr, to_addr);
+	*d4 += csum_delta2(*port, to_port);
+	*hdr_addr = to_addr;
+	*hdr_port = to_port;
+	*addr = to_addr;
+	*port = to_port;
+}
+
 /* XDP only, whole TCP/UDP packets only (the flow cache's hit path): new destination and/or
  * source address and port written through two header pointers, each checksum adjusted once
  * for all the changes instead of once per field. Same results as nat4_addr + nat4_port. */
@@ -94,22 +107,10 @@ static __always_inline int nat4_xdp_rewrite(const struct xlb_ctx *c, struct xlb_
 
 	if (!ip || !ports || !l4sum)
 		return -1;
-	if (dst) {
-		d3 += csum_delta4(p->daddr, daddr);
-		d4 += csum_delta2(p->dport, dport);
-		ip->daddr = daddr;
-		ports[1] = dport;
-		p->daddr = daddr;
-		p->dport = dport;
-	}
-	if (src) {
-		d3 += csum_delta4(p->saddr, saddr);
-		d4 += csum_delta2(p->sport, sport);
-		ip->saddr = saddr;
-		ports[0] = sport;
-		p->saddr = saddr;
-		p->sport = sport;
-	}
+	if (dst)
+		nat4_xdp_end(&ip->daddr, &ports[1], &p->daddr, &p->dport, daddr, dport, &d3, &d4);
+	if (src)
+		nat4_xdp_end(&ip->saddr, &ports[0], &p->saddr, &p->sport, saddr, sport, &d3, &d4);
 	ip->check = ~csum_fold32((__u16)~ip->check + d3);
 	sum = *l4sum;
 	if (p->proto == IPPROTO_UDP && sum == 0)
