@@ -40,7 +40,7 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
       s.mapFill.map((m) => [m.name, m.entries, m.maxEntries, percent(m.entries, m.maxEntries)])));
   }
   if (checks.length) {
-    out.push('', table(['KERNEL CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok, c.detail])));
+    out.push('', table(['CHECK (KERNEL, FEATURES)', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok, c.detail])));
   }
   return out.join('\n');
 }
