@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { BenchResult } from './run.js';
 
 const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
-const ROW_IDS = ['tcp_clusterip', 'tcp_nodeport', 'udp_nodeport_pps', 'udp_nodeport_loss', 'connrate_small', 'latency_p50',
+const ROW_IDS = ['tcp_clusterip', 'tcp_nodeport', 'udp_nodeport_pps', 'udp_nodeport_loss', 'udp_nodeport_sent', 'connrate_small', 'latency_p50',
   'latency_p99', 'softirq_tcp_nodeport', 'softirq_connrate', 'connrate_big', 'program_big'];
 // Figures that may legitimately be 0 (no loss, no softirq time in a short run) or absent for direct.
 const MAY_BE_ZERO = new Set(['udp_nodeport_loss', 'softirq_tcp_nodeport', 'softirq_connrate']);
