@@ -121,8 +121,8 @@ export async function iperfTcp(ns: Netns, host: string, port: number, durationS:
   return { gbps: (j.end.sum_received?.bits_per_second ?? 0) / 1e9, retransmits: j.end.sum_sent?.retransmits ?? 0 };
 }
 
-/** UDP with small payloads as fast as the sender can go; pps received and loss. */
-/** UDP at full rate; `cpus`: [client CPU, server CPU] (iperf3 -A), else unpinned. */
+/** UDP with small payloads as fast as the sender can go: pps sent and received, loss.
+ *  `cpus`: [client CPU, server CPU] (iperf3 -A), else unpinned. */
 export async function iperfUdp(ns: Netns, host: string, port: number, durationS: number, payload = 64, cpus?: [number, number]): Promise<IperfUdpResult> {
   const pin = cpus ? ['-A', `${cpus[0]},${cpus[1]}`] : [];
   const j = await iperf(ns, ['-c', host, '-p', String(port), '-u', '-l', String(payload), '-b', '0', ...pin], durationS);
