@@ -62,7 +62,10 @@ test('adds, updates and deletes reach the cache with one change event per key', 
   const { api, src, changes } = await setup(t);
   await src.start();
   changes.length = 0;
+  // Services and EndpointSlices come on two watch streams with no order between them: each
+  // change is awaited before the next, so the expected sequence of events is the only one.
   api.apply('services', service('api', { ns: 'shop', clusterIP: '10.96.0.20' }));
+  await waitFor(() => src.service('shop/api') !== undefined, 'shop/api service');
   api.apply('endpointslices', slice('api-1', 'api', ['10.0.2.1'], { ns: 'shop' }));
   await waitFor(() => addrs(src, 'shop/api').length === 1, 'shop/api endpoints');
   api.apply('endpointslices', slice('api-1', 'api', ['10.0.2.1', '10.0.2.2'], { ns: 'shop' }));
@@ -71,8 +74,9 @@ test('adds, updates and deletes reach the cache with one change event per key', 
   api.apply('nodes', node('node-b', '192.168.50.3', { 'xlb.io/enabled': 'false' }));
   await waitFor(() => src.node()?.metadata?.labels?.['xlb.io/enabled'] === 'false', 'node label');
   api.remove('services', 'web');
+  await waitFor(() => src.service('default/web') === undefined, 'web service gone');
   api.remove('endpointslices', 'web-abc');
-  await waitFor(() => src.service('default/web') === undefined && addrs(src, 'default/web').length === 0, 'web gone');
+  await waitFor(() => addrs(src, 'default/web').length === 0, 'web endpoints gone');
   assert.deepEqual(changes, [
     ['service', 'shop/api'],
     ['slices', 'shop/api'],
