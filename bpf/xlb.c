@@ -9,16 +9,6 @@
 #include "include/flow.h"
 #include "include/fwd.h"
 
-/* Remote flows leave through the device hook's FIB + redirect unless config says to hand
- * them to the stack (or fixtures check the NAT decision alone). */
-static __always_inline int fwd_redirect_on(void)
-{
-	__u32 zero = 0;
-	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
-
-	return cfg && (cfg->flags & XLB_CFG_F_REDIRECT) && !(cfg->flags & XLB_CFG_F_FIXTURE);
-}
-
 static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx *c,
 				       const struct xlb_pkt *p, int v)
 {
@@ -28,7 +18,7 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx 
 	case V_REJECT:
 		return fwd_back_xdp(ctx);
 	case V_REMOTE:
-		return fwd_redirect_on() ? fwd_fib_xdp(ctx, c, p) : XDP_PASS;
+		return fwd_on(XLB_CFG_F_REDIRECT) ? fwd_fib_xdp(ctx, c, p) : XDP_PASS;
 	default:
 		return XDP_PASS;
 	}
@@ -52,7 +42,7 @@ static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xl
 	case V_REJECT:
 		return fwd_back_tc(skb);
 	case V_REMOTE:
-		return fwd_redirect_on() ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
+		return fwd_on(XLB_CFG_F_REDIRECT) ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
 	case V_LOCAL:
 		return fwd_peer_tc(skb, c, p);
 	default:

@@ -27,6 +27,16 @@
 #define AF_INET 2
 #endif
 
+/* Whether a forwarding mode (XLB_CFG_F_REDIRECT, XLB_CFG_F_PEER) is on; fixtures turn every
+ * one off so they check the NAT decision alone. */
+static __always_inline int fwd_on(__u32 flag)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+	return cfg && (cfg->flags & flag) && !(cfg->flags & XLB_CFG_F_FIXTURE);
+}
+
 static __always_inline int fwd_ttl_dec(const struct xlb_ctx *c, const struct xlb_pkt *p)
 {
 	__u16 *w = ctx_ptr(c, p->l3_off + 8, 2);   /* ttl + protocol word */
@@ -136,12 +146,10 @@ static __always_inline int fwd_fib_tc(struct __sk_buff *skb, const struct xlb_ct
 static __always_inline int fwd_peer_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
 				       const struct xlb_pkt *p)
 {
-	__u32 zero = 0;
-	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct bpf_fib_lookup f = {};
 	struct xlb_pod_if_value *pif;
 
-	if (!cfg || !(cfg->flags & XLB_CFG_F_PEER) || (cfg->flags & XLB_CFG_F_FIXTURE))
+	if (!fwd_on(XLB_CFG_F_PEER))
 		return TC_ACT_OK;
 	if (fwd_fib(skb, p, skb->ifindex, 0, &f) != BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_OK;
