@@ -13,8 +13,8 @@ import { loadObject, possibleCpus, type BpfObject } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
 import { Reconciler, mapsOf, type ReconcileResult } from '../datapath/reconcile.js';
 import { sweepConntrack } from '../datapath/ctgc.js';
-import { translate } from '../model/translate.js';
-import { nodeInfo } from '../model/node.js';
+import { topologyRequested, translate } from '../model/translate.js';
+import { ENABLED_LABEL, nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
@@ -26,7 +26,10 @@ import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
 import { decodeAllMaps, readStats, ctLive } from './inspect.js';
 
-export const ENABLED_LABEL = 'xlb.io/enabled';
+export { ENABLED_LABEL };
+
+/** The queue key of the own Node: no Service key (namespace/name) can take this form. */
+const NODE_KEY = '\0node';
 
 /** build/bpf/xlb.o next to the package (dist/src/agent/run.js -> package root). */
 export function objectPath(): string {
@@ -61,7 +64,8 @@ export class Agent implements AgentView {
   private cfg: C.XlbConfig = { ...C.DEFAULT_CONFIG };
   private cpus = 1;
   private ctTimer?: NodeJS.Timeout;
-  private syncing: Promise<void> = Promise.resolve();
+  /** every initial list is in: changes are programmed from here on (the first full sync reads the rest) */
+  private listed = false;
   private readonly changedAt = new Map<string, number>();
 
   constructor(private readonly opts: AgentOptions) {
@@ -102,8 +106,8 @@ export class Agent implements AgentView {
         });
     this.source.on('problem', (p) => this.log.warn({ ...p }, 'object skipped'));
     this.source.on('connection', (state, detail) => this.log.info({ state, detail }, 'api connection'));
-    this.queue = new KeyQueue<string>((key) => this.programService(key), {
-      onError: (key, err) => this.log.error({ service: key, err: String(err) }, 'programming failed; will retry'),
+    this.queue = new KeyQueue<string>((key) => (key === NODE_KEY ? this.nodeChanged() : this.programService(key)), {
+      onError: (key, err) => this.log.error({ [key === NODE_KEY ? 'node' : 'service']: key === NODE_KEY ? o.node : key, err: String(err) }, 'programming failed; will retry'),
     });
     this.source.on('change', (kind, key) => this.onChange(kind, key));
 
@@ -120,6 +124,7 @@ export class Agent implements AgentView {
     this.tracker.queued();
     await this.source.start();
     this.closers.push(() => this.source.stop());
+    this.listed = true;
     await this.applyNode();
     await this.fullSync();
     const pruned = this.rec.prune();
@@ -146,12 +151,12 @@ export class Agent implements AgentView {
   // ---- changes ----
 
   private onChange(kind: 'service' | 'slices' | 'node', key: string): void {
-    if (kind === 'node') {
-      this.syncing = this.syncing.then(() => this.applyNode().then(() => this.applyEnabled()).then(() => this.fullSync()))
-        .catch((e) => this.log.error({ err: String(e) }, 'node update failed'));
-      return;
-    }
-    if (kind === 'service') this.metrics.serviceChange(); else this.metrics.endpointChange();
+    // Before every initial list is in, a Service may be listed without its EndpointSlices (or
+    // the Node without its label): programming it then would reject flows it has backends for.
+    // start() programs everything listed once the lists are complete.
+    if (!this.listed) return;
+    if (kind === 'node') key = NODE_KEY;
+    else if (kind === 'service') this.metrics.serviceChange(); else this.metrics.endpointChange();
     if (!this.changedAt.has(key)) this.changedAt.set(key, Date.now());
     this.tracker.queued();
     this.queue.add(key);
@@ -237,6 +242,32 @@ export class Agent implements AgentView {
   }
 
   // ---- node, devices, toggle ----
+
+  /**
+   * A Node update. Kubelet writes status (conditions, heartbeats, images) far more often than
+   * anything xlb reads changes: only an address change rewrites node state, only the enabled
+   * label attaches or detaches, and only a zone or region change reprograms the Services that
+   * route by topology, each through the queue like any other change.
+   */
+  private async nodeChanged(): Promise<void> {
+    const n = this.source.node();
+    const next = n ? nodeInfo(n) : undefined;
+    const d = nodeChange(this.node, next);
+    if (d.addresses) await this.applyNode();
+    else {
+      this.tracker.syncNode(n);
+      this.node = next;
+    }
+    if (d.enabled) await this.applyEnabled();
+    if (d.topology) {
+      for (const s of this.source.services()) {
+        if (s.spec && topologyRequested(s)) this.queue.add(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name}`);
+      }
+    }
+    if (d.addresses || d.enabled || d.topology) this.log.info({ node: this.opts.node, ...d }, 'node update');
+    else this.log.debug({ node: this.opts.node }, 'node update: nothing xlb reads changed');
+    setImmediate(() => this.updatePending());
+  }
 
   private async applyNode(): Promise<void> {
     const n = this.source.node();

@@ -9,6 +9,32 @@ export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 // Hostname and DNS addresses are names, not destinations a packet can carry.
 const ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
 
+/** The well-known label of the node's region (topology, beside the zone). */
+export const REGION_LABEL = 'topology.kubernetes.io/region';
+
+/** The Node label that switches xlb on or off on this node. */
+export const ENABLED_LABEL = 'xlb.io/enabled';
+
+/** What a Node update changes for xlb; everything else (kubelet status writes) changes nothing. */
+export interface NodeChange {
+  /** InternalIP/ExternalIP addresses: node_addrs, the SNAT address, device detection */
+  addresses: boolean;
+  /** zone or region: Services that use topology-aware routing */
+  topology: boolean;
+  /** the xlb.io/enabled label */
+  enabled: boolean;
+}
+
+/** Compare two views of the own Node (undefined: none listed) by the fields xlb reads. */
+export function nodeChange(prev: NodeInfo | undefined, next: NodeInfo | undefined): NodeChange {
+  const label = (n: NodeInfo | undefined, k: string) => n?.labels[k];
+  return {
+    addresses: (prev === undefined) !== (next === undefined) || (prev?.addresses ?? []).join() !== (next?.addresses ?? []).join(),
+    topology: prev?.zone !== next?.zone || label(prev, REGION_LABEL) !== label(next, REGION_LABEL),
+    enabled: label(prev, ENABLED_LABEL) !== label(next, ENABLED_LABEL),
+  };
+}
+
 /** IPv4 InternalIP/ExternalIP addresses (deduplicated, status order), zone and labels. */
 export function nodeInfo(node: V1Node): NodeInfo {
   const labels = { ...(node.metadata?.labels ?? {}) };

@@ -41,7 +41,8 @@ function skipReason(svc: V1Service): string | null {
   return null;
 }
 
-function topologyRequested(svc: V1Service): boolean {
+/** Whether the Service asks for topology-aware routing (its endpoints then depend on the node's zone). */
+export function topologyRequested(svc: V1Service): boolean {
   const ann = svc.metadata?.annotations ?? {};
   // topology-mode supersedes the legacy annotation when both are set, as in kube-proxy.
   const mode = ann[ANNOTATION_TOPOLOGY_MODE] ?? ann[ANNOTATION_TOPOLOGY_HINTS];

@@ -18,6 +18,7 @@ let c: XlbCluster;
 let api: ChildProcess;
 let send: (cmd: object) => Promise<void>;
 let pods: TopoPod[];
+let kubeconfigPath: string;
 
 const web: SvcDef = { name: 'web', type: 'NodePort', clusterIP: '10.96.2.10', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30280 }] };
 
@@ -42,6 +43,7 @@ before(async () => {
   lines.on('line', (l) => queue.shift()?.(l));
   const first = await new Promise<string>((r) => queue.push(r));
   const { kubeconfig } = JSON.parse(first) as { kubeconfig: string };
+  kubeconfigPath = kubeconfig;
   send = async (cmd) => {
     const reply = new Promise<string>((r) => queue.push(r));
     api.stdin!.write(JSON.stringify(cmd) + '\n');
@@ -106,4 +108,60 @@ test('the Node label xlb.io/enabled=false detaches the programs and status says 
 test('xlb toggle in kube mode says to use the Node label instead', async () => {
   await assert.rejects(c.cli('node1', ['toggle', 'off']), /kubectl label node node1 xlb\.io\/enabled=false/);
   assert.equal((await status()).enabled, true);
+});
+
+/** 'service programmed' log lines of one Service, from the agent's kept log. */
+function programmedLines(key: string): Array<{ backends: number }> {
+  return c.agents.get('node1')!.log.filter((l) => l.includes('"service programmed"') && l.includes(`"svc":"${key}"`))
+    .map((l) => JSON.parse(l) as { backends: number });
+}
+
+test('a kubelet status write to the Node reprograms nothing; a zone change reprograms topology Services only', async () => {
+  const topoSvc: SvcDef = { name: 'near', clusterIP: '10.96.2.30', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
+  const obj = serviceObj(topoSvc);
+  obj.spec.trafficDistribution = 'PreferClose';
+  await send({ op: 'apply', resource: 'services', obj });
+  await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(topoSvc, [{ pod: pods[0] }]) });
+  await eventually('near programmed', async () => programmedLines('default/near').length > 0);
+  const before = { web: programmedLines('default/web').length, near: programmedLines('default/near').length };
+  const heartbeat = (zone: string, beat: number) => {
+    const n = nodeObj('node1', topo.nodes[0].ip, { 'xlb.io/enabled': 'true', 'topology.kubernetes.io/zone': zone });
+    n.status.conditions = [{ type: 'Ready', status: 'True', lastHeartbeatTime: new Date(Date.UTC(2026, 0, 1, 0, 0, beat)).toISOString() }];
+    return send({ op: 'apply', resource: 'nodes', obj: n });
+  };
+  await heartbeat('zone-a', 1);
+  await eventually('the zone change reprograms the topology Service', async () => programmedLines('default/near').length > before.near);
+  const afterZone = { web: programmedLines('default/web').length, near: programmedLines('default/near').length };
+  assert.equal(afterZone.web, before.web, 'a Service without topology routing is not reprogrammed by a zone change');
+  for (let beat = 2; beat <= 4; beat++) await heartbeat('zone-a', beat);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual({ web: programmedLines('default/web').length, near: programmedLines('default/near').length }, afterZone,
+    'heartbeats reprogram no Service');
+  assert.equal((await topo.curl(pods[0].name, 'http://10.96.2.10/', { timeoutMs: 1000 })).status, 200);
+  await send({ op: 'remove', resource: 'services', name: 'near', namespace: 'default' });
+});
+
+test('a restart whose EndpointSlice list is slow never programs a Service without its endpoints', async () => {
+  await c.stopAgent('node1', 'SIGKILL');
+  await send({ op: 'listDelay', resource: 'endpointslices', ms: 3000 });
+  // New connections through the pinned maps all along the restart: none may be rejected.
+  const probe = (async () => {
+    let ok = 0, failed = 0;
+    const end = Date.now() + 6000;
+    for (let i = 0; i < 40 && Date.now() < end; i++) {
+      if ((await topo.curl(pods[0].name, 'http://10.96.2.10/', { timeoutMs: 1000 })).status === 200) ok++; else failed++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { ok, failed };
+  })();
+  try {
+    await c.startAgent('node1', [], 30_000, ['--source', 'kube', '--kubeconfig', kubeconfigPath]);
+  } finally {
+    await send({ op: 'listDelay', resource: 'endpointslices', ms: 0 });
+  }
+  const r = await probe;
+  const web = programmedLines('default/web');
+  assert.ok(web.length > 0, 'web programmed after the restart');
+  assert.deepEqual(web.filter((l) => l.backends === 0), [], 'never programmed with zero backends');
+  assert.equal(r.failed, 0, `connections during the restart: ${JSON.stringify(r)}`);
 });

@@ -2,6 +2,7 @@
 // network namespace next to an agent (which reaches it on that namespace's 127.0.0.1).
 // Prints one JSON line {url, kubeconfig}; then takes newline-delimited JSON commands on stdin
 //   {"op":"apply","resource":"services","obj":{...}}  {"op":"remove","resource":...,"name":...,"namespace":...}
+//   {"op":"listDelay","resource":"endpointslices","ms":3000}
 // answering "ok" or "error: ..." per line. Exits when stdin closes.
 import { createInterface } from 'node:readline';
 import { FakeApiServer, type Resource } from './fake-apiserver.js';
@@ -12,9 +13,10 @@ process.stdout.write(JSON.stringify({ url: api.url, kubeconfig }) + '\n');
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (line) => {
   try {
-    const c = JSON.parse(line) as { op: string; resource: Resource; obj?: Record<string, any>; name?: string; namespace?: string };
+    const c = JSON.parse(line) as { op: string; resource: Resource; obj?: Record<string, any>; name?: string; namespace?: string; ms?: number };
     if (c.op === 'apply') api.apply(c.resource, c.obj!);
     else if (c.op === 'remove') api.remove(c.resource, c.name!, c.namespace);
+    else if (c.op === 'listDelay') api.setListDelay(c.resource, c.ms ?? 0);
     else throw new Error(`unknown op ${c.op}`);
     process.stdout.write('ok\n');
   } catch (e) {

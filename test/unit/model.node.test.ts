@@ -1,7 +1,7 @@
 // nodeInfo(), nodePortAddresses() and the address parsing the model relies on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeInfo, nodePortAddresses } from '../../src/model/node.js';
+import { nodeChange, nodeInfo, nodePortAddresses } from '../../src/model/node.js';
 import { isIPv4, isIPv6, parseCidr } from '../../src/model/ip.js';
 import { node } from './model.fixtures.js';
 
@@ -60,4 +60,22 @@ test('parseCidr masks host bits like Go net.ParseCIDR and rejects bad lengths', 
   for (const bad of ['10.0.0.0', '10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/08', '10.0.0/8', '/8', '2001:db8::/129']) {
     assert.deepEqual(parseCidr(bad), { ok: false }, bad);
   }
+});
+
+// A kubelet status write (conditions, heartbeats, images) must not look like a change to xlb.
+test('nodeChange: only addresses, zone/region and the enabled label count', () => {
+  const base = (over: { addr?: string; zone?: string; labels?: Record<string, string>; ready?: string } = {}) => {
+    const n = node({ zone: over.zone ?? 'zone-a', addrs: [{ type: 'InternalIP', address: over.addr ?? '192.168.1.10' }] });
+    n.metadata!.labels = { ...n.metadata!.labels, ...(over.labels ?? {}) };
+    n.status!.conditions = [{ type: 'Ready', status: over.ready ?? 'True', lastHeartbeatTime: new Date(over.ready ? 2 : 1) } as never];
+    return nodeInfo(n);
+  };
+  const none = { addresses: false, topology: false, enabled: false };
+  assert.deepEqual(nodeChange(base(), base({ ready: 'True', labels: { 'kubernetes.io/os': 'linux' } })), none);
+  assert.deepEqual(nodeChange(base(), base({ addr: '192.168.1.11' })), { ...none, addresses: true });
+  assert.deepEqual(nodeChange(base(), base({ zone: 'zone-b' })), { ...none, topology: true });
+  assert.deepEqual(nodeChange(base(), base({ labels: { 'topology.kubernetes.io/region': 'r2' } })), { ...none, topology: true });
+  assert.deepEqual(nodeChange(base(), base({ labels: { 'xlb.io/enabled': 'false' } })), { ...none, enabled: true });
+  assert.deepEqual(nodeChange(undefined, base()), { addresses: true, topology: true, enabled: false }, 'the Node appearing');
+  assert.deepEqual(nodeChange(undefined, undefined), none);
 });
