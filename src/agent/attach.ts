@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Link, ifIndex, type BpfProgram, type XdpMode } from '../datapath/bpf.js';
 import type { Logger } from '../log.js';
-import type { DeviceMode } from '../cli/options.js';
+import type { DeviceMode } from './options.js';
 
 /** xdp and tc-device: node devices (xlb_xdp / xlb_tc_dev); tc-ingress: pod veths (xlb_tc). */
 export type AttachKind = 'xdp' | 'tc-device' | 'tc-ingress';

@@ -4,6 +4,9 @@
 import type { EventEmitter } from 'node:events';
 import type { ServiceSpec } from '../model/types.js';
 
+/** Where the agent serves the status API and the CLI looks for it. */
+export const DEFAULT_API_SOCKET = '/run/xlb/xlb.sock';
+
 export type EnabledReason = 'label' | 'toggle' | 'default';
 
 export interface DeviceInfo {

@@ -1,12 +1,8 @@
 // `xlb agent`: parse options, then hand over to the agent. The agent (datapath, addon, kube
 // client) is imported only after parsing, so `--help` and usage errors never load it.
-import { agentHelp, parseAgentOptions, UsageError, wantsHelp, type AgentOptions } from './options.js';
+import { agentHelp, parseAgentOptions, UsageError, wantsHelp, type AgentOptions } from '../agent/options.js';
 
 export const summary = 'run the node agent (programs the datapath from Services)';
-
-interface AgentModule {
-  runAgent(opts: AgentOptions): Promise<number>;
-}
 
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -21,9 +17,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`xlb agent: ${e.message}`);
     return 2;
   }
-  // A variable specifier keeps tsc from resolving the module at compile time: run.ts is
-  // written separately and this file must compile before it exists.
-  const runModule = '../agent/run.js';
-  const { runAgent } = (await import(runModule)) as AgentModule;
+  // Imported only now: the agent loads the addon and the kube client, which --help and usage
+  // errors never need.
+  const { runAgent } = await import('../agent/run.js');
   return runAgent(opts);
 }

@@ -18,7 +18,9 @@ import type { ToggleResponse__Output } from '../api/generated/xlb/v1/ToggleRespo
 import { loadStatusProto } from '../api/proto.js';
 import { parseOutputMode, UsageError, type OutputMode } from './output.js';
 
-export const DEFAULT_SOCKET = '/run/xlb/xlb.sock';
+import { DEFAULT_API_SOCKET as DEFAULT_SOCKET } from '../api/view.js';
+
+export { DEFAULT_SOCKET };
 const RPC_DEADLINE_MS = 15_000;
 
 /** The agent cannot be reached or refused the call: one line, exit code 1. */

@@ -18,6 +18,7 @@
 // writes it). New flows are dropped (DROP reason ct_full) while [0] - [1] >= config.ctLimit.
 
 import { randomInt } from 'node:crypto';
+import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
 
 /** Map names as pinned (LIBBPF_PIN_BY_NAME). */
 export const MAP = {
@@ -486,7 +487,7 @@ export function nextFlowCacheGen(prev = 0): number {
 export const DEFAULT_CONFIG: XlbConfig = {
   flags: CONFIG_FLAG.redirect,
   nodePortMin: 30000, nodePortMax: 32767,
-  maglevM: 16381, ctLimit: 100_000, hashSeed: 0x9e3779b9,
+  maglevM: MAGLEV_DEFAULT_M, ctLimit: 100_000, hashSeed: 0x9e3779b9,
   tcpSynTimeout: 60, tcpEstTimeout: 21600, tcpFinTimeout: 30, tcpCloseTimeout: 10, udpTimeout: 120,
   snatPortMin: 61000, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAgentOptions, splitHostPort } from '../../src/cli/options.js';
+import { parseAgentOptions, splitHostPort } from '../../src/agent/options.js';
 import { startHealthServer } from '../../src/api/health.js';
 import { FakeView } from '../helpers/fake-view.js';
 import {

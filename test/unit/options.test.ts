@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { agentHelp, isPrime, parseAgentOptions, splitHostPort, UsageError } from '../../src/cli/options.js';
+import { agentHelp, isPrime, parseAgentOptions, splitHostPort, UsageError } from '../../src/agent/options.js';
 
 const KUBE_ENV = { KUBERNETES_SERVICE_HOST: '192.0.2.1', KUBERNETES_SERVICE_PORT: '6443' };
 

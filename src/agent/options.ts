@@ -6,6 +6,9 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
+import { DEFAULT_FLOW_CACHE_SIZE } from '../datapath/codecs.js';
+import { DEFAULT_API_SOCKET } from '../api/view.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -63,6 +66,25 @@ export interface AgentOptions {
   enabledByDefault: boolean;
 }
 
+/** Defaults, each written once: the help shows them and resolve() applies them. */
+export const DEFAULTS = {
+  deviceMode: 'auto',
+  localDelivery: 'stack',
+  pinPath: '/sys/fs/bpf/xlb',
+  apiSocket: DEFAULT_API_SOCKET,
+  healthzBindAddress: '0.0.0.0:10256',
+  metricsBindAddress: '0.0.0.0:10249',
+  logLevel: 'info',
+  nodePortRange: '30000-32767',
+  conntrackSize: 262144,
+  flowCacheSize: DEFAULT_FLOW_CACHE_SIZE,
+  maglevTableSize: MAGLEV_DEFAULT_M,
+  healthTimeout: 60,
+  enabledByDefault: true,
+} as const satisfies Partial<Record<keyof AgentOptions, string | number | boolean>>;
+
+const def = (k: keyof typeof DEFAULTS): string => String(DEFAULTS[k]);
+
 type Kind = 'string' | 'list' | 'int' | 'bool' | 'hostport' | 'range' | 'duration';
 
 interface Spec {
@@ -81,21 +103,21 @@ const SPECS: Spec[] = [
   { key: 'apiServer', kind: 'string', metavar: 'URL', help: 'API server URL', def: 'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' },
   { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
   { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'node devices to attach to (external traffic)', def: 'detected' },
-  { key: 'deviceMode', kind: 'string', metavar: DEVICE_MODES.join('|'), help: 'datapath hook on the devices: XDP, tc ingress, or auto: tc on veth devices (container/namespace nodes, where XDP copies every cloned packet and cannot see partial checksums), XDP on the others', def: 'auto' },
-  { key: 'localDelivery', kind: 'string', metavar: LOCAL_DELIVERIES.join('|'), help: "how translated packets reach pods on this node: up the host stack (routing, netfilter FORWARD), or peer: straight into the pod's namespace from tc (bpf_redirect_peer), faster, but the host's FORWARD rules (iptables-based NetworkPolicy) never see them", def: 'stack' },
-  { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: '/sys/fs/bpf/xlb' },
-  { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: '/run/xlb/xlb.sock' },
+  { key: 'deviceMode', kind: 'string', metavar: DEVICE_MODES.join('|'), help: 'datapath hook on the devices: XDP, tc ingress, or auto: tc on veth devices (container/namespace nodes, where XDP copies every cloned packet and cannot see partial checksums), XDP on the others', def: def('deviceMode') },
+  { key: 'localDelivery', kind: 'string', metavar: LOCAL_DELIVERIES.join('|'), help: "how translated packets reach pods on this node: up the host stack (routing, netfilter FORWARD), or peer: straight into the pod's namespace from tc (bpf_redirect_peer), faster, but the host's FORWARD rules (iptables-based NetworkPolicy) never see them", def: def('localDelivery') },
+  { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: def('pinPath') },
+  { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: def('apiSocket') },
   { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP', def: 'off' },
-  { key: 'healthzBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/healthz and /livez', def: '0.0.0.0:10256' },
-  { key: 'metricsBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/metrics (Prometheus)', def: '0.0.0.0:10249' },
+  { key: 'healthzBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/healthz and /livez', def: def('healthzBindAddress') },
+  { key: 'metricsBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/metrics (Prometheus)', def: def('metricsBindAddress') },
   { key: 'podInterfaces', kind: 'list', metavar: 'GLOB[,GLOB...]', help: 'pod host-side interfaces to attach tc to', def: 'every veth that is not a device' },
-  { key: 'logLevel', kind: 'string', metavar: 'LEVEL', help: LOG_LEVELS.join('|'), def: 'info' },
-  { key: 'nodePortRange', kind: 'range', metavar: 'MIN-MAX', help: 'NodePort range (as the API server\'s)', def: '30000-32767' },
-  { key: 'conntrackSize', kind: 'int', metavar: 'N', help: 'conntrack map entries', def: '262144' },
-  { key: 'flowCacheSize', kind: 'int', metavar: 'N', help: 'per-CPU cache of established flows\' rewrites, entries per CPU (a power of two, about 100 bytes each; 0 = off: every packet looks up conntrack)', def: '8192' },
-  { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: '16381' },
-  { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: '60' },
-  { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: 'true' },
+  { key: 'logLevel', kind: 'string', metavar: 'LEVEL', help: LOG_LEVELS.join('|'), def: def('logLevel') },
+  { key: 'nodePortRange', kind: 'range', metavar: 'MIN-MAX', help: 'NodePort range (as the API server\'s)', def: def('nodePortRange') },
+  { key: 'conntrackSize', kind: 'int', metavar: 'N', help: 'conntrack map entries', def: def('conntrackSize') },
+  { key: 'flowCacheSize', kind: 'int', metavar: 'N', help: 'per-CPU cache of established flows\' rewrites, entries per CPU (a power of two, about 100 bytes each; 0 = off: every packet looks up conntrack)', def: def('flowCacheSize') },
+  { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: def('maglevTableSize') },
+  { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: def('healthTimeout') },
+  { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: def('enabledByDefault') },
   { key: 'configFile', kind: 'string', metavar: 'FILE', help: 'YAML config file, keys camelCase as the flags', def: '$XLB_CONFIG' },
 ];
 
@@ -243,20 +265,20 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     source,
     node: optString(pick('node'), 'node') ?? hostname(),
     devices: list(pick('devices'), 'devices').map(checkIfName),
-    deviceMode: oneOf(pick('deviceMode') ?? 'auto', DEVICE_MODES, 'deviceMode'),
-    localDelivery: oneOf(pick('localDelivery') ?? 'stack', LOCAL_DELIVERIES, 'localDelivery'),
-    pinPath: optString(pick('pinPath'), 'pinPath') ?? '/sys/fs/bpf/xlb',
-    apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? '/run/xlb/xlb.sock',
-    healthzBindAddress: hostPort(pick('healthzBindAddress') ?? '0.0.0.0:10256', 'healthzBindAddress'),
-    metricsBindAddress: hostPort(pick('metricsBindAddress') ?? '0.0.0.0:10249', 'metricsBindAddress'),
+    deviceMode: oneOf(pick('deviceMode') ?? DEFAULTS.deviceMode, DEVICE_MODES, 'deviceMode'),
+    localDelivery: oneOf(pick('localDelivery') ?? DEFAULTS.localDelivery, LOCAL_DELIVERIES, 'localDelivery'),
+    pinPath: optString(pick('pinPath'), 'pinPath') ?? DEFAULTS.pinPath,
+    apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? DEFAULTS.apiSocket,
+    healthzBindAddress: hostPort(pick('healthzBindAddress') ?? DEFAULTS.healthzBindAddress, 'healthzBindAddress'),
+    metricsBindAddress: hostPort(pick('metricsBindAddress') ?? DEFAULTS.metricsBindAddress, 'metricsBindAddress'),
     podInterfaces: list(pick('podInterfaces'), 'podInterfaces'),
-    logLevel: oneOf(pick('logLevel') ?? 'info', LOG_LEVELS, 'logLevel'),
-    nodePortRange: portRange(pick('nodePortRange') ?? '30000-32767'),
-    conntrackSize: integer(pick('conntrackSize') ?? 262144, 'conntrackSize', CT_MIN, CT_MAX),
-    flowCacheSize: flowCacheSize(pick('flowCacheSize') ?? 8192),
-    maglevTableSize: maglevSize(pick('maglevTableSize') ?? 16381),
-    healthTimeout: duration(pick('healthTimeout') ?? 60, 'healthTimeout'),
-    enabledByDefault: bool(pick('enabledByDefault') ?? true, 'enabledByDefault'),
+    logLevel: oneOf(pick('logLevel') ?? DEFAULTS.logLevel, LOG_LEVELS, 'logLevel'),
+    nodePortRange: portRange(pick('nodePortRange') ?? DEFAULTS.nodePortRange),
+    conntrackSize: integer(pick('conntrackSize') ?? DEFAULTS.conntrackSize, 'conntrackSize', CT_MIN, CT_MAX),
+    flowCacheSize: flowCacheSize(pick('flowCacheSize') ?? DEFAULTS.flowCacheSize),
+    maglevTableSize: maglevSize(pick('maglevTableSize') ?? DEFAULTS.maglevTableSize),
+    healthTimeout: duration(pick('healthTimeout') ?? DEFAULTS.healthTimeout, 'healthTimeout'),
+    enabledByDefault: bool(pick('enabledByDefault') ?? DEFAULTS.enabledByDefault, 'enabledByDefault'),
   };
   if (manifests !== undefined) o.manifests = manifests;
   if (kubeconfig !== undefined) o.kubeconfig = kubeconfig;
