@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
+import { parseCidr } from '../model/ip.js';
 import { DEFAULT_FLOW_CACHE_SIZE } from '../datapath/codecs.js';
 import { DEFAULT_API_SOCKET } from '../api/view.js';
 
@@ -64,6 +65,8 @@ export interface AgentOptions {
   healthTimeout: number;
   /** whether xlb runs on a node that has no xlb.io/enabled label */
   enabledByDefault: boolean;
+  /** CIDRs Services may claim addresses from in spec.externalIPs; empty: none */
+  externalIpCidrs: string[];
 }
 
 /** Defaults, each written once: the help shows them and resolve() applies them. */
@@ -118,6 +121,7 @@ const SPECS: Spec[] = [
   { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: def('maglevTableSize') },
   { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: def('healthTimeout') },
   { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: def('enabledByDefault') },
+  { key: 'externalIpCidrs', kind: 'list', metavar: 'CIDR[,CIDR...]', help: 'addresses Services may claim in spec.externalIPs, which anyone who can create a Service could otherwise use to intercept traffic to any address (CVE-2020-8554); 0.0.0.0/0 allows every IPv4 address, as kube-proxy does', def: 'none' },
   { key: 'configFile', kind: 'string', metavar: 'FILE', help: 'YAML config file, keys camelCase as the flags', def: '$XLB_CONFIG' },
 ];
 
@@ -279,6 +283,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     maglevTableSize: maglevSize(pick('maglevTableSize') ?? DEFAULTS.maglevTableSize),
     healthTimeout: duration(pick('healthTimeout') ?? DEFAULTS.healthTimeout, 'healthTimeout'),
     enabledByDefault: bool(pick('enabledByDefault') ?? DEFAULTS.enabledByDefault, 'enabledByDefault'),
+    externalIpCidrs: list(pick('externalIpCidrs'), 'externalIpCidrs').map((c) => cidr(c, 'externalIpCidrs')),
   };
   if (manifests !== undefined) o.manifests = manifests;
   if (kubeconfig !== undefined) o.kubeconfig = kubeconfig;
@@ -330,6 +335,12 @@ function list(v: unknown, key: keyof AgentOptions): string[] {
   if (!items) throw new UsageError(`${flagFor(key)} must be a comma-separated list, got ${JSON.stringify(v)}`);
   const out = items.map((i) => i.trim()).filter((i) => i !== '');
   return [...new Set(out)];
+}
+
+function cidr(c: string, key: keyof AgentOptions): string {
+  const p = parseCidr(c);
+  if (!p.ok) throw new UsageError(`${flagFor(key)}: '${c}' is not a CIDR (e.g. 203.0.113.0/24 or 2001:db8::/64)`);
+  return p.family === 4 ? p.cidr : c.trim();
 }
 
 // Linux interface names: at most 15 bytes, no '/', no whitespace, not '.' or '..'.

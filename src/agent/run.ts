@@ -172,7 +172,7 @@ export class Agent implements AgentView {
   private translateOne(key: string): ServiceSpec | undefined {
     const svc = this.source.service(key);
     if (!svc) return undefined;
-    const r = translate(svc, this.source.slices(key), this.node, { nodeName: this.opts.node });
+    const r = translate(svc, this.source.slices(key), this.node, { nodeName: this.opts.node, externalIPCidrs: this.opts.externalIpCidrs });
     if (!r.ok) {
       if (r.invalid) this.log.warn({ service: key, reason: r.skipped }, 'invalid Service skipped');
       else this.log.debug({ service: key, reason: r.skipped }, 'Service skipped');

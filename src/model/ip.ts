@@ -72,6 +72,17 @@ export function parseCidr(input: string): CidrParse {
   return { ok: false };
 }
 
+/** Whether an IPv4 address lies inside a CIDR (an IPv6 or malformed CIDR holds no IPv4 address). */
+export function inCidr4(addr: string, cidr: string): boolean {
+  const p = parseCidr(cidr);
+  const n = ipv4ToNumber(addr);
+  if (!p.ok || p.family !== 4 || n === null) return false;
+  const [net, len] = p.cidr.split('/');
+  const bits = Number(len);
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return ((n & mask) >>> 0) === ipv4ToNumber(net);
+}
+
 /** Orders IPv4 addresses numerically (string order puts 10.0.0.10 before 10.0.0.9). */
 export function compareIpv4(a: string, b: string): number {
   return (ipv4ToNumber(a) ?? 0) - (ipv4ToNumber(b) ?? 0);

@@ -5,7 +5,7 @@ import type { V1Service, V1ServicePort, V1EndpointSlice } from '@kubernetes/clie
 import type {
   BackendSpec, FrontendSpec, FrontendType, NodeInfo, Protocol, Scope, ServiceSpec, TranslateResult,
 } from './types.js';
-import { isIPv4, isIPv6, parseCidr } from './ip.js';
+import { inCidr4, isIPv4, isIPv6, parseCidr } from './ip.js';
 import { checkIdentity, validateService } from './validate.js';
 import { endpointsForPort, slicesOf, type EndpointInfo } from './endpoints.js';
 import { selectBackends, type PolicyMode, type Topology } from './select.js';
@@ -13,6 +13,12 @@ import { selectBackends, type PolicyMode, type Topology } from './select.js';
 export interface TranslateOptions {
   /** this node's name, matched against endpoints' nodeName to find local endpoints */
   nodeName: string;
+  /**
+   * CIDRs whose addresses a Service may claim in spec.externalIPs (CVE-2020-8554: anyone who
+   * can create a Service could otherwise intercept traffic to any address). Empty: none.
+   * Undefined: no guard (the agent always passes its --external-ip-cidrs).
+   */
+  externalIPCidrs?: readonly string[];
 }
 
 export const LABEL_SERVICE_PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
@@ -179,7 +185,17 @@ function portFrontends(
   return out;
 }
 
-function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, warn: (m: string) => void): ServiceCtx {
+/** spec.externalIPs this node may serve; each refused one is named in a warning. */
+function allowedExternalIPs(addrs: string[], cidrs: readonly string[] | undefined, warn: (m: string) => void): string[] {
+  if (!cidrs) return addrs;
+  return addrs.filter((a) => {
+    if (cidrs.some((c) => inCidr4(a, c))) return true;
+    warn(`externalIP ${a} refused: not inside --external-ip-cidrs (${cidrs.join(',') || 'empty: no externalIPs allowed'})`);
+    return false;
+  });
+}
+
+function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, opts: TranslateOptions, warn: (m: string) => void): ServiceCtx {
   const spec = svc.spec!;
   const type = (spec.type ?? 'ClusterIP') as ServiceSpec['type'];
   const external = type === 'NodePort' || type === 'LoadBalancer';
@@ -188,7 +204,7 @@ function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, war
     type,
     clusterIPs: ipv4Only((spec.clusterIPs?.length ? spec.clusterIPs : [spec.clusterIP ?? '']).filter((a) => a !== ''), warn),
     lbIPs: type === 'LoadBalancer' ? loadBalancerIPs(svc, warn) : [],
-    externalIPs: ipv4Only(spec.externalIPs ?? [], warn),
+    externalIPs: allowedExternalIPs(ipv4Only(spec.externalIPs ?? [], warn), opts.externalIPCidrs, warn),
     ranges: type === 'LoadBalancer' ? sourceRanges(svc, warn) : [],
     affinityTimeoutSec:
       spec.sessionAffinity === 'ClientIP'
@@ -227,7 +243,7 @@ export function translate(
   const warn = (m: string): void => void warnings.add(m);
   const ns = svc.metadata!.namespace ?? 'default';
   const key = `${ns}/${svc.metadata!.name}`;
-  const ctx = serviceCtx(svc, key, node, warn);
+  const ctx = serviceCtx(svc, key, node, opts, warn);
   if (ctx.clusterIPs.length === 0) {
     return { ok: false, skipped: 'no IPv4 ClusterIP (IPv6 not yet supported, or none allocated)' };
   }

@@ -14,6 +14,7 @@ import { run, sweepStale, type Netns } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
 
 const TAG = 'dp';
+const EXTERNAL_IP_CIDR = '198.18.100.0/25';
 let topo: Topology;
 let c: XlbCluster;
 let pods: TopoPod[];
@@ -117,8 +118,9 @@ before(async () => {
   [node1, node2] = topo.nodes.map((n) => n.ip);
   await startPodServers(topo);
   c = new XlbCluster(topo, TAG);
-  await c.startAgent('node1');
-  await c.startAgent('node2');
+  // externalIPs are served only inside --external-ip-cidrs: the lower half of the VIP range.
+  await c.startAgent('node1', ['--external-ip-cidrs', EXTERNAL_IP_CIDR]);
+  await c.startAgent('node2', ['--external-ip-cidrs', EXTERNAL_IP_CIDR]);
 });
 
 after(async () => {
@@ -188,6 +190,19 @@ test('externalIP from the client', async () => {
   // an externalIP is a Service address only on the Service's port
   const other = await topo.curl('client', 'http://198.18.100.4:8001/', { timeoutMs: 500 });
   assert.equal(other.status, 0, 'another port of the externalIP is not served');
+});
+
+test('externalIPs guard: an address outside --external-ip-cidrs is not served and is named in xlb services; the rest of the Service is', async () => {
+  const svc: SvcDef = { name: 'extguard', clusterIP: '10.96.2.40', externalIPs: ['198.18.100.5', '198.18.100.200'], ports: [http('http', 8000)] };
+  c.apply(svc, eps(pods));
+  await serving('client', 'http://198.18.100.5:8000/');
+  assertOnly(await answers('client', 'http://198.18.100.5:8000/', 6), pods, 'allowed externalIP');
+  assertOnly(await answers('app1-2', 'http://10.96.2.40:8000/', 6), pods, 'ClusterIP of the guarded Service');
+  const refused = await topo.curl('client', 'http://198.18.100.200:8000/', { timeoutMs: 700 });
+  assert.equal(refused.status, 0, 'the refused externalIP is not served');
+  const listed = await c.cli('node1', ['services']);
+  assert.match(listed, /default\/extguard: externalIP 198\.18\.100\.200 refused: not inside --external-ip-cidrs \(198\.18\.100\.0\/25\)/);
+  c.remove('extguard.yaml');
 });
 
 test('sessionAffinity ClientIP: every connection from one client lands on one pod', async () => {

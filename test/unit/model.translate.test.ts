@@ -141,6 +141,27 @@ describe('externalIPs', () => {
     assert.deepEqual(s.warnings, ['IPv6 not yet supported']);
   });
 
+  // CVE-2020-8554: spec.externalIPs is served only inside the operator's --external-ip-cidrs.
+  test('the externalIPs guard serves only addresses inside the allowed CIDRs, and names each refused one', () => {
+    const s2 = svc({ externalIPs: ['198.51.100.1', '203.0.113.9'] });
+    const guarded = (cidrs: string[]) => {
+      const r = translate(s2, [httpSlice(ep('10.244.1.5'))], NODE_A, { nodeName: NODE, externalIPCidrs: cidrs });
+      assert.ok(r.ok);
+      return r.service;
+    };
+    const none = guarded([]);
+    assert.deepEqual(none.frontends.filter((f) => f.type === 'ExternalIP'), []);
+    assert.equal(none.frontends.length, 2, 'the ClusterIP frontends stay');
+    assert.deepEqual(none.warnings, [
+      'externalIP 198.51.100.1 refused: not inside --external-ip-cidrs (empty: no externalIPs allowed)',
+      'externalIP 203.0.113.9 refused: not inside --external-ip-cidrs (empty: no externalIPs allowed)',
+    ]);
+    const one = guarded(['198.51.100.0/24', '2001:db8::/32']);
+    assert.deepEqual(one.frontends.filter((f) => f.type === 'ExternalIP').map((f) => f.addr), ['198.51.100.1', '198.51.100.1']);
+    assert.deepEqual(one.warnings, ['externalIP 203.0.113.9 refused: not inside --external-ip-cidrs (198.51.100.0/24,2001:db8::/32)']);
+    assert.deepEqual(guarded(['0.0.0.0/0']).warnings, [], '0.0.0.0/0 allows every IPv4 address');
+  });
+
   test('an externalIP equal to the ClusterIP is dropped with a warning (one map key each)', () => {
     const s = ok(svc({ externalIPs: ['10.96.0.10'] }));
     assert.equal(s.frontends.length, 2);

@@ -52,8 +52,15 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     maglevTableSize: 16381,
     healthTimeout: 60,
     enabledByDefault: true,
+    externalIpCidrs: [],
   });
   assert.ok(isPrime(o.maglevTableSize));
+});
+
+test('--external-ip-cidrs: a list of CIDRs, none by default; a bad one is one clear line', () => {
+  assert.deepEqual(parseAgentOptions(['--external-ip-cidrs', '203.0.113.7/24, 2001:db8::/64'], { ...KUBE_ENV }).externalIpCidrs, ['203.0.113.0/24', '2001:db8::/64']);
+  assert.throws(() => parseAgentOptions(['--external-ip-cidrs', '203.0.113.7'], { ...KUBE_ENV }),
+    (e: Error) => e instanceof UsageError && /--external-ip-cidrs: '203\.0\.113\.7' is not a CIDR/.test(e.message));
 });
 
 test('node name: --node > XLB_NODE > NODE_NAME > config file > host name', () => {
