@@ -285,8 +285,14 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	if (!svc->count) {
 		if (svc->flags & XLB_SVC_F_LOCAL)
 			return flow_drop(XLB_DROP_NO_LOCAL_ENDPOINTS);
+		/* One reason per packet: an RST is never answered (dropped as no_endpoints), a
+		 * reply that cannot be built is reject_failed, a reply sent is no_endpoints. */
+		if (p->proto == IPPROTO_TCP && (p->tcp_flags & TCPF_RST))
+			return flow_drop(XLB_DROP_NO_ENDPOINTS);
+		if (reject_pkt(c, p))
+			return flow_drop(XLB_DROP_REJECT_FAILED);
 		drop_count(XLB_DROP_NO_ENDPOINTS);
-		return reject_pkt(c, p) ? flow_drop(XLB_DROP_REJECT_FAILED) : V_REJECT;
+		return V_REJECT;
 	}
 	if (!reuse && ct_admit(cfg))
 		return flow_drop(XLB_DROP_CT_FULL);

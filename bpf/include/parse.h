@@ -79,10 +79,14 @@ static __always_inline void parse_frag_first(struct xlb_pkt *p)
 
 static __always_inline int parse_l4(const struct xlb_ctx *c, struct xlb_pkt *p)
 {
+	/* The L4 header must lie inside the datagram (the IP total length), not merely inside
+	 * the frame: bytes after tot_len are link padding or garbage the stack trims away. */
+	__u32 room = p->len - (p->l4_off - p->l3_off);
+
 	if (p->proto == IPPROTO_TCP) {
 		struct tcphdr *th = ctx_ptr_pull(c, p->l4_off, sizeof(*th));
 
-		if (!th || th->doff < 5)
+		if (!th || th->doff < 5 || room < (__u32)th->doff * 4)
 			return XLB_DROP_TRUNCATED;
 		p->sport = th->source;
 		p->dport = th->dest;
@@ -91,7 +95,7 @@ static __always_inline int parse_l4(const struct xlb_ctx *c, struct xlb_pkt *p)
 	} else if (p->proto == IPPROTO_UDP) {
 		struct udphdr *uh = ctx_ptr_pull(c, p->l4_off, sizeof(*uh));
 
-		if (!uh)
+		if (!uh || room < sizeof(*uh))
 			return XLB_DROP_TRUNCATED;
 		p->sport = uh->source;
 		p->dport = uh->dest;
@@ -99,7 +103,7 @@ static __always_inline int parse_l4(const struct xlb_ctx *c, struct xlb_pkt *p)
 	} else {
 		struct icmphdr *ih = ctx_ptr_pull(c, p->l4_off, sizeof(*ih));
 
-		if (!ih)
+		if (!ih || room < sizeof(*ih))
 			return XLB_DROP_TRUNCATED;
 		p->icmp_type = ih->type;
 		p->csum_off = p->l4_off + 2;

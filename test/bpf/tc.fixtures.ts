@@ -107,6 +107,7 @@ export const tcRows: Row[] = [
   { name: 'ARP from a pod: untouched', prog: 'tc', setup: cip, pkt: buildRawFrame(0x0806, Buffer.alloc(28, 2)), verdict: 'OK', unchanged: true },
   { name: 'pod TTL 1 to a ClusterIP: ttl drop', prog: 'tc', setup: cip, pkt: ptcp({ ttl: 1 }), verdict: 'SHOT', drops: { ttl: 1 } },
   { name: 'pod packet with IHL 3: bad_ihl drop', prog: 'tc', setup: cip, pkt: ptcp({ ihl: 3 }), verdict: 'SHOT', drops: { bad_ihl: 1 } },
+  { name: 'pod TCP header beyond the IP total length: truncated drop', prog: 'tc', setup: cip, pkt: ptcp({ totLen: 30 }), verdict: 'SHOT', drops: { truncated: 1 } },
   { name: 'pod packet with total length beyond the frame: truncated drop', prog: 'tc', setup: cip, pkt: ptcp({ totLen: 1500 }), verdict: 'SHOT', drops: { truncated: 1 } },
   { name: 'pod packet with IP options: translated, checksums valid', prog: 'tc', setup: cip, pkt: ptcp({ options: Buffer.from([0x94, 0x04, 0, 0]) }), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, check: (o) => assert.deepEqual(o.ip?.options, Buffer.from([0x94, 4, 0, 0])) },
   {

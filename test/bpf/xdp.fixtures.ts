@@ -77,6 +77,10 @@ export const xdpRows: Row[] = [
   { name: 'IHL 4: bad_ihl drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ ihl: 4 }), verdict: 'DROP', drops: { bad_ihl: 1 } },
   { name: 'version 6 inside an IPv4 ethertype: bad_ihl drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ version: 6 }), verdict: 'DROP', drops: { bad_ihl: 1 } },
   { name: 'IHL 15 beyond a short packet: truncated drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ ihl: 15 }).subarray(0, 14 + 40), verdict: 'DROP', drops: { truncated: 1 } },
+  // Found by the fuzzer: the L4 header was read from bytes past the IP total length.
+  { name: 'TCP header beyond the IP total length (bytes after it in the frame): truncated drop, no flow', prog: 'xdp', setup: lbLocal, pkt: tcp({ totLen: 28 }), verdict: 'DROP', drops: { truncated: 1 }, ct: [{ key: fwdKey(), value: null }] },
+  { name: 'IP total length 20 with a TCP header after it in the frame: truncated drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ totLen: 20 }), verdict: 'DROP', drops: { truncated: 1 } },
+  { name: 'UDP header beyond the IP total length: truncated drop', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp({ totLen: 24 }), verdict: 'DROP', drops: { truncated: 1 } },
   { name: 'total length beyond the frame: truncated drop', prog: 'xdp', setup: lbLocal, pkt: tcp({ totLen: 400 }), verdict: 'DROP', drops: { truncated: 1 } },
   { name: 'TCP header cut short: truncated drop', prog: 'xdp', setup: lbLocal, pkt: (() => { const p = tcp().subarray(0, 14 + 20 + 10); const b = Buffer.from(p); b.writeUInt16BE(30, 16); return b; })(), verdict: 'DROP', drops: { truncated: 1 } },
   { name: 'UDP header cut short: truncated drop', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: (() => { const b = Buffer.from(udp().subarray(0, 14 + 20 + 4)); b.writeUInt16BE(24, 16); return b; })(), verdict: 'DROP', drops: { truncated: 1 } },
@@ -176,8 +180,8 @@ export const xdpRows: Row[] = [
     pkt: udp({ payload: Buffer.alloc(0) }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { icmpType: 3, icmpCode: 3, len: 70 },
   },
   { name: 'no endpoints with traffic policy Local: dropped, not rejected', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], flags: F.local }), pkt: tcp(), verdict: 'DROP', drops: { no_local_endpoints: 1 } },
-  { name: 'no endpoints, packet with IP options: counted, dropped (no reject)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ options: Buffer.from([1, 1, 1, 0]) }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
-  { name: 'no endpoints, incoming RST: never answered with a RST', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ flags: 'R' }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
+  { name: 'no endpoints, packet with IP options: dropped, counted once as reject_failed (no reject)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ options: Buffer.from([1, 1, 1, 0]) }), verdict: 'DROP', drops: { reject_failed: 1 } },
+  { name: 'no endpoints, incoming RST: never answered with a RST, counted once as no_endpoints', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ flags: 'R' }), verdict: 'DROP', drops: { no_endpoints: 1 } },
 
   // ---- broken service state: counted, never forwarded to 0.0.0.0 ----
   { name: 'slot points at a missing backend: no_backend drop', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [42] }), pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
