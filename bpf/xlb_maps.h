@@ -173,8 +173,13 @@ struct xlb_src_range_key {
 	struct xlb_addr addr;
 };
 
+enum xlb_node_addr_flags {
+	XLB_NODE_ADDR_F_BROADCAST = 1 << 0, /* a node device's subnet broadcast address: never a
+					     * NodePort address, never a source we answer */
+};
+
 struct xlb_node_addr_value {
-	__u32 flags;                  /* reserved */
+	__u32 flags;                  /* enum xlb_node_addr_flags */
 };
 
 /* pod_ifs: host-side pod interfaces by ifindex (the ones the agent attached xlb_tc to). */
@@ -223,6 +228,7 @@ enum xlb_drop_reason {
 	XLB_DROP_NO_CONFIG = 12,
 	XLB_DROP_FIB = 13,            /* FIB lookup says blackhole/unreachable/prohibit */
 	XLB_DROP_ICMP_INNER = 14,     /* ICMP error about a NATed flow, inner header unusable */
+	XLB_DROP_BAD_SOURCE = 15,     /* new flow from a source no reply may go to (flow_src_ok) */
 	XLB_DROP__MAX = 16,
 };
 

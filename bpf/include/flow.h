@@ -30,6 +30,24 @@ static __always_inline int flow_ttl_ok(const struct xlb_pkt *p)
 	return p->ttl > 1;
 }
 
+/* A new flow's source must be an address a reply may go to (RFC 1122 3.2.1.3, 3.3.6): not
+ * 0.0.0.0/8, loopback, multicast, class E (with 255.255.255.255) or the broadcast address of
+ * a node device's subnet (node_addrs, flagged by the agent). The kernel drops such sources as
+ * martians before kube-proxy's rules see them; a reject, or a translated flow whose replies
+ * go back to one, would make xlb a reflector. */
+static __always_inline int flow_src_ok(const struct xlb_pkt *p)
+{
+	__u32 a = bpf_ntohl(p->saddr) >> 24;
+	struct xlb_node_addr_value *na;
+	struct xlb_addr k;
+
+	if (a == 0 || a == 127 || a >= 224)
+		return 0;
+	addr_v4(&k, p->saddr);
+	na = bpf_map_lookup_elem(&node_addrs, &k);
+	return !na || !(na->flags & XLB_NODE_ADDR_F_BROADCAST);
+}
+
 /* ---- per-CPU flow cache (struct xlb_flow_cache_entry in maps.h) ---- */
 
 #define FC_SRC 1
@@ -276,6 +294,8 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 
 	if (!svc)
 		return V_PASS;
+	if (!flow_src_ok(p))
+		return flow_drop(XLB_DROP_BAD_SOURCE);
 	if (!p->has_l4)
 		return flow_drop(XLB_DROP_FRAG_UNTRACKED);
 	if (!flow_ttl_ok(p))

@@ -246,8 +246,13 @@ export class Agent implements AgentView {
     this.devices = this.opts.devices.length ? this.opts.devices : await detectDevices(nodeAddrs);
     const links = await listLinks();
     const addrs = new Set<string>(nodeAddrs);
-    for (const l of links) if (this.devices.includes(l.name)) for (const a of l.addrs) addrs.add(a);
-    this.writeNodeAddrs([...addrs]);
+    const broadcasts = new Set<string>();
+    for (const l of links) {
+      if (!this.devices.includes(l.name)) continue;
+      for (const a of l.addrs) addrs.add(a);
+      for (const b of l.broadcasts) broadcasts.add(b);
+    }
+    this.writeNodeAddrs([...addrs], [...broadcasts].filter((b) => !addrs.has(b)));
     const snat = nodeAddrs[0] ?? links.find((l) => this.devices.includes(l.name) && l.addrs.length)?.addrs[0] ?? null;
     this.cfg = {
       ...C.DEFAULT_CONFIG,
@@ -264,10 +269,13 @@ export class Agent implements AgentView {
     if (!snat) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
   }
 
-  private writeNodeAddrs(addrs: string[]): void {
+  /** Node addresses (NodePort), and the devices' subnet broadcast addresses, flagged: the
+   *  datapath never starts a flow from one (flow_src_ok in bpf/include/flow.h). */
+  private writeNodeAddrs(addrs: string[], broadcasts: string[]): void {
     const m = this.obj.map(C.MAP.nodeAddrs);
-    const want = new Set(addrs);
+    const want = new Set([...addrs, ...broadcasts]);
     for (const a of addrs) m.update(C.encodeNodeAddrKey(a), C.encodeNodeAddrValue());
+    for (const b of broadcasts) m.update(C.encodeNodeAddrKey(b), C.encodeNodeAddrValue(C.NODE_ADDR_FLAG.broadcast));
     for (const k of m.keys()) if (!want.has(C.decodeNodeAddrKey(k))) m.delete(k);
   }
 

@@ -87,6 +87,7 @@ export const DROP_REASONS = [
   { id: 12, key: 'no_config', name: 'datapath config missing (SNAT/hairpin address)' },
   { id: 13, key: 'fib', name: 'FIB lookup: blackhole/unreachable/prohibit' },
   { id: 14, key: 'icmp_inner', name: 'ICMP error with unusable inner header' },
+  { id: 15, key: 'bad_source', name: 'new flow from a source never answered (0/8, loopback, multicast, class E, subnet broadcast)' },
 ] as const;
 export type DropKey = (typeof DROP_REASONS)[number]['key'];
 export const DROP: Record<DropKey, number> = Object.fromEntries(DROP_REASONS.map((r) => [r.key, r.id])) as Record<DropKey, number>;
@@ -391,6 +392,8 @@ export const decodeSrcRangeValue = (b: Buffer): boolean => b[0] !== 0;
 
 export const encodeNodeAddrKey = (addr: string): Buffer => encodeAddr(addr);
 export const decodeNodeAddrKey = (b: Buffer): string => decodeAddr(b) ?? '0.0.0.0';
+/** xlb_node_addr_flags: broadcast = a node device's subnet broadcast address (no NodePort, no reply) */
+export const NODE_ADDR_FLAG = { broadcast: 1 } as const;
 export const encodeNodeAddrValue = (flags = 0): Buffer => u32(flags);
 export const decodeNodeAddrValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
 

@@ -116,8 +116,8 @@ export class Datapath {
     this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
   }
 
-  nodeAddr(addr: string): void {
-    this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue());
+  nodeAddr(addr: string, flags = 0): void {
+    this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue(flags));
   }
 
   srcRange(svcId: number, cidr: string): void {

@@ -103,6 +103,8 @@ export const tcRows: Row[] = [
     drops: { no_endpoints: 1 }, out: { src: CLUSTER_IP, dst: POD_A, icmpType: 3, icmpCode: 3, len: 70 },
     check: (o) => { assert.equal(o.icmp?.inner?.ip.dst, CLUSTER_IP); assert.equal(o.icmp?.inner?.dport, 53); },
   },
+  { name: 'pod -> ClusterIP without endpoints from source 127.0.0.1: bad_source drop, nothing back into the pod', prog: 'tc', setup: (d) => cip(d, { backends: [] }), pkt: ptcp({ src: '127.0.0.1' }), verdict: 'SHOT', drops: { bad_source: 1 } },
+  { name: 'pod -> ClusterIP without endpoints, UDP from 255.255.255.255: bad_source drop', prog: 'tc', setup: (d) => cip(d, { backends: [], proto: 'UDP', port: 53 }), pkt: pudp({ src: '255.255.255.255' }), verdict: 'SHOT', drops: { bad_source: 1 } },
   { name: 'pod -> address that is no frontend: untouched', prog: 'tc', setup: cip, pkt: ptcp({ dst: '10.96.0.99' }), verdict: 'OK', unchanged: true },
   { name: 'ARP from a pod: untouched', prog: 'tc', setup: cip, pkt: buildRawFrame(0x0806, Buffer.alloc(28, 2)), verdict: 'OK', unchanged: true },
   { name: 'pod TTL 1 to a ClusterIP: ttl drop', prog: 'tc', setup: cip, pkt: ptcp({ ttl: 1 }), verdict: 'SHOT', drops: { ttl: 1 } },

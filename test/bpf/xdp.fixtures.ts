@@ -179,6 +179,20 @@ export const xdpRows: Row[] = [
   { name: 'no endpoints, packet with IP options: counted, dropped (no reject)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ options: Buffer.from([1, 1, 1, 0]) }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
   { name: 'no endpoints, incoming RST: never answered with a RST', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ flags: 'R' }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
 
+  // ---- sources no reply may go to (RFC 1122): counted drops, never answered ----
+  ...['0.0.0.0', '0.1.2.3', '127.0.0.1', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255'].map((src): Row => ({
+    name: `no endpoints, TCP SYN from ${src}: bad_source drop, no RST`, prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }),
+    pkt: tcp({ src }), verdict: 'DROP', drops: { bad_source: 1 },
+  })),
+  { name: 'no endpoints, UDP from 224.0.0.1: bad_source drop, no ICMP unreachable', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }), pkt: udp({ src: '224.0.0.1' }), verdict: 'DROP', drops: { bad_source: 1 } },
+  {
+    name: 'no endpoints, TCP SYN from a node subnet broadcast address: bad_source drop', prog: 'xdp',
+    setup: (d) => { d.nodeAddr(NODE); d.nodeAddr('192.168.1.255', C.NODE_ADDR_FLAG.broadcast); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); },
+    pkt: tcp({ src: '192.168.1.255' }), verdict: 'DROP', drops: { bad_source: 1 },
+  },
+  { name: 'SYN from 255.255.255.255 to a frontend with endpoints: bad_source drop, no flow', prog: 'xdp', setup: lbLocal, pkt: tcp({ src: '255.255.255.255' }), verdict: 'DROP', drops: { bad_source: 1 }, ct: [{ key: fwdKey({ saddr: '255.255.255.255' }), value: null }] },
+  { name: 'NodePort port on a subnet broadcast address: not a node address, untouched', prog: 'xdp', setup: (d) => { nodePort(d); d.nodeAddr('192.168.1.255', C.NODE_ADDR_FLAG.broadcast); }, pkt: tcp({ dst: '192.168.1.255', dport: 30080 }), verdict: 'PASS', unchanged: true },
+
   // ---- broken service state: counted, never forwarded to 0.0.0.0 ----
   { name: 'slot points at a missing backend: no_backend drop', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [42] }), pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
   { name: 'count larger than the slots written (empty slot): no_backend drop', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], count: 1 }); }, pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
