@@ -114,11 +114,13 @@ struct xlb_ct_key {
 };
 
 enum xlb_ct_state {
-	XLB_CT_SYN = 0,               /* TCP: only the opening side seen */
-	XLB_CT_ESTABLISHED = 1,       /* TCP: both sides seen */
+	XLB_CT_SYN = 0,               /* TCP: only the client's SYN seen (netfilter SYN_SENT) */
+	XLB_CT_ESTABLISHED = 1,       /* TCP: the client's ACK completed the handshake */
 	XLB_CT_FIN = 2,               /* TCP: FIN seen */
 	XLB_CT_CLOSED = 3,            /* TCP: RST seen */
 	XLB_CT_UDP = 4,
+	XLB_CT_SYN_RECV = 5,          /* TCP: the backend's SYN-ACK seen, the client's ACK not yet
+				       * (netfilter SYN_RECV; tcp_syn_timeout like XLB_CT_SYN) */
 };
 
 enum xlb_ct_flags {

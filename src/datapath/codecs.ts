@@ -64,8 +64,8 @@ export type BackendStateName = 'active' | 'terminating' | 'draining';
 export const BACKEND_STATE: Record<BackendStateName, number> = { active: 0, terminating: 1, draining: 2 };
 export const BACKEND_FLAG = { local: 1 } as const;
 
-export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp';
-export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp'];
+export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp' | 'syn_recv';
+export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp', 'syn_recv'];
 export const CT_FLAG = { reply: 1, snat: 2, hairpin: 4, external: 8, localBackend: 16 } as const;
 
 export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4 } as const;
@@ -330,7 +330,8 @@ export const decodeCtFillValue = (b: Buffer): bigint => b.readBigUInt64LE(0);
 /** Timeout (seconds) the datapath applies to a CT entry in this state. */
 export function ctTimeoutSec(state: CtStateName, cfg: XlbConfig): number {
   switch (state) {
-    case 'syn': return cfg.tcpSynTimeout;
+    case 'syn':
+    case 'syn_recv': return cfg.tcpSynTimeout;
     case 'established': return cfg.tcpEstTimeout;
     case 'fin': return cfg.tcpFinTimeout;
     case 'closed': return cfg.tcpCloseTimeout;

@@ -61,7 +61,12 @@ export const tcRows: Row[] = [
   {
     name: 'reply from the local backend: source back to ClusterIP:80', prog: 'tc', setup: cip, before: [{ pkt: ptcp(), verdict: 'OK' }],
     pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
-    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 }, ct: [{ key: fwd(), value: { state: 'established' } }],
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 }, ct: [{ key: fwd(), value: { state: 'syn_recv' } }],
+  },
+  {
+    name: 'pod ACK after the backend SYN-ACK: the pod -> ClusterIP flow is established', prog: 'tc', setup: cip,
+    before: [{ pkt: ptcp(), verdict: 'OK' }, { pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
+    pkt: ptcp({ flags: 'A' }), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, ct: [{ key: fwd(), value: { state: 'established' } }],
   },
   {
     name: 'reply of a local backend to an external client (flow made by XDP): source back to the LB IP', prog: 'tc',

@@ -141,7 +141,7 @@ export const xdpRows: Row[] = [
     before: [{ pkt: tcp(), verdict: 'PASS' }],
     pkt: (d) => tcp({ src: REMOTE_POD, dst: NODE, sport: 8080, dport: snatPort(d), flags: 'SA', seq: 5000, ack: 1001 }), verdict: 'PASS',
     out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000, tcpFlags: 'SA' },
-    ct: [{ key: fwdKey(), value: { state: 'established' } }], stats: { svcId: 1, packets: 2, newFlows: 1 },
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }], stats: { svcId: 1, packets: 2, newFlows: 1 },
   },
   {
     name: 'eTP Local: client source kept (no SNAT) even toward a backend not flagged local', prog: 'xdp', setup: (d) => lbRemote(d, F.local), pkt: tcp(), verdict: 'PASS',
@@ -333,7 +333,27 @@ export const xdpRows: Row[] = [
   {
     name: 'retransmitted SYN of an open flow stays on its backend', prog: 'xdp', setup: twoBackends,
     before: [{ pkt: tcp() }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: moveToB }],
-    pkt: tcp(), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'established', backendId: 1 } }],
+    pkt: tcp(), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'syn_recv', backendId: 1 } }],
+  },
+  // A backend answers every SYN, spoofed ones too: only the client's ACK establishes a flow
+  // (netfilter's SYN_RECV), so a spoofed SYN flood holds entries for tcp_syn_timeout, not hours.
+  {
+    name: 'backend SYN-ACK to a SYN: both entries syn_recv (syn timeout), not established', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS',
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
+  },
+  {
+    name: 'client ACK after the SYN-ACK completes the handshake: both entries established', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS' }],
+    pkt: tcp({ flags: 'A', seq: 1001 }), verdict: 'PASS', out: { dst: POD_A },
+    ct: [{ key: fwdKey(), value: { state: 'established' } }, { key: revKey(), value: { state: 'established' } }],
+  },
+  {
+    name: 'a second SYN-ACK or a backend ACK does not establish a flow the client never acknowledged', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'PASS',
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
   },
   { name: 'TCP mid-stream packet without CT: tracked as established', prog: 'xdp', setup: lbLocal, pkt: tcp({ flags: 'A' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'established' } }] },
 
