@@ -5,7 +5,7 @@ import * as C from '../../src/datapath/codecs.js';
 import { buildFragments, buildPacket, buildRawFrame, MAC_A, MAC_B, type PacketSpec } from '../helpers/packet.js';
 import { CLIENT, CLUSTER_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, type Datapath } from './harness.js';
 import type { Row } from './rows.js';
-import { tcp as xtcp } from './xdp.fixtures.js';
+import { tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
 
 const F = C.SVC_FLAG;
 const ptcp = (o: Partial<PacketSpec> = {}): Buffer =>
@@ -111,6 +111,7 @@ export const tcRows: Row[] = [
   { name: 'pod -> ClusterIP without endpoints from source 127.0.0.1: bad_source drop, nothing back into the pod', prog: 'tc', setup: (d) => cip(d, { backends: [] }), pkt: ptcp({ src: '127.0.0.1' }), verdict: 'SHOT', drops: { bad_source: 1 } },
   { name: 'pod -> ClusterIP without endpoints, UDP from 255.255.255.255: bad_source drop', prog: 'tc', setup: (d) => cip(d, { backends: [], proto: 'UDP', port: 53 }), pkt: pudp({ src: '255.255.255.255' }), verdict: 'SHOT', drops: { bad_source: 1 } },
   { name: 'pod -> address that is no frontend: untouched', prog: 'tc', setup: cip, pkt: ptcp({ dst: '10.96.0.99' }), verdict: 'OK', unchanged: true },
+  { name: '802.1Q-tagged frame from a pod to a ClusterIP: untouched', prog: 'tc', setup: cip, pkt: vlanTagged(ptcp(), [0x8100]), verdict: 'OK', unchanged: true, ct: [{ key: fwd(), value: null }] },
   { name: 'ARP from a pod: untouched', prog: 'tc', setup: cip, pkt: buildRawFrame(0x0806, Buffer.alloc(28, 2)), verdict: 'OK', unchanged: true },
   { name: 'pod TTL 1 to a ClusterIP: ttl drop', prog: 'tc', setup: cip, pkt: ptcp({ ttl: 1 }), verdict: 'SHOT', drops: { ttl: 1 } },
   { name: 'pod packet with IHL 3: bad_ihl drop', prog: 'tc', setup: cip, pkt: ptcp({ ihl: 3 }), verdict: 'SHOT', drops: { bad_ihl: 1 } },

@@ -57,6 +57,13 @@ function snatPort(d: Datapath, key: C.CtKey = fwdKey()): number {
   return v.natPort;
 }
 
+/** The frame with VLAN tags (TPIDs outermost first, VLAN ids 100, 101, ...) after the MACs. */
+export function vlanTagged(frame: Buffer, tpids: number[]): Buffer {
+  const tags = Buffer.alloc(4 * tpids.length);
+  tpids.forEach((t, i) => { tags.writeUInt16BE(t, 4 * i); tags.writeUInt16BE(100 + i, 4 * i + 2); });
+  return Buffer.concat([frame.subarray(0, 12), tags, frame.subarray(12)]);
+}
+
 function quote(pkt: Buffer, bytes = 28): Buffer {
   return pkt.subarray(14, 14 + bytes);
 }
@@ -70,6 +77,10 @@ export const xdpRows: Row[] = [
   { name: 'TCP to the LB IP on a port without a frontend passes untouched', prog: 'xdp', setup: lbLocal, pkt: tcp({ dport: 81 }), verdict: 'PASS', unchanged: true },
   { name: 'ICMP echo request to the LB IP passes untouched', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: CLIENT, dst: LB_IP, proto: 'ICMP', icmpType: 8, payload: Buffer.alloc(16, 3) }), verdict: 'PASS', unchanged: true },
   { name: 'internal-scope-only frontend is not served on a device', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: CLUSTER_IP, port: 80, svcId: 4, backends: [1], scope: 'internal' }); }, pkt: tcp({ dst: CLUSTER_IP }), verdict: 'PASS', unchanged: true },
+  // VLAN-tagged frames belong to a VLAN interface, not to the device (ctx_vlan_tagged in
+  // bpf/include/ctx.h); at tc the kernel moves the tag out of the frame first: vlan.test.ts.
+  { name: '802.1Q-tagged TCP SYN to the LB IP passes untouched', prog: 'xdp', setup: lbLocal, pkt: vlanTagged(tcp(), [0x8100]), verdict: 'PASS', unchanged: true, ct: [{ key: fwdKey(), value: null }] },
+  { name: '802.1ad (QinQ) double-tagged UDP to the LB IP passes untouched', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: vlanTagged(udp(), [0x88a8, 0x8100]), verdict: 'PASS', unchanged: true, ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: null }] },
   { name: 'TTL 1 to an address that is not ours passes untouched (the stack decides)', prog: 'xdp', setup: lbLocal, pkt: tcp({ dst: '198.51.100.99', ttl: 1 }), verdict: 'PASS', unchanged: true },
 
   // ---- malformed: counted drops ----
