@@ -193,6 +193,13 @@ struct xlb_pod_if_value {
 	__u32 flags;                  /* enum xlb_pod_if_flags */
 };
 
+/* if_macs: an interface's own MAC by ifindex (node devices and pod interfaces), the source
+ * MAC of replies xlb sends back where a packet came from (rejects, hairpin). */
+struct xlb_if_mac {
+	__u8 mac[6];
+	__u16 pad;
+};
+
 struct xlb_svc_stats {
 	__u64 packets;
 	__u64 bytes;

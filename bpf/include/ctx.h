@@ -64,6 +64,14 @@ static __always_inline __u32 ctx_len(const struct xlb_ctx *c)
 	return ctx_end(c) - ctx_data(c);
 }
 
+/* The interface the packet arrived on. */
+static __always_inline __u32 ctx_ifindex(const struct xlb_ctx *c)
+{
+	if (c->tc)
+		return ctx_skb(c)->ifindex;
+	return ((struct xdp_md *)c->ctx)->ingress_ifindex;
+}
+
 /* Whether the packet carries a VLAN tag outside its data. Only frames of the device itself are
  * ours: one tagged for a VLAN (802.1Q or 802.1ad) is a frame of a VLAN interface, and with no
  * such interface it belongs to no address of this node; it is passed untouched for the stack

@@ -12,6 +12,7 @@ export interface LinkInfo {
   ifindex: number;
   kind: string; // 'veth', 'bridge', '' for physical, ...
   up: boolean;
+  mac: string | null; // the link's own hardware address (Ethernet-like links)
   addrs: string[]; // IPv4 addresses
   /** IPv4 subnet broadcast addresses (prefixes up to /30), sources the datapath never answers */
   broadcasts: string[];
@@ -33,7 +34,7 @@ async function ipJson(args: string[]): Promise<unknown[]> {
 
 export async function listLinks(): Promise<LinkInfo[]> {
   const rows = (await ipJson(['-d', 'addr', 'show'])) as Array<{
-    ifname: string; ifindex: number; flags?: string[]; operstate?: string;
+    ifname: string; ifindex: number; flags?: string[]; operstate?: string; link_type?: string; address?: string;
     linkinfo?: { info_kind?: string }; addr_info?: Array<{ family: string; local: string; prefixlen?: number }>;
   }>;
   return rows.map((r) => ({
@@ -41,6 +42,7 @@ export async function listLinks(): Promise<LinkInfo[]> {
     ifindex: r.ifindex,
     kind: r.linkinfo?.info_kind ?? '',
     up: (r.flags ?? []).includes('UP'),
+    mac: r.link_type === 'ether' && r.address ? r.address : null,
     addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
     broadcasts: (r.addr_info ?? []).filter((a) => a.family === 'inet')
       .map((a) => subnetBroadcast(a.local, a.prefixlen ?? 32)).filter((b): b is string => b !== null),

@@ -290,6 +290,18 @@ export class Agent implements AgentView {
     for (const k of m.keys()) if (!want.has(C.decodePodIfKey(k))) m.delete(k);
   }
 
+  /** if_macs: each attached interface's own MAC, the source MAC of replies sent back out of it. */
+  private writeIfMacs(links: Array<{ ifindex: number; mac: string | null }>): void {
+    const m = this.obj.map(C.MAP.ifMacs);
+    const want = new Set<number>();
+    for (const l of links) {
+      if (!l.mac) continue;
+      want.add(l.ifindex);
+      m.update(C.encodeIfMacKey(l.ifindex), C.encodeIfMacValue(l.mac));
+    }
+    for (const k of m.keys()) if (!want.has(C.decodeIfMacKey(k))) m.delete(k);
+  }
+
   private toggleFile(): string {
     return join(dirname(this.opts.apiSocket), 'toggle.json');
   }
@@ -331,6 +343,7 @@ export class Agent implements AgentView {
     const pods = selectPodInterfaces(links, this.devices, this.opts.podInterfaces);
     this.podIfs = pods.map((l) => l.name);
     this.writePodIfs(pods);
+    this.writeIfMacs([...links.filter((l) => devices.includes(l.name)), ...pods]);
     for (const d of [...devices, ...this.podIfs]) allowLocalSource(d, this.log);
     const byMode = this.chooseDeviceModes(devices, links);
     // tc first: while a device changes mode both hooks may run for a moment, which is harmless

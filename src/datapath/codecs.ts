@@ -32,6 +32,7 @@ export const MAP = {
   srcRanges: 'src_ranges',
   nodeAddrs: 'node_addrs',
   podIfs: 'pod_ifs',
+  ifMacs: 'if_macs',
   stats: 'stats',
   drops: 'drops',
   frags: 'frags',
@@ -83,7 +84,7 @@ export const DROP_REASONS = [
   { id: 8, key: 'ct_full', name: 'conntrack full: new flow dropped' },
   { id: 9, key: 'frag_untracked', name: 'fragment without its first fragment (passed untouched)' },
   { id: 10, key: 'snat_exhausted', name: 'no free SNAT port' },
-  { id: 11, key: 'reject_failed', name: 'could not build reject reply' },
+  { id: 11, key: 'reject_failed', name: 'could not build reject reply (IP options, group MAC)' },
   { id: 12, key: 'no_config', name: 'datapath config missing (SNAT/hairpin address)' },
   { id: 13, key: 'fib', name: 'FIB lookup: blackhole/unreachable/prohibit' },
   { id: 14, key: 'icmp_inner', name: 'ICMP error with unusable inner header' },
@@ -114,6 +115,7 @@ export const LAYOUT: Record<string, StructLayout> = {
   xlb_src_range_key: { size: 24, members: { prefixlen: 0, svc_id: 4, addr: 8 } },
   xlb_node_addr_value: { size: 4, members: { flags: 0 } },
   xlb_pod_if_value: { size: 4, members: { flags: 0 } },
+  xlb_if_mac: { size: 8, members: { mac: 0 } },
   xlb_svc_stats: { size: 24, members: { packets: 0, bytes: 8, new_flows: 16 } },
   xlb_frag_key: { size: 12, members: { saddr: 0, daddr: 4, id: 8, proto: 10 } },
   xlb_frag_value: { size: 4, members: { sport: 0, dport: 2 } },
@@ -406,6 +408,19 @@ export const encodePodIfKey = (ifindex: number): Buffer => u32(ifindex);
 export const decodePodIfKey = (b: Buffer): number => b.readUInt32LE(0);
 export const encodePodIfValue = (flags: number): Buffer => u32(flags);
 export const decodePodIfValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
+
+// ---- if_macs: an interface's own MAC by ifindex (source MAC of rejects and hairpin) ----
+
+export const encodeIfMacKey = (ifindex: number): Buffer => u32(ifindex);
+export const decodeIfMacKey = (b: Buffer): number => b.readUInt32LE(0);
+export function encodeIfMacValue(mac: string): Buffer {
+  const parts = mac.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-f]{2}$/i.test(p))) throw new RangeError(`not a MAC address: '${mac}'`);
+  const b = Buffer.alloc(8);
+  parts.forEach((p, i) => { b[i] = parseInt(p, 16); });
+  return b;
+}
+export const decodeIfMacValue = (b: Buffer): { mac: string } => ({ mac: [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':') });
 
 // ---- per-CPU stats and drops (values are possibleCpus * round_up(size, 8) bytes) ----
 

@@ -83,7 +83,7 @@ export class Datapath {
   reset(cfg: Partial<C.XlbConfig> = {}): void {
     for (const id of this.backendIds) this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
     this.backendIds.clear();
-    for (const name of [C.MAP.services, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev]) {
+    for (const name of [C.MAP.services, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev, C.MAP.ifMacs]) {
       const m = this.map(name);
       for (const k of m.keys()) m.delete(k);
     }
@@ -118,6 +118,11 @@ export class Datapath {
 
   nodeAddr(addr: string, flags = 0): void {
     this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue(flags));
+  }
+
+  /** The interface's own MAC (if_macs); test runs without a ctx arrive on lo (ifindex 1). */
+  ifMac(ifindex: number, mac: string): void {
+    this.map(C.MAP.ifMacs).update(C.encodeIfMacKey(ifindex), C.encodeIfMacValue(mac));
   }
 
   srcRange(svcId: number, cidr: string): void {

@@ -5,7 +5,7 @@ import * as C from '../../src/datapath/codecs.js';
 import { buildFragments, buildPacket, buildRawFrame, MAC_A, MAC_B, type PacketSpec } from '../helpers/packet.js';
 import { CLIENT, CLUSTER_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, type Datapath } from './harness.js';
 import type { Row } from './rows.js';
-import { tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
+import { DEV_MAC, tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
 
 const F = C.SVC_FLAG;
 const ptcp = (o: Partial<PacketSpec> = {}): Buffer =>
@@ -91,6 +91,14 @@ export const tcRows: Row[] = [
     name: 'hairpin reply: source ClusterIP:80, destination the pod again, back into the pod', prog: 'tc', setup: self, before: [{ pkt: ptcp(), verdict: 'TC_REDIRECT' }],
     pkt: ptcp({ src: POD_A, dst: HAIRPIN, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'TC_REDIRECT',
     out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000, srcMac: MAC_B, dstMac: MAC_A },
+  },
+  {
+    name: 'hairpin of a frame sent to the broadcast MAC: back into the pod from the veth\'s own MAC', prog: 'tc', setup: (d) => { self(d); d.ifMac(1, DEV_MAC); },
+    pkt: ptcp({ dstMac: 'ff:ff:ff:ff:ff:ff' }), verdict: 'TC_REDIRECT', out: { src: HAIRPIN, dst: POD_A, srcMac: DEV_MAC, dstMac: MAC_A },
+  },
+  {
+    name: 'pod -> ClusterIP without endpoints, SYN to a multicast MAC: RST into the pod from the veth\'s own MAC', prog: 'tc', setup: (d) => { cip(d, { backends: [] }); d.ifMac(1, DEV_MAC); },
+    pkt: ptcp({ dstMac: '33:33:00:00:00:01' }), verdict: 'TC_REDIRECT', drops: { no_endpoints: 1 }, out: { tcpFlags: 'AR', srcMac: DEV_MAC, dstMac: MAC_A },
   },
   { name: 'hairpin without a configured hairpin address: no_config drop', prog: 'tc', setup: self, config: { hairpinAddr: null }, pkt: ptcp(), verdict: 'SHOT', drops: { no_config: 1 } },
   { name: 'pod -> LB IP (internal entry): DNAT in tc', prog: 'tc', setup: (d) => { d.backend(1, POD_B, 8080); d.service({ addr: LB_IP, port: 80, svcId: 11, backends: [1], scope: 'internal' }); }, pkt: ptcp({ dst: LB_IP }), verdict: 'OK', out: { dst: POD_B, dport: 8080 } },

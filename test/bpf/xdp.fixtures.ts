@@ -16,6 +16,8 @@ export const udp = (o: Partial<PacketSpec> = {}): Buffer =>
   buildPacket({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.from('query-bytes'), ...o });
 
 const F = C.SVC_FLAG;
+/** if_macs entry of the interface test runs arrive on (lo, ifindex 1, without a ctx) */
+export const DEV_MAC = '02:00:00:00:0d:01';
 const fwdKey = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: CLIENT, daddr: LB_IP, sport: 40000, dport: 80, proto: 'TCP', ...o });
 const revKey = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_A, daddr: CLIENT, sport: 8080, dport: 40000, proto: 'TCP', ...o });
 
@@ -186,6 +188,24 @@ export const xdpRows: Row[] = [
     name: 'no endpoints, tiny UDP datagram: reply grows the frame to the full ICMP size', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }),
     pkt: udp({ payload: Buffer.alloc(0) }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { icmpType: 3, icmpCode: 3, len: 70 },
   },
+  // replies leave from the interface's own MAC (if_macs), never from a group address
+  {
+    name: 'no endpoints, SYN to the broadcast MAC: RST from the interface\'s own MAC (if_macs)', prog: 'xdp',
+    setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); },
+    pkt: tcp({ dstMac: 'ff:ff:ff:ff:ff:ff' }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { tcpFlags: 'AR', srcMac: DEV_MAC, dstMac: '02:00:00:00:00:0a' },
+  },
+  {
+    name: 'no endpoints, UDP to a multicast MAC: ICMP unreachable from the interface\'s own MAC', prog: 'xdp',
+    setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }); },
+    pkt: udp({ dstMac: '01:00:5e:00:00:01' }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { icmpType: 3, srcMac: DEV_MAC, dstMac: '02:00:00:00:00:0a' },
+  },
+  {
+    name: 'no endpoints, SYN to another unicast MAC: RST still from the interface\'s own MAC', prog: 'xdp',
+    setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); },
+    pkt: tcp({ dstMac: '02:00:00:00:00:99' }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { srcMac: DEV_MAC },
+  },
+  { name: 'no endpoints, SYN to the broadcast MAC on an interface without if_macs entry: no reply, counted', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ dstMac: 'ff:ff:ff:ff:ff:ff' }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
+  { name: 'no endpoints, SYN from a group source MAC: never answered (the reply would reach every host)', prog: 'xdp', setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); }, pkt: tcp({ srcMac: '01:00:5e:00:00:01' }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
   { name: 'no endpoints with traffic policy Local: dropped, not rejected', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], flags: F.local }), pkt: tcp(), verdict: 'DROP', drops: { no_local_endpoints: 1 } },
   { name: 'no endpoints, packet with IP options: counted, dropped (no reject)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ options: Buffer.from([1, 1, 1, 0]) }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
   { name: 'no endpoints, incoming RST: never answered with a RST', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ flags: 'R' }), verdict: 'DROP', drops: { no_endpoints: 1, reject_failed: 1 } },
