@@ -17,7 +17,7 @@ enum xlb_verdict {
 	V_HAIRPIN,        /* translated; back into the pod it came from (tc) */
 };
 
-#define SNAT_PROBES 4
+#define SNAT_PROBES 16
 
 static __always_inline int flow_drop(__u32 reason)
 {
@@ -204,20 +204,33 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 	return verdict;
 }
 
-/* Reply entry for a SNAT flow: probe a few ports of the SNAT range (the first probe keeps
- * the client's port for hairpin), taking a slot that is free or whose flow expired. */
+/* Whether the agent left this SNAT port out (snat_skip: a port the node itself uses). */
+static __always_inline int flow_snat_skipped(__u16 port)
+{
+	__u32 w = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&snat_skip, &w);
+
+	return bits && ((*bits >> (port & 63)) & 1);
+}
+
+/* Reply entry for a SNAT flow: up to SNAT_PROBES ports of the SNAT range, each drawn at
+ * random so flows spread over the whole range (a fixed stride from the flow hash made flows
+ * probe the same few ports), skipping ports the node uses; the first probe keeps the
+ * client's port for hairpin. A port is taken when its reply slot is free, its flow expired
+ * (never-established flows expire after tcp_syn_timeout), or it is the same client's. */
 static __always_inline int flow_snat_insert(struct xlb_ct_key *rk, struct xlb_ct_value *rv,
 					    struct xlb_ct_value *fv, const struct xlb_config *cfg,
 					    const struct xlb_pkt *p, int keep_port, __u64 now)
 {
 	__u32 range = cfg->snat_port_max - cfg->snat_port_min + 1;
-	__u32 h = lb_flow_hash(p, cfg->hash_seed ^ 0x5a5a);
 
 	for (int i = 0; i < SNAT_PROBES; i++) {
 		struct xlb_ct_value *old;
-		__be16 port = (i == 0 && keep_port) ? p->sport :
-			      bpf_htons(cfg->snat_port_min + (h + i * 7919) % range);
+		__u16 hp = cfg->snat_port_min + bpf_get_prandom_u32() % range;
+		__be16 port = (i == 0 && keep_port) ? p->sport : bpf_htons(hp);
 
+		if (!(i == 0 && keep_port) && flow_snat_skipped(hp))
+			continue;
 		rk->dport = port;
 		fv->nat_port = port;
 		if (!bpf_map_update_elem(&ct, rk, rv, BPF_NOEXIST))

@@ -123,6 +123,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } if_macs SEC(".maps");
 
+/* SNAT ports the agent leaves out (ports the node listens on, its local port range, reserved
+ * ports): bit (port & 63) of word port >> 6. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 65536 / 64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} snat_skip SEC(".maps");
+
 /* Addresses that are "this node" for NodePort. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -25,6 +25,7 @@ import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
 import { decodeAllMaps, readStats, ctLive } from './inspect.js';
+import { nodePortsIn } from './ports.js';
 
 export const ENABLED_LABEL = 'xlb.io/enabled';
 
@@ -61,6 +62,9 @@ export class Agent implements AgentView {
   private cfg: C.XlbConfig = { ...C.DEFAULT_CONFIG };
   private cpus = 1;
   private ctTimer?: NodeJS.Timeout;
+  /** snat_skip as last written, and the SNAT port view of the last sweep */
+  private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
+  private snat = { first: 0, last: 0, skipped: 0, used: 0 };
   private syncing: Promise<void> = Promise.resolve();
   private readonly changedAt = new Map<string, number>();
 
@@ -261,10 +265,12 @@ export class Agent implements AgentView {
       maglevM: this.opts.maglevTableSize,
       ctLimit: C.ctFlowLimit(this.opts.conntrackSize, this.cpus),
       snatAddr: snat,
+      snatPortMin: this.opts.snatPortRange.min, snatPortMax: this.opts.snatPortRange.max,
       // A new generation with every config write: nothing cached under another config is used.
       flowCacheGen: this.opts.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
       flowCacheMask: Math.max(1, this.opts.flowCacheSize) - 1,
     };
+    this.writeSnatSkip();
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
     if (!snat) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
   }
@@ -288,6 +294,24 @@ export class Agent implements AgentView {
       m.update(C.encodePodIfKey(l.ifindex), C.encodePodIfValue(l.kind === 'veth' ? C.POD_IF_FLAG.peer : 0));
     }
     for (const k of m.keys()) if (!want.has(C.decodePodIfKey(k))) m.delete(k);
+  }
+
+  /** snat_skip: the ports of the SNAT range the node itself uses (src/agent/ports.ts); only
+   *  words that changed are written. */
+  private writeSnatSkip(): void {
+    const r = this.opts.snatPortRange;
+    const skip = nodePortsIn(r);
+    const words = C.snatSkipWords(skip);
+    const m = this.obj.map(C.MAP.snatSkip);
+    for (let i = 0; i < words.length; i++) {
+      if (words[i] !== this.snatSkip[i]) m.update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(words[i]));
+    }
+    this.snatSkip = words;
+    const free = r.max - r.min + 1 - skip.size;
+    if (free < 1024 && this.snat.skipped !== skip.size) {
+      this.log.warn({ range: `${r.min}-${r.max}`, free }, 'few SNAT ports left after the ports the node uses: widen --snat-port-range');
+    }
+    this.snat = { ...this.snat, first: r.min, last: r.max, skipped: skip.size };
   }
 
   /** if_macs: each attached interface's own MAC, the source MAC of replies sent back out of it. */
@@ -384,6 +408,8 @@ export class Agent implements AgentView {
     try {
       const r = sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.cfg);
       const reaped = this.rec.reapRetired(r.liveBackends);
+      this.snat.used = r.snatPorts;
+      this.writeSnatSkip();
       if (r.expired || reaped) this.log.debug({ expired: r.expired, live: r.entries, reaped }, 'conntrack sweep');
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');
@@ -421,6 +447,7 @@ export class Agent implements AgentView {
       mapFill,
       kernel: { release: release(), checks: this.kernelChecks() },
       source: { kind: this.opts.source, synced: this.source?.synced ?? false, connection: this.source?.synced ? 'up' : 'syncing' },
+      snatPorts: { ...this.snat },
     };
   }
 

@@ -33,6 +33,7 @@ export const MAP = {
   nodeAddrs: 'node_addrs',
   podIfs: 'pod_ifs',
   ifMacs: 'if_macs',
+  snatSkip: 'snat_skip',
   stats: 'stats',
   drops: 'drops',
   frags: 'frags',
@@ -422,6 +423,18 @@ export function encodeIfMacValue(mac: string): Buffer {
 }
 export const decodeIfMacValue = (b: Buffer): { mac: string } => ({ mac: [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':') });
 
+// ---- snat_skip: SNAT ports the node uses, bit (port & 63) of word port >> 6 ----
+
+export const SNAT_SKIP_WORDS = 65536 / 64;
+/** The snat_skip words for a set of ports. */
+export function snatSkipWords(ports: Iterable<number>): BigUint64Array {
+  const w = new BigUint64Array(SNAT_SKIP_WORDS);
+  for (const p of ports) w[p >> 6] |= 1n << BigInt(p & 63);
+  return w;
+}
+export const encodeSnatSkipKey = (word: number): Buffer => u32(word);
+export const encodeSnatSkipValue = (bits: bigint): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(bits); return b; };
+
 // ---- per-CPU stats and drops (values are possibleCpus * round_up(size, 8) bytes) ----
 
 export interface SvcStats { packets: bigint; bytes: bigint; newFlows: bigint }
@@ -507,7 +520,7 @@ export const DEFAULT_CONFIG: XlbConfig = {
   nodePortMin: 30000, nodePortMax: 32767,
   maglevM: 16381, ctLimit: 100_000, hashSeed: 0x9e3779b9,
   tcpSynTimeout: 60, tcpEstTimeout: 21600, tcpFinTimeout: 30, tcpCloseTimeout: 10, udpTimeout: 120,
-  snatPortMin: 61000, snatPortMax: 65535,
+  snatPortMin: 1024, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',
   flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
 };

@@ -91,6 +91,7 @@ export class Datapath {
     for (const id of this.used) this.map(C.MAP.stats).update(C.encodeStatsKey(id), C.encodeStatsValue(this.cpus));
     for (let r = 0; r < C.DROP_MAX; r++) this.map(C.MAP.drops).update(C.encodeDropKey(r), C.encodeDropValue(this.cpus));
     this.ctFill(0n, 0n);
+    this.snatSkip([]);
     this.config(cfg);
   }
 
@@ -118,6 +119,12 @@ export class Datapath {
 
   nodeAddr(addr: string, flags = 0): void {
     this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue(flags));
+  }
+
+  /** SNAT ports the node uses (snat_skip); writes every word. */
+  snatSkip(ports: number[]): void {
+    const words = C.snatSkipWords(ports);
+    words.forEach((w, i) => this.map(C.MAP.snatSkip).update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(w)));
   }
 
   /** The interface's own MAC (if_macs); test runs without a ctx arrive on lo (ifindex 1). */

@@ -160,6 +160,34 @@ export const xdpRows: Row[] = [
     name: 'eTP Local: client source kept (no SNAT) even toward a backend not flagged local', prog: 'xdp', setup: (d) => lbRemote(d, F.local), pkt: tcp(), verdict: 'PASS',
     out: { src: CLIENT, sport: 40000, dst: REMOTE_POD, dport: 8080 }, ct: [{ key: revKey({ saddr: REMOTE_POD }), value: { flags: C.CT_FLAG.reply | C.CT_FLAG.external } }],
   },
+  {
+    name: 'SNAT ports: flows take ports of the configured range that the node does not use (snat_skip)', prog: 'xdp', config: { snatPortMin: 40000, snatPortMax: 40255 },
+    setup: (d) => { lbRemote(d); d.snatSkip(Array.from({ length: 64 }, (_, i) => 40000 + 4 * i)); },
+    before: Array.from({ length: 29 }, (_, i) => ({ pkt: tcp({ sport: 41000 + i }), verdict: 'PASS' as const })),
+    pkt: tcp({ sport: 42000 }), verdict: 'PASS',
+    check: (_o, d) => {
+      const ports = d.ctEntries().filter(([, v]) => !(v.flags & C.CT_FLAG.reply)).map(([, v]) => v.natPort);
+      assert.equal(ports.length, 30);
+      for (const p of ports) assert.ok(p >= 40000 && p <= 40255 && p % 4 !== 0, `SNAT port ${p}: in range, not one the node uses`);
+      assert.equal(new Set(ports).size, 30, 'one port per flow');
+    },
+  },
+  {
+    name: 'SNAT port held by a flow that never established and expired (syn timeout): taken over', prog: 'xdp', config: { snatPortMin: 40000, snatPortMax: 40000 },
+    setup: (d) => {
+      lbRemote(d);
+      d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: REMOTE_POD, daddr: NODE, sport: 8080, dport: 40000, proto: 'TCP' }), C.encodeCtValue({
+        natAddr: LB_IP, origAddr: CLIENT2, natPort: 80, origPort: 50000, backendId: 2, svcId: 1, state: 'syn_recv',
+        flags: C.CT_FLAG.reply | C.CT_FLAG.snat | C.CT_FLAG.external, lastSeen: process.hrtime.bigint() - 61_000_000_000n, created: 1n,
+      }));
+    },
+    pkt: tcp(), verdict: 'PASS', out: { src: NODE, sport: 40000, dst: REMOTE_POD },
+  },
+  {
+    name: 'SNAT port held by a live flow of another client, range of one port: snat_exhausted drop', prog: 'xdp', config: { snatPortMin: 40000, snatPortMax: 40000 },
+    setup: lbRemote, before: [{ pkt: tcp({ src: CLIENT2 }), verdict: 'PASS' }],
+    pkt: tcp(), verdict: 'DROP', drops: { snat_exhausted: 1 },
+  },
   { name: 'remote backend without a configured SNAT address: no_config drop', prog: 'xdp', setup: (d) => lbRemote(d), config: { snatAddr: null }, pkt: tcp(), verdict: 'DROP', drops: { no_config: 1 } },
 
   // ---- source ranges ----
