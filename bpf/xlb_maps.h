@@ -121,6 +121,8 @@ enum xlb_ct_state {
 	XLB_CT_UDP = 4,
 	XLB_CT_SYN_RECV = 5,          /* TCP: the backend's SYN-ACK seen, the client's ACK not yet
 				       * (netfilter SYN_RECV; tcp_syn_timeout like XLB_CT_SYN) */
+	XLB_CT_UDP_NEW = 6,           /* UDP: no reply yet (udp_new_timeout, as netfilter's
+				       * unreplied UDP); the first reply makes it XLB_CT_UDP */
 };
 
 enum xlb_ct_flags {
@@ -267,6 +269,7 @@ struct xlb_config {
 	struct xlb_addr hairpin_addr; /* source a pod sees when it reaches itself (169.254.42.1) */
 	__u32 flow_cache_gen;         /* 0: flow cache off; a new value invalidates every entry */
 	__u32 flow_cache_mask;        /* flow_cache max_entries - 1 (a power of two minus one) */
+	__u32 udp_new_timeout;        /* seconds: UDP flows that never got a reply */
 };
 
 #endif

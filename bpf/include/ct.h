@@ -69,6 +69,7 @@ static __always_inline __u64 ct_timeout(const struct xlb_config *cfg, __u8 state
 	case XLB_CT_ESTABLISHED: s = cfg->tcp_est_timeout; break;
 	case XLB_CT_FIN: s = cfg->tcp_fin_timeout; break;
 	case XLB_CT_CLOSED: s = cfg->tcp_close_timeout; break;
+	case XLB_CT_UDP_NEW: s = cfg->udp_new_timeout; break;
 	default: s = cfg->udp_timeout; break;
 	}
 	return (__u64)s * NSEC;
@@ -90,7 +91,7 @@ static __always_inline __u8 ct_next_state(__u8 st, const struct xlb_pkt *p, int 
 	__u8 f = p->tcp_flags & (TCPF_SYN | TCPF_ACK);
 
 	if (p->proto != IPPROTO_TCP)
-		return XLB_CT_UDP;
+		return (reply || st == XLB_CT_UDP) ? XLB_CT_UDP : XLB_CT_UDP_NEW;
 	if (p->tcp_flags & TCPF_RST)
 		return XLB_CT_CLOSED;
 	if (p->tcp_flags & TCPF_FIN)
@@ -114,7 +115,7 @@ static __always_inline int ct_reopened(const struct xlb_ct_value *v, const struc
 static __always_inline __u8 ct_initial_state(const struct xlb_pkt *p)
 {
 	if (p->proto != IPPROTO_TCP)
-		return XLB_CT_UDP;
+		return XLB_CT_UDP_NEW;
 	return (p->tcp_flags & TCPF_SYN) ? XLB_CT_SYN : XLB_CT_ESTABLISHED;
 }
 

@@ -81,7 +81,8 @@ static __always_inline struct xlb_flow_cache_entry *
 fc_begin(struct xlb_flow_cache_entry *e, const struct xlb_ct_key *k, const struct xlb_ct_value *v,
 	 const struct xlb_config *cfg, __u64 now)
 {
-	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP) ||
+	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP &&
+		   v->state != XLB_CT_UDP_NEW) ||
 	    ct_timeout(cfg, v->state) <= FC_LIFETIME_NS)
 		return 0;
 	e->key = *k;

@@ -66,8 +66,8 @@ export type BackendStateName = 'active' | 'terminating' | 'draining';
 export const BACKEND_STATE: Record<BackendStateName, number> = { active: 0, terminating: 1, draining: 2 };
 export const BACKEND_FLAG = { local: 1 } as const;
 
-export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp' | 'syn_recv';
-export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp', 'syn_recv'];
+export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp' | 'syn_recv' | 'udp_new';
+export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp', 'syn_recv', 'udp_new'];
 export const CT_FLAG = { reply: 1, snat: 2, hairpin: 4, external: 8, localBackend: 16 } as const;
 
 export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4 } as const;
@@ -121,12 +121,12 @@ export const LAYOUT: Record<string, StructLayout> = {
   xlb_frag_key: { size: 12, members: { saddr: 0, daddr: 4, id: 8, proto: 10 } },
   xlb_frag_value: { size: 4, members: { sport: 0, dport: 2 } },
   xlb_config: {
-    size: 84,
+    size: 88,
     members: {
       flags: 0, nodeport_min: 4, nodeport_max: 6, maglev_m: 8, ct_limit: 12, hash_seed: 16,
       tcp_syn_timeout: 20, tcp_est_timeout: 24, tcp_fin_timeout: 28, tcp_close_timeout: 32,
       udp_timeout: 36, snat_port_min: 40, snat_port_max: 42, snat_addr: 44, hairpin_addr: 60,
-      flow_cache_gen: 76, flow_cache_mask: 80,
+      flow_cache_gen: 76, flow_cache_mask: 80, udp_new_timeout: 84,
     },
   },
 };
@@ -338,6 +338,7 @@ export function ctTimeoutSec(state: CtStateName, cfg: XlbConfig): number {
     case 'established': return cfg.tcpEstTimeout;
     case 'fin': return cfg.tcpFinTimeout;
     case 'closed': return cfg.tcpCloseTimeout;
+    case 'udp_new': return cfg.udpNewTimeout;
     default: return cfg.udpTimeout;
   }
 }
@@ -503,6 +504,8 @@ export interface XlbConfig {
   flowCacheGen: number;
   /** flow_cache max_entries - 1 (the map's size is a power of two) */
   flowCacheMask: number;
+  /** seconds: UDP flows that never got a reply (udpTimeout once they did) */
+  udpNewTimeout: number;
 }
 
 /** flow_cache entries per CPU (XLB_FLOW_CACHE_SIZE in bpf/xlb_maps.h) */
@@ -523,6 +526,7 @@ export const DEFAULT_CONFIG: XlbConfig = {
   snatPortMin: 1024, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',
   flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
+  udpNewTimeout: 30,
 };
 
 export const encodeConfigKey = (): Buffer => u32(0);
@@ -531,7 +535,7 @@ export function encodeConfig(c: XlbConfig): Buffer {
   if (c.maglevM < 1) throw new RangeError('config: maglevM must be >= 1');
   const cacheSize = c.flowCacheMask + 1;
   if (!Number.isInteger(cacheSize) || cacheSize < 1 || (cacheSize & c.flowCacheMask) !== 0) throw new RangeError('config: flowCacheMask + 1 must be a power of two');
-  const b = Buffer.alloc(84);
+  const b = Buffer.alloc(88);
   b.writeUInt32LE(c.flags, 0);
   b.writeUInt16LE(c.nodePortMin, 4);
   b.writeUInt16LE(c.nodePortMax, 6);
@@ -545,6 +549,7 @@ export function encodeConfig(c: XlbConfig): Buffer {
   encodeAddr(c.hairpinAddr, b, 60);
   b.writeUInt32LE(c.flowCacheGen >>> 0, 76);
   b.writeUInt32LE(c.flowCacheMask >>> 0, 80);
+  b.writeUInt32LE(c.udpNewTimeout, 84);
   return b;
 }
 export function decodeConfig(b: Buffer): XlbConfig {
@@ -555,7 +560,7 @@ export function decodeConfig(b: Buffer): XlbConfig {
     tcpCloseTimeout: b.readUInt32LE(32), udpTimeout: b.readUInt32LE(36),
     snatPortMin: b.readUInt16LE(40), snatPortMax: b.readUInt16LE(42),
     snatAddr: decodeAddr(b, 44), hairpinAddr: decodeAddr(b, 60),
-    flowCacheGen: b.readUInt32LE(76), flowCacheMask: b.readUInt32LE(80),
+    flowCacheGen: b.readUInt32LE(76), flowCacheMask: b.readUInt32LE(80), udpNewTimeout: b.readUInt32LE(84),
   };
 }
 

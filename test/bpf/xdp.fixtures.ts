@@ -110,7 +110,7 @@ export const xdpRows: Row[] = [
   {
     name: 'LB IP UDP with payload: DNAT, UDP checksum valid', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp(), verdict: 'PASS',
     out: { dst: POD_A, dport: 8080 }, check: (o) => assert.equal(o.payload?.toString(), 'query-bytes'),
-    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp' } }],
+    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp_new' } }],
   },
   { name: 'UDP without checksum: stays zero after DNAT', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp({ udpNoChecksum: true }), verdict: 'PASS', out: { dst: POD_A, dport: 8080, udpCsum: 0 } },
   {
@@ -312,6 +312,23 @@ export const xdpRows: Row[] = [
         d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] });
         const idle = process.hrtime.bigint() - 121_000_000_000n;
         d.ctSet(fwdKey({ proto: 'UDP', dport: 53 }), { lastSeen: idle });
+      },
+    }],
+    pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
+  },
+  {
+    name: 'UDP reply: both entries leave udp_new (short timeout) for udp', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: udp(), verdict: 'PASS' }],
+    pkt: udp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000 }), verdict: 'PASS', out: { src: LB_IP, sport: 53 },
+    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp' } }, { key: revKey({ proto: 'UDP' }), value: { state: 'udp' } }],
+  },
+  {
+    name: 'UDP flow that never got a reply expires after udpNewTimeout: chosen anew', prog: 'xdp', config: { udpTimeout: 120, udpNewTimeout: 30 },
+    setup: (d) => { d.backend(1, POD_A, 8080); d.backend(2, POD_B, 8080); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [1] }); },
+    before: [{ pkt: udp(), verdict: 'PASS' }, {
+      act: (d) => {
+        d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] });
+        d.ctSet(fwdKey({ proto: 'UDP', dport: 53 }), { lastSeen: process.hrtime.bigint() - 31_000_000_000n });
       },
     }],
     pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
