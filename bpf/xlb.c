@@ -59,17 +59,16 @@ int xlb_tc_dev(struct __sk_buff *skb)
 	return tc_dev_verdict(skb, &c, &p, flow_process(&c, &p, XLB_SCOPE_EXTERNAL));
 }
 
-/* Back into the pod it came from: swap MACs, transmit on the same host-side veth. */
+/* Back into the pod it came from: to the pod's MAC from the host-side veth's own
+ * (reply_macs), transmit on the same host-side veth. */
 static __always_inline int tc_bounce(struct __sk_buff *skb, const struct xlb_ctx *c)
 {
 	struct ethhdr *eth = ctx_ptr(c, 0, ETH_HLEN);
-	__u8 mac[ETH_ALEN];
 
-	if (!eth)
+	if (!eth || reply_macs(c, eth, eth)) {
+		drop_count(XLB_DROP_REJECT_FAILED);
 		return TC_ACT_SHOT;
-	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	}
 	return bpf_redirect(skb->ifindex, 0);
 }
 
@@ -85,7 +84,7 @@ int xlb_tc(struct __sk_buff *skb)
 	case V_HAIRPIN:
 		return tc_bounce(skb, &c);
 	case V_REJECT:
-		/* the reply already has swapped MACs */
+		/* the reply already has its MACs (reply_macs) */
 		return bpf_redirect(skb->ifindex, 0);
 	case V_LOCAL:
 		return fwd_peer_tc(skb, &c, &p);

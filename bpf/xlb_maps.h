@@ -114,11 +114,15 @@ struct xlb_ct_key {
 };
 
 enum xlb_ct_state {
-	XLB_CT_SYN = 0,               /* TCP: only the opening side seen */
-	XLB_CT_ESTABLISHED = 1,       /* TCP: both sides seen */
+	XLB_CT_SYN = 0,               /* TCP: only the client's SYN seen (netfilter SYN_SENT) */
+	XLB_CT_ESTABLISHED = 1,       /* TCP: the client's ACK completed the handshake */
 	XLB_CT_FIN = 2,               /* TCP: FIN seen */
 	XLB_CT_CLOSED = 3,            /* TCP: RST seen */
 	XLB_CT_UDP = 4,
+	XLB_CT_SYN_RECV = 5,          /* TCP: the backend's SYN-ACK seen, the client's ACK not yet
+				       * (netfilter SYN_RECV; tcp_syn_timeout like XLB_CT_SYN) */
+	XLB_CT_UDP_NEW = 6,           /* UDP: no reply yet (udp_new_timeout, as netfilter's
+				       * unreplied UDP); the first reply makes it XLB_CT_UDP */
 };
 
 enum xlb_ct_flags {
@@ -173,8 +177,13 @@ struct xlb_src_range_key {
 	struct xlb_addr addr;
 };
 
+enum xlb_node_addr_flags {
+	XLB_NODE_ADDR_F_BROADCAST = 1 << 0, /* a node device's subnet broadcast address: never a
+					     * NodePort address, never a source we answer */
+};
+
 struct xlb_node_addr_value {
-	__u32 flags;                  /* reserved */
+	__u32 flags;                  /* enum xlb_node_addr_flags */
 };
 
 /* pod_ifs: host-side pod interfaces by ifindex (the ones the agent attached xlb_tc to). */
@@ -184,6 +193,13 @@ enum xlb_pod_if_flags {
 
 struct xlb_pod_if_value {
 	__u32 flags;                  /* enum xlb_pod_if_flags */
+};
+
+/* if_macs: an interface's own MAC by ifindex (node devices and pod interfaces), the source
+ * MAC of replies xlb sends back where a packet came from (rejects, hairpin). */
+struct xlb_if_mac {
+	__u8 mac[6];
+	__u16 pad;
 };
 
 struct xlb_svc_stats {
@@ -223,6 +239,7 @@ enum xlb_drop_reason {
 	XLB_DROP_NO_CONFIG = 12,
 	XLB_DROP_FIB = 13,            /* FIB lookup says blackhole/unreachable/prohibit */
 	XLB_DROP_ICMP_INNER = 14,     /* ICMP error about a NATed flow, inner header unusable */
+	XLB_DROP_BAD_SOURCE = 15,     /* new flow from a source no reply may go to (flow_src_ok) */
 	XLB_DROP__MAX = 16,
 };
 
@@ -252,6 +269,7 @@ struct xlb_config {
 	struct xlb_addr hairpin_addr; /* source a pod sees when it reaches itself (169.254.42.1) */
 	__u32 flow_cache_gen;         /* 0: flow cache off; a new value invalidates every entry */
 	__u32 flow_cache_mask;        /* flow_cache max_entries - 1 (a power of two minus one) */
+	__u32 udp_new_timeout;        /* seconds: UDP flows that never got a reply */
 };
 
 #endif

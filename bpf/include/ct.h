@@ -64,10 +64,12 @@ static __always_inline __u64 ct_timeout(const struct xlb_config *cfg, __u8 state
 	__u32 s;
 
 	switch (state) {
-	case XLB_CT_SYN: s = cfg->tcp_syn_timeout; break;
+	case XLB_CT_SYN:
+	case XLB_CT_SYN_RECV: s = cfg->tcp_syn_timeout; break;
 	case XLB_CT_ESTABLISHED: s = cfg->tcp_est_timeout; break;
 	case XLB_CT_FIN: s = cfg->tcp_fin_timeout; break;
 	case XLB_CT_CLOSED: s = cfg->tcp_close_timeout; break;
+	case XLB_CT_UDP_NEW: s = cfg->udp_new_timeout; break;
 	default: s = cfg->udp_timeout; break;
 	}
 	return (__u64)s * NSEC;
@@ -80,16 +82,23 @@ static __always_inline int ct_expired(const struct xlb_config *cfg, const struct
 	return now > v->last_seen && now - v->last_seen > ct_timeout(cfg, v->state);
 }
 
-/* New state after a packet with these TCP flags; reply says it came from the backend. */
+/* New state after a packet with these TCP flags; reply says it came from the backend. A flow
+ * is established only when the client's ACK completes the handshake (netfilter's SYN_SENT ->
+ * SYN_RECV -> ESTABLISHED): a backend answers every SYN, spoofed ones too, so its SYN-ACK
+ * alone would give a spoofed SYN flood the established timeout (hours) and fill the table. */
 static __always_inline __u8 ct_next_state(__u8 st, const struct xlb_pkt *p, int reply)
 {
+	__u8 f = p->tcp_flags & (TCPF_SYN | TCPF_ACK);
+
 	if (p->proto != IPPROTO_TCP)
-		return XLB_CT_UDP;
+		return (reply || st == XLB_CT_UDP) ? XLB_CT_UDP : XLB_CT_UDP_NEW;
 	if (p->tcp_flags & TCPF_RST)
 		return XLB_CT_CLOSED;
 	if (p->tcp_flags & TCPF_FIN)
 		return st == XLB_CT_CLOSED ? st : XLB_CT_FIN;
-	if (st == XLB_CT_SYN && reply)
+	if (st == XLB_CT_SYN && reply && f == (TCPF_SYN | TCPF_ACK))
+		return XLB_CT_SYN_RECV;
+	if (st == XLB_CT_SYN_RECV && !reply && f == TCPF_ACK)
 		return XLB_CT_ESTABLISHED;
 	return st;
 }
@@ -106,7 +115,7 @@ static __always_inline int ct_reopened(const struct xlb_ct_value *v, const struc
 static __always_inline __u8 ct_initial_state(const struct xlb_pkt *p)
 {
 	if (p->proto != IPPROTO_TCP)
-		return XLB_CT_UDP;
+		return XLB_CT_UDP_NEW;
 	return (p->tcp_flags & TCPF_SYN) ? XLB_CT_SYN : XLB_CT_ESTABLISHED;
 }
 

@@ -64,6 +64,28 @@ static __always_inline __u32 ctx_len(const struct xlb_ctx *c)
 	return ctx_end(c) - ctx_data(c);
 }
 
+/* The interface the packet arrived on. */
+static __always_inline __u32 ctx_ifindex(const struct xlb_ctx *c)
+{
+	if (c->tc)
+		return ctx_skb(c)->ifindex;
+	return ((struct xdp_md *)c->ctx)->ingress_ifindex;
+}
+
+/* Whether the packet carries a VLAN tag outside its data. Only frames of the device itself are
+ * ours: one tagged for a VLAN (802.1Q or 802.1ad) is a frame of a VLAN interface, and with no
+ * such interface it belongs to no address of this node; it is passed untouched for the stack
+ * to deliver to its VLAN device (which runs its own hook on the untagged packet) or drop.
+ * XDP sees the tag in the frame (an 802.1Q/802.1ad ethertype, which parse_pkt passes); at tc
+ * the kernel has already moved it out of the packet (skb_vlan_untag) into skb->vlan_tci, so
+ * the frame looks untagged and only vlan_present tells. A NIC that strips tags on receive
+ * (rx VLAN offload) hides them from XDP too: such a device needs rxvlan off or
+ * --device-mode tc. */
+static __always_inline int ctx_vlan_tagged(const struct xlb_ctx *c)
+{
+	return c->tc && ctx_skb(c)->vlan_present;
+}
+
 /* ctx_ptr for parsing: in tc, pull the bytes into the linear part when the packet has them
  * but the head does not (rare: headers are normally linear). Invalidates older pointers. */
 static __always_inline void *ctx_ptr_pull(const struct xlb_ctx *c, __u32 off, __u32 len)

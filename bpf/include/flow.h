@@ -17,7 +17,7 @@ enum xlb_verdict {
 	V_HAIRPIN,        /* translated; back into the pod it came from (tc) */
 };
 
-#define SNAT_PROBES 4
+#define SNAT_PROBES 16
 
 static __always_inline int flow_drop(__u32 reason)
 {
@@ -28,6 +28,24 @@ static __always_inline int flow_drop(__u32 reason)
 static __always_inline int flow_ttl_ok(const struct xlb_pkt *p)
 {
 	return p->ttl > 1;
+}
+
+/* A new flow's source must be an address a reply may go to (RFC 1122 3.2.1.3, 3.3.6): not
+ * 0.0.0.0/8, loopback, multicast, class E (with 255.255.255.255) or the broadcast address of
+ * a node device's subnet (node_addrs, flagged by the agent). The kernel drops such sources as
+ * martians before kube-proxy's rules see them; a reject, or a translated flow whose replies
+ * go back to one, would make xlb a reflector. */
+static __always_inline int flow_src_ok(const struct xlb_pkt *p)
+{
+	__u32 a = bpf_ntohl(p->saddr) >> 24;
+	struct xlb_node_addr_value *na;
+	struct xlb_addr k;
+
+	if (a == 0 || a == 127 || a >= 224)
+		return 0;
+	addr_v4(&k, p->saddr);
+	na = bpf_map_lookup_elem(&node_addrs, &k);
+	return !na || !(na->flags & XLB_NODE_ADDR_F_BROADCAST);
 }
 
 /* ---- per-CPU flow cache (struct xlb_flow_cache_entry in maps.h) ---- */
@@ -63,7 +81,8 @@ static __always_inline struct xlb_flow_cache_entry *
 fc_begin(struct xlb_flow_cache_entry *e, const struct xlb_ct_key *k, const struct xlb_ct_value *v,
 	 const struct xlb_config *cfg, __u64 now)
 {
-	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP) ||
+	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP &&
+		   v->state != XLB_CT_UDP_NEW) ||
 	    ct_timeout(cfg, v->state) <= FC_LIFETIME_NS)
 		return 0;
 	e->key = *k;
@@ -186,20 +205,33 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 	return verdict;
 }
 
-/* Reply entry for a SNAT flow: probe a few ports of the SNAT range (the first probe keeps
- * the client's port for hairpin), taking a slot that is free or whose flow expired. */
+/* Whether the agent left this SNAT port out (snat_skip: a port the node itself uses). */
+static __always_inline int flow_snat_skipped(__u16 port)
+{
+	__u32 w = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&snat_skip, &w);
+
+	return bits && ((*bits >> (port & 63)) & 1);
+}
+
+/* Reply entry for a SNAT flow: up to SNAT_PROBES ports of the SNAT range, each drawn at
+ * random so flows spread over the whole range (a fixed stride from the flow hash made flows
+ * probe the same few ports), skipping ports the node uses; the first probe keeps the
+ * client's port for hairpin. A port is taken when its reply slot is free, its flow expired
+ * (never-established flows expire after tcp_syn_timeout), or it is the same client's. */
 static __always_inline int flow_snat_insert(struct xlb_ct_key *rk, struct xlb_ct_value *rv,
 					    struct xlb_ct_value *fv, const struct xlb_config *cfg,
 					    const struct xlb_pkt *p, int keep_port, __u64 now)
 {
 	__u32 range = cfg->snat_port_max - cfg->snat_port_min + 1;
-	__u32 h = lb_flow_hash(p, cfg->hash_seed ^ 0x5a5a);
 
 	for (int i = 0; i < SNAT_PROBES; i++) {
 		struct xlb_ct_value *old;
-		__be16 port = (i == 0 && keep_port) ? p->sport :
-			      bpf_htons(cfg->snat_port_min + (h + i * 7919) % range);
+		__u16 hp = cfg->snat_port_min + bpf_get_prandom_u32() % range;
+		__be16 port = (i == 0 && keep_port) ? p->sport : bpf_htons(hp);
 
+		if (!(i == 0 && keep_port) && flow_snat_skipped(hp))
+			continue;
 		rk->dport = port;
 		fv->nat_port = port;
 		if (!bpf_map_update_elem(&ct, rk, rv, BPF_NOEXIST))
@@ -276,6 +308,8 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 
 	if (!svc)
 		return V_PASS;
+	if (!flow_src_ok(p))
+		return flow_drop(XLB_DROP_BAD_SOURCE);
 	if (!p->has_l4)
 		return flow_drop(XLB_DROP_FRAG_UNTRACKED);
 	if (!flow_ttl_ok(p))

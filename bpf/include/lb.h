@@ -10,6 +10,7 @@ static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, 
 {
 	struct xlb_svc_key k = { .port = p->dport, .proto = p->proto, .scope = scope };
 	struct xlb_svc_value *v;
+	struct xlb_node_addr_value *na;
 	__u16 port;
 
 	addr_v4(&k.addr, p->daddr);
@@ -19,7 +20,8 @@ static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, 
 	port = bpf_ntohs(p->dport);
 	if (port < cfg->nodeport_min || port > cfg->nodeport_max)
 		return 0;
-	if (!bpf_map_lookup_elem(&node_addrs, &k.addr))
+	na = bpf_map_lookup_elem(&node_addrs, &k.addr);
+	if (!na || (na->flags & XLB_NODE_ADDR_F_BROADCAST))
 		return 0;
 	__builtin_memset(&k.addr, 0, sizeof(k.addr));
 	return bpf_map_lookup_elem(&services, &k);

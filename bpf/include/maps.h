@@ -113,6 +113,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pod_ifs SEC(".maps");
 
+/* ifindex -> the interface's own MAC (struct xlb_if_mac), for replies (reply_macs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct xlb_if_mac);
+	__uint(max_entries, XLB_MAX_POD_IFS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} if_macs SEC(".maps");
+
+/* SNAT ports the agent leaves out (ports the node listens on, its local port range, reserved
+ * ports): bit (port & 63) of word port >> 6. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 65536 / 64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} snat_skip SEC(".maps");
+
 /* Addresses that are "this node" for NodePort. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -121,7 +121,8 @@ static __always_inline int parse_pkt(const struct xlb_ctx *c, struct xlb_pkt *p)
 
 	if (!eth)
 		return XLB_DROP_TRUNCATED;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
+	/* a VLAN tag in the frame or (tc) beside it: not the device's own frame (ctx_vlan_tagged) */
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ctx_vlan_tagged(c))
 		return PARSE_PASS;
 	ip = ctx_ptr_pull(c, ETH_HLEN, sizeof(*ip));
 	if (!ip)

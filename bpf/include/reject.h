@@ -65,11 +65,29 @@ static __always_inline int reject_emit(const struct xlb_ctx *c, struct xlb_reply
 	return 0;
 }
 
+/* MACs of a reply sent back where the packet came from: to its sender, from the interface's
+ * own MAC (if_macs, written by the agent). Without an entry, from the address the frame was
+ * sent to when that is unicast (the frame was addressed to this interface). Never from a
+ * group (broadcast/multicast) address, and never to one: a group source MAC is invalid, and
+ * answering it would reach every host of the segment. out may be in. */
+static __always_inline int reply_macs(const struct xlb_ctx *c, const struct ethhdr *in,
+				      struct ethhdr *out)
+{
+	__u32 ifindex = ctx_ifindex(c);
+	struct xlb_if_mac *m = bpf_map_lookup_elem(&if_macs, &ifindex);
+	__u8 smac[ETH_ALEN];
+
+	if ((in->h_source[0] & 1) || (!m && (in->h_dest[0] & 1)))
+		return -1;
+	__builtin_memcpy(smac, m ? m->mac : in->h_dest, ETH_ALEN);
+	__builtin_memcpy(out->h_dest, in->h_source, ETH_ALEN);
+	__builtin_memcpy(out->h_source, smac, ETH_ALEN);
+	return 0;
+}
+
 static __always_inline void reject_l3(struct xlb_reply *r, const struct ethhdr *eth,
 				      const struct iphdr *ip, __u8 proto, __u16 tot)
 {
-	__builtin_memcpy(r->eth.h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(r->eth.h_source, eth->h_dest, ETH_ALEN);
 	r->eth.h_proto = bpf_htons(ETH_P_IP);
 	r->ip.version = 4;
 	r->ip.ihl = 5;
@@ -90,7 +108,7 @@ static __always_inline int reject_tcp(const struct xlb_ctx *c, const struct xlb_
 	struct tcphdr *th = ctx_ptr(c, ETH_HLEN + 20, 20);
 	__u32 seg;
 
-	if (!eth || !ip || !th)
+	if (!eth || !ip || !th || reply_macs(c, eth, &r.eth))
 		return -1;
 	reject_l3(&r, eth, ip, IPPROTO_TCP, 40);
 	r.l4.tcp.source = th->dest;
@@ -117,7 +135,7 @@ static __always_inline int reject_udp(const struct xlb_ctx *c)
 	struct iphdr *ip = ctx_ptr(c, ETH_HLEN, 20);
 	__u8 *l4 = ctx_ptr(c, ETH_HLEN + 20, 8);
 
-	if (!eth || !ip || !l4)
+	if (!eth || !ip || !l4 || reply_macs(c, eth, &r.eth))
 		return -1;
 	reject_l3(&r, eth, ip, IPPROTO_ICMP, 20 + 8 + 20 + 8);
 	r.l4.icmp.hdr.type = ICMP_DEST_UNREACH;

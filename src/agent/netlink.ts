@@ -12,7 +12,18 @@ export interface LinkInfo {
   ifindex: number;
   kind: string; // 'veth', 'bridge', '' for physical, ...
   up: boolean;
+  mac: string | null; // the link's own hardware address (Ethernet-like links)
   addrs: string[]; // IPv4 addresses
+  /** IPv4 subnet broadcast addresses (prefixes up to /30), sources the datapath never answers */
+  broadcasts: string[];
+}
+
+/** The broadcast address of addr/len, or null for /31 and /32 (no broadcast address). */
+export function subnetBroadcast(addr: string, len: number): string | null {
+  if (len > 30) return null;
+  const n = addr.split('.').reduce((acc, o) => (acc << 8) | Number(o), 0) >>> 0;
+  const b = (n | (len === 0 ? 0xffffffff : (1 << (32 - len)) - 1)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (b >>> s) & 0xff).join('.');
 }
 
 async function ipJson(args: string[]): Promise<unknown[]> {
@@ -23,15 +34,18 @@ async function ipJson(args: string[]): Promise<unknown[]> {
 
 export async function listLinks(): Promise<LinkInfo[]> {
   const rows = (await ipJson(['-d', 'addr', 'show'])) as Array<{
-    ifname: string; ifindex: number; flags?: string[]; operstate?: string;
-    linkinfo?: { info_kind?: string }; addr_info?: Array<{ family: string; local: string }>;
+    ifname: string; ifindex: number; flags?: string[]; operstate?: string; link_type?: string; address?: string;
+    linkinfo?: { info_kind?: string }; addr_info?: Array<{ family: string; local: string; prefixlen?: number }>;
   }>;
   return rows.map((r) => ({
     name: r.ifname,
     ifindex: r.ifindex,
     kind: r.linkinfo?.info_kind ?? '',
     up: (r.flags ?? []).includes('UP'),
+    mac: r.link_type === 'ether' && r.address ? r.address : null,
     addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+    broadcasts: (r.addr_info ?? []).filter((a) => a.family === 'inet')
+      .map((a) => subnetBroadcast(a.local, a.prefixlen ?? 32)).filter((b): b is string => b !== null),
   }));
 }
 

@@ -55,6 +55,8 @@ export interface AgentOptions {
   /** the config file that was read, if any */
   configFile?: string;
   nodePortRange: PortRange;
+  /** node source ports for SNATed flows to remote backends (ports the node uses are left out) */
+  snatPortRange: PortRange;
   /** conntrack map entries */
   conntrackSize: number;
   /** flow cache entries per CPU (a power of two), 0 = off */
@@ -79,6 +81,7 @@ export const DEFAULTS = {
   metricsBindAddress: '0.0.0.0:10249',
   logLevel: 'info',
   nodePortRange: '30000-32767',
+  snatPortRange: '1024-65535',
   conntrackSize: 262144,
   flowCacheSize: DEFAULT_FLOW_CACHE_SIZE,
   maglevTableSize: MAGLEV_DEFAULT_M,
@@ -116,6 +119,7 @@ const SPECS: Spec[] = [
   { key: 'podInterfaces', kind: 'list', metavar: 'GLOB[,GLOB...]', help: 'pod host-side interfaces to attach tc to', def: 'every veth that is not a device' },
   { key: 'logLevel', kind: 'string', metavar: 'LEVEL', help: LOG_LEVELS.join('|'), def: def('logLevel') },
   { key: 'nodePortRange', kind: 'range', metavar: 'MIN-MAX', help: 'NodePort range (as the API server\'s)', def: def('nodePortRange') },
+  { key: 'snatPortRange', kind: 'range', metavar: 'FIRST-LAST', help: 'node source ports for external flows SNATed to remote backends (as kube-proxy\'s masquerade); ports the node listens on, its local port range and reserved ports are left out', def: def('snatPortRange') },
   { key: 'conntrackSize', kind: 'int', metavar: 'N', help: 'conntrack map entries', def: def('conntrackSize') },
   { key: 'flowCacheSize', kind: 'int', metavar: 'N', help: 'per-CPU cache of established flows\' rewrites, entries per CPU (a power of two, about 100 bytes each; 0 = off: every packet looks up conntrack)', def: def('flowCacheSize') },
   { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: def('maglevTableSize') },
@@ -277,7 +281,8 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     metricsBindAddress: hostPort(pick('metricsBindAddress') ?? DEFAULTS.metricsBindAddress, 'metricsBindAddress'),
     podInterfaces: list(pick('podInterfaces'), 'podInterfaces'),
     logLevel: oneOf(pick('logLevel') ?? DEFAULTS.logLevel, LOG_LEVELS, 'logLevel'),
-    nodePortRange: portRange(pick('nodePortRange') ?? DEFAULTS.nodePortRange),
+    nodePortRange: portRange(pick('nodePortRange') ?? DEFAULTS.nodePortRange, 'nodePortRange'),
+    snatPortRange: portRange(pick('snatPortRange') ?? DEFAULTS.snatPortRange, 'snatPortRange'),
     conntrackSize: integer(pick('conntrackSize') ?? DEFAULTS.conntrackSize, 'conntrackSize', CT_MIN, CT_MAX),
     flowCacheSize: flowCacheSize(pick('flowCacheSize') ?? DEFAULTS.flowCacheSize),
     maglevTableSize: maglevSize(pick('maglevTableSize') ?? DEFAULTS.maglevTableSize),
@@ -395,12 +400,13 @@ function integer(v: unknown, key: keyof AgentOptions, min: number, max: number):
   return n;
 }
 
-function portRange(v: unknown): PortRange {
+function portRange(v: unknown, key: 'nodePortRange' | 'snatPortRange'): PortRange {
   const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(String(v));
   const min = m ? Number(m[1]) : NaN;
   const max = m ? Number(m[2]) : NaN;
   if (!m || min < 1 || max > 65535 || min > max) {
-    throw new UsageError(`--node-port-range must be MIN-MAX with 1 <= MIN <= MAX <= 65535 (e.g. 30000-32767), not '${String(v)}'`);
+    const spec = SPECS.find((s) => s.key === key)!;
+    throw new UsageError(`${flagFor(key)} must be ${spec.metavar} with 1 <= ${spec.metavar.replace('-', ' <= ')} <= 65535 (e.g. ${spec.def}), not '${String(v)}'`);
   }
   return { min, max };
 }

@@ -25,6 +25,7 @@ import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
 import { decodeAllMaps, readStats, ctLive } from './inspect.js';
+import { nodePortsIn } from './ports.js';
 
 export { ENABLED_LABEL };
 
@@ -66,6 +67,9 @@ export class Agent implements AgentView {
   private ctTimer?: NodeJS.Timeout;
   /** every initial list is in: changes are programmed from here on (the first full sync reads the rest) */
   private listed = false;
+  /** snat_skip as last written, and the SNAT port view of the last sweep */
+  private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
+  private snat = { first: 0, last: 0, skipped: 0, used: 0 };
   private readonly changedAt = new Map<string, number>();
 
   constructor(private readonly opts: AgentOptions) {
@@ -277,8 +281,13 @@ export class Agent implements AgentView {
     this.devices = this.opts.devices.length ? this.opts.devices : await detectDevices(nodeAddrs);
     const links = await listLinks();
     const addrs = new Set<string>(nodeAddrs);
-    for (const l of links) if (this.devices.includes(l.name)) for (const a of l.addrs) addrs.add(a);
-    this.writeNodeAddrs([...addrs]);
+    const broadcasts = new Set<string>();
+    for (const l of links) {
+      if (!this.devices.includes(l.name)) continue;
+      for (const a of l.addrs) addrs.add(a);
+      for (const b of l.broadcasts) broadcasts.add(b);
+    }
+    this.writeNodeAddrs([...addrs], [...broadcasts].filter((b) => !addrs.has(b)));
     const snat = nodeAddrs[0] ?? links.find((l) => this.devices.includes(l.name) && l.addrs.length)?.addrs[0] ?? null;
     this.cfg = {
       ...C.DEFAULT_CONFIG,
@@ -287,18 +296,23 @@ export class Agent implements AgentView {
       maglevM: this.opts.maglevTableSize,
       ctLimit: C.ctFlowLimit(this.opts.conntrackSize, this.cpus),
       snatAddr: snat,
+      snatPortMin: this.opts.snatPortRange.min, snatPortMax: this.opts.snatPortRange.max,
       // A new generation with every config write: nothing cached under another config is used.
       flowCacheGen: this.opts.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
       flowCacheMask: Math.max(1, this.opts.flowCacheSize) - 1,
     };
+    this.writeSnatSkip();
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
     if (!snat) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
   }
 
-  private writeNodeAddrs(addrs: string[]): void {
+  /** Node addresses (NodePort), and the devices' subnet broadcast addresses, flagged: the
+   *  datapath never starts a flow from one (flow_src_ok in bpf/include/flow.h). */
+  private writeNodeAddrs(addrs: string[], broadcasts: string[]): void {
     const m = this.obj.map(C.MAP.nodeAddrs);
-    const want = new Set(addrs);
+    const want = new Set([...addrs, ...broadcasts]);
     for (const a of addrs) m.update(C.encodeNodeAddrKey(a), C.encodeNodeAddrValue());
+    for (const b of broadcasts) m.update(C.encodeNodeAddrKey(b), C.encodeNodeAddrValue(C.NODE_ADDR_FLAG.broadcast));
     for (const k of m.keys()) if (!want.has(C.decodeNodeAddrKey(k))) m.delete(k);
   }
 
@@ -311,6 +325,36 @@ export class Agent implements AgentView {
       m.update(C.encodePodIfKey(l.ifindex), C.encodePodIfValue(l.kind === 'veth' ? C.POD_IF_FLAG.peer : 0));
     }
     for (const k of m.keys()) if (!want.has(C.decodePodIfKey(k))) m.delete(k);
+  }
+
+  /** snat_skip: the ports of the SNAT range the node itself uses (src/agent/ports.ts); only
+   *  words that changed are written. */
+  private writeSnatSkip(): void {
+    const r = this.opts.snatPortRange;
+    const skip = nodePortsIn(r);
+    const words = C.snatSkipWords(skip);
+    const m = this.obj.map(C.MAP.snatSkip);
+    for (let i = 0; i < words.length; i++) {
+      if (words[i] !== this.snatSkip[i]) m.update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(words[i]));
+    }
+    this.snatSkip = words;
+    const free = r.max - r.min + 1 - skip.size;
+    if (free < 1024 && this.snat.skipped !== skip.size) {
+      this.log.warn({ range: `${r.min}-${r.max}`, free }, 'few SNAT ports left after the ports the node uses: widen --snat-port-range');
+    }
+    this.snat = { ...this.snat, first: r.min, last: r.max, skipped: skip.size };
+  }
+
+  /** if_macs: each attached interface's own MAC, the source MAC of replies sent back out of it. */
+  private writeIfMacs(links: Array<{ ifindex: number; mac: string | null }>): void {
+    const m = this.obj.map(C.MAP.ifMacs);
+    const want = new Set<number>();
+    for (const l of links) {
+      if (!l.mac) continue;
+      want.add(l.ifindex);
+      m.update(C.encodeIfMacKey(l.ifindex), C.encodeIfMacValue(l.mac));
+    }
+    for (const k of m.keys()) if (!want.has(C.decodeIfMacKey(k))) m.delete(k);
   }
 
   private toggleFile(): string {
@@ -354,6 +398,7 @@ export class Agent implements AgentView {
     const pods = selectPodInterfaces(links, this.devices, this.opts.podInterfaces);
     this.podIfs = pods.map((l) => l.name);
     this.writePodIfs(pods);
+    this.writeIfMacs([...links.filter((l) => devices.includes(l.name)), ...pods]);
     for (const d of [...devices, ...this.podIfs]) allowLocalSource(d, this.log);
     const byMode = this.chooseDeviceModes(devices, links);
     // tc first: while a device changes mode both hooks may run for a moment, which is harmless
@@ -394,6 +439,8 @@ export class Agent implements AgentView {
     try {
       const r = sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.cfg);
       const reaped = this.rec.reapRetired(r.liveBackends);
+      this.snat.used = r.snatPorts;
+      this.writeSnatSkip();
       if (r.expired || reaped) this.log.debug({ expired: r.expired, live: r.entries, reaped }, 'conntrack sweep');
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');
@@ -431,6 +478,7 @@ export class Agent implements AgentView {
       mapFill,
       kernel: { release: release(), checks: this.kernelChecks() },
       source: { kind: this.opts.source, synced: this.source?.synced ?? false, connection: this.source?.synced ? 'up' : 'syncing' },
+      snatPorts: { ...this.snat },
     };
   }
 

@@ -105,6 +105,14 @@ export class XlbMetrics {
       name: 'xlb_conntrack_max_entries', help: 'Connection tracking capacity', registers,
       async collect() { const s = await stats(); this.reset(); if (s) this.set(s.conntrack.max); },
     });
+    new Gauge({
+      name: 'xlb_snat_ports_used', help: 'Node source ports held by live SNATed flows (as of the last conntrack sweep)', registers,
+      collect() { this.set(view.status().snatPorts.used); },
+    });
+    new Gauge({
+      name: 'xlb_snat_ports_available', help: 'Ports of --snat-port-range SNAT may use (ports the node uses left out)', registers,
+      collect() { const p = view.status().snatPorts; this.set(p.last ? p.last - p.first + 1 - p.skipped : 0); },
+    });
     new Counter({
       name: 'xlb_datapath_drops_total', help: 'Packets the datapath dropped, by reason', labelNames: ['reason'], registers,
       async collect() {

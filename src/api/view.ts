@@ -49,6 +49,9 @@ export interface StatusInfo {
   mapFill: MapFill[];
   kernel: { release: string; checks: KernelCheck[] };
   source: { kind: 'kube' | 'manifests'; synced: boolean; connection: string };
+  /** --snat-port-range, the ports of it the node uses (left out), ports held by live flows
+   *  (as of the last conntrack sweep) */
+  snatPorts: { first: number; last: number; skipped: number; used: number };
 }
 
 /** One decoded map entry. Values may hold bigint (u64 counters); the API turns them into JSON. */

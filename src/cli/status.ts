@@ -20,6 +20,7 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
       ['Last sync', s.lastSyncMs ? `${new Date(s.lastSyncMs).toISOString()} (${ago(s.lastSyncMs, now)})` : 'never'],
       ['Pending changes', s.pendingChanges],
       ['Kernel', `${s.kernel?.release ?? '-'} (${checks.length - failed}/${checks.length} checks ok)`],
+      ['SNAT ports', snatPorts(s.snatPorts)],
     ]),
   ];
   out.push(
@@ -43,6 +44,12 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
     out.push('', table(['CHECK (KERNEL, FEATURES)', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok, c.detail])));
   }
   return out.join('\n');
+}
+
+function snatPorts(p: StatusInfo__Output['snatPorts']): string {
+  if (!p || !p.last) return '-';
+  const avail = p.last - p.first + 1 - p.skipped;
+  return `${p.used} of ${avail} in use (${percent(p.used, avail)}; range ${p.first}-${p.last}, ${p.skipped} used by the node left out)`;
 }
 
 export async function run(argv: string[]): Promise<number> {

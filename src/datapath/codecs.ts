@@ -33,6 +33,8 @@ export const MAP = {
   srcRanges: 'src_ranges',
   nodeAddrs: 'node_addrs',
   podIfs: 'pod_ifs',
+  ifMacs: 'if_macs',
+  snatSkip: 'snat_skip',
   stats: 'stats',
   drops: 'drops',
   frags: 'frags',
@@ -65,8 +67,8 @@ export type BackendStateName = 'active' | 'terminating' | 'draining';
 export const BACKEND_STATE: Record<BackendStateName, number> = { active: 0, terminating: 1, draining: 2 };
 export const BACKEND_FLAG = { local: 1 } as const;
 
-export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp';
-export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp'];
+export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp' | 'syn_recv' | 'udp_new';
+export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp', 'syn_recv', 'udp_new'];
 export const CT_FLAG = { reply: 1, snat: 2, hairpin: 4, external: 8, localBackend: 16 } as const;
 
 export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4 } as const;
@@ -84,10 +86,11 @@ export const DROP_REASONS = [
   { id: 8, key: 'ct_full', name: 'conntrack full: new flow dropped' },
   { id: 9, key: 'frag_untracked', name: 'fragment without its first fragment (passed untouched)' },
   { id: 10, key: 'snat_exhausted', name: 'no free SNAT port' },
-  { id: 11, key: 'reject_failed', name: 'could not build reject reply' },
+  { id: 11, key: 'reject_failed', name: 'could not build reject reply (IP options, group MAC)' },
   { id: 12, key: 'no_config', name: 'datapath config missing (SNAT/hairpin address)' },
   { id: 13, key: 'fib', name: 'FIB lookup: blackhole/unreachable/prohibit' },
   { id: 14, key: 'icmp_inner', name: 'ICMP error with unusable inner header' },
+  { id: 15, key: 'bad_source', name: 'new flow from a source never answered (0/8, loopback, multicast, class E, subnet broadcast)' },
 ] as const;
 export type DropKey = (typeof DROP_REASONS)[number]['key'];
 export const DROP: Record<DropKey, number> = Object.fromEntries(DROP_REASONS.map((r) => [r.key, r.id])) as Record<DropKey, number>;
@@ -114,16 +117,17 @@ export const LAYOUT: Record<string, StructLayout> = {
   xlb_src_range_key: { size: 24, members: { prefixlen: 0, svc_id: 4, addr: 8 } },
   xlb_node_addr_value: { size: 4, members: { flags: 0 } },
   xlb_pod_if_value: { size: 4, members: { flags: 0 } },
+  xlb_if_mac: { size: 8, members: { mac: 0 } },
   xlb_svc_stats: { size: 24, members: { packets: 0, bytes: 8, new_flows: 16 } },
   xlb_frag_key: { size: 12, members: { saddr: 0, daddr: 4, id: 8, proto: 10 } },
   xlb_frag_value: { size: 4, members: { sport: 0, dport: 2 } },
   xlb_config: {
-    size: 84,
+    size: 88,
     members: {
       flags: 0, nodeport_min: 4, nodeport_max: 6, maglev_m: 8, ct_limit: 12, hash_seed: 16,
       tcp_syn_timeout: 20, tcp_est_timeout: 24, tcp_fin_timeout: 28, tcp_close_timeout: 32,
       udp_timeout: 36, snat_port_min: 40, snat_port_max: 42, snat_addr: 44, hairpin_addr: 60,
-      flow_cache_gen: 76, flow_cache_mask: 80,
+      flow_cache_gen: 76, flow_cache_mask: 80, udp_new_timeout: 84,
     },
   },
 };
@@ -330,10 +334,12 @@ export const decodeCtFillValue = (b: Buffer): bigint => b.readBigUInt64LE(0);
 /** Timeout (seconds) the datapath applies to a CT entry in this state. */
 export function ctTimeoutSec(state: CtStateName, cfg: XlbConfig): number {
   switch (state) {
-    case 'syn': return cfg.tcpSynTimeout;
+    case 'syn':
+    case 'syn_recv': return cfg.tcpSynTimeout;
     case 'established': return cfg.tcpEstTimeout;
     case 'fin': return cfg.tcpFinTimeout;
     case 'closed': return cfg.tcpCloseTimeout;
+    case 'udp_new': return cfg.udpNewTimeout;
     default: return cfg.udpTimeout;
   }
 }
@@ -392,6 +398,8 @@ export const decodeSrcRangeValue = (b: Buffer): boolean => b[0] !== 0;
 
 export const encodeNodeAddrKey = (addr: string): Buffer => encodeAddr(addr);
 export const decodeNodeAddrKey = (b: Buffer): string => decodeAddr(b) ?? '0.0.0.0';
+/** xlb_node_addr_flags: broadcast = a node device's subnet broadcast address (no NodePort, no reply) */
+export const NODE_ADDR_FLAG = { broadcast: 1 } as const;
 export const encodeNodeAddrValue = (flags = 0): Buffer => u32(flags);
 export const decodeNodeAddrValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
 
@@ -403,6 +411,31 @@ export const encodePodIfKey = (ifindex: number): Buffer => u32(ifindex);
 export const decodePodIfKey = (b: Buffer): number => b.readUInt32LE(0);
 export const encodePodIfValue = (flags: number): Buffer => u32(flags);
 export const decodePodIfValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
+
+// ---- if_macs: an interface's own MAC by ifindex (source MAC of rejects and hairpin) ----
+
+export const encodeIfMacKey = (ifindex: number): Buffer => u32(ifindex);
+export const decodeIfMacKey = (b: Buffer): number => b.readUInt32LE(0);
+export function encodeIfMacValue(mac: string): Buffer {
+  const parts = mac.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-f]{2}$/i.test(p))) throw new RangeError(`not a MAC address: '${mac}'`);
+  const b = Buffer.alloc(8);
+  parts.forEach((p, i) => { b[i] = parseInt(p, 16); });
+  return b;
+}
+export const decodeIfMacValue = (b: Buffer): { mac: string } => ({ mac: [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':') });
+
+// ---- snat_skip: SNAT ports the node uses, bit (port & 63) of word port >> 6 ----
+
+export const SNAT_SKIP_WORDS = 65536 / 64;
+/** The snat_skip words for a set of ports. */
+export function snatSkipWords(ports: Iterable<number>): BigUint64Array {
+  const w = new BigUint64Array(SNAT_SKIP_WORDS);
+  for (const p of ports) w[p >> 6] |= 1n << BigInt(p & 63);
+  return w;
+}
+export const encodeSnatSkipKey = (word: number): Buffer => u32(word);
+export const encodeSnatSkipValue = (bits: bigint): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(bits); return b; };
 
 // ---- per-CPU stats and drops (values are possibleCpus * round_up(size, 8) bytes) ----
 
@@ -472,6 +505,8 @@ export interface XlbConfig {
   flowCacheGen: number;
   /** flow_cache max_entries - 1 (the map's size is a power of two) */
   flowCacheMask: number;
+  /** seconds: UDP flows that never got a reply (udpTimeout once they did) */
+  udpNewTimeout: number;
 }
 
 /** flow_cache entries per CPU (XLB_FLOW_CACHE_SIZE in bpf/xlb_maps.h) */
@@ -489,9 +524,10 @@ export const DEFAULT_CONFIG: XlbConfig = {
   nodePortMin: 30000, nodePortMax: 32767,
   maglevM: MAGLEV_DEFAULT_M, ctLimit: 100_000, hashSeed: 0x9e3779b9,
   tcpSynTimeout: 60, tcpEstTimeout: 21600, tcpFinTimeout: 30, tcpCloseTimeout: 10, udpTimeout: 120,
-  snatPortMin: 61000, snatPortMax: 65535,
+  snatPortMin: 1024, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',
   flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
+  udpNewTimeout: 30,
 };
 
 export const encodeConfigKey = (): Buffer => u32(0);
@@ -500,7 +536,7 @@ export function encodeConfig(c: XlbConfig): Buffer {
   if (c.maglevM < 1) throw new RangeError('config: maglevM must be >= 1');
   const cacheSize = c.flowCacheMask + 1;
   if (!Number.isInteger(cacheSize) || cacheSize < 1 || (cacheSize & c.flowCacheMask) !== 0) throw new RangeError('config: flowCacheMask + 1 must be a power of two');
-  const b = Buffer.alloc(84);
+  const b = Buffer.alloc(88);
   b.writeUInt32LE(c.flags, 0);
   b.writeUInt16LE(c.nodePortMin, 4);
   b.writeUInt16LE(c.nodePortMax, 6);
@@ -514,6 +550,7 @@ export function encodeConfig(c: XlbConfig): Buffer {
   encodeAddr(c.hairpinAddr, b, 60);
   b.writeUInt32LE(c.flowCacheGen >>> 0, 76);
   b.writeUInt32LE(c.flowCacheMask >>> 0, 80);
+  b.writeUInt32LE(c.udpNewTimeout, 84);
   return b;
 }
 export function decodeConfig(b: Buffer): XlbConfig {
@@ -524,7 +561,7 @@ export function decodeConfig(b: Buffer): XlbConfig {
     tcpCloseTimeout: b.readUInt32LE(32), udpTimeout: b.readUInt32LE(36),
     snatPortMin: b.readUInt16LE(40), snatPortMax: b.readUInt16LE(42),
     snatAddr: decodeAddr(b, 44), hairpinAddr: decodeAddr(b, 60),
-    flowCacheGen: b.readUInt32LE(76), flowCacheMask: b.readUInt32LE(80),
+    flowCacheGen: b.readUInt32LE(76), flowCacheMask: b.readUInt32LE(80), udpNewTimeout: b.readUInt32LE(84),
   };
 }
 

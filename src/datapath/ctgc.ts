@@ -12,6 +12,8 @@ export interface SweepResult {
   liveBackends: Set<number>;
   /** live entries after the sweep */
   entries: number;
+  /** node SNAT ports held by live flows (reply entries of SNATed, non-hairpin flows) */
+  snatPorts: number;
 }
 
 interface CtEntry { key: Buffer; value: C.CtValue; expired: boolean }
@@ -52,6 +54,7 @@ export function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, now
   let scanned = 0;
   let expired = 0;
   let released = 0n;
+  let snatPorts = 0;
   for (const flow of groupFlows(ct, cfg, nowNs).values()) {
     scanned += flow.length;
     if (flow.every((e) => e.expired)) {
@@ -61,11 +64,14 @@ export function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, now
       // One admission per flow, whichever of its entries LRU eviction left behind.
       if (deleted > 0) released++;
     } else {
-      for (const e of flow) if (e.value.backendId) liveBackends.add(e.value.backendId);
+      for (const e of flow) {
+        if (e.value.backendId) liveBackends.add(e.value.backendId);
+        if ((e.value.flags & (C.CT_FLAG.reply | C.CT_FLAG.snat | C.CT_FLAG.hairpin)) === (C.CT_FLAG.reply | C.CT_FLAG.snat)) snatPorts++;
+      }
     }
   }
   if (released > 0n) creditReleased(ctFill, released);
-  return { scanned, expired, liveBackends, entries: scanned - expired };
+  return { scanned, expired, liveBackends, entries: scanned - expired, snatPorts };
 }
 
 function creditReleased(ctFill: BpfMap, released: bigint): void {

@@ -83,7 +83,7 @@ export class Datapath {
   reset(cfg: Partial<C.XlbConfig> = {}): void {
     for (const id of this.backendIds) this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
     this.backendIds.clear();
-    for (const name of [C.MAP.services, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev]) {
+    for (const name of [C.MAP.services, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev, C.MAP.ifMacs]) {
       const m = this.map(name);
       for (const k of m.keys()) m.delete(k);
     }
@@ -91,6 +91,7 @@ export class Datapath {
     for (const id of this.used) this.map(C.MAP.stats).update(C.encodeStatsKey(id), C.encodeStatsValue(this.cpus));
     for (let r = 0; r < C.DROP_MAX; r++) this.map(C.MAP.drops).update(C.encodeDropKey(r), C.encodeDropValue(this.cpus));
     this.ctFill(0n, 0n);
+    this.snatSkip([]);
     this.config(cfg);
   }
 
@@ -116,8 +117,19 @@ export class Datapath {
     this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
   }
 
-  nodeAddr(addr: string): void {
-    this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue());
+  nodeAddr(addr: string, flags = 0): void {
+    this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue(flags));
+  }
+
+  /** SNAT ports the node uses (snat_skip); writes every word. */
+  snatSkip(ports: number[]): void {
+    const words = C.snatSkipWords(ports);
+    words.forEach((w, i) => this.map(C.MAP.snatSkip).update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(w)));
+  }
+
+  /** The interface's own MAC (if_macs); test runs without a ctx arrive on lo (ifindex 1). */
+  ifMac(ifindex: number, mac: string): void {
+    this.map(C.MAP.ifMacs).update(C.encodeIfMacKey(ifindex), C.encodeIfMacValue(mac));
   }
 
   srcRange(svcId: number, cidr: string): void {

@@ -5,7 +5,7 @@ import * as C from '../../src/datapath/codecs.js';
 import { buildFragments, buildPacket, buildRawFrame, MAC_A, MAC_B, type PacketSpec } from '../helpers/packet.js';
 import { CLIENT, CLUSTER_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, type Datapath } from './harness.js';
 import type { Row } from './rows.js';
-import { tcp as xtcp } from './xdp.fixtures.js';
+import { DEV_MAC, tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
 
 const F = C.SVC_FLAG;
 const ptcp = (o: Partial<PacketSpec> = {}): Buffer =>
@@ -61,7 +61,12 @@ export const tcRows: Row[] = [
   {
     name: 'reply from the local backend: source back to ClusterIP:80', prog: 'tc', setup: cip, before: [{ pkt: ptcp(), verdict: 'OK' }],
     pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
-    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 }, ct: [{ key: fwd(), value: { state: 'established' } }],
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 }, ct: [{ key: fwd(), value: { state: 'syn_recv' } }],
+  },
+  {
+    name: 'pod ACK after the backend SYN-ACK: the pod -> ClusterIP flow is established', prog: 'tc', setup: cip,
+    before: [{ pkt: ptcp(), verdict: 'OK' }, { pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
+    pkt: ptcp({ flags: 'A' }), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, ct: [{ key: fwd(), value: { state: 'established' } }],
   },
   {
     name: 'reply of a local backend to an external client (flow made by XDP): source back to the LB IP', prog: 'tc',
@@ -87,6 +92,14 @@ export const tcRows: Row[] = [
     pkt: ptcp({ src: POD_A, dst: HAIRPIN, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'TC_REDIRECT',
     out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000, srcMac: MAC_B, dstMac: MAC_A },
   },
+  {
+    name: 'hairpin of a frame sent to the broadcast MAC: back into the pod from the veth\'s own MAC', prog: 'tc', setup: (d) => { self(d); d.ifMac(1, DEV_MAC); },
+    pkt: ptcp({ dstMac: 'ff:ff:ff:ff:ff:ff' }), verdict: 'TC_REDIRECT', out: { src: HAIRPIN, dst: POD_A, srcMac: DEV_MAC, dstMac: MAC_A },
+  },
+  {
+    name: 'pod -> ClusterIP without endpoints, SYN to a multicast MAC: RST into the pod from the veth\'s own MAC', prog: 'tc', setup: (d) => { cip(d, { backends: [] }); d.ifMac(1, DEV_MAC); },
+    pkt: ptcp({ dstMac: '33:33:00:00:00:01' }), verdict: 'TC_REDIRECT', drops: { no_endpoints: 1 }, out: { tcpFlags: 'AR', srcMac: DEV_MAC, dstMac: MAC_A },
+  },
   { name: 'hairpin without a configured hairpin address: no_config drop', prog: 'tc', setup: self, config: { hairpinAddr: null }, pkt: ptcp(), verdict: 'SHOT', drops: { no_config: 1 } },
   { name: 'pod -> LB IP (internal entry): DNAT in tc', prog: 'tc', setup: (d) => { d.backend(1, POD_B, 8080); d.service({ addr: LB_IP, port: 80, svcId: 11, backends: [1], scope: 'internal' }); }, pkt: ptcp({ dst: LB_IP }), verdict: 'OK', out: { dst: POD_B, dport: 8080 } },
   { name: 'pod -> NodePort on a node address (internal wildcard): DNAT', prog: 'tc', setup: (d) => { d.nodeAddr(NODE); d.backend(1, POD_B, 8080); d.service({ addr: null, port: 30080, svcId: 12, backends: [1], scope: 'internal' }); }, pkt: ptcp({ dst: NODE, dport: 30080 }), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, ct: [{ key: { saddr: POD_B, daddr: POD_A, sport: 8080, dport: 40000, proto: 'TCP' }, value: { natAddr: NODE, natPort: 30080 } }] },
@@ -103,7 +116,10 @@ export const tcRows: Row[] = [
     drops: { no_endpoints: 1 }, out: { src: CLUSTER_IP, dst: POD_A, icmpType: 3, icmpCode: 3, len: 70 },
     check: (o) => { assert.equal(o.icmp?.inner?.ip.dst, CLUSTER_IP); assert.equal(o.icmp?.inner?.dport, 53); },
   },
+  { name: 'pod -> ClusterIP without endpoints from source 127.0.0.1: bad_source drop, nothing back into the pod', prog: 'tc', setup: (d) => cip(d, { backends: [] }), pkt: ptcp({ src: '127.0.0.1' }), verdict: 'SHOT', drops: { bad_source: 1 } },
+  { name: 'pod -> ClusterIP without endpoints, UDP from 255.255.255.255: bad_source drop', prog: 'tc', setup: (d) => cip(d, { backends: [], proto: 'UDP', port: 53 }), pkt: pudp({ src: '255.255.255.255' }), verdict: 'SHOT', drops: { bad_source: 1 } },
   { name: 'pod -> address that is no frontend: untouched', prog: 'tc', setup: cip, pkt: ptcp({ dst: '10.96.0.99' }), verdict: 'OK', unchanged: true },
+  { name: '802.1Q-tagged frame from a pod to a ClusterIP: untouched', prog: 'tc', setup: cip, pkt: vlanTagged(ptcp(), [0x8100]), verdict: 'OK', unchanged: true, ct: [{ key: fwd(), value: null }] },
   { name: 'ARP from a pod: untouched', prog: 'tc', setup: cip, pkt: buildRawFrame(0x0806, Buffer.alloc(28, 2)), verdict: 'OK', unchanged: true },
   { name: 'pod TTL 1 to a ClusterIP: ttl drop', prog: 'tc', setup: cip, pkt: ptcp({ ttl: 1 }), verdict: 'SHOT', drops: { ttl: 1 } },
   { name: 'pod packet with IHL 3: bad_ihl drop', prog: 'tc', setup: cip, pkt: ptcp({ ihl: 3 }), verdict: 'SHOT', drops: { bad_ihl: 1 } },

@@ -16,6 +16,8 @@ export const udp = (o: Partial<PacketSpec> = {}): Buffer =>
   buildPacket({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.from('query-bytes'), ...o });
 
 const F = C.SVC_FLAG;
+/** if_macs entry of the interface test runs arrive on (lo, ifindex 1, without a ctx) */
+export const DEV_MAC = '02:00:00:00:0d:01';
 const fwdKey = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: CLIENT, daddr: LB_IP, sport: 40000, dport: 80, proto: 'TCP', ...o });
 const revKey = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_A, daddr: CLIENT, sport: 8080, dport: 40000, proto: 'TCP', ...o });
 
@@ -57,6 +59,13 @@ function snatPort(d: Datapath, key: C.CtKey = fwdKey()): number {
   return v.natPort;
 }
 
+/** The frame with VLAN tags (TPIDs outermost first, VLAN ids 100, 101, ...) after the MACs. */
+export function vlanTagged(frame: Buffer, tpids: number[]): Buffer {
+  const tags = Buffer.alloc(4 * tpids.length);
+  tpids.forEach((t, i) => { tags.writeUInt16BE(t, 4 * i); tags.writeUInt16BE(100 + i, 4 * i + 2); });
+  return Buffer.concat([frame.subarray(0, 12), tags, frame.subarray(12)]);
+}
+
 function quote(pkt: Buffer, bytes = 28): Buffer {
   return pkt.subarray(14, 14 + bytes);
 }
@@ -70,6 +79,10 @@ export const xdpRows: Row[] = [
   { name: 'TCP to the LB IP on a port without a frontend passes untouched', prog: 'xdp', setup: lbLocal, pkt: tcp({ dport: 81 }), verdict: 'PASS', unchanged: true },
   { name: 'ICMP echo request to the LB IP passes untouched', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: CLIENT, dst: LB_IP, proto: 'ICMP', icmpType: 8, payload: Buffer.alloc(16, 3) }), verdict: 'PASS', unchanged: true },
   { name: 'internal-scope-only frontend is not served on a device', prog: 'xdp', setup: (d) => { d.backend(1, POD_A, 8080); d.service({ addr: CLUSTER_IP, port: 80, svcId: 4, backends: [1], scope: 'internal' }); }, pkt: tcp({ dst: CLUSTER_IP }), verdict: 'PASS', unchanged: true },
+  // VLAN-tagged frames belong to a VLAN interface, not to the device (ctx_vlan_tagged in
+  // bpf/include/ctx.h); at tc the kernel moves the tag out of the frame first: vlan.test.ts.
+  { name: '802.1Q-tagged TCP SYN to the LB IP passes untouched', prog: 'xdp', setup: lbLocal, pkt: vlanTagged(tcp(), [0x8100]), verdict: 'PASS', unchanged: true, ct: [{ key: fwdKey(), value: null }] },
+  { name: '802.1ad (QinQ) double-tagged UDP to the LB IP passes untouched', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: vlanTagged(udp(), [0x88a8, 0x8100]), verdict: 'PASS', unchanged: true, ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: null }] },
   { name: 'TTL 1 to an address that is not ours passes untouched (the stack decides)', prog: 'xdp', setup: lbLocal, pkt: tcp({ dst: '198.51.100.99', ttl: 1 }), verdict: 'PASS', unchanged: true },
 
   // ---- malformed: counted drops ----
@@ -101,7 +114,7 @@ export const xdpRows: Row[] = [
   {
     name: 'LB IP UDP with payload: DNAT, UDP checksum valid', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp(), verdict: 'PASS',
     out: { dst: POD_A, dport: 8080 }, check: (o) => assert.equal(o.payload?.toString(), 'query-bytes'),
-    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp' } }],
+    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp_new' } }],
   },
   { name: 'UDP without checksum: stays zero after DNAT', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp({ udpNoChecksum: true }), verdict: 'PASS', out: { dst: POD_A, dport: 8080, udpCsum: 0 } },
   {
@@ -145,11 +158,39 @@ export const xdpRows: Row[] = [
     before: [{ pkt: tcp(), verdict: 'PASS' }],
     pkt: (d) => tcp({ src: REMOTE_POD, dst: NODE, sport: 8080, dport: snatPort(d), flags: 'SA', seq: 5000, ack: 1001 }), verdict: 'PASS',
     out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000, tcpFlags: 'SA' },
-    ct: [{ key: fwdKey(), value: { state: 'established' } }], stats: { svcId: 1, packets: 2, newFlows: 1 },
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }], stats: { svcId: 1, packets: 2, newFlows: 1 },
   },
   {
     name: 'eTP Local: client source kept (no SNAT) even toward a backend not flagged local', prog: 'xdp', setup: (d) => lbRemote(d, F.local), pkt: tcp(), verdict: 'PASS',
     out: { src: CLIENT, sport: 40000, dst: REMOTE_POD, dport: 8080 }, ct: [{ key: revKey({ saddr: REMOTE_POD }), value: { flags: C.CT_FLAG.reply | C.CT_FLAG.external } }],
+  },
+  {
+    name: 'SNAT ports: flows take ports of the configured range that the node does not use (snat_skip)', prog: 'xdp', config: { snatPortMin: 40000, snatPortMax: 40255 },
+    setup: (d) => { lbRemote(d); d.snatSkip(Array.from({ length: 64 }, (_, i) => 40000 + 4 * i)); },
+    before: Array.from({ length: 29 }, (_, i) => ({ pkt: tcp({ sport: 41000 + i }), verdict: 'PASS' as const })),
+    pkt: tcp({ sport: 42000 }), verdict: 'PASS',
+    check: (_o, d) => {
+      const ports = d.ctEntries().filter(([, v]) => !(v.flags & C.CT_FLAG.reply)).map(([, v]) => v.natPort);
+      assert.equal(ports.length, 30);
+      for (const p of ports) assert.ok(p >= 40000 && p <= 40255 && p % 4 !== 0, `SNAT port ${p}: in range, not one the node uses`);
+      assert.equal(new Set(ports).size, 30, 'one port per flow');
+    },
+  },
+  {
+    name: 'SNAT port held by a flow that never established and expired (syn timeout): taken over', prog: 'xdp', config: { snatPortMin: 40000, snatPortMax: 40000 },
+    setup: (d) => {
+      lbRemote(d);
+      d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: REMOTE_POD, daddr: NODE, sport: 8080, dport: 40000, proto: 'TCP' }), C.encodeCtValue({
+        natAddr: LB_IP, origAddr: CLIENT2, natPort: 80, origPort: 50000, backendId: 2, svcId: 1, state: 'syn_recv',
+        flags: C.CT_FLAG.reply | C.CT_FLAG.snat | C.CT_FLAG.external, lastSeen: process.hrtime.bigint() - 61_000_000_000n, created: 1n,
+      }));
+    },
+    pkt: tcp(), verdict: 'PASS', out: { src: NODE, sport: 40000, dst: REMOTE_POD },
+  },
+  {
+    name: 'SNAT port held by a live flow of another client, range of one port: snat_exhausted drop', prog: 'xdp', config: { snatPortMin: 40000, snatPortMax: 40000 },
+    setup: lbRemote, before: [{ pkt: tcp({ src: CLIENT2 }), verdict: 'PASS' }],
+    pkt: tcp(), verdict: 'DROP', drops: { snat_exhausted: 1 },
   },
   { name: 'remote backend without a configured SNAT address: no_config drop', prog: 'xdp', setup: (d) => lbRemote(d), config: { snatAddr: null }, pkt: tcp(), verdict: 'DROP', drops: { no_config: 1 } },
 
@@ -179,9 +220,41 @@ export const xdpRows: Row[] = [
     name: 'no endpoints, tiny UDP datagram: reply grows the frame to the full ICMP size', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }),
     pkt: udp({ payload: Buffer.alloc(0) }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { icmpType: 3, icmpCode: 3, len: 70 },
   },
+  // replies leave from the interface's own MAC (if_macs), never from a group address
+  {
+    name: 'no endpoints, SYN to the broadcast MAC: RST from the interface\'s own MAC (if_macs)', prog: 'xdp',
+    setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); },
+    pkt: tcp({ dstMac: 'ff:ff:ff:ff:ff:ff' }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { tcpFlags: 'AR', srcMac: DEV_MAC, dstMac: '02:00:00:00:00:0a' },
+  },
+  {
+    name: 'no endpoints, UDP to a multicast MAC: ICMP unreachable from the interface\'s own MAC', prog: 'xdp',
+    setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }); },
+    pkt: udp({ dstMac: '01:00:5e:00:00:01' }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { icmpType: 3, srcMac: DEV_MAC, dstMac: '02:00:00:00:00:0a' },
+  },
+  {
+    name: 'no endpoints, SYN to another unicast MAC: RST still from the interface\'s own MAC', prog: 'xdp',
+    setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); },
+    pkt: tcp({ dstMac: '02:00:00:00:00:99' }), verdict: 'REDIRECT', drops: { no_endpoints: 1 }, out: { srcMac: DEV_MAC },
+  },
+  { name: 'no endpoints, SYN to the broadcast MAC on an interface without if_macs entry: no reply, counted', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ dstMac: 'ff:ff:ff:ff:ff:ff' }), verdict: 'DROP', drops: { reject_failed: 1 } },
+  { name: 'no endpoints, SYN from a group source MAC: never answered (the reply would reach every host)', prog: 'xdp', setup: (d) => { d.ifMac(1, DEV_MAC); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); }, pkt: tcp({ srcMac: '01:00:5e:00:00:01' }), verdict: 'DROP', drops: { reject_failed: 1 } },
   { name: 'no endpoints with traffic policy Local: dropped, not rejected', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [], flags: F.local }), pkt: tcp(), verdict: 'DROP', drops: { no_local_endpoints: 1 } },
   { name: 'no endpoints, packet with IP options: dropped, counted once as reject_failed (no reject)', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ options: Buffer.from([1, 1, 1, 0]) }), verdict: 'DROP', drops: { reject_failed: 1 } },
   { name: 'no endpoints, incoming RST: never answered with a RST, counted once as no_endpoints', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }), pkt: tcp({ flags: 'R' }), verdict: 'DROP', drops: { no_endpoints: 1 } },
+
+  // ---- sources no reply may go to (RFC 1122): counted drops, never answered ----
+  ...['0.0.0.0', '0.1.2.3', '127.0.0.1', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255'].map((src): Row => ({
+    name: `no endpoints, TCP SYN from ${src}: bad_source drop, no RST`, prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }),
+    pkt: tcp({ src }), verdict: 'DROP', drops: { bad_source: 1 },
+  })),
+  { name: 'no endpoints, UDP from 224.0.0.1: bad_source drop, no ICMP unreachable', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [] }), pkt: udp({ src: '224.0.0.1' }), verdict: 'DROP', drops: { bad_source: 1 } },
+  {
+    name: 'no endpoints, TCP SYN from a node subnet broadcast address: bad_source drop', prog: 'xdp',
+    setup: (d) => { d.nodeAddr(NODE); d.nodeAddr('192.168.1.255', C.NODE_ADDR_FLAG.broadcast); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [] }); },
+    pkt: tcp({ src: '192.168.1.255' }), verdict: 'DROP', drops: { bad_source: 1 },
+  },
+  { name: 'SYN from 255.255.255.255 to a frontend with endpoints: bad_source drop, no flow', prog: 'xdp', setup: lbLocal, pkt: tcp({ src: '255.255.255.255' }), verdict: 'DROP', drops: { bad_source: 1 }, ct: [{ key: fwdKey({ saddr: '255.255.255.255' }), value: null }] },
+  { name: 'NodePort port on a subnet broadcast address: not a node address, untouched', prog: 'xdp', setup: (d) => { nodePort(d); d.nodeAddr('192.168.1.255', C.NODE_ADDR_FLAG.broadcast); }, pkt: tcp({ dst: '192.168.1.255', dport: 30080 }), verdict: 'PASS', unchanged: true },
 
   // ---- broken service state: counted, never forwarded to 0.0.0.0 ----
   { name: 'slot points at a missing backend: no_backend drop', prog: 'xdp', setup: (d) => d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [42] }), pkt: tcp(), verdict: 'DROP', drops: { no_backend: 1 } },
@@ -243,6 +316,23 @@ export const xdpRows: Row[] = [
         d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] });
         const idle = process.hrtime.bigint() - 121_000_000_000n;
         d.ctSet(fwdKey({ proto: 'UDP', dport: 53 }), { lastSeen: idle });
+      },
+    }],
+    pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
+  },
+  {
+    name: 'UDP reply: both entries leave udp_new (short timeout) for udp', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: udp(), verdict: 'PASS' }],
+    pkt: udp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000 }), verdict: 'PASS', out: { src: LB_IP, sport: 53 },
+    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp' } }, { key: revKey({ proto: 'UDP' }), value: { state: 'udp' } }],
+  },
+  {
+    name: 'UDP flow that never got a reply expires after udpNewTimeout: chosen anew', prog: 'xdp', config: { udpTimeout: 120, udpNewTimeout: 30 },
+    setup: (d) => { d.backend(1, POD_A, 8080); d.backend(2, POD_B, 8080); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [1] }); },
+    before: [{ pkt: udp(), verdict: 'PASS' }, {
+      act: (d) => {
+        d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] });
+        d.ctSet(fwdKey({ proto: 'UDP', dport: 53 }), { lastSeen: process.hrtime.bigint() - 31_000_000_000n });
       },
     }],
     pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
@@ -323,7 +413,27 @@ export const xdpRows: Row[] = [
   {
     name: 'retransmitted SYN of an open flow stays on its backend', prog: 'xdp', setup: twoBackends,
     before: [{ pkt: tcp() }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: moveToB }],
-    pkt: tcp(), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'established', backendId: 1 } }],
+    pkt: tcp(), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'syn_recv', backendId: 1 } }],
+  },
+  // A backend answers every SYN, spoofed ones too: only the client's ACK establishes a flow
+  // (netfilter's SYN_RECV), so a spoofed SYN flood holds entries for tcp_syn_timeout, not hours.
+  {
+    name: 'backend SYN-ACK to a SYN: both entries syn_recv (syn timeout), not established', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS',
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
+  },
+  {
+    name: 'client ACK after the SYN-ACK completes the handshake: both entries established', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS' }],
+    pkt: tcp({ flags: 'A', seq: 1001 }), verdict: 'PASS', out: { dst: POD_A },
+    ct: [{ key: fwdKey(), value: { state: 'established' } }, { key: revKey(), value: { state: 'established' } }],
+  },
+  {
+    name: 'a second SYN-ACK or a backend ACK does not establish a flow the client never acknowledged', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'PASS',
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
   },
   { name: 'TCP mid-stream packet without CT: tracked as established', prog: 'xdp', setup: lbLocal, pkt: tcp({ flags: 'A' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'established' } }] },
 

@@ -74,6 +74,7 @@ export class FakeView implements AgentView {
       mapFill: [{ name: 'services', entries: 3, maxEntries: 65536 }, { name: 'backends', entries: 2, maxEntries: 16384 }],
       kernel: { release: '6.18.0-test', checks: [{ name: 'btf', ok: true, detail: '/sys/kernel/btf/vmlinux' }, { name: 'bpf_link_xdp', ok: false, detail: 'needs 5.9' }] },
       source: { kind: this.kubeMode ? 'kube' : 'manifests', synced: true, connection: 'up' },
+      snatPorts: { first: 1024, last: 65535, skipped: 28232, used: 1230 },
     };
   }
 

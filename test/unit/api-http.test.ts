@@ -230,6 +230,8 @@ describe('/metrics', () => {
     assert.equal(value(samples, 'xlb_service_bytes_total', { service: 'default/web', frontend: '10.96.0.10:80/TCP' }), 3_500_000);
     assert.equal(value(samples, 'xlb_service_new_flows_total', { service: 'shop/lb', frontend: '192.0.2.10:53/UDP' }), 7);
     assert.equal(value(samples, 'xlb_conntrack_entries'), 47);
+    assert.equal(value(samples, 'xlb_snat_ports_used'), 1230);
+    assert.equal(value(samples, 'xlb_snat_ports_available'), 64512 - 28232);
     assert.equal(value(samples, 'xlb_enabled'), 1);
     assert.ok(value(samples, 'process_resident_memory_bytes'), 'process metrics are exported');
   });

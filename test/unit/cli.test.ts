@@ -76,6 +76,7 @@ describe('xlb CLI against a running agent', () => {
     assert.match(r.stdout, /^Source:\s+manifests, synced, connection up$/m);
     assert.match(r.stdout, new RegExp(`^Last sync:\\s+${new Date(T0).toISOString().replace(/\./g, '\\.')} \\(\\d+d ago\\)$`, 'm'));
     assert.match(r.stdout, /^Pending changes:\s+2$/m);
+    assert.match(r.stdout, /^SNAT ports:\s+1230 of 36280 in use \(3\.4%; range 1024-65535, 28232 used by the node left out\)$/m);
     assert.match(r.stdout, /^Kernel:\s+6\.18\.0-test \(1\/2 checks ok\)$/m);
     assert.match(r.stdout, /^eth0\s+2\s+native\s+41\s+7$/m);
     assert.match(r.stdout, /^veth1a2b\s+42,43$/m);

@@ -47,6 +47,7 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     podInterfaces: [],
     logLevel: 'info',
     nodePortRange: { min: 30000, max: 32767 },
+    snatPortRange: { min: 1024, max: 65535 },
     conntrackSize: 262144,
     flowCacheSize: 8192,
     maglevTableSize: 16381,
@@ -183,6 +184,9 @@ test('range, size, level, duration and boolean validation', () => {
   usageError(['--node-port-range', '32767-30000'], e, /^--node-port-range must be MIN-MAX with 1 <= MIN <= MAX <= 65535/);
   usageError(['--node-port-range', '30000'], e, /^--node-port-range must be MIN-MAX/);
   usageError(['--node-port-range', '0-100'], e, /^--node-port-range must be MIN-MAX/);
+  usageError(['--snat-port-range', '65535-1024'], e, /^--snat-port-range must be FIRST-LAST with 1 <= FIRST <= LAST <= 65535 \(e\.g\. 1024-65535\), not '65535-1024'$/);
+  usageError(['--snat-port-range', '1024'], e, /^--snat-port-range must be FIRST-LAST/);
+  assert.deepEqual(parseAgentOptions(['--snat-port-range', '20000-29999'], e).snatPortRange, { min: 20000, max: 29999 });
   usageError(['--maglev-table-size', '16384'], e, /^--maglev-table-size must be prime \(Maglev needs it\), 16384 is not: use 16381 or 16411$/);
   usageError(['--maglev-table-size', '7'], e, /^--maglev-table-size must be an integer from 251 to 131071/);
   usageError(['--conntrack-size', '1e6'], e, /^--conntrack-size must be an integer from 1024 to 16777216, not '1e6'$/);
@@ -212,7 +216,7 @@ test('config file problems: unreadable, not YAML, not a mapping, unknown key', (
 test('help names every flag with its environment variable', () => {
   const help = agentHelp();
   for (const flag of ['source', 'manifests', 'kubeconfig', 'api-server', 'node', 'devices', 'pin-path', 'api-socket', 'api-address',
-    'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'conntrack-size',
+    'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'snat-port-range', 'conntrack-size',
     'flow-cache-size', 'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode', 'local-delivery']) {
     assert.match(help, new RegExp(`--${flag} `), flag);
     assert.match(help, new RegExp(`env XLB_${flag.replace(/-/g, '_').toUpperCase()}\\b`), flag);

@@ -20,6 +20,7 @@ import type { PodInterface as _xlb_v1_PodInterface, PodInterface__Output as _xlb
 import type { ProgrammedEvent as _xlb_v1_ProgrammedEvent, ProgrammedEvent__Output as _xlb_v1_ProgrammedEvent__Output } from './xlb/v1/ProgrammedEvent.js';
 import type { Service as _xlb_v1_Service, Service__Output as _xlb_v1_Service__Output } from './xlb/v1/Service.js';
 import type { ServiceStats as _xlb_v1_ServiceStats, ServiceStats__Output as _xlb_v1_ServiceStats__Output } from './xlb/v1/ServiceStats.js';
+import type { SnatPorts as _xlb_v1_SnatPorts, SnatPorts__Output as _xlb_v1_SnatPorts__Output } from './xlb/v1/SnatPorts.js';
 import type { Source as _xlb_v1_Source, Source__Output as _xlb_v1_Source__Output } from './xlb/v1/Source.js';
 import type { StatsInfo as _xlb_v1_StatsInfo, StatsInfo__Output as _xlb_v1_StatsInfo__Output } from './xlb/v1/StatsInfo.js';
 import type { StatusClient as _xlb_v1_StatusClient, StatusDefinition as _xlb_v1_StatusDefinition } from './xlb/v1/Status.js';
@@ -54,6 +55,7 @@ export interface ProtoGrpcType {
       ProgrammedEvent: MessageTypeDefinition<_xlb_v1_ProgrammedEvent, _xlb_v1_ProgrammedEvent__Output>
       Service: MessageTypeDefinition<_xlb_v1_Service, _xlb_v1_Service__Output>
       ServiceStats: MessageTypeDefinition<_xlb_v1_ServiceStats, _xlb_v1_ServiceStats__Output>
+      SnatPorts: MessageTypeDefinition<_xlb_v1_SnatPorts, _xlb_v1_SnatPorts__Output>
       Source: MessageTypeDefinition<_xlb_v1_Source, _xlb_v1_Source__Output>
       StatsInfo: MessageTypeDefinition<_xlb_v1_StatsInfo, _xlb_v1_StatsInfo__Output>
       Status: SubtypeConstructor<typeof grpc.Client, _xlb_v1_StatusClient> & { service: _xlb_v1_StatusDefinition }
