@@ -148,13 +148,15 @@ static __always_inline void ct_peer_key(struct xlb_ct_key *pk, const struct xlb_
 }
 
 /* Refresh last_seen (at most every 100 ms, to keep the hit path from dirtying the line on
- * every packet) and apply state transitions to both entries. */
+ * every packet) and apply state transitions to both entries. A half-open flow ages from its
+ * last state change: the SYNs and SYN-ACKs a handshake that never completes retransmits (a
+ * backend answering a spoofed SYN flood does for half a minute) do not keep it longer. */
 static __always_inline void ct_touch(const struct xlb_ct_key *k, struct xlb_ct_value *v,
 				    const struct xlb_pkt *p, const struct xlb_backend *be, __u64 now)
 {
 	__u8 st = ct_next_state(v->state, p, v->flags & XLB_CT_F_REPLY);
 
-	if (now - v->last_seen > NSEC / 10)
+	if (now - v->last_seen > NSEC / 10 && v->state != XLB_CT_SYN && v->state != XLB_CT_SYN_RECV)
 		v->last_seen = now;
 	if (st != v->state) {
 		struct xlb_ct_key pk;

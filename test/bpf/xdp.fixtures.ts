@@ -430,6 +430,18 @@ export const xdpRows: Row[] = [
     ct: [{ key: fwdKey(), value: { state: 'established' } }, { key: revKey(), value: { state: 'established' } }],
   },
   {
+    name: 'retransmitted SYN-ACK and SYN do not refresh a half-open flow: it ages from its last state change', prog: 'xdp', setup: lbLocal,
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS' }, {
+      act: (d) => { const t = process.hrtime.bigint() - 50_000_000_000n; d.ctSet(fwdKey(), { lastSeen: t }); d.ctSet(revKey(), { lastSeen: t }); },
+    }, { pkt: tcp(), verdict: 'PASS' }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS',
+    check: (_o, d) => {
+      const old = process.hrtime.bigint() - 49_000_000_000n;
+      for (const k of [fwdKey(), revKey()]) assert.ok(d.ct(k)!.lastSeen < old, `${JSON.stringify(k)}: last_seen not refreshed`);
+      assert.equal(d.ct(fwdKey())!.state, 'syn_recv');
+    },
+  },
+  {
     name: 'a second SYN-ACK or a backend ACK does not establish a flow the client never acknowledged', prog: 'xdp', setup: lbLocal,
     before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }],
     pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'PASS',
