@@ -30,6 +30,16 @@ static __always_inline int flow_ttl_ok(const struct xlb_pkt *p)
 	return p->ttl > 1;
 }
 
+/* Whether an established flow stays on its backend. TCP connections drain on a backend that
+ * left the Service or stopped serving (as kube-proxy's conntrack keeps them); a UDP flow
+ * moves at once, as kube-proxy deletes the UDP conntrack entries of such endpoints: a client
+ * that keeps its socket (a DNS resolver) would otherwise talk to a dead pod for as long as it
+ * keeps talking. */
+static __always_inline int flow_be_keeps(const struct xlb_backend *be, const struct xlb_pkt *p)
+{
+	return p->proto != IPPROTO_UDP || be->state != XLB_BE_DRAINING;
+}
+
 /* ---- per-CPU flow cache (struct xlb_flow_cache_entry in maps.h) ---- */
 
 #define FC_SRC 1
@@ -92,7 +102,8 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 	if (e->backend_id) {
 		struct xlb_backend *be = lb_backend(e->backend_id);
 
-		if (!be || be->addr.w[3] != e->dst.w[3] || be->port != e->dport)
+		if (!be || be->addr.w[3] != e->dst.w[3] || be->port != e->dport ||
+		    !flow_be_keeps(be, p))
 			return -1;
 	}
 	lb_account(e->svc_id, p->len, 0);
@@ -367,8 +378,15 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 			if (!flow_ttl_ok(p))
 				return flow_drop(XLB_DROP_TTL);
 			be = lb_backend(v->backend_id);
-			if (be)
+			if (be && flow_be_keeps(be, p))
 				return flow_fwd(c, p, &k, v, be, cfg, now);
+			if (be) {
+				/* the flow moves: the old backend's reply entry goes with it */
+				struct xlb_ct_key rk;
+
+				ct_peer_key(&rk, &k, v, be);
+				bpf_map_delete_elem(&ct, &rk);
+			}
 		}
 	}
 	return flow_new(c, p, &k, cfg, scope, reuse, now);

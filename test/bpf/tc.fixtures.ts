@@ -115,6 +115,13 @@ export const tcRows: Row[] = [
     pkt: ptcp({ flags: 'A' }), verdict: 'OK', out: { dst: POD_B },
   },
   {
+    name: 'pod -> ClusterIP UDP flow whose backend left the Service (draining): next datagram to the remaining one', prog: 'tc',
+    setup: (d) => { cip(d, { proto: 'UDP', port: 53 }); d.backend(2, REMOTE_POD, 8080, { local: false }); },
+    before: [{ pkt: pudp(), verdict: 'OK' }, { pkt: pudp(), verdict: 'OK' }, { act: (d) => { d.backend(1, POD_B, 8080, { state: 'draining' }); d.service({ addr: CLUSTER_IP, port: 53, proto: 'UDP', svcId: 10, backends: [2], scope: 'internal' }); } }],
+    pkt: pudp(), verdict: 'OK', out: { dst: REMOTE_POD, dport: 8080 },
+    ct: [{ key: fwd({ dport: 53, proto: 'UDP' }), value: { backendId: 2 } }, { key: { saddr: POD_B, daddr: POD_A, sport: 8080, dport: 40000, proto: 'UDP' }, value: null }],
+  },
+  {
     name: 'pod UDP fragments: first translated, later one follows it', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
     before: [{ pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[0], verdict: 'OK' }],
     pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[1], verdict: 'OK',
