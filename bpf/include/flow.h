@@ -371,6 +371,10 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 	v = bpf_map_lookup_elem(&ct, &k);
 	now = xlb_now();
 	if (v) {
+		/* a flow's datagram can fragment at any time, in either direction: its later
+		 * fragments find their ports through the first, whichever path takes it */
+		if (p->frag == FRAG_FIRST)
+			parse_frag_first(p);
 		if (v->flags & XLB_CT_F_REPLY)
 			return flow_reply(c, p, &k, v, cfg, now);
 		reuse = 1;

@@ -25,6 +25,9 @@ function self(d: Datapath): void {
   d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [1], scope: 'internal' });
 }
 
+/** The backend pod's 40-byte UDP reply to pod A in two fragments (id 11). */
+const replyFrags = (): Buffer[] => buildFragments({ src: POD_B, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(40, 6), id: 11 }, 24);
+
 const fwd = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_A, daddr: CLUSTER_IP, sport: 40000, dport: 80, proto: 'TCP', ...o });
 
 export const tcRows: Row[] = [
@@ -126,6 +129,18 @@ export const tcRows: Row[] = [
     before: [{ pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[0], verdict: 'OK' }],
     pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[1], verdict: 'OK',
     out: { dst: POD_B }, check: (o) => assert.equal(o.ip?.fragOffset, 24),
+  },
+  {
+    name: 'reply fragments from the local backend pod: first and later fragment both from the ClusterIP', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: pudp(), verdict: 'OK' }, { pkt: replyFrags()[0], verdict: 'OK' }],
+    pkt: replyFrags()[1], verdict: 'OK', out: { src: CLUSTER_IP, dst: POD_A },
+    check: (o) => { assert.equal(o.ip?.fragOffset, 24); assert.deepEqual(o.payload, Buffer.alloc(24, 6)); },
+  },
+  {
+    name: 'pod UDP flow created unfragmented, then a fragmented datagram: the later fragment follows', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: pudp(), verdict: 'OK' }, { pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 10 }, 24)[0], verdict: 'OK' }],
+    pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 10 }, 24)[1], verdict: 'OK',
+    out: { dst: POD_B },
   },
   {
     name: 'ICMP port unreachable from the backend pod: appears to come from the ClusterIP, quoted header restored', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),

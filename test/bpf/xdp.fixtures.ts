@@ -65,6 +65,12 @@ function udpMoveToB(d: Datapath): void {
 const uKey = (o: Partial<C.CtKey> = {}): C.CtKey => fwdKey({ dport: 53, proto: 'UDP', ...o });
 const uRevKey = (pod: string): C.CtKey => revKey({ saddr: pod, proto: 'UDP' });
 
+/** A 64-byte UDP datagram to the LB IP in two fragments (id 77). */
+const bigReq = (): Buffer[] => buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 77 }, 32);
+/** The remote backend's 64-byte UDP reply to the SNATed flow in two fragments (id 90). */
+const bigReply = (d: Datapath): Buffer[] =>
+  buildFragments({ src: REMOTE_POD, dst: NODE, proto: 'UDP', sport: 8080, dport: snatPort(d, uKey()), payload: Buffer.alloc(64, 4), id: 90 }, 32);
+
 /** The SNAT port the datapath chose for the flow (from the forward CT entry). */
 function snatPort(d: Datapath, key: C.CtKey = fwdKey()): number {
   const v = d.ct(key);
@@ -386,6 +392,31 @@ export const xdpRows: Row[] = [
   {
     name: 'later fragment without its first: passed untouched, counted', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
     pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 78 }, 32)[1], verdict: 'PASS', unchanged: true, drops: { frag_untracked: 1 },
+  },
+
+  {
+    name: 'fragments of a later, large datagram of a flow created unfragmented: first and later both translated', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: udp(), verdict: 'PASS' }, { pkt: bigReq()[0], verdict: 'PASS' }],
+    pkt: bigReq()[1], verdict: 'PASS', out: { src: CLIENT, dst: POD_A },
+    check: (o) => { assert.equal(o.ip?.fragOffset, 32); assert.deepEqual(o.payload, Buffer.alloc(32, 9)); },
+    stats: { svcId: 1, packets: 3, newFlows: 1 },
+  },
+  {
+    name: 'reply fragments from a remote backend (SNATed flow): the later one also goes back to the client from the LB IP', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); },
+    before: [{ pkt: udp(), verdict: 'PASS' }, { pkt: (d) => bigReply(d)[0], verdict: 'PASS' }],
+    pkt: (d) => bigReply(d)[1], verdict: 'PASS', out: { src: LB_IP, dst: CLIENT },
+    check: (o) => { assert.equal(o.ip?.fragOffset, 32); assert.deepEqual(o.payload, Buffer.alloc(32, 4)); },
+  },
+  {
+    name: 'reply fragments from a remote backend to a local pod (pod -> ClusterIP flow): the later one also from the ClusterIP', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 53, proto: 'UDP', svcId: 7, backends: [2], scope: 'internal' }); },
+    before: [
+      { prog: 'tc', pkt: udp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'OK' },
+      { pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[0], verdict: 'PASS' },
+    ],
+    pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[1], verdict: 'PASS',
+    out: { src: CLUSTER_IP, dst: POD_A },
   },
 
   // ---- ICMP errors about translated flows ----

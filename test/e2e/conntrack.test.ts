@@ -1,7 +1,8 @@
 // What Kubernetes' own conntrack tests (test/e2e/network/conntrack.go) and large-datagram
 // checks assert, on the two-node topology with one agent per node: a UDP client that keeps
 // its source port follows its endpoint out of the Service at once (kube-proxy deletes such
-// conntrack entries), while an established TCP connection to a removed endpoint goes on.
+// conntrack entries), while an established TCP connection to a removed endpoint goes on; a
+// UDP datagram too large for the MTU is translated in every fragment, both ways.
 //
 // Pods: app1-1, app1-3 on node1; app1-2, app1-4 on node2.
 import { test, before, after } from 'node:test';
@@ -39,9 +40,9 @@ after(async () => {
 interface Datagram { sentMs: number; reply: string | null; from?: string }
 
 /** nsclient.js udp-steady: datagram i every everyMs from one fixed source port. */
-async function udpSteady(ns: Netns, addr: string, port: number, sport: number, durationMs: number, everyMs = 100): Promise<Datagram[]> {
+async function udpSteady(ns: Netns, addr: string, port: number, sport: number, durationMs: number, everyMs = 100, pad = 0): Promise<Datagram[]> {
   const r = await run('ip', ['netns', 'exec', ns.name, process.execPath, helperScript('nsclient.js'), 'udp-steady',
-    addr, String(port), String(sport), String(everyMs), String(durationMs)], { timeoutMs: durationMs + 10_000 });
+    addr, String(port), String(sport), String(everyMs), String(durationMs), String(pad)], { timeoutMs: durationMs + 10_000 });
   return JSON.parse(r.stdout.trim()) as Datagram[];
 }
 
@@ -127,4 +128,27 @@ test('TCP: established connections to a removed (then terminating) endpoint go o
   assert.ok((r.established.answers[pod(2).name] ?? 0) >= 3 * 15, `keep-alive requests stayed on the removed pod: ${JSON.stringify(r.established.answers)}`);
   assert.equal(Object.keys(r.established.answers).join(), pod(2).name, 'no keep-alive request moved');
   assert.ok((r.fresh.answers[pod(1).name] ?? 0) > 0, `the removal took effect while the connections ran: ${JSON.stringify(r.fresh.answers)}`);
+});
+
+test('a 2000-byte UDP request and its reply are fragmented and translated whole, both ways: ClusterIP, NodePort, LB IP; local and remote endpoint', async () => {
+  const svc: SvcDef = { ...udpSvc, name: 'big', clusterIP: '10.96.3.3', lbIP: '198.18.100.33', ports: [{ ...udpSvc.ports[0], nodePort: 30303 }] };
+  const targets: Array<[string, Netns, string, number]> = [
+    ['ClusterIP', pod(3).ns, '10.96.3.3', 53], ['NodePort', topo.client.ns, node1, 30303], ['LoadBalancer IP', topo.client.ns, '198.18.100.33', 53],
+  ];
+  // pod 1 runs on node1 (its reply passes its veth), pod 2 on node2 (its reply enters node1's device)
+  for (const backend of [pod(1), pod(2)]) {
+    c.apply(svc, [{ pod: backend }]);
+    for (const [kind, ns, addr, port] of targets) {
+      await onlyNewFlowsTo(ns, addr, port, backend);
+      // one flow that starts fragmented, and one that exists before any fragment appears
+      const fresh = 42000 + port % 1000 + (backend === pod(1) ? 0 : 500);
+      await udpSteady(ns, addr, port, fresh + 100, 300, 150);
+      const sent = [...await udpSteady(ns, addr, port, fresh, 450, 150, 2000), ...await udpSteady(ns, addr, port, fresh + 100, 450, 150, 2000)];
+      for (const d of sent) {
+        assert.equal(d.from, `${addr}:${port}`, `${kind} via ${backend.name}: datagram sent at ${d.sentMs} ms answered whole from the Service address (${d.reply === null ? 'no reply' : d.reply.length + ' bytes'})`);
+        assert.ok(d.reply?.startsWith(`${backend.name}:${'x'.repeat(2000)}:`), `${kind}: the full 2000-byte payload came back`);
+      }
+      assert.ok(sent.length >= 4, `${kind}: ${sent.length} datagrams`);
+    }
+  }
 });

@@ -1,10 +1,11 @@
 // Tiny clients run inside a namespace with `ip netns exec <ns> node nsclient.js ...`, for
 // what curl cannot do. Usage:
 //   nsclient.js udp <addr> <port> <payload> <timeoutMs>   prints the reply, nothing on timeout
-//   nsclient.js udp-steady <addr> <port> <sport> <everyMs> <durationMs>
-//     one socket bound to <sport> (as a DNS resolver keeps one) sends datagram i every everyMs
-//     for durationMs, then prints one JSON line: per datagram the ms it was sent at (since
-//     the start) and the reply with the address it came from, or null
+//   nsclient.js udp-steady <addr> <port> <sport> <everyMs> <durationMs> [padBytes]
+//     one socket bound to <sport> (as a DNS resolver keeps one) sends datagram i ("i", or
+//     padBytes of 'x' then ":i") every everyMs for durationMs, then prints one JSON line: per
+//     datagram the ms it was sent at (since the start) and the reply with the address it came
+//     from, or null
 import dgram from 'node:dgram';
 
 function udp(addr: string, port: number, payload: string, timeoutMs: number): Promise<string | null> {
@@ -19,7 +20,7 @@ function udp(addr: string, port: number, payload: string, timeoutMs: number): Pr
 
 interface SteadyDatagram { sentMs: number; reply: string | null; from?: string }
 
-function udpSteady(addr: string, port: number, sport: number, everyMs: number, durationMs: number): Promise<SteadyDatagram[]> {
+function udpSteady(addr: string, port: number, sport: number, everyMs: number, durationMs: number, pad = 0): Promise<SteadyDatagram[]> {
   return new Promise((resolve) => {
     const sock = dgram.createSocket('udp4');
     const t0 = performance.now();
@@ -38,7 +39,7 @@ function udpSteady(addr: string, port: number, sport: number, everyMs: number, d
           return;
         }
         sent.push({ sentMs: Math.round(performance.now() - t0), reply: null });
-        sock.send(String(sent.length - 1), port, addr);
+        sock.send(pad ? `${'x'.repeat(pad)}:${sent.length - 1}` : String(sent.length - 1), port, addr);
       }, everyMs);
     });
   });
@@ -47,8 +48,8 @@ function udpSteady(addr: string, port: number, sport: number, everyMs: number, d
 async function main(argv: string[]): Promise<number> {
   const [cmd, addr, port, payload, timeout] = argv;
   if (cmd === 'udp-steady') {
-    const [, , , sport, everyMs, durationMs] = argv;
-    process.stdout.write(JSON.stringify(await udpSteady(addr, Number(port), Number(sport), Number(everyMs), Number(durationMs))) + '\n');
+    const [, , , sport, everyMs, durationMs, pad] = argv;
+    process.stdout.write(JSON.stringify(await udpSteady(addr, Number(port), Number(sport), Number(everyMs), Number(durationMs), Number(pad ?? 0))) + '\n');
     return 0;
   }
   if (cmd !== 'udp' || !addr || !port || payload === undefined) {
