@@ -340,6 +340,32 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
 	return V_LOCAL;
 }
 
+/* Egress toward a pod: a reply the node itself sends from a Service endpoint in its own
+ * namespace (a hostNetwork pod, the API server) to a pod that reached the Service on this
+ * node. It crosses no ingress hook, so it is reverse-translated here; anything else, and
+ * whatever does not parse, passes untouched (the node's own traffic is not ours to judge). */
+static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_pkt *p)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xlb_addr src;
+	struct xlb_ct_key k;
+	struct xlb_ct_value *v;
+
+	if (!cfg || parse_pkt(c, p) != PARSE_OK || p->proto == IPPROTO_ICMP)
+		return V_PASS;
+	addr_v4(&src, p->saddr);
+	if (!bpf_map_lookup_elem(&node_addrs, &src))
+		return V_PASS;
+	ct_key_of(&k, p);
+	v = bpf_map_lookup_elem(&ct, &k);
+	if (!v || !(v->flags & XLB_CT_F_REPLY))
+		return V_PASS;
+	if (p->frag == FRAG_FIRST)
+		parse_frag_first(p);
+	return flow_reply(c, p, &k, v, cfg, xlb_now());
+}
+
 /* The whole decision for one packet. */
 static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p, __u8 scope)
 {

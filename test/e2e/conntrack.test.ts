@@ -2,7 +2,8 @@
 // checks assert, on the two-node topology with one agent per node: a UDP client that keeps
 // its source port follows its endpoint out of the Service at once (kube-proxy deletes such
 // conntrack entries), while an established TCP connection to a removed endpoint goes on; a
-// UDP datagram too large for the MTU is translated in every fragment, both ways.
+// UDP datagram too large for the MTU is translated in every fragment, both ways; a Service
+// whose endpoint is the node's own address answers pods on that node.
 //
 // Pods: app1-1, app1-3 on node1; app1-2, app1-4 on node2.
 import { test, before, after } from 'node:test';
@@ -12,7 +13,7 @@ import { helperScript } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { steadyIn } from '../helpers/steady.js';
-import { run, sweepStale, type Netns } from '../helpers/netns.js';
+import { run, sweepStale, waitForOutput, type Netns } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
 
 const TAG = 'ct';
@@ -149,6 +150,27 @@ test('a 2000-byte UDP request and its reply are fragmented and translated whole,
         assert.ok(d.reply?.startsWith(`${backend.name}:${'x'.repeat(2000)}:`), `${kind}: the full 2000-byte payload came back`);
       }
       assert.ok(sent.length >= 4, `${kind}: ${sent.length} datagrams`);
+    }
+  }
+});
+
+test('a Service whose endpoint is the node\'s own address (hostNetwork): pods on that node get TCP and UDP answers, iTP Local too', async () => {
+  // a "hostNetwork pod": the pod server in node1's own namespace, on ports no pod uses
+  const node = topo.nodes[0];
+  const srv = topo.set.track(node.ns.spawn(process.execPath, [helperScript('podserver.js'), '--name', 'node1-host',
+    '--http', '18080', '--udp', '19000', '--max-lifetime', '600'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  await waitForOutput(srv, /^ready$/m, 'podserver in node1');
+  const host = { ...pod(1), name: 'node1-host', ip: node.ip };
+  for (const iTP of ['Cluster', 'Local'] as const) {
+    const svc: SvcDef = { name: 'apiserver', clusterIP: '10.96.3.4', iTP, ports: [
+      { name: 'https', port: 443, targetPort: 18080 }, { name: 'dns', port: 53, targetPort: 19000, protocol: 'UDP' }] };
+    c.apply(svc, [{ pod: host }]);
+    for (const from of [pod(1), pod(3), ...(iTP === 'Cluster' ? [pod(2)] : [])]) {
+      await eventually(`${from.name} (${from.node}) reaches the host endpoint over TCP, iTP ${iTP}`, async () =>
+        (await topo.curl(from.name, 'http://10.96.3.4:443/', { timeoutMs: 800 })).body.trim() === 'Hello, node1-host', 10_000);
+      const sent = await udpSteady(from.ns, '10.96.3.4', 53, 43000 + topo.pods.indexOf(from) + (iTP === 'Local' ? 10 : 0), 450, 150);
+      for (const d of sent) assert.equal(d.from, '10.96.3.4:53', `${from.name}: UDP datagram answered from the ClusterIP (${d.reply ?? 'no reply'})`);
+      assert.ok(sent.every((d) => who(d) === 'node1-host') && sent.length >= 2, `${from.name}: ${JSON.stringify(sent)}`);
     }
   }
 });
