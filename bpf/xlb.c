@@ -5,7 +5,9 @@
  *               costs more than it saves (a veth copies every cloned or non-linear skb into
  *               an XDP frame, and XDP cannot see CHECKSUM_PARTIAL); the agent picks one per
  *               device (--device-mode).
- *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope). */
+ *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope).
+ *   xlb_tc_host: tc egress of pod host-side veths: replies from Service endpoints in the
+ *               node's own namespace to pods, which cross no ingress hook. */
 #include "include/flow.h"
 #include "include/fwd.h"
 
@@ -91,6 +93,15 @@ int xlb_tc(struct __sk_buff *skb)
 	default:
 		return TC_ACT_OK;
 	}
+}
+
+SEC("tc")
+int xlb_tc_host(struct __sk_buff *skb)
+{
+	struct xlb_ctx c = { .ctx = skb, .tc = 1 };
+	struct xlb_pkt p = {};
+
+	return flow_host_reply(&c, &p) == V_DROP ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -48,6 +48,16 @@ static __always_inline int flow_src_ok(const struct xlb_pkt *p)
 	return !na || !(na->flags & XLB_NODE_ADDR_F_BROADCAST);
 }
 
+/* Whether an established flow stays on its backend. TCP connections drain on a backend that
+ * left the Service or stopped serving (as kube-proxy's conntrack keeps them); a UDP flow
+ * moves at once, as kube-proxy deletes the UDP conntrack entries of such endpoints: a client
+ * that keeps its socket (a DNS resolver) would otherwise talk to a dead pod for as long as it
+ * keeps talking. */
+static __always_inline int flow_be_keeps(const struct xlb_backend *be, const struct xlb_pkt *p)
+{
+	return p->proto != IPPROTO_UDP || be->state != XLB_BE_DRAINING;
+}
+
 /* ---- per-CPU flow cache (struct xlb_flow_cache_entry in maps.h) ---- */
 
 #define FC_SRC 1
@@ -111,7 +121,8 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 	if (e->backend_id) {
 		struct xlb_backend *be = lb_backend(e->backend_id);
 
-		if (!be || be->addr.w[3] != e->dst.w[3] || be->port != e->dport)
+		if (!be || be->addr.w[3] != e->dst.w[3] || be->port != e->dport ||
+		    !flow_be_keeps(be, p))
 			return -1;
 	}
 	lb_account(e->svc_id, p->len, 0);
@@ -369,6 +380,32 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
 	return V_LOCAL;
 }
 
+/* Egress toward a pod: a reply the node itself sends from a Service endpoint in its own
+ * namespace (a hostNetwork pod, the API server) to a pod that reached the Service on this
+ * node. It crosses no ingress hook, so it is reverse-translated here; anything else, and
+ * whatever does not parse, passes untouched (the node's own traffic is not ours to judge). */
+static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_pkt *p)
+{
+	__u32 zero = 0;
+	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xlb_addr src;
+	struct xlb_ct_key k;
+	struct xlb_ct_value *v;
+
+	if (!cfg || parse_pkt(c, p) != PARSE_OK || p->proto == IPPROTO_ICMP)
+		return V_PASS;
+	addr_v4(&src, p->saddr);
+	if (!bpf_map_lookup_elem(&node_addrs, &src))
+		return V_PASS;
+	ct_key_of(&k, p);
+	v = bpf_map_lookup_elem(&ct, &k);
+	if (!v || !(v->flags & XLB_CT_F_REPLY))
+		return V_PASS;
+	if (p->frag == FRAG_FIRST)
+		parse_frag_first(p);
+	return flow_reply(c, p, &k, v, cfg, xlb_now());
+}
+
 /* The whole decision for one packet. */
 static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p, __u8 scope)
 {
@@ -400,6 +437,10 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 	v = bpf_map_lookup_elem(&ct, &k);
 	now = xlb_now();
 	if (v) {
+		/* a flow's datagram can fragment at any time, in either direction: its later
+		 * fragments find their ports through the first, whichever path takes it */
+		if (p->frag == FRAG_FIRST)
+			parse_frag_first(p);
 		if (v->flags & XLB_CT_F_REPLY)
 			return flow_reply(c, p, &k, v, cfg, now);
 		reuse = 1;
@@ -407,8 +448,15 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 			if (!flow_ttl_ok(p))
 				return flow_drop(XLB_DROP_TTL);
 			be = lb_backend(v->backend_id);
-			if (be)
+			if (be && flow_be_keeps(be, p))
 				return flow_fwd(c, p, &k, v, be, cfg, now);
+			if (be) {
+				/* the flow moves: the old backend's reply entry goes with it */
+				struct xlb_ct_key rk;
+
+				ct_peer_key(&rk, &k, v, be);
+				bpf_map_delete_elem(&ct, &rk);
+			}
 		}
 	}
 	return flow_new(c, p, &k, cfg, scope, reuse, now);

@@ -7,8 +7,9 @@ import { Link, ifIndex, type BpfProgram, type XdpMode } from '../datapath/bpf.js
 import type { Logger } from '../log.js';
 import type { DeviceMode } from './options.js';
 
-/** xdp and tc-device: node devices (xlb_xdp / xlb_tc_dev); tc-ingress: pod veths (xlb_tc). */
-export type AttachKind = 'xdp' | 'tc-device' | 'tc-ingress';
+/** xdp and tc-device: node devices (xlb_xdp / xlb_tc_dev); tc-ingress: pod veths (xlb_tc);
+ *  tc-egress: pod veths toward the pod (xlb_tc_host, replies from the node's own endpoints). */
+export type AttachKind = 'xdp' | 'tc-device' | 'tc-ingress' | 'tc-egress';
 
 export interface Attachment {
   ifname: string;
@@ -25,7 +26,7 @@ export interface AttachError {
   error: string;
 }
 
-const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-device': 'tcd-', 'tc-ingress': 'tci-' };
+const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-device': 'tcd-', 'tc-ingress': 'tci-', 'tc-egress': 'tce-' };
 
 export interface DeviceChoice { mode: 'xdp' | 'tc'; why: string }
 
@@ -102,7 +103,7 @@ export class Attacher {
       this.live.set(key, cur);
       return;
     }
-    const link = kind === 'xdp' ? Link.attachXdp(prog, ifname, { mode: this.xdpMode }) : Link.attachTc(prog, ifname, 'ingress');
+    const link = kind === 'xdp' ? Link.attachXdp(prog, ifname, { mode: this.xdpMode }) : Link.attachTc(prog, ifname, kind === 'tc-egress' ? 'egress' : 'ingress');
     link.pin(this.path(kind, ifname));
     const att = this.describe(ifname, kind, link);
     this.live.set(key, { link, att });

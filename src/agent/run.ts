@@ -406,6 +406,7 @@ export class Agent implements AgentView {
     this.attacher.sync('tc-device', this.obj.program(C.PROG.tcDev), byMode.tc);
     this.attacher.sync('xdp', this.obj.program(C.PROG.xdp), byMode.xdp);
     this.attacher.sync('tc-ingress', this.obj.program(C.PROG.tc), this.podIfs);
+    this.attacher.sync('tc-egress', this.obj.program(C.PROG.tcHost), this.podIfs);
   }
 
   private chooseDeviceModes(devices: string[], links: Array<{ name: string; kind: string }>): { xdp: string[]; tc: string[] } {

@@ -45,7 +45,7 @@ export type MapName = (typeof MAP)[keyof typeof MAP];
 
 /** Program names in build/bpf/xlb.o: node devices in XDP (xdp) or at tc ingress (tcDev),
  *  pod host-side veths at tc ingress (tc). */
-export const PROG = { xdp: 'xlb_xdp', tcDev: 'xlb_tc_dev', tc: 'xlb_tc' } as const;
+export const PROG = { xdp: 'xlb_xdp', tcDev: 'xlb_tc_dev', tc: 'xlb_tc', tcHost: 'xlb_tc_host' } as const;
 
 export const BPF_F_INNER_MAP = 1 << 12;
 export const DEFAULT_AFFINITY_TIMEOUT_SEC = 10800;

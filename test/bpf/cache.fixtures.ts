@@ -131,6 +131,16 @@ export const cacheRows: Row[] = [
     pkt: udp(), verdict: 'PASS', out: { dst: POD_B }, ct: [{ key: uKey(), value: { backendId: 2 } }],
   },
   {
+    name: 'flow cache: a UDP flow whose backend turned draining is not served from the cache', prog: 'xdp', setup: udpLb,
+    before: [...twoUdp(), { act: (d) => { d.backend(1, POD_A, 8080, { state: 'draining' }); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); } }],
+    pkt: udp(), verdict: 'PASS', out: { dst: POD_B }, ct: [{ key: uKey(), value: { backendId: 2 } }],
+  },
+  {
+    name: 'flow cache: an established TCP flow to a draining backend keeps its cached rewrite', prog: 'xdp', setup: tcpRemote,
+    before: [...establishedRemote, { pkt: tcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'PASS' }, { act: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false, state: 'draining' }); d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [3] }); } }],
+    pkt: tcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'PASS', out: { dst: REMOTE_POD, src: NODE }, ct: [{ key: tKey(), value: { backendId: 2 } }],
+  },
+  {
     name: 'flow cache: the backend id now holds another address: not used', prog: 'xdp', setup: udpLb,
     before: [...twoUdp(), { act: (d) => d.backend(1, POD_B, 9090) }],
     pkt: udp(), verdict: 'PASS', out: { dst: POD_B, dport: 9090 },

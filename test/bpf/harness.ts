@@ -155,8 +155,8 @@ export class Datapath {
 
   /** One packet through a program, always on CPU 0, so per-CPU state (the flow cache)
    *  carries from one packet of a row to the next. */
-  run(prog: 'xdp' | 'tc' | 'tcdev', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
-    const p = this.obj.program(prog === 'xdp' ? C.PROG.xdp : prog === 'tcdev' ? C.PROG.tcDev : C.PROG.tc);
+  run(prog: 'xdp' | 'tc' | 'tcdev' | 'tchost', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
+    const p = this.obj.program({ xdp: C.PROG.xdp, tcdev: C.PROG.tcDev, tc: C.PROG.tc, tchost: C.PROG.tcHost }[prog]);
     const r = p.testRun({ data, ctxIn, dataOutSize: 2048, cpu: 0 });
     return { retval: r.retval, data: r.data };
   }

@@ -8,7 +8,8 @@ import type * as C from '../../src/datapath/codecs.js';
 import { parsePacket, type Parsed } from '../helpers/packet.js';
 import { TC, XDP, type Datapath } from './harness.js';
 
-export type Prog = 'xdp' | 'tc' | 'tcdev';
+/** tchost: xlb_tc_host, at tc egress of a pod's host-side veth (replies the node sends). */
+export type Prog = 'xdp' | 'tc' | 'tcdev' | 'tchost';
 export type Verdict = 'PASS' | 'DROP' | 'TX' | 'REDIRECT' | 'OK' | 'SHOT' | 'TC_REDIRECT';
 const CODE: Record<Verdict, number> = {
   PASS: XDP.PASS, DROP: XDP.DROP, TX: XDP.TX, REDIRECT: XDP.REDIRECT, OK: TC.OK, SHOT: TC.SHOT, TC_REDIRECT: TC.REDIRECT,

@@ -25,6 +25,19 @@ function self(d: Datapath): void {
   d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [1], scope: 'internal' });
 }
 
+/** The backend pod's 40-byte UDP reply to pod A in two fragments (id 11). */
+const replyFrags = (): Buffer[] => buildFragments({ src: POD_B, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(40, 6), id: 11 }, 24);
+
+/** ClusterIP :443 (svc 10) whose endpoint is the node's own address :6443 (backend 1, local). */
+function hostEp(d: Datapath, proto: C.Proto = 'TCP'): void {
+  d.nodeAddr(NODE);
+  d.backend(1, NODE, 6443);
+  d.service({ addr: CLUSTER_IP, port: 443, proto, svcId: 10, backends: [1], scope: 'internal' });
+}
+
+/** The node's 40-byte UDP reply to pod A in two fragments (id 12). */
+const hostFrags = (): Buffer[] => buildFragments({ src: NODE, dst: POD_A, proto: 'UDP', sport: 6443, dport: 40000, payload: Buffer.alloc(40, 7), id: 12 }, 24);
+
 const fwd = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_A, daddr: CLUSTER_IP, sport: 40000, dport: 80, proto: 'TCP', ...o });
 
 export const tcRows: Row[] = [
@@ -132,10 +145,55 @@ export const tcRows: Row[] = [
     pkt: ptcp({ flags: 'A' }), verdict: 'OK', out: { dst: POD_B },
   },
   {
+    name: 'pod -> ClusterIP UDP flow whose backend left the Service (draining): next datagram to the remaining one', prog: 'tc',
+    setup: (d) => { cip(d, { proto: 'UDP', port: 53 }); d.backend(2, REMOTE_POD, 8080, { local: false }); },
+    before: [{ pkt: pudp(), verdict: 'OK' }, { pkt: pudp(), verdict: 'OK' }, { act: (d) => { d.backend(1, POD_B, 8080, { state: 'draining' }); d.service({ addr: CLUSTER_IP, port: 53, proto: 'UDP', svcId: 10, backends: [2], scope: 'internal' }); } }],
+    pkt: pudp(), verdict: 'OK', out: { dst: REMOTE_POD, dport: 8080 },
+    ct: [{ key: fwd({ dport: 53, proto: 'UDP' }), value: { backendId: 2 } }, { key: { saddr: POD_B, daddr: POD_A, sport: 8080, dport: 40000, proto: 'UDP' }, value: null }],
+  },
+  {
     name: 'pod UDP fragments: first translated, later one follows it', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
     before: [{ pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[0], verdict: 'OK' }],
     pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 9 }, 24)[1], verdict: 'OK',
     out: { dst: POD_B }, check: (o) => assert.equal(o.ip?.fragOffset, 24),
+  },
+  {
+    name: 'reply fragments from the local backend pod: first and later fragment both from the ClusterIP', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: pudp(), verdict: 'OK' }, { pkt: replyFrags()[0], verdict: 'OK' }],
+    pkt: replyFrags()[1], verdict: 'OK', out: { src: CLUSTER_IP, dst: POD_A },
+    check: (o) => { assert.equal(o.ip?.fragOffset, 24); assert.deepEqual(o.payload, Buffer.alloc(24, 6)); },
+  },
+  {
+    name: 'pod UDP flow created unfragmented, then a fragmented datagram: the later fragment follows', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: pudp(), verdict: 'OK' }, { pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 10 }, 24)[0], verdict: 'OK' }],
+    pkt: buildFragments({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(40, 5), id: 10 }, 24)[1], verdict: 'OK',
+    out: { dst: POD_B },
+  },
+  // ---- a Service endpoint in the node's own namespace (hostNetwork pod, API server) ----
+  {
+    name: 'pod -> ClusterIP whose endpoint is the node itself: DNAT to the node address, up the stack', prog: 'tc', setup: hostEp,
+    pkt: ptcp({ dport: 443 }), verdict: 'OK', out: { src: POD_A, dst: NODE, dport: 6443 },
+  },
+  {
+    name: 'the node\'s TCP reply to that pod, at the veth\'s egress: source back to the ClusterIP', prog: 'tchost', setup: hostEp,
+    before: [{ prog: 'tc', pkt: ptcp({ dport: 443 }), verdict: 'OK' }],
+    pkt: ptcp({ src: NODE, dst: POD_A, sport: 6443, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: CLUSTER_IP, sport: 443, dst: POD_A, dport: 40000 },
+    ct: [{ key: fwd({ dport: 443 }), value: { state: 'established' } }],
+  },
+  {
+    name: 'the node\'s UDP reply to that pod, fragmented: every fragment from the ClusterIP', prog: 'tchost', setup: (d) => hostEp(d, 'UDP'),
+    before: [{ prog: 'tc', pkt: pudp({ dport: 443 }), verdict: 'OK' }, { pkt: hostFrags()[0], verdict: 'OK' }],
+    pkt: hostFrags()[1], verdict: 'OK', out: { src: CLUSTER_IP, dst: POD_A },
+  },
+  {
+    name: 'the node\'s own traffic to a pod, no Service flow: untouched at the egress', prog: 'tchost', setup: hostEp,
+    pkt: ptcp({ src: NODE, dst: POD_A, sport: 6443, dport: 40001, flags: 'SA' }), verdict: 'OK', unchanged: true,
+  },
+  {
+    name: 'a reply of a pod backend (not a node address) at the egress: untouched (its own veth translated it)', prog: 'tchost', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ prog: 'tc', pkt: pudp(), verdict: 'OK' }],
+    pkt: buildPacket({ src: POD_B, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.from('x') }), verdict: 'OK', unchanged: true,
   },
   {
     name: 'ICMP port unreachable from the backend pod: appears to come from the ClusterIP, quoted header restored', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),

@@ -52,6 +52,27 @@ function moveToB(d: Datapath): void {
   d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [2] });
 }
 
+/** LB IP :53/UDP -> pod A (backend 1); pod B (backend 2) in the map, in no table yet. */
+function udpTwoBackends(d: Datapath): void {
+  lbLocal(d, { proto: 'UDP', port: 53 });
+  d.backend(2, POD_B, 8080);
+}
+
+/** Pod A left the UDP Service: its backend is draining, the table holds only pod B. */
+function udpMoveToB(d: Datapath): void {
+  d.backend(1, POD_A, 8080, { state: 'draining' });
+  d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] });
+}
+
+const uKey = (o: Partial<C.CtKey> = {}): C.CtKey => fwdKey({ dport: 53, proto: 'UDP', ...o });
+const uRevKey = (pod: string): C.CtKey => revKey({ saddr: pod, proto: 'UDP' });
+
+/** A 64-byte UDP datagram to the LB IP in two fragments (id 77). */
+const bigReq = (): Buffer[] => buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 77 }, 32);
+/** The remote backend's 64-byte UDP reply to the SNATed flow in two fragments (id 90). */
+const bigReply = (d: Datapath): Buffer[] =>
+  buildFragments({ src: REMOTE_POD, dst: NODE, proto: 'UDP', sport: 8080, dport: snatPort(d, uKey()), payload: Buffer.alloc(64, 4), id: 90 }, 32);
+
 /** The SNAT port the datapath chose for the flow (from the forward CT entry). */
 function snatPort(d: Datapath, key: C.CtKey = fwdKey()): number {
   const v = d.ct(key);
@@ -447,6 +468,37 @@ export const xdpRows: Row[] = [
     pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'PASS',
     ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
   },
+  // ---- endpoints leaving a Service: UDP flows move at once (kube-proxy deletes their conntrack), TCP drains ----
+  {
+    name: 'UDP flow whose backend left the Service (draining): next datagram balanced anew, old reply entry gone', prog: 'xdp', setup: udpTwoBackends,
+    before: [{ pkt: udp(), verdict: 'PASS' }, { pkt: udp(), verdict: 'PASS' }, { act: udpMoveToB }],
+    pkt: udp(), verdict: 'PASS', out: { dst: POD_B, dport: 8080 },
+    ct: [{ key: uKey(), value: { backendId: 2 } }, { key: uRevKey(POD_B), value: { natAddr: LB_IP, natPort: 53 } }, { key: uRevKey(POD_A), value: null }],
+    stats: { svcId: 1, packets: 3, newFlows: 2 },
+  },
+  {
+    name: 'UDP flow whose backend stopped serving (draining, still in the Service): next datagram to a serving one', prog: 'xdp', setup: udpTwoBackends,
+    before: [{ pkt: udp(), verdict: 'PASS' }, { act: (d) => { d.backend(1, POD_A, 8080, { state: 'draining' }); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); } }],
+    pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
+  },
+  {
+    name: 'NodePort UDP flow whose backend left the Service: next datagram to the remaining one', prog: 'xdp',
+    setup: (d) => { d.nodeAddr(NODE); d.backend(1, POD_A, 8080); d.backend(2, POD_B, 8080); d.service({ addr: null, port: 30053, proto: 'UDP', svcId: 3, backends: [1], flags: F.nodePort }); },
+    before: [{ pkt: udp({ dst: NODE, dport: 30053 }), verdict: 'PASS' }, { act: (d) => { d.backend(1, POD_A, 8080, { state: 'draining' }); d.service({ addr: null, port: 30053, proto: 'UDP', svcId: 3, backends: [2], flags: F.nodePort }); } }],
+    pkt: udp({ dst: NODE, dport: 30053 }), verdict: 'PASS', out: { dst: POD_B, dport: 8080 },
+  },
+  {
+    name: 'UDP flow to a remote backend that left: SNATed anew to the remaining one, old reply entry gone', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.backend(3, '10.244.2.10', 8080, { local: false }); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); },
+    before: [{ pkt: udp(), verdict: 'PASS' }, { act: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false, state: 'draining' }); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [3] }); } }],
+    pkt: udp(), verdict: 'PASS', out: { src: NODE, dst: '10.244.2.10' },
+    check: (_o, d) => assert.deepEqual(d.ctEntries().filter(([k]) => k.saddr === REMOTE_POD), [], 'reply entry of the old backend'),
+  },
+  {
+    name: 'TCP connection whose backend left the Service (draining): stays on it', prog: 'xdp', setup: twoBackends,
+    before: [{ pkt: tcp() }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: (d) => { d.backend(1, POD_A, 8080, { state: 'draining' }); moveToB(d); } }],
+    pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'established', backendId: 1 } }],
+  },
   { name: 'TCP mid-stream packet without CT: tracked as established', prog: 'xdp', setup: lbLocal, pkt: tcp({ flags: 'A' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'established' } }] },
 
   // ---- fragments ----
@@ -466,6 +518,31 @@ export const xdpRows: Row[] = [
   {
     name: 'later fragment without its first: passed untouched, counted', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
     pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 78 }, 32)[1], verdict: 'PASS', unchanged: true, drops: { frag_untracked: 1 },
+  },
+
+  {
+    name: 'fragments of a later, large datagram of a flow created unfragmented: first and later both translated', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    before: [{ pkt: udp(), verdict: 'PASS' }, { pkt: bigReq()[0], verdict: 'PASS' }],
+    pkt: bigReq()[1], verdict: 'PASS', out: { src: CLIENT, dst: POD_A },
+    check: (o) => { assert.equal(o.ip?.fragOffset, 32); assert.deepEqual(o.payload, Buffer.alloc(32, 9)); },
+    stats: { svcId: 1, packets: 3, newFlows: 1 },
+  },
+  {
+    name: 'reply fragments from a remote backend (SNATed flow): the later one also goes back to the client from the LB IP', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); },
+    before: [{ pkt: udp(), verdict: 'PASS' }, { pkt: (d) => bigReply(d)[0], verdict: 'PASS' }],
+    pkt: (d) => bigReply(d)[1], verdict: 'PASS', out: { src: LB_IP, dst: CLIENT },
+    check: (o) => { assert.equal(o.ip?.fragOffset, 32); assert.deepEqual(o.payload, Buffer.alloc(32, 4)); },
+  },
+  {
+    name: 'reply fragments from a remote backend to a local pod (pod -> ClusterIP flow): the later one also from the ClusterIP', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 53, proto: 'UDP', svcId: 7, backends: [2], scope: 'internal' }); },
+    before: [
+      { prog: 'tc', pkt: udp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'OK' },
+      { pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[0], verdict: 'PASS' },
+    ],
+    pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[1], verdict: 'PASS',
+    out: { src: CLUSTER_IP, dst: POD_A },
   },
 
   // ---- ICMP errors about translated flows ----
