@@ -179,7 +179,7 @@ export const tcRows: Row[] = [
     before: [{ prog: 'tc', pkt: ptcp({ dport: 443 }), verdict: 'OK' }],
     pkt: ptcp({ src: NODE, dst: POD_A, sport: 6443, dport: 40000, flags: 'SA' }), verdict: 'OK',
     out: { src: CLUSTER_IP, sport: 443, dst: POD_A, dport: 40000 },
-    ct: [{ key: fwd({ dport: 443 }), value: { state: 'established' } }],
+    ct: [{ key: fwd({ dport: 443 }), value: { state: 'syn_recv' } }],
   },
   {
     name: 'the node\'s UDP reply to that pod, fragmented: every fragment from the ClusterIP', prog: 'tchost', setup: (d) => hostEp(d, 'UDP'),
