@@ -112,7 +112,7 @@ export class Agent implements AgentView {
     this.closers.push(() => api.close());
     const hz = await startHealthServer(this, o.healthzBindAddress, { healthTimeoutMs: o.healthTimeout * 1000 });
     this.closers.push(() => hz.close());
-    const mx = await startMetricsServer(this.metrics, o.metricsBindAddress);
+    const mx = await startMetricsServer(this.metrics, o.metricsBindAddress, { config: { ...o } });
     this.closers.push(() => mx.close());
     this.log.info({ socket: o.apiSocket, healthzPort: hz.port, metricsPort: mx.port }, 'status endpoints up');
 
