@@ -15,6 +15,8 @@ export interface EndpointInfo {
   zone?: string;
   /** hints.forZones names; undefined when the endpoint carries none */
   zoneHints?: Set<string>;
+  /** hints.forNodes names (trafficDistribution PreferSameNode); undefined when none */
+  nodeHints?: Set<string>;
   target?: string;
 }
 
@@ -52,6 +54,8 @@ function toInfo(ep: V1Endpoint, port: number, ctx: EndpointContext): EndpointInf
   if (ep.zone) info.zone = ep.zone;
   const zones = ep.hints?.forZones?.map((z) => z.name).filter((z) => z);
   if (zones && zones.length > 0) info.zoneHints = new Set(zones);
+  const nodes = ep.hints?.forNodes?.map((n) => n.name).filter((n) => n);
+  if (nodes && nodes.length > 0) info.nodeHints = new Set(nodes);
   if (ep.targetRef?.name) info.target = ep.targetRef.name;
   return info;
 }

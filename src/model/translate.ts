@@ -46,7 +46,7 @@ function topologyRequested(svc: V1Service): boolean {
   // topology-mode supersedes the legacy annotation when both are set, as in kube-proxy.
   const mode = ann[ANNOTATION_TOPOLOGY_MODE] ?? ann[ANNOTATION_TOPOLOGY_HINTS];
   const td = svc.spec!.trafficDistribution;
-  return mode?.toLowerCase() === 'auto' || td === 'PreferClose' || td === 'PreferSameZone';
+  return mode?.toLowerCase() === 'auto' || td === 'PreferClose' || td === 'PreferSameZone' || td === 'PreferSameNode';
 }
 
 /** IPv4 entries of addrs; IPv6 ones only raise the "not yet supported" warning. */
@@ -178,7 +178,7 @@ function portFrontends(
   return out;
 }
 
-function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, warn: (m: string) => void): ServiceCtx {
+function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, nodeName: string, warn: (m: string) => void): ServiceCtx {
   const spec = svc.spec!;
   const type = (spec.type ?? 'ClusterIP') as ServiceSpec['type'];
   const external = type === 'NodePort' || type === 'LoadBalancer';
@@ -197,7 +197,7 @@ function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, war
     // The API allows externalTrafficPolicy only where a NodePort exists.
     eTPLocal: external && spec.externalTrafficPolicy === 'Local',
     allocateNodePorts: !(type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts === false),
-    topo: { requested: topologyRequested(svc), ...(node?.zone ? { zone: node.zone } : {}) },
+    topo: { requested: topologyRequested(svc), node: nodeName, ...(node?.zone ? { zone: node.zone } : {}) },
   };
 }
 
@@ -226,7 +226,7 @@ export function translate(
   const warn = (m: string): void => void warnings.add(m);
   const ns = svc.metadata!.namespace ?? 'default';
   const key = `${ns}/${svc.metadata!.name}`;
-  const ctx = serviceCtx(svc, key, node, warn);
+  const ctx = serviceCtx(svc, key, node, opts.nodeName, warn);
   if (ctx.clusterIPs.length === 0) {
     return { ok: false, skipped: 'no IPv4 ClusterIP (IPv6 not yet supported, or none allocated)' };
   }

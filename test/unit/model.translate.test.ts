@@ -466,6 +466,67 @@ describe('topology hints', () => {
   });
 });
 
+// trafficDistribution: PreferSameNode (Kubernetes 1.34+): the EndpointSlice controller puts
+// hints.forNodes (and forZones) on each endpoint. kube-proxy (pkg/proxy/topology.go) prefers
+// this node's endpoints, else this zone's, else all; a kind of hint is ignored as soon as one
+// ready endpoint lacks it, or when none names this node (zone).
+describe('node hints (PreferSameNode)', () => {
+  const sameNode = svc({ trafficDistribution: 'PreferSameNode' });
+  const both = [
+    ep('10.244.1.5', { node: NODE, zone: 'zone-a', hints: ['zone-a'], nodeHints: [NODE] }),
+    ep('10.244.1.6', { node: NODE, zone: 'zone-a', hints: ['zone-a'], nodeHints: [NODE] }),
+    ep('10.244.2.7', { node: 'node-b', zone: 'zone-a', hints: ['zone-a'], nodeHints: ['node-b'] }),
+    ep('10.244.3.9', { node: 'node-c', zone: 'zone-c', hints: ['zone-c'], nodeHints: ['node-c'] }),
+  ];
+  const internalPicks = (s: ReturnType<typeof svc>, eps: ReturnType<typeof ep>[], n = NODE_A) =>
+    picks(fe(ok(s, [httpSlice(...eps)], n), 'ClusterIP', 'internal'));
+
+  test('only endpoints hinted for this node take new flows; the others stay backends', () => {
+    assert.deepEqual(internalPicks(sameNode, both), ['10.244.1.5', '10.244.1.6']);
+    const f = fe(ok(sameNode, [httpSlice(...both)]), 'ClusterIP', 'external');
+    assert.deepEqual(picks(f), ['10.244.1.5', '10.244.1.6']);
+    assert.equal(f.backends.length, 4);
+  });
+
+  test('node hints name no endpoint for this node: the zone hints decide', () => {
+    const elsewhere = both.filter((e) => e.nodeName !== NODE);
+    assert.deepEqual(internalPicks(sameNode, elsewhere), ['10.244.2.7']);
+  });
+
+  test('one ready endpoint without a node hint: node hints are ignored, zone hints still apply', () => {
+    const missing = [...both, ep('10.244.4.4', { node: 'node-d', zone: 'zone-a', hints: ['zone-a'] })];
+    assert.deepEqual(internalPicks(sameNode, missing), ['10.244.1.5', '10.244.1.6', '10.244.2.7', '10.244.4.4']);
+  });
+
+  test('hints missing altogether: every endpoint', () => {
+    const bare = both.map((e) => ({ ...e, hints: undefined }));
+    assert.deepEqual(internalPicks(sameNode, bare), ['10.244.1.5', '10.244.1.6', '10.244.2.7', '10.244.3.9']);
+  });
+
+  test('a not-ready endpoint without a node hint does not disable node hints', () => {
+    assert.deepEqual(internalPicks(sameNode, [...both, ep('10.244.4.4', { ready: false })]), ['10.244.1.5', '10.244.1.6']);
+  });
+
+  test('PreferClose and topology-mode Auto follow node hints too, as kube-proxy does', () => {
+    assert.deepEqual(internalPicks(svc({ trafficDistribution: 'PreferClose' }), both), ['10.244.1.5', '10.244.1.6']);
+    assert.deepEqual(internalPicks(svc({}, { annotations: { 'service.kubernetes.io/topology-mode': 'Auto' } }), both), ['10.244.1.5', '10.244.1.6']);
+  });
+
+  test('a Service that asks for no topology ignores node hints', () => {
+    assert.deepEqual(internalPicks(svc({}), both), ['10.244.1.5', '10.244.1.6', '10.244.2.7', '10.244.3.9']);
+  });
+
+  test('node hints do not apply to Local policy; the terminating fallback ignores them', () => {
+    const crossed = [ep('10.244.1.5', { node: NODE, nodeHints: ['node-b'] }), ep('10.244.2.7', { node: 'node-b', nodeHints: [NODE] })];
+    assert.deepEqual(internalPicks(svc({ trafficDistribution: 'PreferSameNode', internalTrafficPolicy: 'Local' }), crossed), ['10.244.1.5']);
+    const terminating = [
+      ep('10.244.2.7', { ready: false, serving: true, terminating: true, nodeHints: ['node-b'] }),
+      ep('10.244.3.9', { ready: false, serving: true, terminating: true, nodeHints: [NODE] }),
+    ];
+    assert.deepEqual(internalPicks(sameNode, terminating), ['10.244.2.7', '10.244.3.9']);
+  });
+});
+
 // sessionAffinity: 'Supports "ClientIP" and "None"'; ClientIPConfig.timeoutSeconds: "The value
 // must be >0 && <=86400(for 1 day) if ServiceAffinity == "ClientIP". Default value is 10800(for 3 hours)."
 describe('session affinity', () => {
