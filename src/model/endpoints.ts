@@ -3,6 +3,7 @@
 import type { V1EndpointSlice, V1Endpoint } from '@kubernetes/client-node';
 import type { Protocol } from './types.js';
 import { isIPv4 } from './ip.js';
+import { endpointAddressProblem } from './validate.js';
 
 export interface EndpointInfo {
   addr: string;
@@ -94,6 +95,11 @@ export function endpointsForPort(
     for (const ep of slice.endpoints ?? []) {
       if (!ep?.addresses?.length || !isIPv4(ep.addresses[0])) {
         ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint address ${JSON.stringify(ep?.addresses?.[0])} is not an IPv4 address`);
+        continue;
+      }
+      const refused = endpointAddressProblem(ep.addresses[0]);
+      if (refused) {
+        ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint ${ep.addresses[0]} refused: it ${refused}`);
         continue;
       }
       const info = toInfo(ep, sp.port!, ctx);

@@ -72,6 +72,22 @@ export function parseCidr(input: string): CidrParse {
   return { ok: false };
 }
 
+export interface Ipv4Net { net: number; mask: number }
+
+/** An IPv4 CIDR as a network number and mask; null unless parseCidr reads it as IPv4. */
+export function ipv4Net(cidr: string): Ipv4Net | null {
+  const p = parseCidr(cidr);
+  if (!p.ok || p.family !== 4) return null;
+  const [net, len] = p.cidr.split('/');
+  const bits = Number(len);
+  return { net: ipv4ToNumber(net)!, mask: bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0 };
+}
+
+/** The IPv4 address (as a number) lies inside the network. */
+export function inIpv4Net(addr: number, n: Ipv4Net): boolean {
+  return ((addr & n.mask) >>> 0) === n.net;
+}
+
 /** Orders IPv4 addresses numerically (string order puts 10.0.0.10 before 10.0.0.9). */
 export function compareIpv4(a: string, b: string): number {
   return (ipv4ToNumber(a) ?? 0) - (ipv4ToNumber(b) ?? 0);

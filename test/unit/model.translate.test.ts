@@ -466,6 +466,46 @@ describe('topology hints', () => {
   });
 });
 
+// EndpointSlice validation refuses endpoint addresses no pod can hold (unspecified, loopback,
+// link-local, multicast, broadcast); a slice that did not come through the API server may
+// still carry them. Each such endpoint is refused on its own, with a reason; the rest serve.
+describe('endpoint addresses the API server refuses', () => {
+  const refused: Array<[string, RegExp]> = [
+    ['0.0.0.0', /unspecified/],
+    ['127.0.0.1', /loopback/],
+    ['127.9.9.9', /loopback/],
+    ['169.254.10.1', /link-local/],
+    ['224.0.0.1', /multicast/],
+    ['239.255.0.7', /multicast/],
+    ['255.255.255.255', /broadcast/],
+  ];
+  for (const [addr, why] of refused) {
+    test(`${addr} is refused with a reason; the Service's other endpoint still serves`, () => {
+      const s = ok(svc({}), [httpSlice(ep('10.244.1.5'), ep(addr))]);
+      const f = fe(s, 'ClusterIP', 'internal');
+      assert.deepEqual(f.backends.map((b) => b.addr), ['10.244.1.5']);
+      assert.deepEqual(picks(f), ['10.244.1.5']);
+      const w = s.warnings.find((x) => x.includes(addr));
+      assert.ok(w, `a warning names ${addr}: ${JSON.stringify(s.warnings)}`);
+      assert.match(w, new RegExp(`^EndpointSlice web-abc: endpoint ${addr.replace(/\./g, '\\.')} refused: it is `));
+      assert.match(w, why);
+    });
+  }
+
+  test('addresses next to the refused ranges are backends', () => {
+    const near = ['1.0.0.1', '126.255.255.255', '128.0.0.1', '169.253.255.255', '169.255.0.1', '223.255.255.255', '240.0.0.1', '255.255.255.254'];
+    const s = ok(svc({}), [httpSlice(...near.map((a) => ep(a)))]);
+    assert.deepEqual(s.warnings, []);
+    assert.equal(fe(s, 'ClusterIP', 'internal').backends.length, near.length);
+  });
+
+  test('a Service whose only endpoint is refused has no backend (new flows rejected), not an error', () => {
+    const s = ok(svc({}), [httpSlice(ep('127.0.0.1'))]);
+    assert.deepEqual(fe(s, 'ClusterIP', 'internal').backends, []);
+    assert.equal(s.warnings.length, 1);
+  });
+});
+
 // trafficDistribution: PreferSameNode (Kubernetes 1.34+): the EndpointSlice controller puts
 // hints.forNodes (and forZones) on each endpoint. kube-proxy (pkg/proxy/topology.go) prefers
 // this node's endpoints, else this zone's, else all; a kind of hint is ignored as soon as one
