@@ -15,7 +15,7 @@ import { answers, eventually } from '../helpers/e2e.js';
 const TAG = 'clash';
 const owner: SvcDef = { name: 'web', type: 'NodePort', clusterIP: '10.96.8.10', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30080 }] };
 const intruder: SvcDef = { name: 'intruder', type: 'NodePort', clusterIP: '10.96.8.11', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30080 }] };
-// The intruder's file sorts first and it is listed first: order must not decide.
+// The intruder's file sorts first and it is there first: neither order may decide.
 const INTRUDER_FILE = 'a-intruder.yaml';
 const OWNER_FILE = 'z-web.yaml';
 
@@ -59,7 +59,6 @@ before(async () => {
   url = `http://${topo.nodes[0].ip}:30080/`;
   c = new XlbCluster(topo, TAG);
   writeIntruder();
-  writeOwner();
 });
 
 after(async () => {
@@ -68,18 +67,22 @@ after(async () => {
 });
 
 test('nodePort clash: the older Service owns the port across kill -9 and restart; it moves as soon as the clash ends', async () => {
-  const h = await c.startAgent('node1');
+  // The newer Service alone has the port; then the older one appears and takes it at once.
+  await c.startAgent('node1');
   await eventually('the NodePort answers', async () => (await topo.curl('client', url, { timeoutMs: 500 })).status === 200);
+  assert.deepEqual(await answeredBy(), [intruderPod.name], 'no clash yet: the only Service with nodePort 30080 has it');
+  writeOwner();
+  await eventually('the older Service takes nodePort 30080', () => onlyBy(ownerPod), 10_000);
   assert.deepEqual(await answeredBy(), [ownerPod.name], 'the older Service owns nodePort 30080');
-  const services = await c.cli('node1', ['services']);
-  assert.match(services, /^warning: default\/intruder: NodePort \*:30080\/TCP is also claimed by default\/web, which owns it \(created earlier/m);
-  assert.ok(h.log.some((l) => l.includes('frontend owned by another Service') && l.includes('default/intruder')), 'the loser is logged');
 
   for (let i = 0; i < 2; i++) {
     await c.stopAgent('node1', 'SIGKILL');
     await c.startAgent('node1');
     assert.deepEqual(await answeredBy(), [ownerPod.name], `after kill -9 and restart ${i + 1}`);
   }
+  const services = await c.cli('node1', ['services']);
+  assert.match(services, /^warning: default\/intruder: NodePort \*:30080\/TCP is also claimed by default\/web, which owns it \(created earlier/m);
+  assert.ok(c.agents.get('node1')!.log.some((l) => l.includes('frontend owned by another Service') && l.includes('default/intruder')), 'the loser is logged');
 
   // The owner goes: the other Service gets the port at once; the owner back: it takes it back.
   c.remove(OWNER_FILE);
