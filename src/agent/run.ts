@@ -14,6 +14,7 @@ import * as C from '../datapath/codecs.js';
 import { Reconciler, mapsOf, type ReconcileResult } from '../datapath/reconcile.js';
 import { sweepConntrack } from '../datapath/ctgc.js';
 import { topologyRequested, translate } from '../model/translate.js';
+import { FrontendClaims, claimRank } from '../model/claims.js';
 import { ENABLED_LABEL, nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, type Source } from '../sources/index.js';
@@ -55,6 +56,8 @@ export class Agent implements AgentView {
   private hc!: HealthCheckServers;
   private closers: Array<() => Promise<void> | void> = [];
   private desired = new Map<string, ServiceSpec>();
+  /** what each Service asks for, and which one owns a frontend several ask for */
+  private readonly claims = new FrontendClaims();
   private node: NodeInfo | undefined;
   private devices: string[] = [];
   private podIfs: string[] = [];
@@ -120,7 +123,7 @@ export class Agent implements AgentView {
     this.closers.push(() => api.close());
     const hz = await startHealthServer(this, o.healthzBindAddress, { healthTimeoutMs: o.healthTimeout * 1000 });
     this.closers.push(() => hz.close());
-    const mx = await startMetricsServer(this.metrics, o.metricsBindAddress);
+    const mx = await startMetricsServer(this.metrics, o.metricsBindAddress, { config: { ...o } });
     this.closers.push(() => mx.close());
     this.log.info({ socket: o.apiSocket, healthzPort: hz.port, metricsPort: mx.port }, 'status endpoints up');
 
@@ -187,20 +190,44 @@ export class Agent implements AgentView {
   }
 
   private async programService(key: string): Promise<void> {
-    const res = await this.rec.apply(key, this.desire(key));
-    this.afterProgrammed(res);
+    const rivals = this.record(key);
+    const spec = this.desire(key);
+    // A frontend this Service now owns may still be programmed for a rival that lost it
+    // (an older Service appeared): the rival lets go first, in the same call, so the frontend
+    // is handed over in place.
+    const holders = this.holdersOf(key, spec);
+    const results = await this.rec.applyMany([...holders.map((h) => [h, this.desire(h)] as const), [key, spec]]);
+    for (const r of results) this.afterProgrammed(r);
     void this.syncHealthChecks();
+    for (const r of rivals) if (!holders.includes(r)) this.queue.add(r);
+    const res = results[results.length - 1];
     if (isMapFull(res)) {
       // Map full: retried by the queue with backoff; other Services are not held up.
       throw new Error(res.errors.join('; '));
     }
   }
 
-  /** Translate one Service and record it as desired (undefined: it creates no state). */
+  /** Translate one Service and record its claims; returns the Services whose ownership of a shared frontend may have moved. */
+  private record(key: string): string[] {
+    return this.claims.set(claimRank(key, this.source.service(key)?.metadata?.creationTimestamp), this.translateOne(key));
+  }
+
+  /** The recorded Service minus the frontends an older Service owns, as desired state (undefined: no state). */
   private desire(key: string): ServiceSpec | undefined {
-    const spec = this.translateOne(key);
+    const spec = this.claims.owned(key);
     if (spec) this.desired.set(key, spec); else this.desired.delete(key);
+    for (const f of this.claims.lost(key)) this.log.warn({ service: key, warning: f }, 'frontend owned by another Service');
     return spec;
+  }
+
+  /** Other Services the datapath still programs one of this Service's frontends for. */
+  private holdersOf(key: string, spec: ServiceSpec | undefined): string[] {
+    const out = new Set<string>();
+    for (const f of spec?.frontends ?? []) {
+      const o = this.rec.ownerOf(f);
+      if (o !== undefined && o !== key) out.add(o);
+    }
+    return [...out];
   }
 
   private afterProgrammed(res: ReconcileResult): void {
@@ -234,10 +261,13 @@ export class Agent implements AgentView {
     const gone = new Set([...this.desired.keys(), ...this.rec.services()].filter((k) => !keys.has(k)));
     // Removals first, so a frontend a deleted Service frees can go to a new one in the same
     // batch; applyMany writes in chunks, each in the make-before-break order.
+    // Every claim first, so which Service owns a shared frontend never depends on the order.
+    for (const key of [...gone, ...keys]) this.record(key);
     const entries = [...gone, ...keys].map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
     for (const res of await this.rec.applyMany(entries)) {
       this.afterProgrammed(res);
-      if (isMapFull(res)) this.queue.add(res.service);
+      // Map full, or an owned frontend still held by a Service listed after it: queued again.
+      if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
     }
     await this.syncHealthChecks();
     this.metrics.observeSync((performance.now() - t0) / 1000);

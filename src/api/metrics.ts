@@ -3,6 +3,7 @@
 // read from the AgentView at scrape time; sync timings are pushed by the agent.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { child } from '../log.js';
+import type { ServerResponse } from 'node:http';
 import { listenHttp, splitHostPort, type HttpEndpoint } from './http.js';
 import type { AgentView, StatsInfo } from './view.js';
 
@@ -137,17 +138,35 @@ export class XlbMetrics {
   }
 }
 
-/** Serves GET /metrics; bindAddress "host:port" (port 0 picks one). */
-export function startMetricsServer(metrics: XlbMetrics, bindAddress: string): Promise<HttpEndpoint> {
+/** What GET /proxyMode answers: kube-proxy names its mode there (iptables, ipvs, nftables). */
+export const PROXY_MODE = 'xlb';
+
+export interface MetricsServerOptions {
+  /** the agent's effective configuration, served as /configz (kube-proxy's component config) */
+  config?: Record<string, unknown>;
+}
+
+/**
+ * The paths kube-proxy serves on its metrics address, so tooling written for it (the
+ * Kubernetes e2e suite reads /proxyMode, monitoring reads /metrics) works unchanged:
+ * /metrics, /proxyMode, /healthz ("ok": the process answers) and /configz.
+ * bindAddress "host:port" (port 0 picks one).
+ */
+export function startMetricsServer(metrics: XlbMetrics, bindAddress: string, opts: MetricsServerOptions = {}): Promise<HttpEndpoint> {
   const { host, port } = splitHostPort(bindAddress);
+  const text = (res: ServerResponse, status: number, body: string): void =>
+    void res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }).end(body);
   return listenHttp((req, res) => {
-    if ((req.url ?? '/').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found; try /metrics\n');
-      return;
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/proxyMode') return text(res, 200, PROXY_MODE);
+    if (path === '/healthz') return text(res, 200, 'ok');
+    if (path === '/configz') {
+      return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify({ xlb: opts.config ?? {} })}\n`);
     }
+    if (path !== '/metrics') return text(res, 404, 'not found; try /metrics, /proxyMode, /healthz or /configz\n');
     metrics.render().then(
       (body) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(body),
-      (e: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(e as Error).message}\n`),
+      (e: unknown) => text(res, 500, `${(e as Error).message}\n`),
     );
   }, host, port);
 }

@@ -582,6 +582,11 @@ export class Reconciler {
     return [...this.byService.keys()];
   }
 
+  /** The Service this frontend is programmed for; undefined when none (or adopted, not yet claimed). */
+  ownerOf(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope'>): string | undefined {
+    return this.frontends.get(feKey(f))?.owner || undefined;
+  }
+
   svcIdOf(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope'>): number | undefined {
     return this.frontends.get(feKey(f))?.svcId;
   }

@@ -3,6 +3,7 @@
 import type { V1EndpointSlice, V1Endpoint } from '@kubernetes/client-node';
 import type { Protocol } from './types.js';
 import { isIPv4 } from './ip.js';
+import { endpointAddressProblem } from './validate.js';
 
 export interface EndpointInfo {
   addr: string;
@@ -15,6 +16,8 @@ export interface EndpointInfo {
   zone?: string;
   /** hints.forZones names; undefined when the endpoint carries none */
   zoneHints?: Set<string>;
+  /** hints.forNodes names (trafficDistribution PreferSameNode); undefined when none */
+  nodeHints?: Set<string>;
   target?: string;
 }
 
@@ -52,6 +55,8 @@ function toInfo(ep: V1Endpoint, port: number, ctx: EndpointContext): EndpointInf
   if (ep.zone) info.zone = ep.zone;
   const zones = ep.hints?.forZones?.map((z) => z.name).filter((z) => z);
   if (zones && zones.length > 0) info.zoneHints = new Set(zones);
+  const nodes = ep.hints?.forNodes?.map((n) => n.name).filter((n) => n);
+  if (nodes && nodes.length > 0) info.nodeHints = new Set(nodes);
   if (ep.targetRef?.name) info.target = ep.targetRef.name;
   return info;
 }
@@ -90,6 +95,11 @@ export function endpointsForPort(
     for (const ep of slice.endpoints ?? []) {
       if (!ep?.addresses?.length || !isIPv4(ep.addresses[0])) {
         ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint address ${JSON.stringify(ep?.addresses?.[0])} is not an IPv4 address`);
+        continue;
+      }
+      const refused = endpointAddressProblem(ep.addresses[0]);
+      if (refused) {
+        ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint ${ep.addresses[0]} refused: it ${refused}`);
         continue;
       }
       const info = toInfo(ep, sp.port!, ctx);

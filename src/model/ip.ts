@@ -72,15 +72,27 @@ export function parseCidr(input: string): CidrParse {
   return { ok: false };
 }
 
-/** Whether an IPv4 address lies inside a CIDR (an IPv6 or malformed CIDR holds no IPv4 address). */
-export function inCidr4(addr: string, cidr: string): boolean {
+export interface Ipv4Net { net: number; mask: number }
+
+/** An IPv4 CIDR as a network number and mask; null unless parseCidr reads it as IPv4. */
+export function ipv4Net(cidr: string): Ipv4Net | null {
   const p = parseCidr(cidr);
-  const n = ipv4ToNumber(addr);
-  if (!p.ok || p.family !== 4 || n === null) return false;
+  if (!p.ok || p.family !== 4) return null;
   const [net, len] = p.cidr.split('/');
   const bits = Number(len);
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return ((n & mask) >>> 0) === ipv4ToNumber(net);
+  return { net: ipv4ToNumber(net)!, mask: bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0 };
+}
+
+/** The IPv4 address (as a number) lies inside the network. */
+export function inIpv4Net(addr: number, n: Ipv4Net): boolean {
+  return ((addr & n.mask) >>> 0) === n.net;
+}
+
+/** Whether an IPv4 address lies inside a CIDR (an IPv6 or malformed CIDR holds no IPv4 address). */
+export function inCidr4(addr: string, cidr: string): boolean {
+  const net = ipv4Net(cidr);
+  const n = ipv4ToNumber(addr);
+  return net !== null && n !== null && inIpv4Net(n, net);
 }
 
 /** Orders IPv4 addresses numerically (string order puts 10.0.0.10 before 10.0.0.9). */

@@ -1,7 +1,7 @@
 // The agent's own Node as the model needs it: name, addresses, zone, labels.
 import type { V1Node } from '@kubernetes/client-node';
 import type { NodeInfo } from './types.js';
-import { isIPv4, parseCidr, inCidr4 } from './ip.js';
+import { isIPv4, ipv4Net, inIpv4Net, ipv4ToNumber } from './ip.js';
 
 /** The well-known label kube-proxy reads the node's zone from (topology-aware routing). */
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
@@ -53,9 +53,10 @@ export function nodeInfo(node: V1Node): NodeInfo {
  */
 export function nodePortAddresses(node: NodeInfo, cidrs?: readonly string[]): string[] {
   if (!cidrs || cidrs.length === 0) return [...node.addresses];
-  for (const c of cidrs) {
-    const p = parseCidr(c);
-    if (!p.ok || p.family !== 4) throw new RangeError(`nodePortAddresses: ${JSON.stringify(c)} is not an IPv4 CIDR`);
-  }
-  return node.addresses.filter((a) => cidrs.some((c) => inCidr4(a, c)));
+  const nets = cidrs.map((c) => {
+    const net = ipv4Net(c);
+    if (!net) throw new RangeError(`nodePortAddresses: ${JSON.stringify(c)} is not an IPv4 CIDR`);
+    return net;
+  });
+  return node.addresses.filter((a) => nets.some((net) => inIpv4Net(ipv4ToNumber(a)!, net)));
 }

@@ -7,33 +7,44 @@ import { compareIpv4 } from './ip.js';
 export type PolicyMode = 'cluster' | 'local';
 
 export interface Topology {
-  /** the Service asked for zone-aware routing (topology-mode annotation / trafficDistribution) */
+  /** the Service asked for topology-aware routing (topology-mode annotation / trafficDistribution) */
   requested: boolean;
   /** this node's zone */
   zone?: string;
+  /** this node's name, matched against hints.forNodes */
+  node?: string;
 }
 
+/** Which hints new flows follow: this node's (hints.forNodes), its zone's (hints.forZones), or none. */
+export type TopologyMode = 'node' | 'zone' | null;
+
 /**
- * Hints are used only if every ready endpoint carries zone hints and at least one names this
- * node's zone; otherwise routing falls back to every endpoint, so a half-rolled-out hint set
- * never blackholes a zone.
+ * kube-proxy's rule: a kind of hint is used only if every ready endpoint carries one and at
+ * least one names this node (or its zone); same node is preferred over same zone, and
+ * otherwise routing falls back to every endpoint, so a half-rolled-out hint set never
+ * blackholes a node or a zone. Not-ready endpoints do not count.
  */
-export function canUseTopology(eps: readonly EndpointInfo[], topo: Topology): boolean {
-  if (!topo.requested || !topo.zone) return false;
-  let hasZone = false;
-  for (const ep of eps) {
-    if (!ep.ready) continue;
-    if (!ep.zoneHints) return false;
-    if (ep.zoneHints.has(topo.zone)) hasZone = true;
-  }
-  return hasZone;
+export function topologyMode(eps: readonly EndpointInfo[], topo: Topology): TopologyMode {
+  if (!topo.requested) return null;
+  const ready = eps.filter((ep) => ep.ready);
+  const usable = (hints: (ep: EndpointInfo) => Set<string> | undefined, name: string | undefined): boolean =>
+    !!name && ready.length > 0 && ready.every((ep) => hints(ep) !== undefined) && ready.some((ep) => hints(ep)!.has(name));
+  if (usable((ep) => ep.nodeHints, topo.node)) return 'node';
+  if (usable((ep) => ep.zoneHints, topo.zone)) return 'zone';
+  return null;
+}
+
+function hintedHere(ep: EndpointInfo, mode: TopologyMode, topo: Topology): boolean {
+  if (mode === 'node') return ep.nodeHints!.has(topo.node!);
+  if (mode === 'zone') return ep.zoneHints!.has(topo.zone!);
+  return true;
 }
 
 const fallback = (ep: EndpointInfo): boolean => ep.serving && ep.terminating;
 
 function clusterChoice(eps: readonly EndpointInfo[], topo: Topology): Set<EndpointInfo> {
-  const useTopology = canUseTopology(eps, topo);
-  const ready = eps.filter((ep) => ep.ready && (!useTopology || ep.zoneHints!.has(topo.zone!)));
+  const mode = topologyMode(eps, topo);
+  const ready = eps.filter((ep) => ep.ready && hintedHere(ep, mode, topo));
   // The fallback ignores topology: it is a last resort to avoid dropping traffic.
   return new Set(ready.length > 0 ? ready : eps.filter(fallback));
 }

@@ -53,7 +53,7 @@ export function topologyRequested(svc: V1Service): boolean {
   // topology-mode supersedes the legacy annotation when both are set, as in kube-proxy.
   const mode = ann[ANNOTATION_TOPOLOGY_MODE] ?? ann[ANNOTATION_TOPOLOGY_HINTS];
   const td = svc.spec!.trafficDistribution;
-  return mode?.toLowerCase() === 'auto' || td === 'PreferClose' || td === 'PreferSameZone';
+  return mode?.toLowerCase() === 'auto' || td === 'PreferClose' || td === 'PreferSameZone' || td === 'PreferSameNode';
 }
 
 /** IPv4 entries of addrs; IPv6 ones only raise the "not yet supported" warning. */
@@ -214,7 +214,7 @@ function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, opt
     // The API allows externalTrafficPolicy only where a NodePort exists.
     eTPLocal: external && spec.externalTrafficPolicy === 'Local',
     allocateNodePorts: !(type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts === false),
-    topo: { requested: topologyRequested(svc), ...(node?.zone ? { zone: node.zone } : {}) },
+    topo: { requested: topologyRequested(svc), node: opts.nodeName, ...(node?.zone ? { zone: node.zone } : {}) },
   };
 }
 

@@ -3,7 +3,7 @@
 // server's validation for the fields the datapath depends on; objects that came through a real
 // API server always pass.
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { isIPv4, isIPv6 } from './ip.js';
+import { isIPv4, isIPv6, ipv4ToNumber, ipv4Net, inIpv4Net } from './ip.js';
 
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] as const;
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
@@ -105,4 +105,24 @@ export function checkIdentity(svc: V1Service): string | null {
 /** Why a proxied Service (not ExternalName, not headless) is invalid; null when it is valid. */
 export function validateService(svc: V1Service): string | null {
   return checkIdentity(svc) ?? checkPorts(svc.spec!.ports) ?? checkAddresses(svc) ?? checkPolicies(svc);
+}
+
+// Endpoint addresses the API server refuses (validateNonSpecialIP: unspecified, loopback,
+// link-local, link-local multicast), plus the rest of multicast and the limited broadcast,
+// which no pod can hold either. As a backend each one sends new flows nowhere, or to the node.
+const SPECIAL_IPV4: ReadonlyArray<readonly [string, string]> = [
+  ['0.0.0.0/8', 'unspecified ("this network")'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'],
+  ['255.255.255.255/32', 'broadcast'],
+];
+const SPECIAL_NETS = SPECIAL_IPV4.map(([cidr, what]) => ({ net: ipv4Net(cidr)!, what, cidr }));
+
+/** Why an EndpointSlice IPv4 address cannot be a backend (an address no pod can hold); null when it can. */
+export function endpointAddressProblem(addr: string): string | null {
+  const n = ipv4ToNumber(addr);
+  if (n === null) return 'is not an IPv4 address';
+  const hit = SPECIAL_NETS.find(({ net }) => inIpv4Net(n, net));
+  return hit ? `is ${hit.what} (${hit.cidr}); the API server refuses such endpoints` : null;
 }

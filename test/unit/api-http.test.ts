@@ -255,6 +255,39 @@ describe('/metrics', () => {
   });
 });
 
+// kube-proxy's metrics address also answers /proxyMode (the Kubernetes e2e networking tests
+// assert 200 there), /healthz and /configz; tooling reads them from any proxy on the node.
+describe('kube-proxy status paths on the metrics address', () => {
+  let ep: HttpEndpoint;
+  let base: string;
+
+  before(async () => {
+    ep = await startMetricsServer(new XlbMetrics(new FakeView()), '127.0.0.1:0', { config: { node: 'node-a', conntrackSize: 262144 } });
+    base = `http://127.0.0.1:${ep.port}`;
+  });
+  after(() => ep?.close());
+
+  test('GET /proxyMode answers 200 with the body xlb', async () => {
+    const r = await get(`${base}/proxyMode`);
+    assert.deepEqual([r.status, r.body], [200, 'xlb']);
+    assert.match(r.type ?? '', /^text\/plain/);
+  });
+
+  test('GET /healthz answers 200 ok; /configz the agent configuration as JSON', async () => {
+    assert.deepEqual(await get(`${base}/healthz`), { status: 200, type: 'text/plain; charset=utf-8', body: 'ok' });
+    const c = await get(`${base}/configz`);
+    assert.equal(c.status, 200);
+    assert.deepEqual(JSON.parse(c.body), { xlb: { node: 'node-a', conntrackSize: 262144 } });
+  });
+
+  test('a query string is ignored; unknown paths are 404 naming the served ones', async () => {
+    assert.equal((await get(`${base}/proxyMode?x=1`)).body, 'xlb');
+    const r = await get(`${base}/debug`);
+    assert.equal(r.status, 404);
+    assert.match(r.body, /\/proxyMode/);
+  });
+});
+
 describe('HealthTracker', () => {
   test('keeps the oldest pending change, clears it on update, and follows the Node', async () => {
     const { HealthTracker } = await import('../../src/api/health.js');

@@ -43,6 +43,8 @@ export interface EpOpts {
   node?: string;
   zone?: string;
   hints?: string[];
+  /** hints.forNodes names */
+  nodeHints?: string[];
   pod?: string;
 }
 
@@ -56,7 +58,9 @@ export function ep(addr: string, o: EpOpts = {}): V1Endpoint {
     conditions,
     ...(o.node ? { nodeName: o.node } : {}),
     ...(o.zone ? { zone: o.zone } : {}),
-    ...(o.hints ? { hints: { forZones: o.hints.map((name) => ({ name })) } } : {}),
+    ...(o.hints || o.nodeHints
+      ? { hints: { ...(o.hints ? { forZones: o.hints.map((name) => ({ name })) } : {}), ...(o.nodeHints ? { forNodes: o.nodeHints.map((name) => ({ name })) } : {}) } }
+      : {}),
     ...(o.pod ? { targetRef: { kind: 'Pod', name: o.pod, namespace: 'default' } } : {}),
   };
 }

@@ -487,6 +487,107 @@ describe('topology hints', () => {
   });
 });
 
+// EndpointSlice validation refuses endpoint addresses no pod can hold (unspecified, loopback,
+// link-local, multicast, broadcast); a slice that did not come through the API server may
+// still carry them. Each such endpoint is refused on its own, with a reason; the rest serve.
+describe('endpoint addresses the API server refuses', () => {
+  const refused: Array<[string, RegExp]> = [
+    ['0.0.0.0', /unspecified/],
+    ['127.0.0.1', /loopback/],
+    ['127.9.9.9', /loopback/],
+    ['169.254.10.1', /link-local/],
+    ['224.0.0.1', /multicast/],
+    ['239.255.0.7', /multicast/],
+    ['255.255.255.255', /broadcast/],
+  ];
+  for (const [addr, why] of refused) {
+    test(`${addr} is refused with a reason; the Service's other endpoint still serves`, () => {
+      const s = ok(svc({}), [httpSlice(ep('10.244.1.5'), ep(addr))]);
+      const f = fe(s, 'ClusterIP', 'internal');
+      assert.deepEqual(f.backends.map((b) => b.addr), ['10.244.1.5']);
+      assert.deepEqual(picks(f), ['10.244.1.5']);
+      const w = s.warnings.find((x) => x.includes(addr));
+      assert.ok(w, `a warning names ${addr}: ${JSON.stringify(s.warnings)}`);
+      assert.match(w, new RegExp(`^EndpointSlice web-abc: endpoint ${addr.replace(/\./g, '\\.')} refused: it is `));
+      assert.match(w, why);
+    });
+  }
+
+  test('addresses next to the refused ranges are backends', () => {
+    const near = ['1.0.0.1', '126.255.255.255', '128.0.0.1', '169.253.255.255', '169.255.0.1', '223.255.255.255', '240.0.0.1', '255.255.255.254'];
+    const s = ok(svc({}), [httpSlice(...near.map((a) => ep(a)))]);
+    assert.deepEqual(s.warnings, []);
+    assert.equal(fe(s, 'ClusterIP', 'internal').backends.length, near.length);
+  });
+
+  test('a Service whose only endpoint is refused has no backend (new flows rejected), not an error', () => {
+    const s = ok(svc({}), [httpSlice(ep('127.0.0.1'))]);
+    assert.deepEqual(fe(s, 'ClusterIP', 'internal').backends, []);
+    assert.equal(s.warnings.length, 1);
+  });
+});
+
+// trafficDistribution: PreferSameNode (Kubernetes 1.34+): the EndpointSlice controller puts
+// hints.forNodes (and forZones) on each endpoint. kube-proxy (pkg/proxy/topology.go) prefers
+// this node's endpoints, else this zone's, else all; a kind of hint is ignored as soon as one
+// ready endpoint lacks it, or when none names this node (zone).
+describe('node hints (PreferSameNode)', () => {
+  const sameNode = svc({ trafficDistribution: 'PreferSameNode' });
+  const both = [
+    ep('10.244.1.5', { node: NODE, zone: 'zone-a', hints: ['zone-a'], nodeHints: [NODE] }),
+    ep('10.244.1.6', { node: NODE, zone: 'zone-a', hints: ['zone-a'], nodeHints: [NODE] }),
+    ep('10.244.2.7', { node: 'node-b', zone: 'zone-a', hints: ['zone-a'], nodeHints: ['node-b'] }),
+    ep('10.244.3.9', { node: 'node-c', zone: 'zone-c', hints: ['zone-c'], nodeHints: ['node-c'] }),
+  ];
+  const internalPicks = (s: ReturnType<typeof svc>, eps: ReturnType<typeof ep>[], n = NODE_A) =>
+    picks(fe(ok(s, [httpSlice(...eps)], n), 'ClusterIP', 'internal'));
+
+  test('only endpoints hinted for this node take new flows; the others stay backends', () => {
+    assert.deepEqual(internalPicks(sameNode, both), ['10.244.1.5', '10.244.1.6']);
+    const f = fe(ok(sameNode, [httpSlice(...both)]), 'ClusterIP', 'external');
+    assert.deepEqual(picks(f), ['10.244.1.5', '10.244.1.6']);
+    assert.equal(f.backends.length, 4);
+  });
+
+  test('node hints name no endpoint for this node: the zone hints decide', () => {
+    const elsewhere = both.filter((e) => e.nodeName !== NODE);
+    assert.deepEqual(internalPicks(sameNode, elsewhere), ['10.244.2.7']);
+  });
+
+  test('one ready endpoint without a node hint: node hints are ignored, zone hints still apply', () => {
+    const missing = [...both, ep('10.244.4.4', { node: 'node-d', zone: 'zone-a', hints: ['zone-a'] })];
+    assert.deepEqual(internalPicks(sameNode, missing), ['10.244.1.5', '10.244.1.6', '10.244.2.7', '10.244.4.4']);
+  });
+
+  test('hints missing altogether: every endpoint', () => {
+    const bare = both.map((e) => ({ ...e, hints: undefined }));
+    assert.deepEqual(internalPicks(sameNode, bare), ['10.244.1.5', '10.244.1.6', '10.244.2.7', '10.244.3.9']);
+  });
+
+  test('a not-ready endpoint without a node hint does not disable node hints', () => {
+    assert.deepEqual(internalPicks(sameNode, [...both, ep('10.244.4.4', { ready: false })]), ['10.244.1.5', '10.244.1.6']);
+  });
+
+  test('PreferClose and topology-mode Auto follow node hints too, as kube-proxy does', () => {
+    assert.deepEqual(internalPicks(svc({ trafficDistribution: 'PreferClose' }), both), ['10.244.1.5', '10.244.1.6']);
+    assert.deepEqual(internalPicks(svc({}, { annotations: { 'service.kubernetes.io/topology-mode': 'Auto' } }), both), ['10.244.1.5', '10.244.1.6']);
+  });
+
+  test('a Service that asks for no topology ignores node hints', () => {
+    assert.deepEqual(internalPicks(svc({}), both), ['10.244.1.5', '10.244.1.6', '10.244.2.7', '10.244.3.9']);
+  });
+
+  test('node hints do not apply to Local policy; the terminating fallback ignores them', () => {
+    const crossed = [ep('10.244.1.5', { node: NODE, nodeHints: ['node-b'] }), ep('10.244.2.7', { node: 'node-b', nodeHints: [NODE] })];
+    assert.deepEqual(internalPicks(svc({ trafficDistribution: 'PreferSameNode', internalTrafficPolicy: 'Local' }), crossed), ['10.244.1.5']);
+    const terminating = [
+      ep('10.244.2.7', { ready: false, serving: true, terminating: true, nodeHints: ['node-b'] }),
+      ep('10.244.3.9', { ready: false, serving: true, terminating: true, nodeHints: [NODE] }),
+    ];
+    assert.deepEqual(internalPicks(sameNode, terminating), ['10.244.2.7', '10.244.3.9']);
+  });
+});
+
 // sessionAffinity: 'Supports "ClientIP" and "None"'; ClientIPConfig.timeoutSeconds: "The value
 // must be >0 && <=86400(for 1 day) if ServiceAffinity == "ClientIP". Default value is 10800(for 3 hours)."
 describe('session affinity', () => {
