@@ -35,11 +35,15 @@ export interface AgentOptions {
   node: string;
   /** node devices (external traffic); empty = the agent detects them */
   devices: string[];
+  /** start although a --devices interface is missing, and attach it when it appears */
+  waitForDevices: boolean;
   /** XDP or tc ingress on the devices; auto: tc on veths, XDP otherwise */
   deviceMode: DeviceMode;
   /** how translated packets for pods on this node reach them */
   localDelivery: LocalDelivery;
   pinPath: string;
+  /** mount a bpffs at the pin path itself when it is not on one (outside /sys/fs/bpf) */
+  mountBpffs: boolean;
   apiSocket: string;
   /** optional TCP address for the gRPC API, HOST:PORT */
   apiAddress?: string;
@@ -81,9 +85,11 @@ const SPECS: Spec[] = [
   { key: 'apiServer', kind: 'string', metavar: 'URL', help: 'API server URL', def: 'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' },
   { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
   { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'node devices to attach to (external traffic)', def: 'detected' },
+  { key: 'waitForDevices', kind: 'bool', metavar: 'true|false', help: 'start even when an interface named by --devices does not exist yet, and attach to it when it appears; otherwise the agent exits naming it', def: 'false' },
   { key: 'deviceMode', kind: 'string', metavar: DEVICE_MODES.join('|'), help: 'datapath hook on the devices: XDP, tc ingress, or auto: tc on veth devices (container/namespace nodes, where XDP copies every cloned packet and cannot see partial checksums), XDP on the others', def: 'auto' },
   { key: 'localDelivery', kind: 'string', metavar: LOCAL_DELIVERIES.join('|'), help: "how translated packets reach pods on this node: up the host stack (routing, netfilter FORWARD), or peer: straight into the pod's namespace from tc (bpf_redirect_peer), faster, but the host's FORWARD rules (iptables-based NetworkPolicy) never see them", def: 'stack' },
   { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: '/sys/fs/bpf/xlb' },
+  { key: 'mountBpffs', kind: 'bool', metavar: 'true|false', help: 'mount a bpffs at --pin-path itself (an empty or new directory) when it is not on one; without it a pin path outside /sys/fs/bpf must already be on a bpffs, or the agent exits (a missing /sys/fs/bpf mount is always made)', def: 'false' },
   { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: '/run/xlb/xlb.sock' },
   { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP', def: 'off' },
   { key: 'healthzBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/healthz and /livez', def: '0.0.0.0:10256' },
@@ -243,9 +249,11 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     source,
     node: optString(pick('node'), 'node') ?? hostname(),
     devices: list(pick('devices'), 'devices').map(checkIfName),
+    waitForDevices: bool(pick('waitForDevices') ?? false, 'waitForDevices'),
     deviceMode: oneOf(pick('deviceMode') ?? 'auto', DEVICE_MODES, 'deviceMode'),
     localDelivery: oneOf(pick('localDelivery') ?? 'stack', LOCAL_DELIVERIES, 'localDelivery'),
     pinPath: optString(pick('pinPath'), 'pinPath') ?? '/sys/fs/bpf/xlb',
+    mountBpffs: bool(pick('mountBpffs') ?? false, 'mountBpffs'),
     apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? '/run/xlb/xlb.sock',
     healthzBindAddress: hostPort(pick('healthzBindAddress') ?? '0.0.0.0:10256', 'healthzBindAddress'),
     metricsBindAddress: hostPort(pick('metricsBindAddress') ?? '0.0.0.0:10249', 'metricsBindAddress'),
