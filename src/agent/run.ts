@@ -54,6 +54,8 @@ export class Agent implements AgentView {
   private node: NodeInfo | undefined;
   private devices: string[] = [];
   private podIfs: string[] = [];
+  /** named devices that do not exist (yet): --wait-for-devices */
+  private absent: string[] = [];
   private deviceModes = new Map<string, DeviceChoice>();
   private enabled = false;
   private reason: EnabledReason = 'default';
@@ -72,7 +74,8 @@ export class Agent implements AgentView {
 
   async start(): Promise<void> {
     const o = this.opts;
-    await ensureBpffs(o.pinPath);
+    await checkDevices(o);
+    await ensureBpffs(o.pinPath, o.mountBpffs);
     this.cpus = possibleCpus();
     this.obj = await loadObject(objectPath(), {
       pinPath: o.pinPath,
@@ -320,6 +323,9 @@ export class Agent implements AgentView {
     const links = await listLinks();
     const present = new Set(links.map((l) => l.name));
     const devices = this.devices.filter((d) => present.has(d));
+    const absent = this.devices.filter((d) => !present.has(d));
+    if (absent.join() !== this.absent.join() && absent.length) this.log.warn({ devices: absent }, 'waiting for devices that do not exist yet');
+    this.absent = absent;
     const pods = selectPodInterfaces(links, this.devices, this.opts.podInterfaces);
     this.podIfs = pods.map((l) => l.name);
     this.writePodIfs(pods);
@@ -391,7 +397,7 @@ export class Agent implements AgentView {
       devices: this.devices.map((d) => {
         const a = atts.find((x) => (x.kind === 'xdp' || x.kind === 'tc-device') && x.ifname === d);
         const mode = a?.kind === 'tc-device' ? 'tc' : a?.mode;
-        return { name: d, ifindex: a?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? 'detached'), progId: a?.progId ?? 0, linkId: a?.linkId ?? 0 };
+        return { name: d, ifindex: a?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? (this.absent.includes(d) ? 'waiting: no such interface' : 'detached')), progId: a?.progId ?? 0, linkId: a?.linkId ?? 0 };
       }),
       podInterfaces: this.podIfs.map((name) => ({ name, progIds: atts.filter((a) => a.ifname === name).map((a) => a.progId) })),
       pinPath: this.opts.pinPath,
@@ -438,6 +444,17 @@ export class Agent implements AgentView {
 
   health() {
     return this.tracker.info();
+  }
+}
+
+/** A named device that does not exist is a typo unless the operator said it comes later. */
+async function checkDevices(o: AgentOptions): Promise<void> {
+  if (!o.devices.length || o.waitForDevices) return;
+  const present = (await listLinks()).map((l) => l.name);
+  const missing = o.devices.filter((d) => !present.includes(d));
+  if (missing.length) {
+    throw new Error(`--devices: no interface named ${missing.join(', ')} on this node (it has ${present.join(', ')}); ` +
+      'fix --devices, or give --wait-for-devices true to attach when it appears');
   }
 }
 
