@@ -98,7 +98,7 @@ export class Agent implements AgentView {
     this.closers.push(() => this.hc.sync([]));
 
     this.source = createSource(o.source === 'manifests'
-      ? { kind: 'manifests', nodeName: o.node, dir: o.manifests!, log: child('source') }
+      ? { kind: 'manifests', nodeName: o.node, dir: o.manifests!, maxBytes: o.manifestMaxBytes, maxDepth: o.manifestMaxDepth, log: child('source') }
       : {
           kind: 'kube', nodeName: o.node, log: child('source'),
           connection: o.kubeconfig ? { kubeconfig: o.kubeconfig } : { inCluster: true, server: o.apiServer! },

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH } from '../sources/manifest-parse.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -29,6 +30,10 @@ export interface AgentOptions {
   source: SourceKind;
   /** manifests directory (source manifests) */
   manifests?: string;
+  /** manifest files larger than this are skipped and reported */
+  manifestMaxBytes: number;
+  /** manifest files nested deeper than this are skipped and reported */
+  manifestMaxDepth: number;
   kubeconfig?: string;
   /** API server URL; from --api-server, or KUBERNETES_SERVICE_HOST/PORT when no kubeconfig */
   apiServer?: string;
@@ -81,6 +86,8 @@ interface Spec {
 const SPECS: Spec[] = [
   { key: 'source', kind: 'string', metavar: 'kube|manifests', help: 'where Services and EndpointSlices come from', def: 'kube (manifests when only --manifests is given)' },
   { key: 'manifests', kind: 'string', metavar: 'DIR', help: 'directory of Service/EndpointSlice/Node YAML (source manifests)' },
+  { key: 'manifestMaxBytes', kind: 'int', metavar: 'BYTES', help: 'a manifest file larger than this is skipped and reported (its last good objects stay)', def: String(MANIFEST_MAX_BYTES) },
+  { key: 'manifestMaxDepth', kind: 'int', metavar: 'N', help: 'a manifest file nested deeper than this (indentation levels and [ { brackets) is skipped and reported', def: String(MANIFEST_MAX_DEPTH) },
   { key: 'kubeconfig', kind: 'string', metavar: 'FILE', help: 'kubeconfig to reach the API server (also KUBECONFIG)' },
   { key: 'apiServer', kind: 'string', metavar: 'URL', help: 'API server URL', def: 'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' },
   { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
@@ -247,6 +254,8 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
   const kubeconfig = optString(pick('kubeconfig'), 'kubeconfig');
   const o: AgentOptions = {
     source,
+    manifestMaxBytes: integer(pick('manifestMaxBytes') ?? MANIFEST_MAX_BYTES, 'manifestMaxBytes', 1024, 1 << 30),
+    manifestMaxDepth: integer(pick('manifestMaxDepth') ?? MANIFEST_MAX_DEPTH, 'manifestMaxDepth', 8, 1000),
     node: optString(pick('node'), 'node') ?? hostname(),
     devices: list(pick('devices'), 'devices').map(checkIfName),
     waitForDevices: bool(pick('waitForDevices') ?? false, 'waitForDevices'),

@@ -1,18 +1,21 @@
 // The agent against bad input it must refuse or survive (issue 12): a --devices name that does
-// not exist stops it with one line unless --wait-for-devices says the device comes later.
+// not exist stops it with one line unless --wait-for-devices says the device comes later; a
+// manifests directory with a symlink loop, a 10 MB file of nested brackets, a parser memory
+// bomb and a file over --manifest-max-bytes is read with the API answering, each bad file
+// reported by name, and the good Services programmed, at start and on a restart.
 // One namespace per run with a veth pair inside it; the pin path is a bpffs of the run's own
 // under /run (visible inside `ip netns exec`, see test/helpers/cluster.ts), removed at the end.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { cliPath } from '../helpers/cluster.js';
 import { eventually } from '../helpers/e2e.js';
-import { node } from '../helpers/manifests.js';
+import { node, service, slice, yamlDocs } from '../helpers/manifests.js';
 import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
 
 const set = new NetnsSet('input');
@@ -101,4 +104,46 @@ test('--wait-for-devices: the agent starts, shows the device as waiting, and att
   await ns.ip('link', 'set', 'late0', 'up');
   await eventually('late0 attached once it exists', async () => ((await status()).devices.find((d) => d.name === 'late0')?.progId ?? 0) > 0, 10_000);
   await stopAgent();
+});
+
+/** `xlb maps services`: the ClusterIPs the datapath holds. */
+async function programmedAddrs(): Promise<string[]> {
+  const r = await run(process.execPath, [cliPath(), 'maps', 'services', '-o', 'json', '--socket', socket], { timeoutMs: 15_000 });
+  const maps = JSON.parse(r.stdout) as Array<{ entries: Array<{ key: { addr: string } }> }>;
+  return [...new Set(maps[0]!.entries.map((e) => e.key.addr))]; // one entry per scope
+}
+
+/** /healthz from inside the namespace: the HTTP status, 0 when it did not answer within 1 s. */
+async function healthz(): Promise<number> {
+  const r = await ns.exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '1', 'http://127.0.0.1:10256/healthz']).catch(() => ({ stdout: '0' }));
+  return Number(r.stdout.trim()) || 0;
+}
+
+test('bad manifest files: each reported by name, the agent answers and programs the good Services, also after a restart', async () => {
+  writeFileSync(join(manifests, 'web.yaml'), yamlDocs(service('web', { clusterIP: '10.96.7.10' }), slice('web-1', 'web', ['10.244.7.5'])));
+  symlinkSync('loop-b.yaml', join(manifests, 'loop-a.yaml'));
+  symlinkSync('loop-a.yaml', join(manifests, 'loop-b.yaml'));
+  writeFileSync(join(manifests, 'deep.yaml'), '['.repeat(10 << 20));
+  writeFileSync(join(manifests, 'big.yaml'), `# ${'x'.repeat(2 << 20)}\n`);
+  const bad = ['big.yaml', 'deep.yaml', 'loop-a.yaml', 'loop-b.yaml'];
+  const reported = (file: string): boolean => agent!.out.some((l) => l.includes('"manifest problem"') && l.includes(`"file":"${file}"`));
+  for (const round of ['start', 'restart']) {
+    const r = await startAgent(['--devices', 'eth0', '--manifest-max-bytes', String(1 << 20)], 60_000);
+    assert.equal(r.state, 'running', `${round}: ${r.stderr.join('\n')}`);
+    for (const f of bad) assert.ok(reported(f), `${round}: ${f} reported`);
+    assert.deepEqual(await programmedAddrs(), ['10.96.7.10'], `${round}: the good Service is programmed`);
+    assert.notEqual(await healthz(), 0);
+    if (round === 'start') {
+      // A memory bomb for the parser (a flat 1 MB flow sequence needs ~500 MB) arriving while
+      // the agent runs: /healthz answers throughout, the agent stays up, the file is reported.
+      writeFileSync(join(manifests, 'flat.yaml'), `[${'1,'.repeat(500_000)}1]`);
+      bad.push('flat.yaml');
+      const end = Date.now() + 20_000;
+      while (!reported('flat.yaml') && Date.now() < end) assert.notEqual(await healthz(), 0, '/healthz answers while the file is read');
+      assert.ok(reported('flat.yaml'), 'flat.yaml reported');
+      assert.equal(agent!.proc.exitCode, null, 'the agent is still running');
+    }
+    await stopAgent();
+  }
+  for (const f of [...bad, 'web.yaml']) rmSync(join(manifests, f), { force: true });
 });
