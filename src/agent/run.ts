@@ -20,11 +20,11 @@ import { createSource, KeyQueue, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from '../cli/options.js';
 import { startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
-import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
+import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
-import { decodeAllMaps, readStats, ctLive } from './inspect.js';
+import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
 
 export const ENABLED_LABEL = 'xlb.io/enabled';
 
@@ -436,6 +436,10 @@ export class Agent implements AgentView {
 
   async maps(): Promise<DecodedMaps> {
     return decodeAllMaps(this.obj);
+  }
+
+  mapChunks(names: string[]): Iterable<DecodedMap> {
+    return decodeMaps(this.obj, names);
   }
 
   async stats(): Promise<StatsInfo> {

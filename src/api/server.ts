@@ -1,6 +1,7 @@
 // The xlb.v1.Status gRPC server: a unix socket only root can open (mode 0600), optionally
 // TCP too, with grpc.health.v1 and server reflection (so grpcurl works without the .proto).
 import { chmod, lstat, mkdir, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
+import { once } from 'node:events';
 import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -8,7 +9,9 @@ import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { child } from '../log.js';
-import { eventToMsg, mapsToMsg, serviceToMsg, statsToMsg, statusToMsg } from './convert.js';
+import { eventToMsg, mapToMsg, mapsToMsg, serviceToMsg, statsToMsg, statusToMsg } from './convert.js';
+import type { DecodedMap } from './generated/xlb/v1/DecodedMap.js';
+import type { ListMapsRequest__Output } from './generated/xlb/v1/ListMapsRequest.js';
 import type { StatusHandlers } from './generated/xlb/v1/Status.js';
 import { LOADER_OPTIONS, loadStatusProto, protoPath } from './proto.js';
 import { ViewError, type AgentView, type ProgrammedEvent } from './view.js';
@@ -56,6 +59,7 @@ function handlers(view: AgentView, streams: Set<grpc.ServerWritableStream<unknow
     GetStatus: unary('GetStatus', () => statusToMsg(view.status())),
     ListServices: unary('ListServices', () => ({ services: view.services().map(serviceToMsg) })),
     ListMaps: unary('ListMaps', async () => mapsToMsg(await view.maps())),
+    StreamMaps: (call) => void streamMaps(view, call),
     GetStats: unary('GetStats', async () => statsToMsg(await view.stats())),
     Toggle: unary('Toggle', async (req: { on: boolean }) => view.toggle(req.on)),
     WatchEvents: (call) => {
@@ -71,6 +75,20 @@ function handlers(view: AgentView, streams: Set<grpc.ServerWritableStream<unknow
       call.on('error', stop);
     },
   };
+}
+
+/** Writes each chunk as it is decoded, waiting for the client when its buffer is full. */
+async function streamMaps(view: AgentView, call: grpc.ServerWritableStream<ListMapsRequest__Output, DecodedMap>): Promise<void> {
+  try {
+    for await (const m of view.mapChunks(call.request.names)) {
+      if (call.cancelled) return;
+      if (!call.write(mapToMsg(m))) await once(call, 'drain');
+    }
+    call.end();
+  } catch (err) {
+    log().warn({ rpc: 'StreamMaps', err: err instanceof Error ? err.message : String(err) }, 'rpc failed');
+    call.emit('error', toGrpcError(err));
+  }
 }
 
 /** Refuses to start over a live agent; removes a socket left by one that died. */

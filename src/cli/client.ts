@@ -117,7 +117,30 @@ export function call<K extends keyof Rpcs>(client: StatusClient, method: K, req:
   });
 }
 
-export function rpcError(err: grpc.ServiceError, socket: string): CliError {
+/**
+ * A server-streaming call: `onMessage` for each message as it arrives. The deadline is per
+ * message, not for the whole stream, so a large answer is never cut off while it flows.
+ */
+export function stream<M>(client: StatusClient, method: 'StreamMaps', req: ListMapsRequest, socket: string, onMessage: (m: M) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = client[method](req);
+    const idle = (): void => {
+      reject(new CliError(`the agent on ${socket} did not answer in time`));
+      c.cancel();
+    };
+    let timer = setTimeout(idle, RPC_DEADLINE_MS);
+    c.on('data', (m: M) => {
+      clearTimeout(timer);
+      timer = setTimeout(idle, RPC_DEADLINE_MS);
+      onMessage(m);
+    });
+    c.on('error', (err: grpc.ServiceError) => { clearTimeout(timer); reject(rpcError(err, socket)); });
+    c.on('end', () => { clearTimeout(timer); resolve(); });
+  });
+}
+
+export function rpcError(err: grpc.ServiceError, socket: string): CliError | UsageError {
+  if (err.code === grpc.status.NOT_FOUND) return new UsageError(err.details); // a name the user gave (xlb maps NAME)
   if (err.code === grpc.status.UNAVAILABLE) return new CliError(notRunning(socket));
   if (err.code === grpc.status.DEADLINE_EXCEEDED) return new CliError(`the agent on ${socket} did not answer in time`);
   return new CliError(err.details || err.message);
