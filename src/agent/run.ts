@@ -19,7 +19,7 @@ import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from '../cli/options.js';
-import { startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
+import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
 import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
@@ -111,7 +111,8 @@ export class Agent implements AgentView {
     this.source.on('change', (kind, key) => this.onChange(kind, key));
 
     // The API comes up first so `xlb status` can say what the agent is waiting for.
-    const api = await startApiServer(this, { socketPath: o.apiSocket, tcpAddress: o.apiAddress });
+    const tcpAuth = readTcpAuth({ ca: o.apiTlsCa, cert: o.apiTlsCert, key: o.apiTlsKey, tokenFile: o.apiTokenFile });
+    const api = await startApiServer(this, { socketPath: o.apiSocket, tcpAddress: o.apiAddress, tcpAuth });
     this.closers.push(() => api.close());
     const hz = await startHealthServer(this, o.healthzBindAddress, { healthTimeoutMs: o.healthTimeout * 1000 });
     this.closers.push(() => hz.close());

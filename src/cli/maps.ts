@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   return runCli(async () => {
     const { common, positionals } = parseFlags(argv);
     if (common.help) { console.log(HELP); return 0; }
-    return withAgent(common.socket, async (client) => {
+    return withAgent(common, async (client) => {
       // Maps arrive in chunks (thousands of conntrack entries): a table is printed as soon as
       // its map is complete; json and yaml need the whole list.
       const maps: PlainMap[] = [];
@@ -60,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       const print = (m: PlainMap | undefined): void => {
         if (table && m) console.log(`${printed++ ? '\n' : ''}${formatMap(m)}`);
       };
-      await stream<DecodedMap__Output>(client, 'StreamMaps', { names: positionals }, common.socket, (chunk) => {
+      await stream<DecodedMap__Output>(client, 'StreamMaps', { names: positionals }, common.where, (chunk) => {
         const last = maps[maps.length - 1];
         const m = toPlain(chunk);
         if (last?.name === m.name) {

@@ -52,6 +52,13 @@ export interface AgentOptions {
   apiSocket: string;
   /** optional TCP address for the gRPC API, HOST:PORT */
   apiAddress?: string;
+  /** PEM CA: TCP clients must present a certificate it signed (mTLS) */
+  apiTlsCa?: string;
+  /** PEM certificate and key the TCP API serves TLS with */
+  apiTlsCert?: string;
+  apiTlsKey?: string;
+  /** file holding the bearer token every TCP call must carry */
+  apiTokenFile?: string;
   healthzBindAddress: string;
   metricsBindAddress: string;
   /** interface-name globs for pod host-side veths; empty = every veth that is not a device */
@@ -98,7 +105,11 @@ const SPECS: Spec[] = [
   { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: '/sys/fs/bpf/xlb' },
   { key: 'mountBpffs', kind: 'bool', metavar: 'true|false', help: 'mount a bpffs at --pin-path itself (an empty or new directory) when it is not on one; without it a pin path outside /sys/fs/bpf must already be on a bpffs, or the agent exits (a missing /sys/fs/bpf mount is always made)', def: 'false' },
   { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: '/run/xlb/xlb.sock' },
-  { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP', def: 'off' },
+  { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP; without --api-tls-ca or --api-token-file TCP serves only the read calls (status, services, maps, stats, events) and refuses Toggle (PERMISSION_DENIED). The unix socket serves every call: its file mode (0600, root) guards it', def: 'off' },
+  { key: 'apiTlsCa', kind: 'string', metavar: 'FILE', help: 'PEM CA bundle: TCP clients must present a certificate it signed (mTLS), which allows every call; needs --api-tls-cert and --api-tls-key' },
+  { key: 'apiTlsCert', kind: 'string', metavar: 'FILE', help: "PEM certificate (chain) of the TCP API's TLS, naming the address clients dial" },
+  { key: 'apiTlsKey', kind: 'string', metavar: 'FILE', help: 'PEM private key of --api-tls-cert' },
+  { key: 'apiTokenFile', kind: 'string', metavar: 'FILE', help: "bearer token (the file's content) every TCP call must carry ('authorization: Bearer TOKEN'), which allows every call; use with --api-tls-cert/--api-tls-key so it does not cross the network in clear" },
   { key: 'healthzBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/healthz and /livez', def: '0.0.0.0:10256' },
   { key: 'metricsBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/metrics (Prometheus)', def: '0.0.0.0:10249' },
   { key: 'podInterfaces', kind: 'list', metavar: 'GLOB[,GLOB...]', help: 'pod host-side interfaces to attach tc to', def: 'every veth that is not a device' },
@@ -279,6 +290,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
   if (kubeconfig !== undefined) o.kubeconfig = kubeconfig;
   const apiAddress = pick('apiAddress');
   if (apiAddress !== undefined) o.apiAddress = hostPort(apiAddress, 'apiAddress');
+  apiAuth(o, pick);
   const apiServer = optString(pick('apiServer'), 'apiServer');
   if (apiServer !== undefined) o.apiServer = checkUrl(apiServer);
   else if (!kubeconfig && source === 'kube') {
@@ -289,6 +301,19 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     throw new UsageError('no API server: give --api-server URL or --kubeconfig FILE (in a pod, set KUBERNETES_SERVICE_HOST/PORT), or use --source manifests --manifests DIR');
   }
   return o;
+}
+
+/** The TCP API's TLS and token files: only with --api-address, a certificate with its key, a CA with both. */
+function apiAuth(o: AgentOptions, pick: (k: keyof AgentOptions) => unknown): void {
+  const keys = ['apiTlsCa', 'apiTlsCert', 'apiTlsKey', 'apiTokenFile'] as const;
+  for (const k of keys) {
+    const v = optString(pick(k), k);
+    if (v !== undefined) o[k] = v;
+  }
+  const given = keys.filter((k) => o[k] !== undefined);
+  if (given.length && !o.apiAddress) throw new UsageError(`${flagFor(given[0]!)} secures the TCP API: give --api-address HOST:PORT too`);
+  if ((o.apiTlsCert === undefined) !== (o.apiTlsKey === undefined)) throw new UsageError('--api-tls-cert and --api-tls-key go together: the certificate and its private key');
+  if (o.apiTlsCa !== undefined && o.apiTlsCert === undefined) throw new UsageError("--api-tls-ca (mTLS) needs --api-tls-cert and --api-tls-key: the agent's own certificate and key");
 }
 
 function flowCacheSize(v: unknown): number {
