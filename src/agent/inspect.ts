@@ -37,9 +37,11 @@ export const MAP_CHUNK = 1000;
 /**
  * The operator's maps (all, or those named), decoded a chunk of at most `chunk` entries at a
  * time: a map with more comes as several chunks of its name in a row. Internal maps
- * (fragments, .rodata/.bss) are not part of the operator's view.
+ * (fragments, .rodata/.bss) are not part of the operator's view. Maps are read with batch
+ * lookups off the agent's thread: element by element, the 65,536 per-CPU stats slots alone
+ * took seconds.
  */
-export function* decodeMaps(obj: BpfObject, names: string[] = [], chunk = MAP_CHUNK): Generator<DecodedMap> {
+export async function* decodeMaps(obj: BpfObject, names: string[] = [], chunk = MAP_CHUNK): AsyncGenerator<DecodedMap> {
   const dec = decoders();
   const shown = obj.mapNames().filter((n) => n === C.MAP.maglev || dec[n]);
   checkMapNames(names, shown);
@@ -50,7 +52,7 @@ export function* decodeMaps(obj: BpfObject, names: string[] = [], chunk = MAP_CH
     const head = { name, type: m.type, maxEntries: m.maxEntries };
     let entries: DecodedMap['entries'] = [];
     let sent = false;
-    const rows = name === C.MAP.maglev ? maglevRows(m) : entryRows(name, m, d!);
+    const rows = name === C.MAP.maglev ? maglevRows(m) : entryRows(name, m, d!, await m.lookupBatch());
     for (const e of rows) {
       entries.push(e);
       if (entries.length >= chunk) {
@@ -72,8 +74,12 @@ function* maglevRows(m: BpfMap): Generator<DecodedMap['entries'][number]> {
   }
 }
 
-function* entryRows(name: string, m: BpfMap, d: Decoder): Generator<DecodedMap['entries'][number]> {
-  for (const [k, v] of m.entries()) {
+function* entryRows(name: string, m: BpfMap, d: Decoder, all: { keys: Buffer; values: Buffer; count: number }): Generator<DecodedMap['entries'][number]> {
+  const ks = m.keySize;
+  const vs = m.valueBytes;
+  for (let i = 0; i < all.count; i++) {
+    const k = all.keys.subarray(i * ks, (i + 1) * ks);
+    const v = all.values.subarray(i * vs, (i + 1) * vs);
     // skipZero: per-CPU counters never touched; backends: the ARRAY's free ids (all-zero).
     if ((d.skipZero || name === C.MAP.backends) && isZero(v)) continue;
     yield { key: wrap(d.key(k)), value: wrap(d.value(v)) };
@@ -81,9 +87,9 @@ function* entryRows(name: string, m: BpfMap, d: Decoder): Generator<DecodedMap['
 }
 
 /** Every map in one list (ListMaps): at most `limit` entries a map. */
-export function decodeAllMaps(obj: BpfObject, limit = 10_000): DecodedMaps {
+export async function decodeAllMaps(obj: BpfObject, limit = 10_000): Promise<DecodedMaps> {
   const out: DecodedMap[] = [];
-  for (const c of decodeMaps(obj)) {
+  for await (const c of decodeMaps(obj)) {
     const last = out[out.length - 1];
     if (last?.name !== c.name) out.push({ ...c, entries: c.entries.slice(0, limit) });
     else for (const e of c.entries) if (last.entries.length < limit) last.entries.push(e);

@@ -439,7 +439,7 @@ export class Agent implements AgentView {
     return decodeAllMaps(this.obj);
   }
 
-  mapChunks(names: string[]): Iterable<DecodedMap> {
+  mapChunks(names: string[]): AsyncIterable<DecodedMap> {
     return decodeMaps(this.obj, names);
   }
 

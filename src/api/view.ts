@@ -109,7 +109,7 @@ export interface AgentView {
   /** actual state, decoded from the pinned maps */
   maps(): Promise<DecodedMaps>;
   /** the same, those named (all when none), a map in chunks of its name; NOT_FOUND for a name that is no map */
-  mapChunks(names: string[]): AsyncIterable<DecodedMap> | Iterable<DecodedMap>;
+  mapChunks(names: string[]): AsyncIterable<DecodedMap>;
   stats(): Promise<StatsInfo>;
   /** 'programmed' events (ProgrammedEvent) */
   readonly events: EventEmitter;

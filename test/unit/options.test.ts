@@ -215,7 +215,8 @@ test('help names every flag with its environment variable', () => {
   for (const flag of ['source', 'manifests', 'kubeconfig', 'api-server', 'node', 'devices', 'pin-path', 'api-socket', 'api-address',
     'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'conntrack-size',
     'flow-cache-size', 'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode', 'local-delivery',
-    'wait-for-devices', 'mount-bpffs', 'manifest-max-bytes', 'manifest-max-depth']) {
+    'wait-for-devices', 'mount-bpffs', 'manifest-max-bytes', 'manifest-max-depth',
+    'api-tls-ca', 'api-tls-cert', 'api-tls-key', 'api-token-file']) {
     assert.match(help, new RegExp(`--${flag} `), flag);
     assert.match(help, new RegExp(`env XLB_${flag.replace(/-/g, '_').toUpperCase()}\\b`), flag);
   }
