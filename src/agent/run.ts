@@ -74,8 +74,10 @@ export class Agent implements AgentView {
 
   async start(): Promise<void> {
     const o = this.opts;
-    await checkDevices(o);
+    // bpffs first: `ip -d` (checkDevices) can mount one at /sys/fs/bpf itself in a fresh mount
+    // namespace, and the pin path must be decided before anything else touches it.
     await ensureBpffs(o.pinPath, o.mountBpffs);
+    await checkDevices(o);
     this.cpus = possibleCpus();
     this.obj = await loadObject(objectPath(), {
       pinPath: o.pinPath,
