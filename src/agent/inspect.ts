@@ -2,7 +2,7 @@
 // compare them with the desired state `xlb services` shows.
 import { BpfMap, type BpfObject } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
-import type { DecodedMap, DecodedMaps, StatsInfo } from '../api/view.js';
+import { checkMapNames, type DecodedMap, type DecodedMaps, type StatsInfo } from '../api/view.js';
 
 type Decoder = { key: (b: Buffer) => unknown; value: (b: Buffer) => unknown; skipZero?: boolean };
 
@@ -32,31 +32,68 @@ function decoders(): Record<string, Decoder> {
 
 const isZero = (b: Buffer): boolean => b.every((x) => x === 0);
 
-export function decodeAllMaps(obj: BpfObject, limit = 10_000): DecodedMaps {
-  const out: DecodedMap[] = [];
+/** Entries per streamed message: a few hundred KB, well under a client's 4 MB limit. */
+export const MAP_CHUNK = 1000;
+
+/**
+ * The operator's maps (all, or those named), decoded a chunk of at most `chunk` entries at a
+ * time: a map with more comes as several chunks of its name in a row. Internal maps
+ * (fragments, .rodata/.bss) are not part of the operator's view. Maps are read with batch
+ * lookups off the agent's thread: element by element, the 65,536 per-CPU stats slots alone
+ * took seconds.
+ */
+export async function* decodeMaps(obj: BpfObject, names: string[] = [], chunk = MAP_CHUNK): AsyncGenerator<DecodedMap> {
   const dec = decoders();
-  for (const name of obj.mapNames()) {
+  const shown = obj.mapNames().filter((n) => n === C.MAP.maglev || dec[n]);
+  checkMapNames(names, shown);
+  for (const name of shown) {
+    if (names.length && !names.includes(name)) continue;
     const m = obj.map(name);
     const d = dec[name];
-    const entries: DecodedMap['entries'] = [];
-    if (name === C.MAP.maglev) {
-      for (const k of m.keys()) {
-        const id = m.innerId(k);
-        let size = 0;
-        if (id) { const inner = BpfMap.fromId(id); size = inner.maxEntries; inner.close(); }
-        entries.push({ key: { svcId: C.decodeMaglevKey(k) }, value: { innerMapId: id, tableSize: size } });
+    const head = { name, type: m.type, maxEntries: m.maxEntries };
+    let entries: DecodedMap['entries'] = [];
+    let sent = false;
+    const rows = name === C.MAP.maglev ? maglevRows(m) : entryRows(name, m, d!, await m.lookupBatch());
+    for (const e of rows) {
+      entries.push(e);
+      if (entries.length >= chunk) {
+        yield { ...head, entries };
+        entries = [];
+        sent = true;
       }
-    } else if (d) {
-      for (const [k, v] of m.entries()) {
-        if (entries.length >= limit) break;
-        // skipZero: per-CPU counters never touched; backends: the ARRAY's free ids (all-zero).
-        if ((d.skipZero || name === C.MAP.backends) && isZero(v)) continue;
-        entries.push({ key: wrap(d.key(k)), value: wrap(d.value(v)) });
-      }
-    } else {
-      continue; // internal maps (fragments, .rodata/.bss) are not part of the operator's view
     }
-    out.push({ name, type: m.type, maxEntries: m.maxEntries, entries });
+    if (entries.length || !sent) yield { ...head, entries };
+  }
+}
+
+function* maglevRows(m: BpfMap): Generator<DecodedMap['entries'][number]> {
+  for (const k of m.keys()) {
+    const id = m.innerId(k);
+    let size = 0;
+    if (id) { const inner = BpfMap.fromId(id); size = inner.maxEntries; inner.close(); }
+    yield { key: { svcId: C.decodeMaglevKey(k) }, value: { innerMapId: id, tableSize: size } };
+  }
+}
+
+function* entryRows(name: string, m: BpfMap, d: Decoder, all: { keys: Buffer; values: Buffer; count: number }): Generator<DecodedMap['entries'][number]> {
+  const ks = m.keySize;
+  const vs = m.valueBytes;
+  for (let i = 0; i < all.count; i++) {
+    const k = all.keys.subarray(i * ks, (i + 1) * ks);
+    const v = all.values.subarray(i * vs, (i + 1) * vs);
+    // skipZero: per-CPU counters never touched; backends: the ARRAY's free ids (all-zero).
+    if ((d.skipZero || name === C.MAP.backends) && isZero(v)) continue;
+    yield { key: wrap(d.key(k)), value: wrap(d.value(v)) };
+  }
+}
+
+/** Every map in one list (ListMaps): at most `limit` entries a map. */
+export async function decodeAllMaps(obj: BpfObject, limit = 10_000): Promise<DecodedMaps> {
+  const out: DecodedMap[] = [];
+  for await (const c of decodeMaps(obj)) {
+    const last = out[out.length - 1];
+    if (last?.name !== c.name) out.push({ ...c, entries: c.entries.slice(0, limit) });
+    else for (const e of c.entries) if (last.entries.length < limit) last.entries.push(e);
   }
   return out;
 }

@@ -10,6 +10,7 @@ import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
 import { parseCidr } from '../model/ip.js';
 import { DEFAULT_FLOW_CACHE_SIZE } from '../datapath/codecs.js';
 import { DEFAULT_API_SOCKET } from '../api/view.js';
+import { MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH } from '../sources/manifest-parse.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -33,20 +34,35 @@ export interface AgentOptions {
   source: SourceKind;
   /** manifests directory (source manifests) */
   manifests?: string;
+  /** manifest files larger than this are skipped and reported */
+  manifestMaxBytes: number;
+  /** manifest files nested deeper than this are skipped and reported */
+  manifestMaxDepth: number;
   kubeconfig?: string;
   /** API server URL; from --api-server, or KUBERNETES_SERVICE_HOST/PORT when no kubeconfig */
   apiServer?: string;
   node: string;
   /** node devices (external traffic); empty = the agent detects them */
   devices: string[];
+  /** start although a --devices interface is missing, and attach it when it appears */
+  waitForDevices: boolean;
   /** XDP or tc ingress on the devices; auto: tc on veths, XDP otherwise */
   deviceMode: DeviceMode;
   /** how translated packets for pods on this node reach them */
   localDelivery: LocalDelivery;
   pinPath: string;
+  /** mount a bpffs at the pin path itself when it is not on one (outside /sys/fs/bpf) */
+  mountBpffs: boolean;
   apiSocket: string;
   /** optional TCP address for the gRPC API, HOST:PORT */
   apiAddress?: string;
+  /** PEM CA: TCP clients must present a certificate it signed (mTLS) */
+  apiTlsCa?: string;
+  /** PEM certificate and key the TCP API serves TLS with */
+  apiTlsCert?: string;
+  apiTlsKey?: string;
+  /** file holding the bearer token every TCP call must carry */
+  apiTokenFile?: string;
   healthzBindAddress: string;
   metricsBindAddress: string;
   /** interface-name globs for pod host-side veths; empty = every veth that is not a device */
@@ -87,6 +103,10 @@ export const DEFAULTS = {
   maglevTableSize: MAGLEV_DEFAULT_M,
   healthTimeout: 60,
   enabledByDefault: true,
+  waitForDevices: false,
+  mountBpffs: false,
+  manifestMaxBytes: MANIFEST_MAX_BYTES,
+  manifestMaxDepth: MANIFEST_MAX_DEPTH,
 } as const satisfies Partial<Record<keyof AgentOptions, string | number | boolean>>;
 
 const def = (k: keyof typeof DEFAULTS): string => String(DEFAULTS[k]);
@@ -105,15 +125,23 @@ interface Spec {
 const SPECS: Spec[] = [
   { key: 'source', kind: 'string', metavar: 'kube|manifests', help: 'where Services and EndpointSlices come from', def: 'kube (manifests when only --manifests is given)' },
   { key: 'manifests', kind: 'string', metavar: 'DIR', help: 'directory of Service/EndpointSlice/Node YAML (source manifests)' },
+  { key: 'manifestMaxBytes', kind: 'int', metavar: 'BYTES', help: 'a manifest file larger than this is skipped and reported (its last good objects stay)', def: def('manifestMaxBytes') },
+  { key: 'manifestMaxDepth', kind: 'int', metavar: 'N', help: 'a manifest file nested deeper than this (indentation levels and [ { brackets) is skipped and reported', def: def('manifestMaxDepth') },
   { key: 'kubeconfig', kind: 'string', metavar: 'FILE', help: 'kubeconfig to reach the API server (also KUBECONFIG)' },
   { key: 'apiServer', kind: 'string', metavar: 'URL', help: 'API server URL', def: 'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' },
   { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
   { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'node devices to attach to (external traffic)', def: 'detected' },
+  { key: 'waitForDevices', kind: 'bool', metavar: 'true|false', help: 'start even when an interface named by --devices does not exist yet, and attach to it when it appears; otherwise the agent exits naming it', def: def('waitForDevices') },
   { key: 'deviceMode', kind: 'string', metavar: DEVICE_MODES.join('|'), help: 'datapath hook on the devices: XDP, tc ingress, or auto: tc on veth devices (container/namespace nodes, where XDP copies every cloned packet and cannot see partial checksums), XDP on the others', def: def('deviceMode') },
   { key: 'localDelivery', kind: 'string', metavar: LOCAL_DELIVERIES.join('|'), help: "how translated packets reach pods on this node: up the host stack (routing, netfilter FORWARD), or peer: straight into the pod's namespace from tc (bpf_redirect_peer), faster, but the host's FORWARD rules (iptables-based NetworkPolicy) never see them", def: def('localDelivery') },
   { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: def('pinPath') },
+  { key: 'mountBpffs', kind: 'bool', metavar: 'true|false', help: 'mount a bpffs at --pin-path itself (an empty or new directory) when it is not on one; without it a pin path outside /sys/fs/bpf must already be on a bpffs, or the agent exits (a missing /sys/fs/bpf mount is always made)', def: def('mountBpffs') },
   { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: def('apiSocket') },
-  { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP', def: 'off' },
+  { key: 'apiAddress', kind: 'hostport', metavar: 'HOST:PORT', help: 'also serve the status API over TCP; without --api-tls-ca or --api-token-file TCP serves only the read calls (status, services, maps, stats, events) and refuses Toggle (PERMISSION_DENIED). The unix socket serves every call: its file mode (0600, root) guards it', def: 'off' },
+  { key: 'apiTlsCa', kind: 'string', metavar: 'FILE', help: 'PEM CA bundle: TCP clients must present a certificate it signed (mTLS), which allows every call; needs --api-tls-cert and --api-tls-key' },
+  { key: 'apiTlsCert', kind: 'string', metavar: 'FILE', help: "PEM certificate (chain) of the TCP API's TLS, naming the address clients dial" },
+  { key: 'apiTlsKey', kind: 'string', metavar: 'FILE', help: 'PEM private key of --api-tls-cert' },
+  { key: 'apiTokenFile', kind: 'string', metavar: 'FILE', help: "bearer token (the file's content) every TCP call must carry ('authorization: Bearer TOKEN'), which allows every call; use with --api-tls-cert/--api-tls-key so it does not cross the network in clear" },
   { key: 'healthzBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/healthz and /livez', def: def('healthzBindAddress') },
   { key: 'metricsBindAddress', kind: 'hostport', metavar: 'HOST:PORT', help: '/metrics (Prometheus)', def: def('metricsBindAddress') },
   { key: 'podInterfaces', kind: 'list', metavar: 'GLOB[,GLOB...]', help: 'pod host-side interfaces to attach tc to', def: 'every veth that is not a device' },
@@ -271,11 +299,15 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
   const kubeconfig = optString(pick('kubeconfig'), 'kubeconfig');
   const o: AgentOptions = {
     source,
+    manifestMaxBytes: integer(pick('manifestMaxBytes') ?? DEFAULTS.manifestMaxBytes, 'manifestMaxBytes', 1024, 1 << 30),
+    manifestMaxDepth: integer(pick('manifestMaxDepth') ?? DEFAULTS.manifestMaxDepth, 'manifestMaxDepth', 8, 1000),
     node: optString(pick('node'), 'node') ?? hostname(),
     devices: list(pick('devices'), 'devices').map(checkIfName),
+    waitForDevices: bool(pick('waitForDevices') ?? DEFAULTS.waitForDevices, 'waitForDevices'),
     deviceMode: oneOf(pick('deviceMode') ?? DEFAULTS.deviceMode, DEVICE_MODES, 'deviceMode'),
     localDelivery: oneOf(pick('localDelivery') ?? DEFAULTS.localDelivery, LOCAL_DELIVERIES, 'localDelivery'),
     pinPath: optString(pick('pinPath'), 'pinPath') ?? DEFAULTS.pinPath,
+    mountBpffs: bool(pick('mountBpffs') ?? DEFAULTS.mountBpffs, 'mountBpffs'),
     apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? DEFAULTS.apiSocket,
     healthzBindAddress: hostPort(pick('healthzBindAddress') ?? DEFAULTS.healthzBindAddress, 'healthzBindAddress'),
     metricsBindAddress: hostPort(pick('metricsBindAddress') ?? DEFAULTS.metricsBindAddress, 'metricsBindAddress'),
@@ -294,6 +326,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
   if (kubeconfig !== undefined) o.kubeconfig = kubeconfig;
   const apiAddress = pick('apiAddress');
   if (apiAddress !== undefined) o.apiAddress = hostPort(apiAddress, 'apiAddress');
+  apiAuth(o, pick);
   const apiServer = optString(pick('apiServer'), 'apiServer');
   if (apiServer !== undefined) o.apiServer = checkUrl(apiServer);
   else if (!kubeconfig && source === 'kube') {
@@ -304,6 +337,19 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     throw new UsageError('no API server: give --api-server URL or --kubeconfig FILE (in a pod, set KUBERNETES_SERVICE_HOST/PORT), or use --source manifests --manifests DIR');
   }
   return o;
+}
+
+/** The TCP API's TLS and token files: only with --api-address, a certificate with its key, a CA with both. */
+function apiAuth(o: AgentOptions, pick: (k: keyof AgentOptions) => unknown): void {
+  const keys = ['apiTlsCa', 'apiTlsCert', 'apiTlsKey', 'apiTokenFile'] as const;
+  for (const k of keys) {
+    const v = optString(pick(k), k);
+    if (v !== undefined) o[k] = v;
+  }
+  const given = keys.filter((k) => o[k] !== undefined);
+  if (given.length && !o.apiAddress) throw new UsageError(`${flagFor(given[0]!)} secures the TCP API: give --api-address HOST:PORT too`);
+  if ((o.apiTlsCert === undefined) !== (o.apiTlsKey === undefined)) throw new UsageError('--api-tls-cert and --api-tls-key go together: the certificate and its private key');
+  if (o.apiTlsCa !== undefined && o.apiTlsCert === undefined) throw new UsageError("--api-tls-ca (mTLS) needs --api-tls-cert and --api-tls-key: the agent's own certificate and key");
 }
 
 function flowCacheSize(v: unknown): number {

@@ -20,12 +20,12 @@ import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from './options.js';
-import { startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
-import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
+import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
+import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
-import { decodeAllMaps, readStats, ctLive } from './inspect.js';
+import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
 import { nodePortsIn } from './ports.js';
 
 export { ENABLED_LABEL };
@@ -61,6 +61,8 @@ export class Agent implements AgentView {
   private node: NodeInfo | undefined;
   private devices: string[] = [];
   private podIfs: string[] = [];
+  /** named devices that do not exist (yet): --wait-for-devices */
+  private absent: string[] = [];
   private deviceModes = new Map<string, DeviceChoice>();
   private enabled = false;
   private reason: EnabledReason = 'default';
@@ -83,7 +85,10 @@ export class Agent implements AgentView {
 
   async start(): Promise<void> {
     const o = this.opts;
-    await ensureBpffs(o.pinPath);
+    // bpffs first: `ip -d` (checkDevices) can mount one at /sys/fs/bpf itself in a fresh mount
+    // namespace, and the pin path must be decided before anything else touches it.
+    await ensureBpffs(o.pinPath, o.mountBpffs);
+    await checkDevices(o);
     this.cpus = possibleCpus();
     this.obj = await loadObject(objectPath(), {
       pinPath: o.pinPath,
@@ -106,7 +111,7 @@ export class Agent implements AgentView {
     this.closers.push(() => this.hc.sync([]));
 
     this.source = createSource(o.source === 'manifests'
-      ? { kind: 'manifests', nodeName: o.node, dir: o.manifests!, log: child('source') }
+      ? { kind: 'manifests', nodeName: o.node, dir: o.manifests!, maxBytes: o.manifestMaxBytes, maxDepth: o.manifestMaxDepth, log: child('source') }
       : {
           kind: 'kube', nodeName: o.node, log: child('source'),
           connection: o.kubeconfig ? { kubeconfig: o.kubeconfig } : { inCluster: true, server: o.apiServer! },
@@ -119,7 +124,8 @@ export class Agent implements AgentView {
     this.source.on('change', (kind, key) => this.onChange(kind, key));
 
     // The API comes up first so `xlb status` can say what the agent is waiting for.
-    const api = await startApiServer(this, { socketPath: o.apiSocket, tcpAddress: o.apiAddress });
+    const tcpAuth = readTcpAuth({ ca: o.apiTlsCa, cert: o.apiTlsCert, key: o.apiTlsKey, tokenFile: o.apiTokenFile });
+    const api = await startApiServer(this, { socketPath: o.apiSocket, tcpAddress: o.apiAddress, tcpAuth });
     this.closers.push(() => api.close());
     const hz = await startHealthServer(this, o.healthzBindAddress, { healthTimeoutMs: o.healthTimeout * 1000 });
     this.closers.push(() => hz.close());
@@ -425,6 +431,9 @@ export class Agent implements AgentView {
     const links = await listLinks();
     const present = new Set(links.map((l) => l.name));
     const devices = this.devices.filter((d) => present.has(d));
+    const absent = this.devices.filter((d) => !present.has(d));
+    if (absent.join() !== this.absent.join() && absent.length) this.log.warn({ devices: absent }, 'waiting for devices that do not exist yet');
+    this.absent = absent;
     const pods = selectPodInterfaces(links, this.devices, this.opts.podInterfaces);
     this.podIfs = pods.map((l) => l.name);
     this.writePodIfs(pods);
@@ -500,7 +509,7 @@ export class Agent implements AgentView {
       devices: this.devices.map((d) => {
         const a = atts.find((x) => (x.kind === 'xdp' || x.kind === 'tc-device') && x.ifname === d);
         const mode = a?.kind === 'tc-device' ? 'tc' : a?.mode;
-        return { name: d, ifindex: a?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? 'detached'), progId: a?.progId ?? 0, linkId: a?.linkId ?? 0 };
+        return { name: d, ifindex: a?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? (this.absent.includes(d) ? 'waiting: no such interface' : 'detached')), progId: a?.progId ?? 0, linkId: a?.linkId ?? 0 };
       }),
       podInterfaces: this.podIfs.map((name) => ({ name, progIds: atts.filter((a) => a.ifname === name).map((a) => a.progId) })),
       pinPath: this.opts.pinPath,
@@ -542,12 +551,27 @@ export class Agent implements AgentView {
     return decodeAllMaps(this.obj);
   }
 
+  mapChunks(names: string[]): AsyncIterable<DecodedMap> {
+    return decodeMaps(this.obj, names);
+  }
+
   async stats(): Promise<StatsInfo> {
     return readStats(this.obj, this.rec.svcIds(), this.cpus);
   }
 
   health() {
     return this.tracker.info();
+  }
+}
+
+/** A named device that does not exist is a typo unless the operator said it comes later. */
+async function checkDevices(o: AgentOptions): Promise<void> {
+  if (!o.devices.length || o.waitForDevices) return;
+  const present = (await listLinks()).map((l) => l.name);
+  const missing = o.devices.filter((d) => !present.includes(d));
+  if (missing.length) {
+    throw new Error(`--devices: no interface named ${missing.join(', ')} on this node (it has ${present.join(', ')}); ` +
+      'fix --devices, or give --wait-for-devices true to attach when it appears');
   }
 }
 

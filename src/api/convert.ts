@@ -2,6 +2,7 @@
 import type { BackendSpec, FrontendSpec, ServiceSpec } from '../model/types.js';
 import type { Backend } from './generated/xlb/v1/Backend.js';
 import type { Frontend } from './generated/xlb/v1/Frontend.js';
+import type { DecodedMap as DecodedMapMsg } from './generated/xlb/v1/DecodedMap.js';
 import type { ListMapsResponse } from './generated/xlb/v1/ListMapsResponse.js';
 import type { ProgrammedEvent as ProgrammedEventMsg } from './generated/xlb/v1/ProgrammedEvent.js';
 import type { Service } from './generated/xlb/v1/Service.js';
@@ -81,15 +82,17 @@ export function entryJson(o: unknown): string {
   });
 }
 
-export function mapsToMsg(maps: DecodedMaps): ListMapsResponse {
+export function mapToMsg(m: DecodedMaps[number]): DecodedMapMsg {
   return {
-    maps: maps.map((m) => ({
-      name: m.name,
-      type: m.type,
-      maxEntries: m.maxEntries,
-      entries: m.entries.map((e) => ({ keyJson: entryJson(e.key), valueJson: entryJson(e.value) })),
-    })),
+    name: m.name,
+    type: m.type,
+    maxEntries: m.maxEntries,
+    entries: m.entries.map((e) => ({ keyJson: entryJson(e.key), valueJson: entryJson(e.value) })),
   };
+}
+
+export function mapsToMsg(maps: DecodedMaps): ListMapsResponse {
+  return { maps: maps.map(mapToMsg) };
 }
 
 export function statsToMsg(s: StatsInfo): StatsInfoMsg {

@@ -1,6 +1,12 @@
 // The xlb.v1.Status gRPC server: a unix socket only root can open (mode 0600), optionally
 // TCP too, with grpc.health.v1 and server reflection (so grpcurl works without the .proto).
+// The socket's file mode is its access control, so it serves every call. TCP reaches anyone
+// on the network: there the state-changing calls (Toggle) are refused unless clients
+// authenticate, by a client certificate the configured CA signed (mTLS) or a bearer token.
 import { chmod, lstat, mkdir, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -8,7 +14,9 @@ import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { child } from '../log.js';
-import { eventToMsg, mapsToMsg, serviceToMsg, statsToMsg, statusToMsg } from './convert.js';
+import { eventToMsg, mapToMsg, mapsToMsg, serviceToMsg, statsToMsg, statusToMsg } from './convert.js';
+import type { DecodedMap } from './generated/xlb/v1/DecodedMap.js';
+import type { ListMapsRequest__Output } from './generated/xlb/v1/ListMapsRequest.js';
 import type { StatusHandlers } from './generated/xlb/v1/Status.js';
 import { LOADER_OPTIONS, loadStatusProto, protoPath } from './proto.js';
 import { ViewError, type AgentView, type ProgrammedEvent } from './view.js';
@@ -22,6 +30,75 @@ export interface ApiServerOptions {
   socketPath: string;
   /** host:port, e.g. 127.0.0.1:9901; port 0 picks a free one (see tcpPort) */
   tcpAddress?: string;
+  /** how TCP clients authenticate; none: TCP serves the read calls only */
+  tcpAuth?: TcpAuth;
+}
+
+export interface TcpAuth {
+  /** PEM. TLS with the server's certificate; with `ca`, clients must present one it signed (mTLS). */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /** every TCP call must carry `authorization: Bearer <token>` */
+  token?: string;
+}
+
+/** Calls that change the agent's state: over TCP only for authenticated clients. */
+const WRITE_RPCS = new Set(['Toggle']);
+
+/** Reads the files the --api-tls-* and --api-token-file flags name; one clear line when one is unusable. */
+export function readTcpAuth(files: { ca?: string; cert?: string; key?: string; tokenFile?: string }): TcpAuth | undefined {
+  const read = (flag: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new Error(`${flag} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+  };
+  const auth: TcpAuth = {};
+  if (files.cert && files.key) {
+    auth.tls = { cert: read('--api-tls-cert', files.cert), key: read('--api-tls-key', files.key) };
+    if (files.ca) auth.tls.ca = read('--api-tls-ca', files.ca);
+  }
+  if (files.tokenFile) {
+    auth.token = read('--api-token-file', files.tokenFile).toString('utf8').trim();
+    if (!auth.token) throw new Error(`--api-token-file ${files.tokenFile} is empty: put the bearer token in it`);
+  }
+  return auth.tls || auth.token ? auth : undefined;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Why a TCP call is refused, or undefined when it may run. */
+function refusal(rpc: string, metadata: grpc.Metadata, auth: TcpAuth | undefined): Partial<grpc.ServiceError> | undefined {
+  if (auth?.token !== undefined) {
+    const got = String(metadata.get('authorization')[0] ?? '');
+    const ok = got.startsWith('Bearer ') && timingSafeEqual(digest(got.slice(7)), digest(auth.token));
+    if (!ok) return { code: grpc.status.UNAUTHENTICATED, details: 'this TCP API needs the bearer token of --api-token-file (xlb --api-token-file FILE)' };
+    return undefined;
+  }
+  if (WRITE_RPCS.has(rpc) && !auth?.tls?.ca) {
+    return {
+      code: grpc.status.PERMISSION_DENIED,
+      details: `${rpc} changes state and is not served over TCP without authentication: use the unix socket on the node, or configure --api-tls-ca or --api-token-file`,
+    };
+  }
+  return undefined;
+}
+
+/** The handlers as TCP serves them: each call checked by `refusal` first. */
+function guarded(h: StatusHandlers, def: grpc.ServiceDefinition, auth: TcpAuth | undefined): StatusHandlers {
+  const out: Record<string, unknown> = {};
+  for (const [rpc, fn] of Object.entries(h)) {
+    out[rpc] = def[rpc]!.responseStream
+      ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const no = refusal(rpc, call.metadata, auth);
+          if (no) call.emit('error', no); else (fn as (c: typeof call) => void)(call);
+        }
+      : (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+          const no = refusal(rpc, call.metadata, auth);
+          if (no) cb(no); else (fn as (c: typeof call, cb: grpc.sendUnaryData<unknown>) => void)(call, cb);
+        };
+  }
+  return out as StatusHandlers;
 }
 
 export interface ApiServer {
@@ -56,6 +133,7 @@ function handlers(view: AgentView, streams: Set<grpc.ServerWritableStream<unknow
     GetStatus: unary('GetStatus', () => statusToMsg(view.status())),
     ListServices: unary('ListServices', () => ({ services: view.services().map(serviceToMsg) })),
     ListMaps: unary('ListMaps', async () => mapsToMsg(await view.maps())),
+    StreamMaps: (call) => void streamMaps(view, call),
     GetStats: unary('GetStats', async () => statsToMsg(await view.stats())),
     Toggle: unary('Toggle', async (req: { on: boolean }) => view.toggle(req.on)),
     WatchEvents: (call) => {
@@ -71,6 +149,20 @@ function handlers(view: AgentView, streams: Set<grpc.ServerWritableStream<unknow
       call.on('error', stop);
     },
   };
+}
+
+/** Writes each chunk as it is decoded, waiting for the client when its buffer is full. */
+async function streamMaps(view: AgentView, call: grpc.ServerWritableStream<ListMapsRequest__Output, DecodedMap>): Promise<void> {
+  try {
+    for await (const m of view.mapChunks(call.request.names)) {
+      if (call.cancelled) return;
+      if (!call.write(mapToMsg(m))) await once(call, 'drain');
+    }
+    call.end();
+  } catch (err) {
+    log().warn({ rpc: 'StreamMaps', err: err instanceof Error ? err.message : String(err) }, 'rpc failed');
+    call.emit('error', toGrpcError(err));
+  }
 }
 
 /** Refuses to start over a live agent; removes a socket left by one that died. */
@@ -95,10 +187,16 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
-function bind(server: grpc.Server, addr: string): Promise<number> {
+function bind(server: grpc.Server, addr: string, creds = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(addr, creds, (err, port) => (err ? reject(err) : resolve(port)));
   });
+}
+
+function tcpCredentials(auth: TcpAuth | undefined): grpc.ServerCredentials {
+  const tls = auth?.tls;
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined);
 }
 
 /**
@@ -122,32 +220,45 @@ async function bindUnixSocket(server: grpc.Server, socketPath: string): Promise<
 
 export async function startApiServer(view: AgentView, opts: ApiServerOptions): Promise<ApiServer> {
   const { grpcObj } = loadStatusProto();
-  const server = new grpc.Server();
+  const def = grpcObj.xlb.v1.Status.service;
   const streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  server.addService(grpcObj.xlb.v1.Status.service, handlers(view, streams));
   const health = new HealthImplementation({ '': 'SERVING', [STATUS_SERVICE]: 'SERVING' });
-  health.addToServer(server);
   // Reflection describes the health service too, so grpcurl needs no .proto files at all.
   const described = protoLoader.loadSync([protoPath(), healthProtoPath], LOADER_OPTIONS);
-  new ReflectionService(described as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
+  const reflection = new ReflectionService(described as ConstructorParameters<typeof ReflectionService>[0]);
+  // One server per listener: the socket's handlers and TCP's guarded ones.
+  const newServer = (h: StatusHandlers): grpc.Server => {
+    const s = new grpc.Server();
+    s.addService(def, h);
+    health.addToServer(s);
+    reflection.addToServer(s);
+    return s;
+  };
+  const all = handlers(view, streams);
+  const servers = [newServer(all)];
 
   try {
-    await bindUnixSocket(server, opts.socketPath);
+    await bindUnixSocket(servers[0]!, opts.socketPath);
   } catch (e) {
-    server.forceShutdown();
+    servers[0]!.forceShutdown();
     throw e;
   }
   let tcpPort: number | undefined;
   if (opts.tcpAddress) {
+    const tcp = newServer(guarded(all, def, opts.tcpAuth));
+    servers.push(tcp);
     try {
-      tcpPort = await bind(server, opts.tcpAddress);
+      tcpPort = await bind(tcp, opts.tcpAddress, tcpCredentials(opts.tcpAuth));
     } catch (e) {
-      server.forceShutdown();
+      for (const s of servers) s.forceShutdown();
       await rm(opts.socketPath, { force: true });
       throw new Error(`status API: cannot listen on ${opts.tcpAddress}: ${(e as Error).message}`);
     }
   }
-  log().info({ socket: opts.socketPath, tcp: opts.tcpAddress, tcpPort }, 'status API listening');
+  const auth = opts.tcpAuth;
+  const tcpMode = !opts.tcpAddress ? undefined
+    : auth?.tls?.ca ? 'mTLS' : auth?.token ? (auth.tls ? 'TLS + bearer token' : 'bearer token (no TLS: the token crosses the network in clear)') : 'read calls only';
+  log().info({ socket: opts.socketPath, tcp: opts.tcpAddress, tcpPort, tcpMode }, 'status API listening');
 
   return {
     tcpPort,
@@ -156,10 +267,10 @@ export async function startApiServer(view: AgentView, opts: ApiServerOptions): P
       health.setStatus(STATUS_SERVICE, 'NOT_SERVING');
       // Event streams never end by themselves; end them so shutdown does not wait forever.
       for (const s of streams) s.end();
-      await new Promise<void>((resolve) => {
+      await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
         const force = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
         server.tryShutdown(() => { clearTimeout(force); resolve(); });
-      });
+      })));
       await rm(opts.socketPath, { force: true });
     },
   };

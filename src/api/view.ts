@@ -114,6 +114,8 @@ export interface AgentView {
   services(): ServiceSpec[];
   /** actual state, decoded from the pinned maps */
   maps(): Promise<DecodedMaps>;
+  /** the same, those named (all when none), a map in chunks of its name; NOT_FOUND for a name that is no map */
+  mapChunks(names: string[]): AsyncIterable<DecodedMap>;
   stats(): Promise<StatsInfo>;
   /** 'programmed' events (ProgrammedEvent) */
   readonly events: EventEmitter;
@@ -131,4 +133,10 @@ export class ViewError extends Error {
     super(message);
     this.name = 'ViewError';
   }
+}
+
+/** Throws NOT_FOUND naming the maps there are when a requested name is not one of them. */
+export function checkMapNames(names: string[], available: string[]): void {
+  const unknown = names.filter((n) => !available.includes(n));
+  if (unknown.length) throw new ViewError('NOT_FOUND', `no map named ${unknown.join(', ')} (maps: ${available.join(', ')})`);
 }

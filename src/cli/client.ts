@@ -1,5 +1,6 @@
 // The CLI side of the status API: flag parsing shared by every command, connecting to the
 // agent's socket, and turning connection failures into one line that says what to do.
+import { readFileSync } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -28,20 +29,43 @@ export class CliError extends Error {}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** The agent's TCP API and what to present to it (agent flags of the same names). */
+export interface ApiTarget {
+  address: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tokenFile?: string;
+}
+
 export interface CommonFlags {
   socket: string;
+  /** set: talk to the agent over TCP instead of the socket */
+  api?: ApiTarget;
+  /** the socket or the TCP address, for messages */
+  where: string;
   output: OutputMode;
   help: boolean;
 }
 
 const COMMON: Options = {
   socket: { type: 'string' },
+  'api-address': { type: 'string' },
+  'api-tls-ca': { type: 'string' },
+  'api-tls-cert': { type: 'string' },
+  'api-tls-key': { type: 'string' },
+  'api-token-file': { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
 };
 
 export const COMMON_HELP = [
   `  --socket PATH     agent socket (default ${DEFAULT_SOCKET}, env XLB_SOCKET)`,
+  '  --api-address HOST:PORT   the agent\'s TCP API instead (its --api-address); without',
+  '                    credentials it answers read commands only',
+  '  --api-tls-ca FILE     CA of the agent\'s TLS certificate (TLS on)',
+  '  --api-tls-cert FILE, --api-tls-key FILE   client certificate for an agent with --api-tls-ca',
+  '  --api-token-file FILE bearer token for an agent with --api-token-file',
   '  -o, --output FMT  table, json or yaml (default table)',
 ];
 
@@ -53,12 +77,30 @@ export function parseFlags(argv: string[], extra: Options = {}) {
     throw new UsageError((e as Error).message);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
+  const socket = (v.socket as string | undefined) || process.env.XLB_SOCKET || DEFAULT_SOCKET;
+  const api = apiTarget(v);
   const common: CommonFlags = {
-    socket: (v.socket as string | undefined) || process.env.XLB_SOCKET || DEFAULT_SOCKET,
+    socket,
+    ...(api ? { api } : {}),
+    where: api?.address ?? socket,
     output: parseOutputMode(v.output as string | undefined),
     help: v.help === true,
   };
   return { common, values: v, positionals: parsed.positionals };
+}
+
+function apiTarget(v: Record<string, string | boolean | undefined>): ApiTarget | undefined {
+  const str = (k: string): string | undefined => (typeof v[k] === 'string' ? v[k] : undefined);
+  const address = str('api-address');
+  const t: ApiTarget | undefined = address ? { address } : undefined;
+  const files = { tlsCa: str('api-tls-ca'), tlsCert: str('api-tls-cert'), tlsKey: str('api-tls-key'), tokenFile: str('api-token-file') };
+  if (!t) {
+    if (Object.values(files).some((f) => f !== undefined)) throw new UsageError('--api-tls-* and --api-token-file go with --api-address HOST:PORT');
+    return undefined;
+  }
+  if ((files.tlsCert === undefined) !== (files.tlsKey === undefined)) throw new UsageError('--api-tls-cert and --api-tls-key go together');
+  for (const [k, f] of Object.entries(files)) if (f !== undefined) (t as unknown as Record<string, string>)[k] = f;
+  return t;
 }
 
 export function notRunning(socket: string): string {
@@ -91,10 +133,36 @@ async function probe(socket: string): Promise<void> {
   });
 }
 
-export async function connectAgent(socket: string): Promise<StatusClient> {
-  await probe(socket);
+export async function connectAgent(common: CommonFlags): Promise<StatusClient> {
   const { grpcObj } = loadStatusProto();
-  return new grpcObj.xlb.v1.Status(`unix:${socket}`, grpc.credentials.createInsecure());
+  if (common.api) return new grpcObj.xlb.v1.Status(common.api.address, ...tcpCredentials(common.api));
+  await probe(common.socket);
+  return new grpcObj.xlb.v1.Status(`unix:${common.socket}`, grpc.credentials.createInsecure());
+}
+
+function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new CliError(`${flag} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+/** TLS when a CA is given (with a client certificate for mTLS); the token on every call. */
+function tcpCredentials(t: ApiTarget): [grpc.ChannelCredentials, grpc.ClientOptions] {
+  const creds = t.tlsCa
+    ? grpc.credentials.createSsl(readFlagFile('--api-tls-ca', t.tlsCa),
+      t.tlsKey ? readFlagFile('--api-tls-key', t.tlsKey) : null, t.tlsCert ? readFlagFile('--api-tls-cert', t.tlsCert) : null)
+    : grpc.credentials.createInsecure();
+  if (!t.tokenFile) return [creds, {}];
+  const token = readFlagFile('--api-token-file', t.tokenFile).toString('utf8').trim();
+  const withToken: grpc.Interceptor = (options, next) => new grpc.InterceptingCall(next(options), {
+    start(metadata, listener, start) {
+      metadata.set('authorization', `Bearer ${token}`);
+      start(metadata, listener);
+    },
+  });
+  return [creds, { interceptors: [withToken] }];
 }
 
 /** Request and response types of each unary RPC, so `call` is typed by method name. */
@@ -119,7 +187,30 @@ export function call<K extends keyof Rpcs>(client: StatusClient, method: K, req:
   });
 }
 
-export function rpcError(err: grpc.ServiceError, socket: string): CliError {
+/**
+ * A server-streaming call: `onMessage` for each message as it arrives. The deadline is per
+ * message, not for the whole stream, so a large answer is never cut off while it flows.
+ */
+export function stream<M>(client: StatusClient, method: 'StreamMaps', req: ListMapsRequest, socket: string, onMessage: (m: M) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = client[method](req);
+    const idle = (): void => {
+      reject(new CliError(`the agent on ${socket} did not answer in time`));
+      c.cancel();
+    };
+    let timer = setTimeout(idle, RPC_DEADLINE_MS);
+    c.on('data', (m: M) => {
+      clearTimeout(timer);
+      timer = setTimeout(idle, RPC_DEADLINE_MS);
+      onMessage(m);
+    });
+    c.on('error', (err: grpc.ServiceError) => { clearTimeout(timer); reject(rpcError(err, socket)); });
+    c.on('end', () => { clearTimeout(timer); resolve(); });
+  });
+}
+
+export function rpcError(err: grpc.ServiceError, socket: string): CliError | UsageError {
+  if (err.code === grpc.status.NOT_FOUND) return new UsageError(err.details); // a name the user gave (xlb maps NAME)
   if (err.code === grpc.status.UNAVAILABLE) return new CliError(notRunning(socket));
   if (err.code === grpc.status.DEADLINE_EXCEEDED) return new CliError(`the agent on ${socket} did not answer in time`);
   return new CliError(err.details || err.message);
@@ -147,8 +238,8 @@ export function noPositionals(cmd: string, positionals: string[]): void {
 }
 
 /** Connects, runs fn, and always closes the channel so the process can exit. */
-export async function withAgent<T>(socket: string, fn: (client: StatusClient) => Promise<T>): Promise<T> {
-  const client = await connectAgent(socket);
+export async function withAgent<T>(common: CommonFlags, fn: (client: StatusClient) => Promise<T>): Promise<T> {
+  const client = await connectAgent(common);
   try {
     return await fn(client);
   } finally {

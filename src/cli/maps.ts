@@ -1,8 +1,8 @@
 // `xlb maps [NAME...]`: the kernel's actual state, every pinned map decoded. Key and value
 // fields become columns, so one map reads like one table.
 import type { DecodedMap__Output } from '../api/generated/xlb/v1/DecodedMap.js';
-import { call, COMMON_HELP, parseFlags, runCli, withAgent } from './client.js';
-import { render, table, UsageError } from './output.js';
+import { COMMON_HELP, parseFlags, runCli, stream, withAgent } from './client.js';
+import { render, table } from './output.js';
 
 export const summary = 'decode the kernel maps (actual state)';
 
@@ -51,15 +51,30 @@ export async function run(argv: string[]): Promise<number> {
   return runCli(async () => {
     const { common, positionals } = parseFlags(argv);
     if (common.help) { console.log(HELP); return 0; }
-    return withAgent(common.socket, async (client) => {
-      const res = await call(client, 'ListMaps', {}, common.socket);
-      let maps = res.maps.map(toPlain);
-      if (positionals.length) {
-        const unknown = positionals.filter((n) => !maps.some((m) => m.name === n));
-        if (unknown.length) throw new UsageError(`no map named ${unknown.join(', ')} (maps: ${maps.map((m) => m.name).join(', ')})`);
-        maps = maps.filter((m) => positionals.includes(m.name));
+    return withAgent(common, async (client) => {
+      // Maps arrive in chunks (thousands of conntrack entries): a table is printed as soon as
+      // its map is complete; json and yaml need the whole list.
+      const maps: PlainMap[] = [];
+      const table = common.output === 'table';
+      let printed = 0;
+      const print = (m: PlainMap | undefined): void => {
+        if (table && m) console.log(`${printed++ ? '\n' : ''}${formatMap(m)}`);
+      };
+      await stream<DecodedMap__Output>(client, 'StreamMaps', { names: positionals }, common.where, (chunk) => {
+        const last = maps[maps.length - 1];
+        const m = toPlain(chunk);
+        if (last?.name === m.name) {
+          for (const e of m.entries) last.entries.push(e);
+          return;
+        }
+        maps.push(m);
+        print(maps.length > 1 ? last : undefined);
+      });
+      if (table) {
+        if (maps.length) print(maps[maps.length - 1]); else console.log('No maps.');
+      } else {
+        console.log(render(maps, common.output, () => ''));
       }
-      console.log(render(maps, common.output, () => (maps.length ? maps.map(formatMap).join('\n\n') : 'No maps.')));
       return 0;
     });
   });

@@ -55,8 +55,8 @@ export async function run(argv: string[]): Promise<number> {
     const { common, positionals } = parseFlags(argv);
     if (common.help) { console.log(HELP); return 0; }
     noPositionals('services', positionals);
-    return withAgent(common.socket, async (client) => {
-      const res = await call(client, 'ListServices', {}, common.socket);
+    return withAgent(common, async (client) => {
+      const res = await call(client, 'ListServices', {}, common.where);
       console.log(render(res.services, common.output, () => formatServices(res.services)));
       return 0;
     });

@@ -73,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     const count = parseNumberFlag('count', values.count, 1);
     const watching = values.watch === true || count !== undefined;
     const total = watching ? (count ?? Infinity) : 1;
-    return withAgent(common.socket, async (client) => {
+    return withAgent(common, async (client) => {
       const stop = new AbortController();
       const onInt = (): void => stop.abort();
       process.once('SIGINT', onInt);
@@ -82,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
         for (let i = 0; i < total && !stop.signal.aborted; i++) {
           if (i > 0) await sleep(intervalSec * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
           if (stop.signal.aborted) break;
-          const cur = await sample(client, common.socket);
+          const cur = await sample(client, common.where);
           print(cur, prev, common.output, watching);
           prev = cur;
         }

@@ -57,8 +57,8 @@ export async function run(argv: string[]): Promise<number> {
     const { common, positionals } = parseFlags(argv);
     if (common.help) { console.log(HELP); return 0; }
     noPositionals('status', positionals);
-    return withAgent(common.socket, async (client) => {
-      const s = await call(client, 'GetStatus', {}, common.socket);
+    return withAgent(common, async (client) => {
+      const s = await call(client, 'GetStatus', {}, common.where);
       console.log(render(s, common.output, () => formatStatus(s)));
       return 0;
     });

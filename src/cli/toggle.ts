@@ -13,8 +13,8 @@ export async function run(argv: string[]): Promise<number> {
     if (common.help) { console.log(HELP); return 0; }
     const [want, ...rest] = positionals;
     if ((want !== 'on' && want !== 'off') || rest.length) throw new UsageError(`toggle needs exactly one of 'on' or 'off'`);
-    return withAgent(common.socket, async (client) => {
-      const res = await call(client, 'Toggle', { on: want === 'on' }, common.socket);
+    return withAgent(common, async (client) => {
+      const res = await call(client, 'Toggle', { on: want === 'on' }, common.where);
       console.log(render(res, common.output, () => `xlb is ${res.enabled ? 'on' : 'off'} on this node (${res.reason})`));
       return 0;
     });

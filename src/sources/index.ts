@@ -5,11 +5,13 @@ import { ManifestsSource } from './manifests.js';
 import type { Source } from './types.js';
 
 export type SourceConfig =
-  | { kind: 'manifests'; nodeName: string; dir: string; rescanMs?: number; log?: Logger }
+  | { kind: 'manifests'; nodeName: string; dir: string; rescanMs?: number; maxBytes?: number; maxDepth?: number; log?: Logger }
   | ({ kind: 'kube'; nodeName: string; connection: KubeConnection } & Omit<KubeSourceOptions, 'connection' | 'nodeName'>);
 
 export function createSource(c: SourceConfig): Source {
-  if (c.kind === 'manifests') return new ManifestsSource({ dir: c.dir, nodeName: c.nodeName, rescanMs: c.rescanMs, log: c.log });
+  if (c.kind === 'manifests') {
+    return new ManifestsSource({ dir: c.dir, nodeName: c.nodeName, rescanMs: c.rescanMs, maxBytes: c.maxBytes, maxDepth: c.maxDepth, log: c.log });
+  }
   const { kind: _kind, ...opts } = c;
   return new KubeSource(opts);
 }

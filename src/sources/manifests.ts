@@ -2,15 +2,18 @@
 // not recursive). Files are watched with fs.watch plus a periodic stat rescan, because
 // fs.watch misses some editors' write-to-temp-then-rename saves and is unreliable on some
 // filesystems. A file that fails to parse or validate keeps its last good objects in effect:
-// a typo while editing must not withdraw a working Service.
+// a typo while editing must not withdraw a working Service. A file that cannot be read (a
+// symlink loop), is over --manifest-max-bytes or nests deeper than --manifest-max-depth is
+// reported the same way; parsing runs off the agent's thread for all but small files
+// (manifest-parse.ts).
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import type { Logger } from '../log.js';
 import { child } from '../log.js';
 import { BaseSource } from './base.js';
 import { decode } from './decode.js';
+import { INLINE_BYTES, MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, parseInWorker, parseManifest, type ParseResult } from './manifest-parse.js';
 import { validateObject } from './validate.js';
 import type { Problem, Source, V1EndpointSlice, V1Node, V1Service } from './types.js';
 
@@ -24,6 +27,10 @@ export interface ManifestsSourceOptions {
   rescanMs?: number;
   /** use fs.watch notifications (default true); the rescan runs either way */
   fsWatch?: boolean;
+  /** larger files are skipped and reported (default MANIFEST_MAX_BYTES) */
+  maxBytes?: number;
+  /** files nested deeper are skipped and reported (default MANIFEST_MAX_DEPTH) */
+  maxDepth?: number;
   log?: Logger;
 }
 
@@ -41,6 +48,8 @@ interface FileState {
 }
 
 const MANIFEST_FILE = /^[^.].*\.(ya?ml|json)$/i;
+/** Objects validated between two yields to the event loop. */
+const OBJECTS_PER_TURN = 256;
 const KINDS = new Set<string>(['Service', 'EndpointSlice', 'Node']);
 
 export class ManifestsSource extends BaseSource implements Source {
@@ -51,6 +60,7 @@ export class ManifestsSource extends BaseSource implements Source {
   private debounceTimer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private rescanRequested = false;
+  private readonly aborter = new AbortController();
   private dirOk = true;
   private stopped = false;
 
@@ -73,6 +83,7 @@ export class ManifestsSource extends BaseSource implements Source {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.aborter.abort();
     this.watcher?.close();
     this.watcher = undefined;
     clearInterval(this.rescanTimer);
@@ -150,6 +161,7 @@ export class ManifestsSource extends BaseSource implements Source {
   /** Rereads one file if it changed; true when its set of good objects changed. */
   private async refreshFile(name: string): Promise<boolean> {
     const path = join(this.opts.dir, name);
+    const maxBytes = this.opts.maxBytes ?? MANIFEST_MAX_BYTES;
     let sig: string;
     let text: string;
     try {
@@ -158,15 +170,22 @@ export class ManifestsSource extends BaseSource implements Source {
       sig = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
       const prev = this.files.get(name);
       if (prev && prev.sig === sig) return false;
+      if (st.size > maxBytes) return this.skipFile(name, sig, `${st.size} bytes, over --manifest-max-bytes ${maxBytes}; skipped`);
       text = await readFile(path, 'utf8');
       if (prev && prev.text === text) {
         prev.sig = sig;
         return false;
       }
-    } catch {
-      return false; // vanished between readdir and read: the next scan drops it
+    } catch (e) {
+      return this.unreadable(name, path, e as NodeJS.ErrnoException);
     }
-    const parsed = this.parseFile(name, text);
+    const size = Buffer.byteLength(text);
+    if (size > maxBytes) return this.skipFile(name, sig, `${size} bytes, over --manifest-max-bytes ${maxBytes}; skipped`);
+    const maxDepth = this.opts.maxDepth ?? MANIFEST_MAX_DEPTH;
+    const res = size <= INLINE_BYTES ? parseManifest(text, maxDepth) : await parseInWorker(text, maxDepth, this.aborter.signal);
+    if (this.stopped) return false;
+    if ('skipped' in res) return this.skipFile(name, sig, res.skipped, text);
+    const parsed = await this.parseFile(name, res);
     const prev = this.files.get(name);
     if (parsed === undefined) {
       // Invalid: remember the text so it is not reported again, keep the last good objects.
@@ -177,24 +196,42 @@ export class ManifestsSource extends BaseSource implements Source {
     return true;
   }
 
+  /** A file that cannot be read: gone (the next scan drops it) or reported once per cause. */
+  private async unreadable(name: string, path: string, e: NodeJS.ErrnoException): Promise<boolean> {
+    if (e.code === 'ENOENT' && !(await lstat(path).then((l) => l.isSymbolicLink(), () => false))) return false;
+    const reason = e.code === 'ELOOP' ? 'symlink loop (ELOOP): cannot be read; skipped'
+      : e.code === 'ENOENT' ? 'symlink to a file that does not exist; skipped'
+        : `cannot be read (${e.code ?? e.message}); skipped`;
+    return this.skipFile(name, `error:${e.code}`, reason);
+  }
+
+  /** Reports a file once per version and keeps its last good objects; never a change. */
+  private skipFile(name: string, sig: string, reason: string, text = ''): false {
+    const prev = this.files.get(name);
+    if (prev?.sig === sig) return false;
+    this.problem({ file: name, reason: prev?.good.length ? `${reason}, its last good objects stay` : reason });
+    this.files.set(name, { sig, text, good: prev?.good ?? [] });
+    return false;
+  }
+
   /** The file's objects, or undefined (problems reported) when any document is invalid. */
-  private parseFile(file: string, text: string): ParsedObject[] | undefined {
-    const docs = parseAllDocuments(text);
-    const list = Array.isArray(docs) ? docs : [docs];
+  private async parseFile(file: string, res: Extract<ParseResult, { docs: unknown }>): Promise<ParsedObject[] | undefined> {
     const out: ParsedObject[] = [];
     let bad = false;
-    list.forEach((d, i) => {
-      if (d.errors.length > 0) {
-        this.problem({ file, doc: i, reason: `invalid YAML: ${d.errors[0]!.message.split('\n')[0]}` });
+    let done = 0;
+    for (const [i, d] of res.docs.entries()) {
+      if ('error' in d) {
+        this.problem({ file, doc: i, reason: d.error });
         bad = true;
-        return;
+        continue;
       }
-      const value: unknown = d.toJS();
-      if (value === null || value === undefined) return; // empty document, e.g. a trailing ---
-      for (const item of expandList(value)) {
+      if (d.value === null || d.value === undefined) continue; // empty document, e.g. a trailing ---
+      for (const item of expandList(d.value)) {
         if (!this.parseObject(file, i, item, out)) bad = true;
+        // Thousands of objects: let /healthz and the API answer in between.
+        if (++done % OBJECTS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
       }
-    });
+    }
     if (bad) this.log.warn({ file }, 'manifest file invalid; keeping its last good state');
     return bad ? undefined : out;
   }

@@ -2,7 +2,7 @@
 // Tests mutate its public fields to drive state changes (a pending change, a toggle, ...).
 import { EventEmitter } from 'node:events';
 import type { ServiceSpec } from '../../src/model/types.js';
-import { ViewError, type AgentView, type DecodedMaps, type HealthInfo, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
+import { checkMapNames, ViewError, type AgentView, type DecodedMap, type DecodedMaps, type HealthInfo, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
 
 export const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
 
@@ -95,6 +95,12 @@ export class FakeView implements AgentView {
       },
       { name: 'affinity', type: 'lru_hash', maxEntries: 1024, entries: [] },
     ];
+  }
+
+  async *mapChunks(names: string[]): AsyncIterable<DecodedMap> {
+    const all = await this.maps();
+    checkMapNames(names, all.map((m) => m.name));
+    for (const m of all) if (!names.length || names.includes(m.name)) yield m;
   }
 
   async stats(): Promise<StatsInfo> {

@@ -36,11 +36,15 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
   assert.deepEqual(o, {
     source: 'kube',
     apiServer: 'https://192.0.2.1:6443',
+    manifestMaxBytes: 64 << 20,
+    manifestMaxDepth: 64,
     node: hostname(),
     devices: [],
+    waitForDevices: false,
     deviceMode: 'auto',
     localDelivery: 'stack',
     pinPath: '/sys/fs/bpf/xlb',
+    mountBpffs: false,
     apiSocket: '/run/xlb/xlb.sock',
     healthzBindAddress: '0.0.0.0:10256',
     metricsBindAddress: '0.0.0.0:10249',
@@ -196,6 +200,10 @@ test('range, size, level, duration and boolean validation', () => {
   usageError(['--log-level', 'verbose'], e, /^--log-level must be one of trace, debug, info, warn, error, fatal, silent, not 'verbose'$/);
   usageError(['--health-timeout', 'soon'], e, /^--health-timeout must be a duration from 1s to 24h/);
   usageError(['--enabled-by-default', 'yes'], e, /^--enabled-by-default must be true or false, not 'yes'$/);
+  usageError(['--wait-for-devices', 'later'], e, /^--wait-for-devices must be true or false, not 'later'$/);
+  usageError(['--mount-bpffs', '1'], e, /^--mount-bpffs must be true or false, not '1'$/);
+  usageError(['--manifest-max-bytes', '10MB'], e, /^--manifest-max-bytes must be an integer from 1024 to 1073741824, not '10MB'$/);
+  usageError(['--manifest-max-depth', '3'], e, /^--manifest-max-depth must be an integer from 8 to 1000, not '3'$/);
   usageError(['--devices', 'eth0,a/b'], e, /^--devices: 'a\/b' is not a network interface name/);
   usageError(['--device-mode', 'generic'], e, /^--device-mode must be one of auto, xdp, tc, not 'generic'$/);
   usageError(['--local-delivery', 'bpf'], e, /^--local-delivery must be one of stack, peer, not 'bpf'$/);
@@ -217,7 +225,9 @@ test('help names every flag with its environment variable', () => {
   const help = agentHelp();
   for (const flag of ['source', 'manifests', 'kubeconfig', 'api-server', 'node', 'devices', 'pin-path', 'api-socket', 'api-address',
     'healthz-bind-address', 'metrics-bind-address', 'pod-interfaces', 'log-level', 'config', 'node-port-range', 'snat-port-range', 'conntrack-size',
-    'flow-cache-size', 'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode', 'local-delivery']) {
+    'flow-cache-size', 'maglev-table-size', 'health-timeout', 'enabled-by-default', 'device-mode', 'local-delivery',
+    'wait-for-devices', 'mount-bpffs', 'manifest-max-bytes', 'manifest-max-depth',
+    'api-tls-ca', 'api-tls-cert', 'api-tls-key', 'api-token-file', 'external-ip-cidrs']) {
     assert.match(help, new RegExp(`--${flag} `), flag);
     assert.match(help, new RegExp(`env XLB_${flag.replace(/-/g, '_').toUpperCase()}\\b`), flag);
   }

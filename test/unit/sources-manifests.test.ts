@@ -4,12 +4,14 @@ import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ManifestsSource } from '../../src/sources/manifests.js';
+import { INLINE_BYTES, MANIFEST_MAX_DEPTH, nestingDepth, parseManifest } from '../../src/sources/manifest-parse.js';
 import type { ChangeKind, Problem } from '../../src/sources/types.js';
 import { ManifestDir, node, service, slice, waitFor, yamlDocs } from '../helpers/manifests.js';
 
 const silent = pino({ level: 'silent' });
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }, files: Record<string, string>, extra: { fsWatch?: boolean; rescanMs?: number } = {}) {
+async function setup(t: { after: (fn: () => Promise<void>) => void }, files: Record<string, string>,
+  extra: { fsWatch?: boolean; rescanMs?: number; maxBytes?: number; maxDepth?: number } = {}) {
   const dir = await ManifestDir.create();
   for (const [f, text] of Object.entries(files)) await dir.write(f, text);
   const src = new ManifestsSource({ dir: dir.path, nodeName: 'node-a', log: silent, ...extra });
@@ -170,4 +172,77 @@ test('a Service defined twice is reported and the first file wins', async (t) =>
 test('start fails with a clear message when the directory is missing', async () => {
   const src = new ManifestsSource({ dir: '/nonexistent/xlb-manifests', nodeName: 'n', log: silent });
   await assert.rejects(src.start(), /manifests directory \/nonexistent\/xlb-manifests does not exist/);
+});
+
+// Issue 12.9: bad files in the directory are reported per file, skipped, and never take the
+// agent down or hold its thread.
+
+test('a symlink loop is reported once, by file name; the other files apply', async (t) => {
+  const { dir, src, problems } = await setup(t, { 'web.yaml': yamlDocs(service('web')) }, { fsWatch: false, rescanMs: 50 });
+  await symlink('b.yaml', join(dir.path, 'a.yaml'));
+  await symlink('a.yaml', join(dir.path, 'b.yaml'));
+  await symlink('nowhere.yaml', join(dir.path, 'dangling.yaml'));
+  await src.start();
+  assert.deepEqual(src.services().map((s) => s.metadata!.name), ['web']);
+  await new Promise((r) => setTimeout(r, 300)); // several rescans
+  assert.deepEqual(problems.map((p) => `${p.file}: ${p.reason}`).sort(), [
+    'a.yaml: symlink loop (ELOOP): cannot be read; skipped',
+    'b.yaml: symlink loop (ELOOP): cannot be read; skipped',
+    'dangling.yaml: symlink to a file that does not exist; skipped',
+  ]);
+});
+
+test('a file over --manifest-max-bytes is skipped and reported; a good file that grows too big keeps its objects', async (t) => {
+  const { dir, src, problems } = await setup(t, { 'web.yaml': yamlDocs(service('web')) }, { maxBytes: 4096 });
+  await dir.write('big.yaml', yamlDocs(service('big', { labels: { filler: 'x'.repeat(5000) } })));
+  await src.start();
+  assert.deepEqual(src.services().map((s) => s.metadata!.name), ['web']);
+  assert.equal(problems.length, 1);
+  assert.equal(problems[0]!.file, 'big.yaml');
+  assert.match(problems[0]!.reason, /^\d+ bytes, over --manifest-max-bytes 4096; skipped$/);
+  await dir.write('web.yaml', yamlDocs(service('web', { ports: [{ name: 'http', port: 81 }], labels: { filler: 'y'.repeat(5000) } })));
+  await waitFor(() => problems.length === 2, 'the grown file reported', 3000);
+  assert.match(problems[1]!.reason, /over --manifest-max-bytes 4096; skipped, its last good objects stay$/);
+  assert.deepEqual(webPorts('default/web', src), [80], 'the last good Service stays');
+});
+
+test('nesting: counted by indentation and flow brackets, outside quotes, comments and block scalars', () => {
+  const svc = yamlDocs(service('web'), slice('web-1', 'web', ['10.0.1.5']));
+  assert.ok(nestingDepth(svc) >= 3 && nestingDepth(svc) <= 6, `a Service nests ${nestingDepth(svc)} deep`);
+  assert.equal(nestingDepth('a: [[1], {b: [2]}]\n'), 4);
+  assert.equal(nestingDepth('{"a":{"b":{"c":[1]}}}'), 4, 'JSON');
+  assert.equal(nestingDepth('{\n  "a": {\n    "b": [\n      1\n    ]\n  }\n}\n'), 3, 'indented JSON');
+  assert.equal(nestingDepth('- [1]\n'), 2);
+  assert.equal(nestingDepth('a: "[[[[[["\nb: \'{{{{\'\n# [[[[[[\nc: x[[[[ # [[[\n'), 1, 'quotes, comments, plain scalars');
+  assert.equal(nestingDepth('a: |\n  [[[[[[\n  {{{{\nb: 1\n'), 1, 'block scalar');
+  assert.equal(nestingDepth('a:\n  b:\n    - - c: 1\n'), 5);
+  assert.equal(nestingDepth('['.repeat(1_000_000), 64), 65, 'stops counting past the limit');
+  const r = parseManifest(`${'['.repeat(MANIFEST_MAX_DEPTH + 1)}${']'.repeat(MANIFEST_MAX_DEPTH + 1)}`, MANIFEST_MAX_DEPTH);
+  assert.deepEqual(r, { skipped: 'nested deeper than 64 levels (--manifest-max-depth); skipped' });
+});
+
+test('a 10 MB file of nested brackets and a parser memory bomb are skipped and reported; the thread keeps answering', async (t) => {
+  // 10 MB of '[' grew the agent to 4 GB and killed it; a flat 1 MB flow sequence needs ~500 MB
+  // in the parser: the first is refused by the depth scan, the second by the worker's heap limit.
+  const big = yamlDocs(...Array.from({ length: 300 }, (_, i) => service(`svc-${i}`, { ns: 'many' })));
+  assert.ok(big.length > INLINE_BYTES, 'parsed in a worker');
+  const { src, problems } = await setup(t, {
+    'web.yaml': yamlDocs(service('web')),
+    'deep.yaml': '['.repeat(10 << 20),
+    'flat.yaml': `[${'1,'.repeat(500_000)}1]`,
+    'many.yaml': big,
+  });
+  let maxGap = 0;
+  let last = performance.now();
+  const tick = setInterval(() => { const now = performance.now(); maxGap = Math.max(maxGap, now - last); last = now; }, 10);
+  try {
+    await src.start();
+  } finally {
+    clearInterval(tick);
+  }
+  assert.equal(src.services().length, 301, 'web and the 300 Services of many.yaml');
+  assert.deepEqual(problems.map((p) => p.file).sort(), ['deep.yaml', 'flat.yaml']);
+  assert.match(problems.find((p) => p.file === 'deep.yaml')!.reason, /^nested deeper than 64 levels \(--manifest-max-depth\); skipped$/);
+  assert.match(problems.find((p) => p.file === 'flat.yaml')!.reason, /^parsing needs more than \d+ MB of memory; skipped$/);
+  assert.ok(maxGap < 1000, `the event loop was held ${Math.round(maxGap)} ms`);
 });

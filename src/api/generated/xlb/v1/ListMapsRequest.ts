@@ -2,7 +2,9 @@
 
 
 export interface ListMapsRequest {
+  'names'?: (string)[];
 }
 
 export interface ListMapsRequest__Output {
+  'names': (string)[];
 }

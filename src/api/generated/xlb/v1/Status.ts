@@ -2,6 +2,7 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { DecodedMap as _xlb_v1_DecodedMap, DecodedMap__Output as _xlb_v1_DecodedMap__Output } from '../../xlb/v1/DecodedMap.js';
 import type { GetStatsRequest as _xlb_v1_GetStatsRequest, GetStatsRequest__Output as _xlb_v1_GetStatsRequest__Output } from '../../xlb/v1/GetStatsRequest.js';
 import type { GetStatusRequest as _xlb_v1_GetStatusRequest, GetStatusRequest__Output as _xlb_v1_GetStatusRequest__Output } from '../../xlb/v1/GetStatusRequest.js';
 import type { ListMapsRequest as _xlb_v1_ListMapsRequest, ListMapsRequest__Output as _xlb_v1_ListMapsRequest__Output } from '../../xlb/v1/ListMapsRequest.js';
@@ -52,6 +53,11 @@ export interface StatusClient extends grpc.Client {
   listServices(argument: _xlb_v1_ListServicesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
   listServices(argument: _xlb_v1_ListServicesRequest, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
   
+  StreamMaps(argument: _xlb_v1_ListMapsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_DecodedMap__Output>;
+  StreamMaps(argument: _xlb_v1_ListMapsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_DecodedMap__Output>;
+  streamMaps(argument: _xlb_v1_ListMapsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_DecodedMap__Output>;
+  streamMaps(argument: _xlb_v1_ListMapsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_DecodedMap__Output>;
+  
   Toggle(argument: _xlb_v1_ToggleRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ToggleResponse__Output>): grpc.ClientUnaryCall;
   Toggle(argument: _xlb_v1_ToggleRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_xlb_v1_ToggleResponse__Output>): grpc.ClientUnaryCall;
   Toggle(argument: _xlb_v1_ToggleRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ToggleResponse__Output>): grpc.ClientUnaryCall;
@@ -77,6 +83,8 @@ export interface StatusHandlers extends grpc.UntypedServiceImplementation {
   
   ListServices: grpc.handleUnaryCall<_xlb_v1_ListServicesRequest__Output, _xlb_v1_ListServicesResponse>;
   
+  StreamMaps: grpc.handleServerStreamingCall<_xlb_v1_ListMapsRequest__Output, _xlb_v1_DecodedMap>;
+  
   Toggle: grpc.handleUnaryCall<_xlb_v1_ToggleRequest__Output, _xlb_v1_ToggleResponse>;
   
   WatchEvents: grpc.handleServerStreamingCall<_xlb_v1_WatchEventsRequest__Output, _xlb_v1_ProgrammedEvent>;
@@ -88,6 +96,7 @@ export interface StatusDefinition extends grpc.ServiceDefinition {
   GetStatus: MethodDefinition<_xlb_v1_GetStatusRequest, _xlb_v1_StatusInfo, _xlb_v1_GetStatusRequest__Output, _xlb_v1_StatusInfo__Output>
   ListMaps: MethodDefinition<_xlb_v1_ListMapsRequest, _xlb_v1_ListMapsResponse, _xlb_v1_ListMapsRequest__Output, _xlb_v1_ListMapsResponse__Output>
   ListServices: MethodDefinition<_xlb_v1_ListServicesRequest, _xlb_v1_ListServicesResponse, _xlb_v1_ListServicesRequest__Output, _xlb_v1_ListServicesResponse__Output>
+  StreamMaps: MethodDefinition<_xlb_v1_ListMapsRequest, _xlb_v1_DecodedMap, _xlb_v1_ListMapsRequest__Output, _xlb_v1_DecodedMap__Output>
   Toggle: MethodDefinition<_xlb_v1_ToggleRequest, _xlb_v1_ToggleResponse, _xlb_v1_ToggleRequest__Output, _xlb_v1_ToggleResponse__Output>
   WatchEvents: MethodDefinition<_xlb_v1_WatchEventsRequest, _xlb_v1_ProgrammedEvent, _xlb_v1_WatchEventsRequest__Output, _xlb_v1_ProgrammedEvent__Output>
 }
