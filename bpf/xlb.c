@@ -5,9 +5,13 @@
  *               costs more than it saves (a veth copies every cloned or non-linear skb into
  *               an XDP frame, and XDP cannot see CHECKSUM_PARTIAL); the agent picks one per
  *               device (--device-mode).
- *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope). */
+ *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope).
+ *   xlb_sock_*: cgroup sock_addr hooks, socket-level load balancing for the node's own
+ *               namespace (and pods with --socket-lb all): connect4, sendmsg4 translate a
+ *               frontend to a backend, recvmsg4 and getpeername4 show the frontend again. */
 #include "include/flow.h"
 #include "include/fwd.h"
+#include "include/sock.h"
 
 static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx *c,
 				       const struct xlb_pkt *p, int v)
@@ -92,6 +96,30 @@ int xlb_tc(struct __sk_buff *skb)
 	default:
 		return TC_ACT_OK;
 	}
+}
+
+SEC("cgroup/connect4")
+int xlb_sock_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock4_forward(ctx, 0);
+}
+
+SEC("cgroup/sendmsg4")
+int xlb_sock_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_forward(ctx, 1);
+}
+
+SEC("cgroup/recvmsg4")
+int xlb_sock_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_reverse(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int xlb_sock_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return sock4_reverse(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -108,6 +108,32 @@ BpfProgram::BpfProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfPro
   tag_ = hex;
 }
 
+Napi::Value BpfProgram::ProbeType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray())
+    throw Napi::TypeError::New(env, "probeProgType(type: string, helperIds: number[])");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  int type = -1;
+  for (int t = 0; t < 64 && type < 0; t++) {
+    const char* s = libbpf_bpf_prog_type_str(static_cast<bpf_prog_type>(t));
+    if (s && name == s) type = t;
+  }
+  if (type < 0) Throw(env, Errno(EINVAL, "probeProgType", name, "unknown program type"));
+  Napi::Array missing = Napi::Array::New(env);
+  uint32_t n = 0;
+  if (libbpf_probe_bpf_prog_type(static_cast<bpf_prog_type>(type), nullptr) != 1) {
+    missing.Set(n++, "program type " + name);
+    return missing;
+  }
+  Napi::Array ids = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < ids.Length(); i++) {
+    uint32_t id = ids.Get(i).As<Napi::Number>().Uint32Value();
+    if (libbpf_probe_bpf_helper(static_cast<bpf_prog_type>(type), static_cast<bpf_func_id>(id), nullptr) != 1)
+      missing.Set(n++, "helper " + std::to_string(id));
+  }
+  return missing;
+}
+
 int BpfProgram::FdOrThrow(Napi::Env env, const char* op) const {
   if (!fd_) Throw(env, Errno(EBADF, op, name_, "program is closed"));
   return fd_->fd;

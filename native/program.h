@@ -15,6 +15,8 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   static Napi::Function Define(Napi::Env env);
   // Takes ownership of fd.
   static Napi::Object New(Napi::Env env, int fd, const std::string& name);
+  // probeProgType(type, helperIds): what this kernel lacks of them ([] = all there).
+  static Napi::Value ProbeType(const Napi::CallbackInfo& info);
 
   explicit BpfProgram(const Napi::CallbackInfo& info);
   void CloseFd() { fd_.reset(); }
