@@ -24,6 +24,7 @@ import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, Prog
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
+import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, type SockLbKernel } from './socklb.js';
 import { decodeAllMaps, readStats, ctLive } from './inspect.js';
 
 export { ENABLED_LABEL };
@@ -67,6 +68,9 @@ export class Agent implements AgentView {
   /** every initial list is in: changes are programmed from here on (the first full sync reads the rest) */
   private listed = false;
   private readonly changedAt = new Map<string, number>();
+  private sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0 };
+  /** the cgroup the socket LB hooks are on, or why they are not */
+  private sockCgroup: { path?: string; error?: string } = {};
 
   constructor(private readonly opts: AgentOptions) {
     this.log = child('agent');
@@ -78,10 +82,13 @@ export class Agent implements AgentView {
     const o = this.opts;
     await ensureBpffs(o.pinPath);
     this.cpus = possibleCpus();
+    this.sockKernel = probeSocketLb();
+    if (!this.sockKernel.ok) this.log.warn({ socketLb: o.socketLb, kernel: this.sockKernel.detail }, 'socket LB hooks unavailable on this kernel');
     this.obj = await loadObject(objectPath(), {
       pinPath: o.pinPath,
       replaceMismatched: true,
       maxEntries: { [C.MAP.ct]: o.conntrackSize, [C.MAP.flowCache]: Math.max(1, o.flowCacheSize) },
+      skipPrograms: this.sockKernel.ok ? [] : Object.values(C.SOCK_PROGS),
     });
     if (this.obj.replaced.length) {
       this.log.warn({ maps: this.obj.replaced }, 'pinned maps had another layout and were replaced (their entries are gone)');
@@ -290,6 +297,7 @@ export class Agent implements AgentView {
       // A new generation with every config write: nothing cached under another config is used.
       flowCacheGen: this.opts.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
       flowCacheMask: Math.max(1, this.opts.flowCacheSize) - 1,
+      ...sockConfig(this.opts.socketLb, this.sockKernel.cookie),
     };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
     if (!snat) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
@@ -361,6 +369,22 @@ export class Agent implements AgentView {
     this.attacher.sync('tc-device', this.obj.program(C.PROG.tcDev), byMode.tc);
     this.attacher.sync('xdp', this.obj.program(C.PROG.xdp), byMode.xdp);
     this.attacher.sync('tc-ingress', this.obj.program(C.PROG.tc), this.podIfs);
+    this.syncSocketLb();
+  }
+
+  /** The socket LB hooks on the cgroup (--socket-lb, --cgroup), or none (off, old kernel). */
+  private syncSocketLb(): void {
+    const mode = this.sockKernel.ok ? this.opts.socketLb : 'off';
+    const cg = mode === 'off' ? {} : resolveCgroup(this.opts.cgroup);
+    const was = this.sockCgroup.error;
+    try {
+      this.attacher.syncCgroup(cg.path, cg.path ? sockPrograms(mode, (n) => this.obj.program(n)) : []);
+      this.sockCgroup = cg;
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      this.sockCgroup = { path: cg.path, error: `${err.code ?? 'ERROR'}: ${err.message}` };
+    }
+    if (this.sockCgroup.error && this.sockCgroup.error !== was) this.log.warn({ cgroup: cg.path, err: this.sockCgroup.error }, 'socket LB not attached');
   }
 
   private chooseDeviceModes(devices: string[], links: Array<{ name: string; kind: string }>): { xdp: string[]; tc: string[] } {
@@ -451,8 +475,23 @@ export class Agent implements AgentView {
           ? 'peer: translated packets enter local pods directly (bpf_redirect_peer), past the host FORWARD hooks'
           : 'stack: translated packets reach local pods through host routing and netfilter',
       },
+      { name: 'socket LB hooks (kernel)', ok: this.sockKernel.ok, detail: this.sockKernel.detail },
+      this.socketLbCheck(),
       ...[...(this.attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
     ];
+  }
+
+  /** The mode, the cgroup and what is attached there. */
+  private socketLbCheck(): { name: string; ok: boolean; detail: string } {
+    const mode = this.opts.socketLb;
+    const name = `socket LB ${mode}`;
+    if (mode === 'off') return { name, ok: true, detail: 'off: only packets on devices and pod interfaces are translated' };
+    if (!this.sockKernel.ok) return { name, ok: false, detail: 'not attached: this kernel lacks the hooks' };
+    if (this.sockCgroup.error) return { name, ok: false, detail: `cgroup ${this.sockCgroup.path ?? '?'}: ${this.sockCgroup.error}` };
+    const hooks = this.attacher?.cgroupAttachments() ?? [];
+    if (!hooks.length) return { name, ok: true, detail: `cgroup ${this.sockCgroup.path ?? '?'}: detached (xlb disabled on this node)` };
+    const who = mode === 'all' ? 'every socket' : `sockets of the node's network namespace (cookie ${this.sockKernel.cookie})`;
+    return { name, ok: true, detail: `${who} in cgroup ${hooks[0].cgroup}: ${hooks.map((h) => `${h.hook} link ${h.linkId}`).join(', ')}` };
   }
 
   services(): ServiceSpec[] {

@@ -40,6 +40,7 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     devices: [],
     deviceMode: 'auto',
     localDelivery: 'stack',
+    socketLb: 'host',
     pinPath: '/sys/fs/bpf/xlb',
     apiSocket: '/run/xlb/xlb.sock',
     healthzBindAddress: '0.0.0.0:10256',
@@ -54,6 +55,20 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     enabledByDefault: true,
   });
   assert.ok(isPrime(o.maglevTableSize));
+});
+
+test('--socket-lb off|host|all (default host) and --cgroup DIR, from flag, env or config file', () => {
+  assert.equal(parseAgentOptions(['--socket-lb', 'all', '--cgroup', '/sys/fs/cgroup/x'], { ...KUBE_ENV }).socketLb, 'all');
+  assert.equal(parseAgentOptions(['--cgroup', '/sys/fs/cgroup/x'], { ...KUBE_ENV }).cgroup, '/sys/fs/cgroup/x');
+  assert.equal(parseAgentOptions([], { ...KUBE_ENV, XLB_SOCKET_LB: 'off' }).socketLb, 'off');
+  assert.equal(parseAgentOptions([], { ...KUBE_ENV }).cgroup, undefined, 'no --cgroup: the agent finds the cgroup v2 mount');
+  withConfig('socketLb: all\ncgroup: /host/sys/fs/cgroup\n', (file) => {
+    const o = parseAgentOptions([], { ...KUBE_ENV }, { configFile: file });
+    assert.equal(o.socketLb, 'all');
+    assert.equal(o.cgroup, '/host/sys/fs/cgroup');
+  });
+  usageError(['--socket-lb', 'pods'], { ...KUBE_ENV }, /--socket-lb must be one of off, host, all, not 'pods'/);
+  usageError(['--cgroup', ''], { ...KUBE_ENV }, /--cgroup must not be empty/);
 });
 
 test('node name: --node > XLB_NODE > NODE_NAME > config file > host name', () => {
