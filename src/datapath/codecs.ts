@@ -567,3 +567,14 @@ export function flowHash(t: { saddr: string; daddr: string; sport: number; dport
   h = mix(h ^ ((((sw(t.sport) << 16) | sw(t.dport)) >>> 0)));
   return mix(h ^ PROTO_NUM[t.proto]);
 }
+
+// ---- sock_rev (socket LB: per-socket reverse and forward entries) ----
+
+export const SOCK_DIR = ['reverse', 'forward'] as const;
+export interface SockKey { cookie: string; addr: string | null; port: number; proto: Proto; dir: (typeof SOCK_DIR)[number] }
+export function decodeSockKey(b: Buffer): SockKey {
+  return { cookie: b.readBigUInt64LE(0).toString(), addr: decodeAddr(b, 8), port: b.readUInt16BE(24), proto: protoName(b[26]), dir: SOCK_DIR[b[27]] ?? 'reverse' };
+}
+export function decodeSockValue(b: Buffer): { addr: string | null; port: number; svcId: number; backendId: number } {
+  return { addr: decodeAddr(b, 0), port: b.readUInt16BE(16), svcId: b.readUInt32LE(20), backendId: b.readUInt32LE(24) };
+}

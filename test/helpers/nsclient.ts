@@ -1,7 +1,21 @@
 // Tiny clients run inside a namespace with `ip netns exec <ns> node nsclient.js ...`, for
 // what curl cannot do. Usage:
 //   nsclient.js udp <addr> <port> <payload> <timeoutMs>   prints the reply, nothing on timeout
+//   nsclient.js tcp|udp-from|udp-connected <addr> <port> <payload> <timeoutMs>
+//       prints one JSON SockResult: the reply, where it came from (recvfrom / getpeername as
+//       the socket reports them), or the error code and how long until it came
 import dgram from 'node:dgram';
+import net from 'node:net';
+
+export interface SockResult {
+  reply?: string;
+  /** recvfrom's source (UDP) */
+  from?: string;
+  /** getpeername (TCP, connected UDP) */
+  peer?: string;
+  error?: string;
+  ms: number;
+}
 
 function udp(addr: string, port: number, payload: string, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
@@ -13,15 +27,68 @@ function udp(addr: string, port: number, payload: string, timeoutMs: number): Pr
   });
 }
 
+/** An HTTP/1.0 GET whose body is the reply (the pod server answers "Hello, <pod>"). */
+function tcp(addr: string, port: number, _payload: string, timeoutMs: number): Promise<SockResult> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const r: SockResult = { ms: 0 };
+    const done = () => { r.ms = Math.round(performance.now() - t0); resolve(r); };
+    const sock = net.connect({ host: addr, port });
+    let data = '';
+    sock.setTimeout(timeoutMs, () => { r.error = 'ETIMEDOUT'; sock.destroy(); done(); });
+    sock.on('connect', () => {
+      r.peer = `${sock.remoteAddress}:${sock.remotePort}`;
+      sock.write(`GET / HTTP/1.0\r\nHost: ${addr}\r\n\r\n`);
+    });
+    sock.on('data', (d) => { data += d.toString(); });
+    sock.on('end', () => { r.reply = data.slice(data.indexOf('\r\n\r\n') + 4).trim(); done(); });
+    sock.on('error', (e: NodeJS.ErrnoException) => { r.error = e.code ?? e.message; done(); });
+  });
+}
+
+function udpSock(connected: boolean, addr: string, port: number, payload: string, timeoutMs: number): Promise<SockResult> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const r: SockResult = { ms: 0 };
+    const sock = dgram.createSocket('udp4');
+    const done = () => { clearTimeout(timer); r.ms = Math.round(performance.now() - t0); sock.close(); resolve(r); };
+    const timer = setTimeout(() => { r.error = 'ETIMEDOUT'; done(); }, timeoutMs);
+    sock.on('message', (msg, rinfo) => { r.reply = msg.toString(); r.from = `${rinfo.address}:${rinfo.port}`; done(); });
+    sock.on('error', (e: NodeJS.ErrnoException) => { r.error = e.code ?? e.message; done(); });
+    const send = () => sock.send(payload, (e) => { if (e) { r.error = (e as NodeJS.ErrnoException).code ?? e.message; done(); } });
+    if (!connected) {
+      sock.send(payload, port, addr, (e) => { if (e) { r.error = (e as NodeJS.ErrnoException).code ?? e.message; done(); } });
+      return;
+    }
+    sock.connect(port, addr, () => {
+      const a = sock.remoteAddress();
+      r.peer = `${a.address}:${a.port}`;
+      send();
+    });
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, addr, port, payload, timeout] = argv;
-  if (cmd !== 'udp' || !addr || !port || payload === undefined) {
-    console.error('usage: nsclient.js udp <addr> <port> <payload> [timeoutMs]');
+  const timeoutMs = Number(timeout ?? 2000);
+  if (!addr || !port || payload === undefined) {
+    console.error('usage: nsclient.js udp|tcp|udp-from|udp-connected <addr> <port> <payload> [timeoutMs]');
     return 2;
   }
-  const reply = await udp(addr, Number(port), payload, Number(timeout ?? 2000));
-  if (reply !== null) process.stdout.write(reply + '\n');
+  if (cmd === 'udp') {
+    const reply = await udp(addr, Number(port), payload, timeoutMs);
+    if (reply !== null) process.stdout.write(reply + '\n');
+    return 0;
+  }
+  const fn = { tcp, 'udp-from': udpSock.bind(null, false), 'udp-connected': udpSock.bind(null, true) }[cmd ?? ''];
+  if (!fn) {
+    console.error(`nsclient: unknown command ${cmd}`);
+    return 2;
+  }
+  process.stdout.write(JSON.stringify(await fn(addr, Number(port), payload, timeoutMs)) + '\n');
   return 0;
 }
 
-main(process.argv.slice(2)).then((c) => { process.exitCode = c; });
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).then((c) => { process.exitCode = c; });
+}
