@@ -8,7 +8,9 @@
  *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope).
  *   xlb_sock_*: cgroup sock_addr hooks, socket-level load balancing for the node's own
  *               namespace (and pods with --socket-lb all): connect4, sendmsg4 translate a
- *               frontend to a backend, recvmsg4 and getpeername4 show the frontend again. */
+ *               frontend to a backend, recvmsg4 and getpeername4 show the frontend again;
+ *               xlb_sock_udp_reap (iter/udp) destroys connected UDP sockets whose backend
+ *               is gone. */
 #include "include/flow.h"
 #include "include/fwd.h"
 #include "include/sock.h"
@@ -120,6 +122,16 @@ SEC("cgroup/getpeername4")
 int xlb_sock_getpeername4(struct bpf_sock_addr *ctx)
 {
 	return sock4_reverse(ctx);
+}
+
+SEC("iter/udp")
+int xlb_sock_udp_reap(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+
+	if (sk && sock4_udp_stale(sk))
+		bpf_sock_destroy((struct sock_common *)sk);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

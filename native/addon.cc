@@ -31,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ifIndex", Napi::Function::New<Link::IfIndex>(env, "ifIndex"));
   exports.Set("netnsCookie", Napi::Function::New<Link::NetnsCookie>(env, "netnsCookie"));
   exports.Set("probeProgType", Napi::Function::New<BpfProgram::ProbeType>(env, "probeProgType"));
+  exports.Set("probeKfunc", Napi::Function::New<BpfProgram::ProbeKfunc>(env, "probeKfunc"));
   exports.Set("possibleCpus", Napi::Function::New<BpfMap::PossibleCpus>(env, "possibleCpus"));
   return exports;
 }

@@ -99,6 +99,8 @@ export interface NativeBpfProgram {
   readonly tag: string;
   testRun(o: NativeTestRunOptions): { retval: number; data: Buffer; durationNs: number };
   testRunLive(o: { data: Buffer; repeat: number; ifindex: number; batchSize?: number }): { durationNs: number };
+  /** one pass of an iterator program in this network namespace; bytes it wrote */
+  runIter(): number;
   close(): void;
 }
 
@@ -150,5 +152,7 @@ export interface NativeBinding {
   netnsCookie(): number;
   /** what the kernel lacks of a program type and helper ids ([] = nothing) */
   probeProgType(type: string, helperIds: number[]): string[];
+  /** whether the kernel's BTF has this function (a kfunc such as bpf_sock_destroy) */
+  probeKfunc(name: string): boolean;
   possibleCpus(): number;
 }

@@ -181,4 +181,88 @@ static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx)
 	return SOCK_PROCEED;
 }
 
+/* ---- connected UDP sockets whose backend went away (iter/udp, bpf_sock_destroy, 6.5+) ----
+ * A connected UDP socket keeps the address connect() gave it; when that backend is removed,
+ * it would go on sending there (DNS after a CoreDNS restart). The agent runs this iterator over
+ * the UDP sockets of its namespace; each one that reached a frontend which no longer selects
+ * its backend (removed from the Service, Service gone, id readdressed) is destroyed, so its next send or receive fails (ECONNABORTED) and
+ * the application connects again, to a live backend. Kernel types below are CO-RE relocated
+ * against the running kernel's BTF (only the fields read). */
+struct sock_common {
+	union {
+		struct {
+			__be32 skc_daddr;
+			__be32 skc_rcv_saddr;
+		};
+	};
+	union {
+		struct {
+			__be16 skc_dport;
+			__u16 skc_num;
+		};
+	};
+	unsigned short skc_family;
+	volatile unsigned char skc_state;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+struct udp_sock;
+struct bpf_iter_meta;
+
+struct bpf_iter__udp {
+	struct bpf_iter_meta *meta;
+	struct udp_sock *udp_sk;
+	__u32 uid;
+	int bucket;
+} __attribute__((preserve_access_index));
+
+extern int bpf_sock_destroy(struct sock_common *sk) __weak __ksym;
+
+#define SOCK_AF_INET 2
+#define SOCK_ESTABLISHED 1            /* TCP_ESTABLISHED: a connected UDP socket */
+
+#define SOCK_REAP_MAX_SLOTS 1024
+
+/* Whether the frontend still selects the backend: its slots are read until one is missing
+ * (a deleted Service has none). Backends are shared by address, so "still exists" is not
+ * enough. Larger than we look through: kept. */
+static __always_inline int sock_backend_selected(__u32 svc_id, __u32 id)
+{
+	struct xlb_slot_key sk = { .svc_id = svc_id };
+
+	for (__u32 i = 0; i < SOCK_REAP_MAX_SLOTS; i++) {
+		__u32 *s;
+
+		sk.slot = i;
+		s = bpf_map_lookup_elem(&slots, &sk);
+		if (!s)
+			return 0;
+		if (*s == id)
+			return 1;
+	}
+	return 1;
+}
+
+static __always_inline int sock4_udp_stale(struct sock *sk)
+{
+	struct xlb_sock_value *v;
+	struct xlb_backend *be;
+	struct xlb_sock_key k;
+
+	if (sk->__sk_common.skc_family != SOCK_AF_INET || sk->__sk_common.skc_state != SOCK_ESTABLISHED)
+		return 0;
+	sock_key(&k, bpf_get_socket_cookie(sk), sk->__sk_common.skc_daddr, sk->__sk_common.skc_dport,
+		 IPPROTO_UDP, XLB_SOCK_REV);
+	v = bpf_map_lookup_elem(&sock_rev, &k);
+	if (!v)
+		return 0;
+	be = lb_backend(v->backend_id);
+	if (!be || be->addr.w[3] != k.addr.w[3] || be->port != k.port)
+		return 1;
+	return !sock_backend_selected(v->svc_id, v->backend_id);
+}
+
 #endif

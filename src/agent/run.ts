@@ -24,7 +24,7 @@ import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, Prog
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
-import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, type SockLbKernel } from './socklb.js';
+import { probeSocketLb, reapDetail, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
 import { decodeAllMaps, readStats, ctLive } from './inspect.js';
 
 export { ENABLED_LABEL };
@@ -68,7 +68,8 @@ export class Agent implements AgentView {
   /** every initial list is in: changes are programmed from here on (the first full sync reads the rest) */
   private listed = false;
   private readonly changedAt = new Map<string, number>();
-  private sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0 };
+  private sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0, reap: false };
+  private readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
   /** the cgroup the socket LB hooks are on, or why they are not */
   private sockCgroup: { path?: string; error?: string } = {};
 
@@ -88,7 +89,7 @@ export class Agent implements AgentView {
       pinPath: o.pinPath,
       replaceMismatched: true,
       maxEntries: { [C.MAP.ct]: o.conntrackSize, [C.MAP.flowCache]: Math.max(1, o.flowCacheSize) },
-      skipPrograms: this.sockKernel.ok ? [] : Object.values(C.SOCK_PROGS),
+      skipPrograms: sockSkipped(this.sockKernel),
     });
     if (this.obj.replaced.length) {
       this.log.warn({ maps: this.obj.replaced }, 'pinned maps had another layout and were replaced (their entries are gone)');
@@ -141,8 +142,7 @@ export class Agent implements AgentView {
     this.monitor.on('change', () => void this.syncInterfaces().catch((e) => this.log.warn({ err: String(e) }, 'interface sync failed')));
     this.monitor.start();
     this.closers.push(() => this.monitor.stop());
-    const sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
-    this.ctTimer = setInterval(() => this.sweep(), sweepMs);
+    this.ctTimer = setInterval(() => this.sweep(), this.sweepMs);
     this.ctTimer.unref();
     this.closers.push(() => clearInterval(this.ctTimer));
   }
@@ -422,6 +422,17 @@ export class Agent implements AgentView {
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');
     }
+    this.reapSockets();
+  }
+
+  /** Connected UDP sockets whose backend is gone are destroyed (iter/udp), when the kernel can. */
+  private reapSockets(): void {
+    if (!this.sockKernel.reap || !this.enabled || this.opts.socketLb === 'off') return;
+    try {
+      this.obj.program(C.SOCK_REAP_PROG).runIter();
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'socket reap failed');
+    }
   }
 
   // ---- AgentView ----
@@ -477,6 +488,7 @@ export class Agent implements AgentView {
       },
       { name: 'socket LB hooks (kernel)', ok: this.sockKernel.ok, detail: this.sockKernel.detail },
       this.socketLbCheck(),
+      { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(this.sockKernel, this.sweepMs) },
       ...[...(this.attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
     ];
   }

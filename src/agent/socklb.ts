@@ -2,7 +2,7 @@
 // cgroup the hooks go on, and what config says about it. The programs are bpf/include/sock.h;
 // Attacher.syncCgroup() attaches them.
 import { readFileSync } from 'node:fs';
-import { netnsCookie, probeProgType, type BpfProgram, type CgroupHook } from '../datapath/bpf.js';
+import { netnsCookie, probeKfunc, probeProgType, type BpfProgram, type CgroupHook } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
 import type { SocketLbMode } from './options.js';
 
@@ -14,6 +14,20 @@ export interface SockLbKernel {
   detail: string;
   /** this process's network namespace cookie (0 when unknown) */
   cookie: number;
+  /** bpf_sock_destroy (6.5+): connected UDP sockets to a removed backend can be destroyed */
+  reap: boolean;
+}
+
+/** The programs the kernel cannot load, for LoadOptions.skipPrograms. */
+export function sockSkipped(k: SockLbKernel): string[] {
+  if (!k.ok) return [...Object.values(C.SOCK_PROGS), C.SOCK_REAP_PROG];
+  return k.reap ? [] : [C.SOCK_REAP_PROG];
+}
+
+/** What happens to a connected UDP socket whose backend is removed, on this kernel. */
+export function reapDetail(k: SockLbKernel, sweepMs: number): string {
+  if (!k.reap) return 'kept on the removed backend until the application reconnects: this kernel has no bpf_sock_destroy (6.5+)';
+  return `destroyed within ${sweepMs / 1000} s (bpf_sock_destroy from a UDP socket iterator; sockets of the node's namespace), so the application reconnects to a live backend`;
 }
 
 /** The kernel check, made once at start: a kernel without the hooks is reported, never fatal. */
@@ -31,8 +45,10 @@ export function probeSocketLb(): SockLbKernel {
   } catch (e) {
     missing.push(`netns cookie: ${(e as Error).message}`);
   }
-  if (missing.length) return { ok: false, detail: `unavailable: ${missing.join(', ')}`, cookie };
-  return { ok: true, detail: 'cgroup sock_addr connect4/sendmsg4/recvmsg4/getpeername4, netns and socket cookies, set_retval', cookie };
+  if (missing.length) return { ok: false, detail: `unavailable: ${missing.join(', ')}`, cookie, reap: false };
+  let reap = false;
+  try { reap = probeKfunc('bpf_sock_destroy'); } catch { /* no kernel BTF: no kfuncs */ }
+  return { ok: true, detail: 'cgroup sock_addr connect4/sendmsg4/recvmsg4/getpeername4, netns and socket cookies, set_retval', cookie, reap };
 }
 
 /** The first cgroup v2 mount point in a mountinfo text (the root of the unified hierarchy). */

@@ -263,6 +263,8 @@ export class BpfProgram {
   testRunLive(o: { data: Buffer; repeat: number; ifindex: number; batchSize?: number }): { durationNs: number } {
     return this.#n.testRunLive(o);
   }
+  /** One pass of an iterator program (e.g. iter/udp) over this network namespace. */
+  runIter(): number { return this.#n.runIter(); }
   close(): void { this.#n.close(); }
 }
 
@@ -324,3 +326,5 @@ export function possibleCpus(): number { return native().possibleCpus(); }
 export function netnsCookie(): number { return native().netnsCookie(); }
 /** What the kernel lacks of a program type (libbpf name, e.g. cgroup_sock_addr) and helper ids. */
 export function probeProgType(type: string, helperIds: number[]): string[] { return native().probeProgType(type, helperIds); }
+/** Whether the kernel's BTF has this function (a kfunc such as bpf_sock_destroy). */
+export function probeKfunc(name: string): boolean { return native().probeKfunc(name); }

@@ -51,6 +51,8 @@ export const SOCK_PROGS = {
   connect4: 'xlb_sock_connect4', sendmsg4: 'xlb_sock_sendmsg4', recvmsg4: 'xlb_sock_recvmsg4', getpeername4: 'xlb_sock_getpeername4',
 } as const;
 export type SockHook = keyof typeof SOCK_PROGS;
+/** iter/udp: destroys connected UDP sockets whose backend is gone (bpf_sock_destroy, 6.5+). */
+export const SOCK_REAP_PROG = 'xlb_sock_udp_reap';
 /** config.sockFlags */
 export const SOCK_FLAG = { all: 1 } as const;
 

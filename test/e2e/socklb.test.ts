@@ -31,6 +31,7 @@ const web: SvcDef = {
   ],
 };
 const sticky: SvcDef = { name: 'sticky', clusterIP: '10.96.16.20', affinitySec: 60, ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
+const dns: SvcDef = { name: 'dns', clusterIP: '10.96.16.40', ports: [{ name: 'dns', port: 53, targetPort: UDP_PORT, protocol: 'UDP' }] };
 const empty: SvcDef = { name: 'empty', clusterIP: '10.96.16.30', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
 
 type Kind = 'tcp' | 'udp-from' | 'udp-connected';
@@ -172,6 +173,24 @@ test('agent kill -9 and restart under load with socket LB on: 0 failed requests,
   assert.equal(res.established.failed, 0, `requests on open connections failed: ${res.established.errors.join('; ')}`);
   assert.ok(res.fresh.ok > 20 && res.established.ok > 20, JSON.stringify(res));
   assert.equal(await links(), before, 'the pinned links were updated, not re-created');
+});
+
+test('a connected UDP socket whose backend is removed is destroyed (bpf_sock_destroy); a new one reaches a live backend', async () => {
+  const [a, b] = [topo.pods[0]!, topo.pods[1]!];
+  c.apply(dns, [{ pod: a }]);
+  await eventually('dns answers from a', async () => podOf((await sock('udp-connected', dns.clusterIP, 53, { timeoutMs: 500 })).reply) === a.name, 10_000);
+  const args = [helperScript('nsclient.js'), 'udp-hold', dns.clusterIP, '53', 'q', '2000', '6000'];
+  const held = cg.exec(node1, process.execPath, args, { timeoutMs: 20_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  c.apply(dns, [{ pod: b }]); // a is removed (its pod still answers: only xlb can stop the socket)
+  const [first, second] = JSON.parse((await held).stdout.trim()) as SockResult[];
+  assert.equal(podOf(first!.reply), a.name, `first exchange: ${JSON.stringify(first)}`);
+  assert.equal(second!.reply, undefined, `the socket still reached the removed backend: ${JSON.stringify(second)}`);
+  assert.ok(second!.error, JSON.stringify(second));
+  const fresh = await sock('udp-connected', dns.clusterIP, 53);
+  assert.equal(podOf(fresh.reply), b.name, `a new socket: ${JSON.stringify(fresh)}`);
+  const check = (await status()).checks.find((x) => x.name === 'socket LB: connected UDP, backend removed');
+  assert.match(check?.detail ?? '', /^destroyed within/, JSON.stringify(check));
 });
 
 test('all: a pod socket is translated at connect() (no per-packet NAT: no conntrack entry)', async () => {

@@ -4,6 +4,8 @@
 //   nsclient.js tcp|udp-from|udp-connected <addr> <port> <payload> <timeoutMs>
 //       prints one JSON SockResult: the reply, where it came from (recvfrom / getpeername as
 //       the socket reports them), or the error code and how long until it came
+//   nsclient.js udp-hold <addr> <port> <payload> <timeoutMs> <pauseMs>
+//       one connected UDP socket used twice, pauseMs apart: prints [SockResult, SockResult]
 import dgram from 'node:dgram';
 import net from 'node:net';
 
@@ -68,8 +70,50 @@ function udpSock(connected: boolean, addr: string, port: number, payload: string
   });
 }
 
+/** Send on a connected socket and wait for one reply or error. */
+function exchange(sock: dgram.Socket, payload: string, timeoutMs: number): Promise<SockResult> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const r: SockResult = { ms: 0 };
+    const done = () => {
+      clearTimeout(timer);
+      sock.removeListener('message', onMsg);
+      sock.removeListener('error', onErr);
+      r.ms = Math.round(performance.now() - t0);
+      resolve(r);
+    };
+    const onMsg = (msg: Buffer, rinfo: dgram.RemoteInfo) => { r.reply = msg.toString(); r.from = `${rinfo.address}:${rinfo.port}`; done(); };
+    const onErr = (e: NodeJS.ErrnoException) => { r.error = e.code ?? e.message; done(); };
+    const timer = setTimeout(() => { r.error = 'ETIMEDOUT'; done(); }, timeoutMs);
+    sock.on('message', onMsg);
+    sock.on('error', onErr);
+    try {
+      sock.send(payload, (e) => { if (e) onErr(e as NodeJS.ErrnoException); });
+    } catch (e) {
+      onErr(e as NodeJS.ErrnoException);
+    }
+  });
+}
+
+/** A connected UDP socket used twice, pauseMs apart (a resolver that keeps its socket). */
+async function udpHold(addr: string, port: number, payload: string, timeoutMs: number, pauseMs: number): Promise<SockResult[]> {
+  const sock = dgram.createSocket('udp4');
+  let pending: string | undefined; // an error the socket reported between the two uses
+  sock.on('error', (e: NodeJS.ErrnoException) => { pending ??= e.code ?? e.message; });
+  await new Promise<void>((res) => sock.connect(port, addr, res));
+  const first = await exchange(sock, payload, timeoutMs);
+  await new Promise((res) => setTimeout(res, pauseMs));
+  const second = pending ? { error: pending, ms: 0 } : await exchange(sock, payload, timeoutMs);
+  try { sock.close(); } catch { /* already closed */ }
+  return [first, second];
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, addr, port, payload, timeout] = argv;
+  if (cmd === 'udp-hold') {
+    process.stdout.write(JSON.stringify(await udpHold(addr!, Number(port), payload!, Number(timeout), Number(argv[5]))) + '\n');
+    return 0;
+  }
   const timeoutMs = Number(timeout ?? 2000);
   if (!addr || !port || payload === undefined) {
     console.error('usage: nsclient.js udp|tcp|udp-from|udp-connected <addr> <port> <payload> [timeoutMs]');
