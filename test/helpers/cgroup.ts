@@ -4,7 +4,7 @@
 // a node namespace would not see /sys/fs/cgroup; a second cgroup2 mount is the same hierarchy.
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, type Netns, type RunResult } from './netns.js';
+import { run, Netns, type RunResult } from './netns.js';
 
 export class TestCgroup {
   private constructor(readonly mount: string, readonly path: string) {}
@@ -23,6 +23,16 @@ export class TestCgroup {
   /** `cmd args` in ns, inside this cgroup: the shell joins it, then execs `ip netns exec`. */
   exec(ns: Netns, cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
     return run('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"', this.path, ns.name, cmd, ...args], opts);
+  }
+
+  /** ns as the load helpers take it, whose exec() runs inside this cgroup. */
+  netns(ns: Netns): Netns {
+    const cg = this;
+    return new (class extends Netns {
+      override exec(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+        return cg.exec(ns, cmd, args, opts);
+      }
+    })(ns.name);
   }
 
   pids(): number[] {
