@@ -75,20 +75,27 @@ export async function benchSockLb(o: { quick?: boolean; reps?: number; durationS
       'node-direct': [node, backend.ip], 'node-sock': [node, WEB_VIP],
     };
     const iperfHost = (k: SockCase) => (k === 'pod-direct' ? backend.ip : IPERF_VIP);
+    // A load tool can time out on a busy machine: each measurement gets a second attempt.
+    const twice = async (k: SockCase, fn: () => Promise<void>) => {
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        try { return await fn(); } catch (e) {
+          errors.push(`${k} (attempt ${attempt}): ${(e as Error).message.split('\n')[0]!.slice(0, 200)}`);
+        }
+      }
+    };
     const measure = async (k: SockCase) => {
       const [ns, host] = target[k];
       const url = host === WEB_VIP ? `http://${WEB_VIP}/` : `http://${host}:${NGINX_PORT}/`;
-      try {
+      await twice(k, async () => {
         const w = await wrkConnRate(ns, url, d);
         if (w.requests === 0) throw new Error('wrk: no request completed');
         (conn[k] ??= []).push(w.requestsPerSec);
-        if (BULK_CASES.includes(k)) {
-          const srv = await startIperfServer(topo, backend.name, { oneOff: true });
-          try { (bulk[k] ??= []).push((await iperfTcp(ns, iperfHost(k), IPERF_PORT, d)).gbps); } finally { srv.stop(); }
-        }
-      } catch (e) {
-        errors.push(`${k}: ${(e as Error).message.split('\n')[0]}`);
-      }
+      });
+      if (!BULK_CASES.includes(k)) return;
+      await twice(k, async () => {
+        const srv = await startIperfServer(topo, backend.name, { oneOff: true });
+        try { (bulk[k] ??= []).push((await iperfTcp(ns, iperfHost(k), IPERF_PORT, d)).gbps); } finally { srv.stop(); }
+      });
     };
     for (let r = 0; r < reps; r++) {
       const phases: Array<['host' | 'all', SockCase[]]> = [['host', ['pod-direct', 'pod-packet', 'node-direct', 'node-sock']], ['all', ['pod-sock']]];
