@@ -7,9 +7,15 @@
  *               device (--device-mode).
  *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope).
  *   xlb_tc_host: tc egress of pod host-side veths: replies from Service endpoints in the
- *               node's own namespace to pods, which cross no ingress hook. */
+ *               node's own namespace to pods, which cross no ingress hook.
+ *   xlb_sock_*: cgroup sock_addr hooks, socket-level load balancing for the node's own
+ *               namespace (and pods with --socket-lb all): connect4, sendmsg4 translate a
+ *               frontend to a backend, recvmsg4 and getpeername4 show the frontend again;
+ *               xlb_sock_udp_reap (iter/udp) destroys connected UDP sockets whose backend
+ *               is gone. */
 #include "include/flow.h"
 #include "include/fwd.h"
+#include "include/sock.h"
 
 static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx *c,
 				       const struct xlb_pkt *p, int v)
@@ -102,6 +108,40 @@ int xlb_tc_host(struct __sk_buff *skb)
 	struct xlb_pkt p = {};
 
 	return flow_host_reply(&c, &p) == V_DROP ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+SEC("cgroup/connect4")
+int xlb_sock_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock4_forward(ctx, 0);
+}
+
+SEC("cgroup/sendmsg4")
+int xlb_sock_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_forward(ctx, 1);
+}
+
+SEC("cgroup/recvmsg4")
+int xlb_sock_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_reverse(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int xlb_sock_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return sock4_reverse(ctx);
+}
+
+SEC("iter/udp")
+int xlb_sock_udp_reap(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+
+	if (sk && sock4_udp_stale(sk))
+		bpf_sock_destroy((struct sock_common *)sk);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -41,6 +41,9 @@
 #ifndef XLB_FLOW_CACHE_SIZE
 #define XLB_FLOW_CACHE_SIZE 8192     /* per CPU, a power of two (config.flow_cache_mask + 1) */
 #endif
+#ifndef XLB_MAX_SOCK_REV
+#define XLB_MAX_SOCK_REV 65536       /* socket LB: per-socket entries (LRU) */
+#endif
 #ifndef XLB_MAGLEV_M
 #define XLB_MAGLEV_M 16381           /* inner template size; the real M is config.maglev_m */
 #endif
@@ -270,6 +273,37 @@ struct xlb_config {
 	__u32 flow_cache_gen;         /* 0: flow cache off; a new value invalidates every entry */
 	__u32 flow_cache_mask;        /* flow_cache max_entries - 1 (a power of two minus one) */
 	__u32 udp_new_timeout;        /* seconds: UDP flows that never got a reply */
+	__u32 sock_flags;             /* enum xlb_sock_flags: socket-level load balancing */
+	__u32 pad2;
+	__u64 netns_cookie;           /* the node's own network namespace (socket LB, host mode) */
+};
+
+/* Socket-level load balancing (bpf/include/sock.h). */
+enum xlb_sock_flags {
+	XLB_SOCK_F_ALL = 1 << 0,      /* every socket in the cgroup, not only the node's namespace */
+};
+
+enum xlb_sock_dir {
+	XLB_SOCK_REV = 0,             /* key = backend, value = the frontend the socket asked for */
+	XLB_SOCK_FWD = 1,             /* key = frontend, value = the backend chosen (sendmsg) */
+};
+
+/* sock_rev: per socket (cookie), one entry per address it reached through a frontend. */
+struct xlb_sock_key {
+	__u64 cookie;                 /* bpf_get_socket_cookie() */
+	struct xlb_addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 dir;                     /* enum xlb_sock_dir */
+	__u32 pad;
+};
+
+struct xlb_sock_value {
+	struct xlb_addr addr;
+	__be16 port;
+	__u16 pad;
+	__u32 svc_id;
+	__u32 backend_id;
 };
 
 #endif

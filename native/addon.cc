@@ -29,6 +29,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadObject", Napi::Function::New<BpfObject::Load>(env, "loadObject"));
   exports.Set("listAttached", Napi::Function::New<Link::ListAttached>(env, "listAttached"));
   exports.Set("ifIndex", Napi::Function::New<Link::IfIndex>(env, "ifIndex"));
+  exports.Set("netnsCookie", Napi::Function::New<Link::NetnsCookie>(env, "netnsCookie"));
+  exports.Set("probeProgType", Napi::Function::New<BpfProgram::ProbeType>(env, "probeProgType"));
+  exports.Set("probeKfunc", Napi::Function::New<BpfProgram::ProbeKfunc>(env, "probeKfunc"));
   exports.Set("possibleCpus", Napi::Function::New<BpfMap::PossibleCpus>(env, "possibleCpus"));
   return exports;
 }

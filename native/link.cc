@@ -4,7 +4,9 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <linux/if_link.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,7 +43,22 @@ struct ProgQueryAttr {
 
 struct LinkInfo {
   uint32_t type = 0, id = 0, progId = 0, ifindex = 0, attachType = 0;
+  uint64_t cgroupId = 0;
 };
+
+// cgroup sock_addr hooks by the names the agent uses; values are kernel ABI.
+const std::pair<const char*, bpf_attach_type> kCgroupHooks[] = {
+    {"connect4", BPF_CGROUP_INET4_CONNECT},   {"connect6", BPF_CGROUP_INET6_CONNECT},
+    {"sendmsg4", BPF_CGROUP_UDP4_SENDMSG},    {"sendmsg6", BPF_CGROUP_UDP6_SENDMSG},
+    {"recvmsg4", BPF_CGROUP_UDP4_RECVMSG},    {"recvmsg6", BPF_CGROUP_UDP6_RECVMSG},
+    {"getpeername4", BPF_CGROUP_INET4_GETPEERNAME}, {"getpeername6", BPF_CGROUP_INET6_GETPEERNAME},
+};
+
+const char* CgroupHookName(uint32_t attachType) {
+  for (auto& [name, t] : kCgroupHooks)
+    if (static_cast<uint32_t>(t) == attachType) return name;
+  return nullptr;
+}
 
 int QueryLink(int fd, LinkInfo* out) {
   bpf_link_info li{};
@@ -50,7 +67,8 @@ int QueryLink(int fd, LinkInfo* out) {
   if (r < 0) return r;
   // xdp {ifindex} and tcx {ifindex, attach_type} both start the per-type union.
   const uint32_t* u = reinterpret_cast<const uint32_t*>(&li.xdp);
-  *out = {li.type, li.id, li.prog_id, u[0], u[1]};
+  *out = {li.type, li.id, li.prog_id, u[0], u[1], 0};
+  if (li.type == BPF_LINK_TYPE_CGROUP) *out = {li.type, li.id, li.prog_id, 0, li.cgroup.attach_type, li.cgroup.cgroup_id};
   return 0;
 }
 
@@ -109,6 +127,7 @@ Napi::Function Link::Define(Napi::Env env) {
                      {
                          StaticMethod<&Link::AttachXdp>("attachXdp"),
                          StaticMethod<&Link::AttachTc>("attachTc"),
+                         StaticMethod<&Link::AttachCgroup>("attachCgroup"),
                          StaticMethod<&Link::OpenPinned>("openPinned"),
                          InstanceMethod<&Link::ProgId>("progId"),
                          InstanceMethod<&Link::Update>("update"),
@@ -122,6 +141,7 @@ Napi::Function Link::Define(Napi::Env env) {
                          InstanceAccessor<&Link::GetMode>("mode"),
                          InstanceAccessor<&Link::GetFallback>("nativeError"),
                          InstanceAccessor<&Link::GetPinnedPath>("pinnedPath"),
+                         InstanceAccessor<&Link::GetCgroupId>("cgroupId"),
                      });
 }
 
@@ -143,17 +163,21 @@ Link::Link(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link>(info) {
   Check(env, QueryLink(fd_->fd, &li), "bpf_obj_get_info_by_fd", Target());
   id_ = li.id;
   ifindex_ = li.ifindex;
+  cgroupId_ = li.cgroupId;
   if (kind_.empty()) {  // opened from a pin: learn what it is
-    if (li.type == BPF_LINK_TYPE_XDP) {
+    const char* hook = li.type == BPF_LINK_TYPE_CGROUP ? CgroupHookName(li.attachType) : nullptr;
+    if (hook) {
+      kind_ = std::string("cgroup-") + hook;
+    } else if (li.type == BPF_LINK_TYPE_XDP) {
       kind_ = "xdp";
       mode_ = XdpModeOf(li.ifindex, li.progId);
     } else if (li.type == kLinkTypeTcx) {
       kind_ = li.attachType == kTcxEgress ? "tc-egress" : "tc-ingress";
     } else {
-      Throw(env, Errno(EINVAL, "bpf_obj_get", pinned_, "pinned link is not an XDP or tcx link"));
+      Throw(env, Errno(EINVAL, "bpf_obj_get", pinned_, "pinned link is not an XDP, tcx or cgroup sock_addr link"));
     }
   }
-  if (ifname_.empty()) {
+  if (ifname_.empty() && ifindex_) {
     char buf[IF_NAMESIZE] = {0};
     if (if_indextoname(ifindex_, buf)) ifname_ = buf;
   }
@@ -236,6 +260,29 @@ Napi::Value Link::AttachTc(const Napi::CallbackInfo& info) {
     Throw(env, Errno(EOPNOTSUPP, op, target, "tcx links need kernel >= 6.6"));
   Check(env, fd, op, target);
   Init init{fd, "tc-" + dir, "", ifname, "", ""};
+  return New(env, &init);
+}
+
+// A cgroup v2 directory; the link holds the cgroup, so the fd is closed after the attach.
+Napi::Value Link::AttachCgroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "bpf_link_create(cgroup)";
+  BpfProgram* prog = ProgArg(info, 0);
+  std::string path = StrArg(info, 1, "cgroup path");
+  std::string hook = StrArg(info, 2, "hook");
+  const bpf_attach_type* type = nullptr;
+  for (auto& [name, t] : kCgroupHooks)
+    if (hook == name) type = &t;
+  if (!type) Throw(env, Errno(EINVAL, op, hook, "hook must be connect4|6, sendmsg4|6, recvmsg4|6 or getpeername4|6"));
+  if (prog->type() != BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+    Throw(env, Errno(EINVAL, op, prog->name(), "not a cgroup sock_addr program"));
+  int progFd = prog->FdOrThrow(env, op);
+  int cg = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) Throw(env, Errno(errno, "open", path, "not a cgroup v2 directory"));
+  int fd = bpf_link_create(progFd, cg, *type, nullptr);
+  ::close(cg);
+  Check(env, fd, op, prog->name() + " on cgroup " + path + " (" + hook + ")");
+  Init init{fd, "cgroup-" + hook, "", "", "", ""};
   return New(env, &init);
 }
 
@@ -355,6 +402,21 @@ Napi::Value Link::ListAttached(const Napi::CallbackInfo& info) {
   r.Set("tcIngress", TcxList(env, ifindex, kTcxIngress, ifname));
   r.Set("tcEgress", TcxList(env, ifindex, kTcxEgress, ifname));
   return r;
+}
+
+// SO_NETNS_COOKIE (5.14): the cookie bpf_get_netns_cookie() gives programs for this namespace.
+Napi::Value Link::NetnsCookie(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr int kSoNetnsCookie = 71;
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) Throw(env, Errno(errno, "socket", "netns cookie"));
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  int r = ::getsockopt(s, SOL_SOCKET, kSoNetnsCookie, &cookie, &len);
+  int err = errno;
+  ::close(s);
+  if (r < 0) Throw(env, Errno(err, "getsockopt(SO_NETNS_COOKIE)", "netns cookie", err == ENOPROTOOPT ? "needs kernel >= 5.14" : ""));
+  return Napi::Number::New(env, static_cast<double>(cookie));
 }
 
 Napi::Value Link::IfIndex(const Napi::CallbackInfo& info) {

@@ -23,6 +23,7 @@ struct LoadOpts {
   std::string file, pinPath;
   bool replaceMismatched = false;
   std::vector<std::pair<std::string, uint32_t>> maxEntries;
+  std::vector<std::string> skipPrograms;
 };
 
 struct Layout {
@@ -72,7 +73,7 @@ class LoadWorker : public PromiseWorker {
     // default /sys/fs/bpf whatever pinPath says, so clear that before load.
     bpf_map* pm;
     bpf_object__for_each_map(pm, res_.obj) bpf_map__set_pin_path(pm, nullptr);
-    if (!ApplyMaxEntries() || (!o_.pinPath.empty() && !PreparePins())) return;
+    if (!ApplyMaxEntries() || !SkipPrograms() || (!o_.pinPath.empty() && !PreparePins())) return;
     int r = bpf_object__load(res_.obj);
     if (r < 0) {
       err_ = Errno(-r, "bpf_object__load", o_.file, cap.Tail());
@@ -95,6 +96,19 @@ class LoadWorker : public PromiseWorker {
       int r = bpf_map__set_max_entries(m, n);
       if (r < 0) {
         err_ = Errno(-r, "bpf_map__set_max_entries", name);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Programs this kernel cannot load (the caller probed): left out, the rest loads.
+  bool SkipPrograms() {
+    for (auto& name : o_.skipPrograms) {
+      bpf_program* p = bpf_object__find_program_by_name(res_.obj, name.c_str());
+      int r = p ? bpf_program__set_autoload(p, false) : -ENOENT;
+      if (r < 0) {
+        err_ = Errno(-r, "bpf_program__set_autoload", name, p ? "" : "skipPrograms names no program in " + o_.file);
         return false;
       }
     }
@@ -208,6 +222,11 @@ LoadOpts ParseLoadOpts(const Napi::CallbackInfo& info) {
       if (!v.IsNumber()) throw Napi::TypeError::New(env, "maxEntries." + k + " must be a number");
       o.maxEntries.emplace_back(k, v.As<Napi::Number>().Uint32Value());
     }
+  }
+  Napi::Value skip = opts.Get("skipPrograms");
+  if (skip.IsArray()) {
+    Napi::Array a = skip.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) o.skipPrograms.push_back(a.Get(i).ToString().Utf8Value());
   }
   return o;
 }

@@ -1,6 +1,7 @@
 #include "program.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
@@ -78,6 +79,7 @@ Napi::Function BpfProgram::Define(Napi::Env env) {
                      {
                          InstanceMethod<&BpfProgram::TestRun>("testRun"),
                          InstanceMethod<&BpfProgram::TestRunLive>("testRunLive"),
+                         InstanceMethod<&BpfProgram::RunIter>("runIter"),
                          InstanceMethod<&BpfProgram::Close>("close"),
                          InstanceAccessor<&BpfProgram::GetName>("name"),
                          InstanceAccessor<&BpfProgram::GetType>("type"),
@@ -106,6 +108,67 @@ BpfProgram::BpfProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfPro
   char hex[2 * BPF_TAG_SIZE + 1];
   for (int i = 0; i < BPF_TAG_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", pi.tag[i]);
   tag_ = hex;
+}
+
+Napi::Value BpfProgram::ProbeType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray())
+    throw Napi::TypeError::New(env, "probeProgType(type: string, helperIds: number[])");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  int type = -1;
+  for (int t = 0; t < 64 && type < 0; t++) {
+    const char* s = libbpf_bpf_prog_type_str(static_cast<bpf_prog_type>(t));
+    if (s && name == s) type = t;
+  }
+  if (type < 0) Throw(env, Errno(EINVAL, "probeProgType", name, "unknown program type"));
+  Napi::Array missing = Napi::Array::New(env);
+  uint32_t n = 0;
+  if (libbpf_probe_bpf_prog_type(static_cast<bpf_prog_type>(type), nullptr) != 1) {
+    missing.Set(n++, "program type " + name);
+    return missing;
+  }
+  Napi::Array ids = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < ids.Length(); i++) {
+    uint32_t id = ids.Get(i).As<Napi::Number>().Uint32Value();
+    if (libbpf_probe_bpf_helper(static_cast<bpf_prog_type>(type), static_cast<bpf_func_id>(id), nullptr) != 1)
+      missing.Set(n++, "helper " + std::to_string(id));
+  }
+  return missing;
+}
+
+Napi::Value BpfProgram::ProbeKfunc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "probeKfunc(name: string)");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  btf* b = btf__load_vmlinux_btf();
+  if (!b) return Napi::Boolean::New(env, false);
+  bool found = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_FUNC) > 0;
+  btf__free(b);
+  return Napi::Boolean::New(env, found);
+}
+
+// One pass of an iterator program (BPF_TRACE_ITER) over what it iterates in the calling
+// thread's network namespace: attach, read the iterator to its end, let go. Returns the
+// bytes the program wrote (0 for programs that only act).
+Napi::Value BpfProgram::RunIter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "bpf_link_create(BPF_TRACE_ITER)";
+  int link = bpf_link_create(FdOrThrow(env, op), 0, BPF_TRACE_ITER, nullptr);
+  Check(env, link, op, name_);
+  int it = bpf_iter_create(link);
+  if (it < 0) {
+    int err = -it;
+    ::close(link);
+    Throw(env, Errno(err, "bpf_iter_create", name_));
+  }
+  char buf[4096];
+  ssize_t n, total = 0;
+  while ((n = ::read(it, buf, sizeof buf)) > 0) total += n;
+  int err = n < 0 ? errno : 0;
+  ::close(it);
+  ::close(link);
+  if (err) Throw(env, Errno(err, "read(iterator)", name_));
+  return Napi::Number::New(env, static_cast<double>(total));
 }
 
 int BpfProgram::FdOrThrow(Napi::Env env, const char* op) const {

@@ -1,5 +1,5 @@
 // BpfProgram: a loaded program's fd plus BPF_PROG_TEST_RUN (fixtures, per-packet cost,
-// XDP live frames).
+// XDP live frames) and one pass of an iterator program (runIter).
 #pragma once
 #include <napi.h>
 
@@ -15,6 +15,10 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   static Napi::Function Define(Napi::Env env);
   // Takes ownership of fd.
   static Napi::Object New(Napi::Env env, int fd, const std::string& name);
+  // probeProgType(type, helperIds): what this kernel lacks of them ([] = all there).
+  static Napi::Value ProbeType(const Napi::CallbackInfo& info);
+  // probeKfunc(name): whether the kernel's BTF has this function (kfuncs need BTF anyway).
+  static Napi::Value ProbeKfunc(const Napi::CallbackInfo& info);
 
   explicit BpfProgram(const Napi::CallbackInfo& info);
   void CloseFd() { fd_.reset(); }
@@ -25,6 +29,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
  private:
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   Napi::Value TestRunLive(const Napi::CallbackInfo& info);
+  Napi::Value RunIter(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
   Napi::Value GetType(const Napi::CallbackInfo& info);

@@ -12,6 +12,8 @@ export interface NativeLoadOptions {
   pinPath?: string;
   replaceMismatched?: boolean;
   maxEntries?: Record<string, number>;
+  /** programs not to load (the kernel lacks what they need) */
+  skipPrograms?: string[];
 }
 
 export interface NativeBtfStruct {
@@ -97,6 +99,8 @@ export interface NativeBpfProgram {
   readonly tag: string;
   testRun(o: NativeTestRunOptions): { retval: number; data: Buffer; durationNs: number };
   testRunLive(o: { data: Buffer; repeat: number; ifindex: number; batchSize?: number }): { durationNs: number };
+  /** one pass of an iterator program in this network namespace; bytes it wrote */
+  runIter(): number;
   close(): void;
 }
 
@@ -105,7 +109,9 @@ export type NativeXdpMode = 'native' | 'generic';
 export interface NativeLink {
   readonly id: number;
   readonly ifindex: number;
-  readonly kind: 'xdp' | 'tc-ingress' | 'tc-egress';
+  readonly kind: 'xdp' | 'tc-ingress' | 'tc-egress' | `cgroup-${NativeCgroupHook}`;
+  /** cgroup links: the cgroup's id (its inode number) */
+  readonly cgroupId: number;
   readonly mode?: NativeXdpMode;
   /** Why native XDP failed when 'auto' fell back to generic. */
   readonly nativeError?: string;
@@ -121,8 +127,11 @@ export interface NativeLink {
 export interface NativeLinkStatic {
   attachXdp(prog: NativeBpfProgram, ifname: string, o?: { mode?: NativeXdpMode | 'auto' }): NativeLink;
   attachTc(prog: NativeBpfProgram, ifname: string, dir: 'ingress' | 'egress'): NativeLink;
+  attachCgroup(prog: NativeBpfProgram, cgroupPath: string, hook: NativeCgroupHook): NativeLink;
   openPinned(path: string): NativeLink;
 }
+
+export type NativeCgroupHook = 'connect4' | 'connect6' | 'sendmsg4' | 'sendmsg6' | 'recvmsg4' | 'recvmsg6' | 'getpeername4' | 'getpeername6';
 
 export interface NativeAttached {
   ifindex: number;
@@ -139,5 +148,11 @@ export interface NativeBinding {
   loadObject(file: string, opts?: NativeLoadOptions): Promise<NativeBpfObject>;
   listAttached(ifname: string): NativeAttached;
   ifIndex(ifname: string): number;
+  /** SO_NETNS_COOKIE of this process's network namespace */
+  netnsCookie(): number;
+  /** what the kernel lacks of a program type and helper ids ([] = nothing) */
+  probeProgType(type: string, helperIds: number[]): string[];
+  /** whether the kernel's BTF has this function (a kfunc such as bpf_sock_destroy) */
+  probeKfunc(name: string): boolean;
   possibleCpus(): number;
 }

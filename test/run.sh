@@ -7,6 +7,9 @@ if [ "$(id -u)" != 0 ]; then
   echo "test: the suite loads BPF programs and creates network namespaces: run it as root (sudo npm test)" >&2
   exit 1
 fi
+# Socket LB attaches to a cgroup; an agent a test starts without saying so must never take the
+# machine's root cgroup (tests that want it pass --socket-lb and a child --cgroup).
+export XLB_SOCKET_LB=off
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 # Explicit file list (unit first, then the kernel-facing suites); only *.test.js files are tests.
 files=()

@@ -5,26 +5,33 @@
 
 #include "ct.h"
 
+/* The NodePort entry for k's port and protocol: the all-zero address, in the NodePort range. */
+static __always_inline struct xlb_svc_value *lb_lookup_nodeport(struct xlb_svc_key *k,
+								const struct xlb_config *cfg)
+{
+	__u16 port = bpf_ntohs(k->port);
+
+	if (port < cfg->nodeport_min || port > cfg->nodeport_max)
+		return 0;
+	__builtin_memset(&k->addr, 0, sizeof(k->addr));
+	return bpf_map_lookup_elem(&services, k);
+}
+
 static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, __u8 scope,
 						       const struct xlb_config *cfg)
 {
 	struct xlb_svc_key k = { .port = p->dport, .proto = p->proto, .scope = scope };
 	struct xlb_svc_value *v;
 	struct xlb_node_addr_value *na;
-	__u16 port;
 
 	addr_v4(&k.addr, p->daddr);
 	v = bpf_map_lookup_elem(&services, &k);
 	if (v)
 		return v;
-	port = bpf_ntohs(p->dport);
-	if (port < cfg->nodeport_min || port > cfg->nodeport_max)
-		return 0;
 	na = bpf_map_lookup_elem(&node_addrs, &k.addr);
 	if (!na || (na->flags & XLB_NODE_ADDR_F_BROADCAST))
 		return 0;
-	__builtin_memset(&k.addr, 0, sizeof(k.addr));
-	return bpf_map_lookup_elem(&services, &k);
+	return lb_lookup_nodeport(&k, cfg);
 }
 
 static __always_inline int lb_src_allowed(const struct xlb_pkt *p, const struct xlb_svc_value *svc)
@@ -94,17 +101,17 @@ static __always_inline __u32 lb_affinity_get(const struct xlb_affinity_key *k,
 	return a->backend_id;
 }
 
-/* backend_id for a new flow (0: none usable). count > 0 is checked by the caller. */
-static __always_inline __u32 lb_select(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
-				       const struct xlb_config *cfg, __u64 now)
+/* backend_id for a new flow (0: none usable), remembered for the affinity client in ak (its
+ * svc_id and client filled in). count > 0 is checked by the caller. */
+static __always_inline __u32 lb_select_as(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+					  const struct xlb_config *cfg, const struct xlb_affinity_key *ak,
+					  __u64 now)
 {
-	struct xlb_affinity_key ak = { .svc_id = svc->svc_id };
 	struct xlb_affinity_value av = { .last_used = now };
 	__u32 id;
 
 	if (svc->affinity_timeout) {
-		addr_v4(&ak.client, p->saddr);
-		id = lb_affinity_get(&ak, svc, now);
+		id = lb_affinity_get(ak, svc, now);
 		if (id)
 			goto remember;
 	}
@@ -113,8 +120,18 @@ static __always_inline __u32 lb_select(const struct xlb_pkt *p, const struct xlb
 		return id;
 remember:
 	av.backend_id = id;
-	bpf_map_update_elem(&affinity, &ak, &av, BPF_ANY);
+	bpf_map_update_elem(&affinity, ak, &av, BPF_ANY);
 	return id;
+}
+
+/* The packet path: affinity by the client's address. */
+static __always_inline __u32 lb_select(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+				       const struct xlb_config *cfg, __u64 now)
+{
+	struct xlb_affinity_key ak = { .svc_id = svc->svc_id };
+
+	addr_v4(&ak.client, p->saddr);
+	return lb_select_as(p, svc, cfg, &ak, now);
 }
 
 static __always_inline void lb_account(__u32 svc_id, __u32 bytes, int new_flow)

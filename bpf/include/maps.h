@@ -222,6 +222,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_cache SEC(".maps");
 
+/* Socket LB: per-socket reverse (backend -> frontend, for recvmsg/getpeername) and forward
+ * (frontend -> backend, so an unconnected UDP socket keeps its backend) entries. LRU: a closed
+ * socket's entries are never read again and age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xlb_sock_key);
+	__type(value, struct xlb_sock_value);
+	__uint(max_entries, XLB_MAX_SOCK_REV);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_rev SEC(".maps");
+
 static __always_inline void drop_count(__u32 reason)
 {
 	__u64 *c = bpf_map_lookup_elem(&drops, &reason);

@@ -1,9 +1,9 @@
 // Attaches xlb's programs through pinned links, so the datapath outlives the agent and a new
 // agent replaces programs atomically (link update) instead of detach + attach. Only links
 // pinned under our own pin path are ever touched: programs others attached stay as they are.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Link, ifIndex, type BpfProgram, type XdpMode } from '../datapath/bpf.js';
+import { Link, ifIndex, type BpfProgram, type CgroupHook, type XdpMode } from '../datapath/bpf.js';
 import type { Logger } from '../log.js';
 import type { DeviceMode } from './options.js';
 
@@ -29,6 +29,16 @@ export interface AttachError {
 const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-device': 'tcd-', 'tc-ingress': 'tci-', 'tc-egress': 'tce-' };
 
 export interface DeviceChoice { mode: 'xdp' | 'tc'; why: string }
+
+/** A socket LB hook attached to a cgroup (pinned as links/sock-<hook>). */
+export interface CgroupAttachment {
+  hook: CgroupHook;
+  cgroup: string;
+  linkId: number;
+  progId: number;
+}
+
+const SOCK_PREFIX = 'sock-';
 
 /**
  * Which hook a node device gets. A veth in native XDP turns every skb into an XDP frame and
@@ -144,6 +154,63 @@ export class Attacher {
     for (const kind of Object.keys(PREFIX) as AttachKind[]) {
       for (const name of this.pinnedNames(kind)) this.detach(kind, name);
     }
+    this.syncCgroup(undefined, []);
+  }
+
+  private readonly sockLive = new Map<CgroupHook, { link: Link; att: CgroupAttachment }>();
+
+  /**
+   * Socket LB: each (hook, program) on the cgroup v2 directory, attached or atomically updated
+   * through links/sock-<hook>; a pinned link on another cgroup (the cgroup id is the directory's
+   * inode) is replaced, and our links of hooks not given are detached. Throws (the caller
+   * reports it) when an attach fails; what was done stays done.
+   */
+  syncCgroup(cgroup: string | undefined, progs: Array<[CgroupHook, BpfProgram]>): void {
+    mkdirSync(this.dir, { recursive: true });
+    const want = new Map(progs);
+    const cgId = cgroup ? statSync(cgroup).ino : 0;
+    const pinned = readdirSync(this.dir).filter((f) => f.startsWith(SOCK_PREFIX)).map((f) => f.slice(SOCK_PREFIX.length) as CgroupHook);
+    for (const hook of new Set([...pinned, ...this.sockLive.keys()])) {
+      if (!want.has(hook)) this.dropSock(hook);
+    }
+    for (const [hook, prog] of want) {
+      const path = join(this.dir, SOCK_PREFIX + hook);
+      let link = this.sockLive.get(hook)?.link;
+      if (!link && existsSync(path)) link = Link.openPinned(path);
+      if (link && link.cgroupId !== cgId) {
+        this.dropSock(hook, link);
+        link = undefined;
+      }
+      if (link && link.progId() !== prog.id) {
+        link.update(prog);
+        this.log.info({ hook, cgroup, progId: prog.id }, 'program replaced atomically');
+      }
+      if (!link) {
+        link = Link.attachCgroup(prog, cgroup!, hook);
+        link.pin(path);
+        this.log.info({ hook, cgroup, progId: prog.id }, 'attached');
+      }
+      this.sockLive.set(hook, { link, att: { hook, cgroup: cgroup!, linkId: link.id, progId: link.progId() } });
+    }
+  }
+
+  private dropSock(hook: CgroupHook, link?: Link): void {
+    const path = join(this.dir, SOCK_PREFIX + hook);
+    link ??= this.sockLive.get(hook)?.link;
+    try {
+      if (!link && existsSync(path)) link = Link.openPinned(path);
+      link?.detach();
+    } catch (e) {
+      this.log.warn({ hook, err: (e as Error).message }, 'socket LB link: detach failed');
+    }
+    link?.close();
+    rmSync(path, { force: true });
+    this.sockLive.delete(hook);
+    this.log.info({ hook }, 'detached');
+  }
+
+  cgroupAttachments(): CgroupAttachment[] {
+    return [...this.sockLive.values()].map((v) => v.att);
   }
 
   attachments(): Attachment[] {
@@ -152,7 +219,8 @@ export class Attacher {
 
   /** Drop our fds; pinned links stay attached (the datapath outlives the agent). */
   close(): void {
-    for (const { link } of this.live.values()) link.close();
+    for (const { link } of [...this.live.values(), ...this.sockLive.values()]) link.close();
     this.live.clear();
+    this.sockLive.clear();
   }
 }

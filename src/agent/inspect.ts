@@ -21,6 +21,7 @@ function decoders(): Record<string, Decoder> {
     [C.MAP.podIfs]: { key: (b) => ({ ifindex: C.decodePodIfKey(b) }), value: (b) => ({ peer: (C.decodePodIfValue(b).flags & C.POD_IF_FLAG.peer) !== 0 }) },
     [C.MAP.ifMacs]: { key: (b) => ({ ifindex: C.decodeIfMacKey(b) }), value: C.decodeIfMacValue },
     [C.MAP.config]: { key: () => ({ index: 0 }), value: C.decodeConfig },
+    [C.MAP.sockRev]: { key: C.decodeSockKey, value: C.decodeSockValue },
     [C.MAP.ctFill]: { key: (b) => ({ index: b.readUInt32LE(0) }), value: (b) => ({ count: C.decodeCtFillValue(b) }) },
     [C.MAP.stats]: { key: (b) => ({ svcId: C.decodeStatsKey(b) }), value: C.decodeStatsValue, skipZero: true },
     [C.MAP.drops]: {

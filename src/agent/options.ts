@@ -22,6 +22,9 @@ export const DEVICE_MODES = ['auto', 'xdp', 'tc'] as const;
 export type DeviceMode = (typeof DEVICE_MODES)[number];
 export const LOCAL_DELIVERIES = ['stack', 'peer'] as const;
 export type LocalDelivery = (typeof LOCAL_DELIVERIES)[number];
+/** Socket-level load balancing: off, the node's own network namespace, or every socket. */
+export const SOCKET_LB_MODES = ['off', 'host', 'all'] as const;
+export type SocketLbMode = (typeof SOCKET_LB_MODES)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -50,6 +53,10 @@ export interface AgentOptions {
   deviceMode: DeviceMode;
   /** how translated packets for pods on this node reach them */
   localDelivery: LocalDelivery;
+  /** connect()-time translation for sockets: off, the node's namespace (host), or all */
+  socketLb: SocketLbMode;
+  /** cgroup v2 directory the socket LB hooks attach to; undefined = the cgroup v2 mount's root */
+  cgroup?: string;
   pinPath: string;
   /** mount a bpffs at the pin path itself when it is not on one (outside /sys/fs/bpf) */
   mountBpffs: boolean;
@@ -91,6 +98,7 @@ export interface AgentOptions {
 export const DEFAULTS = {
   deviceMode: 'auto',
   localDelivery: 'stack',
+  socketLb: 'host',
   pinPath: '/sys/fs/bpf/xlb',
   apiSocket: DEFAULT_API_SOCKET,
   healthzBindAddress: '0.0.0.0:10256',
@@ -134,6 +142,8 @@ const SPECS: Spec[] = [
   { key: 'waitForDevices', kind: 'bool', metavar: 'true|false', help: 'start even when an interface named by --devices does not exist yet, and attach to it when it appears; otherwise the agent exits naming it', def: def('waitForDevices') },
   { key: 'deviceMode', kind: 'string', metavar: DEVICE_MODES.join('|'), help: 'datapath hook on the devices: XDP, tc ingress, or auto: tc on veth devices (container/namespace nodes, where XDP copies every cloned packet and cannot see partial checksums), XDP on the others', def: def('deviceMode') },
   { key: 'localDelivery', kind: 'string', metavar: LOCAL_DELIVERIES.join('|'), help: "how translated packets reach pods on this node: up the host stack (routing, netfilter FORWARD), or peer: straight into the pod's namespace from tc (bpf_redirect_peer), faster, but the host's FORWARD rules (iptables-based NetworkPolicy) never see them", def: def('localDelivery') },
+  { key: 'socketLb', kind: 'string', metavar: SOCKET_LB_MODES.join('|'), help: "translate a Service address when a socket connects (TCP, connected UDP) or sends (UDP) instead of per packet: host: sockets of the node's own network namespace (hostNetwork pods, node daemons, localhost and node-address NodePorts), which no device or pod hook sees; all: pod sockets too (their Service traffic then needs no per-packet NAT); off: none", def: def('socketLb') },
+  { key: 'cgroup', kind: 'string', metavar: 'DIR', help: 'cgroup v2 directory the socket LB hooks attach to (every process below it)', def: 'the root of the cgroup v2 mount' },
   { key: 'pinPath', kind: 'string', metavar: 'DIR', help: 'bpffs directory for pinned maps and links', def: def('pinPath') },
   { key: 'mountBpffs', kind: 'bool', metavar: 'true|false', help: 'mount a bpffs at --pin-path itself (an empty or new directory) when it is not on one; without it a pin path outside /sys/fs/bpf must already be on a bpffs, or the agent exits (a missing /sys/fs/bpf mount is always made)', def: def('mountBpffs') },
   { key: 'apiSocket', kind: 'string', metavar: 'PATH', help: 'unix socket of the status API', def: def('apiSocket') },
@@ -306,6 +316,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     waitForDevices: bool(pick('waitForDevices') ?? DEFAULTS.waitForDevices, 'waitForDevices'),
     deviceMode: oneOf(pick('deviceMode') ?? DEFAULTS.deviceMode, DEVICE_MODES, 'deviceMode'),
     localDelivery: oneOf(pick('localDelivery') ?? DEFAULTS.localDelivery, LOCAL_DELIVERIES, 'localDelivery'),
+    socketLb: oneOf(pick('socketLb') ?? DEFAULTS.socketLb, SOCKET_LB_MODES, 'socketLb'),
     pinPath: optString(pick('pinPath'), 'pinPath') ?? DEFAULTS.pinPath,
     mountBpffs: bool(pick('mountBpffs') ?? DEFAULTS.mountBpffs, 'mountBpffs'),
     apiSocket: optString(pick('apiSocket'), 'apiSocket') ?? DEFAULTS.apiSocket,
@@ -323,6 +334,8 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     externalIpCidrs: list(pick('externalIpCidrs'), 'externalIpCidrs').map((c) => cidr(c, 'externalIpCidrs')),
   };
   if (manifests !== undefined) o.manifests = manifests;
+  const cgroup = optString(pick('cgroup'), 'cgroup');
+  if (cgroup !== undefined) o.cgroup = cgroup;
   if (kubeconfig !== undefined) o.kubeconfig = kubeconfig;
   const apiAddress = pick('apiAddress');
   if (apiAddress !== undefined) o.apiAddress = hostPort(apiAddress, 'apiAddress');

@@ -25,6 +25,7 @@ import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, Enabled
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
+import { probeSocketLb, reapDetail, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
 import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
 import { nodePortsIn } from './ports.js';
 
@@ -76,6 +77,10 @@ export class Agent implements AgentView {
   private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
   private snat = { first: 0, last: 0, skipped: 0, used: 0 };
   private readonly changedAt = new Map<string, number>();
+  private sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0, reap: false };
+  private readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
+  /** the cgroup the socket LB hooks are on, or why they are not */
+  private sockCgroup: { path?: string; error?: string } = {};
 
   constructor(private readonly opts: AgentOptions) {
     this.log = child('agent');
@@ -90,10 +95,13 @@ export class Agent implements AgentView {
     await ensureBpffs(o.pinPath, o.mountBpffs);
     await checkDevices(o);
     this.cpus = possibleCpus();
+    this.sockKernel = probeSocketLb();
+    if (!this.sockKernel.ok) this.log.warn({ socketLb: o.socketLb, kernel: this.sockKernel.detail }, 'socket LB hooks unavailable on this kernel');
     this.obj = await loadObject(objectPath(), {
       pinPath: o.pinPath,
       replaceMismatched: true,
       maxEntries: { [C.MAP.ct]: o.conntrackSize, [C.MAP.flowCache]: Math.max(1, o.flowCacheSize) },
+      skipPrograms: sockSkipped(this.sockKernel),
     });
     if (this.obj.replaced.length) {
       this.log.warn({ maps: this.obj.replaced }, 'pinned maps had another layout and were replaced (their entries are gone)');
@@ -147,8 +155,7 @@ export class Agent implements AgentView {
     this.monitor.on('change', () => void this.syncInterfaces().catch((e) => this.log.warn({ err: String(e) }, 'interface sync failed')));
     this.monitor.start();
     this.closers.push(() => this.monitor.stop());
-    const sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
-    this.ctTimer = setInterval(() => this.sweep(), sweepMs);
+    this.ctTimer = setInterval(() => this.sweep(), this.sweepMs);
     this.ctTimer.unref();
     this.closers.push(() => clearInterval(this.ctTimer));
   }
@@ -336,6 +343,7 @@ export class Agent implements AgentView {
       // A new generation with every config write: nothing cached under another config is used.
       flowCacheGen: this.opts.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
       flowCacheMask: Math.max(1, this.opts.flowCacheSize) - 1,
+      ...sockConfig(this.opts.socketLb, this.sockKernel.cookie),
     };
     this.writeSnatSkip();
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
@@ -446,6 +454,22 @@ export class Agent implements AgentView {
     this.attacher.sync('xdp', this.obj.program(C.PROG.xdp), byMode.xdp);
     this.attacher.sync('tc-ingress', this.obj.program(C.PROG.tc), this.podIfs);
     this.attacher.sync('tc-egress', this.obj.program(C.PROG.tcHost), this.podIfs);
+    this.syncSocketLb();
+  }
+
+  /** The socket LB hooks on the cgroup (--socket-lb, --cgroup), or none (off, old kernel). */
+  private syncSocketLb(): void {
+    const mode = this.sockKernel.ok ? this.opts.socketLb : 'off';
+    const cg = mode === 'off' ? {} : resolveCgroup(this.opts.cgroup);
+    const was = this.sockCgroup.error;
+    try {
+      this.attacher.syncCgroup(cg.path, cg.path ? sockPrograms(mode, (n) => this.obj.program(n)) : []);
+      this.sockCgroup = cg;
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      this.sockCgroup = { path: cg.path, error: `${err.code ?? 'ERROR'}: ${err.message}` };
+    }
+    if (this.sockCgroup.error && this.sockCgroup.error !== was) this.log.warn({ cgroup: cg.path, err: this.sockCgroup.error }, 'socket LB not attached');
   }
 
   private chooseDeviceModes(devices: string[], links: Array<{ name: string; kind: string }>): { xdp: string[]; tc: string[] } {
@@ -484,6 +508,17 @@ export class Agent implements AgentView {
       if (r.expired || reaped) this.log.debug({ expired: r.expired, live: r.entries, reaped }, 'conntrack sweep');
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');
+    }
+    this.reapSockets();
+  }
+
+  /** Connected UDP sockets whose backend is gone are destroyed (iter/udp), when the kernel can. */
+  private reapSockets(): void {
+    if (!this.sockKernel.reap || !this.enabled || this.opts.socketLb === 'off') return;
+    try {
+      this.obj.program(C.SOCK_REAP_PROG).runIter();
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'socket reap failed');
     }
   }
 
@@ -539,8 +574,24 @@ export class Agent implements AgentView {
           ? 'peer: translated packets enter local pods directly (bpf_redirect_peer), past the host FORWARD hooks'
           : 'stack: translated packets reach local pods through host routing and netfilter',
       },
+      { name: 'socket LB hooks (kernel)', ok: this.sockKernel.ok, detail: this.sockKernel.detail },
+      this.socketLbCheck(),
+      { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(this.sockKernel, this.sweepMs) },
       ...[...(this.attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
     ];
+  }
+
+  /** The mode, the cgroup and what is attached there. */
+  private socketLbCheck(): { name: string; ok: boolean; detail: string } {
+    const mode = this.opts.socketLb;
+    const name = `socket LB ${mode}`;
+    if (mode === 'off') return { name, ok: true, detail: 'off: only packets on devices and pod interfaces are translated' };
+    if (!this.sockKernel.ok) return { name, ok: false, detail: 'not attached: this kernel lacks the hooks' };
+    if (this.sockCgroup.error) return { name, ok: false, detail: `cgroup ${this.sockCgroup.path ?? '?'}: ${this.sockCgroup.error}` };
+    const hooks = this.attacher?.cgroupAttachments() ?? [];
+    if (!hooks.length) return { name, ok: true, detail: `cgroup ${this.sockCgroup.path ?? '?'}: detached (xlb disabled on this node)` };
+    const who = mode === 'all' ? 'every socket' : `sockets of the node's network namespace (cookie ${this.sockKernel.cookie})`;
+    return { name, ok: true, detail: `${who} in cgroup ${hooks[0].cgroup}: ${hooks.map((h) => `${h.hook} link ${h.linkId}`).join(', ')}` };
   }
 
   services(): ServiceSpec[] {

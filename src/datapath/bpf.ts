@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  NativeAttached, NativeBinding, NativeBpfMap, NativeBpfObject, NativeBpfProgram, NativeLink,
+  NativeAttached, NativeBinding, NativeBpfMap, NativeBpfObject, NativeBpfProgram, NativeCgroupHook, NativeLink,
 } from '../native.js';
 import { child } from '../log.js';
 
@@ -23,7 +23,11 @@ export interface LoadOptions {
   replaceMismatched?: boolean;
   /** Override a map's max_entries before load. */
   maxEntries?: Record<string, number>;
+  /** Programs left out of the load (the kernel lacks what they need). */
+  skipPrograms?: string[];
 }
+
+export type CgroupHook = NativeCgroupHook;
 
 export interface BtfStruct {
   name: string;
@@ -259,6 +263,8 @@ export class BpfProgram {
   testRunLive(o: { data: Buffer; repeat: number; ifindex: number; batchSize?: number }): { durationNs: number } {
     return this.#n.testRunLive(o);
   }
+  /** One pass of an iterator program (e.g. iter/udp) over this network namespace. */
+  runIter(): number { return this.#n.runIter(); }
   close(): void { this.#n.close(); }
 }
 
@@ -284,11 +290,17 @@ export class Link {
   static attachTc(prog: BpfProgram, ifname: string, dir: 'ingress' | 'egress'): Link {
     return new Link(native().Link.attachTc(rawProgram(prog), ifname, dir));
   }
+  /** A cgroup v2 directory's sock_addr hook; the link holds the cgroup. */
+  static attachCgroup(prog: BpfProgram, cgroupPath: string, hook: CgroupHook): Link {
+    return new Link(native().Link.attachCgroup(rawProgram(prog), cgroupPath, hook));
+  }
   static openPinned(path: string): Link { return new Link(native().Link.openPinned(path)); }
 
   get id(): number { return this.#n.id; }
   get ifindex(): number { return this.#n.ifindex; }
-  get kind(): 'xdp' | 'tc-ingress' | 'tc-egress' { return this.#n.kind; }
+  get kind(): NativeLink['kind'] { return this.#n.kind; }
+  /** cgroup links: the cgroup's id; 0 otherwise */
+  get cgroupId(): number { return this.#n.cgroupId; }
   get mode(): XdpMode | undefined { return this.#n.mode; }
   get pinnedPath(): string | undefined { return this.#n.pinnedPath; }
 
@@ -310,3 +322,9 @@ export function listAttached(ifname: string): Attached { return native().listAtt
 /** ENODEV error naming the interface when absent. */
 export function ifIndex(ifname: string): number { return native().ifIndex(ifname); }
 export function possibleCpus(): number { return native().possibleCpus(); }
+/** This process's network namespace cookie, as bpf_get_netns_cookie() sees it (kernel >= 5.14). */
+export function netnsCookie(): number { return native().netnsCookie(); }
+/** What the kernel lacks of a program type (libbpf name, e.g. cgroup_sock_addr) and helper ids. */
+export function probeProgType(type: string, helperIds: number[]): string[] { return native().probeProgType(type, helperIds); }
+/** Whether the kernel's BTF has this function (a kfunc such as bpf_sock_destroy). */
+export function probeKfunc(name: string): boolean { return native().probeKfunc(name); }

@@ -40,12 +40,23 @@ export const MAP = {
   frags: 'frags',
   config: 'config',
   flowCache: 'flow_cache',
+  sockRev: 'sock_rev',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
 /** Program names in build/bpf/xlb.o: node devices in XDP (xdp) or at tc ingress (tcDev),
  *  pod host-side veths at tc ingress (tc). */
 export const PROG = { xdp: 'xlb_xdp', tcDev: 'xlb_tc_dev', tc: 'xlb_tc', tcHost: 'xlb_tc_host' } as const;
+
+/** Socket-level load balancing: cgroup sock_addr programs, by the hook each attaches to. */
+export const SOCK_PROGS = {
+  connect4: 'xlb_sock_connect4', sendmsg4: 'xlb_sock_sendmsg4', recvmsg4: 'xlb_sock_recvmsg4', getpeername4: 'xlb_sock_getpeername4',
+} as const;
+export type SockHook = keyof typeof SOCK_PROGS;
+/** iter/udp: destroys connected UDP sockets whose backend is gone (bpf_sock_destroy, 6.5+). */
+export const SOCK_REAP_PROG = 'xlb_sock_udp_reap';
+/** config.sockFlags */
+export const SOCK_FLAG = { all: 1 } as const;
 
 export const BPF_F_INNER_MAP = 1 << 12;
 export const DEFAULT_AFFINITY_TIMEOUT_SEC = 10800;
@@ -121,13 +132,15 @@ export const LAYOUT: Record<string, StructLayout> = {
   xlb_svc_stats: { size: 24, members: { packets: 0, bytes: 8, new_flows: 16 } },
   xlb_frag_key: { size: 12, members: { saddr: 0, daddr: 4, id: 8, proto: 10 } },
   xlb_frag_value: { size: 4, members: { sport: 0, dport: 2 } },
+  xlb_sock_key: { size: 32, members: { cookie: 0, addr: 8, port: 24, proto: 26, dir: 27 } },
+  xlb_sock_value: { size: 28, members: { addr: 0, port: 16, svc_id: 20, backend_id: 24 } },
   xlb_config: {
-    size: 88,
+    size: 104,
     members: {
       flags: 0, nodeport_min: 4, nodeport_max: 6, maglev_m: 8, ct_limit: 12, hash_seed: 16,
       tcp_syn_timeout: 20, tcp_est_timeout: 24, tcp_fin_timeout: 28, tcp_close_timeout: 32,
       udp_timeout: 36, snat_port_min: 40, snat_port_max: 42, snat_addr: 44, hairpin_addr: 60,
-      flow_cache_gen: 76, flow_cache_mask: 80, udp_new_timeout: 84,
+      flow_cache_gen: 76, flow_cache_mask: 80, udp_new_timeout: 84, sock_flags: 88, netns_cookie: 96,
     },
   },
 };
@@ -507,6 +520,11 @@ export interface XlbConfig {
   flowCacheMask: number;
   /** seconds: UDP flows that never got a reply (udpTimeout once they did) */
   udpNewTimeout: number;
+  /** socket LB: SOCK_FLAG.all translates every socket in the cgroup, else only netnsCookie's */
+  sockFlags: number;
+  /** the node's own network namespace (SO_NETNS_COOKIE of the agent's; a counter from 1, so a
+   *  safe integer); 0: none */
+  netnsCookie: number;
 }
 
 /** flow_cache entries per CPU (XLB_FLOW_CACHE_SIZE in bpf/xlb_maps.h) */
@@ -527,7 +545,7 @@ export const DEFAULT_CONFIG: XlbConfig = {
   snatPortMin: 1024, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',
   flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
-  udpNewTimeout: 30,
+  udpNewTimeout: 30, sockFlags: 0, netnsCookie: 0,
 };
 
 export const encodeConfigKey = (): Buffer => u32(0);
@@ -536,7 +554,7 @@ export function encodeConfig(c: XlbConfig): Buffer {
   if (c.maglevM < 1) throw new RangeError('config: maglevM must be >= 1');
   const cacheSize = c.flowCacheMask + 1;
   if (!Number.isInteger(cacheSize) || cacheSize < 1 || (cacheSize & c.flowCacheMask) !== 0) throw new RangeError('config: flowCacheMask + 1 must be a power of two');
-  const b = Buffer.alloc(88);
+  const b = Buffer.alloc(104);
   b.writeUInt32LE(c.flags, 0);
   b.writeUInt16LE(c.nodePortMin, 4);
   b.writeUInt16LE(c.nodePortMax, 6);
@@ -551,6 +569,8 @@ export function encodeConfig(c: XlbConfig): Buffer {
   b.writeUInt32LE(c.flowCacheGen >>> 0, 76);
   b.writeUInt32LE(c.flowCacheMask >>> 0, 80);
   b.writeUInt32LE(c.udpNewTimeout, 84);
+  b.writeUInt32LE(c.sockFlags >>> 0, 88);
+  b.writeBigUInt64LE(BigInt(c.netnsCookie), 96);
   return b;
 }
 export function decodeConfig(b: Buffer): XlbConfig {
@@ -562,6 +582,7 @@ export function decodeConfig(b: Buffer): XlbConfig {
     snatPortMin: b.readUInt16LE(40), snatPortMax: b.readUInt16LE(42),
     snatAddr: decodeAddr(b, 44), hairpinAddr: decodeAddr(b, 60),
     flowCacheGen: b.readUInt32LE(76), flowCacheMask: b.readUInt32LE(80), udpNewTimeout: b.readUInt32LE(84),
+    sockFlags: b.readUInt32LE(88), netnsCookie: Number(b.readBigUInt64LE(96)),
   };
 }
 
@@ -583,4 +604,15 @@ export function flowHash(t: { saddr: string; daddr: string; sport: number; dport
   h = mix(h ^ le(t.daddr));
   h = mix(h ^ ((((sw(t.sport) << 16) | sw(t.dport)) >>> 0)));
   return mix(h ^ PROTO_NUM[t.proto]);
+}
+
+// ---- sock_rev (socket LB: per-socket reverse and forward entries) ----
+
+export const SOCK_DIR = ['reverse', 'forward'] as const;
+export interface SockKey { cookie: string; addr: string | null; port: number; proto: Proto; dir: (typeof SOCK_DIR)[number] }
+export function decodeSockKey(b: Buffer): SockKey {
+  return { cookie: b.readBigUInt64LE(0).toString(), addr: decodeAddr(b, 8), port: b.readUInt16BE(24), proto: protoName(b[26]), dir: SOCK_DIR[b[27]] ?? 'reverse' };
+}
+export function decodeSockValue(b: Buffer): { addr: string | null; port: number; svcId: number; backendId: number } {
+  return { addr: decodeAddr(b, 0), port: b.readUInt16BE(16), svcId: b.readUInt32LE(20), backendId: b.readUInt32LE(24) };
 }

@@ -186,7 +186,10 @@ export class XlbCluster {
     const mode = this.opts.deviceMode ? ['--device-mode', this.opts.deviceMode] : [];
     const args = [...AGENT_NODE_FLAGS, cliPath(), 'agent', ...source, '--node', node,
       '--devices', 'eth0', ...mode, '--pod-interfaces', 'lxc*', '--pin-path', this.pinPath(node), '--api-socket', socket,
-      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249', ...extra];
+      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249',
+      // Socket LB attaches to a cgroup: never the default (the machine's root cgroup). A test
+      // that wants it passes --socket-lb and --cgroup with a child cgroup it created (later wins).
+      '--socket-lb', 'off', ...extra];
     const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XLB_CT_SWEEP_MS: '1000' },
     });

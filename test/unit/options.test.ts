@@ -43,6 +43,7 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     waitForDevices: false,
     deviceMode: 'auto',
     localDelivery: 'stack',
+    socketLb: 'host',
     pinPath: '/sys/fs/bpf/xlb',
     mountBpffs: false,
     apiSocket: '/run/xlb/xlb.sock',
@@ -66,6 +67,20 @@ test('--external-ip-cidrs: a list of CIDRs, none by default; a bad one is one cl
   assert.deepEqual(parseAgentOptions(['--external-ip-cidrs', '203.0.113.7/24, 2001:db8::/64'], { ...KUBE_ENV }).externalIpCidrs, ['203.0.113.0/24', '2001:db8::/64']);
   assert.throws(() => parseAgentOptions(['--external-ip-cidrs', '203.0.113.7'], { ...KUBE_ENV }),
     (e: Error) => e instanceof UsageError && /--external-ip-cidrs: '203\.0\.113\.7' is not a CIDR/.test(e.message));
+});
+
+test('--socket-lb off|host|all (default host) and --cgroup DIR, from flag, env or config file', () => {
+  assert.equal(parseAgentOptions(['--socket-lb', 'all', '--cgroup', '/sys/fs/cgroup/x'], { ...KUBE_ENV }).socketLb, 'all');
+  assert.equal(parseAgentOptions(['--cgroup', '/sys/fs/cgroup/x'], { ...KUBE_ENV }).cgroup, '/sys/fs/cgroup/x');
+  assert.equal(parseAgentOptions([], { ...KUBE_ENV, XLB_SOCKET_LB: 'off' }).socketLb, 'off');
+  assert.equal(parseAgentOptions([], { ...KUBE_ENV }).cgroup, undefined, 'no --cgroup: the agent finds the cgroup v2 mount');
+  withConfig('socketLb: all\ncgroup: /host/sys/fs/cgroup\n', (file) => {
+    const o = parseAgentOptions([], { ...KUBE_ENV }, { configFile: file });
+    assert.equal(o.socketLb, 'all');
+    assert.equal(o.cgroup, '/host/sys/fs/cgroup');
+  });
+  usageError(['--socket-lb', 'pods'], { ...KUBE_ENV }, /--socket-lb must be one of off, host, all, not 'pods'/);
+  usageError(['--cgroup', ''], { ...KUBE_ENV }, /--cgroup must not be empty/);
 });
 
 test('node name: --node > XLB_NODE > NODE_NAME > config file > host name', () => {
