@@ -19,8 +19,8 @@ import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from './options.js';
-import { startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
-import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
+import { startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError, SortedIndex, selectServices } from '../api/index.js';
+import type { AgentView, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent, ServiceFilter } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
@@ -53,7 +53,8 @@ export class Agent implements AgentView {
   private metrics!: XlbMetrics;
   private hc!: HealthCheckServers;
   private closers: Array<() => Promise<void> | void> = [];
-  private desired = new Map<string, ServiceSpec>();
+  /** desired state by key, sorted for the status API's pages and filters */
+  private desired = new SortedIndex<ServiceSpec>();
   private node: NodeInfo | undefined;
   private devices: string[] = [];
   private podIfs: string[] = [];
@@ -455,16 +456,16 @@ export class Agent implements AgentView {
     ];
   }
 
-  services(): ServiceSpec[] {
-    return [...this.desired.values()].sort((a, b) => a.key.localeCompare(b.key));
+  services(filter?: ServiceFilter): ServiceSpec[] {
+    return selectServices(this.desired, filter);
   }
 
   async maps(): Promise<DecodedMaps> {
     return decodeAllMaps(this.obj);
   }
 
-  async stats(): Promise<StatsInfo> {
-    return readStats(this.obj, this.rec.svcIds(), this.cpus);
+  async stats(filter?: ServiceFilter): Promise<StatsInfo> {
+    return readStats(this.obj, this.rec.svcIds(this.services(filter).map((s) => s.key)));
   }
 
   health() {

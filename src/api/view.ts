@@ -105,13 +105,23 @@ export interface HealthInfo {
   nodeEligible: boolean;
 }
 
+/** Which Services a listing covers; an absent or empty field matches everything. */
+export interface ServiceFilter {
+  namespace?: string;
+  /** Service name; without namespace, in every namespace */
+  name?: string;
+  /** the Service's type, any case */
+  type?: string;
+}
+
 export interface AgentView {
   status(): StatusInfo;
-  /** desired state */
-  services(): ServiceSpec[];
+  /** desired state, sorted by key (namespace/name); see selectServices() in sorted.ts */
+  services(filter?: ServiceFilter): ServiceSpec[];
   /** actual state, decoded from the pinned maps */
   maps(): Promise<DecodedMaps>;
-  stats(): Promise<StatsInfo>;
+  /** counters of the frontends of the Services the filter selects, in their order */
+  stats(filter?: ServiceFilter): Promise<StatsInfo>;
   /** 'programmed' events (ProgrammedEvent) */
   readonly events: EventEmitter;
   /** Manifests mode; in kube mode throws ViewError('FAILED_PRECONDITION', ...). */

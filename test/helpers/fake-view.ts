@@ -2,7 +2,8 @@
 // Tests mutate its public fields to drive state changes (a pending change, a toggle, ...).
 import { EventEmitter } from 'node:events';
 import type { ServiceSpec } from '../../src/model/types.js';
-import { ViewError, type AgentView, type DecodedMaps, type HealthInfo, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
+import { ViewError, type AgentView, type DecodedMaps, type HealthInfo, type ServiceFilter, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
+import { selectServices, SortedIndex } from '../../src/api/sorted.js';
 
 export const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
 
@@ -50,7 +51,7 @@ export class FakeView implements AgentView {
   enabled = true;
   reason: StatusInfo['reason'] = 'default';
   healthInfo: HealthInfo = { lastUpdated: T0, pendingSince: null, nodeEligible: true };
-  specs = sampleServices();
+  private readonly index = new SortedIndex<ServiceSpec>();
   statsInfo: StatsInfo = {
     services: [
       { svc: 'default/web', frontend: '10.96.0.10:80/TCP', packets: 1200, bytes: 3_500_000, newFlows: 40 },
@@ -60,6 +61,19 @@ export class FakeView implements AgentView {
     conntrack: { entries: 47, max: 65536 },
   };
   mapsError: Error | undefined;
+
+  constructor(specs: ServiceSpec[] = sampleServices()) {
+    this.setServices(specs);
+  }
+
+  /** Replaces the desired state; stats become one zero row per frontend unless keepStats. */
+  setServices(specs: ServiceSpec[], keepStats = true): void {
+    for (const k of this.index.keys()) this.index.delete(k);
+    for (const s of specs) this.index.set(s.key, s);
+    if (!keepStats) {
+      this.statsInfo.services = specs.flatMap((s) => s.frontends.map((f) => ({ svc: s.key, frontend: f.id, packets: 0, bytes: 0, newFlows: 0 })));
+    }
+  }
 
   status(): StatusInfo {
     return {
@@ -77,8 +91,8 @@ export class FakeView implements AgentView {
     };
   }
 
-  services(): ServiceSpec[] {
-    return this.specs;
+  services(filter?: ServiceFilter): ServiceSpec[] {
+    return selectServices(this.index, filter);
   }
 
   async maps(): Promise<DecodedMaps> {
@@ -96,8 +110,10 @@ export class FakeView implements AgentView {
     ];
   }
 
-  async stats(): Promise<StatsInfo> {
-    return this.statsInfo;
+  async stats(filter?: ServiceFilter): Promise<StatsInfo> {
+    if (!filter?.namespace && !filter?.name && !filter?.type) return this.statsInfo;
+    const keys = new Set(this.services(filter).map((s) => s.key));
+    return { ...this.statsInfo, services: this.statsInfo.services.filter((x) => keys.has(x.svc)) };
   }
 
   async toggle(on: boolean): Promise<{ enabled: boolean; reason: string }> {

@@ -19,6 +19,7 @@ import type { MapFill as _xlb_v1_MapFill, MapFill__Output as _xlb_v1_MapFill__Ou
 import type { PodInterface as _xlb_v1_PodInterface, PodInterface__Output as _xlb_v1_PodInterface__Output } from './xlb/v1/PodInterface.js';
 import type { ProgrammedEvent as _xlb_v1_ProgrammedEvent, ProgrammedEvent__Output as _xlb_v1_ProgrammedEvent__Output } from './xlb/v1/ProgrammedEvent.js';
 import type { Service as _xlb_v1_Service, Service__Output as _xlb_v1_Service__Output } from './xlb/v1/Service.js';
+import type { ServiceFilter as _xlb_v1_ServiceFilter, ServiceFilter__Output as _xlb_v1_ServiceFilter__Output } from './xlb/v1/ServiceFilter.js';
 import type { ServiceStats as _xlb_v1_ServiceStats, ServiceStats__Output as _xlb_v1_ServiceStats__Output } from './xlb/v1/ServiceStats.js';
 import type { Source as _xlb_v1_Source, Source__Output as _xlb_v1_Source__Output } from './xlb/v1/Source.js';
 import type { StatsInfo as _xlb_v1_StatsInfo, StatsInfo__Output as _xlb_v1_StatsInfo__Output } from './xlb/v1/StatsInfo.js';
@@ -53,6 +54,7 @@ export interface ProtoGrpcType {
       PodInterface: MessageTypeDefinition<_xlb_v1_PodInterface, _xlb_v1_PodInterface__Output>
       ProgrammedEvent: MessageTypeDefinition<_xlb_v1_ProgrammedEvent, _xlb_v1_ProgrammedEvent__Output>
       Service: MessageTypeDefinition<_xlb_v1_Service, _xlb_v1_Service__Output>
+      ServiceFilter: MessageTypeDefinition<_xlb_v1_ServiceFilter, _xlb_v1_ServiceFilter__Output>
       ServiceStats: MessageTypeDefinition<_xlb_v1_ServiceStats, _xlb_v1_ServiceStats__Output>
       Source: MessageTypeDefinition<_xlb_v1_Source, _xlb_v1_Source__Output>
       StatsInfo: MessageTypeDefinition<_xlb_v1_StatsInfo, _xlb_v1_StatsInfo__Output>
