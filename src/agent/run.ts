@@ -28,6 +28,9 @@ import { decodeAllMaps, readStats, ctLive } from './inspect.js';
 
 export { ENABLED_LABEL };
 
+/** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
+const SYNC_BATCH = 256;
+
 /** The queue key of the own Node: no Service key (namespace/name) can take this form. */
 const NODE_KEY = '\0node';
 
@@ -68,6 +71,8 @@ export class Agent implements AgentView {
   /** every initial list is in: changes are programmed from here on (the first full sync reads the rest) */
   private listed = false;
   private readonly changedAt = new Map<string, number>();
+  /** a full sync's progress while it runs */
+  private syncing: { stage: string; done: number; total: number } | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = child('agent');
@@ -123,11 +128,19 @@ export class Agent implements AgentView {
 
     // Never program from a partial view: wait for every initial list.
     this.tracker.queued();
-    await this.source.start();
-    this.closers.push(() => this.source.stop());
-    this.listed = true;
-    await this.applyNode();
-    await this.fullSync();
+    const progressLog = setInterval(() => {
+      const p = this.progress();
+      if (p) this.log.info({ ...p }, `starting: ${p.stage} ${p.done} / ${p.total}`);
+    }, 1000);
+    try {
+      await this.source.start();
+      this.closers.push(() => this.source.stop());
+      this.listed = true;
+      await this.applyNode();
+      await this.fullSync();
+    } finally {
+      clearInterval(progressLog);
+    }
     const pruned = this.rec.prune();
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
     await this.applyEnabled();
@@ -219,7 +232,8 @@ export class Agent implements AgentView {
       time: Date.now(), service: res.service, frontends: res.frontends, backends: res.backends,
       durationMs: Math.round(res.durationMs * 1000) / 1000, ok: res.ok, error: res.errors.join('; ') || undefined,
     };
-    if (res.ok) this.log.info({ svc: res.service, frontends: res.frontends, backends: res.backends, durationMs: ev.durationMs }, 'service programmed');
+    // During a full sync the once-a-second progress line speaks for the batch.
+    if (res.ok) this.log[this.syncing ? 'debug' : 'info']({ svc: res.service, frontends: res.frontends, backends: res.backends, durationMs: ev.durationMs }, 'service programmed');
     else this.log.warn({ svc: res.service, errors: res.errors }, 'service programmed with errors');
     this.events.emit('programmed', ev);
   }
@@ -229,12 +243,23 @@ export class Agent implements AgentView {
     const t0 = performance.now();
     const keys = new Set(this.source.services().map((s) => `${s.metadata?.namespace ?? 'default'}/${s.metadata?.name}`));
     const gone = new Set([...this.desired.keys(), ...this.rec.services()].filter((k) => !keys.has(k)));
-    // Removals first, so a frontend a deleted Service frees can go to a new one in the same
-    // batch; applyMany writes in chunks, each in the make-before-break order.
-    const entries = [...gone, ...keys].map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
-    for (const res of await this.rec.applyMany(entries)) {
-      this.afterProgrammed(res);
-      if (isMapFull(res)) this.queue.add(res.service);
+    // Removals first, so a frontend a deleted Service frees can go to a new one; applyMany
+    // writes in chunks, each in the make-before-break order. Batches keep the API answering
+    // (and `xlb status` counting) while 10,000 Services are programmed.
+    const all = [...gone, ...keys];
+    this.syncing = { stage: 'programmed', done: 0, total: all.length };
+    try {
+      for (let i = 0; i < all.length; i += SYNC_BATCH) {
+        const entries = all.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
+        for (const res of await this.rec.applyMany(entries)) {
+          this.afterProgrammed(res);
+          if (isMapFull(res)) this.queue.add(res.service);
+        }
+        this.syncing.done += entries.length;
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      this.syncing = undefined;
     }
     await this.syncHealthChecks();
     this.metrics.observeSync((performance.now() - t0) / 1000);
@@ -432,7 +457,13 @@ export class Agent implements AgentView {
       mapFill,
       kernel: { release: release(), checks: this.kernelChecks() },
       source: { kind: this.opts.source, synced: this.source?.synced ?? false, connection: this.source?.synced ? 'up' : 'syncing' },
+      progress: this.progress(),
     };
+  }
+
+  /** The source's initial read, then the first full sync; undefined once started. */
+  private progress(): { stage: string; done: number; total: number } | undefined {
+    return this.syncing ? { ...this.syncing } : this.listed ? undefined : this.source?.progress;
   }
 
   private kernelChecks(): { name: string; ok: boolean; detail: string }[] {

@@ -22,6 +22,7 @@ export function statusToMsg(s: StatusInfo): StatusInfoMsg {
     mapFill: s.mapFill.map((m) => ({ ...m })),
     kernel: { release: s.kernel.release, checks: s.kernel.checks.map((c) => ({ ...c })) },
     source: { ...s.source },
+    progress: s.progress ? { ...s.progress } : null,
   };
 }
 

@@ -49,6 +49,14 @@ export interface StatusInfo {
   mapFill: MapFill[];
   kernel: { release: string; checks: KernelCheck[] };
   source: { kind: 'kube' | 'manifests'; synced: boolean; connection: string };
+  /** while starting: the source's initial read, then programming every Service */
+  progress?: Progress;
+}
+
+export interface Progress {
+  stage: string;
+  done: number;
+  total: number;
 }
 
 /** One decoded map entry. Values may hold bigint (u64 counters); the API turns them into JSON. */

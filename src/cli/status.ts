@@ -20,6 +20,7 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
       ['Last sync', s.lastSyncMs ? `${new Date(s.lastSyncMs).toISOString()} (${ago(s.lastSyncMs, now)})` : 'never'],
       ['Pending changes', s.pendingChanges],
       ['Kernel', `${s.kernel?.release ?? '-'} (${checks.length - failed}/${checks.length} checks ok)`],
+      ...(s.progress ? [['Starting', `${s.progress.stage} ${s.progress.done.toLocaleString('en-US')} / ${s.progress.total.toLocaleString('en-US')}`] as [string, unknown]] : []),
     ]),
   ];
   out.push(

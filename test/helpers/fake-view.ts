@@ -2,7 +2,7 @@
 // Tests mutate its public fields to drive state changes (a pending change, a toggle, ...).
 import { EventEmitter } from 'node:events';
 import type { ServiceSpec } from '../../src/model/types.js';
-import { ViewError, type AgentView, type DecodedMaps, type HealthInfo, type ServiceFilter, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
+import { ViewError, type AgentView, type DecodedMaps, type HealthInfo, type Progress, type ServiceFilter, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
 import { selectServices, SortedIndex } from '../../src/api/sorted.js';
 
 export const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
@@ -61,6 +61,7 @@ export class FakeView implements AgentView {
     conntrack: { entries: 47, max: 65536 },
   };
   mapsError: Error | undefined;
+  progress: Progress | undefined;
 
   constructor(specs: ServiceSpec[] = sampleServices()) {
     this.setServices(specs);
@@ -88,6 +89,7 @@ export class FakeView implements AgentView {
       mapFill: [{ name: 'services', entries: 3, maxEntries: 65536 }, { name: 'backends', entries: 2, maxEntries: 16384 }],
       kernel: { release: '6.18.0-test', checks: [{ name: 'btf', ok: true, detail: '/sys/kernel/btf/vmlinux' }, { name: 'bpf_link_xdp', ok: false, detail: 'needs 5.9' }] },
       source: { kind: this.kubeMode ? 'kube' : 'manifests', synced: true, connection: 'up' },
+      progress: this.progress,
     };
   }
 

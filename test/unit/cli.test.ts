@@ -102,6 +102,17 @@ describe('xlb CLI against a running agent', () => {
     assert.deepEqual(YAML.parse(y.stdout), s);
   });
 
+  test('status during a cold start counts what is programmed', async () => {
+    view.progress = { stage: 'programmed', done: 4200, total: 10_000 };
+    try {
+      const r = await xlb(['status', '--socket', sock]);
+      assert.match(r.stdout, /^Starting:\s+programmed 4,200 \/ 10,000$/m);
+    } finally {
+      view.progress = undefined;
+    }
+    assert.doesNotMatch((await xlb(['status', '--socket', sock])).stdout, /Starting/);
+  });
+
   test('services: one aligned row per frontend, warnings and health check port after', async () => {
     const r = await xlb(['services', '--socket', sock]);
     assert.equal(r.code, 0, r.stderr);

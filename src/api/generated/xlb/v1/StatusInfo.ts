@@ -5,6 +5,7 @@ import type { PodInterface as _xlb_v1_PodInterface, PodInterface__Output as _xlb
 import type { MapFill as _xlb_v1_MapFill, MapFill__Output as _xlb_v1_MapFill__Output } from '../../xlb/v1/MapFill.js';
 import type { Kernel as _xlb_v1_Kernel, Kernel__Output as _xlb_v1_Kernel__Output } from '../../xlb/v1/Kernel.js';
 import type { Source as _xlb_v1_Source, Source__Output as _xlb_v1_Source__Output } from '../../xlb/v1/Source.js';
+import type { Progress as _xlb_v1_Progress, Progress__Output as _xlb_v1_Progress__Output } from '../../xlb/v1/Progress.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StatusInfo {
@@ -19,6 +20,7 @@ export interface StatusInfo {
   'mapFill'?: (_xlb_v1_MapFill)[];
   'kernel'?: (_xlb_v1_Kernel | null);
   'source'?: (_xlb_v1_Source | null);
+  'progress'?: (_xlb_v1_Progress | null);
 }
 
 export interface StatusInfo__Output {
@@ -33,4 +35,5 @@ export interface StatusInfo__Output {
   'mapFill': (_xlb_v1_MapFill__Output)[];
   'kernel': (_xlb_v1_Kernel__Output | null);
   'source': (_xlb_v1_Source__Output | null);
+  'progress': (_xlb_v1_Progress__Output | null);
 }
