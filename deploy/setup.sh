@@ -4,16 +4,26 @@
 #   2. runs `npm ci` when node_modules is missing or older than package-lock.json;
 #   3. compiles bpf/ (clang -O2 -g -target bpf) into build/bpf/;
 #   4. builds the Node-API addon with node-gyp (libbpf linked statically);
-#   5. compiles the TypeScript into dist/.
-# Flags: --build-only (skip package installs), --no-apt (skip apt only).
+#   5. compiles the TypeScript into dist/;
+#   6. links the `xlb` command into /usr/local/bin (root only; otherwise it says how).
+# Flags: --build-only (steps 3-5 only), --no-apt (skip apt only),
+#   --npm-hook (package.json's "install" script: steps 3-5, nothing when this script's own
+#   `npm ci` runs it, because steps 3-5 follow anyway).
+# The explicit "install" script matters: for a package with a binding.gyp and no install
+# script npm adds `node-gyp rebuild`, which on every npm install / ci / rebuild / first npx
+# deletes build/ (BPF objects included) and rebuilds only the addon, downloading headers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_apt=1
 want_npm=1
+want_link=1
 for a in "$@"; do
   case "$a" in
-    --build-only) want_apt=0; want_npm=0 ;;
+    --build-only) want_apt=0; want_npm=0; want_link=0 ;;
+    --npm-hook)
+      [ -z "${XLB_SETUP_NPM:-}" ] || exit 0
+      want_apt=0; want_npm=0; want_link=0 ;;
     --no-apt) want_apt=0 ;;
     *) echo "setup: unknown flag $a" >&2; exit 2 ;;
   esac
@@ -51,7 +61,7 @@ if [ "$want_npm" = 1 ]; then
   sum=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
     say "npm ci"
-    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    XLB_SETUP_NPM=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null
     echo "$sum" > "$stamp"
   fi
 fi
@@ -76,4 +86,14 @@ npx --no-install node-gyp build --loglevel=error -j 2 >/dev/null
 say "compiling TypeScript"
 npx --no-install tsc -p .
 chmod +x dist/src/cli/main.js 2>/dev/null || true
+
+if [ "$want_link" = 1 ]; then
+  cli="$PWD/dist/src/cli/main.js"
+  if [ "$(id -u)" = 0 ]; then
+    ln -sfn "$cli" /usr/local/bin/xlb
+    say "xlb is on PATH: /usr/local/bin/xlb -> $cli"
+  else
+    echo "setup: not root, so xlb is not linked onto PATH; run: sudo ln -sfn $cli /usr/local/bin/xlb (or use npx xlb)" >&2
+  fi
+fi
 say "done"

@@ -99,15 +99,19 @@ export async function decodeAllMaps(obj: BpfObject, limit = 10_000): Promise<Dec
   return out;
 }
 
-export function readStats(obj: BpfObject, ids: Map<number, { service: string; frontend: string }>, _cpus: number): StatsInfo {
+/** Lookups between two turns of the event loop, so 100,000 frontends do not stall the agent. */
+const STATS_CHUNK = 2048;
+
+/** Counters of the given frontends, in the order given (Services sorted by the caller). */
+export async function readStats(obj: BpfObject, ids: Map<number, { service: string; frontend: string }>): Promise<StatsInfo> {
   const stats = obj.map(C.MAP.stats);
   const services: StatsInfo['services'] = [];
   for (const [id, who] of ids) {
+    if (services.length % STATS_CHUNK === STATS_CHUNK - 1) await new Promise((r) => setImmediate(r));
     const v = stats.lookup(C.encodeStatsKey(id));
     const s = v ? C.decodeStatsValue(v) : { packets: 0n, bytes: 0n, newFlows: 0n };
     services.push({ svc: who.service, frontend: who.frontend, packets: Number(s.packets), bytes: Number(s.bytes), newFlows: Number(s.newFlows) });
   }
-  services.sort((a, b) => a.svc.localeCompare(b.svc) || a.frontend.localeCompare(b.frontend));
   const drops: Record<string, number> = {};
   const dm = obj.map(C.MAP.drops);
   for (const r of C.DROP_REASONS) {

@@ -20,8 +20,8 @@ import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from './options.js';
-import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError } from '../api/index.js';
-import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent } from '../api/view.js';
+import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError, SortedIndex, selectServices } from '../api/index.js';
+import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent, ServiceFilter } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
@@ -30,6 +30,9 @@ import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
 import { nodePortsIn } from './ports.js';
 
 export { ENABLED_LABEL };
+
+/** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
+const SYNC_BATCH = 256;
 
 /** The queue key of the own Node: no Service key (namespace/name) can take this form. */
 const NODE_KEY = '\0node';
@@ -56,7 +59,8 @@ export class Agent implements AgentView {
   private metrics!: XlbMetrics;
   private hc!: HealthCheckServers;
   private closers: Array<() => Promise<void> | void> = [];
-  private desired = new Map<string, ServiceSpec>();
+  /** desired state by key, sorted for the status API's pages and filters */
+  private desired = new SortedIndex<ServiceSpec>();
   /** what each Service asks for, and which one owns a frontend several ask for */
   private readonly claims = new FrontendClaims();
   private node: NodeInfo | undefined;
@@ -81,6 +85,8 @@ export class Agent implements AgentView {
   private readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
   /** the cgroup the socket LB hooks are on, or why they are not */
   private sockCgroup: { path?: string; error?: string } = {};
+  /** a full sync's progress while it runs */
+  private syncing: { stage: string; done: number; total: number } | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = child('agent');
@@ -143,11 +149,19 @@ export class Agent implements AgentView {
 
     // Never program from a partial view: wait for every initial list.
     this.tracker.queued();
-    await this.source.start();
-    this.closers.push(() => this.source.stop());
-    this.listed = true;
-    await this.applyNode();
-    await this.fullSync();
+    const progressLog = setInterval(() => {
+      const p = this.progress();
+      if (p) this.log.info({ ...p }, `starting: ${p.stage} ${p.done} / ${p.total}`);
+    }, 1000);
+    try {
+      await this.source.start();
+      this.closers.push(() => this.source.stop());
+      this.listed = true;
+      await this.applyNode();
+      await this.fullSync();
+    } finally {
+      clearInterval(progressLog);
+    }
     const pruned = this.rec.prune();
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
     await this.applyEnabled();
@@ -262,7 +276,8 @@ export class Agent implements AgentView {
       time: Date.now(), service: res.service, frontends: res.frontends, backends: res.backends,
       durationMs: Math.round(res.durationMs * 1000) / 1000, ok: res.ok, error: res.errors.join('; ') || undefined,
     };
-    if (res.ok) this.log.info({ svc: res.service, frontends: res.frontends, backends: res.backends, durationMs: ev.durationMs }, 'service programmed');
+    // During a full sync the once-a-second progress line speaks for the batch.
+    if (res.ok) this.log[this.syncing ? 'debug' : 'info']({ svc: res.service, frontends: res.frontends, backends: res.backends, durationMs: ev.durationMs }, 'service programmed');
     else this.log.warn({ svc: res.service, errors: res.errors }, 'service programmed with errors');
     this.events.emit('programmed', ev);
   }
@@ -272,15 +287,26 @@ export class Agent implements AgentView {
     const t0 = performance.now();
     const keys = new Set(this.source.services().map((s) => `${s.metadata?.namespace ?? 'default'}/${s.metadata?.name}`));
     const gone = new Set([...this.desired.keys(), ...this.rec.services()].filter((k) => !keys.has(k)));
-    // Removals first, so a frontend a deleted Service frees can go to a new one in the same
-    // batch; applyMany writes in chunks, each in the make-before-break order.
-    // Every claim first, so which Service owns a shared frontend never depends on the order.
-    for (const key of [...gone, ...keys]) this.record(key);
-    const entries = [...gone, ...keys].map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
-    for (const res of await this.rec.applyMany(entries)) {
-      this.afterProgrammed(res);
-      // Map full, or an owned frontend still held by a Service listed after it: queued again.
-      if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
+    // Removals first, so a frontend a deleted Service frees can go to a new one; applyMany
+    // writes in chunks, each in the make-before-break order. Every claim first, so which
+    // Service owns a shared frontend never depends on the order. Batches keep the API
+    // answering (and `xlb status` counting) while 10,000 Services are programmed.
+    const all = [...gone, ...keys];
+    for (const key of all) this.record(key);
+    this.syncing = { stage: 'programmed', done: 0, total: all.length };
+    try {
+      for (let i = 0; i < all.length; i += SYNC_BATCH) {
+        const entries = all.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
+        for (const res of await this.rec.applyMany(entries)) {
+          this.afterProgrammed(res);
+          // Map full, or an owned frontend still held by a Service listed after it: queued again.
+          if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
+        }
+        this.syncing.done += entries.length;
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      this.syncing = undefined;
     }
     await this.syncHealthChecks();
     this.metrics.observeSync((performance.now() - t0) / 1000);
@@ -554,7 +580,13 @@ export class Agent implements AgentView {
       kernel: { release: release(), checks: this.kernelChecks() },
       source: { kind: this.opts.source, synced: this.source?.synced ?? false, connection: this.source?.synced ? 'up' : 'syncing' },
       snatPorts: { ...this.snat },
+      progress: this.progress(),
     };
+  }
+
+  /** The source's initial read, then the first full sync; undefined once started. */
+  private progress(): { stage: string; done: number; total: number } | undefined {
+    return this.syncing ? { ...this.syncing } : this.listed ? undefined : this.source?.progress;
   }
 
   private kernelChecks(): { name: string; ok: boolean; detail: string }[] {
@@ -594,8 +626,8 @@ export class Agent implements AgentView {
     return { name, ok: true, detail: `${who} in cgroup ${hooks[0].cgroup}: ${hooks.map((h) => `${h.hook} link ${h.linkId}`).join(', ')}` };
   }
 
-  services(): ServiceSpec[] {
-    return [...this.desired.values()].sort((a, b) => a.key.localeCompare(b.key));
+  services(filter?: ServiceFilter): ServiceSpec[] {
+    return selectServices(this.desired, filter);
   }
 
   async maps(): Promise<DecodedMaps> {
@@ -606,8 +638,8 @@ export class Agent implements AgentView {
     return decodeMaps(this.obj, names);
   }
 
-  async stats(): Promise<StatsInfo> {
-    return readStats(this.obj, this.rec.svcIds(), this.cpus);
+  async stats(filter?: ServiceFilter): Promise<StatsInfo> {
+    return readStats(this.obj, this.rec.svcIds(this.services(filter).map((s) => s.key)));
   }
 
   health() {

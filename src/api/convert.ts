@@ -24,6 +24,7 @@ export function statusToMsg(s: StatusInfo): StatusInfoMsg {
     kernel: { release: s.kernel.release, checks: s.kernel.checks.map((c) => ({ ...c })) },
     source: { ...s.source },
     snatPorts: { ...s.snatPorts },
+    progress: s.progress ? { ...s.progress } : null,
   };
 }
 

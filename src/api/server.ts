@@ -17,9 +17,10 @@ import { child } from '../log.js';
 import { eventToMsg, mapToMsg, mapsToMsg, serviceToMsg, statsToMsg, statusToMsg } from './convert.js';
 import type { DecodedMap } from './generated/xlb/v1/DecodedMap.js';
 import type { ListMapsRequest__Output } from './generated/xlb/v1/ListMapsRequest.js';
+import type { ServiceFilter__Output } from './generated/xlb/v1/ServiceFilter.js';
 import type { StatusHandlers } from './generated/xlb/v1/Status.js';
 import { LOADER_OPTIONS, loadStatusProto, protoPath } from './proto.js';
-import { ViewError, type AgentView, type ProgrammedEvent } from './view.js';
+import { ViewError, type AgentView, type ProgrammedEvent, type ServiceFilter } from './view.js';
 
 // Resolved per use so a logger installed after import (tests, the agent's config) applies.
 const log = () => child('api');
@@ -128,13 +129,77 @@ function unary<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>): gr
   };
 }
 
+/**
+ * A server-streaming RPC: fn sends its pages through `send`, which waits while the client
+ * is behind (so a slow reader holds one page in memory, not the whole listing) and stops
+ * the listing when the client cancels. A thrown error ends the stream with its status.
+ */
+function serverStream<Req, Res>(name: string, fn: (req: Req, send: (msg: Res) => Promise<void>) => Promise<void>): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    let cancelled = false;
+    call.on('cancelled', () => { cancelled = true; });
+    const send = async (msg: Res): Promise<void> => {
+      if (cancelled) throw new Cancelled();
+      if (call.write(msg)) return;
+      await new Promise<void>((resolve) => {
+        const go = (): void => { call.off('drain', go); call.off('cancelled', go); resolve(); };
+        call.on('drain', go);
+        call.on('cancelled', go);
+      });
+    };
+    fn(call.request, send).then(
+      () => { if (!cancelled) call.end(); },
+      (err: unknown) => {
+        if (err instanceof Cancelled || cancelled) return;
+        log().warn({ rpc: name, err: err instanceof Error ? err.message : String(err) }, 'rpc failed');
+        call.emit('error', toGrpcError(err));
+      },
+    );
+  };
+}
+
+class Cancelled extends Error {}
+
+/** Default and largest page sizes; a Services page also closes at PAGE_BACKENDS backends (~1 MB). */
+const PAGE = { services: 500, stats: 2000, max: 5000 };
+const PAGE_BACKENDS = 16_384;
+
+function pageSize(asked: number, dflt: number): number {
+  return Math.min(asked || dflt, PAGE.max);
+}
+
+function filterOf(f: ServiceFilter__Output | null | undefined): ServiceFilter {
+  return { namespace: f?.namespace || undefined, name: f?.name || undefined, type: f?.type || undefined };
+}
+
 function handlers(view: AgentView, streams: Set<grpc.ServerWritableStream<unknown, unknown>>): StatusHandlers {
   return {
     GetStatus: unary('GetStatus', () => statusToMsg(view.status())),
-    ListServices: unary('ListServices', () => ({ services: view.services().map(serviceToMsg) })),
+    ListServices: serverStream('ListServices', async (req, send) => {
+      const all = view.services(filterOf(req.filter));
+      const size = pageSize(req.pageSize, PAGE.services);
+      let page: ReturnType<typeof serviceToMsg>[] = [];
+      let backends = 0;
+      for (const s of all) {
+        page.push(serviceToMsg(s));
+        for (const f of s.frontends) backends += f.backends.length + 1;
+        if (page.length >= size || backends >= PAGE_BACKENDS) {
+          await send({ services: page, total: all.length });
+          page = [];
+          backends = 0;
+        }
+      }
+      if (page.length || !all.length) await send({ services: page, total: all.length });
+    }),
     ListMaps: unary('ListMaps', async () => mapsToMsg(await view.maps())),
     StreamMaps: (call) => void streamMaps(view, call),
-    GetStats: unary('GetStats', async () => statsToMsg(await view.stats())),
+    GetStats: serverStream('GetStats', async (req, send) => {
+      const msg = statsToMsg(await view.stats(filterOf(req.filter)));
+      const rows = msg.services ?? [];
+      const size = pageSize(req.pageSize, PAGE.stats);
+      await send({ ...msg, services: rows.slice(0, size), total: rows.length });
+      for (let i = size; i < rows.length; i += size) await send({ services: rows.slice(i, i + size), total: rows.length });
+    }),
     Toggle: unary('Toggle', async (req: { on: boolean }) => view.toggle(req.on)),
     WatchEvents: (call) => {
       const onEvent = (ev: ProgrammedEvent): void => { call.write(eventToMsg(ev)); };

@@ -52,6 +52,14 @@ export interface StatusInfo {
   /** --snat-port-range, the ports of it the node uses (left out), ports held by live flows
    *  (as of the last conntrack sweep) */
   snatPorts: { first: number; last: number; skipped: number; used: number };
+  /** while starting: the source's initial read, then programming every Service */
+  progress?: Progress;
+}
+
+export interface Progress {
+  stage: string;
+  done: number;
+  total: number;
 }
 
 /** One decoded map entry. Values may hold bigint (u64 counters); the API turns them into JSON. */
@@ -108,15 +116,25 @@ export interface HealthInfo {
   nodeEligible: boolean;
 }
 
+/** Which Services a listing covers; an absent or empty field matches everything. */
+export interface ServiceFilter {
+  namespace?: string;
+  /** Service name; without namespace, in every namespace */
+  name?: string;
+  /** the Service's type, any case */
+  type?: string;
+}
+
 export interface AgentView {
   status(): StatusInfo;
-  /** desired state */
-  services(): ServiceSpec[];
+  /** desired state, sorted by key (namespace/name); see selectServices() in sorted.ts */
+  services(filter?: ServiceFilter): ServiceSpec[];
   /** actual state, decoded from the pinned maps */
   maps(): Promise<DecodedMaps>;
   /** the same, those named (all when none), a map in chunks of its name; NOT_FOUND for a name that is no map */
   mapChunks(names: string[]): AsyncIterable<DecodedMap>;
-  stats(): Promise<StatsInfo>;
+  /** counters of the frontends of the Services the filter selects, in their order */
+  stats(filter?: ServiceFilter): Promise<StatsInfo>;
   /** 'programmed' events (ProgrammedEvent) */
   readonly events: EventEmitter;
   /** Manifests mode; in kube mode throws ViewError('FAILED_PRECONDITION', ...). */

@@ -12,6 +12,7 @@ import type { ListMapsResponse__Output } from '../api/generated/xlb/v1/ListMapsR
 import type { ListServicesRequest } from '../api/generated/xlb/v1/ListServicesRequest.js';
 import type { ListServicesResponse__Output } from '../api/generated/xlb/v1/ListServicesResponse.js';
 import type { StatsInfo__Output } from '../api/generated/xlb/v1/StatsInfo.js';
+import type { ServiceFilter } from '../api/generated/xlb/v1/ServiceFilter.js';
 import type { StatusClient } from '../api/generated/xlb/v1/Status.js';
 import type { StatusInfo__Output } from '../api/generated/xlb/v1/StatusInfo.js';
 import type { ToggleRequest } from '../api/generated/xlb/v1/ToggleRequest.js';
@@ -168,11 +169,18 @@ function tcpCredentials(t: ApiTarget): [grpc.ChannelCredentials, grpc.ClientOpti
 /** Request and response types of each unary RPC, so `call` is typed by method name. */
 interface Rpcs {
   GetStatus: [GetStatusRequest, StatusInfo__Output];
-  ListServices: [ListServicesRequest, ListServicesResponse__Output];
   ListMaps: [ListMapsRequest, ListMapsResponse__Output];
-  GetStats: [GetStatsRequest, StatsInfo__Output];
   Toggle: [ToggleRequest, ToggleResponse__Output];
 }
+
+/** The server-streaming RPCs: one response message per page. */
+interface StreamRpcs {
+  ListServices: [ListServicesRequest, ListServicesResponse__Output];
+  GetStats: [GetStatsRequest, StatsInfo__Output];
+}
+
+/** A whole listing of 100,000 Services fits in this; each page arrives far sooner. */
+const STREAM_DEADLINE_MS = 300_000;
 
 type UnaryFn = (req: unknown, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => unknown;
 
@@ -209,6 +217,21 @@ export function stream<M>(client: StatusClient, method: 'StreamMaps', req: ListM
   });
 }
 
+type StreamFn = (req: unknown, opts: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
+
+/** The pages of a streaming RPC as they arrive; failures become the same one-liners as `call`'s. */
+export async function* pages<K extends keyof StreamRpcs>(client: StatusClient, method: K, req: StreamRpcs[K][0], socket: string): AsyncGenerator<StreamRpcs[K][1]> {
+  const fn = client[method] as unknown as StreamFn;
+  const stream = fn.call(client, req, { deadline: Date.now() + STREAM_DEADLINE_MS });
+  try {
+    for await (const msg of stream) yield msg as StreamRpcs[K][1];
+  } catch (e) {
+    throw rpcError(e as grpc.ServiceError, socket);
+  } finally {
+    stream.cancel();
+  }
+}
+
 export function rpcError(err: grpc.ServiceError, socket: string): CliError | UsageError {
   if (err.code === grpc.status.NOT_FOUND) return new UsageError(err.details); // a name the user gave (xlb maps NAME)
   if (err.code === grpc.status.UNAVAILABLE) return new CliError(notRunning(socket));
@@ -231,6 +254,38 @@ export async function runCli(body: () => Promise<number>): Promise<number> {
     }
     throw e;
   }
+}
+
+/** The Service selection flags shared by `xlb services` and `xlb stats`. */
+export const FILTER_FLAGS: Options = {
+  namespace: { type: 'string', short: 'n' },
+  'all-namespaces': { type: 'boolean', short: 'A' },
+  type: { type: 'string' },
+};
+
+export const FILTER_HELP = [
+  '  -n, --namespace NS    only Services in this namespace',
+  '  -A, --all-namespaces  every namespace (the default without -n)',
+  '  --type TYPE           only Services of this type (ClusterIP, NodePort, LoadBalancer)',
+];
+
+/** [NAMESPACE/NAME | NAME] with -n / -A / --type -> the filter the agent applies. */
+export function serviceFilter(cmd: string, values: Record<string, unknown>, positionals: string[]): ServiceFilter {
+  if (positionals.length > 1) throw new UsageError(`${cmd} takes at most one Service (got ${positionals.length})`);
+  const ns = values.namespace as string | undefined;
+  if (ns !== undefined && values['all-namespaces']) throw new UsageError('-n and -A exclude each other');
+  if (ns === '') throw new UsageError('-n needs a namespace');
+  const filter: ServiceFilter = { namespace: ns ?? '', name: '', type: (values.type as string | undefined) ?? '' };
+  const arg = positionals[0];
+  if (arg !== undefined) {
+    const parts = arg.split('/');
+    if (parts.length > 2 || parts.some((p) => !p)) throw new UsageError(`'${arg}' is not NAMESPACE/NAME or NAME`);
+    if (parts.length === 2) {
+      if (ns !== undefined && ns !== parts[0]) throw new UsageError(`'${arg}' is not in namespace ${ns} (-n)`);
+      [filter.namespace, filter.name] = parts as [string, string];
+    } else filter.name = parts[0]!;
+  }
+  return filter;
 }
 
 export function noPositionals(cmd: string, positionals: string[]): void {

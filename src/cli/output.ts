@@ -22,12 +22,55 @@ export interface Column {
 
 /** Columns padded to their widest cell, two spaces apart, no trailing blanks. */
 export function table(columns: (Column | string)[], rows: unknown[][]): string {
-  const cols = columns.map((c) => (typeof c === 'string' ? { header: c } : c));
-  const cells = rows.map((r) => cols.map((_, i) => cellText(r[i])));
-  const widths = cols.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i].length)));
-  const line = (r: string[]): string =>
-    r.map((s, i) => (cols[i].right ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(cols.map((c) => c.header)), ...cells.map(line)].join('\n');
+  return new PagedTable(columns).page(rows);
+}
+
+/**
+ * A table printed as its pages arrive: the header and the column widths come from the first
+ * page; a wider cell on a later page shifts only its own row.
+ */
+export class PagedTable {
+  private readonly cols: Column[];
+  private widths: number[] | undefined;
+
+  constructor(columns: (Column | string)[]) {
+    this.cols = columns.map((c) => (typeof c === 'string' ? { header: c } : c));
+  }
+
+  /** The lines of one page, the header line before the first. */
+  page(rows: unknown[][]): string {
+    const cells = rows.map((r) => this.cols.map((_, i) => cellText(r[i])));
+    const first = !this.widths;
+    // A loop, not Math.max(...): a spread of 100,000 cells overflows the call stack.
+    this.widths ??= this.cols.map((c, i) => cells.reduce((w, r) => Math.max(w, r[i]!.length), c.header.length));
+    const w = this.widths;
+    const line = (r: string[]): string =>
+      r.map((s, i) => (this.cols[i]!.right ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join('  ').trimEnd();
+    return [...(first ? [line(this.cols.map((c) => c.header))] : []), ...cells.map(line)].join('\n');
+  }
+}
+
+/** A JSON or YAML list printed item by item, so a long listing is never held whole. */
+export class ListWriter {
+  private count = 0;
+
+  constructor(private readonly mode: 'json' | 'yaml', private readonly write: (s: string) => void) {}
+
+  items(items: unknown[]): void {
+    for (const it of items) {
+      if (this.mode === 'json') {
+        this.write(`${this.count ? ',\n' : '[\n'}${JSON.stringify(it, null, 2).replace(/^/gm, '  ')}`);
+      } else {
+        this.write(`${YAML.stringify([it]).trimEnd()}\n`);
+      }
+      this.count++;
+    }
+  }
+
+  end(): void {
+    if (this.mode === 'json') this.write(this.count ? '\n]\n' : '[]\n');
+    else if (!this.count) this.write('[]\n');
+  }
 }
 
 function cellText(v: unknown): string {

@@ -2,12 +2,15 @@
 // per frontend, so ClusterIP, NodePort and LoadBalancer addresses of a Service line up.
 import type { Frontend__Output } from '../api/generated/xlb/v1/Frontend.js';
 import type { Service__Output } from '../api/generated/xlb/v1/Service.js';
-import { call, COMMON_HELP, noPositionals, parseFlags, runCli, withAgent } from './client.js';
-import { render, table } from './output.js';
+import { CliError, COMMON_HELP, FILTER_FLAGS, FILTER_HELP, pages, parseFlags, runCli, serviceFilter, withAgent } from './client.js';
+import { ListWriter, PagedTable } from './output.js';
 
 export const summary = 'list Services as xlb programs them (desired state)';
 
-const HELP = ['usage: xlb services [flags]', '', summary, '', 'flags:', ...COMMON_HELP].join('\n');
+const HELP = [
+  'usage: xlb services [NAMESPACE/NAME | NAME] [flags]', '', summary,
+  'The agent filters and pages; rows print as pages arrive.', '', 'flags:', ...FILTER_HELP, ...COMMON_HELP,
+].join('\n');
 const MAX_LISTED_BACKENDS = 3;
 
 function frontendAddr(f: Frontend__Output): string {
@@ -28,36 +31,67 @@ function policy(f: Frontend__Output): string {
   return parts.join(',');
 }
 
-export function formatServices(services: Service__Output[]): string {
-  if (!services.length) return 'No Services.';
-  const rows: unknown[][] = [];
-  for (const s of services) {
-    for (const f of s.frontends) {
-      const selectable = f.backends.filter((b) => b.selectable).length;
-      const local = f.backends.filter((b) => b.local && b.selectable).length;
-      rows.push([s.key, f.type, frontendAddr(f), f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)]);
+const COLUMNS = ['SERVICE', 'TYPE', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
+  { header: 'LOCAL', right: true }, 'POLICY', 'ENDPOINTS'];
+
+function serviceRows(s: Service__Output): unknown[][] {
+  const rows = s.frontends.map((f) => {
+    const selectable = f.backends.filter((b) => b.selectable).length;
+    const local = f.backends.filter((b) => b.local && b.selectable).length;
+    return [s.key, f.type, frontendAddr(f), f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)];
+  });
+  return rows.length ? rows : [[s.key, s.type, '', '', '', '0/0', 0, '', '']];
+}
+
+/** The table of Services page by page, then the health-check and warning notes. */
+class ServicesTable {
+  private readonly t = new PagedTable(COLUMNS);
+  private readonly hc: string[] = [];
+  private readonly warnings: string[] = [];
+  private count = 0;
+
+  page(services: Service__Output[]): string | undefined {
+    if (!services.length) return undefined;
+    this.count += services.length;
+    for (const s of services) {
+      if (s.healthCheckNodePort) this.hc.push(`${s.key}: healthCheckNodePort ${s.healthCheckNodePort}, ${s.localReadyEndpoints} local ready endpoint(s)`);
+      for (const w of s.warnings) this.warnings.push(`warning: ${s.key}: ${w}`);
     }
-    if (!s.frontends.length) rows.push([s.key, s.type, '', '', '', '0/0', 0, '', '']);
+    return this.t.page(services.flatMap(serviceRows));
   }
-  const out = [table(['SERVICE', 'TYPE', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
-    { header: 'LOCAL', right: true }, 'POLICY', 'ENDPOINTS'], rows)];
-  const notes: string[] = [];
-  for (const s of services) {
-    if (s.healthCheckNodePort) notes.push(`${s.key}: healthCheckNodePort ${s.healthCheckNodePort}, ${s.localReadyEndpoints} local ready endpoint(s)`);
+
+  end(): string {
+    if (!this.count) return 'No Services.';
+    const notes = [...this.hc, ...this.warnings];
+    return notes.length ? ['', ...notes].join('\n') : '';
   }
-  for (const s of services) for (const w of s.warnings) notes.push(`warning: ${s.key}: ${w}`);
-  if (notes.length) out.push('', ...notes);
-  return out.join('\n');
+}
+
+export function formatServices(services: Service__Output[]): string {
+  const t = new ServicesTable();
+  return [t.page(services), t.end()].filter((x) => x).join('\n');
 }
 
 export async function run(argv: string[]): Promise<number> {
   return runCli(async () => {
-    const { common, positionals } = parseFlags(argv);
+    const { common, values, positionals } = parseFlags(argv, FILTER_FLAGS);
     if (common.help) { console.log(HELP); return 0; }
-    noPositionals('services', positionals);
+    const filter = serviceFilter('services', values, positionals);
     return withAgent(common, async (client) => {
-      const res = await call(client, 'ListServices', {}, common.where);
-      console.log(render(res.services, common.output, () => formatServices(res.services)));
+      const out = (s: string): void => { process.stdout.write(s); };
+      const t = new ServicesTable();
+      const list = common.output === 'table' ? undefined : new ListWriter(common.output, out);
+      let total = 0;
+      for await (const p of pages(client, 'ListServices', { filter }, common.where)) {
+        total = p.total;
+        if (list) list.items(p.services);
+        else { const text = t.page(p.services); if (text) out(`${text}\n`); }
+      }
+      if (filter.name && total === 0) {
+        throw new CliError(`no Service ${filter.namespace ? `${filter.namespace}/` : ''}${filter.name}${filter.type ? ` of type ${filter.type}` : ''}`);
+      }
+      if (list) list.end();
+      else { const end = t.end(); if (end) out(`${end}\n`); }
       return 0;
     });
   });

@@ -3,13 +3,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StatsInfo__Output } from '../api/generated/xlb/v1/StatsInfo.js';
 import type { StatusClient } from '../api/generated/xlb/v1/Status.js';
-import { call, COMMON_HELP, noPositionals, parseFlags, runCli, withAgent } from './client.js';
+import type { ServiceFilter } from '../api/generated/xlb/v1/ServiceFilter.js';
+import { CliError, COMMON_HELP, FILTER_FLAGS, FILTER_HELP, pages, parseFlags, runCli, serviceFilter, withAgent } from './client.js';
 import { humanBytes, percent, render, table, UsageError, type OutputMode } from './output.js';
 
 export const summary = 'per-service packets, bytes, new flows; drops by reason';
 
 const HELP = [
-  'usage: xlb stats [flags]', '', summary, '', 'flags:', ...COMMON_HELP,
+  'usage: xlb stats [NAMESPACE/NAME | NAME] [flags]', '', summary, '', 'flags:', ...FILTER_HELP, ...COMMON_HELP,
   '  -w, --watch       print again every interval until interrupted',
   '  --interval S      seconds between samples when watching (default 2)',
   '  --count N         stop after N samples (implies --watch)',
@@ -49,8 +50,16 @@ function parseNumberFlag(name: string, v: unknown, min: number): number | undefi
   return n;
 }
 
-async function sample(client: StatusClient, socket: string): Promise<Sample> {
-  return { at: Date.now(), stats: await call(client, 'GetStats', {}, socket) };
+/** One sample: the pages joined (drops and conntrack come with the first). */
+async function sample(client: StatusClient, socket: string, filter: ServiceFilter): Promise<Sample> {
+  const at = Date.now();
+  let stats: StatsInfo__Output | undefined;
+  for await (const p of pages(client, 'GetStats', { filter }, socket)) {
+    if (!stats) stats = p;
+    else for (const row of p.services) stats.services.push(row);
+  }
+  if (!stats) throw new CliError('the agent sent no counters');
+  return { at, stats };
 }
 
 function print(cur: Sample, prev: Sample | undefined, mode: OutputMode, watching: boolean): void {
@@ -66,9 +75,10 @@ export async function run(argv: string[]): Promise<number> {
       watch: { type: 'boolean', short: 'w' },
       interval: { type: 'string' },
       count: { type: 'string' },
+      ...FILTER_FLAGS,
     });
     if (common.help) { console.log(HELP); return 0; }
-    noPositionals('stats', positionals);
+    const filter = serviceFilter('stats', values, positionals);
     const intervalSec = parseNumberFlag('interval', values.interval, 0.1) ?? 2;
     const count = parseNumberFlag('count', values.count, 1);
     const watching = values.watch === true || count !== undefined;
@@ -82,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
         for (let i = 0; i < total && !stop.signal.aborted; i++) {
           if (i > 0) await sleep(intervalSec * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
           if (stop.signal.aborted) break;
-          const cur = await sample(client, common.where);
+          const cur = await sample(client, common.where, filter);
           print(cur, prev, common.output, watching);
           prev = cur;
         }

@@ -21,6 +21,7 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
       ['Pending changes', s.pendingChanges],
       ['Kernel', `${s.kernel?.release ?? '-'} (${checks.length - failed}/${checks.length} checks ok)`],
       ['SNAT ports', snatPorts(s.snatPorts)],
+      ...(s.progress ? [['Starting', `${s.progress.stage} ${s.progress.done.toLocaleString('en-US')} / ${s.progress.total.toLocaleString('en-US')}`] as [string, unknown]] : []),
     ]),
   ];
   out.push(

@@ -591,10 +591,15 @@ export class Reconciler {
     return this.frontends.get(feKey(f))?.svcId;
   }
 
-  /** svc_id -> owning Service and frontend, for stats display. */
-  svcIds(): Map<number, { service: string; frontend: string }> {
+  /** svc_id -> owning Service and frontend, for stats display; of the given Services, in their order. */
+  svcIds(services: Iterable<string> = this.byService.keys()): Map<number, { service: string; frontend: string }> {
     const out = new Map<number, { service: string; frontend: string }>();
-    for (const [k, st] of this.frontends) if (st.owner) out.set(st.svcId, { service: st.owner, frontend: k });
+    for (const svc of services) {
+      for (const k of this.byService.get(svc) ?? []) {
+        const st = this.frontends.get(k);
+        if (st?.owner) out.set(st.svcId, { service: st.owner, frontend: k });
+      }
+    }
     return out;
   }
 

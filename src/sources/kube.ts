@@ -147,7 +147,7 @@ export class KubeSource extends BaseSource implements Source {
 
   private reflector<K extends KindName>(
     res: Resource,
-    r: Omit<ReflectorOptions<K>, 'onState' | 'log' | 'backoff' | 'sleep' | 'watchTimeoutSeconds' | 'idleTimeoutMs' | 'minHealthyWatchMs' | 'listTimeoutMs'>,
+    r: Omit<ReflectorOptions<K>, 'onState' | 'log' | keyof ReflectorTuning>,
   ): Reflector<KindName> {
     const o = this.opts;
     return new Reflector<K>({
@@ -156,6 +156,7 @@ export class KubeSource extends BaseSource implements Source {
       onState: (st, detail) => this.onState(res, st, detail),
       backoff: o.backoff, sleep: o.sleep, watchTimeoutSeconds: o.watchTimeoutSeconds,
       idleTimeoutMs: o.idleTimeoutMs, minHealthyWatchMs: o.minHealthyWatchMs, listTimeoutMs: o.listTimeoutMs,
+      listPageSize: o.listPageSize,
     }) as unknown as Reflector<KindName>;
   }
 

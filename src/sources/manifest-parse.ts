@@ -111,12 +111,25 @@ function quoteEnd(text: string, i: number): number {
 export function parseManifest(text: string, maxDepth: number): ParseResult {
   const depth = nestingDepth(text, maxDepth);
   if (depth > maxDepth) return { skipped: `nested deeper than ${maxDepth} levels (--manifest-max-depth); skipped` };
-  const docs = parseAllDocuments(text);
-  return {
-    docs: (Array.isArray(docs) ? docs : [docs]).map((d): ParsedDoc => (d.errors.length > 0
-      ? { error: `invalid YAML: ${d.errors[0]!.message.split('\n')[0]}` }
-      : { value: d.toJS() as unknown })),
-  };
+  // One document at a time: the parser's tree of one Service, not of 10,000, at any moment.
+  const out: ParsedDoc[] = [];
+  for (const part of splitDocuments(text)) {
+    const docs = parseAllDocuments(part);
+    for (const d of Array.isArray(docs) ? docs : [docs]) {
+      out.push(d.errors.length > 0 ? { error: `invalid YAML: ${d.errors[0]!.message.split('\n')[0]}` } : { value: d.toJS() as unknown });
+    }
+  }
+  return { docs: out };
+}
+
+/**
+ * A stream's documents as separate texts, split before each `---` marker at column 0 (YAML
+ * forbids that line inside any scalar, so a split never cuts one). A stream with directives
+ * (`%YAML`, `%TAG`) stays whole: they belong to the document after them.
+ */
+export function splitDocuments(text: string): string[] {
+  if (/^%/m.test(text)) return [text];
+  return text.split(/^(?=---(?:[ \t]|\r?$))/m).filter((p, i) => i > 0 || /^[ \t]*[^\s#]/m.test(p));
 }
 
 /** Heap a worker may use for a file: ordinary YAML needs about 35 times its size. */

@@ -63,6 +63,7 @@ export class ManifestsSource extends BaseSource implements Source {
   private readonly aborter = new AbortController();
   private dirOk = true;
   private stopped = false;
+  private reading = { done: 0, total: 0 };
 
   constructor(private readonly opts: ManifestsSourceOptions) {
     super(opts.nodeName, 'content');
@@ -129,6 +130,15 @@ export class ManifestsSource extends BaseSource implements Source {
   }
 
   private async scan(): Promise<void> {
+    this.reading = { done: 0, total: 0 };
+    try {
+      await this.scanFiles();
+    } finally {
+      this.reading = { done: 0, total: 0 };
+    }
+  }
+
+  private async scanFiles(): Promise<void> {
     const names = await this.listFiles();
     if (!names) return;
     let changed = false;
@@ -219,7 +229,9 @@ export class ManifestsSource extends BaseSource implements Source {
     const out: ParsedObject[] = [];
     let bad = false;
     let done = 0;
+    this.reading.total += res.docs.length;
     for (const [i, d] of res.docs.entries()) {
+      this.reading.done++;
       if ('error' in d) {
         this.problem({ file, doc: i, reason: d.error });
         bad = true;
@@ -234,6 +246,11 @@ export class ManifestsSource extends BaseSource implements Source {
     }
     if (bad) this.log.warn({ file }, 'manifest file invalid; keeping its last good state');
     return bad ? undefined : out;
+  }
+
+  /** Documents read so far of those found, while a scan runs. */
+  get progress(): { stage: string; done: number; total: number } | undefined {
+    return this.reading.total ? { stage: 'read manifest documents', ...this.reading } : undefined;
   }
 
   private parseObject(file: string, doc: number, raw: unknown, out: ParsedObject[]): boolean {

@@ -29,7 +29,15 @@ import { decode, type KindName, type KindType } from './decode.js';
 
 export interface ListResult<T> {
   items: T[];
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; _continue?: string };
+}
+
+/** One page of a list: the selectors, at most `limit` items, after the `_continue` token. */
+export interface ListParams {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  _continue?: string;
 }
 
 export interface ReflectorHandlers<T> {
@@ -46,7 +54,7 @@ export interface ReflectorOptions<K extends KindName> extends ReflectorTuning {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
-  list: (sel: { labelSelector?: string; fieldSelector?: string }) => Promise<ListResult<KindType<K>>>;
+  list: (sel: ListParams) => Promise<ListResult<KindType<K>>>;
   watch: Watch;
   handlers: ReflectorHandlers<KindType<K>>;
   onState: (state: 'up' | 'down', detail?: string) => void;
@@ -63,8 +71,10 @@ export interface ReflectorTuning {
   idleTimeoutMs?: number;
   /** a watch that ends sooner than this without any event counts as a failure (default 1 s) */
   minHealthyWatchMs?: number;
-  /** a list that takes longer fails and is retried (default 60 s) */
+  /** a list page that takes longer fails and the list is retried (default 60 s) */
   listTimeoutMs?: number;
+  /** objects per list page (limit/continue; default 500, as client-go) */
+  listPageSize?: number;
 }
 
 type Outcome = { kind: 'closed' | 'gone' | 'error' | 'stopped'; detail?: string; events: number; ms: number };
@@ -136,25 +146,43 @@ export class Reflector<K extends KindName> {
     }
   }
 
-  /** Returns a failure reason, or undefined once the cache holds the listed state. */
+  /**
+   * Returns a failure reason, or undefined once the cache holds the listed state. The list is
+   * read in pages of listPageSize; every page comes from the first one's snapshot, so the
+   * cache is replaced once, with a consistent set, at the resourceVersion the watch resumes
+   * from. A failed page (an expired continue token: 410) restarts the list.
+   */
   private async relist(): Promise<string | undefined> {
     const { labelSelector, fieldSelector } = this.o;
+    const items: KindType<K>[] = [];
+    let rv = '';
+    let cont: string | undefined;
+    try {
+      do {
+        const res = await this.listPage({ labelSelector, fieldSelector, limit: this.o.listPageSize ?? 500, _continue: cont });
+        if (this.stopped) return undefined;
+        for (const it of res.items ?? []) items.push(this.withType(it));
+        rv = res.metadata?.resourceVersion ?? '';
+        cont = res.metadata?._continue || undefined;
+      } while (cont);
+    } catch (err) {
+      return `list failed: ${describe(err)}`;
+    }
+    this.lists++;
+    this.o.handlers.replace(items);
+    this.rv = rv;
+    this.o.log.debug({ items: items.length, rv: this.rv }, 'listed');
+    this.syncedResolve();
+    return this.rv ? undefined : 'list carried no resourceVersion';
+  }
+
+  private async listPage(params: ListParams): Promise<ListResult<KindType<K>>> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, rej) => {
         timer = setTimeout(() => rej(new Error('list timed out')), this.o.listTimeoutMs ?? 60_000);
       });
-      const res = await Promise.race([this.o.list({ labelSelector, fieldSelector }), timeout]);
-      if (this.stopped) return undefined;
-      this.lists++;
-      const items = (res.items ?? []).map((it) => this.withType(it));
-      this.o.handlers.replace(items);
-      this.rv = res.metadata?.resourceVersion ?? '';
-      this.o.log.debug({ items: items.length, rv: this.rv }, 'listed');
-      this.syncedResolve();
-      return this.rv ? undefined : 'list carried no resourceVersion';
-    } catch (err) {
-      return `list failed: ${describe(err)}`;
+      return await Promise.race([this.o.list(params), timeout]);
     } finally {
       clearTimeout(timer);
     }

@@ -22,7 +22,12 @@ test('agent bench --quick: cold programming, change latency, RSS and iptables-re
     changeP99: f.changeP99Ms <= TARGETS.changeP99MsMax,
     rss: f.rssMb <= TARGETS.rssMbMax,
   });
+  const cs = f.coldStart;
+  assert.equal(cs.services, 500);
+  for (const k of ['startMs', 'rssMb', 'nftMs', 'statusPolls'] as const) assert.ok(Number.isFinite(cs[k]) && cs[k] > 0, `coldStart.${k} = ${cs[k]}`);
   const text = table(f);
+  assert.match(text, /xlb agent start -> 500 Services x 10 programmed \(manifests source/);
+  assert.match(text, /\/ nft -f, same Services/);
   assert.match(text, /cold: 500 Services x 10 endpoints \(1000 frontends\)/);
   assert.match(text, /iptables-restore/);
   assert.match(text, /p99/);

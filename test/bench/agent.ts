@@ -10,8 +10,14 @@
 // The xlb side runs in a child process so its RSS is its own (the parent also builds the
 // iptables rules). iptables-restore runs only inside a namespace this bench creates.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { credentials } from '@grpc/grpc-js';
+import { stringify } from 'yaml';
+import { loadStatusProto } from '../../src/api/proto.js';
+import type { StatusClient } from '../../src/api/generated/xlb/v1/Status.js';
+import type { StatusInfo__Output } from '../../src/api/generated/xlb/v1/StatusInfo.js';
 import { fileURLToPath } from 'node:url';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
@@ -24,7 +30,7 @@ import type { NodeInfo, ServiceSpec } from '../../src/model/types.js';
 import { KeyQueue } from '../../src/sources/queue.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { NetnsSet, isRoot } from '../helpers/netns.js';
-import { applyBaseline } from './kubeproxy.js';
+import { applyBaseline, type Baseline } from './kubeproxy.js';
 import { fillerIP } from './services.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -32,6 +38,8 @@ const repoRoot = resolve(here, '../../../..');
 const NODE: NodeInfo = { name: 'bench-node', addresses: ['192.0.2.10'], labels: {} };
 
 export const TARGETS = { coldRatioMax: 0.5, changeP99MsMax: 50, rssMbMax: 250 } as const;
+/** Issue 14: the whole agent from cold through the manifests source. */
+export const COLD_START_TARGETS = { iptablesRatio: 0.5, nftRatio: 0.2, rssMb: 150 } as const;
 
 export interface AgentBenchOptions {
   quick?: boolean;
@@ -91,6 +99,7 @@ export interface AgentBenchFigures extends XlbSide {
   coldRatio: number;
   targets: { coldRatio: boolean; changeP99: boolean; rss: boolean };
   loadBalancer?: LbFigures;
+  coldStart: ColdStartFigures;
 }
 
 // ---- the Services (the same objects for both sides) ----
@@ -307,15 +316,77 @@ async function loadBalancerSide(o: Sizes, modes: Mode[]): Promise<LbFigures> {
 
 // ---- the iptables side ----
 
-async function iptablesRestoreMs(o: Sizes): Promise<number> {
+async function baselineMs(kind: Baseline, o: Sizes): Promise<number> {
   const specs = Array.from({ length: o.services }, (_, i) => specOf(serviceObj(i), [sliceObj(i, o.endpoints)]));
   const set = new NetnsSet('agentbench');
   try {
     const ns = await set.add('node');
-    return await applyBaseline('iptables', ns, specs);
+    return await applyBaseline(kind, ns, specs);
   } finally {
     await set.teardown();
   }
+}
+
+// ---- the whole agent from cold, through the manifests source ----
+
+export interface ColdStartFigures {
+  services: number;
+  endpointsPerService: number;
+  /** agent process start -> every Service programmed (status: synced, no progress left) */
+  startMs: number;
+  /** the agent's RSS two seconds after that */
+  rssMb: number;
+  /** GetStatus calls answered while starting (the API was polled every 50 ms) */
+  statusPolls: number;
+  nftMs: number;
+}
+
+/**
+ * `xlb agent` itself (not the reconciler alone) in a namespace of its own, reading a manifests
+ * folder of the same Services as one YAML file, polled over its status API until done.
+ */
+async function coldStartThroughManifests(o: Sizes): Promise<Omit<ColdStartFigures, 'nftMs'>> {
+  const work = mkdtempSync(join(tmpdir(), 'xlb-coldstart-'));
+  const set = new NetnsSet('coldstart');
+  const socket = join(work, 'xlb.sock');
+  try {
+    const docs: unknown[] = [{ apiVersion: 'v1', kind: 'Node', metadata: { name: NODE.name }, status: { addresses: [{ type: 'InternalIP', address: NODE.addresses[0] }] } }];
+    for (let i = 0; i < o.services; i++) docs.push(serviceObj(i), sliceObj(i, o.endpoints));
+    mkdirSync(join(work, 'manifests'));
+    writeFileSync(join(work, 'manifests', 'services.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+    const ns = await set.add('node');
+    const t0 = performance.now();
+    const agent = set.track(ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, resolve(repoRoot, 'dist/src/cli/main.js'), 'agent',
+      '--source', 'manifests', '--manifests', join(work, 'manifests'), '--node', NODE.name, '--devices', 'lo',
+      '--pin-path', `/sys/fs/bpf/xlbt-coldstart-${process.pid}`, '--api-socket', socket, '--log-level', 'warn',
+      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249']));
+    const client = () => new (loadStatusProto().grpcObj.xlb.v1.Status)(`unix:${socket}`, credentials.createInsecure());
+    let polls = 0;
+    for (;;) {
+      if (agent.exitCode !== null) throw new Error(`agent exited with ${agent.exitCode}`);
+      if (performance.now() - t0 > 15 * 60_000) throw new Error('agent not programmed in 15 minutes');
+      const s = existsSync(socket) ? await statusOnce(client()) : undefined;
+      if (s) polls++;
+      if (s && s.source?.synced && !s.progress && Number(s.lastSyncMs) > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const startMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'));
+    return { services: o.services, endpointsPerService: o.endpoints, startMs: round(startMs), rssMb: rss ? round(Number(rss[1]) / 1024) : 0, statusPolls: polls };
+  } finally {
+    await set.teardown();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function statusOnce(c: StatusClient): Promise<StatusInfo__Output | undefined> {
+  return new Promise((res) => {
+    c.GetStatus({}, { deadline: Date.now() + 5000 }, (err, r) => {
+      c.close();
+      res(err ? undefined : r);
+    });
+  });
 }
 
 // ---- entry points ----
@@ -328,8 +399,9 @@ export async function run(opts: AgentBenchOptions = {}): Promise<AgentBenchFigur
   const { maglevFrontends: _, ...xlb } = await xlbInChild({
     kind: 'clusterip', mode: coldMode, services: o.services, endpoints: o.endpoints, changes: o.changes, maglevM: o.maglevM,
   }, prof);
-  const ipt = await iptablesRestoreMs(o);
+  const ipt = await baselineMs('iptables', o);
   const coldRatio = xlb.coldMs / ipt;
+  const coldStart = { ...await coldStartThroughManifests(o), nftMs: round(await baselineMs('nftables', o)) };
   const loadBalancer = o.lbServices > 0 ? await loadBalancerSide(o, opts.lbModes ?? LB_MODES) : undefined;
   return {
     ...xlb,
@@ -342,6 +414,7 @@ export async function run(opts: AgentBenchOptions = {}): Promise<AgentBenchFigur
       rss: xlb.rssMb <= TARGETS.rssMbMax,
     },
     loadBalancer,
+    coldStart,
   };
 }
 
@@ -355,6 +428,14 @@ export function table(f: AgentBenchFigures): string {
     ['EndpointSlice change -> map write, p99', `${f.changeP99Ms} ms`, `<= ${TARGETS.changeP99MsMax} ms: ${ok(f.targets.changeP99)}`],
     ['agent RSS after cold programming (peak)', `${f.rssMb.toFixed(0)} MB (${f.peakRssMb.toFixed(0)} MB)`, `<= ${TARGETS.rssMbMax} MB: ${ok(f.targets.rss)}`],
   ];
+  const cs = f.coldStart;
+  const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(2) : '-');
+  rows.push(
+    [`xlb agent start -> ${cs.services} Services x ${cs.endpointsPerService} programmed (manifests source, API polled: ${cs.statusPolls} answers)`, `${cs.startMs.toFixed(0)} ms`, ''],
+    ['  / iptables-restore, same Services', ratio(cs.startMs, f.iptablesRestoreMs), `<= ${COLD_START_TARGETS.iptablesRatio}: ${ok(cs.startMs / f.iptablesRestoreMs <= COLD_START_TARGETS.iptablesRatio)}`],
+    [`  / nft -f, same Services (${cs.nftMs.toFixed(0)} ms)`, ratio(cs.startMs, cs.nftMs), `<= ${COLD_START_TARGETS.nftRatio}: ${ok(cs.startMs / cs.nftMs <= COLD_START_TARGETS.nftRatio)}`],
+    ['  agent RSS at steady state (through the source)', `${cs.rssMb.toFixed(0)} MB`, `<= ${COLD_START_TARGETS.rssMb} MB: ${ok(cs.rssMb <= COLD_START_TARGETS.rssMb)}`],
+  );
   const lb = f.loadBalancer;
   if (lb) {
     rows.push([`LoadBalancer: ${lb.services} Services x ${lb.endpointsPerService} endpoints (${lb.frontends} frontends, ${lb.maglevFrontends} Maglev)`, '', '']);

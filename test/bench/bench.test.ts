@@ -20,12 +20,14 @@ test('bench --quick produces every row with positive figures for available modes
   const dir = await mkdtemp(join(tmpdir(), 'xlb-benchtest-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const json = join(dir, 'out.json');
-  const stdout = await new Promise<string>((resolve, reject) => {
+  const [stdout, stderr] = await new Promise<[string, string]>((resolve, reject) => {
     execFile(process.execPath, [RUN, '--quick', '--json', json], { timeout: 280_000, maxBuffer: 16 << 20 }, (err, out, errOut) => {
-      if (err) reject(new Error(`${err.message}\n${errOut}`)); else resolve(out);
+      if (err) reject(new Error(`${err.message}\n${errOut}`)); else resolve([out, errOut]);
     });
   });
   assert.match(stdout, /ratio to direct/);
+  assert.match(stderr, /^bench: \[1\/\d+\] small round 1\/1: \S+ \(\d+s elapsed, time left: after the first stage\)$/m);
+  assert.match(stderr, /^bench: \[(\d+)\/\1\] control plane \(agent bench\) \(\S+ elapsed, ~\S+ left\)$/m, 'the last stage is announced with its number');
   const res = JSON.parse(await readFile(json, 'utf8')) as BenchResult;
   assert.ok(res.durationS < 170, `quick run took ${res.durationS} s`);
   assert.deepEqual(res.rows.map((r) => r.id), ROW_IDS);

@@ -205,7 +205,7 @@ export function renderNftables(specs: ServiceSpec[]): string {
   for (const sp of servicePorts(specs)) renderNftPort(sp, chains, rule, elems);
   const out = ['add table ip kube-proxy', 'delete table ip kube-proxy', NFT_BASE];
   for (const c of chains) out.push(`add chain ip kube-proxy ${c}`);
-  out.push(...rules);
+  for (const r of rules) out.push(r); // not push(...rules): 100,000 rules overflow the call stack
   for (const [map, list] of Object.entries(elems)) {
     // Chunks keep single nft commands a reasonable size with 10,000 Services.
     for (let i = 0; i < list.length; i += 1000) out.push(`add element ip kube-proxy ${map} { ${list.slice(i, i + 1000).join(', ')} }`);

@@ -16,6 +16,7 @@ import { wireLike } from '../helpers/cluster.js';
 import { startIperfServer, startNginx, NGINX_PORT } from '../helpers/podserver.js';
 import { iperfTcp, iperfUdp, latencyIn, wrkConnRate } from '../helpers/load.js';
 import { allModes, type Mode } from './modes.js';
+import { Progress, type Stage } from './progress.js';
 import { fillerIP, fillerServices, podEndpoints, type SimpleService } from './services.js';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
@@ -217,12 +218,31 @@ function smallProbes(topo: Topology, mode: Mode): Array<[string, string]> {
   return [['app1-2', `http://${WEB_VIP}/`], ['client', `http://${topo.nodes[0].ip}:${WEB_NODEPORT}/`]];
 }
 
-async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Recorder, notes: string[], t0: number): Promise<void> {
+/** Relative stage costs for the time-left estimate (a small round of one mode = 1). */
+const WEIGHT = { big: (cfg: BenchConfig) => (cfg.quick ? 1 : 3), datapath: 1, maps: 1, controlPlane: 3 };
+
+/** Every stage runBench will go through, in order. */
+function plan(modes: Mode[], cfg: BenchConfig): Stage[] {
+  const out: Stage[] = [];
+  for (let r = 0; r < cfg.reps; r++) for (const m of modes) out.push({ name: `small round ${r + 1}/${cfg.reps}: ${m.name}`, weight: 1 });
+  const big = modes.filter((m) => !m.smallOnly);
+  for (let r = 0; r < cfg.bigReps; r++) for (const m of big) out.push({ name: `${cfg.bigServices} Services round ${r + 1}/${cfg.bigReps}: ${m.name}`, weight: WEIGHT.big(cfg) });
+  out.push({ name: 'datapath (BPF_PROG_TEST_RUN)', weight: WEIGHT.datapath }, { name: 'map update rates', weight: WEIGHT.maps },
+    { name: 'control plane (agent bench)', weight: WEIGHT.controlPlane });
+  return out;
+}
+
+async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Recorder, notes: string[], t0: number, progress: Progress): Promise<void> {
   const small = benchServices(topo, 0);
   for (let r = 0; r < cfg.reps; r++) {
-    if (r > 0 && (performance.now() - t0) / 1000 > cfg.budgetS * 0.6) { notes.push(`stopped after ${r} repetitions (time budget)`); break; }
+    if (r > 0 && (performance.now() - t0) / 1000 > cfg.budgetS * 0.6) {
+      notes.push(`stopped after ${r} repetitions (time budget)`);
+      progress.skip((cfg.reps - r) * modes.length);
+      break;
+    }
     for (let i = 0; i < modes.length; i++) {
       const mode = modes[(i + r) % modes.length];
+      progress.begin(`small round ${r + 1}/${cfg.reps}: ${mode.name}`);
       try {
         await setupMode(topo, mode, small, smallProbes(topo, mode), cfg.readyTimeoutS);
         await smallRound(topo, mode, cfg, rec);
@@ -240,6 +260,7 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
     for (let i = 0; i < bigModes.length; i++) {
       const mode = bigModes[(i + r) % bigModes.length];
       const probes: Array<[string, string]> = mode.name === 'direct' ? [] : [['app1-2', lastFiller], ...smallProbes(topo, mode)];
+      progress.begin(`${cfg.bigServices} Services round ${r + 1}/${cfg.bigReps}: ${mode.name}`);
       await rec.measure(['connrate_big', 'program_big'], mode.name, async () => {
         try {
           const s = await setupMode(topo, mode, big, probes, cfg.readyTimeoutS);
@@ -291,20 +312,23 @@ export async function runBench(cfg: BenchConfig, modeFilter?: string[]): Promise
     const why = m.unavailable();
     status[m.name] = why ? { available: false, reason: why } : { available: true };
   }
+  const available = modes.filter((m) => status[m.name].available);
+  const progress = new Progress(plan(available, cfg));
   await sweepStale('bench');
   const topo = await buildTopology({ tag: 'bench', podsPerNode: 3 });
   await wireLike(topo); // same link settings for every mode
   try {
     await preparePods(topo);
-    await runModes(topo, modes.filter((m) => status[m.name].available), cfg, rec, notes, t0);
+    await runModes(topo, available, cfg, rec, notes, t0, progress);
   } finally {
     await topo.teardown();
   }
-  const extra: Record<string, unknown> = {
-    datapath: await optionalBench('datapath.js', ['benchDatapath'], { quick: cfg.quick }),
-    maps: await optionalBench('maps.js', ['quick'], cfg.quick ? { entries: 10_000, rounds: 1 } : {}),
-    controlPlane: await optionalBench('agent.js', ['run'], { quick: cfg.quick }),
-  };
+  progress.begin();
+  const datapath = await optionalBench('datapath.js', ['benchDatapath'], { quick: cfg.quick });
+  progress.begin();
+  const maps = await optionalBench('maps.js', ['quick'], cfg.quick ? { entries: 10_000, rounds: 1 } : {});
+  progress.begin();
+  const extra: Record<string, unknown> = { datapath, maps, controlPlane: await optionalBench('agent.js', ['run'], { quick: cfg.quick }) };
   for (const [name, s] of Object.entries(status)) {
     const errs = [...rec.rows.values()].filter((r) => r.errors[name]);
     if (s.available && errs.length === rec.rows.size - (name === 'direct' ? 1 : 0)) {

@@ -3,8 +3,8 @@
 // It keeps one global resourceVersion counter (as etcd does), an event history per resource
 // for watch resumption, applies label and field selectors on list and watch (including the
 // ADDED/DELETED a watcher sees when an update moves an object into or out of its selector),
-// answers a too-old resourceVersion with 410 Gone, sends bookmarks, and honours
-// timeoutSeconds. Test controls mutate objects, cut or cleanly end watches, expire history,
+// answers a too-old resourceVersion with 410 Gone, sends bookmarks, honours timeoutSeconds,
+// and pages lists by limit/continue from one snapshot. Test controls mutate objects, cut or cleanly end watches, expire history,
 // delay lists and refuse connections.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -109,6 +109,9 @@ export class FakeApiServer {
   private readonly streams = new Set<WatchStream>();
   private readonly sockets = new Set<Socket>();
   private readonly listDelayMs: Partial<Record<Resource, number>> = {};
+  /** paged lists in progress: continue token -> the snapshot the first page was cut from */
+  private readonly snapshots = new Map<string, { body: Obj; items: Obj[] }>();
+  private nextSnapshot = 1;
   private refusing = false;
   private tmp: string | undefined;
 
@@ -250,7 +253,12 @@ export class FakeApiServer {
     else {
       const delay = this.listDelayMs[route.resource] ?? 0;
       // The list is a snapshot taken when the request arrives, whatever the delay.
-      const body = this.listBody(route.resource, match);
+      let body: Obj;
+      try {
+        body = this.listPage(route.resource, match, query);
+      } catch (err) {
+        return this.status(res, 410, 'Expired', (err as Error).message);
+      }
       setTimeout(() => this.json(res, 200, body), delay);
     }
   }
@@ -268,6 +276,41 @@ export class FakeApiServer {
     const info = RESOURCES[resource];
     const items = [...this.objects[resource].values()].filter(match).map(listItem);
     return { kind: `${info.kind}List`, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.rv) }, items };
+  }
+
+  /**
+   * limit/continue as the API server does them: every page comes from the snapshot the first
+   * one was cut from (same resourceVersion); `continue` names the snapshot and the offset.
+   */
+  private listPage(resource: Resource, match: Matcher, q: Record<string, string>): Obj {
+    const limit = Number(q.limit ?? 0);
+    let snap: { body: Obj; items: Obj[] };
+    let offset = 0;
+    if (q.continue) {
+      const [id, at] = q.continue.split(':');
+      const found = this.snapshots.get(id ?? '');
+      if (!found) throw new Error(`the provided continue parameter is too old or unknown: ${q.continue}`);
+      snap = found;
+      offset = Number(at);
+    } else {
+      const body = this.listBody(resource, match);
+      if (!(limit > 0)) return body;
+      snap = { body, items: body.items as Obj[] };
+    }
+    const items = limit > 0 ? snap.items.slice(offset, offset + limit) : snap.items.slice(offset);
+    const next = offset + items.length;
+    const metadata: Obj = { resourceVersion: snap.body.metadata.resourceVersion };
+    if (next < snap.items.length) {
+      const id = q.continue?.split(':')[0] ?? String(this.nextSnapshot++);
+      this.snapshots.set(id, snap);
+      metadata.continue = `${id}:${next}`;
+    } else if (q.continue) this.snapshots.delete(q.continue.split(':')[0]!);
+    return { ...snap.body, metadata, items };
+  }
+
+  /** Forgets every paged list in progress: its next page gets 410, as an expired token does. */
+  expireContinueTokens(): void {
+    this.snapshots.clear();
   }
 
   private serveWatch(resource: Resource, match: Matcher, q: Record<string, string>, res: ServerResponse): void {

@@ -2,7 +2,8 @@
 // Tests mutate its public fields to drive state changes (a pending change, a toggle, ...).
 import { EventEmitter } from 'node:events';
 import type { ServiceSpec } from '../../src/model/types.js';
-import { checkMapNames, ViewError, type AgentView, type DecodedMap, type DecodedMaps, type HealthInfo, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
+import { checkMapNames, ViewError, type AgentView, type DecodedMap, type DecodedMaps, type HealthInfo, type Progress, type ServiceFilter, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
+import { selectServices, SortedIndex } from '../../src/api/sorted.js';
 
 export const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
 
@@ -50,7 +51,7 @@ export class FakeView implements AgentView {
   enabled = true;
   reason: StatusInfo['reason'] = 'default';
   healthInfo: HealthInfo = { lastUpdated: T0, pendingSince: null, nodeEligible: true };
-  specs = sampleServices();
+  private readonly index = new SortedIndex<ServiceSpec>();
   statsInfo: StatsInfo = {
     services: [
       { svc: 'default/web', frontend: '10.96.0.10:80/TCP', packets: 1200, bytes: 3_500_000, newFlows: 40 },
@@ -60,6 +61,20 @@ export class FakeView implements AgentView {
     conntrack: { entries: 47, max: 65536 },
   };
   mapsError: Error | undefined;
+  progress: Progress | undefined;
+
+  constructor(specs: ServiceSpec[] = sampleServices()) {
+    this.setServices(specs);
+  }
+
+  /** Replaces the desired state; stats become one zero row per frontend unless keepStats. */
+  setServices(specs: ServiceSpec[], keepStats = true): void {
+    for (const k of this.index.keys()) this.index.delete(k);
+    for (const s of specs) this.index.set(s.key, s);
+    if (!keepStats) {
+      this.statsInfo.services = specs.flatMap((s) => s.frontends.map((f) => ({ svc: s.key, frontend: f.id, packets: 0, bytes: 0, newFlows: 0 })));
+    }
+  }
 
   status(): StatusInfo {
     return {
@@ -75,11 +90,12 @@ export class FakeView implements AgentView {
       kernel: { release: '6.18.0-test', checks: [{ name: 'btf', ok: true, detail: '/sys/kernel/btf/vmlinux' }, { name: 'bpf_link_xdp', ok: false, detail: 'needs 5.9' }] },
       source: { kind: this.kubeMode ? 'kube' : 'manifests', synced: true, connection: 'up' },
       snatPorts: { first: 1024, last: 65535, skipped: 28232, used: 1230 },
+      progress: this.progress,
     };
   }
 
-  services(): ServiceSpec[] {
-    return this.specs;
+  services(filter?: ServiceFilter): ServiceSpec[] {
+    return selectServices(this.index, filter);
   }
 
   async maps(): Promise<DecodedMaps> {
@@ -103,8 +119,10 @@ export class FakeView implements AgentView {
     for (const m of all) if (!names.length || names.includes(m.name)) yield m;
   }
 
-  async stats(): Promise<StatsInfo> {
-    return this.statsInfo;
+  async stats(filter?: ServiceFilter): Promise<StatsInfo> {
+    if (!filter?.namespace && !filter?.name && !filter?.type) return this.statsInfo;
+    const keys = new Set(this.services(filter).map((s) => s.key));
+    return { ...this.statsInfo, services: this.statsInfo.services.filter((x) => keys.has(x.svc)) };
   }
 
   async toggle(on: boolean): Promise<{ enabled: boolean; reason: string }> {

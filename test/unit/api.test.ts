@@ -25,6 +25,13 @@ function unary<T>(fn: (cb: (err: grpc.ServiceError | null, res?: T) => void) => 
   return new Promise((resolve, reject) => fn((err, res) => (err ? reject(err) : resolve(res as T))));
 }
 
+/** Every message of a server stream. */
+async function collect<T>(stream: AsyncIterable<unknown>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const m of stream) out.push(m as T);
+  return out;
+}
+
 function rpcError(p: Promise<unknown>): Promise<grpc.ServiceError> {
   return p.then(() => assert.fail('expected the RPC to fail'), (e: grpc.ServiceError) => e);
 }
@@ -78,7 +85,10 @@ describe('status API server', () => {
   });
 
   test('ListServices returns the desired state with frontends and backends', async () => {
-    const { services } = await unary<any>((cb) => client.ListServices({}, cb));
+    const msgs = await collect<any>(client.ListServices({}));
+    assert.equal(msgs.length, 1);
+    const { services, total } = msgs[0];
+    assert.equal(total, 2);
     assert.deepEqual(services.map((s: any) => s.key), ['default/web', 'shop/lb']);
     const lb = services[1];
     assert.equal(lb.healthCheckNodePort, 32100);
@@ -93,6 +103,24 @@ describe('status API server', () => {
     assert.equal(lb.frontends[0].affinityTimeoutSec, 10800);
   });
 
+  test('ListServices filters in the agent and streams pages, each with the total', async () => {
+    const keys = async (req: object) => (await collect<any>(client.ListServices(req))).map((m) => [m.total, m.services.map((s: any) => s.key)]);
+    assert.deepEqual(await keys({ pageSize: 1 }), [[2, ['default/web']], [2, ['shop/lb']]]);
+    assert.deepEqual(await keys({ filter: { namespace: 'shop' } }), [[1, ['shop/lb']]]);
+    assert.deepEqual(await keys({ filter: { namespace: 'shop', name: 'lb' } }), [[1, ['shop/lb']]]);
+    assert.deepEqual(await keys({ filter: { name: 'web' } }), [[1, ['default/web']]]);
+    assert.deepEqual(await keys({ filter: { type: 'loadbalancer' } }), [[1, ['shop/lb']]]);
+    assert.deepEqual(await keys({ filter: { namespace: 'sho' } }), [[0, []]], 'a namespace is matched whole, not as a prefix');
+    assert.deepEqual(await keys({ filter: { namespace: 'default', name: 'lb' } }), [[0, []]]);
+  });
+
+  test('GetStats pages: drops and conntrack in the first page only, filtered by Service', async () => {
+    const msgs = await collect<any>(client.GetStats({ pageSize: 1 }));
+    assert.deepEqual(msgs.map((m) => [m.total, m.services.map((x: any) => x.service), Object.keys(m.drops).length]), [[2, ['default/web'], 2], [2, ['shop/lb'], 0]]);
+    const shop = await collect<any>(client.GetStats({ filter: { namespace: 'shop' } }));
+    assert.deepEqual(shop.map((m) => m.services.map((x: any) => x.service)), [['shop/lb']]);
+  });
+
   test('ListMaps sends entries as JSON, u64 beyond 2^53 as a string, bytes as hex', async () => {
     const { maps } = await unary<any>((cb) => client.ListMaps({}, cb));
     assert.deepEqual(maps.map((m: any) => [m.name, m.type, m.maxEntries, m.entries.length]), [
@@ -103,7 +131,8 @@ describe('status API server', () => {
   });
 
   test('GetStats returns per-frontend counters, drops by reason and conntrack fill', async () => {
-    const s = await unary<any>((cb) => client.GetStats({}, cb));
+    const [s] = await collect<any>(client.GetStats({}));
+    assert.equal(s.total, 2);
     assert.deepEqual(s.services[0], { service: 'default/web', frontend: '10.96.0.10:80/TCP', packets: 1200, bytes: 3_500_000, newFlows: 40 });
     assert.deepEqual(s.drops, { no_backend: 3, malformed: 1 });
     assert.deepEqual(s.conntrack, { entries: 47, max: 65536 });

@@ -250,3 +250,34 @@ test('connection settings: the API server comes from config, never from the Clus
   assert.throws(() => loadKubeConfig({ server: 'http://10.0.0.1:8080' }), /plain http; use https/);
   assert.throws(() => loadKubeConfig({ server: 'kube:6443x' }), /must be an https:\/\/ URL|is not a URL/);
 });
+
+test('100,000 objects are listed in pages, and a dropped connection resumes the watch without a relist', async (t) => {
+  const N = 50_000; // Services, and as many EndpointSlices
+  const { api, src, conn } = await setup(t);
+  for (let i = 0; i < N; i++) {
+    const ip = `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+    api.apply('services', service(`s${i}`, { clusterIP: ip }));
+    api.apply('endpointslices', slice(`s${i}-a`, `s${i}`, ['10.0.1.5']));
+  }
+  const t0 = performance.now();
+  await src.start();
+  t.diagnostic(`listed ${2 * N + 4} objects in ${Math.round(performance.now() - t0)} ms`);
+  assert.equal(src.services().length, N + 1);
+  assert.deepEqual(addrs(src, `default/s${N - 1}`), ['10.0.1.5']);
+  for (const res of ['services', 'endpointslices'] as const) {
+    const lists = api.requests.filter((r) => r.resource === res && r.verb === 'list');
+    assert.equal(lists.length, Math.ceil((N + 1) / 500), `${res}: one request per page of 500`);
+    assert.ok(lists.every((r, i) => r.query.limit === '500' && !!r.query.continue === (i > 0)), `${res}: limit on every page, continue after the first`);
+  }
+  await waitFor(() => conn.includes(`up ${api.url}`), 'connection up');
+  const listsBefore = api.requests.filter((r) => r.verb === 'list').length;
+  api.dropConnections();
+  api.apply('services', service('after-drop', { clusterIP: '10.95.0.1' }));
+  api.remove('endpointslices', 's7-a');
+  await waitFor(() => src.service('default/after-drop') !== undefined && addrs(src, 'default/s7').length === 0, 'changes made across the disconnect');
+  assert.equal(api.requests.filter((r) => r.verb === 'list').length, listsBefore, 'no list request after the disconnect');
+  assert.equal(src.listCount('services'), 1);
+  assert.equal(src.listCount('endpointslices'), 1);
+  const resumed = api.requests.filter((r) => r.resource === 'services' && r.verb === 'watch').at(-1)!;
+  assert.ok(Number(resumed.query.resourceVersion) > 2 * N, 'the watch resumed from the last resourceVersion');
+});

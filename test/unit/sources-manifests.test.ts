@@ -4,7 +4,7 @@ import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ManifestsSource } from '../../src/sources/manifests.js';
-import { INLINE_BYTES, MANIFEST_MAX_DEPTH, nestingDepth, parseManifest } from '../../src/sources/manifest-parse.js';
+import { INLINE_BYTES, MANIFEST_MAX_DEPTH, nestingDepth, parseManifest, splitDocuments } from '../../src/sources/manifest-parse.js';
 import type { ChangeKind, Problem } from '../../src/sources/types.js';
 import { ManifestDir, node, service, slice, waitFor, yamlDocs } from '../helpers/manifests.js';
 
@@ -245,4 +245,28 @@ test('a 10 MB file of nested brackets and a parser memory bomb are skipped and r
   assert.match(problems.find((p) => p.file === 'deep.yaml')!.reason, /^nested deeper than 64 levels \(--manifest-max-depth\); skipped$/);
   assert.match(problems.find((p) => p.file === 'flat.yaml')!.reason, /^parsing needs more than \d+ MB of memory; skipped$/);
   assert.ok(maxGap < 1000, `the event loop was held ${Math.round(maxGap)} ms`);
+});
+
+test('a large directory is parsed a document at a time: the event loop turns and progress shows', async (t) => {
+  const N = 3000;
+  const docs = Array.from({ length: N }, (_, i) => [service(`s${i}`, { clusterIP: `10.96.${i >> 8}.${i & 255}` }), slice(`s${i}-a`, `s${i}`, ['10.0.1.5'])]).flat();
+  const { src } = await setup(t, { 'all.yaml': yamlDocs(...docs) });
+  const seen: Array<{ done: number; total: number }> = [];
+  const timer = setInterval(() => { const p = src.progress; if (p) seen.push({ done: p.done, total: p.total }); }, 1);
+  try {
+    await src.start();
+  } finally {
+    clearInterval(timer);
+  }
+  assert.equal(src.services().length, N);
+  const mid = seen.filter((p) => p.done > 0 && p.done < p.total);
+  assert.ok(mid.length >= 2, `the event loop turned during parsing (${seen.length} samples, ${mid.length} mid-read)`);
+  assert.equal(mid[0]!.total, 2 * N);
+  assert.equal(src.progress, undefined, 'no progress once the read is done');
+});
+
+test('documents split at --- markers only, a stream with directives stays whole', () => {
+  assert.deepEqual(splitDocuments('# head\n---\na: 1\n--- \nb: |\n  ---x\n---\n'), ['---\na: 1\n', '--- \nb: |\n  ---x\n', '---\n']);
+  assert.deepEqual(splitDocuments('a: 1\n---\nb: 2\n'), ['a: 1\n', '---\nb: 2\n']);
+  assert.deepEqual(splitDocuments('%YAML 1.2\n---\na: 1\n---\nb: 2\n'), ['%YAML 1.2\n---\na: 1\n---\nb: 2\n']);
 });

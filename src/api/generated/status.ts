@@ -18,7 +18,9 @@ import type { MapEntry as _xlb_v1_MapEntry, MapEntry__Output as _xlb_v1_MapEntry
 import type { MapFill as _xlb_v1_MapFill, MapFill__Output as _xlb_v1_MapFill__Output } from './xlb/v1/MapFill.js';
 import type { PodInterface as _xlb_v1_PodInterface, PodInterface__Output as _xlb_v1_PodInterface__Output } from './xlb/v1/PodInterface.js';
 import type { ProgrammedEvent as _xlb_v1_ProgrammedEvent, ProgrammedEvent__Output as _xlb_v1_ProgrammedEvent__Output } from './xlb/v1/ProgrammedEvent.js';
+import type { Progress as _xlb_v1_Progress, Progress__Output as _xlb_v1_Progress__Output } from './xlb/v1/Progress.js';
 import type { Service as _xlb_v1_Service, Service__Output as _xlb_v1_Service__Output } from './xlb/v1/Service.js';
+import type { ServiceFilter as _xlb_v1_ServiceFilter, ServiceFilter__Output as _xlb_v1_ServiceFilter__Output } from './xlb/v1/ServiceFilter.js';
 import type { ServiceStats as _xlb_v1_ServiceStats, ServiceStats__Output as _xlb_v1_ServiceStats__Output } from './xlb/v1/ServiceStats.js';
 import type { SnatPorts as _xlb_v1_SnatPorts, SnatPorts__Output as _xlb_v1_SnatPorts__Output } from './xlb/v1/SnatPorts.js';
 import type { Source as _xlb_v1_Source, Source__Output as _xlb_v1_Source__Output } from './xlb/v1/Source.js';
@@ -53,7 +55,9 @@ export interface ProtoGrpcType {
       MapFill: MessageTypeDefinition<_xlb_v1_MapFill, _xlb_v1_MapFill__Output>
       PodInterface: MessageTypeDefinition<_xlb_v1_PodInterface, _xlb_v1_PodInterface__Output>
       ProgrammedEvent: MessageTypeDefinition<_xlb_v1_ProgrammedEvent, _xlb_v1_ProgrammedEvent__Output>
+      Progress: MessageTypeDefinition<_xlb_v1_Progress, _xlb_v1_Progress__Output>
       Service: MessageTypeDefinition<_xlb_v1_Service, _xlb_v1_Service__Output>
+      ServiceFilter: MessageTypeDefinition<_xlb_v1_ServiceFilter, _xlb_v1_ServiceFilter__Output>
       ServiceStats: MessageTypeDefinition<_xlb_v1_ServiceStats, _xlb_v1_ServiceStats__Output>
       SnatPorts: MessageTypeDefinition<_xlb_v1_SnatPorts, _xlb_v1_SnatPorts__Output>
       Source: MessageTypeDefinition<_xlb_v1_Source, _xlb_v1_Source__Output>

@@ -4,8 +4,10 @@ import type { Service as _xlb_v1_Service, Service__Output as _xlb_v1_Service__Ou
 
 export interface ListServicesResponse {
   'services'?: (_xlb_v1_Service)[];
+  'total'?: (number);
 }
 
 export interface ListServicesResponse__Output {
   'services': (_xlb_v1_Service__Output)[];
+  'total': (number);
 }

@@ -8,10 +8,12 @@ export interface StatsInfo {
   'services'?: (_xlb_v1_ServiceStats)[];
   'drops'?: ({[key: string]: number | string | Long});
   'conntrack'?: (_xlb_v1_Conntrack | null);
+  'total'?: (number);
 }
 
 export interface StatsInfo__Output {
   'services': (_xlb_v1_ServiceStats__Output)[];
   'drops': ({[key: string]: number});
   'conntrack': (_xlb_v1_Conntrack__Output | null);
+  'total': (number);
 }

@@ -17,14 +17,10 @@ import type { ToggleResponse as _xlb_v1_ToggleResponse, ToggleResponse__Output a
 import type { WatchEventsRequest as _xlb_v1_WatchEventsRequest, WatchEventsRequest__Output as _xlb_v1_WatchEventsRequest__Output } from '../../xlb/v1/WatchEventsRequest.js';
 
 export interface StatusClient extends grpc.Client {
-  GetStats(argument: _xlb_v1_GetStatsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
-  GetStats(argument: _xlb_v1_GetStatsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
-  GetStats(argument: _xlb_v1_GetStatsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
-  GetStats(argument: _xlb_v1_GetStatsRequest, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
-  getStats(argument: _xlb_v1_GetStatsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
-  getStats(argument: _xlb_v1_GetStatsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
-  getStats(argument: _xlb_v1_GetStatsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
-  getStats(argument: _xlb_v1_GetStatsRequest, callback: grpc.requestCallback<_xlb_v1_StatsInfo__Output>): grpc.ClientUnaryCall;
+  GetStats(argument: _xlb_v1_GetStatsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_StatsInfo__Output>;
+  GetStats(argument: _xlb_v1_GetStatsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_StatsInfo__Output>;
+  getStats(argument: _xlb_v1_GetStatsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_StatsInfo__Output>;
+  getStats(argument: _xlb_v1_GetStatsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_StatsInfo__Output>;
   
   GetStatus(argument: _xlb_v1_GetStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_StatusInfo__Output>): grpc.ClientUnaryCall;
   GetStatus(argument: _xlb_v1_GetStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_xlb_v1_StatusInfo__Output>): grpc.ClientUnaryCall;
@@ -44,14 +40,10 @@ export interface StatusClient extends grpc.Client {
   listMaps(argument: _xlb_v1_ListMapsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ListMapsResponse__Output>): grpc.ClientUnaryCall;
   listMaps(argument: _xlb_v1_ListMapsRequest, callback: grpc.requestCallback<_xlb_v1_ListMapsResponse__Output>): grpc.ClientUnaryCall;
   
-  ListServices(argument: _xlb_v1_ListServicesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
-  ListServices(argument: _xlb_v1_ListServicesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
-  ListServices(argument: _xlb_v1_ListServicesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
-  ListServices(argument: _xlb_v1_ListServicesRequest, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
-  listServices(argument: _xlb_v1_ListServicesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
-  listServices(argument: _xlb_v1_ListServicesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
-  listServices(argument: _xlb_v1_ListServicesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
-  listServices(argument: _xlb_v1_ListServicesRequest, callback: grpc.requestCallback<_xlb_v1_ListServicesResponse__Output>): grpc.ClientUnaryCall;
+  ListServices(argument: _xlb_v1_ListServicesRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_ListServicesResponse__Output>;
+  ListServices(argument: _xlb_v1_ListServicesRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_ListServicesResponse__Output>;
+  listServices(argument: _xlb_v1_ListServicesRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_ListServicesResponse__Output>;
+  listServices(argument: _xlb_v1_ListServicesRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_ListServicesResponse__Output>;
   
   StreamMaps(argument: _xlb_v1_ListMapsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_DecodedMap__Output>;
   StreamMaps(argument: _xlb_v1_ListMapsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_xlb_v1_DecodedMap__Output>;
@@ -75,13 +67,13 @@ export interface StatusClient extends grpc.Client {
 }
 
 export interface StatusHandlers extends grpc.UntypedServiceImplementation {
-  GetStats: grpc.handleUnaryCall<_xlb_v1_GetStatsRequest__Output, _xlb_v1_StatsInfo>;
+  GetStats: grpc.handleServerStreamingCall<_xlb_v1_GetStatsRequest__Output, _xlb_v1_StatsInfo>;
   
   GetStatus: grpc.handleUnaryCall<_xlb_v1_GetStatusRequest__Output, _xlb_v1_StatusInfo>;
   
   ListMaps: grpc.handleUnaryCall<_xlb_v1_ListMapsRequest__Output, _xlb_v1_ListMapsResponse>;
   
-  ListServices: grpc.handleUnaryCall<_xlb_v1_ListServicesRequest__Output, _xlb_v1_ListServicesResponse>;
+  ListServices: grpc.handleServerStreamingCall<_xlb_v1_ListServicesRequest__Output, _xlb_v1_ListServicesResponse>;
   
   StreamMaps: grpc.handleServerStreamingCall<_xlb_v1_ListMapsRequest__Output, _xlb_v1_DecodedMap>;
   

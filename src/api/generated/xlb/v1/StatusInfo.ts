@@ -6,6 +6,7 @@ import type { MapFill as _xlb_v1_MapFill, MapFill__Output as _xlb_v1_MapFill__Ou
 import type { Kernel as _xlb_v1_Kernel, Kernel__Output as _xlb_v1_Kernel__Output } from '../../xlb/v1/Kernel.js';
 import type { Source as _xlb_v1_Source, Source__Output as _xlb_v1_Source__Output } from '../../xlb/v1/Source.js';
 import type { SnatPorts as _xlb_v1_SnatPorts, SnatPorts__Output as _xlb_v1_SnatPorts__Output } from '../../xlb/v1/SnatPorts.js';
+import type { Progress as _xlb_v1_Progress, Progress__Output as _xlb_v1_Progress__Output } from '../../xlb/v1/Progress.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StatusInfo {
@@ -21,6 +22,7 @@ export interface StatusInfo {
   'kernel'?: (_xlb_v1_Kernel | null);
   'source'?: (_xlb_v1_Source | null);
   'snatPorts'?: (_xlb_v1_SnatPorts | null);
+  'progress'?: (_xlb_v1_Progress | null);
 }
 
 export interface StatusInfo__Output {
@@ -36,4 +38,5 @@ export interface StatusInfo__Output {
   'kernel': (_xlb_v1_Kernel__Output | null);
   'source': (_xlb_v1_Source__Output | null);
   'snatPorts': (_xlb_v1_SnatPorts__Output | null);
+  'progress': (_xlb_v1_Progress__Output | null);
 }
