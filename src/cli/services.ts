@@ -28,18 +28,26 @@ function policy(f: Frontend__Output): string {
   return parts.join(',');
 }
 
+/** As `kubectl get svc` shows it: the LoadBalancer addresses, <pending> while none, <none> for other types. */
+function externalIp(s: Service__Output): string {
+  if (s.type !== 'LoadBalancer') return '<none>';
+  const ips = [...new Set(s.frontends.filter((f) => f.type === 'LoadBalancer').map((f) => f.addr))];
+  return ips.length ? ips.join(',') : '<pending>';
+}
+
 export function formatServices(services: Service__Output[]): string {
   if (!services.length) return 'No Services.';
   const rows: unknown[][] = [];
   for (const s of services) {
+    const ext = externalIp(s);
     for (const f of s.frontends) {
       const selectable = f.backends.filter((b) => b.selectable).length;
       const local = f.backends.filter((b) => b.local && b.selectable).length;
-      rows.push([s.key, f.type, frontendAddr(f), f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)]);
+      rows.push([s.key, f.type, ext, frontendAddr(f), f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)]);
     }
-    if (!s.frontends.length) rows.push([s.key, s.type, '', '', '', '0/0', 0, '', '']);
+    if (!s.frontends.length) rows.push([s.key, s.type, ext, '', '', '', '0/0', 0, '', '']);
   }
-  const out = [table(['SERVICE', 'TYPE', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
+  const out = [table(['SERVICE', 'TYPE', 'EXTERNAL-IP', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
     { header: 'LOCAL', right: true }, 'POLICY', 'ENDPOINTS'], rows)];
   const notes: string[] = [];
   for (const s of services) {

@@ -18,3 +18,4 @@ export { KubeSource, ManifestsSource };
 export { apiServerUrl, loadKubeConfig, PROXY_LABEL_SELECTOR, type KubeConnection } from './kube.js';
 export { KeyQueue, type KeyQueueOptions } from './queue.js';
 export * from './types.js';
+export { noAddressReason } from './lbpools.js';
