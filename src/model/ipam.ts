@@ -340,7 +340,9 @@ export function allocate(services: readonly V1Service[], rawPools: readonly Load
       else take(s, a, pool!);
     }
   }
-  // 3. Everything else from the pools.
+  // 3. Everything else from the pools. Nothing is freed in this step, so the lowest free
+  // address of a range only grows: each scan resumes where the last one stopped.
+  const cursors = new Map<Range, bigint>();
   for (const s of svcs) {
     if (s.requestError) continue;
     for (const f of s.families) {
@@ -350,7 +352,7 @@ export function allocate(services: readonly V1Service[], rawPools: readonly Load
         fail(s, `no ${FAMILY_NAME[f]} pool assigns addresses to this Service`);
         continue;
       }
-      const found = findAddress(s, f, cands, holders, blocker);
+      const found = findAddress(s, f, cands, holders, blocker, cursors);
       if (found) take(s, found.a, found.pool);
       else fail(s, `no free ${FAMILY_NAME[f]} address in pool${cands.length > 1 ? 's' : ''} ${cands.map((p) => p.name).join(', ')}`);
     }
@@ -378,6 +380,7 @@ export function allocate(services: readonly V1Service[], rawPools: readonly Load
 /** An address to share (same sharing key, no port clash), else the lowest free one. */
 function findAddress(
   s: Svc, f: Family, pools: Pool[], holders: Map<string, Held>, blocker: (s: Svc, a: Addr) => string | null,
+  cursors: Map<Range, bigint>,
 ): { a: Addr; pool: Pool } | null {
   if (s.sharingKey) {
     const shared = [...holders.values()]
@@ -388,10 +391,14 @@ function findAddress(
   for (const pool of pools) {
     for (const r of pool.ranges.filter((x) => x.family === f).sort((x, y) => (x.first < y.first ? -1 : 1))) {
       // Each step passes a held or an avoided address, so this ends after at most that many.
-      for (let n = r.first; n <= r.last; n++) {
+      for (let n = cursors.get(r) ?? r.first; n <= r.last; n++) {
         const a: Addr = { family: f, n };
-        if (!buggy(a, pool) && !holders.has(`${f}/${n}`)) return { a, pool };
+        if (!buggy(a, pool) && !holders.has(`${f}/${n}`)) {
+          cursors.set(r, n);
+          return { a, pool };
+        }
       }
+      cursors.set(r, r.last + 1n);
     }
   }
   return null;

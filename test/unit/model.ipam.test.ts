@@ -164,3 +164,18 @@ test('overlapping pools: the later one by name is a conflict and assigns nothing
   assert.deepEqual(a.pools.get('a')!.conflicts, ['pool b overlaps this one']);
   assert.deepEqual([...a.services.values()].map((x) => x.addresses.join() || x.reason), ['192.0.2.11', 'no free IPv4 address in pool a']);
 });
+
+test('many Services: each gets the next free address around held ones, across ranges, in one pass', () => {
+  const pools = [pool('p', ['10.0.1.0/30', '10.0.0.0/24'], { avoidBuggyIPs: true })];
+  const svcs = Array.from({ length: 300 }, (_, i) => lb(`s${String(i).padStart(3, '0')}`, i === 299 ? held('10.0.0.2') : {}));
+  const a = allocate(svcs, pools);
+  const got = [...a.services.values()].map((x) => x.addresses[0] ?? '-');
+  assert.equal(a.services.get('default/s299')!.addresses[0], '10.0.0.2', 'held');
+  const expected = [
+    ...Array.from({ length: 254 }, (_, i) => `10.0.0.${i + 1}`).filter((x) => x !== '10.0.0.2'),
+    '10.0.1.1', '10.0.1.2', '10.0.1.3',
+  ];
+  assert.deepEqual(got.slice(0, 256), expected, 'lowest free around the held one, .0/.255 skipped, then the next range');
+  assert.deepEqual(got.slice(256, 299), Array(43).fill('-'));
+  assert.equal(a.pools.get('p')!.free, '0');
+});
