@@ -17,7 +17,7 @@ import { topologyRequested, translate } from '../model/translate.js';
 import { FrontendClaims, claimRank } from '../model/claims.js';
 import { ENABLED_LABEL, nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
-import { createSource, KeyQueue, type Source } from '../sources/index.js';
+import { createSource, KeyQueue, noAddressReason, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from './options.js';
 import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError, SortedIndex, selectServices } from '../api/index.js';
@@ -212,6 +212,8 @@ export class Agent implements AgentView {
       else this.log.debug({ service: key, reason: r.skipped }, 'Service skipped');
       return undefined;
     }
+    const noAddress = noAddressReason(svc);
+    if (noAddress) r.service.warnings.push(`no load balancer address: ${noAddress}`);
     for (const w of r.service.warnings) this.log.warn({ service: key, warning: w }, 'Service warning');
     return r.service;
   }

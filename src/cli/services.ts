@@ -31,16 +31,24 @@ function policy(f: Frontend__Output): string {
   return parts.join(',');
 }
 
-const COLUMNS = ['SERVICE', 'TYPE', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
+/** As `kubectl get svc` shows it: the LoadBalancer addresses, <pending> while none, <none> for other types. */
+function externalIp(s: Service__Output): string {
+  if (s.type !== 'LoadBalancer') return '<none>';
+  const ips = [...new Set(s.frontends.filter((f) => f.type === 'LoadBalancer').map((f) => f.addr))];
+  return ips.length ? ips.join(',') : '<pending>';
+}
+
+const COLUMNS = ['SERVICE', 'TYPE', 'EXTERNAL-IP', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
   { header: 'LOCAL', right: true }, 'POLICY', 'ENDPOINTS'];
 
 function serviceRows(s: Service__Output): unknown[][] {
+  const ext = externalIp(s);
   const rows = s.frontends.map((f) => {
     const selectable = f.backends.filter((b) => b.selectable).length;
     const local = f.backends.filter((b) => b.local && b.selectable).length;
-    return [s.key, f.type, frontendAddr(f), f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)];
+    return [s.key, f.type, ext, frontendAddr(f), f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)];
   });
-  return rows.length ? rows : [[s.key, s.type, '', '', '', '0/0', 0, '', '']];
+  return rows.length ? rows : [[s.key, s.type, ext, '', '', '', '0/0', 0, '', '']];
 }
 
 /** The table of Services page by page, then the health-check and warning notes. */

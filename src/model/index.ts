@@ -4,3 +4,4 @@ export { translate, frontendId, DEFAULT_AFFINITY_TIMEOUT_SEC, type TranslateOpti
 export { nodeInfo, nodePortAddresses, ZONE_LABEL } from './node.js';
 export { validateService } from './validate.js';
 export { maglevTable, maglevPermutation, isPrime, MAGLEV_DEFAULT_M, type MaglevBackend } from './maglev.js';
+export { allocate, wantsAddress, type Allocation, type Assignment, type LoadBalancerIPPool } from './ipam.js';

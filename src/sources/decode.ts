@@ -5,6 +5,7 @@
 // (the package has no "exports" map, and the version is pinned).
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { V1EndpointSlice, V1Node, V1Service } from './types.js';
+import { POOL_KIND, type LoadBalancerIPPool } from '../model/ipam.js';
 
 export const TYPE_NAMES = {
   Service: 'V1Service',
@@ -12,13 +13,17 @@ export const TYPE_NAMES = {
   Node: 'V1Node',
 } as const;
 
-export type KindName = keyof typeof TYPE_NAMES;
-export type KindType<K extends KindName> = K extends 'Service'
+/** xlb's own kind has no client-library model: it stays the plain JSON it arrived as. */
+export type KindName = keyof typeof TYPE_NAMES | typeof POOL_KIND;
+export type KindType<K extends KindName> = K extends typeof POOL_KIND
+  ? LoadBalancerIPPool
+  : K extends 'Service'
   ? V1Service
   : K extends 'EndpointSlice'
     ? V1EndpointSlice
     : V1Node;
 
 export function decode<K extends KindName>(kind: K, raw: unknown): KindType<K> {
-  return ObjectSerializer.deserialize(raw, TYPE_NAMES[kind], '') as KindType<K>;
+  if (kind === POOL_KIND) return structuredClone(raw) as KindType<K>;
+  return ObjectSerializer.deserialize(raw, TYPE_NAMES[kind as keyof typeof TYPE_NAMES], '') as KindType<K>;
 }

@@ -20,3 +20,4 @@ export { KubeSource, ManifestsSource };
 export { apiServerUrl, loadKubeConfig, PROXY_LABEL_SELECTOR, type KubeConnection } from './kube.js';
 export { KeyQueue, type KeyQueueOptions } from './queue.js';
 export * from './types.js';
+export { noAddressReason } from './lbpools.js';

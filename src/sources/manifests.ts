@@ -15,6 +15,7 @@ import { BaseSource } from './base.js';
 import { decode } from './decode.js';
 import { INLINE_BYTES, MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, parseInWorker, parseManifest, type ParseResult } from './manifest-parse.js';
 import { validateObject } from './validate.js';
+import { POOL_KIND, withAddresses, type LoadBalancerIPPool } from './lbpools.js';
 import type { Problem, Source, V1EndpointSlice, V1Node, V1Service } from './types.js';
 
 export interface ManifestsSourceOptions {
@@ -34,12 +35,12 @@ export interface ManifestsSourceOptions {
   log?: Logger;
 }
 
-type Kind = 'Service' | 'EndpointSlice' | 'Node';
+type Kind = 'Service' | 'EndpointSlice' | 'Node' | typeof POOL_KIND;
 interface ParsedObject {
   kind: Kind;
   key: string; // kind/namespace/name
   doc: number;
-  obj: V1Service | V1EndpointSlice | V1Node;
+  obj: V1Service | V1EndpointSlice | V1Node | LoadBalancerIPPool;
 }
 interface FileState {
   sig: string; // stat signature last read
@@ -50,7 +51,8 @@ interface FileState {
 const MANIFEST_FILE = /^[^.].*\.(ya?ml|json)$/i;
 /** Objects validated between two yields to the event loop. */
 const OBJECTS_PER_TURN = 256;
-const KINDS = new Set<string>(['Service', 'EndpointSlice', 'Node']);
+const KINDS = new Set<string>(['Service', 'EndpointSlice', 'Node', POOL_KIND]);
+const CLUSTER_SCOPED = new Set<string>(['Node', POOL_KIND]);
 
 export class ManifestsSource extends BaseSource implements Source {
   private readonly files = new Map<string, FileState>();
@@ -267,8 +269,9 @@ export class ManifestsSource extends BaseSource implements Source {
       return true;
     }
     const k = kind as Kind;
-    const withNs = k === 'Node' ? raw : defaultNamespace(raw as { metadata: Record<string, unknown> });
-    const ns = k === 'Node' ? '' : ((withNs as { metadata: { namespace: string } }).metadata.namespace);
+    const cluster = CLUSTER_SCOPED.has(k);
+    const withNs = cluster ? raw : defaultNamespace(raw as { metadata: Record<string, unknown> });
+    const ns = cluster ? '' : ((withNs as { metadata: { namespace: string } }).metadata.namespace);
     out.push({ kind: k, key: `${k}/${ns}/${name}`, doc, obj: decode(k, withNs) });
     return true;
   }
@@ -279,6 +282,7 @@ export class ManifestsSource extends BaseSource implements Source {
     const services: V1Service[] = [];
     const slices: V1EndpointSlice[] = [];
     const nodes: V1Node[] = [];
+    const pools: LoadBalancerIPPool[] = [];
     for (const [file, st] of [...this.files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       for (const p of st.good) {
         const first = seen.get(p.key);
@@ -289,12 +293,13 @@ export class ManifestsSource extends BaseSource implements Source {
         seen.set(p.key, file);
         if (p.kind === 'Service') services.push(p.obj as V1Service);
         else if (p.kind === 'EndpointSlice') slices.push(p.obj as V1EndpointSlice);
+        else if (p.kind === POOL_KIND) pools.push(p.obj as LoadBalancerIPPool);
         else nodes.push(p.obj as V1Node);
       }
     }
     // Slices before Services: a new Service's first change event then sees its endpoints.
     this.store.replaceSlices(slices);
-    this.store.replaceServices(services);
+    this.store.replaceServices(withAddresses(services, pools));
     this.store.replaceNodes(nodes);
   }
 

@@ -3,6 +3,7 @@
 // full validation for the kube source; this mirrors only the rules the datapath depends on.
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { SERVICE_NAME_LABEL } from './types.js';
+import { POOL_API_VERSION, POOL_KIND, validatePool } from './lbpools.js';
 
 type Obj = Record<string, unknown>;
 
@@ -14,6 +15,7 @@ export const EXPECTED_API_VERSION: Record<string, string> = {
   Service: 'v1',
   EndpointSlice: 'discovery.k8s.io/v1',
   Node: 'v1',
+  [POOL_KIND]: POOL_API_VERSION,
 };
 
 /** Returns the first problem found, or undefined when the object is usable. */
@@ -31,6 +33,7 @@ export function validateObject(o: unknown): string | undefined {
   if (want && o.apiVersion !== want) return `apiVersion ${o.apiVersion} is not supported for ${o.kind} (use ${want})`;
   if (o.kind === 'Service') return validateService(o);
   if (o.kind === 'EndpointSlice') return validateSlice(o);
+  if (o.kind === POOL_KIND) return validatePool(o);
   return undefined;
 }
 

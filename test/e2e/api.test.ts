@@ -153,7 +153,7 @@ describe('status API of a running agent', () => {
     assert.ok(lb, JSON.stringify(web.frontends));
     assert.deepEqual(lb.backends.filter((b: any) => b.selectable).map((b: any) => b.addr), [topo.pods[0].ip]);
     const table = await cli(['services', '--socket', sock]);
-    assert.match(table.stdout, new RegExp(`^shop/web\\s+LoadBalancer\\s+${LB_IP.replace(/\./g, '\\.')}:80\\s+TCP\\s+external`, 'm'));
+    assert.match(table.stdout, new RegExp(`^shop/web\\s+LoadBalancer\\s+${LB_IP.replace(/\./g, '\\.')}\\s+${LB_IP.replace(/\./g, '\\.')}:80\\s+TCP\\s+external`, 'm'));
   });
 
   test('xlb maps decodes the kernel state for the Service', async () => {

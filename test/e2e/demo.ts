@@ -9,6 +9,7 @@ import { buildTopology, type Topology, type TopoPod } from '../helpers/topology.
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { sweepStale, type Netns } from '../helpers/netns.js';
+import { ipPool } from '../helpers/manifests.js';
 
 const quiet = process.argv.includes('--quiet');
 const t0 = Date.now();
@@ -22,7 +23,9 @@ function check(cond: boolean, msg: string): void {
 }
 
 const EDGE_IP = '198.18.0.5';
-const LB = { app1: '198.18.100.1', app2: '198.18.100.2' };
+/** The LoadBalancerIPPool the demo applies; LB holds what xlb assigned from it. */
+const LB_POOL = '198.18.100.1-198.18.100.2';
+const LB = { app1: '', app2: '' };
 const CIP = { app1: '10.96.0.11', app2: '10.96.0.12' };
 const NODEPORT = { app1: 30081, app2: 30082 };
 /** Requests a step may add until a second pod answers (see requests()). */
@@ -32,8 +35,26 @@ function svc(app: 'app1' | 'app2', type: 'NodePort' | 'LoadBalancer'): SvcDef {
   return {
     name: app, type, clusterIP: CIP[app],
     ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: NODEPORT[app] }],
-    ...(type === 'LoadBalancer' ? { lbIP: LB[app] } : {}),
   };
+}
+
+/** Waits until both agents agree on an address from the pool for each app; fills LB. */
+async function assigned(cluster: XlbCluster): Promise<void> {
+  const end = Date.now() + 10_000;
+  let seen = '';
+  while (Date.now() < end) {
+    const per = await Promise.all(['node1', 'node2'].map(async (n) => {
+      const list = JSON.parse(await cluster.cli(n, ['services', '-o', 'json'])) as Array<{ key: string; frontends: Array<{ type: string; addr: string }> }>;
+      return (['app1', 'app2'] as const).map((app) => list.find((x) => x.key === `default/${app}`)?.frontends.find((f) => f.type === 'LoadBalancer')?.addr ?? '');
+    }));
+    seen = JSON.stringify(per);
+    if (per[0]!.every(Boolean) && per[0]!.join() === per[1]!.join()) {
+      [LB.app1, LB.app2] = per[0] as [string, string];
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new DemoError(`the agents assigned no LoadBalancer addresses from ${LB_POOL} within 10 s (node1, node2: ${seen})`);
 }
 
 /**
@@ -164,8 +185,13 @@ async function main(): Promise<void> {
     }
 
     step('4', 'type: LoadBalancer: one EXTERNAL-IP per app instead of a NodePort list');
+    cluster.write('pool.yaml', [ipPool('demo', [LB_POOL])]);
+    say(`  An address pool, ${join(cluster.dir, 'pool.yaml')}:`);
+    say(readFileSync(join(cluster.dir, 'pool.yaml'), 'utf8').trimEnd().split('\n').map((l) => `    ${l}`).join('\n'));
     cluster.apply(svc('app1', 'LoadBalancer'), eps('app1'));
     cluster.apply(svc('app2', 'LoadBalancer'), eps('app2'));
+    await assigned(cluster);
+    show('kubectl get svc   (what the agents assigned, as kubectl shows it)');
     say('  NAME   TYPE           CLUSTER-IP   EXTERNAL-IP    PORT(S)');
     for (const app of ['app1', 'app2'] as const) say(`  ${app}   LoadBalancer   ${CIP[app]}   ${LB[app]}   80:${NODEPORT[app]}/TCP`);
     await cluster.settle(1200);

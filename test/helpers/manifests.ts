@@ -48,6 +48,11 @@ export function node(name: string, addr = '192.168.50.2', labels: Record<string,
   };
 }
 
+/** A LoadBalancerIPPool (deploy/crd-loadbalancerippool.yaml) as a user writes it. */
+export function ipPool(name: string, addresses: string[], spec: KObj = {}): KObj {
+  return { apiVersion: 'xlb.io/v1alpha1', kind: 'LoadBalancerIPPool', metadata: { name }, spec: { addresses, ...spec } };
+}
+
 /** Multi-document YAML, as kubectl would read it. */
 export function yamlDocs(...objs: unknown[]): string {
   return objs.map((o) => stringify(o)).join('---\n');

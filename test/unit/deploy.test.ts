@@ -32,7 +32,7 @@ test('every YAML file in deploy/ parses, and the kustomization lists every manif
   const listed = new Set((loadYaml(join(DEPLOY, 'kustomization.yaml'))[0]!.resources as string[]));
   const manifests = readdirSync(DEPLOY).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml');
   assert.deepEqual([...listed].sort(), manifests.sort(), 'kustomization.yaml resources = the manifests in deploy/');
-  assert.deepEqual(docs.map((d) => d.obj.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+  assert.deepEqual(docs.map((d) => d.obj.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'DaemonSet', 'Namespace', 'ServiceAccount']);
 });
 
 test('every manifest validates against the Kubernetes schema and has no unknown fields', () => {
@@ -55,7 +55,7 @@ test('one namespace; every namespaced object is in it and the RBAC names line up
   const ns = find(docs, 'Namespace').metadata.name;
   assert.equal(ns, 'xlb-system');
   for (const { obj } of docs) {
-    if (['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(obj.kind)) assert.equal(obj.metadata.namespace, undefined, obj.kind);
+    if (['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition'].includes(obj.kind)) assert.equal(obj.metadata.namespace, undefined, obj.kind);
     else assert.equal(obj.metadata.namespace, ns, obj.kind);
   }
   const sa = find(docs, 'ServiceAccount');

@@ -6,7 +6,8 @@ import { pino } from 'pino';
 import { ManifestsSource } from '../../src/sources/manifests.js';
 import { INLINE_BYTES, MANIFEST_MAX_DEPTH, nestingDepth, parseManifest, splitDocuments } from '../../src/sources/manifest-parse.js';
 import type { ChangeKind, Problem } from '../../src/sources/types.js';
-import { ManifestDir, node, service, slice, waitFor, yamlDocs } from '../helpers/manifests.js';
+import { ipPool, ManifestDir, node, service, slice, waitFor, yamlDocs, type KObj } from '../helpers/manifests.js';
+import { noAddressReason } from '../../src/sources/lbpools.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -269,4 +270,34 @@ test('documents split at --- markers only, a stream with directives stays whole'
   assert.deepEqual(splitDocuments('# head\n---\na: 1\n--- \nb: |\n  ---x\n---\n'), ['---\na: 1\n', '--- \nb: |\n  ---x\n', '---\n']);
   assert.deepEqual(splitDocuments('a: 1\n---\nb: 2\n'), ['a: 1\n', '---\nb: 2\n']);
   assert.deepEqual(splitDocuments('%YAML 1.2\n---\na: 1\n---\nb: 2\n'), ['%YAML 1.2\n---\na: 1\n---\nb: 2\n']);
+});
+
+test('LoadBalancerIPPools: LoadBalancer Services get addresses in their status, pool edits re-assign, a reason when none', async (t) => {
+  const lbSvc = (name: string, extra: KObj = {}) => ({ ...service(name, { type: 'LoadBalancer' }), ...extra });
+  const { dir, src, changes, problems } = await setup(t, {
+    'pool.yaml': yamlDocs(ipPool('pool', ['192.0.2.10-192.0.2.11'])),
+    'svc.yaml': yamlDocs(lbSvc('a'), lbSvc('b'), lbSvc('c'), service('cip'),
+      lbSvc('manual', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.11' }] } } })),
+  });
+  await src.start();
+  const ingress = (k: string) => src.service(k)?.status?.loadBalancer?.ingress?.map((i) => `${i.ip}/${i.ipMode}`).join(',');
+  // The hand-written status stays; the others get what is left, then a reason.
+  assert.equal(ingress('default/manual'), '192.0.2.11/undefined');
+  assert.equal(ingress('default/a'), '192.0.2.10/VIP');
+  assert.equal(ingress('default/b'), undefined);
+  assert.equal(noAddressReason(src.service('default/b')!), 'no free IPv4 address in pool pool');
+  assert.equal(noAddressReason(src.service('default/a')!), undefined);
+  assert.equal(src.service('default/cip')?.status, undefined, 'other types untouched');
+  assert.deepEqual(problems, []);
+  changes.length = 0;
+  await dir.write('pool.yaml', yamlDocs(ipPool('pool', ['192.0.2.10-192.0.2.13'])));
+  await waitFor(() => ingress('default/c') === '192.0.2.13/VIP', 'a grown pool serves c', 3000);
+  assert.equal(ingress('default/a'), '192.0.2.10/VIP', 'a keeps its address');
+  assert.equal(ingress('default/b'), '192.0.2.12/VIP');
+  assert.deepEqual(changes.map(([, k]) => k).sort(), ['default/b', 'default/c'], 'only the Services whose address changed');
+  // A bad entry: the file's last good pool stays in effect.
+  await dir.write('pool.yaml', yamlDocs(ipPool('pool', ['192.0.2.10-192.0.2.'])));
+  await waitFor(() => problems.length > 0, 'a bad pool is a problem', 3000);
+  assert.equal((problems as Problem[]).at(0)?.reason, 'spec.addresses: "192.0.2.10-192.0.2." is not a CIDR, an address or a FIRST-LAST range');
+  assert.equal(ingress('default/c'), '192.0.2.13/VIP');
 });
