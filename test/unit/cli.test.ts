@@ -337,7 +337,7 @@ describe('xlb CLI against an agent with 100,000 frontends', () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
     assert.equal(lines.length, N + 1);
-    assert.match(lines[1]!, /^ns-0\/svc-0\s+ClusterIP\s+10\.96\.0\.0:80\s+TCP/);
+    assert.match(lines[1]!, /^ns-0\/svc-0\s+ClusterIP\s+<none>\s+10\.96\.0\.0:80\s+TCP/);
     const j = await xlb(['services', '--socket', sock, '-o', 'json'], { timeoutMs: 120_000 });
     assert.equal(j.code, 0, j.stderr);
     assert.ok(j.stdout.length > 8 << 20, `${j.stdout.length} bytes of JSON`);
