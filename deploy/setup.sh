@@ -5,16 +5,20 @@
 #   3. compiles bpf/ (clang -O2 -g -target bpf) into build/bpf/;
 #   4. builds the Node-API addon with node-gyp (libbpf linked statically);
 #   5. compiles the TypeScript into dist/.
-# Flags: --build-only (skip package installs), --no-apt (skip apt only).
+# Flags: --build-only (skip package installs), --no-apt (skip apt only), --deps-only (steps 1
+# and 2 only: the image's build stage runs it first, so its package and npm layers stay cached
+# while the sources change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_apt=1
 want_npm=1
+want_build=1
 for a in "$@"; do
   case "$a" in
     --build-only) want_apt=0; want_npm=0 ;;
     --no-apt) want_apt=0 ;;
+    --deps-only) want_build=0 ;;
     *) echo "setup: unknown flag $a" >&2; exit 2 ;;
   esac
 done
@@ -24,6 +28,9 @@ say() { [ -n "${XLB_QUIET:-}" ] || echo "setup: $*"; }
 # Build tools, the BPF toolchain, and what tests, the demo and the benchmarks run.
 PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev pkg-config make g++ python3
       iproute2 iperf3 curl wrk nftables iptables nginx procps ethtool)
+# The container suite (test/container) builds and runs the image with podman on a base made
+# by debootstrap; not needed inside a container (the image's own build stage).
+[ -e /run/.containerenv ] || [ -e /.dockerenv ] || PKGS+=(podman debootstrap)
 
 if [ "$want_apt" = 1 ]; then
   missing=()
@@ -55,6 +62,8 @@ if [ "$want_npm" = 1 ]; then
     echo "$sum" > "$stamp"
   fi
 fi
+
+[ "$want_build" = 1 ] || { say "done (dependencies only)"; exit 0; }
 
 say "compiling bpf/"
 make -s -C bpf

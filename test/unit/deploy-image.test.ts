@@ -13,6 +13,9 @@ interface Instr {
   args: string;
 }
 
+/** Build arguments declared before the first FROM (name -> default). */
+const globalArgs = new Map<string, string>();
+
 /** Instructions per stage, continuation lines joined and comments dropped. */
 function parseContainerfile(text: string): Instr[][] {
   const logical = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
@@ -20,6 +23,11 @@ function parseContainerfile(text: string): Instr[][] {
   for (const line of logical) {
     const m = /^([A-Z]+)\s+(.*)$/.exec(line);
     assert.ok(m, `not an instruction: ${line}`);
+    if (m[1] === 'ARG' && stages.length === 0) {
+      const [k, v] = m[2]!.split('=');
+      globalArgs.set(k!, v ?? '');
+      continue;
+    }
     if (m[1] === 'FROM') stages.push([]);
     assert.ok(stages.length > 0, `${m[1]} before FROM`);
     stages[stages.length - 1]!.push({ op: m[1]!, args: m[2]!.replace(/\s+/g, ' ') });
@@ -60,10 +68,11 @@ const stages = parseContainerfile(readFileSync(join(DEPLOY, 'Containerfile'), 'u
 const [build, runtime] = stages as [Instr[], Instr[]];
 const runs = (s: Instr[]) => s.filter((i) => i.op === 'RUN').map((i) => i.args);
 
-test('two stages: a Debian bookworm Node build stage and a slim bookworm runtime', () => {
+test('two stages: a Debian bookworm Node build stage and a slim bookworm runtime, each base a build argument', () => {
   assert.equal(stages.length, 2);
-  assert.equal(build[0]!.args, 'node:20-bookworm AS build');
-  assert.equal(runtime[0]!.args, 'node:20-bookworm-slim');
+  assert.equal(build[0]!.args, '${BUILD_BASE} AS build');
+  assert.equal(runtime[0]!.args, '${BASE}');
+  assert.deepEqual([...globalArgs], [['BUILD_BASE', 'node:20-bookworm'], ['BASE', 'node:20-bookworm-slim']]);
 });
 
 test("the build stage runs the README's build command, then drops dev dependencies", () => {
