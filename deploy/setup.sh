@@ -25,12 +25,14 @@ done
 
 say() { [ -n "${XLB_QUIET:-}" ] || echo "setup: $*"; }
 
-# Build tools, the BPF toolchain, and what tests, the demo and the benchmarks run.
-PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev pkg-config make g++ python3
-      iproute2 iperf3 curl wrk nftables iptables nginx procps ethtool)
-# The container suite (test/container) builds and runs the image with podman on a base made
-# by debootstrap; not needed inside a container (the image's own build stage).
-[ -e /run/.containerenv ] || [ -e /.dockerenv ] || PKGS+=(podman debootstrap)
+# Build tools and the BPF toolchain.
+PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev pkg-config make g++ python3)
+# What tests, the demo and the benchmarks run, and the container suite's engine (test/container
+# builds and runs the image with podman, under runc: crun refuses hosts with cgroup v1 and v2
+# both mounted; its base comes from debootstrap). Not inside a container: the image's build
+# stage only builds.
+[ -e /run/.containerenv ] || [ -e /.dockerenv ] || PKGS+=(iproute2 iperf3 curl wrk nftables iptables nginx procps
+  ethtool podman runc debootstrap)
 
 if [ "$want_apt" = 1 ]; then
   missing=()

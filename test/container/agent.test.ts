@@ -16,7 +16,7 @@ import { steadyIn } from '../helpers/steady.js';
 import { sweepStale, isRoot } from '../helpers/netns.js';
 import { answers, eventually } from '../helpers/e2e.js';
 import { DEPLOY, loadYaml } from '../unit/deploy-manifests.js';
-import { buildImage, engineMissing, ensureBase, imageSize, podman } from './image.js';
+import { PODMAN, buildImage, engineMissing, ensureBase, imageSize, podman, runLimits } from './image.js';
 
 const skip = !isRoot() ? 'the container suite runs podman as root' : await engineMissing();
 if (skip) console.log(`# test/container skipped: ${skip}`);
@@ -66,7 +66,7 @@ async function bpfSeccompProfile(dir: string): Promise<{ stock: string; withBpf:
 interface Exit { code: number; stdout: string; stderr: string }
 function podmanExit(args: string[], timeoutMs = 60_000): Promise<Exit> {
   return new Promise((resolve) => {
-    execFile('podman', args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile('podman', [...PODMAN, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -93,7 +93,7 @@ function volumeFlags(): string[] {
 
 function runFlags(ctr: string, caps: string[], profile = seccomp.withBpf): string[] {
   started.push(ctr);
-  return ['--name', ctr, '--network', `ns:/run/netns/${topo.nsFor('node1').name}`, ...securityFlags(caps, profile), ...volumeFlags(), image, ...agentArgs()];
+  return ['--name', ctr, ...runLimits(), '--network', `ns:/run/netns/${topo.nsFor('node1').name}`, ...securityFlags(caps, profile), ...volumeFlags(), image, ...agentArgs()];
 }
 
 async function runningCount(ctr: string): Promise<number> {
@@ -142,7 +142,7 @@ t('the image: built on a Debian base, at most 200 MB, `xlb` on PATH', async () =
   const size = await imageSize(image);
   log(`image size ${(size / 1e6).toFixed(1)} MB`);
   assert.ok(size <= 200e6, `image is ${(size / 1e6).toFixed(1)} MB`);
-  const which = await podman(['run', '--rm', '--network=none', '--entrypoint', 'sh', image, '-c', 'command -v xlb']);
+  const which = await podman(['run', '--rm', ...runLimits(), '--network=none', '--entrypoint', 'sh', image, '-c', 'command -v xlb']);
   assert.equal(which.trim(), '/usr/local/bin/xlb');
 });
 

@@ -7,6 +7,7 @@
 // podman creates no bridge in the root namespace).
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync, cpSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { run } from '../helpers/netns.js';
 
@@ -30,15 +31,33 @@ export function defaultBase(): { release: string; nodeMajor: number } {
 
 /** Is a container engine there (or can setup install it)? null when yes, else why not. */
 export async function engineMissing(): Promise<string | null> {
-  for (const tool of ['podman', 'debootstrap']) {
+  for (const tool of ['podman', 'runc', 'debootstrap']) {
     const ok = await run('sh', ['-c', `command -v ${tool}`]).then(() => true, () => false);
     if (!ok) return `${tool} is not installed (deploy/setup.sh installs it from Debian; run it as root)`;
   }
   return null;
 }
 
+/**
+ * podman with runc: crun, podman's default runtime, refuses hosts with cgroup v1 and v2 both
+ * mounted ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), as
+ * these test machines are.
+ */
+export const PODMAN = ['--runtime', 'runc'];
+
+/**
+ * Resource limits for `podman run`: podman's defaults raise them above this machine's (which
+ * needs CAP_SYS_RESOURCE, which the test machines' root does not have), so runc fails with
+ * "error setting rlimit type 7"; keep the host's open-files limit and a bounded process count.
+ */
+export function runLimits(): string[] {
+  const m = /^Max open files\s+\d+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const files = m ? m[1] : '1024';
+  return ['--ulimit', `nofile=${files}:${files}`, '--ulimit', 'nproc=4096:4096'];
+}
+
 export async function podman(args: string[], timeoutMs = 60_000): Promise<string> {
-  return (await run('podman', args, { timeoutMs })).stdout;
+  return (await run('podman', [...PODMAN, ...args], { timeoutMs })).stdout;
 }
 
 async function imageExists(name: string): Promise<boolean> {
@@ -85,17 +104,45 @@ export async function ensureBase(log: (s: string) => void = () => undefined): Pr
     log(`base ${name} built in ${Math.round((Date.now() - t0) / 1000)} s`);
     return name;
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    // debootstrap mounts /proc and /sys in the tree; a failed run can leave them: never
+    // remove through a mount.
+    if (unmountUnder(root)) rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Unmount everything mounted under `dir` (deepest first); true when nothing is left. */
+function unmountUnder(dir: string): boolean {
+  const under = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`)).sort().reverse();
+  for (const m of under()) spawnSync('umount', ['-l', m]);
+  return under().length === 0;
 }
 
 /** Build deploy/Containerfile on the local base (layers cached between runs). */
 export async function buildImage(base: string, log: (s: string) => void = () => undefined): Promise<string> {
   const t0 = Date.now();
-  await run('podman', ['build', '--network=host', '--build-arg', `BUILD_BASE=${base}`, '--build-arg', `BASE=${base}`,
-    '-f', CONTAINERFILE, '-t', IMAGE, ROOT], { timeoutMs: 20 * 60_000 });
+  const work = mkdtempSync(join(tmpdir(), 'xlb-build-'));
+  try {
+    await run('podman', [...PODMAN, 'build', '--network=host', ...(await npmTrust(work)), '--build-arg', `BUILD_BASE=${base}`,
+      '--build-arg', `BASE=${base}`, '-f', CONTAINERFILE, '-t', IMAGE, ROOT], { timeoutMs: 20 * 60_000 });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
   log(`image ${IMAGE} built in ${Math.round((Date.now() - t0) / 1000)} s`);
   return IMAGE;
+}
+
+/**
+ * The build machine's trust for npm, when it has one of its own (npm's `cafile`, e.g. a TLS
+ * proxy's CA): mounted into the build's RUN steps only, as the global npmrc of the base's npm
+ * (/usr/local/etc/npmrc), so nothing of it reaches a layer.
+ */
+async function npmTrust(work: string): Promise<string[]> {
+  const cafile = (await run('npm', ['config', 'get', 'cafile'])).stdout.trim();
+  if (!cafile || cafile === 'null' || cafile === 'undefined') return [];
+  const rc = join(work, 'npmrc');
+  writeFileSync(rc, `cafile=/run/xlb-build-ca.crt\n`);
+  return ['-v', `${realpathSync(cafile)}:/run/xlb-build-ca.crt:ro`, '-v', `${rc}:/usr/local/etc/npmrc:ro`];
 }
 
 /** The image's size in bytes, as the engine reports it. */
