@@ -9,7 +9,7 @@ type Cap = keyof typeof CAP;
 /** What each capability is for, in the words of the error. */
 const WHY: Record<'NET_ADMIN' | 'BPF' | 'PERFMON', string> = {
   BPF: 'load BPF programs and create maps',
-  PERFMON: 'have the verifier accept the programs (without it, its unprivileged pointer rules reject them)',
+  PERFMON: 'have the verifier accept the programs, not reject them under its unprivileged rules',
   NET_ADMIN: 'attach XDP and tc programs',
 };
 
