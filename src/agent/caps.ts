@@ -46,13 +46,15 @@ export function capabilityError(): string | null {
 }
 
 /**
- * bpf() refused although the capabilities are there: the container runtime's seccomp
- * profile allows bpf() only with CAP_SYS_ADMIN (e.g. podman's before CAP_BPF was added).
+ * EPERM from bpf() with every needed capability held (checked at start) and a seccomp filter on:
+ * the container runtime's profile allows bpf() only with CAP_SYS_ADMIN (e.g. podman's before
+ * CAP_BPF was added), which the DaemonSet does not add.
  */
 export function seccompHint(): string | null {
-  const eff = effectiveCaps(readFileSync('/proc/self/status', 'utf8'));
-  const seccomp = /^Seccomp:\s*(\d)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  if (!has(eff, 'BPF') || has(eff, 'SYS_ADMIN') || seccomp !== '2') return null;
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const eff = effectiveCaps(status);
+  const lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  if (missingCaps(eff, lastCap).length || has(eff, 'SYS_ADMIN') || !/^Seccomp:\s*2$/m.test(status)) return null;
   return 'bpf() denied with CAP_BPF held: the seccomp profile allows bpf() only with CAP_SYS_ADMIN; '
     + 'use a profile that allows it with CAP_BPF (containerd 1.7+, Docker 23+), or add SYS_ADMIN';
 }
