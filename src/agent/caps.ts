@@ -10,7 +10,7 @@ type Cap = keyof typeof CAP;
 const WHY: Record<'NET_ADMIN' | 'BPF' | 'PERFMON', string> = {
   BPF: 'load BPF programs and create maps',
   PERFMON: 'have the verifier accept the programs, not reject them under its unprivileged rules',
-  NET_ADMIN: 'attach XDP and tc programs',
+  NET_ADMIN: 'load and attach XDP and tc programs',
 };
 
 /** Effective capability set from /proc/<pid>/status text (the CapEff hex mask). */

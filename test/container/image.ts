@@ -123,7 +123,7 @@ export async function buildImage(base: string, log: (s: string) => void = () => 
   const t0 = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'xlb-build-'));
   try {
-    await run('podman', [...PODMAN, 'build', '--network=host', ...(await npmTrust(work)), '--build-arg', `BUILD_BASE=${base}`,
+    await run('podman', [...PODMAN, 'build', '--force-rm', '--network=host', ...(await npmTrust(work)), '--build-arg', `BUILD_BASE=${base}`,
       '--build-arg', `BASE=${base}`, '-f', CONTAINERFILE, '-t', IMAGE, ROOT], { timeoutMs: 20 * 60_000 });
   } finally {
     rmSync(work, { recursive: true, force: true });
