@@ -6,7 +6,9 @@
 #   4. builds the Node-API addon with node-gyp (libbpf linked statically);
 #   5. compiles the TypeScript into dist/;
 #   6. links the `xlb` command into /usr/local/bin (root only; otherwise it says how).
-# Flags: --build-only (steps 3-5 only), --no-apt (skip apt only),
+# Flags: --build-only (steps 3-5 only), --no-apt (skip apt only), --deps-only (steps 1 and 2
+#   only: the image's build stage runs it first, so its package and npm layers stay cached
+#   while the sources change),
 #   --npm-hook (package.json's "install" script: steps 3-5, nothing when this script's own
 #   `npm ci` runs it, because steps 3-5 follow anyway).
 # The explicit "install" script matters: for a package with a binding.gyp and no install
@@ -18,6 +20,7 @@ cd "$(dirname "$0")/.."
 want_apt=1
 want_npm=1
 want_link=1
+want_build=1
 for a in "$@"; do
   case "$a" in
     --build-only) want_apt=0; want_npm=0; want_link=0 ;;
@@ -25,15 +28,21 @@ for a in "$@"; do
       [ -z "${XLB_SETUP_NPM:-}" ] || exit 0
       want_apt=0; want_npm=0; want_link=0 ;;
     --no-apt) want_apt=0 ;;
+    --deps-only) want_build=0 ;;
     *) echo "setup: unknown flag $a" >&2; exit 2 ;;
   esac
 done
 
 say() { [ -n "${XLB_QUIET:-}" ] || echo "setup: $*"; }
 
-# Build tools, the BPF toolchain, and what tests, the demo and the benchmarks run.
-PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev pkg-config make g++ python3
-      iproute2 iperf3 curl wrk nftables iptables nginx procps ethtool)
+# Build tools and the BPF toolchain.
+PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev pkg-config make g++ python3)
+# What tests, the demo and the benchmarks run, and the container suite's engine (test/container
+# builds and runs the image with podman, under runc: crun refuses hosts with cgroup v1 and v2
+# both mounted; its base comes from debootstrap). Not inside a container: the image's build
+# stage only builds.
+[ -e /run/.containerenv ] || [ -e /.dockerenv ] || PKGS+=(iproute2 iperf3 curl wrk nftables iptables nginx procps
+  ethtool podman runc debootstrap)
 
 if [ "$want_apt" = 1 ]; then
   missing=()
@@ -51,8 +60,11 @@ if [ "$want_apt" = 1 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # nginx-light's package starts a server on port 80 in the root namespace; xlb only
     # uses nginx inside its own namespaces, so stop the packaged one if it started.
-    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
-    pkill -x nginx 2>/dev/null || true
+    if [[ " ${missing[*]} " == *" nginx "* ]]; then
+      if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+      # Without systemd the package's init script started it: stop that one by its pid file.
+      if [ -s /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
+    fi
   fi
 fi
 
@@ -65,6 +77,8 @@ if [ "$want_npm" = 1 ]; then
     echo "$sum" > "$stamp"
   fi
 fi
+
+[ "$want_build" = 1 ] || { say "done (dependencies only)"; exit 0; }
 
 say "compiling bpf/"
 make -s -C bpf

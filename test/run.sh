@@ -13,7 +13,7 @@ export XLB_SOCKET_LB=off
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 # Explicit file list (unit first, then the kernel-facing suites); only *.test.js files are tests.
 files=()
-for d in unit native bpf fuzz e2e conformance bench; do
+for d in unit native bpf fuzz e2e conformance container bench; do
   [ -d "dist/test/$d" ] || continue
   while IFS= read -r f; do files+=("$f"); done < <(find "dist/test/$d" -name '*.test.js' | sort)
 done

@@ -23,6 +23,7 @@ import { splitHostPort } from './options.js';
 import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError, SortedIndex, selectServices } from '../api/index.js';
 import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent, ServiceFilter } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
+import { capabilityError, seccompHint } from './caps.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
 import { probeSocketLb, reapDetail, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
@@ -696,6 +697,12 @@ export async function runAgent(opts: AgentOptions): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  const capErr = capabilityError();
+  if (capErr) {
+    log.fatal({ err: capErr }, 'agent failed to start');
+    console.error(`xlb agent: ${capErr}`);
+    return 1;
+  }
   try {
     await agent.start();
   } catch (e) {
@@ -711,6 +718,7 @@ export async function runAgent(opts: AgentOptions): Promise<number> {
 
 /** One line that says what to do for the errors a user can cause. */
 function hint(err: Error & { code?: string }): string {
+  if (err.code === 'EPERM' && seccompHint()) return `${err.message} — ${seccompHint()}`;
   if (err.code === 'EPERM' || err.code === 'EACCES') return `${err.message} — run as root or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON`;
   if (err.code === 'ENOENT' && /xlb\.o/.test(err.message)) return `${err.message} — build it with 'npm run build'`;
   return err.message;

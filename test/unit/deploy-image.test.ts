@@ -13,6 +13,9 @@ interface Instr {
   args: string;
 }
 
+/** Build arguments declared before the first FROM (name -> default). */
+const globalArgs = new Map<string, string>();
+
 /** Instructions per stage, continuation lines joined and comments dropped. */
 function parseContainerfile(text: string): Instr[][] {
   const logical = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
@@ -20,6 +23,11 @@ function parseContainerfile(text: string): Instr[][] {
   for (const line of logical) {
     const m = /^([A-Z]+)\s+(.*)$/.exec(line);
     assert.ok(m, `not an instruction: ${line}`);
+    if (m[1] === 'ARG' && stages.length === 0) {
+      const [k, v] = m[2]!.split('=');
+      globalArgs.set(k!, v ?? '');
+      continue;
+    }
     if (m[1] === 'FROM') stages.push([]);
     assert.ok(stages.length > 0, `${m[1]} before FROM`);
     stages[stages.length - 1]!.push({ op: m[1]!, args: m[2]!.replace(/\s+/g, ' ') });
@@ -60,10 +68,11 @@ const stages = parseContainerfile(readFileSync(join(DEPLOY, 'Containerfile'), 'u
 const [build, runtime] = stages as [Instr[], Instr[]];
 const runs = (s: Instr[]) => s.filter((i) => i.op === 'RUN').map((i) => i.args);
 
-test('two stages: a Debian bookworm Node build stage and a slim bookworm runtime', () => {
+test('two stages: a Debian bookworm Node build stage and a slim bookworm runtime, each base a build argument', () => {
   assert.equal(stages.length, 2);
-  assert.equal(build[0]!.args, 'node:20-bookworm AS build');
-  assert.equal(runtime[0]!.args, 'node:20-bookworm-slim');
+  assert.equal(build[0]!.args, '${BUILD_BASE} AS build');
+  assert.equal(runtime[0]!.args, '${BASE}');
+  assert.deepEqual([...globalArgs], [['BUILD_BASE', 'node:20-bookworm'], ['BASE', 'node:20-bookworm-slim']]);
 });
 
 test("the build stage runs the README's build command, then drops dev dependencies", () => {
@@ -74,8 +83,8 @@ test("the build stage runs the README's build command, then drops dev dependenci
   for (const r of setupRuns) assert.ok(documented.has(r), `'${r}' must be a command the README documents`);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   assert.ok(setupRuns.includes(pkg.scripts.setup!), `npm run setup (${pkg.scripts.setup}) is the same command`);
-  assert.equal(buildRuns.at(-1), 'npm prune --omit=dev');
-  assert.ok(buildRuns.indexOf('npm prune --omit=dev') > buildRuns.indexOf(setupRuns[0]!));
+  assert.ok(buildRuns.indexOf('npm prune --omit=dev') > buildRuns.lastIndexOf(setupRuns.at(-1)!), 'dev dependencies dropped after the build');
+  assert.match(buildRuns.at(-1)!, /^find node_modules .* -delete$/, 'then what no runtime loads (declarations, source maps)');
   // Building any other way would let the image drift from what developers and CI build.
   for (const r of buildRuns) {
     assert.doesNotMatch(r, /\b(make|node-gyp|tsc|npm (ci|install)|clang)\b/, `'${r}' builds outside setup.sh`);
