@@ -12,6 +12,7 @@ import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../hel
 import { steadyIn } from '../helpers/steady.js';
 import { run, sweepStale, type Netns } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
+import { answerNames, answersFrom, assertOnly, probe, servingFrom, type Answers } from '../helpers/wire.js';
 
 const TAG = 'dp';
 const EXTERNAL_IP_CIDR = '198.18.100.0/25';
@@ -27,70 +28,10 @@ const eps = (list: TopoPod[], cond: Omit<EpDef, 'pod'> = {}): EpDef[] => list.ma
 const http = (name: string, port: number, nodePort?: number) => ({ name, port, targetPort: HTTP_PORT, ...(nodePort ? { nodePort } : {}) });
 const udp = (name: string, port: number, nodePort?: number) => ({ name, port, targetPort: UDP_PORT, protocol: 'UDP' as const, ...(nodePort ? { nodePort } : {}) });
 
-interface Answers { names: Map<string, number>; failed: number; errors: string[] }
-
-/** n HTTP requests, each on a new connection; which pods answered and how many failed. */
-async function answers(from: string, url: string, n: number, timeoutMs = 1500): Promise<Answers> {
-  const r: Answers = { names: new Map(), failed: 0, errors: [] };
-  for (let i = 0; i < n; i++) {
-    const x = await topo.curl(from, url, { timeoutMs });
-    if (x.status === 200) {
-      const name = x.body.trim().replace(/^Hello, /, '');
-      r.names.set(name, (r.names.get(name) ?? 0) + 1);
-    } else {
-      r.failed++;
-      if (r.errors.length < 3) r.errors.push(x.error ?? `HTTP ${x.status}`);
-    }
-  }
-  return r;
-}
-
-const names = (a: Answers): string[] => [...a.names.keys()].sort();
-
-function assertOnly(a: Answers, allowed: TopoPod[], what: string): void {
-  assert.equal(a.failed, 0, `${what}: ${a.failed} failed (${a.errors.join('; ')})`);
-  const ok = new Set(allowed.map((p) => p.name));
-  for (const n of a.names.keys()) assert.ok(ok.has(n), `${what}: answered by ${n}, expected only ${[...ok].join(', ')}`);
-}
-
-
+const answers = (from: string, url: string, n: number, timeoutMs = 1500): Promise<Answers> => answersFrom(topo, from, url, n, timeoutMs);
+const names = answerNames;
 /** Wait until a freshly applied Service answers `url` from `from` (both agents programmed it). */
-async function serving(from: string, url: string): Promise<void> {
-  await eventually(`${url} answers from ${from}`, async () => (await topo.curl(from, url, { timeoutMs: 500 })).status === 200);
-}
-
-// Probes that report what the client's socket saw: a TCP connect refused (a RST came back) or
-// a datagram refused (a connected UDP socket hears of an ICMP port unreachable; an unconnected
-// one never does), versus an answer or silence. Prints {result, code?, reply?, ms}.
-const PROBE = `
-import net from 'node:net';
-import dgram from 'node:dgram';
-const [kind, addr, port, timeoutMs] = process.argv.slice(1);
-const t0 = performance.now();
-let close = () => {};
-const done = (r) => { console.log(JSON.stringify({ ...r, ms: Math.round(performance.now() - t0) })); close(); process.exit(0); };
-setTimeout(() => done({ result: 'timeout' }), Number(timeoutMs));
-if (kind === 'tcp') {
-  const s = net.connect({ host: addr, port: Number(port) });
-  close = () => s.destroy();
-  s.on('connect', () => done({ result: 'connected' }));
-  s.on('error', (e) => done({ result: 'error', code: e.code }));
-} else {
-  const s = dgram.createSocket('udp4');
-  close = () => s.close();
-  s.on('message', (m) => done({ result: 'reply', reply: m.toString() }));
-  s.on('error', (e) => done({ result: 'error', code: e.code }));
-  s.connect(Number(port), addr, () => s.send('probe'));
-}
-`;
-
-interface ProbeResult { result: 'connected' | 'reply' | 'error' | 'timeout'; code?: string; reply?: string; ms: number }
-
-async function probe(kind: 'tcp' | 'udp', ns: Netns, addr: string, port: number, timeoutMs = 2000): Promise<ProbeResult> {
-  const r = await run('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', PROBE, kind, addr, String(port), String(timeoutMs)],
-    { timeoutMs: timeoutMs + 5000 });
-  return JSON.parse(r.stdout.trim()) as ProbeResult;
-}
+const serving = (from: string, url: string): Promise<void> => servingFrom(topo, from, url);
 
 /**
  * Packets the node's stack forwarded from eth0 back out of eth0 (an nftables counter in the
