@@ -109,7 +109,7 @@ describe('status API of a running agent', () => {
       if (agent.exitCode !== null) throw new Error(`agent exited ${agent.exitCode}: ${agentLog}`);
       const s = await cliJson(sock, 'status');
       return s.lastSyncMs > 0 && s.pendingChanges === 0 && s.enabled ? s : undefined;
-    }).catch((e: Error) => { throw new Error(`${e.message}\nagent log:\n${agentLog}`); });
+    }, 60_000).catch((e: Error) => { throw new Error(`${e.message}\nagent log:\n${agentLog}`); });
   });
 
   after(async () => {
