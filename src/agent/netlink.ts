@@ -49,6 +49,23 @@ export async function listLinks(): Promise<LinkInfo[]> {
   }));
 }
 
+/**
+ * The node's addresses as the datapath needs them: the Node's own and the devices', the
+ * devices' subnet broadcasts that are no address of theirs, and the SNAT address (the Node's
+ * first, else a device's).
+ */
+export function nodeAddresses(nodeAddrs: string[], links: LinkInfo[], devices: string[]): { addrs: string[]; broadcasts: string[]; snatAddr: string | null } {
+  const addrs = new Set<string>(nodeAddrs);
+  const broadcasts = new Set<string>();
+  for (const l of links) {
+    if (!devices.includes(l.name)) continue;
+    for (const a of l.addrs) addrs.add(a);
+    for (const b of l.broadcasts) broadcasts.add(b);
+  }
+  const snatAddr = nodeAddrs[0] ?? links.find((l) => devices.includes(l.name) && l.addrs.length)?.addrs[0] ?? null;
+  return { addrs: [...addrs], broadcasts: [...broadcasts].filter((b) => !addrs.has(b)), snatAddr };
+}
+
 /** Interfaces holding the default route, plus those holding one of `nodeAddrs`. */
 export async function detectDevices(nodeAddrs: string[]): Promise<string[]> {
   const routes = (await ipJson(['route', 'show', 'default'])) as Array<{ dev?: string }>;
