@@ -3,7 +3,6 @@
 // /healthz and /metrics. Exiting (or kill -9) leaves maps and links pinned, so forwarding
 // goes on and the next agent adopts them.
 import { EventEmitter } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentOptions } from './options.js';
@@ -25,7 +24,7 @@ import type { ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { capabilityError, seccompHint } from './caps.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
-import { detectDevices, listLinks, LinkMonitor, nodeAddresses, selectPodInterfaces } from './netlink.js';
+import { allowLocalSource, checkDevices, detectDevices, listLinks, LinkMonitor, nodeAddresses, selectPodInterfaces } from './netlink.js';
 import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
 import { nodePortsIn } from './ports.js';
 import { Toggle } from './toggle.js';
@@ -442,36 +441,8 @@ export class Agent implements AgentState {
   }
 }
 
-/** A named device that does not exist is a typo unless the operator said it comes later. */
-async function checkDevices(o: AgentOptions): Promise<void> {
-  if (!o.devices.length || o.waitForDevices) return;
-  const present = (await listLinks()).map((l) => l.name);
-  const missing = o.devices.filter((d) => !present.includes(d));
-  if (missing.length) {
-    throw new Error(`--devices: no interface named ${missing.join(', ')} on this node (it has ${present.join(', ')}); ` +
-      'fix --devices, or give --wait-for-devices true to attach when it appears');
-  }
-}
-
 function isMapFull(res: ReconcileResult): boolean {
   return !res.ok && res.errors.some((e) => /E2BIG|ENOSPC|ENOMEM/.test(e));
-}
-
-/**
- * The device hook hands a packet it SNATed to the node's own address to the stack when the FIB
- * cannot forward it (XDP: no neighbour yet; both: e.g. fragmentation needed); without
- * accept_local the kernel drops it as a martian ("saddr is local").
- */
-function allowLocalSource(dev: string, log: Logger): void {
-  const f = `/proc/sys/net/ipv4/conf/${dev}/accept_local`;
-  try {
-    if (readFileSync(f, 'utf8').trim() !== '1') {
-      writeFileSync(f, '1');
-      log.info({ dev }, 'set accept_local=1 (SNATed packets passed to the stack)');
-    }
-  } catch (e) {
-    log.warn({ dev, err: (e as Error).message }, 'could not set accept_local');
-  }
 }
 
 export async function runAgent(opts: AgentOptions): Promise<number> {
