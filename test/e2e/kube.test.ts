@@ -155,7 +155,8 @@ test('a restart whose EndpointSlice list is slow never programs a Service withou
     return { ok, failed };
   })();
   try {
-    await c.startAgent('node1', [], 30_000, ['--source', 'kube', '--kubeconfig', kubeconfigPath]);
+    // debug: the first full sync logs each Service it programs at debug level (a progress line speaks for the batch).
+    await c.startAgent('node1', ['--log-level', 'debug'], 30_000, ['--source', 'kube', '--kubeconfig', kubeconfigPath]);
   } finally {
     await send({ op: 'listDelay', resource: 'endpointslices', ms: 0 });
   }
