@@ -1,9 +1,12 @@
 // Interface and address discovery, and link events, through iproute2's JSON output and
-// `ip monitor`. The agent runs inside the node's network namespace, so every call here
-// sees exactly that namespace.
+// `ip monitor`, and the per-interface setting the datapath needs (accept_local). The agent
+// runs inside the node's network namespace, so every call here sees exactly that namespace.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { EventEmitter } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { AgentOptions } from './options.js';
+import type { Logger } from '../log.js';
 
 const pexec = promisify(execFile);
 
@@ -47,6 +50,23 @@ export async function listLinks(): Promise<LinkInfo[]> {
     broadcasts: (r.addr_info ?? []).filter((a) => a.family === 'inet')
       .map((a) => subnetBroadcast(a.local, a.prefixlen ?? 32)).filter((b): b is string => b !== null),
   }));
+}
+
+/**
+ * The node's addresses as the datapath needs them: the Node's own and the devices', the
+ * devices' subnet broadcasts that are no address of theirs, and the SNAT address (the Node's
+ * first, else a device's).
+ */
+export function nodeAddresses(nodeAddrs: string[], links: LinkInfo[], devices: string[]): { addrs: string[]; broadcasts: string[]; snatAddr: string | null } {
+  const addrs = new Set<string>(nodeAddrs);
+  const broadcasts = new Set<string>();
+  for (const l of links) {
+    if (!devices.includes(l.name)) continue;
+    for (const a of l.addrs) addrs.add(a);
+    for (const b of l.broadcasts) broadcasts.add(b);
+  }
+  const snatAddr = nodeAddrs[0] ?? links.find((l) => devices.includes(l.name) && l.addrs.length)?.addrs[0] ?? null;
+  return { addrs: [...addrs], broadcasts: [...broadcasts].filter((b) => !addrs.has(b)), snatAddr };
 }
 
 /** Interfaces holding the default route, plus those holding one of `nodeAddrs`. */
@@ -104,4 +124,32 @@ export function selectPodInterfaces(links: LinkInfo[], devices: string[], globs:
     if (globs.length > 0) return globs.some((g) => globMatch(g, l.name));
     return l.kind === 'veth';
   });
+}
+
+/** A named device that does not exist is a typo unless the operator said it comes later. */
+export async function checkDevices(o: Pick<AgentOptions, 'devices' | 'waitForDevices'>): Promise<void> {
+  if (!o.devices.length || o.waitForDevices) return;
+  const present = (await listLinks()).map((l) => l.name);
+  const missing = o.devices.filter((d) => !present.includes(d));
+  if (missing.length) {
+    throw new Error(`--devices: no interface named ${missing.join(', ')} on this node (it has ${present.join(', ')}); ` +
+      'fix --devices, or give --wait-for-devices true to attach when it appears');
+  }
+}
+
+/**
+ * The device hook hands a packet it SNATed to the node's own address to the stack when the FIB
+ * cannot forward it (XDP: no neighbour yet; both: e.g. fragmentation needed); without
+ * accept_local the kernel drops it as a martian ("saddr is local").
+ */
+export function allowLocalSource(dev: string, log: Logger): void {
+  const f = `/proc/sys/net/ipv4/conf/${dev}/accept_local`;
+  try {
+    if (readFileSync(f, 'utf8').trim() !== '1') {
+      writeFileSync(f, '1');
+      log.info({ dev }, 'set accept_local=1 (SNATed packets passed to the stack)');
+    }
+  } catch (e) {
+    log.warn({ dev, err: (e as Error).message }, 'could not set accept_local');
+  }
 }

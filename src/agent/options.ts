@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
 import { parseCidr } from '../model/ip.js';
-import { DEFAULT_FLOW_CACHE_SIZE } from '../datapath/codecs.js';
+import { DEFAULT_CONFIG, DEFAULT_FLOW_CACHE_SIZE } from '../datapath/codecs.js';
 import { DEFAULT_API_SOCKET } from '../api/view.js';
 import { MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH } from '../sources/manifest-parse.js';
 
@@ -94,7 +94,8 @@ export interface AgentOptions {
   externalIpCidrs: string[];
 }
 
-/** Defaults, each written once: the help shows them and resolve() applies them. */
+/** Defaults, each written once: the help shows them and resolve() applies them. Those the
+ *  datapath also knows (its config entry's, the map sizes bpf/xlb_maps.h mirrors) come from it. */
 export const DEFAULTS = {
   deviceMode: 'auto',
   localDelivery: 'stack',
@@ -104,8 +105,8 @@ export const DEFAULTS = {
   healthzBindAddress: '0.0.0.0:10256',
   metricsBindAddress: '0.0.0.0:10249',
   logLevel: 'info',
-  nodePortRange: '30000-32767',
-  snatPortRange: '1024-65535',
+  nodePortRange: `${DEFAULT_CONFIG.nodePortMin}-${DEFAULT_CONFIG.nodePortMax}`,
+  snatPortRange: `${DEFAULT_CONFIG.snatPortMin}-${DEFAULT_CONFIG.snatPortMax}`,
   conntrackSize: 262144,
   flowCacheSize: DEFAULT_FLOW_CACHE_SIZE,
   maglevTableSize: MAGLEV_DEFAULT_M,

@@ -3,34 +3,32 @@
 // /healthz and /metrics. Exiting (or kill -9) leaves maps and links pinned, so forwarding
 // goes on and the next agent adopts them.
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AgentOptions } from './options.js';
 import { child, setLogLevel, type Logger } from '../log.js';
 import { loadObject, possibleCpus, type BpfObject } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
 import { Reconciler, mapsOf, type ReconcileResult } from '../datapath/reconcile.js';
+import { NodeDatapath } from '../datapath/node.js';
 import { sweepConntrack } from '../datapath/ctgc.js';
 import { topologyRequested, translate } from '../model/translate.js';
 import { FrontendClaims, claimRank } from '../model/claims.js';
-import { ENABLED_LABEL, nodeChange, nodeInfo } from '../model/node.js';
+import { nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { createSource, KeyQueue, noAddressReason, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from './options.js';
-import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, ViewError, SortedIndex, selectServices } from '../api/index.js';
-import type { AgentView, DecodedMap, DecodedMaps, StatsInfo, StatusInfo, EnabledReason, ProgrammedEvent, ServiceFilter } from '../api/view.js';
+import { readTcpAuth, startApiServer, startHealthServer, startMetricsServer, HealthCheckServers, HealthTracker, XlbMetrics, SortedIndex } from '../api/index.js';
+import type { ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { capabilityError, seccompHint } from './caps.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
-import { detectDevices, listLinks, LinkMonitor, selectPodInterfaces } from './netlink.js';
-import { probeSocketLb, reapDetail, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
-import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
+import { allowLocalSource, checkDevices, detectDevices, listLinks, LinkMonitor, nodeAddresses, selectPodInterfaces } from './netlink.js';
+import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
 import { nodePortsIn } from './ports.js';
-
-export { ENABLED_LABEL };
+import { Toggle } from './toggle.js';
+import { StatusView, type AgentState } from './view.js';
 
 /** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
 const SYNC_BATCH = 256;
@@ -45,52 +43,45 @@ export function objectPath(): string {
   return join(root, 'build', 'bpf', 'xlb.o');
 }
 
-interface ToggleState { [node: string]: boolean }
-
-export class Agent implements AgentView {
+/** The running agent: the fields AgentState names are what its status view (./view.ts) reads. */
+export class Agent implements AgentState {
   readonly events = new EventEmitter();
+  readonly view = new StatusView(this);
   private readonly log: Logger;
-  private obj!: BpfObject;
-  private rec!: Reconciler;
-  private source!: Source;
-  private queue!: KeyQueue<string>;
-  private attacher!: Attacher;
+  obj!: BpfObject;
+  rec!: Reconciler;
+  nodeDp!: NodeDatapath;
+  source!: Source;
+  queue!: KeyQueue<string>;
+  attacher!: Attacher;
   private monitor = new LinkMonitor();
-  private readonly tracker = new HealthTracker();
+  readonly tracker = new HealthTracker();
   private metrics!: XlbMetrics;
   private hc!: HealthCheckServers;
   private closers: Array<() => Promise<void> | void> = [];
-  /** desired state by key, sorted for the status API's pages and filters */
-  private desired = new SortedIndex<ServiceSpec>();
+  readonly desired = new SortedIndex<ServiceSpec>();
   /** what each Service asks for, and which one owns a frontend several ask for */
   private readonly claims = new FrontendClaims();
   private node: NodeInfo | undefined;
-  private devices: string[] = [];
-  private podIfs: string[] = [];
-  /** named devices that do not exist (yet): --wait-for-devices */
-  private absent: string[] = [];
+  devices: string[] = [];
+  podIfs: string[] = [];
+  absent: string[] = [];
   private deviceModes = new Map<string, DeviceChoice>();
-  private enabled = false;
-  private reason: EnabledReason = 'default';
-  private lastSync = 0;
-  private cfg: C.XlbConfig = { ...C.DEFAULT_CONFIG };
+  readonly onOff: Toggle;
+  lastSync = 0;
   private cpus = 1;
   private ctTimer?: NodeJS.Timeout;
   /** every initial list is in: changes are programmed from here on (the first full sync reads the rest) */
-  private listed = false;
-  /** snat_skip as last written, and the SNAT port view of the last sweep */
-  private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
-  private snat = { first: 0, last: 0, skipped: 0, used: 0 };
+  listed = false;
   private readonly changedAt = new Map<string, number>();
-  private sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0, reap: false };
-  private readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
-  /** the cgroup the socket LB hooks are on, or why they are not */
-  private sockCgroup: { path?: string; error?: string } = {};
-  /** a full sync's progress while it runs */
-  private syncing: { stage: string; done: number; total: number } | undefined;
+  sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0, reap: false };
+  readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
+  sockCgroup: { path?: string; error?: string } = {};
+  syncing: { stage: string; done: number; total: number } | undefined;
 
-  constructor(private readonly opts: AgentOptions) {
+  constructor(readonly opts: AgentOptions) {
     this.log = child('agent');
+    this.onOff = new Toggle(opts);
   }
 
   // ---- lifecycle ----
@@ -116,13 +107,18 @@ export class Agent implements AgentView {
     C.verifyLayout(this.obj);
     this.closers.push(() => this.obj.close());
     this.rec = new Reconciler(mapsOf(this.obj), { maglevM: o.maglevTableSize, cpus: this.cpus });
+    this.nodeDp = new NodeDatapath(this.obj, {
+      peerDelivery: o.localDelivery === 'peer', nodePortRange: o.nodePortRange, snatPortRange: o.snatPortRange,
+      maglevM: o.maglevTableSize, conntrackSize: o.conntrackSize, flowCacheSize: o.flowCacheSize, cpus: this.cpus,
+      sock: sockConfig(o.socketLb, this.sockKernel.cookie),
+    });
     const adopted = this.rec.adoptPinned();
     this.log.info({ pinPath: o.pinPath, reused: this.obj.reused.length, ...adopted }, 'datapath loaded');
 
-    this.metrics = new XlbMetrics(this);
+    this.metrics = new XlbMetrics(this.view);
     // healthCheckNodePort listeners share the healthz host; probes fail only when a change is late.
     const hcHost = splitHostPort(this.opts.healthzBindAddress).host || '0.0.0.0';
-    this.hc = new HealthCheckServers(hcHost, () => proxyHealth(this, o.healthTimeout * 1000).healthy);
+    this.hc = new HealthCheckServers(hcHost, () => proxyHealth(this.view, o.healthTimeout * 1000).healthy);
     this.closers.push(() => this.hc.sync([]));
 
     this.source = createSource(o.source === 'manifests'
@@ -140,9 +136,9 @@ export class Agent implements AgentView {
 
     // The API comes up first so `xlb status` can say what the agent is waiting for.
     const tcpAuth = readTcpAuth({ ca: o.apiTlsCa, cert: o.apiTlsCert, key: o.apiTlsKey, tokenFile: o.apiTokenFile });
-    const api = await startApiServer(this, { socketPath: o.apiSocket, tcpAddress: o.apiAddress, tcpAuth });
+    const api = await startApiServer(this.view, { socketPath: o.apiSocket, tcpAddress: o.apiAddress, tcpAuth });
     this.closers.push(() => api.close());
-    const hz = await startHealthServer(this, o.healthzBindAddress, { healthTimeoutMs: o.healthTimeout * 1000 });
+    const hz = await startHealthServer(this.view, o.healthzBindAddress, { healthTimeoutMs: o.healthTimeout * 1000 });
     this.closers.push(() => hz.close());
     const mx = await startMetricsServer(this.metrics, o.metricsBindAddress, { config: { ...o } });
     this.closers.push(() => mx.close());
@@ -151,7 +147,7 @@ export class Agent implements AgentView {
     // Never program from a partial view: wait for every initial list.
     this.tracker.queued();
     const progressLog = setInterval(() => {
-      const p = this.progress();
+      const p = this.view.progress();
       if (p) this.log.info({ ...p }, `starting: ${p.stage} ${p.done} / ${p.total}`);
     }, 1000);
     try {
@@ -351,112 +347,13 @@ export class Agent implements AgentView {
     this.node = n ? nodeInfo(n) : undefined;
     const nodeAddrs = this.node?.addresses ?? [];
     this.devices = this.opts.devices.length ? this.opts.devices : await detectDevices(nodeAddrs);
-    const links = await listLinks();
-    const addrs = new Set<string>(nodeAddrs);
-    const broadcasts = new Set<string>();
-    for (const l of links) {
-      if (!this.devices.includes(l.name)) continue;
-      for (const a of l.addrs) addrs.add(a);
-      for (const b of l.broadcasts) broadcasts.add(b);
-    }
-    this.writeNodeAddrs([...addrs], [...broadcasts].filter((b) => !addrs.has(b)));
-    const snat = nodeAddrs[0] ?? links.find((l) => this.devices.includes(l.name) && l.addrs.length)?.addrs[0] ?? null;
-    this.cfg = {
-      ...C.DEFAULT_CONFIG,
-      flags: C.DEFAULT_CONFIG.flags | (this.opts.localDelivery === 'peer' ? C.CONFIG_FLAG.peer : 0),
-      nodePortMin: this.opts.nodePortRange.min, nodePortMax: this.opts.nodePortRange.max,
-      maglevM: this.opts.maglevTableSize,
-      ctLimit: C.ctFlowLimit(this.opts.conntrackSize, this.cpus),
-      snatAddr: snat,
-      snatPortMin: this.opts.snatPortRange.min, snatPortMax: this.opts.snatPortRange.max,
-      // A new generation with every config write: nothing cached under another config is used.
-      flowCacheGen: this.opts.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
-      flowCacheMask: Math.max(1, this.opts.flowCacheSize) - 1,
-      ...sockConfig(this.opts.socketLb, this.sockKernel.cookie),
-    };
-    this.writeSnatSkip();
-    this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
-    if (!snat) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
-  }
-
-  /** Node addresses (NodePort), and the devices' subnet broadcast addresses, flagged: the
-   *  datapath never starts a flow from one (flow_src_ok in bpf/include/flow.h). */
-  private writeNodeAddrs(addrs: string[], broadcasts: string[]): void {
-    const m = this.obj.map(C.MAP.nodeAddrs);
-    const want = new Set([...addrs, ...broadcasts]);
-    for (const a of addrs) m.update(C.encodeNodeAddrKey(a), C.encodeNodeAddrValue());
-    for (const b of broadcasts) m.update(C.encodeNodeAddrKey(b), C.encodeNodeAddrValue(C.NODE_ADDR_FLAG.broadcast));
-    for (const k of m.keys()) if (!want.has(C.decodeNodeAddrKey(k))) m.delete(k);
-  }
-
-  /** pod_ifs: the pod interfaces by ifindex; veths are marked as peer-redirect targets. */
-  private writePodIfs(pods: Array<{ ifindex: number; kind: string }>): void {
-    const m = this.obj.map(C.MAP.podIfs);
-    const want = new Set<number>();
-    for (const l of pods) {
-      want.add(l.ifindex);
-      m.update(C.encodePodIfKey(l.ifindex), C.encodePodIfValue(l.kind === 'veth' ? C.POD_IF_FLAG.peer : 0));
-    }
-    for (const k of m.keys()) if (!want.has(C.decodePodIfKey(k))) m.delete(k);
-  }
-
-  /** snat_skip: the ports of the SNAT range the node itself uses (src/agent/ports.ts); only
-   *  words that changed are written. */
-  private writeSnatSkip(): void {
-    const r = this.opts.snatPortRange;
-    const skip = nodePortsIn(r);
-    const words = C.snatSkipWords(skip);
-    const m = this.obj.map(C.MAP.snatSkip);
-    for (let i = 0; i < words.length; i++) {
-      if (words[i] !== this.snatSkip[i]) m.update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(words[i]));
-    }
-    this.snatSkip = words;
-    const free = r.max - r.min + 1 - skip.size;
-    if (free < 1024 && this.snat.skipped !== skip.size) {
-      this.log.warn({ range: `${r.min}-${r.max}`, free }, 'few SNAT ports left after the ports the node uses: widen --snat-port-range');
-    }
-    this.snat = { ...this.snat, first: r.min, last: r.max, skipped: skip.size };
-  }
-
-  /** if_macs: each attached interface's own MAC, the source MAC of replies sent back out of it. */
-  private writeIfMacs(links: Array<{ ifindex: number; mac: string | null }>): void {
-    const m = this.obj.map(C.MAP.ifMacs);
-    const want = new Set<number>();
-    for (const l of links) {
-      if (!l.mac) continue;
-      want.add(l.ifindex);
-      m.update(C.encodeIfMacKey(l.ifindex), C.encodeIfMacValue(l.mac));
-    }
-    for (const k of m.keys()) if (!want.has(C.decodeIfMacKey(k))) m.delete(k);
-  }
-
-  private toggleFile(): string {
-    return join(dirname(this.opts.apiSocket), 'toggle.json');
-  }
-
-  private readToggle(): boolean | undefined {
-    try {
-      return (JSON.parse(readFileSync(this.toggleFile(), 'utf8')) as ToggleState)[this.opts.node];
-    } catch {
-      return undefined;
-    }
-  }
-
-  private decideEnabled(): { enabled: boolean; reason: EnabledReason } {
-    const label = this.node?.labels[ENABLED_LABEL];
-    if (this.opts.source === 'manifests') {
-      const t = this.readToggle();
-      if (t !== undefined) return { enabled: t, reason: 'toggle' };
-    }
-    if (label === 'true' || label === 'false') return { enabled: label === 'true', reason: 'label' };
-    return { enabled: this.opts.enabledByDefault, reason: 'default' };
+    this.nodeDp.writeSnatSkip(nodePortsIn(this.opts.snatPortRange));
+    this.nodeDp.write(nodeAddresses(nodeAddrs, await listLinks(), this.devices));
   }
 
   private async applyEnabled(): Promise<void> {
-    const d = this.decideEnabled();
-    const was = this.enabled;
-    this.enabled = d.enabled;
-    this.reason = d.reason;
+    const was = this.onOff.enabled;
+    const d = this.onOff.decide(this.node?.labels);
     if (!this.attacher) this.attacher = new Attacher(this.opts.pinPath, child('attach'));
     if (d.enabled) await this.syncInterfaces();
     else this.attacher.detachAll();
@@ -464,7 +361,7 @@ export class Agent implements AgentView {
   }
 
   private async syncInterfaces(): Promise<void> {
-    if (!this.enabled) return;
+    if (!this.onOff.enabled) return;
     const links = await listLinks();
     const present = new Set(links.map((l) => l.name));
     const devices = this.devices.filter((d) => present.has(d));
@@ -473,8 +370,8 @@ export class Agent implements AgentView {
     this.absent = absent;
     const pods = selectPodInterfaces(links, this.devices, this.opts.podInterfaces);
     this.podIfs = pods.map((l) => l.name);
-    this.writePodIfs(pods);
-    this.writeIfMacs([...links.filter((l) => devices.includes(l.name)), ...pods]);
+    this.nodeDp.writePodIfs(pods);
+    this.nodeDp.writeIfMacs([...links.filter((l) => devices.includes(l.name)), ...pods]);
     for (const d of [...devices, ...this.podIfs]) allowLocalSource(d, this.log);
     const byMode = this.chooseDeviceModes(devices, links);
     // tc first: while a device changes mode both hooks may run for a moment, which is harmless
@@ -513,27 +410,19 @@ export class Agent implements AgentView {
   }
 
   async toggle(on: boolean): Promise<{ enabled: boolean; reason: string }> {
-    if (this.opts.source !== 'manifests') {
-      throw new ViewError('FAILED_PRECONDITION', `in kube mode xlb follows the Node label: kubectl label node ${this.opts.node} ${ENABLED_LABEL}=${on} --overwrite`);
-    }
-    const file = this.toggleFile();
-    let state: ToggleState = {};
-    try { state = JSON.parse(readFileSync(file, 'utf8')) as ToggleState; } catch { /* first toggle */ }
-    state[this.opts.node] = on;
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify(state));
+    this.onOff.write(on);
     await this.applyEnabled();
-    return { enabled: this.enabled, reason: this.reason };
+    return { enabled: this.onOff.enabled, reason: this.onOff.reason };
   }
 
   // ---- conntrack sweep ----
 
   private sweep(): void {
     try {
-      const r = sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.cfg);
+      const r = sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.nodeDp.cfg);
       const reaped = this.rec.reapRetired(r.liveBackends);
-      this.snat.used = r.snatPorts;
-      this.writeSnatSkip();
+      this.nodeDp.snatPorts.used = r.snatPorts;
+      this.nodeDp.writeSnatSkip(nodePortsIn(this.opts.snatPortRange));
       if (r.expired || reaped) this.log.debug({ expired: r.expired, live: r.entries, reaped }, 'conntrack sweep');
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');
@@ -543,143 +432,17 @@ export class Agent implements AgentView {
 
   /** Connected UDP sockets whose backend is gone are destroyed (iter/udp), when the kernel can. */
   private reapSockets(): void {
-    if (!this.sockKernel.reap || !this.enabled || this.opts.socketLb === 'off') return;
+    if (!this.sockKernel.reap || !this.onOff.enabled || this.opts.socketLb === 'off') return;
     try {
       this.obj.program(C.SOCK_REAP_PROG).runIter();
     } catch (e) {
       this.log.warn({ err: String(e) }, 'socket reap failed');
     }
   }
-
-  // ---- AgentView ----
-
-  status(): StatusInfo {
-    const atts = this.attacher?.attachments() ?? [];
-    // backends is an ARRAY (every index exists) and ct can be large: count those from what
-    // the agent knows (the reconciler's ids, the datapath's admission counter) instead.
-    const counted: Record<string, () => number> = {
-      [C.MAP.backends]: () => this.rec.backendCount(),
-      [C.MAP.ct]: () => 2 * ctLive(this.obj), // a forward and a reply entry per flow
-    };
-    const mapFill = [C.MAP.services, C.MAP.backends, C.MAP.slots, C.MAP.maglev, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges].map((name) => {
-      const m = this.obj.map(name);
-      return { name, entries: counted[name]?.() ?? m.keys().length, maxEntries: m.maxEntries };
-    });
-    const errs = [...(this.attacher?.errors.values() ?? [])];
-    return {
-      node: this.opts.node,
-      enabled: this.enabled,
-      reason: this.reason,
-      devices: this.devices.map((d) => {
-        const a = atts.find((x) => (x.kind === 'xdp' || x.kind === 'tc-device') && x.ifname === d);
-        const mode = a?.kind === 'tc-device' ? 'tc' : a?.mode;
-        return { name: d, ifindex: a?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? (this.absent.includes(d) ? 'waiting: no such interface' : 'detached')), progId: a?.progId ?? 0, linkId: a?.linkId ?? 0 };
-      }),
-      podInterfaces: this.podIfs.map((name) => ({ name, progIds: atts.filter((a) => a.ifname === name).map((a) => a.progId) })),
-      pinPath: this.opts.pinPath,
-      lastSync: this.lastSync,
-      pendingChanges: this.queue?.pending() ?? 0,
-      mapFill,
-      kernel: { release: release(), checks: this.kernelChecks() },
-      source: { kind: this.opts.source, synced: this.source?.synced ?? false, connection: this.source?.synced ? 'up' : 'syncing' },
-      snatPorts: { ...this.snat },
-      progress: this.progress(),
-    };
-  }
-
-  /** The source's initial read, then the first full sync; undefined once started. */
-  private progress(): { stage: string; done: number; total: number } | undefined {
-    return this.syncing ? { ...this.syncing } : this.listed ? undefined : this.source?.progress;
-  }
-
-  private kernelChecks(): { name: string; ok: boolean; detail: string }[] {
-    const [maj, min] = release().split('.').map(Number);
-    const tcx = maj > 6 || (maj === 6 && min >= 6);
-    return [
-      { name: 'btf', ok: existsSync('/sys/kernel/btf/vmlinux'), detail: '/sys/kernel/btf/vmlinux' },
-      { name: 'tcx links (6.6+)', ok: tcx, detail: release() },
-      { name: 'bpffs at pin path', ok: true, detail: this.opts.pinPath },
-      {
-        name: 'flow cache', ok: true,
-        detail: this.opts.flowCacheSize ? `${this.opts.flowCacheSize} entries per CPU` : 'off (--flow-cache-size 0): every packet looks up conntrack',
-      },
-      {
-        name: 'local delivery', ok: true,
-        detail: this.opts.localDelivery === 'peer'
-          ? 'peer: translated packets enter local pods directly (bpf_redirect_peer), past the host FORWARD hooks'
-          : 'stack: translated packets reach local pods through host routing and netfilter',
-      },
-      { name: 'socket LB hooks (kernel)', ok: this.sockKernel.ok, detail: this.sockKernel.detail },
-      this.socketLbCheck(),
-      { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(this.sockKernel, this.sweepMs) },
-      ...[...(this.attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
-    ];
-  }
-
-  /** The mode, the cgroup and what is attached there. */
-  private socketLbCheck(): { name: string; ok: boolean; detail: string } {
-    const mode = this.opts.socketLb;
-    const name = `socket LB ${mode}`;
-    if (mode === 'off') return { name, ok: true, detail: 'off: only packets on devices and pod interfaces are translated' };
-    if (!this.sockKernel.ok) return { name, ok: false, detail: 'not attached: this kernel lacks the hooks' };
-    if (this.sockCgroup.error) return { name, ok: false, detail: `cgroup ${this.sockCgroup.path ?? '?'}: ${this.sockCgroup.error}` };
-    const hooks = this.attacher?.cgroupAttachments() ?? [];
-    if (!hooks.length) return { name, ok: true, detail: `cgroup ${this.sockCgroup.path ?? '?'}: detached (xlb disabled on this node)` };
-    const who = mode === 'all' ? 'every socket' : `sockets of the node's network namespace (cookie ${this.sockKernel.cookie})`;
-    return { name, ok: true, detail: `${who} in cgroup ${hooks[0].cgroup}: ${hooks.map((h) => `${h.hook} link ${h.linkId}`).join(', ')}` };
-  }
-
-  services(filter?: ServiceFilter): ServiceSpec[] {
-    return selectServices(this.desired, filter);
-  }
-
-  async maps(): Promise<DecodedMaps> {
-    return decodeAllMaps(this.obj);
-  }
-
-  mapChunks(names: string[]): AsyncIterable<DecodedMap> {
-    return decodeMaps(this.obj, names);
-  }
-
-  async stats(filter?: ServiceFilter): Promise<StatsInfo> {
-    return readStats(this.obj, this.rec.svcIds(this.services(filter).map((s) => s.key)));
-  }
-
-  health() {
-    return this.tracker.info();
-  }
-}
-
-/** A named device that does not exist is a typo unless the operator said it comes later. */
-async function checkDevices(o: AgentOptions): Promise<void> {
-  if (!o.devices.length || o.waitForDevices) return;
-  const present = (await listLinks()).map((l) => l.name);
-  const missing = o.devices.filter((d) => !present.includes(d));
-  if (missing.length) {
-    throw new Error(`--devices: no interface named ${missing.join(', ')} on this node (it has ${present.join(', ')}); ` +
-      'fix --devices, or give --wait-for-devices true to attach when it appears');
-  }
 }
 
 function isMapFull(res: ReconcileResult): boolean {
   return !res.ok && res.errors.some((e) => /E2BIG|ENOSPC|ENOMEM/.test(e));
-}
-
-/**
- * The device hook hands a packet it SNATed to the node's own address to the stack when the FIB
- * cannot forward it (XDP: no neighbour yet; both: e.g. fragmentation needed); without
- * accept_local the kernel drops it as a martian ("saddr is local").
- */
-function allowLocalSource(dev: string, log: Logger): void {
-  const f = `/proc/sys/net/ipv4/conf/${dev}/accept_local`;
-  try {
-    if (readFileSync(f, 'utf8').trim() !== '1') {
-      writeFileSync(f, '1');
-      log.info({ dev }, 'set accept_local=1 (SNATed packets passed to the stack)');
-    }
-  } catch (e) {
-    log.warn({ dev, err: (e as Error).message }, 'could not set accept_local');
-  }
 }
 
 export async function runAgent(opts: AgentOptions): Promise<number> {

@@ -3,7 +3,7 @@
 import type { V1EndpointSlice, V1Endpoint } from '@kubernetes/client-node';
 import type { Protocol } from './types.js';
 import { isIPv4 } from './ip.js';
-import { endpointAddressProblem } from './validate.js';
+import { endpointAddressProblem, SERVICE_NAME_LABEL } from './validate.js';
 
 export interface EndpointInfo {
   addr: string;
@@ -28,7 +28,7 @@ export interface EndpointContext {
   warn: (msg: string) => void;
 }
 
-export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+export { SERVICE_NAME_LABEL };
 
 /** Slices that belong to namespace/name; a slice without the label is taken as given. */
 export function slicesOf(slices: readonly V1EndpointSlice[], namespace: string, name: string): V1EndpointSlice[] {

@@ -6,7 +6,7 @@ import type {
   BackendSpec, FrontendSpec, FrontendType, NodeInfo, Protocol, Scope, ServiceSpec, TranslateResult,
 } from './types.js';
 import { inCidr4, isIPv4, isIPv6, parseCidr } from './ip.js';
-import { checkIdentity, validateService } from './validate.js';
+import { checkIdentity, skipReason, validateService } from './validate.js';
 import { endpointsForPort, slicesOf, type EndpointInfo } from './endpoints.js';
 import { selectBackends, type PolicyMode, type Topology } from './select.js';
 
@@ -21,8 +21,6 @@ export interface TranslateOptions {
   externalIPCidrs?: readonly string[];
 }
 
-export const LABEL_SERVICE_PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
-export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
 export const ANNOTATION_TOPOLOGY_MODE = 'service.kubernetes.io/topology-mode';
 export const ANNOTATION_TOPOLOGY_HINTS = 'service.kubernetes.io/topology-aware-hints';
 /** spec.sessionAffinityConfig.clientIP.timeoutSeconds default (3 hours) */
@@ -32,19 +30,6 @@ export function frontendId(
   service: string, portName: string, proto: Protocol, type: FrontendType, addr: string | null, port: number, scope: Scope,
 ): string {
   return `${service}|${portName}|${proto}|${type}|${addr ?? '*'}:${port}|${scope}`;
-}
-
-/** Why this Service creates no datapath state at all, or null. */
-function skipReason(svc: V1Service): string | null {
-  const labels = svc.metadata?.labels ?? {};
-  if (svc.spec!.type === 'ExternalName') return 'ExternalName Service (DNS only, nothing to proxy)';
-  if (LABEL_SERVICE_PROXY_NAME in labels) {
-    return `label ${LABEL_SERVICE_PROXY_NAME}=${labels[LABEL_SERVICE_PROXY_NAME]}: another proxy owns this Service`;
-  }
-  if (LABEL_HEADLESS in labels) return `label ${LABEL_HEADLESS}: headless Service`;
-  const primary = svc.spec!.clusterIPs?.[0] ?? svc.spec!.clusterIP;
-  if (primary === 'None') return 'headless Service (clusterIP None)';
-  return null;
 }
 
 /** Whether the Service asks for topology-aware routing (its endpoints then depend on the node's zone). */

@@ -1,9 +1,16 @@
-// Structural checks on a Service object, so that translate() turns a bad manifest into one
-// clear reason instead of throwing or programming half a Service. The rules follow the API
-// server's validation for the fields the datapath depends on; objects that came through a real
-// API server always pass.
-import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
+// The one rule set for Service and EndpointSlice objects: structural checks, so that a bad
+// manifest becomes one clear reason instead of a throw or half a Service. The manifests source
+// applies them to each object as read (sources/validate.ts checks only the envelope), and
+// translate() to each Service it programs. The rules follow the API server's validation for
+// the fields the datapath depends on; objects that came through a real API server always pass.
+// Each rule takes plain JSON as well as typed objects: a field of the wrong type is a reason.
+import type { V1EndpointSlice, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { isIPv4, isIPv6, ipv4ToNumber, ipv4Net, inIpv4Net } from './ip.js';
+
+/** Label that ties an EndpointSlice to its Service (same namespace). */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+export const LABEL_SERVICE_PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
+export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
 
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] as const;
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
@@ -22,6 +29,7 @@ function isIP(s: unknown): boolean {
 
 function checkPort(p: V1ServicePort, at: string): string | null {
   if (!p || typeof p !== 'object') return `${at} is not an object`;
+  if (p.name !== undefined && typeof p.name !== 'string') return `${at}.name ${JSON.stringify(p.name)} is not a string`;
   if (!isPort(p.port)) return `${at}.port ${JSON.stringify(p.port)} is not a port number (1-65535)`;
   if (p.protocol !== undefined && !PROTOCOLS.has(p.protocol)) {
     return `${at}.protocol ${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP`;
@@ -37,7 +45,8 @@ function checkPort(p: V1ServicePort, at: string): string | null {
 }
 
 function checkPorts(ports: V1ServicePort[] | undefined): string | null {
-  if (!Array.isArray(ports) || ports.length === 0) return 'spec.ports is empty';
+  if (ports !== undefined && !Array.isArray(ports)) return 'spec.ports is not a list';
+  if (!ports?.length) return 'spec.ports is empty';
   const names = new Set<string>();
   const numbers = new Set<string>();
   for (const [i, p] of ports.entries()) {
@@ -57,6 +66,9 @@ function checkPorts(ports: V1ServicePort[] | undefined): string | null {
 
 function checkAddresses(svc: V1Service): string | null {
   const spec = svc.spec!;
+  for (const f of ['clusterIPs', 'externalIPs'] as const) {
+    if (spec[f] !== undefined && !Array.isArray(spec[f])) return `spec.${f} is not a list`;
+  }
   const clusterIPs = spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
   for (const [i, ip] of clusterIPs.entries()) {
     if (ip !== 'None' && ip !== '' && !isIP(ip)) return `spec.clusterIPs[${i}] ${JSON.stringify(ip)} is not an IP address`;
@@ -105,6 +117,57 @@ export function checkIdentity(svc: V1Service): string | null {
 /** Why a proxied Service (not ExternalName, not headless) is invalid; null when it is valid. */
 export function validateService(svc: V1Service): string | null {
   return checkIdentity(svc) ?? checkPorts(svc.spec!.ports) ?? checkAddresses(svc) ?? checkPolicies(svc);
+}
+
+/** Why this Service (with a valid identity) creates no datapath state at all, or null. */
+export function skipReason(svc: V1Service): string | null {
+  const labels = svc.metadata?.labels ?? {};
+  if (svc.spec!.type === 'ExternalName') return 'ExternalName Service (DNS only, nothing to proxy)';
+  if (LABEL_SERVICE_PROXY_NAME in labels) {
+    return `label ${LABEL_SERVICE_PROXY_NAME}=${labels[LABEL_SERVICE_PROXY_NAME]}: another proxy owns this Service`;
+  }
+  if (LABEL_HEADLESS in labels) return `label ${LABEL_HEADLESS}: headless Service`;
+  const primary = svc.spec!.clusterIPs?.[0] ?? svc.spec!.clusterIP;
+  if (primary === 'None') return 'headless Service (clusterIP None)';
+  return null;
+}
+
+/** Why a Service object is invalid, null when it is valid: every rule for one xlb proxies,
+ *  only the identity for one it skips (another proxy's, headless, ExternalName). */
+export function serviceProblem(svc: V1Service): string | null {
+  return checkIdentity(svc) ?? (skipReason(svc) ? null : validateService(svc));
+}
+
+const ADDRESS_CHECK: Record<string, (a: string) => boolean> = {
+  IPv4: (a) => isIPv4(a),
+  IPv6: (a) => isIPv6(a),
+  FQDN: (a) => a.length > 0,
+};
+
+/** Why an EndpointSlice object is invalid (its metadata checked by the source); null when it is valid. */
+export function sliceProblem(slice: V1EndpointSlice): string | null {
+  if (!slice.metadata?.labels?.[SERVICE_NAME_LABEL]) return `missing label ${SERVICE_NAME_LABEL} (the Service this slice belongs to)`;
+  const check = ADDRESS_CHECK[slice.addressType];
+  if (!check) return `addressType ${JSON.stringify(slice.addressType)} must be IPv4, IPv6 or FQDN`;
+  if (!Array.isArray(slice.endpoints)) return 'endpoints must be a list';
+  for (const [i, e] of slice.endpoints.entries()) {
+    if (!e || typeof e !== 'object') return `endpoints[${i}]: must be a mapping`;
+    if (!Array.isArray(e.addresses) || e.addresses.length === 0) return `endpoints[${i}]: addresses must be a non-empty list`;
+    for (const a of e.addresses) {
+      if (typeof a !== 'string' || !check(a)) return `endpoints[${i}]: address ${JSON.stringify(a)} is not a valid ${slice.addressType} address`;
+    }
+    if (e.conditions !== undefined && (typeof e.conditions !== 'object' || e.conditions === null || Array.isArray(e.conditions))) {
+      return `endpoints[${i}]: conditions must be a mapping`;
+    }
+  }
+  if (slice.ports === undefined || slice.ports === null) return null;
+  if (!Array.isArray(slice.ports)) return 'ports must be a list';
+  for (const [i, p] of slice.ports.entries()) {
+    if (!p || typeof p !== 'object' || Array.isArray(p)) return `ports[${i}]: must be a mapping`;
+    if (p.port !== undefined && p.port !== null && !isPort(p.port)) return `ports[${i}]: port ${JSON.stringify(p.port)} must be an integer 1-65535`;
+    if (p.protocol !== undefined && !PROTOCOLS.has(p.protocol)) return `ports[${i}]: protocol ${JSON.stringify(p.protocol)} must be TCP, UDP or SCTP`;
+  }
+  return null;
 }
 
 // Endpoint addresses the API server refuses (validateNonSpecialIP: unspecified, loopback,

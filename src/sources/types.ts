@@ -7,8 +7,7 @@ export type { V1EndpointSlice, V1Node, V1Service };
 
 export type ChangeKind = 'service' | 'slices' | 'node';
 
-/** Label that ties an EndpointSlice to its Service (same namespace). */
-export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+export { SERVICE_NAME_LABEL } from '../model/validate.js';
 
 export interface ClusterView {
   services(): V1Service[];

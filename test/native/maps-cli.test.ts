@@ -31,7 +31,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** The agent's view of the real maps (as src/agent/run.ts has it); everything else from the fake. */
+/** The agent's view of the real maps (as src/agent/view.ts has it); everything else from the fake. */
 class MapsView extends FakeView {
   constructor(private readonly o: BpfObject) { super(); }
   override async maps(): Promise<DecodedMaps> { return decodeAllMaps(this.o); }

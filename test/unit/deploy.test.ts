@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAgentOptions, splitHostPort } from '../../src/agent/options.js';
+import { DEFAULTS, parseAgentOptions, splitHostPort } from '../../src/agent/options.js';
 import { startHealthServer } from '../../src/api/health.js';
 import { FakeView } from '../helpers/fake-view.js';
 import {
@@ -142,6 +142,25 @@ test('DaemonSet args, env and ConfigMap config are accepted by the agent as depl
     assert.notEqual(splitHostPort(o.metricsBindAddress).port, 10249, "kube-proxy's metrics port is taken while both run");
     // Left empty, the ConfigMap's API server gives a clear error rather than a guess.
     assert.throws(() => parseAgentOptions(localArgs, { ...env, KUBERNETES_SERVICE_HOST: cm.data.KUBERNETES_SERVICE_HOST }), /no API server/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the deployed agent runs with the defaults (src/agent/options.ts DEFAULTS) except where deploy/ departs on purpose', () => {
+  const args: string[] = agent.args.slice(1);
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-deploy-'));
+  try {
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, cm.data['config.yaml']);
+    const env = { NODE_NAME: 'node-a', KUBERNETES_SERVICE_HOST: '192.0.2.10', KUBERNETES_SERVICE_PORT: '6443' };
+    const deployed: KObj = parseAgentOptions(args.map((a) => (a.startsWith('--config=') ? `--config=${file}` : a)), env);
+    const defaults: KObj = parseAgentOptions([], env);
+    const differ = Object.keys({ ...deployed, ...defaults }).filter((k) => JSON.stringify(deployed[k]) !== JSON.stringify(defaults[k]));
+    // Off until a node is labelled, ports beside kube-proxy's, the host cgroup as mounted, and the file itself;
+    // any other value the ConfigMap or the DaemonSet writes must be the default it restates.
+    assert.deepEqual(differ.sort(), ['cgroup', 'configFile', 'enabledByDefault', 'healthzBindAddress', 'metricsBindAddress']);
+    for (const k of ['conntrackSize', 'flowCacheSize', 'maglevTableSize', 'apiSocket'] as const) assert.equal(deployed[k], DEFAULTS[k], k);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

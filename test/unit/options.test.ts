@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { agentHelp, isPrime, parseAgentOptions, splitHostPort, UsageError } from '../../src/agent/options.js';
+import { agentHelp, DEFAULTS, isPrime, parseAgentOptions, splitHostPort, UsageError } from '../../src/agent/options.js';
 
 const KUBE_ENV = { KUBERNETES_SERVICE_HOST: '192.0.2.1', KUBERNETES_SERVICE_PORT: '6443' };
 
@@ -46,16 +46,16 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     socketLb: 'host',
     pinPath: '/sys/fs/bpf/xlb',
     mountBpffs: false,
-    apiSocket: '/run/xlb/xlb.sock',
+    apiSocket: DEFAULTS.apiSocket,
     healthzBindAddress: '0.0.0.0:10256',
     metricsBindAddress: '0.0.0.0:10249',
     podInterfaces: [],
     logLevel: 'info',
     nodePortRange: { min: 30000, max: 32767 },
     snatPortRange: { min: 1024, max: 65535 },
-    conntrackSize: 262144,
-    flowCacheSize: 8192,
-    maglevTableSize: 16381,
+    conntrackSize: DEFAULTS.conntrackSize,
+    flowCacheSize: DEFAULTS.flowCacheSize,
+    maglevTableSize: DEFAULTS.maglevTableSize,
     healthTimeout: 60,
     enabledByDefault: true,
     externalIpCidrs: [],
@@ -118,7 +118,7 @@ test('precedence for every layer: flag > env > config file > default', () => {
     assert.equal(fileOnly.healthTimeout, 120);
     assert.equal(fileOnly.configFile, file);
     // untouched keys keep their defaults
-    assert.equal(fileOnly.apiSocket, '/run/xlb/xlb.sock');
+    assert.equal(fileOnly.apiSocket, DEFAULTS.apiSocket);
 
     const env = { ...KUBE_ENV, XLB_CONFIG: file, XLB_PIN_PATH: '/sys/fs/bpf/env', XLB_HEALTHZ_BIND_ADDRESS: '127.0.0.1:1002', XLB_DEVICES: 'eth3', XLB_ENABLED_BY_DEFAULT: 'true' };
     const envWins = parseAgentOptions([], env);

@@ -8,6 +8,9 @@ import { INLINE_BYTES, MANIFEST_MAX_DEPTH, nestingDepth, parseManifest, splitDoc
 import type { ChangeKind, Problem } from '../../src/sources/types.js';
 import { ipPool, ManifestDir, node, service, slice, waitFor, yamlDocs, type KObj } from '../helpers/manifests.js';
 import { noAddressReason } from '../../src/sources/lbpools.js';
+import { validateObject } from '../../src/sources/validate.js';
+import { decode } from '../../src/sources/decode.js';
+import { translate } from '../../src/model/translate.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -109,7 +112,7 @@ test('an invalid file is reported with file, document and reason, and its last g
   badPorts.spec.ports = [{ name: 'http', port: 70000 }];
   await dir.write('web.yaml', yamlDocs(slice('web-1', 'web', ['10.0.1.5']), badPorts));
   await waitFor(() => problems.length > 0, 'a validation problem', 1000);
-  assert.deepEqual(problems[0], { file: 'web.yaml', doc: 1, kind: 'Service', name: 'web', reason: 'spec.ports[0]: port 70000 must be an integer 1-65535' });
+  assert.deepEqual(problems[0], { file: 'web.yaml', doc: 1, kind: 'Service', name: 'web', reason: 'spec.ports[0].port 70000 is not a port number (1-65535)' });
   assert.deepEqual(webPorts('default/web', src), [80]);
 
   await dir.write('web.yaml', yamlDocs(service('web', { ports: [{ name: 'http', port: 83 }] }), slice('web-1', 'web', ['10.0.1.5'])));
@@ -130,7 +133,7 @@ test('validation reasons name the field at fault', async (t) => {
     'a.yaml#0: missing label kubernetes.io/service-name (the Service this slice belongs to)',
     'b.yaml#0: endpoints[0]: address "fd00::1" is not a valid IPv4 address',
     'c.yaml#0: missing metadata.name',
-    'd.yaml#0: spec.ports[0]: name is required when a Service has more than one port',
+    'd.yaml#0: spec.ports: several ports need a name each',
     'e.yaml#0: document is not a mapping',
   ]);
   assert.equal(src.services().length, 0);
@@ -300,4 +303,35 @@ test('LoadBalancerIPPools: LoadBalancer Services get addresses in their status, 
   await waitFor(() => problems.length > 0, 'a bad pool is a problem', 3000);
   assert.equal((problems as Problem[]).at(0)?.reason, 'spec.addresses: "192.0.2.10-192.0.2." is not a CIDR, an address or a FIRST-LAST range');
   assert.equal(ingress('default/c'), '192.0.2.13/VIP');
+});
+
+test('a manifest Service is held to the model\'s rules: the source rejects exactly what translate calls invalid', () => {
+  const bad: Array<[string, (s: KObj) => void]> = [
+    ['port out of range', (s) => { s.spec.ports[0].port = 70000; }],
+    ['one port twice', (s) => { s.spec.ports.push({ ...s.spec.ports[0], name: 'again' }); }],
+    ['a bad externalIP', (s) => { s.spec.externalIPs = ['nope']; }],
+    ['a bad policy', (s) => { s.spec.externalTrafficPolicy = 'Nearest'; }],
+    ['a bad affinity timeout', (s) => { s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 0 } }; }],
+    ['no ports', (s) => { delete s.spec.ports; }],
+    ['a port name not a string', (s) => { s.spec.ports[0].name = 7; }],
+    ['a bad type', (s) => { s.spec.type = 'Gateway'; }],
+  ];
+  for (const [what, edit] of bad) {
+    const s = service('web');
+    edit(s);
+    const reason = validateObject(s);
+    assert.ok(reason, `${what}: rejected`);
+    const r = translate(decode('Service', s), [], undefined, { nodeName: 'node-a' });
+    assert.deepEqual(r.ok ? undefined : r.skipped, `invalid Service: ${reason}`, what);
+  }
+  // A field of the wrong type is a reason too (decoding would turn this string into a list of characters).
+  const notList = service('web');
+  notList.spec.externalIPs = '192.0.2.1';
+  assert.equal(validateObject(notList), 'spec.externalIPs is not a list');
+  // Services xlb does not proxy need only their identity; their ports are not xlb's business.
+  const external = service('dns', { type: 'ExternalName' });
+  delete external.spec.ports;
+  const other = service('other', { labels: { 'service.kubernetes.io/service-proxy-name': 'elsewhere' } });
+  other.spec.ports[0].port = 0;
+  assert.deepEqual([validateObject(external), validateObject(other)], [undefined, undefined]);
 });

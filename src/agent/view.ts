@@ -1,0 +1,159 @@
+// The agent as the status API, the CLI, /healthz and /metrics see it (AgentView): read-only
+// views of the state the agent keeps, the maps decoded on demand, the kernel checks.
+import { existsSync } from 'node:fs';
+import { release } from 'node:os';
+import type { EventEmitter } from 'node:events';
+import type { AgentOptions } from './options.js';
+import type { Attacher } from './attach.js';
+import type { Toggle } from './toggle.js';
+import { reapDetail, type SockLbKernel } from './socklb.js';
+import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
+import type { BpfObject } from '../datapath/bpf.js';
+import * as C from '../datapath/codecs.js';
+import type { Reconciler } from '../datapath/reconcile.js';
+import type { NodeDatapath } from '../datapath/node.js';
+import type { ServiceSpec } from '../model/types.js';
+import type { KeyQueue, Source } from '../sources/index.js';
+import { selectServices, type HealthTracker, type SortedIndex } from '../api/index.js';
+import type { AgentView, DecodedMap, DecodedMaps, KernelCheck, Progress, ServiceFilter, StatsInfo, StatusInfo } from '../api/view.js';
+
+/** What the view reads from the running agent, which owns and writes all of it. */
+export interface AgentState {
+  readonly opts: AgentOptions;
+  readonly events: EventEmitter;
+  readonly tracker: HealthTracker;
+  /** desired state by key, sorted for the status API's pages and filters */
+  readonly desired: SortedIndex<ServiceSpec>;
+  readonly obj: BpfObject;
+  readonly rec: Reconciler;
+  readonly nodeDp: NodeDatapath;
+  readonly onOff: Toggle;
+  readonly source?: Source;
+  readonly queue?: KeyQueue<string>;
+  readonly attacher?: Attacher;
+  readonly devices: readonly string[];
+  readonly podIfs: readonly string[];
+  /** named devices that do not exist (yet): --wait-for-devices */
+  readonly absent: readonly string[];
+  readonly lastSync: number;
+  /** every initial list is in */
+  readonly listed: boolean;
+  /** a full sync's progress while it runs */
+  readonly syncing?: Progress;
+  readonly sockKernel: SockLbKernel;
+  /** the cgroup the socket LB hooks are on, or why they are not */
+  readonly sockCgroup: { path?: string; error?: string };
+  readonly sweepMs: number;
+  toggle(on: boolean): Promise<{ enabled: boolean; reason: string }>;
+}
+
+export class StatusView implements AgentView {
+  constructor(private readonly a: AgentState) {}
+
+  get events(): EventEmitter {
+    return this.a.events;
+  }
+
+  toggle(on: boolean): Promise<{ enabled: boolean; reason: string }> {
+    return this.a.toggle(on);
+  }
+
+  status(): StatusInfo {
+    const a = this.a;
+    const atts = a.attacher?.attachments() ?? [];
+    // backends is an ARRAY (every index exists) and ct can be large: count those from what
+    // the agent knows (the reconciler's ids, the datapath's admission counter) instead.
+    const counted: Record<string, () => number> = {
+      [C.MAP.backends]: () => a.rec.backendCount(),
+      [C.MAP.ct]: () => 2 * ctLive(a.obj), // a forward and a reply entry per flow
+    };
+    const mapFill = [C.MAP.services, C.MAP.backends, C.MAP.slots, C.MAP.maglev, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges].map((name) => {
+      const m = a.obj.map(name);
+      return { name, entries: counted[name]?.() ?? m.keys().length, maxEntries: m.maxEntries };
+    });
+    const errs = [...(a.attacher?.errors.values() ?? [])];
+    return {
+      node: a.opts.node,
+      enabled: a.onOff.enabled,
+      reason: a.onOff.reason,
+      devices: a.devices.map((d) => {
+        const x = atts.find((t) => (t.kind === 'xdp' || t.kind === 'tc-device') && t.ifname === d);
+        const mode = x?.kind === 'tc-device' ? 'tc' : x?.mode;
+        return { name: d, ifindex: x?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? (a.absent.includes(d) ? 'waiting: no such interface' : 'detached')), progId: x?.progId ?? 0, linkId: x?.linkId ?? 0 };
+      }),
+      podInterfaces: a.podIfs.map((name) => ({ name, progIds: atts.filter((t) => t.ifname === name).map((t) => t.progId) })),
+      pinPath: a.opts.pinPath,
+      lastSync: a.lastSync,
+      pendingChanges: a.queue?.pending() ?? 0,
+      mapFill,
+      kernel: { release: release(), checks: this.kernelChecks() },
+      source: { kind: a.opts.source, synced: a.source?.synced ?? false, connection: a.source?.synced ? 'up' : 'syncing' },
+      snatPorts: { ...a.nodeDp.snatPorts },
+      progress: this.progress(),
+    };
+  }
+
+  /** The source's initial read, then the first full sync; undefined once started. */
+  progress(): Progress | undefined {
+    return this.a.syncing ? { ...this.a.syncing } : this.a.listed ? undefined : this.a.source?.progress;
+  }
+
+  private kernelChecks(): KernelCheck[] {
+    const { opts, sockKernel, attacher } = this.a;
+    const [maj, min] = release().split('.').map(Number);
+    const tcx = maj > 6 || (maj === 6 && min >= 6);
+    return [
+      { name: 'btf', ok: existsSync('/sys/kernel/btf/vmlinux'), detail: '/sys/kernel/btf/vmlinux' },
+      { name: 'tcx links (6.6+)', ok: tcx, detail: release() },
+      { name: 'bpffs at pin path', ok: true, detail: opts.pinPath },
+      {
+        name: 'flow cache', ok: true,
+        detail: opts.flowCacheSize ? `${opts.flowCacheSize} entries per CPU` : 'off (--flow-cache-size 0): every packet looks up conntrack',
+      },
+      {
+        name: 'local delivery', ok: true,
+        detail: opts.localDelivery === 'peer'
+          ? 'peer: translated packets enter local pods directly (bpf_redirect_peer), past the host FORWARD hooks'
+          : 'stack: translated packets reach local pods through host routing and netfilter',
+      },
+      { name: 'socket LB hooks (kernel)', ok: sockKernel.ok, detail: sockKernel.detail },
+      this.socketLbCheck(),
+      { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(sockKernel, this.a.sweepMs) },
+      ...[...(attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
+    ];
+  }
+
+  /** The mode, the cgroup and what is attached there. */
+  private socketLbCheck(): KernelCheck {
+    const { opts, sockKernel, sockCgroup, attacher } = this.a;
+    const mode = opts.socketLb;
+    const name = `socket LB ${mode}`;
+    if (mode === 'off') return { name, ok: true, detail: 'off: only packets on devices and pod interfaces are translated' };
+    if (!sockKernel.ok) return { name, ok: false, detail: 'not attached: this kernel lacks the hooks' };
+    if (sockCgroup.error) return { name, ok: false, detail: `cgroup ${sockCgroup.path ?? '?'}: ${sockCgroup.error}` };
+    const hooks = attacher?.cgroupAttachments() ?? [];
+    if (!hooks.length) return { name, ok: true, detail: `cgroup ${sockCgroup.path ?? '?'}: detached (xlb disabled on this node)` };
+    const who = mode === 'all' ? 'every socket' : `sockets of the node's network namespace (cookie ${sockKernel.cookie})`;
+    return { name, ok: true, detail: `${who} in cgroup ${hooks[0].cgroup}: ${hooks.map((h) => `${h.hook} link ${h.linkId}`).join(', ')}` };
+  }
+
+  services(filter?: ServiceFilter): ServiceSpec[] {
+    return selectServices(this.a.desired, filter);
+  }
+
+  async maps(): Promise<DecodedMaps> {
+    return decodeAllMaps(this.a.obj);
+  }
+
+  mapChunks(names: string[]): AsyncIterable<DecodedMap> {
+    return decodeMaps(this.a.obj, names);
+  }
+
+  async stats(filter?: ServiceFilter): Promise<StatsInfo> {
+    return readStats(this.a.obj, this.a.rec.svcIds(this.services(filter).map((s) => s.key)));
+  }
+
+  health() {
+    return this.a.tracker.info();
+  }
+}

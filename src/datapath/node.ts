@@ -1,0 +1,107 @@
+// Node-level datapath state, beside the Service state the Reconciler writes: the config entry,
+// node_addrs, pod_ifs, if_macs and snat_skip. The agent finds the node's addresses,
+// interfaces and used ports; this writes them, each map brought to exactly what is given.
+import type { BpfObject } from './bpf.js';
+import * as C from './codecs.js';
+import { child } from '../log.js';
+
+interface PortRange { min: number; max: number }
+
+/** What the agent's options and the kernel decide about the config entry; the node gives the rest. */
+export interface NodeSettings {
+  /** --local-delivery peer */
+  peerDelivery: boolean;
+  nodePortRange: PortRange;
+  snatPortRange: PortRange;
+  maglevM: number;
+  conntrackSize: number;
+  /** per CPU, 0 = off */
+  flowCacheSize: number;
+  cpus: number;
+  sock: Pick<C.XlbConfig, 'sockFlags' | 'netnsCookie'>;
+}
+
+/** --snat-port-range, the ports of it the node uses (left out), ports held by live flows. */
+export interface SnatPorts { first: number; last: number; skipped: number; used: number }
+
+export class NodeDatapath {
+  /** the config entry as last written */
+  cfg: C.XlbConfig = { ...C.DEFAULT_CONFIG };
+  /** the SNAT port view: `used` is the conntrack sweep's */
+  snatPorts: SnatPorts = { first: 0, last: 0, skipped: 0, used: 0 };
+  private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
+  private readonly log = child('node');
+
+  constructor(private readonly obj: Pick<BpfObject, 'map'>, private readonly s: NodeSettings) {}
+
+  /** node_addrs (the node's and its devices' addresses, their subnet broadcasts), then the
+   *  config entry with the SNAT address. */
+  write(node: { addrs: string[]; broadcasts: string[]; snatAddr: string | null }): void {
+    this.writeNodeAddrs(node.addrs, node.broadcasts);
+    const s = this.s;
+    this.cfg = {
+      ...C.DEFAULT_CONFIG,
+      flags: C.DEFAULT_CONFIG.flags | (s.peerDelivery ? C.CONFIG_FLAG.peer : 0),
+      nodePortMin: s.nodePortRange.min, nodePortMax: s.nodePortRange.max,
+      maglevM: s.maglevM,
+      ctLimit: C.ctFlowLimit(s.conntrackSize, s.cpus),
+      snatAddr: node.snatAddr,
+      snatPortMin: s.snatPortRange.min, snatPortMax: s.snatPortRange.max,
+      // A new generation with every config write: nothing cached under another config is used.
+      flowCacheGen: s.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
+      flowCacheMask: Math.max(1, s.flowCacheSize) - 1,
+      ...s.sock,
+    };
+    this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
+    if (!node.snatAddr) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
+  }
+
+  /** Node addresses (NodePort), and broadcast addresses, flagged: the datapath never starts a
+   *  flow from one (flow_src_ok in bpf/include/flow.h). */
+  private writeNodeAddrs(addrs: string[], broadcasts: string[]): void {
+    const m = this.obj.map(C.MAP.nodeAddrs);
+    const want = new Set([...addrs, ...broadcasts]);
+    for (const a of addrs) m.update(C.encodeNodeAddrKey(a), C.encodeNodeAddrValue());
+    for (const b of broadcasts) m.update(C.encodeNodeAddrKey(b), C.encodeNodeAddrValue(C.NODE_ADDR_FLAG.broadcast));
+    for (const k of m.keys()) if (!want.has(C.decodeNodeAddrKey(k))) m.delete(k);
+  }
+
+  /** pod_ifs: the pod interfaces by ifindex; veths are marked as peer-redirect targets. */
+  writePodIfs(pods: Array<{ ifindex: number; kind: string }>): void {
+    const m = this.obj.map(C.MAP.podIfs);
+    const want = new Set<number>();
+    for (const l of pods) {
+      want.add(l.ifindex);
+      m.update(C.encodePodIfKey(l.ifindex), C.encodePodIfValue(l.kind === 'veth' ? C.POD_IF_FLAG.peer : 0));
+    }
+    for (const k of m.keys()) if (!want.has(C.decodePodIfKey(k))) m.delete(k);
+  }
+
+  /** if_macs: each attached interface's own MAC, the source MAC of replies sent back out of it. */
+  writeIfMacs(links: Array<{ ifindex: number; mac: string | null }>): void {
+    const m = this.obj.map(C.MAP.ifMacs);
+    const want = new Set<number>();
+    for (const l of links) {
+      if (!l.mac) continue;
+      want.add(l.ifindex);
+      m.update(C.encodeIfMacKey(l.ifindex), C.encodeIfMacValue(l.mac));
+    }
+    for (const k of m.keys()) if (!want.has(C.decodeIfMacKey(k))) m.delete(k);
+  }
+
+  /** snat_skip: the ports of the SNAT range the node itself uses; only words that changed are written. */
+  writeSnatSkip(skip: ReadonlySet<number>): void {
+    const r = this.s.snatPortRange;
+    const words = C.snatSkipWords(skip);
+    const m = this.obj.map(C.MAP.snatSkip);
+    for (let i = 0; i < words.length; i++) {
+      if (words[i] !== this.snatSkip[i]) m.update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(words[i]));
+    }
+    this.snatSkip = words;
+    const free = r.max - r.min + 1 - skip.size;
+    if (free < 1024 && this.snatPorts.skipped !== skip.size) {
+      this.log.warn({ range: `${r.min}-${r.max}`, free }, 'few SNAT ports left after the ports the node uses: widen --snat-port-range');
+    }
+    this.snatPorts = { ...this.snatPorts, first: r.min, last: r.max, skipped: skip.size };
+  }
+}
