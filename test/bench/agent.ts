@@ -345,7 +345,7 @@ export interface ColdStartFigures {
  * `xlb agent` itself (not the reconciler alone) in a namespace of its own, reading a manifests
  * folder of the same Services as one YAML file, polled over its status API until done.
  */
-async function coldStartThroughManifests(o: Sizes): Promise<Omit<ColdStartFigures, 'nftMs'>> {
+export async function coldStartThroughManifests(o: Sizes): Promise<Omit<ColdStartFigures, 'nftMs'>> {
   const work = mkdtempSync(join(tmpdir(), 'xlb-coldstart-'));
   const set = new NetnsSet('coldstart');
   const socket = join(work, 'xlb.sock');
@@ -356,7 +356,9 @@ async function coldStartThroughManifests(o: Sizes): Promise<Omit<ColdStartFigure
     writeFileSync(join(work, 'manifests', 'services.yaml'), docs.map((d) => stringify(d)).join('---\n'));
     const ns = await set.add('node');
     const t0 = performance.now();
-    const agent = set.track(ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, resolve(repoRoot, 'dist/src/cli/main.js'), 'agent',
+    // XLB_BENCH_AGENT_NODE_ARGS: extra node flags for the agent, e.g. --cpu-prof while profiling.
+    const extra = process.env.XLB_BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const agent = set.track(ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, ...extra, resolve(repoRoot, 'dist/src/cli/main.js'), 'agent',
       '--source', 'manifests', '--manifests', join(work, 'manifests'), '--node', NODE.name, '--devices', 'lo',
       '--pin-path', `/sys/fs/bpf/xlbt-coldstart-${process.pid}`, '--api-socket', socket, '--log-level', 'warn',
       '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249']));
@@ -418,8 +420,38 @@ export async function run(opts: AgentBenchOptions = {}): Promise<AgentBenchFigur
   };
 }
 
+const ok = (b: boolean): string => (b ? 'met' : 'MISSED');
+
+function coldStartRows(cs: ColdStartFigures, iptablesRestoreMs: number): Array<[string, string, string]> {
+  const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(2) : '-');
+  return [
+    [`xlb agent start -> ${cs.services} Services x ${cs.endpointsPerService} programmed (manifests source, API polled: ${cs.statusPolls} answers)`, `${cs.startMs.toFixed(0)} ms`, ''],
+    ['  / iptables-restore, same Services', ratio(cs.startMs, iptablesRestoreMs), `<= ${COLD_START_TARGETS.iptablesRatio}: ${ok(cs.startMs / iptablesRestoreMs <= COLD_START_TARGETS.iptablesRatio)}`],
+    [`  / nft -f, same Services (${cs.nftMs.toFixed(0)} ms)`, ratio(cs.startMs, cs.nftMs), `<= ${COLD_START_TARGETS.nftRatio}: ${ok(cs.startMs / cs.nftMs <= COLD_START_TARGETS.nftRatio)}`],
+    ['  agent RSS at steady state (through the source)', `${cs.rssMb.toFixed(0)} MB`, `<= ${COLD_START_TARGETS.rssMb} MB: ${ok(cs.rssMb <= COLD_START_TARGETS.rssMb)}`],
+  ];
+}
+
+/** Only the whole-agent start-up row and its two baselines (`--cold-start-only`). */
+export async function runColdStart(opts: AgentBenchOptions = {}): Promise<{ coldStart: ColdStartFigures; iptablesRestoreMs: number }> {
+  if (!isRoot()) throw new Error('the agent bench needs root (BPF maps, network namespaces)');
+  const o = sizes(opts);
+  const iptablesRestoreMs = round(await baselineMs('iptables', o));
+  const coldStart = { ...await coldStartThroughManifests(o), nftMs: round(await baselineMs('nftables', o)) };
+  return { coldStart, iptablesRestoreMs };
+}
+
+export function coldStartTable(f: { coldStart: ColdStartFigures; iptablesRestoreMs: number }): string {
+  return alignRows([['iptables-restore, same Services (kube-proxy layout)', `${f.iptablesRestoreMs.toFixed(0)} ms`, ''], ...coldStartRows(f.coldStart, f.iptablesRestoreMs)]);
+}
+
+function alignRows(rows: Array<[string, string, string]>): string {
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  return rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd()).join('\n');
+}
+
 export function table(f: AgentBenchFigures): string {
-  const ok = (b: boolean): string => (b ? 'met' : 'MISSED');
   const rows: Array<[string, string, string]> = [
     [`cold: ${f.services} Services x ${f.endpointsPerService} endpoints (${f.frontends} frontends), ${f.coldMode}`, `${f.coldMs.toFixed(0)} ms`, ''],
     ['iptables-restore, same Services (kube-proxy layout)', `${f.iptablesRestoreMs.toFixed(0)} ms`, ''],
@@ -428,14 +460,7 @@ export function table(f: AgentBenchFigures): string {
     ['EndpointSlice change -> map write, p99', `${f.changeP99Ms} ms`, `<= ${TARGETS.changeP99MsMax} ms: ${ok(f.targets.changeP99)}`],
     ['agent RSS after cold programming (peak)', `${f.rssMb.toFixed(0)} MB (${f.peakRssMb.toFixed(0)} MB)`, `<= ${TARGETS.rssMbMax} MB: ${ok(f.targets.rss)}`],
   ];
-  const cs = f.coldStart;
-  const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(2) : '-');
-  rows.push(
-    [`xlb agent start -> ${cs.services} Services x ${cs.endpointsPerService} programmed (manifests source, API polled: ${cs.statusPolls} answers)`, `${cs.startMs.toFixed(0)} ms`, ''],
-    ['  / iptables-restore, same Services', ratio(cs.startMs, f.iptablesRestoreMs), `<= ${COLD_START_TARGETS.iptablesRatio}: ${ok(cs.startMs / f.iptablesRestoreMs <= COLD_START_TARGETS.iptablesRatio)}`],
-    [`  / nft -f, same Services (${cs.nftMs.toFixed(0)} ms)`, ratio(cs.startMs, cs.nftMs), `<= ${COLD_START_TARGETS.nftRatio}: ${ok(cs.startMs / cs.nftMs <= COLD_START_TARGETS.nftRatio)}`],
-    ['  agent RSS at steady state (through the source)', `${cs.rssMb.toFixed(0)} MB`, `<= ${COLD_START_TARGETS.rssMb} MB: ${ok(cs.rssMb <= COLD_START_TARGETS.rssMb)}`],
-  );
+  rows.push(...coldStartRows(f.coldStart, f.iptablesRestoreMs));
   const lb = f.loadBalancer;
   if (lb) {
     rows.push([`LoadBalancer: ${lb.services} Services x ${lb.endpointsPerService} endpoints (${lb.frontends} frontends, ${lb.maglevFrontends} Maglev)`, '', '']);
@@ -444,9 +469,7 @@ export function table(f: AgentBenchFigures): string {
     }
     rows.push([`  EndpointSlice change -> map write, p50 / p99 (${lb.changes} changes)`, `${lb.changeP50Ms} / ${lb.changeP99Ms} ms`, '']);
   }
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  return rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd()).join('\n');
+  return alignRows(rows);
 }
 
 function flag(name: string): string | undefined {
@@ -459,6 +482,10 @@ if (process.argv[1] && resolve(process.argv[1]) === here) {
   if (i >= 0) {
     const { pinPath, o } = JSON.parse(process.argv[i + 1]) as { pinPath: string; o: ChildRun };
     console.log(JSON.stringify(await xlbSide(pinPath, o)));
+  } else if (process.argv.includes('--cold-start-only')) {
+    const f = await runColdStart({ quick: process.argv.includes('--quick'), services: flag('services') ? Number(flag('services')) : undefined });
+    console.log(coldStartTable(f));
+    console.log(JSON.stringify(f));
   } else {
     const num = (n: string): number | undefined => (flag(n) === undefined ? undefined : Number(flag(n)));
     const f = await run({
