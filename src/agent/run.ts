@@ -116,7 +116,7 @@ export class Agent implements AgentView {
     C.verifyLayout(this.obj);
     this.closers.push(() => this.obj.close());
     this.rec = new Reconciler(mapsOf(this.obj), { maglevM: o.maglevTableSize, cpus: this.cpus });
-    const adopted = this.rec.adoptPinned();
+    const adopted = await this.rec.adoptPinned();
     this.log.info({ pinPath: o.pinPath, reused: this.obj.reused.length, ...adopted }, 'datapath loaded');
 
     this.metrics = new XlbMetrics(this);

@@ -228,7 +228,7 @@ async function xlbSide(pinPath: string, o: ChildRun): Promise<XlbSide & { maglev
   try {
     C.verifyLayout(obj);
     const rec = new Reconciler(mapsOf(obj), { maglevM: o.maglevM, cpus: possibleCpus() });
-    rec.adoptPinned();
+    await rec.adoptPinned();
     let failed = 0;
     let frontends = 0;
 

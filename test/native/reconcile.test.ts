@@ -336,7 +336,7 @@ test('ids are stable across a restart: adopted state needs no writes, and prune(
   assert.ok(obj2.reused.includes(C.MAP.services) && obj2.reused.includes(C.MAP.backends));
   const { maps, log } = recording(mapsOf(obj2));
   const rec = reconciler(maps);
-  assert.deepEqual(rec.adoptPinned(), { frontends: 10, backends: 6 });
+  assert.deepEqual(await rec.adoptPinned(), { frontends: 10, backends: 6 });
   for (const s of specs) {
     const r = await rec.apply(s.key, s);
     assert.equal(r.ok, true);
