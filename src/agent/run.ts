@@ -555,9 +555,14 @@ export class Agent implements AgentView {
 
   status(): StatusInfo {
     const atts = this.attacher?.attachments() ?? [];
-    // backends is an ARRAY (every index exists) and ct can be large: count those from what
-    // the agent knows (the reconciler's ids, the datapath's admission counter) instead.
+    // backends is an ARRAY (every index exists) and the others can be large: count those from
+    // what the agent knows (the reconciler's state, the datapath's admission counter) instead.
+    const written = this.rec.entryCounts();
     const counted: Record<string, () => number> = {
+      [C.MAP.services]: () => written.services,
+      [C.MAP.slots]: () => written.slots,
+      [C.MAP.maglev]: () => written.maglev,
+      [C.MAP.srcRanges]: () => written.srcRanges,
       [C.MAP.backends]: () => this.rec.backendCount(),
       [C.MAP.ct]: () => 2 * ctLive(this.obj), // a forward and a reply entry per flow
     };
