@@ -17,6 +17,7 @@ import { topologyRequested, translate } from '../model/translate.js';
 import { FrontendClaims, claimRank } from '../model/claims.js';
 import { ENABLED_LABEL, nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
+import { releaseMemory } from './memory.js';
 import { createSource, KeyQueue, noAddressReason, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from './options.js';
@@ -165,6 +166,7 @@ export class Agent implements AgentView {
     }
     const pruned = this.rec.prune();
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
+    releaseMemory();
     await this.applyEnabled();
 
     this.monitor.on('change', () => void this.syncInterfaces().catch((e) => this.log.warn({ err: String(e) }, 'interface sync failed')));
