@@ -10,6 +10,7 @@
 // The xlb side runs in a child process so its RSS is its own (the parent also builds the
 // iptables rules). iptables-restore runs only inside a namespace this bench creates.
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,7 +30,7 @@ import { MAGLEV_DEFAULT_M } from '../../src/model/maglev.js';
 import type { NodeInfo, ServiceSpec } from '../../src/model/types.js';
 import { KeyQueue } from '../../src/sources/queue.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { NetnsSet, isRoot } from '../helpers/netns.js';
+import { NetnsSet, isRoot, type Netns } from '../helpers/netns.js';
 import { applyBaseline, type Baseline } from './kubeproxy.js';
 import { fillerIP } from './services.js';
 
@@ -339,27 +340,40 @@ export interface ColdStartFigures {
   /** GetStatus calls answered while starting (the API was polled every 50 ms) */
   statusPolls: number;
   nftMs: number;
+  /** the same Services through the kube source (a fake API server in the agent's namespace) */
+  kube?: { startMs: number; rssMb: number };
 }
 
+type Source = 'manifests' | 'kube';
+
+const nodeDoc = (): unknown => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: NODE.name }, status: { addresses: [{ type: 'InternalIP', address: NODE.addresses[0] }] } });
+
 /**
- * `xlb agent` itself (not the reconciler alone) in a namespace of its own, reading a manifests
- * folder of the same Services as one YAML file, polled over its status API until done.
+ * `xlb agent` itself (not the reconciler alone) in a namespace of its own, reading the same
+ * Services from a manifests folder (one YAML file) or from a fake API server in that namespace,
+ * polled over its status API until done.
  */
-export async function coldStartThroughManifests(o: Sizes): Promise<Omit<ColdStartFigures, 'nftMs'>> {
+export async function coldStartThroughSource(o: Sizes, source: Source): Promise<{ startMs: number; rssMb: number; statusPolls: number }> {
   const work = mkdtempSync(join(tmpdir(), 'xlb-coldstart-'));
   const set = new NetnsSet('coldstart');
   const socket = join(work, 'xlb.sock');
   try {
-    const docs: unknown[] = [{ apiVersion: 'v1', kind: 'Node', metadata: { name: NODE.name }, status: { addresses: [{ type: 'InternalIP', address: NODE.addresses[0] }] } }];
-    for (let i = 0; i < o.services; i++) docs.push(serviceObj(i), sliceObj(i, o.endpoints));
-    mkdirSync(join(work, 'manifests'));
-    writeFileSync(join(work, 'manifests', 'services.yaml'), docs.map((d) => stringify(d)).join('---\n'));
     const ns = await set.add('node');
+    let sourceArgs: string[];
+    if (source === 'manifests') {
+      const docs: unknown[] = [nodeDoc()];
+      for (let i = 0; i < o.services; i++) docs.push(serviceObj(i), sliceObj(i, o.endpoints));
+      mkdirSync(join(work, 'manifests'));
+      writeFileSync(join(work, 'manifests', 'services.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+      sourceArgs = ['--source', 'manifests', '--manifests', join(work, 'manifests')];
+    } else {
+      sourceArgs = ['--source', 'kube', '--kubeconfig', await fakeApiServerWith(set, ns, o)];
+    }
     const t0 = performance.now();
     // XLB_BENCH_AGENT_NODE_ARGS: extra node flags for the agent, e.g. --cpu-prof while profiling.
     const extra = process.env.XLB_BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     const agent = set.track(ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, ...extra, resolve(repoRoot, 'dist/src/cli/main.js'), 'agent',
-      '--source', 'manifests', '--manifests', join(work, 'manifests'), '--node', NODE.name, '--devices', 'lo',
+      ...sourceArgs, '--node', NODE.name, '--devices', 'lo',
       '--pin-path', `/sys/fs/bpf/xlbt-coldstart-${process.pid}`, '--api-socket', socket, '--log-level', 'warn',
       '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249']));
     const client = () => new (loadStatusProto().grpcObj.xlb.v1.Status)(`unix:${socket}`, credentials.createInsecure());
@@ -375,11 +389,36 @@ export async function coldStartThroughManifests(o: Sizes): Promise<Omit<ColdStar
     const startMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 2000));
     const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'));
-    return { services: o.services, endpointsPerService: o.endpoints, startMs: round(startMs), rssMb: rss ? round(Number(rss[1]) / 1024) : 0, statusPolls: polls };
+    return { startMs: round(startMs), rssMb: rss ? round(Number(rss[1]) / 1024) : 0, statusPolls: polls };
   } finally {
     await set.teardown();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The wire-level fake API server in `ns`, filled with the bench's Services; its kubeconfig. */
+async function fakeApiServerWith(set: NetnsSet, ns: Netns, o: Sizes): Promise<string> {
+  const api = set.track(ns.spawn(process.execPath, [resolve(here, '../../helpers/fake-apiserver-main.js')], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines = createInterface({ input: api.stdout! });
+  const replies: string[] = [];
+  let wake: (() => void) | undefined;
+  lines.on('line', (l) => { replies.push(l); wake?.(); });
+  const next = async (): Promise<string> => {
+    while (replies.length === 0) await new Promise<void>((r) => { wake = r; });
+    return replies.shift()!;
+  };
+  const { kubeconfig } = JSON.parse(await next()) as { kubeconfig: string };
+  const cmds = [JSON.stringify({ op: 'apply', resource: 'nodes', obj: nodeDoc() })];
+  for (let i = 0; i < o.services; i++) {
+    cmds.push(JSON.stringify({ op: 'apply', resource: 'services', obj: serviceObj(i) }));
+    cmds.push(JSON.stringify({ op: 'apply', resource: 'endpointslices', obj: sliceObj(i, o.endpoints) }));
+  }
+  api.stdin!.write(cmds.join('\n') + '\n');
+  for (let i = 0; i < cmds.length; i++) {
+    const r = await next();
+    if (r !== 'ok') throw new Error(`fake API server: ${r}`);
+  }
+  return kubeconfig;
 }
 
 function statusOnce(c: StatusClient): Promise<StatusInfo__Output | undefined> {
@@ -403,7 +442,7 @@ export async function run(opts: AgentBenchOptions = {}): Promise<AgentBenchFigur
   }, prof);
   const ipt = await baselineMs('iptables', o);
   const coldRatio = xlb.coldMs / ipt;
-  const coldStart = { ...await coldStartThroughManifests(o), nftMs: round(await baselineMs('nftables', o)) };
+  const coldStart = await coldStartFigures(o);
   const loadBalancer = o.lbServices > 0 ? await loadBalancerSide(o, opts.lbModes ?? LB_MODES) : undefined;
   return {
     ...xlb,
@@ -428,8 +467,19 @@ function coldStartRows(cs: ColdStartFigures, iptablesRestoreMs: number): Array<[
     [`xlb agent start -> ${cs.services} Services x ${cs.endpointsPerService} programmed (manifests source, API polled: ${cs.statusPolls} answers)`, `${cs.startMs.toFixed(0)} ms`, ''],
     ['  / iptables-restore, same Services', ratio(cs.startMs, iptablesRestoreMs), `<= ${COLD_START_TARGETS.iptablesRatio}: ${ok(cs.startMs / iptablesRestoreMs <= COLD_START_TARGETS.iptablesRatio)}`],
     [`  / nft -f, same Services (${cs.nftMs.toFixed(0)} ms)`, ratio(cs.startMs, cs.nftMs), `<= ${COLD_START_TARGETS.nftRatio}: ${ok(cs.startMs / cs.nftMs <= COLD_START_TARGETS.nftRatio)}`],
-    ['  agent RSS at steady state (through the source)', `${cs.rssMb.toFixed(0)} MB`, `<= ${COLD_START_TARGETS.rssMb} MB: ${ok(cs.rssMb <= COLD_START_TARGETS.rssMb)}`],
+    ['  agent RSS at steady state (through the manifests source)', `${cs.rssMb.toFixed(0)} MB`, `<= ${COLD_START_TARGETS.rssMb} MB: ${ok(cs.rssMb <= COLD_START_TARGETS.rssMb)}`],
+    ...(cs.kube ? [
+      [`xlb agent start -> programmed (kube source, fake API server)`, `${cs.kube.startMs.toFixed(0)} ms`, ''],
+      ['  agent RSS at steady state (through the kube source)', `${cs.kube.rssMb.toFixed(0)} MB`, `<= ${COLD_START_TARGETS.rssMb} MB: ${ok(cs.kube.rssMb <= COLD_START_TARGETS.rssMb)}`],
+    ] as Array<[string, string, string]> : []),
   ];
+}
+
+async function coldStartFigures(o: Sizes): Promise<ColdStartFigures> {
+  const m = await coldStartThroughSource(o, 'manifests');
+  const nftMs = round(await baselineMs('nftables', o));
+  const k = await coldStartThroughSource(o, 'kube');
+  return { services: o.services, endpointsPerService: o.endpoints, ...m, nftMs, kube: { startMs: k.startMs, rssMb: k.rssMb } };
 }
 
 /** Only the whole-agent start-up row and its two baselines (`--cold-start-only`). */
@@ -437,8 +487,7 @@ export async function runColdStart(opts: AgentBenchOptions = {}): Promise<{ cold
   if (!isRoot()) throw new Error('the agent bench needs root (BPF maps, network namespaces)');
   const o = sizes(opts);
   const iptablesRestoreMs = round(await baselineMs('iptables', o));
-  const coldStart = { ...await coldStartThroughManifests(o), nftMs: round(await baselineMs('nftables', o)) };
-  return { coldStart, iptablesRestoreMs };
+  return { coldStart: await coldStartFigures(o), iptablesRestoreMs };
 }
 
 export function coldStartTable(f: { coldStart: ColdStartFigures; iptablesRestoreMs: number }): string {
