@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeProgType", Napi::Function::New<BpfProgram::ProbeType>(env, "probeProgType"));
   exports.Set("probeKfunc", Napi::Function::New<BpfProgram::ProbeKfunc>(env, "probeKfunc"));
   exports.Set("possibleCpus", Napi::Function::New<BpfMap::PossibleCpus>(env, "possibleCpus"));
+  exports.Set("trimMemory", Napi::Function::New<TrimMemory>(env, "trimMemory"));
   return exports;
 }
 

@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <malloc.h>
 #include <sys/utsname.h>
 
 #include <climits>
@@ -17,6 +18,10 @@ std::string FdKind(int fd) {
   std::string t(target);
   const std::string prefix = "anon_inode:";
   return t.rfind(prefix, 0) == 0 ? t.substr(prefix.size()) : t;
+}
+
+Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
 }
 
 bool KernelAtLeast(int major, int minor) {

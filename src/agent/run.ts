@@ -16,6 +16,7 @@ import { topologyRequested, translate } from '../model/translate.js';
 import { FrontendClaims, claimRank } from '../model/claims.js';
 import { nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
+import { releaseMemory } from './memory.js';
 import { createSource, KeyQueue, noAddressReason, type Source } from '../sources/index.js';
 import { proxyHealth } from '../api/health.js';
 import { splitHostPort } from './options.js';
@@ -112,7 +113,7 @@ export class Agent implements AgentState {
       maglevM: o.maglevTableSize, conntrackSize: o.conntrackSize, flowCacheSize: o.flowCacheSize, cpus: this.cpus,
       sock: sockConfig(o.socketLb, this.sockKernel.cookie),
     });
-    const adopted = this.rec.adoptPinned();
+    const adopted = await this.rec.adoptPinned();
     this.log.info({ pinPath: o.pinPath, reused: this.obj.reused.length, ...adopted }, 'datapath loaded');
 
     this.metrics = new XlbMetrics(this.view);
@@ -161,6 +162,7 @@ export class Agent implements AgentState {
     }
     const pruned = this.rec.prune();
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
+    releaseMemory();
     await this.applyEnabled();
 
     this.monitor.on('change', () => void this.syncInterfaces().catch((e) => this.log.warn({ err: String(e) }, 'interface sync failed')));

@@ -61,9 +61,14 @@ export class StatusView implements AgentView {
   status(): StatusInfo {
     const a = this.a;
     const atts = a.attacher?.attachments() ?? [];
-    // backends is an ARRAY (every index exists) and ct can be large: count those from what
-    // the agent knows (the reconciler's ids, the datapath's admission counter) instead.
+    // backends is an ARRAY (every index exists) and the others can be large: count those from
+    // what the agent knows (the reconciler's state, the datapath's admission counter) instead.
+    const written = a.rec.entryCounts();
     const counted: Record<string, () => number> = {
+      [C.MAP.services]: () => written.services,
+      [C.MAP.slots]: () => written.slots,
+      [C.MAP.maglev]: () => written.maglev,
+      [C.MAP.srcRanges]: () => written.srcRanges,
       [C.MAP.backends]: () => a.rec.backendCount(),
       [C.MAP.ct]: () => 2 * ctLive(a.obj), // a forward and a reply entry per flow
     };

@@ -322,6 +322,8 @@ export function listAttached(ifname: string): Attached { return native().listAtt
 /** ENODEV error naming the interface when absent. */
 export function ifIndex(ifname: string): number { return native().ifIndex(ifname); }
 export function possibleCpus(): number { return native().possibleCpus(); }
+/** Free malloc arena pages back to the kernel (the batch writes' buffers end up there). */
+export function trimMemory(): boolean { return native().trimMemory(); }
 /** This process's network namespace cookie, as bpf_get_netns_cookie() sees it (kernel >= 5.14). */
 export function netnsCookie(): number { return native().netnsCookie(); }
 /** What the kernel lacks of a program type (libbpf name, e.g. cgroup_sock_addr) and helper ids. */

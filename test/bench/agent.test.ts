@@ -25,9 +25,13 @@ test('agent bench --quick: cold programming, change latency, RSS and iptables-re
   const cs = f.coldStart;
   assert.equal(cs.services, 500);
   for (const k of ['startMs', 'rssMb', 'nftMs', 'statusPolls'] as const) assert.ok(Number.isFinite(cs[k]) && cs[k] > 0, `coldStart.${k} = ${cs[k]}`);
+  for (const k of ['startMs', 'rssMb', 'changeP50Ms', 'changeP99Ms'] as const) assert.ok(Number.isFinite(cs.kube![k]) && cs.kube![k] > 0, `coldStart.kube.${k} = ${cs.kube![k]}`);
+  assert.equal(cs.kube!.changes, 100);
   const text = table(f);
   assert.match(text, /xlb agent start -> 500 Services x 10 programmed \(manifests source/);
   assert.match(text, /\/ nft -f, same Services/);
+  assert.match(text, /through the kube source/);
+  assert.match(text, /EndpointSlice change on the API server -> map write, p50 \/ p99 \(100 changes, API polled\)/);
   assert.match(text, /cold: 500 Services x 10 endpoints \(1000 frontends\)/);
   assert.match(text, /iptables-restore/);
   assert.match(text, /p99/);

@@ -231,6 +231,7 @@ test('a LoadBalancer Service: both scopes, selectable slots, Maglev tables, revn
     if (f.type !== 'ClusterIP') wantRanges.push(`${v.svcId} 198.51.100.0/24`);
   }
   assert.deepEqual(srcRangesOf(obj), wantRanges.sort(), 'source ranges guard the LB IP and the NodePort, both scopes');
+  assert.deepEqual(rec.entryCounts(), entriesIn(obj), 'the counts `xlb status` shows are what the maps hold');
 });
 
 test('write order: backends, tables, revnat, src_ranges, then the services entry; shrink writes count first; removal deletes the entry first', async (t) => {
@@ -336,7 +337,7 @@ test('ids are stable across a restart: adopted state needs no writes, and prune(
   assert.ok(obj2.reused.includes(C.MAP.services) && obj2.reused.includes(C.MAP.backends));
   const { maps, log } = recording(mapsOf(obj2));
   const rec = reconciler(maps);
-  assert.deepEqual(rec.adoptPinned(), { frontends: 10, backends: 6 });
+  assert.deepEqual(await rec.adoptPinned(), { frontends: 10, backends: 6 });
   for (const s of specs) {
     const r = await rec.apply(s.key, s);
     assert.equal(r.ok, true);
@@ -366,7 +367,13 @@ test('ids are stable across a restart: adopted state needs no writes, and prune(
   assert.equal(slotWrites.length, 2, 'both frontends of the ClusterIP use slots');
   for (const w of slotWrites) assert.equal(w.key!.length, 8, 'one slot rewritten per frontend');
   assert.equal(log.filter((o) => o.map === 'services').length, 0, 'same count and flags: the entry stays as it is');
+  assert.deepEqual(rec.entryCounts(), entriesIn(obj2), 'adopted, pruned and changed: the counts are what the maps hold');
 });
+
+function entriesIn(obj: BpfObject): ReturnType<Reconciler['entryCounts']> {
+  const n = (name: string) => obj.map(name).keys().length;
+  return { services: n(C.MAP.services), slots: n(C.MAP.slots), maglev: n(C.MAP.maglev), srcRanges: n(C.MAP.srcRanges) };
+}
 
 test('a Service that does not fit fails alone; it is programmed once there is room', async (t) => {
   const { obj } = await open(t, { ...SIZES, services: 4 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { parseAllDocuments } from 'yaml';
 import { ManifestsSource } from '../../src/sources/manifests.js';
 import { INLINE_BYTES, MANIFEST_MAX_DEPTH, nestingDepth, parseManifest, splitDocuments } from '../../src/sources/manifest-parse.js';
 import type { ChangeKind, Problem } from '../../src/sources/types.js';
@@ -227,13 +228,14 @@ test('nesting: counted by indentation and flow brackets, outside quotes, comment
 
 test('a 10 MB file of nested brackets and a parser memory bomb are skipped and reported; the thread keeps answering', async (t) => {
   // 10 MB of '[' grew the agent to 4 GB and killed it; a flat 1 MB flow sequence needs ~500 MB
-  // in the parser: the first is refused by the depth scan, the second by the worker's heap limit.
+  // in the yaml package: the first is refused by the depth scan, the second by the worker's heap
+  // limit. (Its anchor sends it to the yaml package: js-yaml, the fast path, reads it in ~10 MB.)
   const big = yamlDocs(...Array.from({ length: 300 }, (_, i) => service(`svc-${i}`, { ns: 'many' })));
   assert.ok(big.length > INLINE_BYTES, 'parsed in a worker');
   const { src, problems } = await setup(t, {
     'web.yaml': yamlDocs(service('web')),
     'deep.yaml': '['.repeat(10 << 20),
-    'flat.yaml': `[${'1,'.repeat(500_000)}1]`,
+    'flat.yaml': `&flat [${'1,'.repeat(500_000)}1]`,
     'many.yaml': big,
   });
   let maxGap = 0;
@@ -267,6 +269,26 @@ test('a large directory is parsed a document at a time: the event loop turns and
   assert.ok(mid.length >= 2, `the event loop turned during parsing (${seen.length} samples, ${mid.length} mid-read)`);
   assert.equal(mid[0]!.total, 2 * N);
   assert.equal(src.progress, undefined, 'no progress once the read is done');
+});
+
+test('documents are read exactly as the yaml package reads them: scalars, collections, errors, empty documents', () => {
+  // The fast path (js-yaml with the yaml package's YAML 1.2 core rules) and the yaml package
+  // must agree on every value a manifest can hold; where they could differ, the yaml package reads.
+  const texts = [
+    'a: 1\nb: -0\nc: +5\nd: 0o17\ne: 0x1F\nf: 1_000\ng: 08\nh: 1e3\ni: .5\nj: 1.\nk: .inf\nl: -.Inf\nm: .nan\nn: ~\no: Null\np: TRUE\n' +
+      'q: yes\nr: off\ns: 2024-01-01\nt: 1:20\nu: 0b11\nv: 12345678901234567890\nw:\nx: ""\ny: \'08\'\nz: "0x1"\naa: 0.10\nab: 010\nac: -012\n',
+    'k: [1, "a", b, null, true, {x: 1}]\nm: {a: 1, b: [2]}\nn: [\n 1,\n 2\n]\n',
+    'a: |\n  line\n  two\nb: >-\n  folded\n  text\nc: "esc\\t\\u00e9\\n"\nd: \'it\'\'s\'\n"quoted key": 1\n1: a\ntrue: b\n',
+    'ports:\n- port: 80\n  targetPort: http\n- {port: 81}\nurl: http://x?y=1#z\nplain: a b c # comment\n',
+    'base: &b {port: 80}\nref: *b\ntagged: !!str 80\nmerge:\n  <<: *b\n', // anchors, tags, merge keys
+    'x: 1\nx: 2\n', 'kind: EndpointSlice\n  bad: [indent\n', 'a: b: c\n', '- a\n- b\n', 'just a string\n', '42\n', 'a: 1\n...\n', '---\n',
+    '%YAML 1.2\n---\na: 1\n---\nb: 2\n',
+  ];
+  for (const text of texts) {
+    const reference = splitDocuments(text).flatMap((part) => parseAllDocuments(part)).map((d) =>
+      d.errors.length > 0 ? { error: `invalid YAML: ${d.errors[0]!.message.split('\n')[0]}` } : { value: d.toJS() as unknown });
+    assert.deepEqual(parseManifest(text, MANIFEST_MAX_DEPTH), { docs: reference }, JSON.stringify(text));
+  }
 });
 
 test('documents split at --- markers only, a stream with directives stays whole', () => {
