@@ -14,7 +14,7 @@
 // The API server address always comes from configuration (a kubeconfig, or an explicit URL
 // with the service-account credentials): inside a pod KUBERNETES_SERVICE_HOST is normally
 // the `kubernetes` Service's ClusterIP, which nothing serves until xlb itself is up.
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../log.js';
 import { child } from '../log.js';
@@ -22,6 +22,7 @@ import { BaseSource } from './base.js';
 import { Reflector, type ReflectorOptions, type ReflectorTuning } from './reflector.js';
 import { objectKey, type Source } from './types.js';
 import type { KindName } from './decode.js';
+import { POOL_API_VERSION, POOL_KIND, PoolAssigner, type LoadBalancerIPPool } from './lbpools.js';
 
 export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
 
@@ -91,11 +92,15 @@ export interface KubeSourceOptions extends ReflectorTuning {
   log?: Logger;
 }
 
-type Resource = 'services' | 'endpointslices' | 'nodes';
+type Resource = 'services' | 'endpointslices' | 'nodes' | 'loadbalancerippools';
+
+const POOL_PLURAL = 'loadbalancerippools';
 
 export class KubeSource extends BaseSource implements Source {
   private readonly reflectors: Record<Resource, Reflector<KindName>>;
-  private readonly states: Record<Resource, 'up' | 'down' | 'init'> = { services: 'init', endpointslices: 'init', nodes: 'init' };
+  private readonly states: Record<Resource, 'up' | 'down' | 'init'> = { services: 'init', endpointslices: 'init', nodes: 'init', loadbalancerippools: 'init' };
+  /** LoadBalancer Services get their pool addresses here before the store sees them */
+  protected readonly assigner: PoolAssigner;
   private connected: boolean | undefined;
   private readonly log: Logger;
   readonly server: string;
@@ -107,13 +112,27 @@ export class KubeSource extends BaseSource implements Source {
     this.server = kc.getCurrentCluster()?.server ?? '';
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
     const watch = new Watch(kc);
     const s = this.store;
+    const a = (this.assigner = new PoolAssigner(s));
+    const [group, version] = POOL_API_VERSION.split('/') as [string, string];
     this.reflectors = {
       services: this.reflector('services', {
         kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', labelSelector: PROXY_LABEL_SELECTOR, watch,
         list: (sel) => core.listServiceForAllNamespaces(sel),
-        handlers: { replace: (a) => s.replaceServices(a), upsert: (o) => s.upsertService(o), remove: (o) => s.deleteService(objectKey(o.metadata)) },
+        handlers: { replace: (x) => a.replaceServices(x), upsert: (o) => a.upsertService(o), remove: (o) => a.deleteService(objectKey(o.metadata)) },
+      }),
+      // Cluster-scoped pools; a cluster without the CRD simply has none (retried with backoff).
+      loadbalancerippools: this.reflector('loadbalancerippools', {
+        kind: POOL_KIND, apiVersion: POOL_API_VERSION, path: `/apis/${POOL_API_VERSION}/${POOL_PLURAL}`, watch, mayBeAbsent: true,
+        list: async (sel) => {
+          // Untyped JSON: the continue token is `continue`, not the typed lists' `_continue`.
+          const r = await custom.listClusterCustomObject({ group, version, plural: POOL_PLURAL, ...sel }) as
+            { items?: LoadBalancerIPPool[]; metadata?: { resourceVersion?: string; continue?: string } };
+          return { items: r.items ?? [], metadata: { resourceVersion: r.metadata?.resourceVersion, _continue: r.metadata?.continue } };
+        },
+        handlers: { replace: (x) => a.replacePools(x), upsert: (o) => a.upsertPool(o), remove: (o) => a.removePool(o) },
       }),
       endpointslices: this.reflector('endpointslices', {
         kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: '/apis/discovery.k8s.io/v1/endpointslices', labelSelector: PROXY_LABEL_SELECTOR, watch,
@@ -128,7 +147,7 @@ export class KubeSource extends BaseSource implements Source {
     };
   }
 
-  /** Resolves when Services, EndpointSlices and the Node have all been listed once. */
+  /** Resolves when Services, EndpointSlices, the Node and the pools have all been listed once. */
   async start(): Promise<void> {
     this.log.info({ server: this.server, node: this.opts.nodeName }, 'starting kube source');
     await Promise.all(Object.values(this.reflectors).map((r) => r.start()));

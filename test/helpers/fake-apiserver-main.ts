@@ -3,7 +3,9 @@
 // Prints one JSON line {url, kubeconfig}; then takes newline-delimited JSON commands on stdin
 //   {"op":"apply","resource":"services","obj":{...}}  {"op":"remove","resource":...,"name":...,"namespace":...}
 //   {"op":"listDelay","resource":"endpointslices","ms":3000}
-// answering "ok" or "error: ..." per line. Exits when stdin closes.
+//   {"op":"get","resource":"services","name":...,"namespace":...}  {"op":"all","resource":"events"}
+//   {"op":"writes","resource":"services"}: the write requests (create, update, patch) so far
+// answering "ok" (get, all and writes: "ok " and the JSON) or "error: ..." per line. Exits when stdin closes.
 import { createInterface } from 'node:readline';
 import { FakeApiServer, type Resource } from './fake-apiserver.js';
 
@@ -17,7 +19,12 @@ rl.on('line', (line) => {
     if (c.op === 'apply') api.apply(c.resource, c.obj!);
     else if (c.op === 'remove') api.remove(c.resource, c.name!, c.namespace);
     else if (c.op === 'listDelay') api.setListDelay(c.resource, c.ms ?? 0);
-    else throw new Error(`unknown op ${c.op}`);
+    else if (c.op === 'get') return void process.stdout.write(`ok ${JSON.stringify(api.get(c.resource, c.name!, c.namespace) ?? null)}\n`);
+    else if (c.op === 'all') return void process.stdout.write(`ok ${JSON.stringify(api.all(c.resource))}\n`);
+    else if (c.op === 'writes') {
+      const w = api.requests.filter((r) => r.resource === c.resource && ['create', 'update', 'patch'].includes(r.verb));
+      return void process.stdout.write(`ok ${JSON.stringify(w)}\n`);
+    } else throw new Error(`unknown op ${c.op}`);
     process.stdout.write('ok\n');
   } catch (e) {
     process.stdout.write(`error: ${(e as Error).message}\n`);
