@@ -51,6 +51,11 @@ export function noAddressReason(s: V1Service): string | undefined {
   return s.status?.conditions?.find((c) => c.type === NO_ADDRESS_CONDITION && c.status === 'False')?.message;
 }
 
+/** Services the allocation concerns: xlb's LoadBalancers, and any holding an address (to release). */
+function tracked(s: V1Service): boolean {
+  return wantsAddress(s) || !!s.status?.loadBalancer?.ingress?.length;
+}
+
 /**
  * Kube mode: the Services a source hands the agent, with pool addresses in their status as
  * in manifests mode (withAddresses), kept current as Services and pools change one watch
@@ -64,14 +69,18 @@ export class PoolAssigner {
   private readonly lbs = new Map<string, V1Service>();
   private alloc: Allocation = { services: new Map(), pools: new Map() };
 
-  constructor(private readonly sink: { upsertService(s: V1Service, derived?: boolean): void; deleteService(key: string): void; serviceKeys(): string[] }) {}
+  constructor(
+    private readonly sink: { upsertService(s: V1Service, derived?: boolean): void; deleteService(key: string): void; serviceKeys(): string[] },
+    /** after every recompute (the kube source's leader writes status from here) */
+    private readonly onRecompute: () => void = () => undefined,
+  ) {}
 
   /** The allocation as of the last change. */
   allocation(): Allocation {
     return this.alloc;
   }
 
-  /** Raw LoadBalancer Services (what the API server holds), and every pool. */
+  /** Raw Services (what the API server holds) of type LoadBalancer or with an ingress, and every pool. */
   rawServices(): V1Service[] {
     return [...this.lbs.values()];
   }
@@ -83,15 +92,15 @@ export class PoolAssigner {
     const keep = new Set(items.map((s) => objectKey(s.metadata)));
     for (const key of this.sink.serviceKeys()) if (!keep.has(key)) this.deleteService(key, false);
     this.lbs.clear();
-    for (const s of items) if (wantsAddress(s)) this.lbs.set(objectKey(s.metadata), s);
-    for (const s of items) if (!wantsAddress(s)) this.sink.upsertService(s);
+    for (const s of items) if (tracked(s)) this.lbs.set(objectKey(s.metadata), s);
+    for (const s of items) if (!tracked(s)) this.sink.upsertService(s);
     this.recompute();
   }
 
   upsertService(s: V1Service): void {
     const key = objectKey(s.metadata);
     const was = this.lbs.has(key);
-    if (wantsAddress(s)) this.lbs.set(key, s);
+    if (tracked(s)) this.lbs.set(key, s);
     else {
       this.lbs.delete(key);
       this.sink.upsertService(s);
@@ -129,5 +138,6 @@ export class PoolAssigner {
       const key = objectKey(s.metadata);
       this.sink.upsertService(s, key !== changed);
     }
+    this.onRecompute();
   }
 }

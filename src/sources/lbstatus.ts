@@ -1,0 +1,117 @@
+// Kube mode: the leader writes each LoadBalancer Service's address into
+// status.loadBalancer.ingress (ip, ipMode VIP) through the status subresource, only when it
+// differs from what the Service holds, and empties it when a Service lost its address (type
+// changed, pool shrunk). What to write is a pure function of the Services, the pools and the
+// allocation, so a new leader writes nothing that is already right.
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Service } from '@kubernetes/client-node';
+import { inAnyPool, wantsAddress, type Allocation, type LoadBalancerIPPool } from '../model/ipam.js';
+import type { Logger } from '../log.js';
+import { describe } from './reflector.js';
+import { objectKey } from './types.js';
+
+export interface Ingress {
+  ip: string;
+  ipMode: 'VIP';
+}
+
+export interface StatusWrite {
+  key: string;
+  namespace: string;
+  name: string;
+  /** the version the write is based on: the API server refuses it if the Service moved on */
+  resourceVersion: string;
+  ingress: Ingress[];
+}
+
+/**
+ * The status writes that make the Services agree with the allocation. With no pool at all
+ * xlb assigns nothing, so it leaves every status alone (another controller, or a person, may
+ * own them). A Service that is no longer xlb's (type changed) is emptied only if its ingress
+ * lies in xlb's pools.
+ */
+export function statusWrites(services: readonly V1Service[], pools: readonly LoadBalancerIPPool[], alloc: Allocation): StatusWrite[] {
+  if (!pools.length) return [];
+  const out: StatusWrite[] = [];
+  for (const s of services) {
+    const key = objectKey(s.metadata);
+    const current = (s.status?.loadBalancer?.ingress ?? []).map((i) => ({ ip: i.ip ?? '', ipMode: i.ipMode }));
+    let want: Ingress[];
+    if (wantsAddress(s)) want = (alloc.services.get(key)?.addresses ?? []).map((ip) => ({ ip, ipMode: 'VIP' }));
+    else if (current.length && current.every((i) => inAnyPool(i.ip, pools))) want = [];
+    else continue;
+    if (current.length === want.length && current.every((c, i) => c.ip === want[i]!.ip && c.ipMode === want[i]!.ipMode)) continue;
+    out.push({ key, namespace: s.metadata?.namespace || 'default', name: s.metadata?.name ?? '', resourceVersion: s.metadata?.resourceVersion ?? '', ingress: want });
+  }
+  return out;
+}
+
+/** Carries out status writes, one pass at a time; a pass asked for during one runs after it. */
+export class LbStatusWriter {
+  /** key -> the resourceVersion a write was based on: until the watch delivers the result, not again */
+  private readonly done = new Map<string, string>();
+  private running: Promise<void> | undefined;
+  private pending: (() => StatusWrite[]) | undefined;
+  private allowed: () => boolean = () => true;
+  private retry: NodeJS.Timeout | undefined;
+  /** status writes done (each one PATCH) */
+  writes = 0;
+
+  constructor(private readonly core: CoreV1Api, private readonly log: Logger, private readonly retryMs = 5000) {}
+
+  /**
+   * Runs `plan()` (read when the pass starts, so it sees the latest cache) and writes, each
+   * write only while `allowed()` (still the leader).
+   */
+  sync(plan: () => StatusWrite[], allowed: () => boolean = () => true): Promise<void> {
+    this.pending = plan;
+    this.allowed = allowed;
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  stop(): void {
+    clearTimeout(this.retry);
+    this.pending = undefined;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending) {
+      const plan = this.pending;
+      this.pending = undefined;
+      let failed = false;
+      for (const w of plan()) {
+        const tag = `${w.resourceVersion}|${JSON.stringify(w.ingress)}`;
+        if (this.done.get(w.key) === tag) continue;
+        if (!this.allowed()) break;
+        try {
+          await this.core.patchNamespacedServiceStatus(
+            { name: w.name, namespace: w.namespace, body: { metadata: { resourceVersion: w.resourceVersion }, status: { loadBalancer: { ingress: w.ingress } } } },
+            MERGE_PATCH,
+          );
+          this.writes++;
+          this.done.set(w.key, tag);
+          this.log.info({ svc: w.key, ingress: w.ingress.map((i) => i.ip) }, w.ingress.length ? 'load balancer address written' : 'load balancer address released');
+        } catch (e) {
+          const code = (e as { code?: number }).code;
+          // 409: the Service changed since this cache saw it; its watch event brings another pass.
+          // 404: it is gone. Anything else is retried.
+          if (code === 404) this.done.delete(w.key);
+          if (code === 409 || code === 404) this.log.debug({ svc: w.key, err: describe(e) }, 'status write skipped');
+          else {
+            failed = true;
+            this.log.warn({ svc: w.key, err: describe(e) }, 'status write failed; retrying');
+          }
+        }
+      }
+      if (failed) {
+        clearTimeout(this.retry);
+        const allowed = this.allowed;
+        this.retry = setTimeout(() => void this.sync(plan, allowed), this.retryMs);
+        this.retry.unref();
+      }
+    }
+  }
+}
+
+/** A JSON merge patch: the ingress list is replaced as a whole, and resourceVersion is a precondition. */
+export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
