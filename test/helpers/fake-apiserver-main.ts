@@ -1,5 +1,6 @@
 // The wire-level fake API server as a process of its own, so it can run inside a node's
-// network namespace next to an agent (which reaches it on that namespace's 127.0.0.1).
+// network namespace next to an agent (which reaches it on that namespace's 127.0.0.1, or on
+// the node's address given as the first argument).
 // Prints one JSON line {url, kubeconfig}; then takes newline-delimited JSON commands on stdin
 //   {"op":"apply","resource":"services","obj":{...}}  {"op":"remove","resource":...,"name":...,"namespace":...}
 //   {"op":"listDelay","resource":"endpointslices","ms":3000}
@@ -9,7 +10,9 @@
 import { createInterface } from 'node:readline';
 import { FakeApiServer, type Resource } from './fake-apiserver.js';
 
-const api = await FakeApiServer.start({ bookmarkIntervalMs: 1000 });
+// argv[2], optional: HOST:PORT to listen on (e.g. a node's address, so other nodes reach it)
+const [host, port] = (process.argv[2] ?? '').split(':');
+const api = await FakeApiServer.start({ bookmarkIntervalMs: 1000, host: host || undefined, port: port ? Number(port) : undefined });
 const kubeconfig = await api.writeKubeconfig();
 process.stdout.write(JSON.stringify({ url: api.url, kubeconfig }) + '\n');
 const rl = createInterface({ input: process.stdin });

@@ -73,6 +73,9 @@ export interface FakeApiServerOptions {
   goneAsHttpStatus?: boolean;
   /** resources this server does not serve (404), e.g. a CRD that is not installed */
   absent?: Resource[];
+  /** listen address (default 127.0.0.1, a free port) */
+  host?: string;
+  port?: number;
 }
 
 interface Route {
@@ -162,12 +165,13 @@ export class FakeApiServer {
       self.sockets.add(s);
       s.on('close', () => self.sockets.delete(s));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
     return self;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const a = this.server.address() as AddressInfo;
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
   get token(): string {
