@@ -1,12 +1,16 @@
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it:
 // every candidate reads the Lease each renew period; the holder rewrites renewTime; another
 // candidate takes it over only when the holder has not renewed it for leaseDurationSeconds,
-// measured on the candidate's own clock from when it saw the last renewal (so nodes need no
-// synchronised clocks). Every write is an update with the resourceVersion it read, so two
-// candidates racing for an expired Lease cannot both win. A holder that cannot renew for
-// duration - renew period (10 s by default) stops leading before anyone may take over;
-// a holder that stops releases the Lease (empty holder), so the next one takes over at its
-// next read instead of after a full duration.
+// measured on the candidate's own clock (so nodes need no synchronised clocks). Every write is
+// an update with the resourceVersion it read, so two candidates racing for an expired Lease
+// cannot both win.
+// Timing, so that a new leader takes over within the lease duration of the old one stopping
+// (client-go's bound is duration + retry period): a renewal first seen at a read happened after
+// the previous read, so its time counts from there (at most a renew period early). The holder
+// therefore stops leading when it has not renewed for duration - renew period - renew/5 (9 s
+// by default; it retries every renew/5 after a failure), before any candidate may take over.
+// A holder that stops releases the Lease (empty holder): the next one takes over at its next
+// read.
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { describe } from './reflector.js';
@@ -43,6 +47,8 @@ export class LeaseElector {
   /** the last renewal seen of another holder, and when (on this clock) it was first seen */
   private observed = { record: '', at: 0 };
   private lastRenew = 0;
+  /** when the last read happened (0: none yet) */
+  private lastRead = 0;
   private readonly durationMs: number;
   private readonly renewMs: number;
 
@@ -89,14 +95,16 @@ export class LeaseElector {
   }
 
   private async step(): Promise<void> {
+    const retryMs = this.renewMs / 5;
     let next = this.renewMs;
     try {
       next = await this.tryAcquireOrRenew();
     } catch (e) {
       this.o.log.warn({ err: describe(e), leading: this.leading }, 'lease read or write failed');
+      if (this.leading) next = retryMs;
     }
     // A holder that could not renew for long enough stops before a candidate may take over.
-    if (this.leading && Date.now() - this.lastRenew >= this.durationMs - this.renewMs) {
+    if (this.leading && Date.now() - this.lastRenew >= this.durationMs - this.renewMs - retryMs) {
       this.o.log.warn({ lease: this.o.name, sinceRenewMs: Date.now() - this.lastRenew }, 'lease not renewed in time: no longer leading');
       this.setLeading(false);
     }
@@ -138,7 +146,10 @@ export class LeaseElector {
     }
     const holder = l.spec?.holderIdentity ?? '';
     const record = `${holder}|${String(l.spec?.renewTime ?? '')}`;
-    if (record !== this.observed.record) this.observed = { record, at: now };
+    // A new renewal happened after the previous read (and not more than a renew period ago,
+    // when reads fell behind); the first read ever cannot tell, so it counts from now.
+    if (record !== this.observed.record) this.observed = { record, at: this.lastRead ? Math.max(this.lastRead, now - this.renewMs) : now };
+    this.lastRead = now;
     if (holder && holder !== this.o.identity) {
       if (this.leading) this.o.log.warn({ holder }, 'another agent holds the lease: no longer leading');
       this.setLeading(false);

@@ -62,8 +62,9 @@ for (const release of [false, true]) {
     await first.stop(release);
     await waitFor(() => other.isLeader, 'the other takes over', 5000);
     const took = Date.now() - stopped;
-    assert.ok(took <= (release ? 2 * renewMs : durationMs + 2 * renewMs) + 300, `took over after ${took} ms`);
-    if (!release) assert.ok(took >= durationMs - renewMs, `not before the lease expired (${took} ms)`);
+    // Within the lease duration of the stop (the production promise: 15 s), plus request slack.
+    assert.ok(took <= (release ? 2 * renewMs : durationMs) + 150, `took over after ${took} ms`);
+    if (!release) assert.ok(took >= durationMs - 2 * renewMs, `not before the lease could have expired (${took} ms)`);
     assert.equal(c.overlaps(), 0, 'never two leaders at once');
     assert.equal(api.get('leases', 'xlb-lb-status', 'xlb-system')!.spec.leaseTransitions, 1);
   });
