@@ -24,7 +24,7 @@ import { objectKey, type Source } from './types.js';
 import type { KindName } from './decode.js';
 import { POOL_API_VERSION, POOL_KIND, PoolAssigner, type LoadBalancerIPPool } from './lbpools.js';
 import { LeaseElector } from './lease.js';
-import { LbStatusWriter, statusWrites } from './lbstatus.js';
+import { LbStatusWriter, poolStatusWrites, statusWrites } from './lbstatus.js';
 import { EventRecorder } from './events.js';
 
 export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
@@ -154,7 +154,7 @@ export class KubeSource extends BaseSource implements Source {
           durationMs: le.durationMs, renewMs: le.renewMs, log: this.log.child({ lease: le.leaseName ?? LEASE_NAME }),
           onChange: (leading) => this.onLeading(leading),
         }),
-        writer: new LbStatusWriter(core, this.log.child({ component: 'lbstatus' })),
+        writer: new LbStatusWriter(core, custom, this.log.child({ component: 'lbstatus' })),
         events: new EventRecorder(core, { host: opts.nodeName, log: this.log.child({ component: 'events' }), intervalMs: le.eventIntervalMs }),
       };
       this.on('change', (kind, key) => {
@@ -257,12 +257,15 @@ export class KubeSource extends BaseSource implements Source {
     this.leaderPass();
   }
 
-  /** As leader: status writes for the current allocation, and an Event per new allocation failure. */
+  /** As leader: Service and pool status for the current allocation, and an Event per new allocation failure. */
   private leaderPass(): void {
     const l = this.leader;
     if (!l || !this.isSynced || !this.leading) return;
     const a = this.assigner;
-    void l.writer.sync(() => statusWrites(a.rawServices(), a.poolList(), a.allocation()), () => this.leading);
+    void l.writer.sync(() => [
+      ...statusWrites(a.rawServices(), a.poolList(), a.allocation()),
+      ...poolStatusWrites(a.poolList(), a.allocation()),
+    ], () => this.leading);
     if (!a.poolList().length) return; // no pool: xlb assigns nothing, so nothing failed
     for (const [key, asg] of a.allocation().services) {
       const svc = this.service(key);

@@ -1,10 +1,11 @@
 // Kube mode: the leader writes each LoadBalancer Service's address into
 // status.loadBalancer.ingress (ip, ipMode VIP) through the status subresource, only when it
 // differs from what the Service holds, and empties it when a Service lost its address (type
-// changed, pool shrunk). What to write is a pure function of the Services, the pools and the
-// allocation, so a new leader writes nothing that is already right.
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Service } from '@kubernetes/client-node';
-import { inAnyPool, wantsAddress, type Allocation, type LoadBalancerIPPool } from '../model/ipam.js';
+// changed, pool shrunk); likewise each pool's status (used, free, conflicts). What to write is
+// a pure function of the Services, the pools and the allocation, so a new leader writes
+// nothing that is already right.
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type CustomObjectsApi, type V1Service } from '@kubernetes/client-node';
+import { inAnyPool, POOL_API_VERSION, wantsAddress, type Allocation, type LoadBalancerIPPool, type PoolStatus } from '../model/ipam.js';
 import type { Logger } from '../log.js';
 import { describe } from './reflector.js';
 import { objectKey } from './types.js';
@@ -21,6 +22,27 @@ export interface StatusWrite {
   /** the version the write is based on: the API server refuses it if the Service moved on */
   resourceVersion: string;
   ingress: Ingress[];
+}
+
+export interface PoolStatusWrite {
+  /** pool/NAME */
+  key: string;
+  pool: string;
+  resourceVersion: string;
+  status: PoolStatus;
+}
+
+/** Pools whose status differs from the allocation's count of them. */
+export function poolStatusWrites(pools: readonly LoadBalancerIPPool[], alloc: Allocation): PoolStatusWrite[] {
+  const out: PoolStatusWrite[] = [];
+  for (const p of pools) {
+    const name = p.metadata?.name ?? '';
+    const want = alloc.pools.get(name);
+    const cur = p.status;
+    if (!want || (cur && cur.used === want.used && cur.free === want.free && JSON.stringify(cur.conflicts ?? []) === JSON.stringify(want.conflicts))) continue;
+    out.push({ key: `pool/${name}`, pool: name, resourceVersion: p.metadata?.resourceVersion ?? '', status: want });
+  }
+  return out;
 }
 
 /**
@@ -50,19 +72,24 @@ export class LbStatusWriter {
   /** key -> the resourceVersion a write was based on: until the watch delivers the result, not again */
   private readonly done = new Map<string, string>();
   private running: Promise<void> | undefined;
-  private pending: (() => StatusWrite[]) | undefined;
+  private pending: (() => Array<StatusWrite | PoolStatusWrite>) | undefined;
   private allowed: () => boolean = () => true;
   private retry: NodeJS.Timeout | undefined;
   /** status writes done (each one PATCH) */
   writes = 0;
 
-  constructor(private readonly core: CoreV1Api, private readonly log: Logger, private readonly retryMs = 5000) {}
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly custom: CustomObjectsApi,
+    private readonly log: Logger,
+    private readonly retryMs = 5000,
+  ) {}
 
   /**
    * Runs `plan()` (read when the pass starts, so it sees the latest cache) and writes, each
    * write only while `allowed()` (still the leader).
    */
-  sync(plan: () => StatusWrite[], allowed: () => boolean = () => true): Promise<void> {
+  sync(plan: () => Array<StatusWrite | PoolStatusWrite>, allowed: () => boolean = () => true): Promise<void> {
     this.pending = plan;
     this.allowed = allowed;
     this.running ??= this.drain().finally(() => (this.running = undefined));
@@ -80,26 +107,21 @@ export class LbStatusWriter {
       this.pending = undefined;
       let failed = false;
       for (const w of plan()) {
-        const tag = `${w.resourceVersion}|${JSON.stringify(w.ingress)}`;
+        const tag = `${w.resourceVersion}|${JSON.stringify('pool' in w ? w.status : w.ingress)}`;
         if (this.done.get(w.key) === tag) continue;
         if (!this.allowed()) break;
         try {
-          await this.core.patchNamespacedServiceStatus(
-            { name: w.name, namespace: w.namespace, body: { metadata: { resourceVersion: w.resourceVersion }, status: { loadBalancer: { ingress: w.ingress } } } },
-            MERGE_PATCH,
-          );
-          this.writes++;
+          await this.write(w);
           this.done.set(w.key, tag);
-          this.log.info({ svc: w.key, ingress: w.ingress.map((i) => i.ip) }, w.ingress.length ? 'load balancer address written' : 'load balancer address released');
         } catch (e) {
           const code = (e as { code?: number }).code;
           // 409: the Service changed since this cache saw it; its watch event brings another pass.
           // 404: it is gone. Anything else is retried.
           if (code === 404) this.done.delete(w.key);
-          if (code === 409 || code === 404) this.log.debug({ svc: w.key, err: describe(e) }, 'status write skipped');
+          if (code === 409 || code === 404) this.log.debug({ object: w.key, err: describe(e) }, 'status write skipped');
           else {
             failed = true;
-            this.log.warn({ svc: w.key, err: describe(e) }, 'status write failed; retrying');
+            this.log.warn({ object: w.key, err: describe(e) }, 'status write failed; retrying');
           }
         }
       }
@@ -110,6 +132,20 @@ export class LbStatusWriter {
         this.retry.unref();
       }
     }
+  }
+
+  /** One merge patch of a status subresource, with the resourceVersion it is based on as precondition. */
+  private async write(w: StatusWrite | PoolStatusWrite): Promise<void> {
+    const metadata = { resourceVersion: w.resourceVersion };
+    if ('pool' in w) {
+      const [group, version] = POOL_API_VERSION.split('/') as [string, string];
+      await this.custom.patchClusterCustomObjectStatus({ group, version, plural: 'loadbalancerippools', name: w.pool, body: { metadata, status: w.status } }, MERGE_PATCH);
+      this.log.debug({ pool: w.pool, ...w.status }, 'pool status written');
+      return;
+    }
+    await this.core.patchNamespacedServiceStatus({ name: w.name, namespace: w.namespace, body: { metadata, status: { loadBalancer: { ingress: w.ingress } } } }, MERGE_PATCH);
+    this.writes++;
+    this.log.info({ svc: w.key, ingress: w.ingress.map((i) => i.ip) }, w.ingress.length ? 'load balancer address written' : 'load balancer address released');
   }
 }
 

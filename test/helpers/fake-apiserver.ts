@@ -27,6 +27,8 @@ const RESOURCES: Record<Resource, { kind: string; apiVersion: string; prefix: st
   events: { kind: 'Event', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
 };
 const ALL = Object.keys(RESOURCES) as Resource[];
+/** kinds with a status subresource (the pool CRD declares one) */
+const WITH_STATUS = new Set<Resource>(['services', 'loadbalancerippools']);
 const perResource = <T>(f: () => T): Record<Resource, T> => Object.fromEntries(ALL.map((r) => [r, f()])) as Record<Resource, T>;
 
 interface HistoryEntry {
@@ -337,7 +339,7 @@ export class FakeApiServer {
   private write(method: string, r: Route, query: Record<string, string>, text: string, type: string, res: ServerResponse): void {
     const info = RESOURCES[r.resource];
     if (info.namespaced && !r.namespace) return this.status(res, 405, 'MethodNotAllowed', 'a namespaced object needs its namespace in the path');
-    if (r.subresource && r.resource !== 'services') return this.status(res, 404, 'NotFound', `no subresource ${r.subresource} on ${r.resource}`);
+    if (r.subresource && !WITH_STATUS.has(r.resource)) return this.status(res, 404, 'NotFound', `no subresource ${r.subresource} on ${r.resource}`);
     const verb = ({ GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch' } as Record<string, Verb>)[method];
     if (!verb || (verb === 'create') !== (r.name === undefined)) return this.status(res, 405, 'MethodNotAllowed', `${method} is not allowed here`);
     let body: Obj | undefined;
@@ -364,9 +366,9 @@ export class FakeApiServer {
     if (precondition && precondition !== current.metadata.resourceVersion) {
       return this.status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
     }
-    // The status subresource writes only .status; the main resource of a Service never does.
+    // The status subresource writes only .status; the main resource of such a kind never does.
     const stored: Obj = r.subresource === 'status' ? { ...current, status: next.status }
-      : r.resource === 'services' ? { ...next, status: current.status } : { ...next };
+      : WITH_STATUS.has(r.resource) ? { ...next, status: current.status } : { ...next };
     stored.metadata = { ...stored.metadata, name, namespace: ns };
     this.json(res, 200, this.apply(r.resource, stored));
   }

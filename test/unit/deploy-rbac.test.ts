@@ -166,7 +166,7 @@ test('the ClusterRole and Role grant every request of a kube source that syncs, 
   for (const [k, a] of used) assert.ok(allowed(a), `the ClusterRole or Role must grant ${k}: the kube source uses it`);
   const usedKeys = new Set([...used.values()].map(key));
   for (const k of [...clusterGrants, ...nsGrants]) assert.ok(usedKeys.has(k) || EVENTS.has(k), `the RBAC grants ${k}, which no code uses: remove it`);
-  for (const k of ['core/services/status:patch', 'coordination.k8s.io/leases:update', 'core/events:create', 'core/events:get']) assert.ok(usedKeys.has(k), `${k} exercised`);
+  for (const k of ['core/services/status:patch', 'xlb.io/loadbalancerippools/status:patch', 'coordination.k8s.io/leases:update', 'core/events:create', 'core/events:get']) assert.ok(usedKeys.has(k), `${k} exercised`);
   assert.ok([...clusterGrants].some((k) => EVENTS.has(k)), 'events can be recorded');
   for (const r of [...role.rules, ...nsRole.rules] as KObj[]) assert.equal(r.resourceNames, undefined, 'no resourceNames: list/watch cannot be limited by name');
 });

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { KubeSource } from '../../src/sources/kube.js';
 import { LeaseElector, microTime } from '../../src/sources/lease.js';
-import { statusWrites } from '../../src/sources/lbstatus.js';
+import { poolStatusWrites, statusWrites } from '../../src/sources/lbstatus.js';
 import { EventRecorder } from '../../src/sources/events.js';
 import { allocate } from '../../src/model/ipam.js';
 import { FakeApiServer } from '../helpers/fake-apiserver.js';
@@ -87,7 +87,7 @@ function lb(name: string, created: string, extra: KObj = {}): KObj {
   return { ...s, ...extra };
 }
 
-test('statusWrites: only what differs; nothing without pools; foreign classes untouched; a type change releases', () => {
+test('statusWrites: only what differs; nothing without pools; foreign classes untouched; a type change releases; pool counts', () => {
   const pools = [ipPool('demo', ['198.18.0.10-198.18.0.11'])];
   const a = lb('a', '2026-01-01T00:00:00Z');
   const held = lb('held', '2026-01-02T00:00:00Z', { status: { loadBalancer: { ingress: [{ ip: '198.18.0.11', ipMode: 'VIP' }] } } });
@@ -103,6 +103,9 @@ test('statusWrites: only what differs; nothing without pools; foreign classes un
     ['default/was', [], '7'],
   ]);
   assert.deepEqual(statusWrites(svcs as never, [], allocate(svcs as never, [])), [], 'no pool: xlb owns no status');
+  assert.deepEqual(poolStatusWrites(pools as never, alloc).map((p) => [p.pool, p.status]), [['demo', { used: 2, free: '0', conflicts: [] }]]);
+  const current = [{ ...pools[0], status: { used: 2, free: '0', conflicts: [] } }];
+  assert.deepEqual(poolStatusWrites(current as never, alloc), [], 'a pool whose status is right is not written');
 });
 
 async function leaderSources(t: T, api: FakeApiServer, names: string[]) {
@@ -135,6 +138,9 @@ test('status writer: of two agents only the leader writes, once; a no-op change 
   assert.equal(srcs.filter((s) => s.leading).length, 1);
   assert.deepEqual(srcs.map((s) => s.leaderWork().statusWrites).sort(), [0, 1], 'by the leader only');
   assert.equal(statusPatches(api)[0]!.body?.metadata?.resourceVersion !== undefined, true, 'the write carries its resourceVersion precondition');
+  await waitFor(() => api.get('loadbalancerippools', 'demo')?.status?.used === 1, 'pool status written');
+  assert.deepEqual(api.get('loadbalancerippools', 'demo')!.status, { used: 1, free: '0', conflicts: [] });
+  assert.equal(api.requests.filter((r) => r.resource === 'loadbalancerippools' && r.subresource === 'status').length, 1, 'pool status written once');
 
   // A label change: same address, nothing written.
   const cur = api.get('services', 'web')!;
@@ -150,6 +156,7 @@ test('status writer: of two agents only the leader writes, once; a no-op change 
   await Promise.all(srcs.map((s) => s.settled()));
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(statusPatches(api).length, 2, 'one release write');
+  await waitFor(() => api.get('loadbalancerippools', 'demo')?.status?.used === 0, 'the pool counts the address free again');
 });
 
 test('status writer: after the leader stops, the new leader writes only what changed since', async (t) => {
