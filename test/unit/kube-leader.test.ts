@@ -9,6 +9,7 @@ import { KubeSource } from '../../src/sources/kube.js';
 import { LeaseElector, microTime } from '../../src/sources/lease.js';
 import { poolStatusWrites, statusWrites } from '../../src/sources/lbstatus.js';
 import { EventRecorder } from '../../src/sources/events.js';
+import { noAddressReason } from '../../src/sources/lbpools.js';
 import { allocate } from '../../src/model/ipam.js';
 import { FakeApiServer } from '../helpers/fake-apiserver.js';
 import { ipPool, node, service, waitFor, type KObj } from '../helpers/manifests.js';
@@ -199,4 +200,31 @@ test('events: one Event per object, reason and message; repeats raise its count,
   await rec.flush();
   assert.equal(api.all('events').length, 3, 'each new message its own Event, until the bucket (4 writes) is empty');
   assert.equal(rec.dropped, 1);
+});
+
+test('a LoadBalancer Service that gets no address gets one AllocationFailed Event from the leader, not one per agent or per change', async (t) => {
+  const api = await FakeApiServer.start();
+  t.after(() => api.stop());
+  api.apply('nodes', node('node-a'));
+  api.apply('loadbalancerippools', ipPool('demo', ['198.18.0.10']));
+  api.apply('services', lb('old', '2026-01-01T00:00:00Z'));
+  api.apply('services', lb('new', '2026-01-02T00:00:00Z'));
+  const srcs = await leaderSources(t, api, ['node-a', 'node-b']);
+  const failed = () => api.all('events').filter((e) => e.reason === 'AllocationFailed');
+  await waitFor(() => failed().length === 1, 'an AllocationFailed Event');
+  const e = failed()[0]!;
+  assert.equal(e.involvedObject.name, 'new');
+  assert.equal(e.message, 'no free IPv4 address in pool demo');
+  assert.equal(e.type, 'Warning');
+  // The same failure through more changes of the Service: still one Event, one write.
+  for (let i = 0; i < 3; i++) {
+    const cur = api.get('services', 'new')!;
+    api.apply('services', { ...cur, metadata: { ...cur.metadata, labels: { round: String(i) } } });
+  }
+  await waitFor(() => srcs.every((s) => s.service('default/new')?.metadata?.labels?.round === '2'), 'changes seen');
+  await Promise.all(srcs.map((s) => s.settled()));
+  assert.equal(failed().length, 1);
+  assert.equal(api.requests.filter((r) => r.resource === 'events' && r.verb !== 'get').length, 1, 'one Event write in all');
+  // xlb services shows the same reason on every agent.
+  for (const s of srcs) assert.equal(noAddressReason(s.service('default/new')!), e.message);
 });
