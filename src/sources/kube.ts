@@ -125,7 +125,7 @@ export class KubeSource extends BaseSource implements Source {
   private readonly reflectors: Record<Resource, Reflector<KindName>>;
   private readonly states: Record<Resource, 'up' | 'down' | 'init'> = { services: 'init', endpointslices: 'init', nodes: 'init', loadbalancerippools: 'init' };
   /** LoadBalancer Services get their pool addresses here before the store sees them */
-  protected readonly assigner: PoolAssigner;
+  private readonly assigner: PoolAssigner;
   private connected: boolean | undefined;
   private readonly log: Logger;
   private readonly leader?: { elector: LeaseElector; writer: LbStatusWriter; events: EventRecorder };
@@ -219,7 +219,7 @@ export class KubeSource extends BaseSource implements Source {
     return this.leader?.elector.isLeader ?? false;
   }
 
-  /** Status writes and Event writes done by this source, for tests and `xlb status`. */
+  /** Service status writes done and Events dropped by the rate limit (tests, logs). */
   leaderWork(): { statusWrites: number; eventsDropped: number } {
     return { statusWrites: this.leader?.writer.writes ?? 0, eventsDropped: this.leader?.events.dropped ?? 0 };
   }
