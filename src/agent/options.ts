@@ -42,6 +42,8 @@ export interface AgentOptions {
   /** manifest files nested deeper than this are skipped and reported */
   manifestMaxDepth: number;
   kubeconfig?: string;
+  /** kube mode: namespace of the Lease that elects the agent writing LoadBalancer status and Events */
+  leaseNamespace: string;
   /** API server URL; from --api-server, or KUBERNETES_SERVICE_HOST/PORT when no kubeconfig */
   apiServer?: string;
   node: string;
@@ -137,6 +139,7 @@ const SPECS: Spec[] = [
   { key: 'manifestMaxBytes', kind: 'int', metavar: 'BYTES', help: 'a manifest file larger than this is skipped and reported (its last good objects stay)', def: def('manifestMaxBytes') },
   { key: 'manifestMaxDepth', kind: 'int', metavar: 'N', help: 'a manifest file nested deeper than this (indentation levels and [ { brackets) is skipped and reported', def: def('manifestMaxDepth') },
   { key: 'kubeconfig', kind: 'string', metavar: 'FILE', help: 'kubeconfig to reach the API server (also KUBECONFIG)' },
+  { key: 'leaseNamespace', kind: 'string', metavar: 'NAMESPACE', help: 'kube mode: namespace of the Lease (xlb-lb-status) that elects the one agent writing LoadBalancer addresses into Service status and recording Events', def: '$POD_NAMESPACE, else xlb-system' },
   { key: 'apiServer', kind: 'string', metavar: 'URL', help: 'API server URL', def: 'https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' },
   { key: 'node', kind: 'string', metavar: 'NAME', help: "this node's name (also NODE_NAME)", def: 'the host name' },
   { key: 'devices', kind: 'list', metavar: 'IF[,IF...]', help: 'node devices to attach to (external traffic)', def: 'detected' },
@@ -333,6 +336,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     healthTimeout: duration(pick('healthTimeout') ?? DEFAULTS.healthTimeout, 'healthTimeout'),
     enabledByDefault: bool(pick('enabledByDefault') ?? DEFAULTS.enabledByDefault, 'enabledByDefault'),
     externalIpCidrs: list(pick('externalIpCidrs'), 'externalIpCidrs').map((c) => cidr(c, 'externalIpCidrs')),
+    leaseNamespace: optString(pick('leaseNamespace'), 'leaseNamespace') ?? (env.POD_NAMESPACE || 'xlb-system'),
   };
   if (manifests !== undefined) o.manifests = manifests;
   const cgroup = optString(pick('cgroup'), 'cgroup');

@@ -127,6 +127,7 @@ export class Agent implements AgentState {
       : {
           kind: 'kube', nodeName: o.node, log: child('source'),
           connection: o.kubeconfig ? { kubeconfig: o.kubeconfig } : { inCluster: true, server: o.apiServer! },
+          leaderElection: { namespace: o.leaseNamespace },
         });
     this.source.on('problem', (p) => this.log.warn({ ...p }, 'object skipped'));
     this.source.on('connection', (state, detail) => this.log.info({ state, detail }, 'api connection'));
@@ -214,6 +215,7 @@ export class Agent implements AgentState {
     const noAddress = noAddressReason(svc);
     if (noAddress) r.service.warnings.push(`no load balancer address: ${noAddress}`);
     for (const w of r.service.warnings) this.log.warn({ service: key, warning: w }, 'Service warning');
+    this.source.reportWarnings?.(key, r.service.warnings);
     return r.service;
   }
 

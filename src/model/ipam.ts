@@ -403,3 +403,13 @@ function findAddress(
   }
   return null;
 }
+
+/** Whether a pool's addresses include `ip` (whatever the pool's selectors and state). */
+export function inAnyPool(ip: string, pools: readonly LoadBalancerIPPool[]): boolean {
+  const a = parseAddr(ip);
+  if (!a) return false;
+  return pools.some((p) => (p.spec?.addresses ?? []).some((e) => {
+    const r = typeof e === 'string' ? parseRange(e) : 'invalid';
+    return typeof r !== 'string' && r.family === a.family && r.first <= a.n && a.n <= r.last;
+  }));
+}

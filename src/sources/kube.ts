@@ -14,7 +14,7 @@
 // The API server address always comes from configuration (a kubeconfig, or an explicit URL
 // with the service-account credentials): inside a pod KUBERNETES_SERVICE_HOST is normally
 // the `kubernetes` Service's ClusterIP, which nothing serves until xlb itself is up.
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../log.js';
 import { child } from '../log.js';
@@ -22,6 +22,10 @@ import { BaseSource } from './base.js';
 import { Reflector, type ReflectorOptions, type ReflectorTuning } from './reflector.js';
 import { objectKey, type Source } from './types.js';
 import type { KindName } from './decode.js';
+import { POOL_API_VERSION, POOL_KIND, PoolAssigner, type LoadBalancerIPPool } from './lbpools.js';
+import { LeaseElector } from './lease.js';
+import { LbStatusWriter, poolStatusWrites, statusWrites } from './lbstatus.js';
+import { EventRecorder } from './events.js';
 
 export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
 
@@ -89,15 +93,46 @@ export interface KubeSourceOptions extends ReflectorTuning {
   connection: KubeConnection | KubeConfig;
   nodeName: string;
   log?: Logger;
+  /**
+   * Campaign for the Lease that decides which agent writes LoadBalancer status and Events
+   * (holder = nodeName). Without it this source only reads.
+   */
+  leaderElection?: LeaderElectionOptions;
 }
 
-type Resource = 'services' | 'endpointslices' | 'nodes';
+export interface LeaderElectionOptions {
+  namespace: string;
+  /** default xlb-lb-status */
+  leaseName?: string;
+  /** default 15 s */
+  durationMs?: number;
+  /** default 5 s */
+  renewMs?: number;
+  /** Event updates per object at most this often (default 60 s) */
+  eventIntervalMs?: number;
+}
+
+export const LEASE_NAME = 'xlb-lb-status';
+
+/** The warning translate gives for an externalIP outside --external-ip-cidrs. */
+const EXTERNAL_IP_REFUSED = /^externalIP \S+ refused: /;
+
+type Resource = 'services' | 'endpointslices' | 'nodes' | 'loadbalancerippools';
+
+const POOL_PLURAL = 'loadbalancerippools';
 
 export class KubeSource extends BaseSource implements Source {
   private readonly reflectors: Record<Resource, Reflector<KindName>>;
-  private readonly states: Record<Resource, 'up' | 'down' | 'init'> = { services: 'init', endpointslices: 'init', nodes: 'init' };
+  private readonly states: Record<Resource, 'up' | 'down' | 'init'> = { services: 'init', endpointslices: 'init', nodes: 'init', loadbalancerippools: 'init' };
+  /** LoadBalancer Services get their pool addresses here before the store sees them */
+  private readonly assigner: PoolAssigner;
   private connected: boolean | undefined;
   private readonly log: Logger;
+  private readonly leader?: { elector: LeaseElector; writer: LbStatusWriter; events: EventRecorder };
+  /** refused externalIP warnings per Service key, as the agent last reported them */
+  private readonly refused = new Map<string, string[]>();
+  /** the allocation failure last recorded as an Event, per Service key */
+  private readonly failed = new Map<string, string>();
   readonly server: string;
 
   constructor(private readonly opts: KubeSourceOptions) {
@@ -107,13 +142,45 @@ export class KubeSource extends BaseSource implements Source {
     this.server = kc.getCurrentCluster()?.server ?? '';
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
     const watch = new Watch(kc);
     const s = this.store;
+    const a = (this.assigner = new PoolAssigner(s, () => this.leaderPass()));
+    const le = opts.leaderElection;
+    if (le) {
+      this.leader = {
+        elector: new LeaseElector(kc.makeApiClient(CoordinationV1Api), {
+          namespace: le.namespace, name: le.leaseName ?? LEASE_NAME, identity: opts.nodeName,
+          durationMs: le.durationMs, renewMs: le.renewMs, log: this.log.child({ lease: le.leaseName ?? LEASE_NAME }),
+          onChange: (leading) => this.onLeading(leading),
+        }),
+        writer: new LbStatusWriter(core, custom, this.log.child({ component: 'lbstatus' })),
+        events: new EventRecorder(core, { host: opts.nodeName, log: this.log.child({ component: 'events' }), intervalMs: le.eventIntervalMs }),
+      };
+      this.on('change', (kind, key) => {
+        if (kind === 'service' && !this.service(key)) {
+          this.refused.delete(key);
+          this.failed.delete(key);
+        }
+      });
+    }
+    const [group, version] = POOL_API_VERSION.split('/') as [string, string];
     this.reflectors = {
       services: this.reflector('services', {
         kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', labelSelector: PROXY_LABEL_SELECTOR, watch,
         list: (sel) => core.listServiceForAllNamespaces(sel),
-        handlers: { replace: (a) => s.replaceServices(a), upsert: (o) => s.upsertService(o), remove: (o) => s.deleteService(objectKey(o.metadata)) },
+        handlers: { replace: (x) => a.replaceServices(x), upsert: (o) => a.upsertService(o), remove: (o) => a.deleteService(objectKey(o.metadata)) },
+      }),
+      // Cluster-scoped pools; a cluster without the CRD simply has none (retried with backoff).
+      loadbalancerippools: this.reflector('loadbalancerippools', {
+        kind: POOL_KIND, apiVersion: POOL_API_VERSION, path: `/apis/${POOL_API_VERSION}/${POOL_PLURAL}`, watch, mayBeAbsent: true,
+        list: async (sel) => {
+          // Untyped JSON: the continue token is `continue`, not the typed lists' `_continue`.
+          const r = await custom.listClusterCustomObject({ group, version, plural: POOL_PLURAL, ...sel }) as
+            { items?: LoadBalancerIPPool[]; metadata?: { resourceVersion?: string; continue?: string } };
+          return { items: r.items ?? [], metadata: { resourceVersion: r.metadata?.resourceVersion, _continue: r.metadata?.continue } };
+        },
+        handlers: { replace: (x) => a.replacePools(x), upsert: (o) => a.upsertPool(o), remove: (o) => a.removePool(o) },
       }),
       endpointslices: this.reflector('endpointslices', {
         kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: '/apis/discovery.k8s.io/v1/endpointslices', labelSelector: PROXY_LABEL_SELECTOR, watch,
@@ -128,16 +195,88 @@ export class KubeSource extends BaseSource implements Source {
     };
   }
 
-  /** Resolves when Services, EndpointSlices and the Node have all been listed once. */
+  /** Resolves when Services, EndpointSlices, the Node and the pools have all been listed once. */
   async start(): Promise<void> {
     this.log.info({ server: this.server, node: this.opts.nodeName }, 'starting kube source');
     await Promise.all(Object.values(this.reflectors).map((r) => r.start()));
     this.isSynced = true;
+    // Status is written only from a complete view.
+    this.leader?.elector.start();
     this.log.info({ services: this.store.services().length, slices: this.store.sliceKeys().length, node: !!this.store.node() }, 'initial sync complete');
   }
 
   async stop(): Promise<void> {
+    if (this.leader) {
+      this.leader.writer.stop();
+      this.leader.events.stop();
+      await this.leader.elector.stop();
+    }
     await Promise.all(Object.values(this.reflectors).map((r) => r.stop()));
+  }
+
+  /** Whether this agent holds the Lease (writes status and Events). */
+  get leading(): boolean {
+    return this.leader?.elector.isLeader ?? false;
+  }
+
+  /** Service status writes done and Events dropped by the rate limit (tests, logs). */
+  leaderWork(): { statusWrites: number; eventsDropped: number } {
+    return { statusWrites: this.leader?.writer.writes ?? 0, eventsDropped: this.leader?.events.dropped ?? 0 };
+  }
+
+  /** Resolves when the writes asked for so far are done (tests). */
+  async settled(): Promise<void> {
+    await this.leader?.writer.sync(() => [], () => this.leading);
+    await this.leader?.events.flush();
+  }
+
+  /**
+   * The agent's warnings for a Service after translating it: a refused externalIP becomes a
+   * Warning Event (ExternalIPRefused) on the Service when it first appears, written by the
+   * leader (with its own --external-ip-cidrs, normally the same on every node).
+   */
+  reportWarnings(key: string, warnings: readonly string[]): void {
+    if (!this.leader) return;
+    const now = warnings.filter((w) => EXTERNAL_IP_REFUSED.test(w));
+    const before = this.refused.get(key) ?? [];
+    if (now.length) this.refused.set(key, now); else this.refused.delete(key);
+    if (!this.leading) return;
+    const svc = this.service(key);
+    for (const w of now) if (svc && !before.includes(w)) this.leader.events.record(svc, 'Warning', 'ExternalIPRefused', w);
+  }
+
+  private onLeading(leading: boolean): void {
+    if (!leading || !this.leader) return;
+    // A new leader writes what is missing and repeats the warnings it knows of (the Events
+    // have deterministic names, so an existing one is continued, not duplicated).
+    this.failed.clear();
+    for (const [key, ws] of this.refused) {
+      const svc = this.service(key);
+      for (const w of ws) if (svc) this.leader.events.record(svc, 'Warning', 'ExternalIPRefused', w);
+    }
+    this.leaderPass();
+  }
+
+  /** As leader: Service and pool status for the current allocation, and an Event per new allocation failure. */
+  private leaderPass(): void {
+    const l = this.leader;
+    if (!l || !this.isSynced || !this.leading) return;
+    const a = this.assigner;
+    void l.writer.sync(() => [
+      ...statusWrites(a.rawServices(), a.poolList(), a.allocation()),
+      ...poolStatusWrites(a.poolList(), a.allocation()),
+    ], () => this.leading);
+    if (!a.poolList().length) return; // no pool: xlb assigns nothing, so nothing failed
+    for (const [key, asg] of a.allocation().services) {
+      const svc = this.service(key);
+      if (!asg.reason || !svc) {
+        this.failed.delete(key);
+        continue;
+      }
+      if (this.failed.get(key) === asg.reason) continue;
+      this.failed.set(key, asg.reason);
+      l.events.record(svc, 'Warning', 'AllocationFailed', asg.reason);
+    }
   }
 
   /** Lists done per resource since start (a relist after 410 adds one). */

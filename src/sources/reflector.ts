@@ -59,6 +59,11 @@ export interface ReflectorOptions<K extends KindName> extends ReflectorTuning {
   handlers: ReflectorHandlers<KindType<K>>;
   onState: (state: 'up' | 'down', detail?: string) => void;
   log: Logger;
+  /**
+   * A resource the server may not serve (a CRD not installed): a 404 on the list counts as an
+   * empty, synced list, is retried with backoff, and does not mark the connection down.
+   */
+  mayBeAbsent?: boolean;
 }
 
 /** How lists and watches are timed and retried; the kube source passes these through. */
@@ -76,6 +81,8 @@ export interface ReflectorTuning {
   /** objects per list page (limit/continue; default 500, as client-go) */
   listPageSize?: number;
 }
+
+const ABSENT = 'resource not served (404)';
 
 type Outcome = { kind: 'closed' | 'gone' | 'error' | 'stopped'; detail?: string; events: number; ms: number };
 
@@ -139,8 +146,13 @@ export class Reflector<K extends KindName> {
       if (retry && !this.stopped) {
         failures++;
         const delay = backoffDelay(failures, this.o.backoff);
-        this.o.log.warn({ detail: retry, failures, retryInMs: delay }, 'watch interrupted');
-        this.o.onState('down', retry);
+        if (retry === ABSENT) {
+          this.o.onState('up'); // the server answered: the connection is fine
+          if (failures === 1) this.o.log.info({ path: this.o.path }, 'resource not served (CRD not installed?); retrying with backoff');
+        } else {
+          this.o.log.warn({ detail: retry, failures, retryInMs: delay }, 'watch interrupted');
+          this.o.onState('down', retry);
+        }
         await sleep(delay, this.stopCtl.signal);
       }
     }
@@ -166,6 +178,11 @@ export class Reflector<K extends KindName> {
         cont = res.metadata?._continue || undefined;
       } while (cont);
     } catch (err) {
+      if (this.o.mayBeAbsent && statusCode(err) === 404) {
+        this.o.handlers.replace([]);
+        this.syncedResolve();
+        return ABSENT;
+      }
       return `list failed: ${describe(err)}`;
     }
     this.lists++;

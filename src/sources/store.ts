@@ -71,10 +71,11 @@ export class ClusterStore implements ClusterView {
     return [...this.sliceByKey.keys()];
   }
 
-  upsertService(s: V1Service): void {
+  /** `derived`: the object changed though its resourceVersion did not (a source-computed status). */
+  upsertService(s: V1Service, derived = false): void {
     const key = objectKey(s.metadata);
     const old = this.svcs.get(key);
-    if (old && this.same(old, s)) return;
+    if (old && (derived ? sameContent(old, s) : this.same(old, s))) return;
     this.svcs.set(key, s);
     this.emit('service', key);
   }

@@ -38,6 +38,8 @@ export interface Source extends ClusterView {
   on(ev: 'problem', fn: (p: Problem) => void): this;
   on(ev: 'connection', fn: (state: 'up' | 'down', detail?: string) => void): this;
   readonly synced: boolean;
+  /** The agent's warnings for a Service after translating it (kube mode turns some into Events). */
+  reportWarnings?(key: string, warnings: readonly string[]): void;
   /** how far the initial read is, while it runs (a source that cannot tell leaves it out) */
   readonly progress?: { stage: string; done: number; total: number };
 }

@@ -1,10 +1,12 @@
-// A wire-level fake of the Kubernetes API server for Services, EndpointSlices and Nodes, run
-// in the test process on 127.0.0.1 so that @kubernetes/client-node talks real HTTP to it.
+// A wire-level fake of the Kubernetes API server for Services, EndpointSlices, Nodes,
+// LoadBalancerIPPools (xlb.io/v1alpha1), Leases and Events, run in the test process on 127.0.0.1 so that @kubernetes/client-node talks real HTTP to it.
 // It keeps one global resourceVersion counter (as etcd does), an event history per resource
 // for watch resumption, applies label and field selectors on list and watch (including the
 // ADDED/DELETED a watcher sees when an update moves an object into or out of its selector),
 // answers a too-old resourceVersion with 410 Gone, sends bookmarks, honours timeoutSeconds,
-// and pages lists by limit/continue from one snapshot. Test controls mutate objects, cut or cleanly end watches, expire history,
+// and pages lists by limit/continue from one snapshot. Writes: get, create (POST), update (PUT,
+// with a resourceVersion precondition: 409 Conflict when stale), JSON merge patch, and the
+// Service status subresource (only .status changes). Test controls mutate objects, cut or cleanly end watches, expire history,
 // delay lists and refuse connections.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -12,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export type Resource = 'services' | 'endpointslices' | 'nodes';
+export type Resource = 'services' | 'endpointslices' | 'nodes' | 'loadbalancerippools' | 'leases' | 'events';
 type Obj = Record<string, any>;
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -20,7 +22,14 @@ const RESOURCES: Record<Resource, { kind: string; apiVersion: string; prefix: st
   services: { kind: 'Service', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
   endpointslices: { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', prefix: '/apis/discovery.k8s.io/v1', namespaced: true },
   nodes: { kind: 'Node', apiVersion: 'v1', prefix: '/api/v1', namespaced: false },
+  loadbalancerippools: { kind: 'LoadBalancerIPPool', apiVersion: 'xlb.io/v1alpha1', prefix: '/apis/xlb.io/v1alpha1', namespaced: false },
+  leases: { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', prefix: '/apis/coordination.k8s.io/v1', namespaced: true },
+  events: { kind: 'Event', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
 };
+const ALL = Object.keys(RESOURCES) as Resource[];
+/** kinds with a status subresource (the pool CRD declares one) */
+const WITH_STATUS = new Set<Resource>(['services', 'loadbalancerippools']);
+const perResource = <T>(f: () => T): Record<Resource, T> => Object.fromEntries(ALL.map((r) => [r, f()])) as Record<Resource, T>;
 
 interface HistoryEntry {
   rv: number;
@@ -41,9 +50,17 @@ interface WatchStream {
   timers: NodeJS.Timeout[];
 }
 
+export type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch';
+
 export interface RequestRecord {
   resource: Resource;
-  verb: 'list' | 'watch';
+  verb: Verb;
+  /** set for get, create, update and patch */
+  name?: string;
+  namespace?: string;
+  subresource?: string;
+  /** the request body of a write */
+  body?: Obj;
   query: Record<string, string>;
   at: number;
 }
@@ -56,6 +73,29 @@ export interface FakeApiServerOptions {
   closeWatchesAfterMs?: number;
   /** answer a too-old watch resourceVersion with HTTP 410 instead of an ERROR event */
   goneAsHttpStatus?: boolean;
+  /** resources this server does not serve (404), e.g. a CRD that is not installed */
+  absent?: Resource[];
+  /** listen address (default 127.0.0.1, a free port) */
+  host?: string;
+  port?: number;
+}
+
+interface Route {
+  resource: Resource;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Obj = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Obj) } : {};
+  for (const [k, v] of Object.entries(patch as Obj)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
 }
 
 function key(o: Obj): string {
@@ -102,8 +142,8 @@ export class FakeApiServer {
   /** TCP connections accepted or refused, with their time: what a reconnect storm shows up as */
   readonly connections: number[] = [];
   private rv = 1;
-  private readonly objects: Record<Resource, Map<string, Obj>> = { services: new Map(), endpointslices: new Map(), nodes: new Map() };
-  private readonly history: Record<Resource, HistoryEntry[]> = { services: [], endpointslices: [], nodes: [] };
+  private readonly objects: Record<Resource, Map<string, Obj>> = perResource(() => new Map());
+  private readonly history: Record<Resource, HistoryEntry[]> = perResource(() => []);
   /** watches starting at or after this resourceVersion can be served from history */
   private oldestResumable = 1;
   private readonly streams = new Set<WatchStream>();
@@ -127,12 +167,13 @@ export class FakeApiServer {
       self.sockets.add(s);
       s.on('close', () => self.sockets.delete(s));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
     return self;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const a = this.server.address() as AddressInfo;
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
   get token(): string {
@@ -176,7 +217,8 @@ export class FakeApiServer {
     else delete stored.metadata.namespace;
     const prev = this.objects[resource].get(key(stored));
     stored.metadata.uid = prev?.metadata.uid ?? `uid-${resource}-${key(stored)}`;
-    stored.metadata.creationTimestamp = prev?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    // A test may set creationTimestamp (allocation order depends on it); the server keeps it.
+    stored.metadata.creationTimestamp = prev?.metadata.creationTimestamp ?? obj.metadata?.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     stored.metadata.resourceVersion = String(++this.rv);
     this.objects[resource].set(key(stored), stored);
     this.record(resource, { rv: this.rv, type: prev ? 'MODIFIED' : 'ADDED', obj: stored, prev });
@@ -222,7 +264,19 @@ export class FakeApiServer {
     this.listDelayMs[resource] = ms;
   }
 
-  count(resource: Resource, verb: 'list' | 'watch'): number {
+  /** Every object of a resource (events: what the agents recorded). */
+  all(resource: Resource): Obj[] {
+    return [...this.objects[resource].values()];
+  }
+
+  /** Serves or stops serving a resource (installing or removing a CRD). */
+  setAbsent(resource: Resource, absent: boolean): void {
+    const set = new Set(this.opts.absent ?? []);
+    if (absent) set.add(resource); else set.delete(resource);
+    this.opts.absent = [...set];
+  }
+
+  count(resource: Resource, verb: Verb): number {
     return this.requests.filter((r) => r.resource === resource && r.verb === verb).length;
   }
 
@@ -236,8 +290,9 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.headers.authorization !== `Bearer ${this.token}`) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
     const route = this.route(url.pathname);
-    if (!route || req.method !== 'GET') return this.status(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
+    if (!route || this.opts.absent?.includes(route.resource)) return this.status(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
     const query = Object.fromEntries(url.searchParams);
+    if (route.name !== undefined || req.method !== 'GET') return void this.readBody(req).then((body) => this.write(req.method ?? '', route, query, body, req.headers['content-type'] ?? '', res));
     let match: Matcher;
     try {
       const label = parseLabelSelector(query.labelSelector);
@@ -263,13 +318,59 @@ export class FakeApiServer {
     }
   }
 
-  private route(path: string): { resource: Resource; namespace?: string } | undefined {
+  private route(path: string): Route | undefined {
     for (const [resource, info] of Object.entries(RESOURCES) as Array<[Resource, (typeof RESOURCES)[Resource]]>) {
-      if (path === `${info.prefix}/${resource}`) return { resource };
-      const m = path.match(new RegExp(`^${info.prefix}/namespaces/([^/]+)/${resource}$`));
-      if (m && info.namespaced) return { resource, namespace: m[1] };
+      const ns = info.namespaced ? '(?:/namespaces/([^/]+))?' : '()';
+      const m = path.match(new RegExp(`^${info.prefix}${ns}/${resource}(?:/([^/]+)(?:/(status))?)?$`));
+      if (m) return { resource, namespace: m[1] || undefined, name: m[2], subresource: m[3] };
     }
     return undefined;
+  }
+
+  private readBody(req: IncomingMessage): Promise<string> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    });
+  }
+
+  /** get, create, update, merge patch; the status subresource changes only .status. */
+  private write(method: string, r: Route, query: Record<string, string>, text: string, type: string, res: ServerResponse): void {
+    const info = RESOURCES[r.resource];
+    if (info.namespaced && !r.namespace) return this.status(res, 405, 'MethodNotAllowed', 'a namespaced object needs its namespace in the path');
+    if (r.subresource && !WITH_STATUS.has(r.resource)) return this.status(res, 404, 'NotFound', `no subresource ${r.subresource} on ${r.resource}`);
+    const verb = ({ GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch' } as Record<string, Verb>)[method];
+    if (!verb || (verb === 'create') !== (r.name === undefined)) return this.status(res, 405, 'MethodNotAllowed', `${method} is not allowed here`);
+    let body: Obj | undefined;
+    try {
+      body = text ? JSON.parse(text) as Obj : undefined;
+    } catch {
+      return this.status(res, 400, 'BadRequest', 'the body is not JSON');
+    }
+    this.requests.push({ resource: r.resource, verb, query, at: Date.now(), name: r.name, namespace: r.namespace, subresource: r.subresource, body });
+    const ns = info.namespaced ? r.namespace : undefined;
+    const name = r.name ?? body?.metadata?.name ?? (body?.metadata?.generateName ? `${body.metadata.generateName}${(this.rv + 1).toString(36)}` : undefined);
+    if (!name) return this.status(res, 422, 'Invalid', 'metadata.name: Required value');
+    const current = this.objects[r.resource].get(`${ns ?? ''}/${name}`);
+    const what = `${r.resource} "${name}"`;
+    if (verb === 'get') return current ? this.json(res, 200, current) : this.status(res, 404, 'NotFound', `${what} not found`);
+    if (verb === 'create') {
+      if (current) return this.status(res, 409, 'AlreadyExists', `${what} already exists`);
+      return this.json(res, 201, this.apply(r.resource, { ...body, metadata: { ...body?.metadata, name, namespace: ns } }));
+    }
+    if (!current) return this.status(res, 404, 'NotFound', `${what} not found`);
+    if (verb === 'patch' && !type.startsWith('application/merge-patch+json')) return this.status(res, 415, 'UnsupportedMediaType', `this fake applies only merge patches, not ${type}`);
+    const next = verb === 'patch' ? mergePatch(current, body) as Obj : body ?? {};
+    const precondition = verb === 'patch' ? body?.metadata?.resourceVersion : next.metadata?.resourceVersion;
+    if (precondition && precondition !== current.metadata.resourceVersion) {
+      return this.status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
+    }
+    // The status subresource writes only .status; the main resource of such a kind never does.
+    const stored: Obj = r.subresource === 'status' ? { ...current, status: next.status }
+      : WITH_STATUS.has(r.resource) ? { ...next, status: current.status } : { ...next };
+    stored.metadata = { ...stored.metadata, name, namespace: ns };
+    this.json(res, 200, this.apply(r.resource, stored));
   }
 
   private listBody(resource: Resource, match: Matcher): Obj {

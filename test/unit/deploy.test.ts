@@ -32,7 +32,7 @@ test('every YAML file in deploy/ parses, and the kustomization lists every manif
   const listed = new Set((loadYaml(join(DEPLOY, 'kustomization.yaml'))[0]!.resources as string[]));
   const manifests = readdirSync(DEPLOY).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml');
   assert.deepEqual([...listed].sort(), manifests.sort(), 'kustomization.yaml resources = the manifests in deploy/');
-  assert.deepEqual(docs.map((d) => d.obj.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+  assert.deepEqual(docs.map((d) => d.obj.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'DaemonSet', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount']);
 });
 
 test('every manifest validates against the Kubernetes schema and has no unknown fields', () => {
@@ -63,6 +63,9 @@ test('one namespace; every namespaced object is in it and the RBAC names line up
   assert.equal(pod.serviceAccountName, sa.metadata.name);
   assert.deepEqual(crb.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: ns }]);
   assert.deepEqual(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: find(docs, 'ClusterRole').metadata.name });
+  const rb = find(docs, 'RoleBinding');
+  assert.deepEqual(rb.subjects, crb.subjects);
+  assert.deepEqual(rb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: find(docs, 'Role').metadata.name });
 });
 
 test('DaemonSet: host network, node-critical, every taint tolerated, one node at a time', () => {
@@ -75,9 +78,11 @@ test('DaemonSet: host network, node-critical, every taint tolerated, one node at
   assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
 });
 
-test('DaemonSet: NODE_NAME from the downward API, the API server from the ConfigMap', () => {
+test('DaemonSet: NODE_NAME and POD_NAMESPACE (the Lease, where the Role allows it) from the downward API, the API server from the ConfigMap', () => {
   const env = Object.fromEntries(agent.env.map((e: KObj) => [e.name, e]));
   assert.deepEqual(env.NODE_NAME.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+  assert.deepEqual(env.POD_NAMESPACE.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
+  assert.equal(find(docs, 'Role').metadata.namespace, find(docs, 'DaemonSet').metadata.namespace, 'the Lease Role is in the pods\' namespace');
   for (const k of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) {
     assert.deepEqual(env[k].valueFrom, { configMapKeyRef: { name: cm.metadata.name, key: k } }, k);
     assert.equal(typeof cm.data[k], 'string', `ConfigMap has ${k}`);

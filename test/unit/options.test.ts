@@ -59,8 +59,14 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     healthTimeout: 60,
     enabledByDefault: true,
     externalIpCidrs: [],
+    leaseNamespace: 'xlb-system',
   });
   assert.ok(isPrime(o.maglevTableSize));
+});
+
+test('--lease-namespace: the flag, else the pod namespace (POD_NAMESPACE), else xlb-system', () => {
+  assert.equal(parseAgentOptions([], { ...KUBE_ENV, POD_NAMESPACE: 'lb' }).leaseNamespace, 'lb');
+  assert.equal(parseAgentOptions(['--lease-namespace', 'other'], { ...KUBE_ENV, POD_NAMESPACE: 'lb' }).leaseNamespace, 'other');
 });
 
 test('--external-ip-cidrs: a list of CIDRs, none by default; a bad one is one clear line', () => {
