@@ -666,7 +666,7 @@ export function decodeConfig(b: Buffer): XlbConfig {
 
 // ---- the datapath's flow hash (Maglev index = flowHash % maglevM) ----
 
-/** Mirrors lb_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes). */
+/** Mirrors lb4_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes). */
 export function flowHash(t: { saddr: string; daddr: string; sport: number; dport: number; proto: Proto }, seed: number): number {
   const le = (a: string) => encodeAddr(a).readUInt32LE(V4);
   const sw = (p: number) => ((p & 0xff) << 8) | (p >>> 8);
