@@ -13,12 +13,18 @@
  *               frontend to a backend, recvmsg4 and getpeername4 show the frontend again;
  *               xlb_sock_udp_reap (iter/udp) destroys connected UDP sockets whose backend
  *               is gone. */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include "include/ctx.h"
 #include "include/flow.h"
 #include "include/fwd.h"
+#include "include/maps.h"
+#include "include/reject.h"
 #include "include/sock.h"
 
 static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx *c,
-				       const struct xlb_pkt *p, int v)
+				       const struct xlb_pkt *p, const struct xlb_config *cfg, int v)
 {
 	switch (v) {
 	case V_DROP:
@@ -26,7 +32,7 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx 
 	case V_REJECT:
 		return fwd_back_xdp(ctx);
 	case V_REMOTE:
-		return fwd_on(XLB_CFG_F_REDIRECT) ? fwd_fib_xdp(ctx, c, p) : XDP_PASS;
+		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd4_fib_xdp(ctx, c, p) : XDP_PASS;
 	default:
 		return XDP_PASS;
 	}
@@ -35,14 +41,17 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx 
 SEC("xdp")
 int xlb_xdp(struct xdp_md *ctx)
 {
+	struct xlb_config *cfg = config_get();
 	struct xlb_ctx c = { .ctx = ctx, .tc = 0 };
 	struct xlb_pkt p = {};
 
-	return xdp_verdict(ctx, &c, &p, flow_process(&c, &p, XLB_SCOPE_EXTERNAL));
+	if (!cfg)
+		return XDP_PASS;
+	return xdp_verdict(ctx, &c, &p, cfg, flow_process(&c, &p, cfg, XLB_SCOPE_EXTERNAL));
 }
 
 static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xlb_ctx *c,
-					  const struct xlb_pkt *p, int v)
+					  const struct xlb_pkt *p, const struct xlb_config *cfg, int v)
 {
 	switch (v) {
 	case V_DROP:
@@ -50,9 +59,9 @@ static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xl
 	case V_REJECT:
 		return fwd_back_tc(skb);
 	case V_REMOTE:
-		return fwd_on(XLB_CFG_F_REDIRECT) ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
+		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd4_fib_tc(skb, c, p) : TC_ACT_OK;
 	case V_LOCAL:
-		return fwd_peer_tc(skb, c, p);
+		return fwd4_peer_tc(skb, c, p, cfg);
 	default:
 		return TC_ACT_OK;
 	}
@@ -61,10 +70,13 @@ static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xl
 SEC("tc")
 int xlb_tc_dev(struct __sk_buff *skb)
 {
+	struct xlb_config *cfg = config_get();
 	struct xlb_ctx c = { .ctx = skb, .tc = 1 };
 	struct xlb_pkt p = {};
 
-	return tc_dev_verdict(skb, &c, &p, flow_process(&c, &p, XLB_SCOPE_EXTERNAL));
+	if (!cfg)
+		return TC_ACT_OK;
+	return tc_dev_verdict(skb, &c, &p, cfg, flow_process(&c, &p, cfg, XLB_SCOPE_EXTERNAL));
 }
 
 /* Back into the pod it came from: to the pod's MAC from the host-side veth's own
@@ -83,10 +95,13 @@ static __always_inline int tc_bounce(struct __sk_buff *skb, const struct xlb_ctx
 SEC("tc")
 int xlb_tc(struct __sk_buff *skb)
 {
+	struct xlb_config *cfg = config_get();
 	struct xlb_ctx c = { .ctx = skb, .tc = 1 };
 	struct xlb_pkt p = {};
 
-	switch (flow_process(&c, &p, XLB_SCOPE_INTERNAL)) {
+	if (!cfg)
+		return TC_ACT_OK;
+	switch (flow_process(&c, &p, cfg, XLB_SCOPE_INTERNAL)) {
 	case V_DROP:
 		return TC_ACT_SHOT;
 	case V_HAIRPIN:
@@ -95,7 +110,7 @@ int xlb_tc(struct __sk_buff *skb)
 		/* the reply already has its MACs (reply_macs) */
 		return bpf_redirect(skb->ifindex, 0);
 	case V_LOCAL:
-		return fwd_peer_tc(skb, &c, &p);
+		return fwd4_peer_tc(skb, &c, &p, cfg);
 	default:
 		return TC_ACT_OK;
 	}
@@ -104,10 +119,13 @@ int xlb_tc(struct __sk_buff *skb)
 SEC("tc")
 int xlb_tc_host(struct __sk_buff *skb)
 {
+	struct xlb_config *cfg = config_get();
 	struct xlb_ctx c = { .ctx = skb, .tc = 1 };
 	struct xlb_pkt p = {};
 
-	return flow_host_reply(&c, &p) == V_DROP ? TC_ACT_SHOT : TC_ACT_OK;
+	if (!cfg)
+		return TC_ACT_OK;
+	return flow_host_reply(&c, &p, cfg) == V_DROP ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
 SEC("cgroup/connect4")

@@ -7,52 +7,15 @@
 #ifndef XLB_INC_CT_H
 #define XLB_INC_CT_H
 
+#include "addr.h"
+#include "clock.h"
+#include "maps.h"
 #include "parse.h"
 
-#define NSEC 1000000000ULL
-
-/* CT, affinity and timeouts count in seconds, so a tick's resolution is plenty. Even the
- * coarse clock is a helper call (~15 ns, a sixth of the CT-hit path when measured); jiffies
- * is one inlined load. So the coarse time is read once per tick per CPU and kept beside the
- * jiffies value it belongs to: still CLOCK_MONOTONIC ns (user space compares stamps with its
- * own clock), at most a tick or two behind. */
-static __always_inline __u64 xlb_now(void)
+static __always_inline void ct4_key_of(struct xlb_ct_key *k, const struct xlb_pkt *p)
 {
-	__u32 zero = 0;
-	struct xlb_clock *c = bpf_map_lookup_elem(&clock, &zero);
-	__u64 j = bpf_jiffies64();
-
-	if (!c)
-		return bpf_ktime_get_coarse_ns();
-	if (c->jiffies != j) {
-		c->jiffies = j;
-		c->ns = bpf_ktime_get_coarse_ns();
-	}
-	return c->ns;
-}
-
-/* A backend that exists: ids index an ARRAY, where "absent" is all zero. */
-static __always_inline struct xlb_backend *lb_backend(__u32 id)
-{
-	struct xlb_backend *be = bpf_map_lookup_elem(&backends, &id);
-
-	if (!be || !(be->addr.w[0] | be->addr.w[1] | be->addr.w[2] | be->addr.w[3]))
-		return 0;
-	return be;
-}
-
-static __always_inline void addr_v4(struct xlb_addr *a, __be32 v4)
-{
-	a->w[0] = 0;
-	a->w[1] = 0;
-	a->w[2] = bpf_htonl(0xffff);
-	a->w[3] = v4;
-}
-
-static __always_inline void ct_key_of(struct xlb_ct_key *k, const struct xlb_pkt *p)
-{
-	addr_v4(&k->saddr, p->saddr);
-	addr_v4(&k->daddr, p->daddr);
+	addr4_set(&k->saddr, p->saddr);
+	addr4_set(&k->daddr, p->daddr);
 	k->sport = p->sport;
 	k->dport = p->dport;
 	k->proto = p->proto;

@@ -3,10 +3,17 @@
 #ifndef XLB_INC_FLOW_H
 #define XLB_INC_FLOW_H
 
-#include "lb.h"
-#include "nat.h"
-#include "reject.h"
+#include "addr.h"
+#include "clock.h"
+#include "ct.h"
+#include "ctx.h"
+#include "fcache.h"
 #include "icmperr.h"
+#include "lb.h"
+#include "maps.h"
+#include "nat.h"
+#include "parse.h"
+#include "reject.h"
 
 enum xlb_verdict {
 	V_PASS = 0,       /* not ours, untouched */
@@ -35,7 +42,7 @@ static __always_inline int flow_ttl_ok(const struct xlb_pkt *p)
  * a node device's subnet (node_addrs, flagged by the agent). The kernel drops such sources as
  * martians before kube-proxy's rules see them; a reject, or a translated flow whose replies
  * go back to one, would make xlb a reflector. */
-static __always_inline int flow_src_ok(const struct xlb_pkt *p)
+static __always_inline int flow4_src_ok(const struct xlb_pkt *p)
 {
 	__u32 a = bpf_ntohl(p->saddr) >> 24;
 	struct xlb_node_addr_value *na;
@@ -43,7 +50,7 @@ static __always_inline int flow_src_ok(const struct xlb_pkt *p)
 
 	if (a == 0 || a == 127 || a >= 224)
 		return 0;
-	addr_v4(&k, p->saddr);
+	addr4_set(&k, p->saddr);
 	na = bpf_map_lookup_elem(&node_addrs, &k);
 	return !na || !(na->flags & XLB_NODE_ADDR_F_BROADCAST);
 }
@@ -58,52 +65,6 @@ static __always_inline int flow_be_keeps(const struct xlb_backend *be, const str
 	return p->proto != IPPROTO_UDP || be->state != XLB_BE_DRAINING;
 }
 
-/* ---- per-CPU flow cache (struct xlb_flow_cache_entry in maps.h) ---- */
-
-#define FC_SRC 1
-#define FC_DST 2
-#define FC_LIFETIME_NS (NSEC / 10)
-
-/* Packets whose ct handling is only "translate and count": no state change, no fragment
- * bookkeeping. A SYN, FIN or RST always takes the ct path. */
-static __always_inline int fc_cacheable(const struct xlb_pkt *p, const struct xlb_config *cfg)
-{
-	return cfg->flow_cache_gen && p->frag == FRAG_NONE && p->proto != IPPROTO_ICMP &&
-	       !(p->tcp_flags & (TCPF_SYN | TCPF_FIN | TCPF_RST));
-}
-
-/* This CPU's slot for the packet's tuple (before any rewrite). */
-static __always_inline struct xlb_flow_cache_entry *fc_slot(const struct xlb_pkt *p,
-							    const struct xlb_config *cfg)
-{
-	/* two multiplies: a slot index needs spread, not lb_flow_hash's strength */
-	__u32 h = (p->saddr * 0x9e3779b1) ^ p->daddr;
-	__u32 idx;
-
-	h = (h ^ ((__u32)p->sport << 16 | p->dport) ^ p->proto ^ cfg->hash_seed) * 0x85ebca6b;
-	idx = (h ^ (h >> 15)) & cfg->flow_cache_mask;
-	return bpf_map_lookup_elem(&flow_cache, &idx);
-}
-
-/* Start an entry from the ct key; the caller adds the rewrite and the verdict. Only ct states
- * that a packet without SYN/FIN/RST keeps, with timeouts longer than the entry lives. */
-static __always_inline struct xlb_flow_cache_entry *
-fc_begin(struct xlb_flow_cache_entry *e, const struct xlb_ct_key *k, const struct xlb_ct_value *v,
-	 const struct xlb_config *cfg, __u64 now)
-{
-	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP &&
-		   v->state != XLB_CT_UDP_NEW) ||
-	    ct_timeout(cfg, v->state) <= FC_LIFETIME_NS)
-		return 0;
-	e->key = *k;
-	e->svc_id = v->svc_id;
-	e->backend_id = 0;
-	e->rewrite = 0;
-	e->gen = cfg->flow_cache_gen;
-	e->expires = now + FC_LIFETIME_NS;
-	return e;
-}
-
 /* The cached rewrite for this packet, or -1 to take the ct path. An entry is used only while
  * fresh, of the current generation, and (forward) while its backend still exists as cached. */
 static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *p,
@@ -113,10 +74,8 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 
 	if (!fc_cacheable(p, cfg) || !flow_ttl_ok(p))
 		return -1;
-	e = fc_slot(p, cfg);
-	if (!e || e->gen != cfg->flow_cache_gen || e->key.saddr.w[3] != p->saddr ||
-	    e->key.daddr.w[3] != p->daddr || e->key.sport != p->sport ||
-	    e->key.dport != p->dport || e->key.proto != p->proto || xlb_now() > e->expires)
+	e = fc4_find(p, cfg);
+	if (!e)
 		return -1;
 	if (e->backend_id) {
 		struct xlb_backend *be = lb_backend(e->backend_id);
@@ -153,7 +112,7 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_backend *be, const struct xlb_config *cfg,
 				    __u64 now)
 {
-	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
+	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc4_slot(p, cfg) : 0;
 	__u32 svc_id = v->svc_id;
 	__u8 flags = v->flags;
 	int verdict;
@@ -167,18 +126,8 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 	else
 		verdict = (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
 	e = fc_begin(e, k, v, cfg, now);
-	if (e) {
-		e->backend_id = v->backend_id;
-		e->dst = be->addr;
-		e->dport = be->port;
-		e->rewrite = FC_DST;
-		if (flags & XLB_CT_F_SNAT) {
-			e->src = v->nat_addr;
-			e->sport = v->nat_port;
-			e->rewrite |= FC_SRC;
-		}
-		e->verdict = verdict;
-	}
+	if (e)
+		fc_set_fwd(e, v, be, flags, verdict);
 	return verdict;
 }
 
@@ -192,7 +141,7 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
-	e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
+	e = fc_cacheable(p, cfg) ? fc4_slot(p, cfg) : 0;
 	ct_touch(k, v, p, 0, now);
 	lb_account(nv.svc_id, p->len, 0);
 	if (nat4_reply(c, p, &nv))
@@ -202,17 +151,8 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 	else /* an SNATed reply goes back to an external client; otherwise to a local pod */
 		verdict = (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_LOCAL;
 	e = fc_begin(e, k, v, cfg, now);
-	if (e) {
-		e->src = nv.nat_addr;
-		e->sport = nv.nat_port;
-		e->rewrite = FC_SRC;
-		if (nv.flags & XLB_CT_F_SNAT) {
-			e->dst = nv.orig_addr;
-			e->dport = nv.orig_port;
-			e->rewrite |= FC_DST;
-		}
-		e->verdict = verdict;
-	}
+	if (e)
+		fc_set_reply(e, &nv, verdict);
 	return verdict;
 }
 
@@ -312,20 +252,20 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_ct_key *k, const struct xlb_config *cfg,
 				    __u8 scope, int reuse, __u64 now)
 {
-	struct xlb_svc_value *svc = lb_lookup(p, scope, cfg);
+	struct xlb_svc_value *svc = lb4_lookup(p, scope, cfg);
 	struct xlb_ct_value fv = { .state = ct_initial_state(p), .last_seen = now, .created = now };
 	struct xlb_backend *be;
 	int r;
 
 	if (!svc)
 		return V_PASS;
-	if (!flow_src_ok(p))
+	if (!flow4_src_ok(p))
 		return flow_drop(XLB_DROP_BAD_SOURCE);
 	if (!p->has_l4)
 		return flow_drop(XLB_DROP_FRAG_UNTRACKED);
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
-	if (!lb_src_allowed(p, svc))
+	if (!lb4_src_allowed(p, svc))
 		return flow_drop(XLB_DROP_SRC_RANGE);
 	if (!svc->count) {
 		if (svc->flags & XLB_SVC_F_LOCAL)
@@ -342,7 +282,7 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	if (!reuse && ct_admit(cfg))
 		return flow_drop(XLB_DROP_CT_FULL);
 	fv.svc_id = svc->svc_id;
-	fv.backend_id = lb_select(p, svc, cfg, now);
+	fv.backend_id = lb4_select(p, svc, cfg, now);
 	be = fv.backend_id ? lb_backend(fv.backend_id) : 0;
 	if (!be || !be->addr.w[3] || !be->port)
 		return flow_drop(XLB_DROP_NO_BACKEND);
@@ -368,9 +308,9 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
 	struct xlb_icmp_res res = {};
 	int r;
 
-	if (!icmp_is_error(p->icmp_type))
+	if (!icmp4_is_error(p->icmp_type))
 		return V_PASS;
-	r = icmp_error_nat(c, p, &res);
+	r = icmp4_error_nat(c, p, &res);
 	if (r > 0)
 		return V_PASS;
 	if (r < 0)
@@ -384,20 +324,19 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
  * namespace (a hostNetwork pod, the API server) to a pod that reached the Service on this
  * node. It crosses no ingress hook, so it is reverse-translated here; anything else, and
  * whatever does not parse, passes untouched (the node's own traffic is not ours to judge). */
-static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_pkt *p)
+static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
+					   const struct xlb_config *cfg)
 {
-	__u32 zero = 0;
-	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct xlb_addr src;
 	struct xlb_ct_key k;
 	struct xlb_ct_value *v;
 
-	if (!cfg || parse_pkt(c, p) != PARSE_OK || p->proto == IPPROTO_ICMP)
+	if (parse_pkt(c, p) != PARSE_OK || p->proto == IPPROTO_ICMP)
 		return V_PASS;
-	addr_v4(&src, p->saddr);
+	addr4_set(&src, p->saddr);
 	if (!bpf_map_lookup_elem(&node_addrs, &src))
 		return V_PASS;
-	ct_key_of(&k, p);
+	ct4_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
 	if (!v || !(v->flags & XLB_CT_F_REPLY))
 		return V_PASS;
@@ -406,19 +345,16 @@ static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_p
 	return flow_reply(c, p, &k, v, cfg, xlb_now());
 }
 
-/* The whole decision for one packet. */
-static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p, __u8 scope)
+/* The whole decision for one packet, with the config the entry point looked up. */
+static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p,
+					const struct xlb_config *cfg, __u8 scope)
 {
-	__u32 zero = 0;
-	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct xlb_ct_key k;
 	struct xlb_ct_value *v;
 	struct xlb_backend *be;
 	int r, reuse = 0;
 	__u64 now;
 
-	if (!cfg)
-		return V_PASS;
 	r = parse_pkt(c, p);
 	if (r == PARSE_PASS)
 		return V_PASS;
@@ -433,7 +369,7 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 	r = flow_cached(c, p, cfg);
 	if (r >= 0)
 		return r;
-	ct_key_of(&k, p);
+	ct4_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
 	now = xlb_now();
 	if (v) {

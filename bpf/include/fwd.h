@@ -21,23 +21,27 @@
 #ifndef XLB_INC_FWD_H
 #define XLB_INC_FWD_H
 
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include "csum.h"
+#include "ctx.h"
+#include "maps.h"
 #include "nat.h"
+#include "parse.h"
 
 #ifndef AF_INET
 #define AF_INET 2
 #endif
 
-/* Whether a forwarding mode (XLB_CFG_F_REDIRECT, XLB_CFG_F_PEER) is on; fixtures turn every
- * one off so they check the NAT decision alone. */
-static __always_inline int fwd_on(__u32 flag)
+/* Whether a forwarding mode (XLB_CFG_F_REDIRECT, XLB_CFG_F_PEER) is on in the config the
+ * entry point looked up; fixtures turn every one off so they check the NAT decision alone. */
+static __always_inline int fwd_on(const struct xlb_config *cfg, __u32 flag)
 {
-	__u32 zero = 0;
-	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
-
-	return cfg && (cfg->flags & flag) && !(cfg->flags & XLB_CFG_F_FIXTURE);
+	return (cfg->flags & flag) && !(cfg->flags & XLB_CFG_F_FIXTURE);
 }
 
-static __always_inline int fwd_ttl_dec(const struct xlb_ctx *c, const struct xlb_pkt *p)
+static __always_inline int fwd4_ttl_dec(const struct xlb_ctx *c, const struct xlb_pkt *p)
 {
 	__u16 *w = ctx_ptr(c, p->l3_off + 8, 2);   /* ttl + protocol word */
 	__u16 old;
@@ -52,8 +56,8 @@ static __always_inline int fwd_ttl_dec(const struct xlb_ctx *c, const struct xlb
 /* FIB lookup for a translated packet; 0 with f filled (next hop's MACs, egress ifindex) or
  * a BPF_FIB_LKUP_RET_* code. tot_len 0 (tc) makes the kernel check the MTU against the skb
  * itself, which is right for GSO skbs; XDP frames are single packets and pass their length. */
-static __always_inline int fwd_fib(void *ctx, const struct xlb_pkt *p, __u32 ifindex, __u16 tot_len,
-				   struct bpf_fib_lookup *f)
+static __always_inline int fwd4_fib(void *ctx, const struct xlb_pkt *p, __u32 ifindex, __u16 tot_len,
+				    struct bpf_fib_lookup *f)
 {
 	f->family = AF_INET;
 	f->l4_protocol = p->proto;
@@ -73,12 +77,12 @@ static __always_inline int fwd_fib_refused(int rc)
 }
 
 /* TTL decrement and next-hop MACs; 0 when the packet is ready to leave. */
-static __always_inline int fwd_rewrite(const struct xlb_ctx *c, const struct xlb_pkt *p,
-				       const struct bpf_fib_lookup *f)
+static __always_inline int fwd4_rewrite(const struct xlb_ctx *c, const struct xlb_pkt *p,
+					const struct bpf_fib_lookup *f)
 {
 	struct ethhdr *eth;
 
-	if (fwd_ttl_dec(c, p))
+	if (fwd4_ttl_dec(c, p))
 		return -1;
 	eth = ctx_ptr(c, 0, ETH_HLEN);
 	if (!eth)
@@ -88,11 +92,11 @@ static __always_inline int fwd_rewrite(const struct xlb_ctx *c, const struct xlb
 	return 0;
 }
 
-static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx *c,
-				       const struct xlb_pkt *p)
+static __always_inline int fwd4_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx *c,
+					const struct xlb_pkt *p)
 {
 	struct bpf_fib_lookup f = {};
-	int rc = fwd_fib(ctx, p, ctx->ingress_ifindex, p->len, &f);
+	int rc = fwd4_fib(ctx, p, ctx->ingress_ifindex, p->len, &f);
 
 	if (fwd_fib_refused(rc)) {
 		drop_count(XLB_DROP_FIB);
@@ -100,7 +104,7 @@ static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx 
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;      /* e.g. no neighbour yet: the stack resolves it */
-	if (fwd_rewrite(c, p, &f))
+	if (fwd4_rewrite(c, p, &f))
 		return XDP_DROP;
 	return bpf_redirect(f.ifindex, 0);
 }
@@ -109,12 +113,12 @@ static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx 
  * (bpf_redirect_neigh) instead of handing an SNATed packet to the stack; anything else the
  * FIB cannot answer (fragmentation needed, a route through another table) goes up the stack.
  * The skb keeps its checksum state (CHECKSUM_PARTIAL included) through the redirect. */
-static __always_inline int fwd_fib_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
-				      const struct xlb_pkt *p)
+static __always_inline int fwd4_fib_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
+				       const struct xlb_pkt *p)
 {
 	struct bpf_fib_lookup f = {};
 	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
-	int rc = fwd_fib(skb, p, skb->ifindex, 0, &f);
+	int rc = fwd4_fib(skb, p, skb->ifindex, 0, &f);
 
 	if (fwd_fib_refused(rc)) {
 		drop_count(XLB_DROP_FIB);
@@ -122,14 +126,14 @@ static __always_inline int fwd_fib_tc(struct __sk_buff *skb, const struct xlb_ct
 	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* the lookup left the next hop (gateway or destination) in ipv4_dst */
-		if (fwd_ttl_dec(c, p))
+		if (fwd4_ttl_dec(c, p))
 			return TC_ACT_SHOT;
 		nh.ipv4_nh = f.ipv4_dst;
 		return bpf_redirect_neigh(f.ifindex, &nh, sizeof(nh), 0);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_OK;
-	if (fwd_rewrite(c, p, &f))
+	if (fwd4_rewrite(c, p, &f))
 		return TC_ACT_SHOT;
 	return bpf_redirect(f.ifindex, 0);
 }
@@ -143,20 +147,20 @@ static __always_inline int fwd_fib_tc(struct __sk_buff *skb, const struct xlb_ct
  * so the route the stack would take is the one taken; the TTL is decremented as forwarding
  * would. Policy enforced in the host's FORWARD path (iptables-based NetworkPolicy) does not
  * see these packets: the reason this is an opt-in. */
-static __always_inline int fwd_peer_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
-				       const struct xlb_pkt *p)
+static __always_inline int fwd4_peer_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
+					const struct xlb_pkt *p, const struct xlb_config *cfg)
 {
 	struct bpf_fib_lookup f = {};
 	struct xlb_pod_if_value *pif;
 
-	if (!fwd_on(XLB_CFG_F_PEER))
+	if (!fwd_on(cfg, XLB_CFG_F_PEER))
 		return TC_ACT_OK;
-	if (fwd_fib(skb, p, skb->ifindex, 0, &f) != BPF_FIB_LKUP_RET_SUCCESS)
+	if (fwd4_fib(skb, p, skb->ifindex, 0, &f) != BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_OK;
 	pif = bpf_map_lookup_elem(&pod_ifs, &f.ifindex);
 	if (!pif || !(pif->flags & XLB_POD_IF_F_PEER) || f.ifindex == skb->ifindex)
 		return TC_ACT_OK;
-	if (fwd_rewrite(c, p, &f))
+	if (fwd4_rewrite(c, p, &f))
 		return TC_ACT_SHOT;
 	return bpf_redirect_peer(f.ifindex, 0);
 }

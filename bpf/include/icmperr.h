@@ -5,21 +5,26 @@
 #ifndef XLB_INC_ICMPERR_H
 #define XLB_INC_ICMPERR_H
 
+#include "addr.h"
+#include "ctx.h"
+#include "lb.h"
+#include "maps.h"
 #include "nat.h"
+#include "parse.h"
 
 struct xlb_icmp_res {
 	__u32 backend_local;          /* the error now goes to a backend on this node */
 	__u32 snat;                   /* the error now goes to a client through SNAT */
 };
 
-static __always_inline int icmp_is_error(__u8 type)
+static __always_inline int icmp4_is_error(__u8 type)
 {
 	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED;
 }
 
 /* Parse the quoted header; key = the quoted packet reversed (= the CT key of its peer). */
-static __always_inline int icmp_inner(const struct xlb_ctx *c, const struct xlb_pkt *p,
-				      struct xlb_inner *in, struct xlb_ct_key *k)
+static __always_inline int icmp4_inner(const struct xlb_ctx *c, const struct xlb_pkt *p,
+				       struct xlb_inner *in, struct xlb_ct_key *k)
 {
 	struct iphdr *ip = ctx_ptr_pull(c, p->l4_off + 8, sizeof(*ip));
 	__be16 *ports;
@@ -36,8 +41,8 @@ static __always_inline int icmp_inner(const struct xlb_ctx *c, const struct xlb_
 	in->proto = ip->protocol;
 	if (in->proto != IPPROTO_TCP && in->proto != IPPROTO_UDP)
 		return 1;
-	addr_v4(&k->saddr, ip->daddr);
-	addr_v4(&k->daddr, ip->saddr);
+	addr4_set(&k->saddr, ip->daddr);
+	addr4_set(&k->daddr, ip->saddr);
 	k->proto = in->proto;
 	ports = ctx_ptr_pull(c, in->l4_off, 4);
 	if (!ports)
@@ -51,9 +56,9 @@ static __always_inline int icmp_inner(const struct xlb_ctx *c, const struct xlb_
 }
 
 /* The quoted packet was a reply we translated (source = frontend): make it the backend's. */
-static __always_inline int icmp_nat_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
-					const struct xlb_inner *in, const struct xlb_ct_key *k,
-					const struct xlb_ct_value *v, struct xlb_icmp_res *res)
+static __always_inline int icmp4_nat_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
+					 const struct xlb_inner *in, const struct xlb_ct_key *k,
+					 const struct xlb_ct_value *v, struct xlb_icmp_res *res)
 {
 	struct xlb_backend *be = lb_backend(v->backend_id);
 
@@ -75,9 +80,9 @@ static __always_inline int icmp_nat_fwd(const struct xlb_ctx *c, struct xlb_pkt 
 }
 
 /* The quoted packet was one we forwarded to a backend: make it what the client sent. */
-static __always_inline int icmp_nat_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
-					  const struct xlb_inner *in, const struct xlb_ct_key *k,
-					  const struct xlb_ct_value *v, struct xlb_icmp_res *res)
+static __always_inline int icmp4_nat_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
+					   const struct xlb_inner *in, const struct xlb_ct_key *k,
+					   const struct xlb_ct_value *v, struct xlb_icmp_res *res)
 {
 	/* the backend itself reports the error: it must appear to come from the frontend */
 	if (p->saddr == k->saddr.w[3]) {
@@ -101,13 +106,13 @@ static __always_inline int icmp_nat_reply(const struct xlb_ctx *c, struct xlb_pk
 }
 
 /* 1: not about a flow of ours; 0: translated (res says where it goes); <0: drop. */
-static __always_inline int icmp_error_nat(const struct xlb_ctx *c, struct xlb_pkt *p,
-					  struct xlb_icmp_res *res)
+static __always_inline int icmp4_error_nat(const struct xlb_ctx *c, struct xlb_pkt *p,
+					   struct xlb_icmp_res *res)
 {
 	struct xlb_inner in = {};
 	struct xlb_ct_key k = {};
 	struct xlb_ct_value *v;
-	int r = icmp_inner(c, p, &in, &k);
+	int r = icmp4_inner(c, p, &in, &k);
 
 	if (r)
 		return r;
@@ -115,8 +120,8 @@ static __always_inline int icmp_error_nat(const struct xlb_ctx *c, struct xlb_pk
 	if (!v)
 		return 1;
 	if (v->flags & XLB_CT_F_REPLY)
-		return icmp_nat_reply(c, p, &in, &k, v, res);
-	return icmp_nat_fwd(c, p, &in, &k, v, res);
+		return icmp4_nat_reply(c, p, &in, &k, v, res);
+	return icmp4_nat_fwd(c, p, &in, &k, v, res);
 }
 
 #endif

@@ -1,9 +1,23 @@
 /* Service lookup and backend choice for new flows: frontend match (exact, then NodePort
- * wildcard on node addresses), source ranges, sessionAffinity, Maglev or random slot. */
+ * wildcard on node addresses), source ranges, sessionAffinity, Maglev or random slot; and the
+ * backends they choose (lb_backend). Helpers that read the packet's IPv4 addresses are lb4_*. */
 #ifndef XLB_INC_LB_H
 #define XLB_INC_LB_H
 
-#include "ct.h"
+#include "addr.h"
+#include "clock.h"
+#include "maps.h"
+#include "parse.h"
+
+/* A backend that exists: ids index an ARRAY, where "absent" is all zero. */
+static __always_inline struct xlb_backend *lb_backend(__u32 id)
+{
+	struct xlb_backend *be = bpf_map_lookup_elem(&backends, &id);
+
+	if (!be || !(be->addr.w[0] | be->addr.w[1] | be->addr.w[2] | be->addr.w[3]))
+		return 0;
+	return be;
+}
 
 /* The NodePort entry for k's port and protocol: the all-zero address, in the NodePort range. */
 static __always_inline struct xlb_svc_value *lb_lookup_nodeport(struct xlb_svc_key *k,
@@ -17,14 +31,14 @@ static __always_inline struct xlb_svc_value *lb_lookup_nodeport(struct xlb_svc_k
 	return bpf_map_lookup_elem(&services, k);
 }
 
-static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, __u8 scope,
-						       const struct xlb_config *cfg)
+static __always_inline struct xlb_svc_value *lb4_lookup(const struct xlb_pkt *p, __u8 scope,
+							const struct xlb_config *cfg)
 {
 	struct xlb_svc_key k = { .port = p->dport, .proto = p->proto, .scope = scope };
 	struct xlb_svc_value *v;
 	struct xlb_node_addr_value *na;
 
-	addr_v4(&k.addr, p->daddr);
+	addr4_set(&k.addr, p->daddr);
 	v = bpf_map_lookup_elem(&services, &k);
 	if (v)
 		return v;
@@ -34,13 +48,13 @@ static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, 
 	return lb_lookup_nodeport(&k, cfg);
 }
 
-static __always_inline int lb_src_allowed(const struct xlb_pkt *p, const struct xlb_svc_value *svc)
+static __always_inline int lb4_src_allowed(const struct xlb_pkt *p, const struct xlb_svc_value *svc)
 {
 	struct xlb_src_range_key k = { .prefixlen = 32 + 128, .svc_id = svc->svc_id };
 
 	if (!(svc->flags & XLB_SVC_F_SRC_RANGES))
 		return 1;
-	addr_v4(&k.addr, p->saddr);
+	addr4_set(&k.addr, p->saddr);
 	return bpf_map_lookup_elem(&src_ranges, &k) != 0;
 }
 
@@ -55,7 +69,7 @@ static __always_inline __u32 lb_mix(__u32 h)
 	return h;
 }
 
-static __always_inline __u32 lb_flow_hash(const struct xlb_pkt *p, __u32 seed)
+static __always_inline __u32 lb4_flow_hash(const struct xlb_pkt *p, __u32 seed)
 {
 	__u32 h = seed;
 
@@ -65,15 +79,15 @@ static __always_inline __u32 lb_flow_hash(const struct xlb_pkt *p, __u32 seed)
 	return lb_mix(h ^ p->proto);
 }
 
-static __always_inline __u32 lb_pick_maglev(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
-					    const struct xlb_config *cfg)
+static __always_inline __u32 lb4_pick_maglev(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+					     const struct xlb_config *cfg)
 {
 	void *table = bpf_map_lookup_elem(&maglev, &svc->svc_id);
 	__u32 idx, *id;
 
 	if (!table || !cfg->maglev_m)
 		return 0;
-	idx = lb_flow_hash(p, cfg->hash_seed) % cfg->maglev_m;
+	idx = lb4_flow_hash(p, cfg->hash_seed) % cfg->maglev_m;
 	id = bpf_map_lookup_elem(table, &idx);
 	return id ? *id : 0;
 }
@@ -103,9 +117,9 @@ static __always_inline __u32 lb_affinity_get(const struct xlb_affinity_key *k,
 
 /* backend_id for a new flow (0: none usable), remembered for the affinity client in ak (its
  * svc_id and client filled in). count > 0 is checked by the caller. */
-static __always_inline __u32 lb_select_as(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
-					  const struct xlb_config *cfg, const struct xlb_affinity_key *ak,
-					  __u64 now)
+static __always_inline __u32 lb4_select_as(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+					   const struct xlb_config *cfg, const struct xlb_affinity_key *ak,
+					   __u64 now)
 {
 	struct xlb_affinity_value av = { .last_used = now };
 	__u32 id;
@@ -115,7 +129,7 @@ static __always_inline __u32 lb_select_as(const struct xlb_pkt *p, const struct 
 		if (id)
 			goto remember;
 	}
-	id = (svc->flags & XLB_SVC_F_MAGLEV) ? lb_pick_maglev(p, svc, cfg) : lb_pick_slot(svc);
+	id = (svc->flags & XLB_SVC_F_MAGLEV) ? lb4_pick_maglev(p, svc, cfg) : lb_pick_slot(svc);
 	if (!id || !svc->affinity_timeout)
 		return id;
 remember:
@@ -125,13 +139,13 @@ remember:
 }
 
 /* The packet path: affinity by the client's address. */
-static __always_inline __u32 lb_select(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
-				       const struct xlb_config *cfg, __u64 now)
+static __always_inline __u32 lb4_select(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+					const struct xlb_config *cfg, __u64 now)
 {
 	struct xlb_affinity_key ak = { .svc_id = svc->svc_id };
 
-	addr_v4(&ak.client, p->saddr);
-	return lb_select_as(p, svc, cfg, &ak, now);
+	addr4_set(&ak.client, p->saddr);
+	return lb4_select_as(p, svc, cfg, &ak, now);
 }
 
 static __always_inline void lb_account(__u32 svc_id, __u32 bytes, int new_flow)

@@ -103,7 +103,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } src_ranges SEC(".maps");
 
-/* Pod interfaces that may receive packets by bpf_redirect_peer (fwd_peer_tc). */
+/* Pod interfaces that may receive packets by bpf_redirect_peer (fwd4_peer_tc). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -193,7 +193,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } clock SEC(".maps");
 
-/* Per-CPU flow cache (flow_cached in flow.h): the rewrite an established flow's packets get,
+/* Per-CPU flow cache (fcache.h; used by flow_cached in flow.h): the rewrite an established flow's packets get,
  * in a direct-mapped ARRAY slot chosen by the flow hash, so the hit path reads one slot of
  * this CPU's array instead of hashing into ct (a hash map lookup is most of the hit path's
  * cost). ct stays the state: an entry lives 100 ms, is only made for flows whose state
@@ -232,6 +232,15 @@ struct {
 	__uint(max_entries, XLB_MAX_SOCK_REV);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_rev SEC(".maps");
+
+/* The datapath config (NULL only before the loader wrote it): one lookup per packet, which
+ * the entry point passes down. */
+static __always_inline struct xlb_config *config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&config, &zero);
+}
 
 static __always_inline void drop_count(__u32 reason)
 {

@@ -6,7 +6,9 @@
 #define XLB_INC_NAT_H
 
 #include "csum.h"
+#include "ctx.h"
 #include "parse.h"
+#include "xlb_maps.h"
 
 #define IP_SADDR_OFF 12
 #define IP_DADDR_OFF 16

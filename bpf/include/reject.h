@@ -5,7 +5,13 @@
 #ifndef XLB_INC_REJECT_H
 #define XLB_INC_REJECT_H
 
-#include "nat.h"
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include "csum.h"
+#include "ctx.h"
+#include "maps.h"
+#include "parse.h"
 
 /* pad puts the IP header at a 4-byte boundary of the stack buffer. */
 struct xlb_reply {
@@ -85,8 +91,8 @@ static __always_inline int reply_macs(const struct xlb_ctx *c, const struct ethh
 	return 0;
 }
 
-static __always_inline void reject_l3(struct xlb_reply *r, const struct ethhdr *eth,
-				      const struct iphdr *ip, __u8 proto, __u16 tot)
+static __always_inline void reject4_l3(struct xlb_reply *r, const struct ethhdr *eth,
+				       const struct iphdr *ip, __u8 proto, __u16 tot)
 {
 	r->eth.h_proto = bpf_htons(ETH_P_IP);
 	r->ip.version = 4;
@@ -99,7 +105,7 @@ static __always_inline void reject_l3(struct xlb_reply *r, const struct ethhdr *
 	r->ip.check = csum_buf(&r->ip, 20, 0);
 }
 
-static __always_inline int reject_tcp(const struct xlb_ctx *c, const struct xlb_pkt *p)
+static __always_inline int reject4_tcp(const struct xlb_ctx *c, const struct xlb_pkt *p)
 {
 	struct xlb_reply r = {};
 	struct xlb_pseudo ph = { .proto = IPPROTO_TCP, .len = bpf_htons(20) };
@@ -110,7 +116,7 @@ static __always_inline int reject_tcp(const struct xlb_ctx *c, const struct xlb_
 
 	if (!eth || !ip || !th || reply_macs(c, eth, &r.eth))
 		return -1;
-	reject_l3(&r, eth, ip, IPPROTO_TCP, 40);
+	reject4_l3(&r, eth, ip, IPPROTO_TCP, 40);
 	r.l4.tcp.source = th->dest;
 	r.l4.tcp.dest = th->source;
 	r.l4.tcp.doff = 5;
@@ -128,7 +134,7 @@ static __always_inline int reject_tcp(const struct xlb_ctx *c, const struct xlb_
 	return reject_emit(c, &r, RST_LEN);
 }
 
-static __always_inline int reject_udp(const struct xlb_ctx *c)
+static __always_inline int reject4_udp(const struct xlb_ctx *c)
 {
 	struct xlb_reply r = {};
 	struct ethhdr *eth = ctx_ptr(c, 0, ETH_HLEN);
@@ -137,7 +143,7 @@ static __always_inline int reject_udp(const struct xlb_ctx *c)
 
 	if (!eth || !ip || !l4 || reply_macs(c, eth, &r.eth))
 		return -1;
-	reject_l3(&r, eth, ip, IPPROTO_ICMP, 20 + 8 + 20 + 8);
+	reject4_l3(&r, eth, ip, IPPROTO_ICMP, 20 + 8 + 20 + 8);
 	r.l4.icmp.hdr.type = ICMP_DEST_UNREACH;
 	r.l4.icmp.hdr.code = ICMP_PORT_UNREACH;
 	__builtin_memcpy(&r.l4.icmp.oip, ip, 20);
@@ -152,9 +158,9 @@ static __always_inline int reject_pkt(const struct xlb_ctx *c, const struct xlb_
 	if (p->l4_off != ETH_HLEN + 20 || !p->has_l4)
 		return -1;
 	if (p->proto == IPPROTO_TCP)
-		return (p->tcp_flags & TCPF_RST) ? -1 : reject_tcp(c, p);
+		return (p->tcp_flags & TCPF_RST) ? -1 : reject4_tcp(c, p);
 	if (p->proto == IPPROTO_UDP)
-		return reject_udp(c);
+		return reject4_udp(c);
 	return -1;
 }
 

@@ -12,7 +12,13 @@
 #ifndef XLB_INC_SOCK_H
 #define XLB_INC_SOCK_H
 
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "addr.h"
+#include "clock.h"
 #include "lb.h"
+#include "maps.h"
+#include "parse.h"
 
 #define SOCK_PROCEED 1
 #define SOCK_REJECT 0                 /* the syscall fails; errno from bpf_set_retval */
@@ -27,7 +33,7 @@ static __always_inline struct xlb_svc_value *sock4_lookup(const struct xlb_pkt *
 	struct xlb_svc_key k = { .port = p->dport, .proto = p->proto, .scope = XLB_SCOPE_INTERNAL };
 
 	if ((p->daddr & bpf_htonl(0xff000000)) != bpf_htonl(0x7f000000))
-		return lb_lookup(p, XLB_SCOPE_INTERNAL, cfg);
+		return lb4_lookup(p, XLB_SCOPE_INTERNAL, cfg);
 	return lb_lookup_nodeport(&k, cfg);
 }
 
@@ -51,11 +57,11 @@ static __always_inline void sock_affinity_key(struct xlb_affinity_key *ak, __u32
 	ak->client.w[3] = 0;
 }
 
-static __always_inline void sock_key(struct xlb_sock_key *k, __u64 cookie, __be32 addr, __be16 port,
-				     __u8 proto, __u8 dir)
+static __always_inline void sock4_key(struct xlb_sock_key *k, __u64 cookie, __be32 addr, __be16 port,
+				      __u8 proto, __u8 dir)
 {
 	k->cookie = cookie;
-	addr_v4(&k->addr, addr);
+	addr4_set(&k->addr, addr);
 	k->port = port;
 	k->proto = proto;
 	k->dir = dir;
@@ -109,8 +115,7 @@ static __always_inline __be32 sock4_source(struct bpf_sock_addr *ctx, const stru
 /* connect4 and sendmsg4: frontend -> backend in ctx, or the syscall fails at once. */
 static __always_inline int sock4_forward(struct bpf_sock_addr *ctx, int sendmsg)
 {
-	__u32 zero = 0;
-	struct xlb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xlb_config *cfg = config_get();
 	struct xlb_pkt p = {};
 	struct xlb_svc_value *svc;
 	struct xlb_affinity_key ak;
@@ -138,19 +143,19 @@ static __always_inline int sock4_forward(struct bpf_sock_addr *ctx, int sendmsg)
 		if (!host)
 			return SOCK_PROCEED;
 		p.saddr = sock4_source(ctx, cfg, sendmsg);
-		if (!lb_src_allowed(&p, svc))
+		if (!lb4_src_allowed(&p, svc))
 			return sock_reject(XLB_DROP_SRC_RANGE, EPERM);
 	}
 	if (!svc->count)
 		return sock_reject((svc->flags & XLB_SVC_F_LOCAL) ? XLB_DROP_NO_LOCAL_ENDPOINTS :
 				   XLB_DROP_NO_ENDPOINTS, ECONNREFUSED);
 	now = xlb_now();
-	sock_key(&fk, bpf_get_socket_cookie(ctx), p.daddr, p.dport, p.proto, XLB_SOCK_FWD);
+	sock4_key(&fk, bpf_get_socket_cookie(ctx), p.daddr, p.dport, p.proto, XLB_SOCK_FWD);
 	if (sendmsg)
 		id = sock4_sticky(&fk, svc);
 	if (!id) {
 		sock_affinity_key(&ak, svc->svc_id, netns);
-		id = lb_select_as(&p, svc, cfg, &ak, now);
+		id = lb4_select_as(&p, svc, cfg, &ak, now);
 	}
 	be = id ? lb_backend(id) : 0;
 	if (!be || !be->addr.w[3] || !be->port)
@@ -171,7 +176,7 @@ static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx)
 
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return SOCK_PROCEED;
-	sock_key(&k, bpf_get_socket_cookie(ctx), ctx->user_ip4, (__be16)ctx->user_port,
+	sock4_key(&k, bpf_get_socket_cookie(ctx), ctx->user_ip4, (__be16)ctx->user_port,
 		 ctx->protocol, XLB_SOCK_REV);
 	v = bpf_map_lookup_elem(&sock_rev, &k);
 	if (v) {
@@ -254,7 +259,7 @@ static __always_inline int sock4_udp_stale(struct sock *sk)
 
 	if (sk->__sk_common.skc_family != SOCK_AF_INET || sk->__sk_common.skc_state != SOCK_ESTABLISHED)
 		return 0;
-	sock_key(&k, bpf_get_socket_cookie(sk), sk->__sk_common.skc_daddr, sk->__sk_common.skc_dport,
+	sock4_key(&k, bpf_get_socket_cookie(sk), sk->__sk_common.skc_daddr, sk->__sk_common.skc_dport,
 		 IPPROTO_UDP, XLB_SOCK_REV);
 	v = bpf_map_lookup_elem(&sock_rev, &k);
 	if (!v)

@@ -19,6 +19,7 @@
 
 import { randomInt } from 'node:crypto';
 import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
+import { fmix32 } from '../model/hash.js';
 
 /** Map names as pinned (LIBBPF_PIN_BY_NAME). */
 export const MAP = {
@@ -107,43 +108,48 @@ export type DropKey = (typeof DROP_REASONS)[number]['key'];
 export const DROP: Record<DropKey, number> = Object.fromEntries(DROP_REASONS.map((r) => [r.key, r.id])) as Record<DropKey, number>;
 export const DROP_MAX = 16;
 
-// ---- struct layouts (size, member offsets); checked against BTF by verifyLayout ----
+// ---- struct layouts (size; member offset and size); checked against BTF by verifyLayout ----
+// Every encoder and decoder below reads its offsets from this table, so the start-time check
+// covers the bytes actually written. Members left out (pad) stay zero.
 
-export interface StructLayout { size: number; members: Record<string, number> }
-export const LAYOUT: Record<string, StructLayout> = {
-  xlb_addr: { size: 16, members: { w: 0 } },
-  xlb_svc_key: { size: 20, members: { addr: 0, port: 16, proto: 18, scope: 19 } },
-  xlb_svc_value: { size: 16, members: { svc_id: 0, count: 4, flags: 8, affinity_timeout: 12 } },
-  xlb_backend: { size: 20, members: { addr: 0, port: 16, state: 18, flags: 19 } },
-  xlb_slot_key: { size: 8, members: { svc_id: 0, slot: 4 } },
-  xlb_revnat: { size: 20, members: { addr: 0, port: 16 } },
-  xlb_ct_key: { size: 40, members: { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36 } },
-  xlb_ct_value: {
-    size: 64,
-    members: { nat_addr: 0, orig_addr: 16, nat_port: 32, orig_port: 34, backend_id: 36, svc_id: 40, state: 44, flags: 45, last_seen: 48, created: 56 },
-  },
-  xlb_ct_fill: { size: 8, members: { count: 0 } },
-  xlb_affinity_key: { size: 24, members: { svc_id: 0, client: 8 } },
-  xlb_affinity_value: { size: 16, members: { backend_id: 0, last_used: 8 } },
-  xlb_src_range_key: { size: 24, members: { prefixlen: 0, svc_id: 4, addr: 8 } },
-  xlb_node_addr_value: { size: 4, members: { flags: 0 } },
-  xlb_pod_if_value: { size: 4, members: { flags: 0 } },
-  xlb_if_mac: { size: 8, members: { mac: 0 } },
-  xlb_svc_stats: { size: 24, members: { packets: 0, bytes: 8, new_flows: 16 } },
-  xlb_frag_key: { size: 12, members: { saddr: 0, daddr: 4, id: 8, proto: 10 } },
-  xlb_frag_value: { size: 4, members: { sport: 0, dport: 2 } },
-  xlb_sock_key: { size: 32, members: { cookie: 0, addr: 8, port: 24, proto: 26, dir: 27 } },
-  xlb_sock_value: { size: 28, members: { addr: 0, port: 16, svc_id: 20, backend_id: 24 } },
-  xlb_config: {
-    size: 104,
-    members: {
-      flags: 0, nodeport_min: 4, nodeport_max: 6, maglev_m: 8, ct_limit: 12, hash_seed: 16,
-      tcp_syn_timeout: 20, tcp_est_timeout: 24, tcp_fin_timeout: 28, tcp_close_timeout: 32,
-      udp_timeout: 36, snat_port_min: 40, snat_port_max: 42, snat_addr: 44, hairpin_addr: 60,
-      flow_cache_gen: 76, flow_cache_mask: 80, udp_new_timeout: 84, sock_flags: 88, netns_cookie: 96,
-    },
-  },
-};
+/** A struct: its size, and per member its offset (members) and size in bytes (sizes). */
+export interface StructLayout<K extends string = string> { size: number; members: Record<K, number>; sizes: Record<K, number> }
+function struct<K extends string>(size: number, m: Record<K, readonly [offset: number, size: number]>): StructLayout<K> {
+  const pick = (i: 0 | 1) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, (v as readonly number[])[i]])) as Record<K, number>;
+  return { size, members: pick(0), sizes: pick(1) };
+}
+export const LAYOUT = {
+  xlb_addr: struct(16, { w: [0, 16] }),
+  xlb_svc_key: struct(20, { addr: [0, 16], port: [16, 2], proto: [18, 1], scope: [19, 1] }),
+  xlb_svc_value: struct(16, { svc_id: [0, 4], count: [4, 4], flags: [8, 4], affinity_timeout: [12, 4] }),
+  xlb_backend: struct(20, { addr: [0, 16], port: [16, 2], state: [18, 1], flags: [19, 1] }),
+  xlb_slot_key: struct(8, { svc_id: [0, 4], slot: [4, 4] }),
+  xlb_revnat: struct(20, { addr: [0, 16], port: [16, 2] }),
+  xlb_ct_key: struct(40, { saddr: [0, 16], daddr: [16, 16], sport: [32, 2], dport: [34, 2], proto: [36, 1] }),
+  xlb_ct_value: struct(64, {
+    nat_addr: [0, 16], orig_addr: [16, 16], nat_port: [32, 2], orig_port: [34, 2], backend_id: [36, 4],
+    svc_id: [40, 4], state: [44, 1], flags: [45, 1], last_seen: [48, 8], created: [56, 8],
+  }),
+  xlb_ct_fill: struct(8, { count: [0, 8] }),
+  xlb_affinity_key: struct(24, { svc_id: [0, 4], client: [8, 16] }),
+  xlb_affinity_value: struct(16, { backend_id: [0, 4], last_used: [8, 8] }),
+  xlb_src_range_key: struct(24, { prefixlen: [0, 4], svc_id: [4, 4], addr: [8, 16] }),
+  xlb_node_addr_value: struct(4, { flags: [0, 4] }),
+  xlb_pod_if_value: struct(4, { flags: [0, 4] }),
+  xlb_if_mac: struct(8, { mac: [0, 6] }),
+  xlb_svc_stats: struct(24, { packets: [0, 8], bytes: [8, 8], new_flows: [16, 8] }),
+  xlb_frag_key: struct(12, { saddr: [0, 4], daddr: [4, 4], id: [8, 2], proto: [10, 1] }),
+  xlb_frag_value: struct(4, { sport: [0, 2], dport: [2, 2] }),
+  xlb_sock_key: struct(32, { cookie: [0, 8], addr: [8, 16], port: [24, 2], proto: [26, 1], dir: [27, 1] }),
+  xlb_sock_value: struct(28, { addr: [0, 16], port: [16, 2], svc_id: [20, 4], backend_id: [24, 4] }),
+  xlb_config: struct(104, {
+    flags: [0, 4], nodeport_min: [4, 2], nodeport_max: [6, 2], maglev_m: [8, 4], ct_limit: [12, 4], hash_seed: [16, 4],
+    tcp_syn_timeout: [20, 4], tcp_est_timeout: [24, 4], tcp_fin_timeout: [28, 4], tcp_close_timeout: [32, 4],
+    udp_timeout: [36, 4], snat_port_min: [40, 2], snat_port_max: [42, 2], snat_addr: [44, 16], hairpin_addr: [60, 16],
+    flow_cache_gen: [76, 4], flow_cache_mask: [80, 4], udp_new_timeout: [84, 4], sock_flags: [88, 4], netns_cookie: [96, 8],
+  }),
+} satisfies Record<string, StructLayout>;
+export type StructName = keyof typeof LAYOUT;
 
 interface BtfSource {
   btfStruct(name: string): { name: string; size: number; members: { name: string; offset: number; size: number }[] };
@@ -161,11 +167,15 @@ export function verifyLayout(obj: BtfSource): void {
     if (got.size !== want.size) {
       throw new Error(`layout check: struct ${name} is ${got.size} bytes in BTF, codecs expect ${want.size}`);
     }
-    for (const [member, off] of Object.entries(want.members)) {
+    const sizes: Record<string, number> = want.sizes;
+    for (const [member, off] of Object.entries<number>(want.members)) {
       const m = got.members.find((x) => x.name === member);
       if (!m) throw new Error(`layout check: struct ${name} has no member ${member}`);
       if (m.offset !== off) {
         throw new Error(`layout check: ${name}.${member} is at offset ${m.offset} in BTF, codecs expect ${off}`);
+      }
+      if (m.size !== sizes[member]) {
+        throw new Error(`layout check: ${name}.${member} is ${m.size} bytes in BTF, codecs expect ${sizes[member]}`);
       }
     }
   }
@@ -173,27 +183,30 @@ export function verifyLayout(obj: BtfSource): void {
 
 // ---- addresses ----
 
+/** Where an IPv4 address sits in a v4-mapped xlb_addr (w[3]). */
+const V4 = 12;
+
 /** 16-byte v4-mapped address; null (NodePort wildcard) is all zero. */
-export function encodeAddr(addr: string | null, buf = Buffer.alloc(16), off = 0): Buffer {
-  buf.fill(0, off, off + 16);
+export function encodeAddr(addr: string | null, buf = Buffer.alloc(LAYOUT.xlb_addr.size), off = 0): Buffer {
+  buf.fill(0, off, off + LAYOUT.xlb_addr.size);
   if (addr === null) return buf;
   const parts = addr.split('.');
   if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
     throw new RangeError(`not an IPv4 address: '${addr}'`);
   }
-  buf[off + 10] = 0xff;
-  buf[off + 11] = 0xff;
-  parts.forEach((p, i) => { buf[off + 12 + i] = Number(p); });
+  buf[off + V4 - 2] = 0xff;
+  buf[off + V4 - 1] = 0xff;
+  parts.forEach((p, i) => { buf[off + V4 + i] = Number(p); });
   return buf;
 }
 
 export function decodeAddr(buf: Buffer, off = 0): string | null {
-  const b = buf.subarray(off, off + 16);
+  const b = buf.subarray(off, off + LAYOUT.xlb_addr.size);
   if (b.every((x) => x === 0)) return null;
-  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-  if (mapped) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  const mapped = b.subarray(0, V4 - 2).every((x) => x === 0) && b[V4 - 2] === 0xff && b[V4 - 1] === 0xff;
+  if (mapped) return `${b[V4]}.${b[V4 + 1]}.${b[V4 + 2]}.${b[V4 + 3]}`;
   const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i).toString(16));
+  for (let i = 0; i < b.length; i += 2) words.push(b.readUInt16BE(i).toString(16));
   return words.join(':');
 }
 
@@ -208,27 +221,29 @@ function u32(n: number): Buffer {
 export interface SvcKey { addr: string | null; port: number; proto: Proto; scope: ScopeName }
 export interface SvcValue { svcId: number; count: number; flags: number; affinityTimeout: number }
 
+const SK = LAYOUT.xlb_svc_key.members;
 export function encodeSvcKey(k: SvcKey): Buffer {
-  const b = Buffer.alloc(20);
-  encodeAddr(k.addr, b, 0);
-  b.writeUInt16BE(k.port, 16);
-  b[18] = PROTO_NUM[k.proto];
-  b[19] = SCOPE[k.scope];
+  const b = Buffer.alloc(LAYOUT.xlb_svc_key.size);
+  encodeAddr(k.addr, b, SK.addr);
+  b.writeUInt16BE(k.port, SK.port);
+  b[SK.proto] = PROTO_NUM[k.proto];
+  b[SK.scope] = SCOPE[k.scope];
   return b;
 }
 export function decodeSvcKey(b: Buffer): SvcKey {
-  return { addr: decodeAddr(b, 0), port: b.readUInt16BE(16), proto: protoName(b[18]), scope: b[19] === 1 ? 'internal' : 'external' };
+  return { addr: decodeAddr(b, SK.addr), port: b.readUInt16BE(SK.port), proto: protoName(b[SK.proto]), scope: b[SK.scope] === 1 ? 'internal' : 'external' };
 }
+const SV = LAYOUT.xlb_svc_value.members;
 export function encodeSvcValue(v: SvcValue): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt32LE(v.svcId, 0);
-  b.writeUInt32LE(v.count, 4);
-  b.writeUInt32LE(v.flags, 8);
-  b.writeUInt32LE(v.affinityTimeout, 12);
+  const b = Buffer.alloc(LAYOUT.xlb_svc_value.size);
+  b.writeUInt32LE(v.svcId, SV.svc_id);
+  b.writeUInt32LE(v.count, SV.count);
+  b.writeUInt32LE(v.flags, SV.flags);
+  b.writeUInt32LE(v.affinityTimeout, SV.affinity_timeout);
   return b;
 }
 export function decodeSvcValue(b: Buffer): SvcValue {
-  return { svcId: b.readUInt32LE(0), count: b.readUInt32LE(4), flags: b.readUInt32LE(8), affinityTimeout: b.readUInt32LE(12) };
+  return { svcId: b.readUInt32LE(SV.svc_id), count: b.readUInt32LE(SV.count), flags: b.readUInt32LE(SV.flags), affinityTimeout: b.readUInt32LE(SV.affinity_timeout) };
 }
 
 // ---- backends ----
@@ -236,33 +251,46 @@ export function decodeSvcValue(b: Buffer): SvcValue {
 // backends is an ARRAY indexed by backend_id (inlined lookup on every CT hit): removing a
 // backend means writing encodeBackendEmpty(); decodeBackendValue returns null for it.
 export interface BackendValue { addr: string; port: number; state: BackendStateName; local: boolean }
-export const encodeBackendEmpty = (): Buffer => Buffer.alloc(20);
+export const encodeBackendEmpty = (): Buffer => Buffer.alloc(LAYOUT.xlb_backend.size);
 export const encodeBackendKey = (id: number): Buffer => u32(id);
 export const decodeBackendKey = (b: Buffer): number => b.readUInt32LE(0);
+const BE = LAYOUT.xlb_backend.members;
 export function encodeBackendValue(v: BackendValue): Buffer {
-  const b = Buffer.alloc(20);
-  encodeAddr(v.addr, b, 0);
-  b.writeUInt16BE(v.port, 16);
-  b[18] = BACKEND_STATE[v.state];
-  b[19] = v.local ? BACKEND_FLAG.local : 0;
+  const b = Buffer.alloc(LAYOUT.xlb_backend.size);
+  encodeAddr(v.addr, b, BE.addr);
+  b.writeUInt16BE(v.port, BE.port);
+  b[BE.state] = BACKEND_STATE[v.state];
+  b[BE.flags] = v.local ? BACKEND_FLAG.local : 0;
   return b;
 }
 export function decodeBackendValue(b: Buffer): BackendValue | null {
-  if (b.subarray(0, 16).every((x) => x === 0)) return null;
-  const state = (Object.keys(BACKEND_STATE) as BackendStateName[]).find((k) => BACKEND_STATE[k] === b[18]) ?? 'draining';
-  return { addr: decodeAddr(b, 0) ?? '0.0.0.0', port: b.readUInt16BE(16), state, local: (b[19] & BACKEND_FLAG.local) !== 0 };
+  const addr = decodeAddr(b, BE.addr);
+  if (addr === null) return null;
+  const state = (Object.keys(BACKEND_STATE) as BackendStateName[]).find((k) => BACKEND_STATE[k] === b[BE.state]) ?? 'draining';
+  return { addr, port: b.readUInt16BE(BE.port), state, local: (b[BE.flags] & BACKEND_FLAG.local) !== 0 };
 }
 
 // ---- slots ----
 
 export interface SlotKey { svcId: number; slot: number }
-export function encodeSlotKey(k: SlotKey): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeUInt32LE(k.svcId, 0);
-  b.writeUInt32LE(k.slot, 4);
+const SL = LAYOUT.xlb_slot_key.members;
+export function encodeSlotKey(k: SlotKey, b = Buffer.alloc(LAYOUT.xlb_slot_key.size), off = 0): Buffer {
+  b.writeUInt32LE(k.svcId, off + SL.svc_id);
+  b.writeUInt32LE(k.slot, off + SL.slot);
   return b;
 }
-export const decodeSlotKey = (b: Buffer): SlotKey => ({ svcId: b.readUInt32LE(0), slot: b.readUInt32LE(4) });
+export const decodeSlotKey = (b: Buffer): SlotKey => ({ svcId: b.readUInt32LE(SL.svc_id), slot: b.readUInt32LE(SL.slot) });
+/** Packed keys and values for updateBatch on slots: svcId's `slots` set to `ids[slot]`. */
+export function encodeSlotBatch(svcId: number, slots: number[], ids: ArrayLike<number>): { keys: Buffer; values: Buffer } {
+  const ks = LAYOUT.xlb_slot_key.size;
+  const keys = Buffer.alloc(slots.length * ks);
+  const values = Buffer.alloc(slots.length * 4);
+  slots.forEach((slot, j) => {
+    encodeSlotKey({ svcId, slot }, keys, j * ks);
+    values.writeUInt32LE(ids[slot] >>> 0, j * 4);
+  });
+  return { keys, values };
+}
 export const encodeSlotValue = (backendId: number): Buffer => u32(backendId);
 export const decodeSlotValue = (b: Buffer): number => b.readUInt32LE(0);
 
@@ -292,13 +320,14 @@ export const decodeMaglevValue = (b: Buffer): number => b.readUInt32LE(0);
 export interface RevnatValue { addr: string | null; port: number }
 export const encodeRevnatKey = (svcId: number): Buffer => u32(svcId);
 export const decodeRevnatKey = (b: Buffer): number => b.readUInt32LE(0);
+const RN = LAYOUT.xlb_revnat.members;
 export function encodeRevnatValue(v: RevnatValue): Buffer {
-  const b = Buffer.alloc(20);
-  encodeAddr(v.addr, b, 0);
-  b.writeUInt16BE(v.port, 16);
+  const b = Buffer.alloc(LAYOUT.xlb_revnat.size);
+  encodeAddr(v.addr, b, RN.addr);
+  b.writeUInt16BE(v.port, RN.port);
   return b;
 }
-export const decodeRevnatValue = (b: Buffer): RevnatValue => ({ addr: decodeAddr(b, 0), port: b.readUInt16BE(16) });
+export const decodeRevnatValue = (b: Buffer): RevnatValue => ({ addr: decodeAddr(b, RN.addr), port: b.readUInt16BE(RN.port) });
 
 // ---- conntrack ----
 
@@ -307,42 +336,65 @@ export interface CtValue {
   natAddr: string | null; origAddr: string | null; natPort: number; origPort: number;
   backendId: number; svcId: number; state: CtStateName; flags: number; lastSeen: bigint; created: bigint;
 }
+const CK = LAYOUT.xlb_ct_key.members;
 export function encodeCtKey(k: CtKey): Buffer {
-  const b = Buffer.alloc(40);
-  encodeAddr(k.saddr, b, 0);
-  encodeAddr(k.daddr, b, 16);
-  b.writeUInt16BE(k.sport, 32);
-  b.writeUInt16BE(k.dport, 34);
-  b[36] = PROTO_NUM[k.proto];
+  const b = Buffer.alloc(LAYOUT.xlb_ct_key.size);
+  encodeAddr(k.saddr, b, CK.saddr);
+  encodeAddr(k.daddr, b, CK.daddr);
+  b.writeUInt16BE(k.sport, CK.sport);
+  b.writeUInt16BE(k.dport, CK.dport);
+  b[CK.proto] = PROTO_NUM[k.proto];
   return b;
 }
 export function decodeCtKey(b: Buffer): CtKey {
-  return { saddr: decodeAddr(b, 0) ?? '0.0.0.0', daddr: decodeAddr(b, 16) ?? '0.0.0.0', sport: b.readUInt16BE(32), dport: b.readUInt16BE(34), proto: protoName(b[36]) };
+  return {
+    saddr: decodeAddr(b, CK.saddr) ?? '0.0.0.0', daddr: decodeAddr(b, CK.daddr) ?? '0.0.0.0',
+    sport: b.readUInt16BE(CK.sport), dport: b.readUInt16BE(CK.dport), proto: protoName(b[CK.proto]),
+  };
 }
+const CV = LAYOUT.xlb_ct_value.members;
 export function encodeCtValue(v: CtValue): Buffer {
-  const b = Buffer.alloc(64);
-  encodeAddr(v.natAddr, b, 0);
-  encodeAddr(v.origAddr, b, 16);
-  b.writeUInt16BE(v.natPort, 32);
-  b.writeUInt16BE(v.origPort, 34);
-  b.writeUInt32LE(v.backendId, 36);
-  b.writeUInt32LE(v.svcId, 40);
-  b[44] = CT_STATES.indexOf(v.state);
-  b[45] = v.flags;
-  b.writeBigUInt64LE(v.lastSeen, 48);
-  b.writeBigUInt64LE(v.created, 56);
+  const b = Buffer.alloc(LAYOUT.xlb_ct_value.size);
+  encodeAddr(v.natAddr, b, CV.nat_addr);
+  encodeAddr(v.origAddr, b, CV.orig_addr);
+  b.writeUInt16BE(v.natPort, CV.nat_port);
+  b.writeUInt16BE(v.origPort, CV.orig_port);
+  b.writeUInt32LE(v.backendId, CV.backend_id);
+  b.writeUInt32LE(v.svcId, CV.svc_id);
+  b[CV.state] = CT_STATES.indexOf(v.state);
+  b[CV.flags] = v.flags;
+  b.writeBigUInt64LE(v.lastSeen, CV.last_seen);
+  b.writeBigUInt64LE(v.created, CV.created);
   return b;
 }
 export function decodeCtValue(b: Buffer): CtValue {
   return {
-    natAddr: decodeAddr(b, 0), origAddr: decodeAddr(b, 16), natPort: b.readUInt16BE(32), origPort: b.readUInt16BE(34),
-    backendId: b.readUInt32LE(36), svcId: b.readUInt32LE(40), state: CT_STATES[b[44]] ?? 'closed', flags: b[45],
-    lastSeen: b.readBigUInt64LE(48), created: b.readBigUInt64LE(56),
+    natAddr: decodeAddr(b, CV.nat_addr), origAddr: decodeAddr(b, CV.orig_addr),
+    natPort: b.readUInt16BE(CV.nat_port), origPort: b.readUInt16BE(CV.orig_port),
+    backendId: b.readUInt32LE(CV.backend_id), svcId: b.readUInt32LE(CV.svc_id),
+    state: CT_STATES[b[CV.state]] ?? 'closed', flags: b[CV.flags],
+    lastSeen: b.readBigUInt64LE(CV.last_seen), created: b.readBigUInt64LE(CV.created),
   };
 }
+/**
+ * The forward key a reply entry belongs to (ct_peer_key in bpf/include/ct.h): the client's
+ * tuple is kept in the reply entry's orig/nat fields. Raw bytes, so padding matches.
+ */
+export function ctForwardKey(replyKey: Buffer, replyValue: Buffer): Buffer {
+  const k = Buffer.alloc(replyKey.length);
+  const field = (to: number, from: number, len: number) => replyValue.copy(k, to, from, from + len);
+  const addr = LAYOUT.xlb_addr.size;
+  field(CK.saddr, CV.orig_addr, addr);
+  field(CK.daddr, CV.nat_addr, addr);
+  field(CK.sport, CV.orig_port, 2);
+  field(CK.dport, CV.nat_port, 2);
+  k[CK.proto] = replyKey[CK.proto];
+  return k;
+}
+const CF = LAYOUT.xlb_ct_fill.members;
 export const encodeCtFillKey = (i: 0 | 1): Buffer => u32(i);
-export const encodeCtFillValue = (n: bigint): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(n); return b; };
-export const decodeCtFillValue = (b: Buffer): bigint => b.readBigUInt64LE(0);
+export const encodeCtFillValue = (n: bigint): Buffer => { const b = Buffer.alloc(LAYOUT.xlb_ct_fill.size); b.writeBigUInt64LE(n, CF.count); return b; };
+export const decodeCtFillValue = (b: Buffer): bigint => b.readBigUInt64LE(CF.count);
 
 /** Timeout (seconds) the datapath applies to a CT entry in this state. */
 export function ctTimeoutSec(state: CtStateName, cfg: XlbConfig): number {
@@ -370,39 +422,42 @@ export function ctFlowLimit(ctMaxEntries: number, cpus: number): number {
 
 export interface AffinityKey { svcId: number; client: string }
 export interface AffinityValue { backendId: number; lastUsed: bigint }
+const AK = LAYOUT.xlb_affinity_key.members;
 export function encodeAffinityKey(k: AffinityKey): Buffer {
-  const b = Buffer.alloc(24);
-  b.writeUInt32LE(k.svcId, 0);
-  encodeAddr(k.client, b, 8);
+  const b = Buffer.alloc(LAYOUT.xlb_affinity_key.size);
+  b.writeUInt32LE(k.svcId, AK.svc_id);
+  encodeAddr(k.client, b, AK.client);
   return b;
 }
-export const decodeAffinityKey = (b: Buffer): AffinityKey => ({ svcId: b.readUInt32LE(0), client: decodeAddr(b, 8) ?? '0.0.0.0' });
+export const decodeAffinityKey = (b: Buffer): AffinityKey => ({ svcId: b.readUInt32LE(AK.svc_id), client: decodeAddr(b, AK.client) ?? '0.0.0.0' });
+const AV = LAYOUT.xlb_affinity_value.members;
 export function encodeAffinityValue(v: AffinityValue): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt32LE(v.backendId, 0);
-  b.writeBigUInt64LE(v.lastUsed, 8);
+  const b = Buffer.alloc(LAYOUT.xlb_affinity_value.size);
+  b.writeUInt32LE(v.backendId, AV.backend_id);
+  b.writeBigUInt64LE(v.lastUsed, AV.last_used);
   return b;
 }
-export const decodeAffinityValue = (b: Buffer): AffinityValue => ({ backendId: b.readUInt32LE(0), lastUsed: b.readBigUInt64LE(8) });
+export const decodeAffinityValue = (b: Buffer): AffinityValue => ({ backendId: b.readUInt32LE(AV.backend_id), lastUsed: b.readBigUInt64LE(AV.last_used) });
 
 // ---- source ranges (LPM: svc_id's 32 bits + 96 bits of v4-mapped prefix + v4 length) ----
 
 export interface SrcRangeKey { svcId: number; cidr: string }
+const SR = LAYOUT.xlb_src_range_key.members;
 export function encodeSrcRangeKey(k: SrcRangeKey): Buffer {
   const [addr, lenStr] = k.cidr.split('/');
   const len = lenStr === undefined ? 32 : Number(lenStr);
   if (!Number.isInteger(len) || len < 0 || len > 32) throw new RangeError(`bad IPv4 CIDR '${k.cidr}'`);
-  const b = Buffer.alloc(24);
-  b.writeUInt32LE(32 + 96 + len, 0);
-  b.writeUInt32LE(k.svcId, 4); // host order, as the datapath writes it; always inside the prefix
-  encodeAddr(addr, b, 8);
-  const host = b.readUInt32BE(20);
+  const b = Buffer.alloc(LAYOUT.xlb_src_range_key.size);
+  b.writeUInt32LE(32 + 96 + len, SR.prefixlen);
+  b.writeUInt32LE(k.svcId, SR.svc_id); // host order, as the datapath writes it; always inside the prefix
+  encodeAddr(addr, b, SR.addr);
+  const host = b.readUInt32BE(SR.addr + V4);
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  b.writeUInt32BE((host & mask) >>> 0, 20);
+  b.writeUInt32BE((host & mask) >>> 0, SR.addr + V4);
   return b;
 }
 export function decodeSrcRangeKey(b: Buffer): SrcRangeKey {
-  return { svcId: b.readUInt32LE(4), cidr: `${decodeAddr(b, 8)}/${b.readUInt32LE(0) - 128}` };
+  return { svcId: b.readUInt32LE(SR.svc_id), cidr: `${decodeAddr(b, SR.addr)}/${b.readUInt32LE(SR.prefixlen) - 128}` };
 }
 export const encodeSrcRangeValue = (allow = true): Buffer => Buffer.from([allow ? 1 : 0]);
 export const decodeSrcRangeValue = (b: Buffer): boolean => b[0] !== 0;
@@ -413,8 +468,13 @@ export const encodeNodeAddrKey = (addr: string): Buffer => encodeAddr(addr);
 export const decodeNodeAddrKey = (b: Buffer): string => decodeAddr(b) ?? '0.0.0.0';
 /** xlb_node_addr_flags: broadcast = a node device's subnet broadcast address (no NodePort, no reply) */
 export const NODE_ADDR_FLAG = { broadcast: 1 } as const;
-export const encodeNodeAddrValue = (flags = 0): Buffer => u32(flags);
-export const decodeNodeAddrValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
+const flagsValue = (l: StructLayout<'flags'>) => ({
+  encode: (flags: number): Buffer => { const b = Buffer.alloc(l.size); b.writeUInt32LE(flags >>> 0, l.members.flags); return b; },
+  decode: (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(l.members.flags) }),
+});
+const NODE_ADDR_VALUE = flagsValue(LAYOUT.xlb_node_addr_value);
+export const encodeNodeAddrValue = (flags = 0): Buffer => NODE_ADDR_VALUE.encode(flags);
+export const decodeNodeAddrValue = NODE_ADDR_VALUE.decode;
 
 // ---- pod_ifs: host-side pod interfaces, by ifindex ----
 
@@ -422,21 +482,23 @@ export const decodeNodeAddrValue = (b: Buffer): { flags: number } => ({ flags: b
 export const POD_IF_FLAG = { peer: 1 } as const;
 export const encodePodIfKey = (ifindex: number): Buffer => u32(ifindex);
 export const decodePodIfKey = (b: Buffer): number => b.readUInt32LE(0);
-export const encodePodIfValue = (flags: number): Buffer => u32(flags);
-export const decodePodIfValue = (b: Buffer): { flags: number } => ({ flags: b.readUInt32LE(0) });
+const POD_IF_VALUE = flagsValue(LAYOUT.xlb_pod_if_value);
+export const encodePodIfValue = POD_IF_VALUE.encode;
+export const decodePodIfValue = POD_IF_VALUE.decode;
 
 // ---- if_macs: an interface's own MAC by ifindex (source MAC of rejects and hairpin) ----
 
 export const encodeIfMacKey = (ifindex: number): Buffer => u32(ifindex);
 export const decodeIfMacKey = (b: Buffer): number => b.readUInt32LE(0);
+const IM = LAYOUT.xlb_if_mac.members.mac;
 export function encodeIfMacValue(mac: string): Buffer {
   const parts = mac.split(':');
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-f]{2}$/i.test(p))) throw new RangeError(`not a MAC address: '${mac}'`);
-  const b = Buffer.alloc(8);
-  parts.forEach((p, i) => { b[i] = parseInt(p, 16); });
+  const b = Buffer.alloc(LAYOUT.xlb_if_mac.size);
+  parts.forEach((p, i) => { b[IM + i] = parseInt(p, 16); });
   return b;
 }
-export const decodeIfMacValue = (b: Buffer): { mac: string } => ({ mac: [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':') });
+export const decodeIfMacValue = (b: Buffer): { mac: string } => ({ mac: [...b.subarray(IM, IM + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':') });
 
 // ---- snat_skip: SNAT ports the node uses, bit (port & 63) of word port >> 6 ----
 
@@ -455,17 +517,21 @@ export const encodeSnatSkipValue = (bits: bigint): Buffer => { const b = Buffer.
 export interface SvcStats { packets: bigint; bytes: bigint; newFlows: bigint }
 export const encodeStatsKey = (svcId: number): Buffer => u32(svcId);
 export const decodeStatsKey = (b: Buffer): number => b.readUInt32LE(0);
+const ST = LAYOUT.xlb_svc_stats.members;
+/** Bytes per CPU of a per-CPU value: the kernel rounds each copy up to 8. */
+const perCpu = (size: number): number => Math.ceil(size / 8) * 8;
 export function decodeStatsValue(b: Buffer): SvcStats {
   const s: SvcStats = { packets: 0n, bytes: 0n, newFlows: 0n };
-  for (let o = 0; o + 24 <= b.length; o += 24) {
-    s.packets += b.readBigUInt64LE(o);
-    s.bytes += b.readBigUInt64LE(o + 8);
-    s.newFlows += b.readBigUInt64LE(o + 16);
+  const step = perCpu(LAYOUT.xlb_svc_stats.size);
+  for (let o = 0; o + step <= b.length; o += step) {
+    s.packets += b.readBigUInt64LE(o + ST.packets);
+    s.bytes += b.readBigUInt64LE(o + ST.bytes);
+    s.newFlows += b.readBigUInt64LE(o + ST.new_flows);
   }
   return s;
 }
 /** Zeroed per-CPU value (to reset a reused svc_id's counters). */
-export const encodeStatsValue = (cpus: number): Buffer => Buffer.alloc(24 * cpus);
+export const encodeStatsValue = (cpus: number): Buffer => Buffer.alloc(perCpu(LAYOUT.xlb_svc_stats.size) * cpus);
 export const encodeDropKey = (reason: number): Buffer => u32(reason);
 export const decodeDropKey = (b: Buffer): number => b.readUInt32LE(0);
 export function decodeDropValue(b: Buffer): bigint {
@@ -478,22 +544,27 @@ export const encodeDropValue = (cpus: number): Buffer => Buffer.alloc(8 * cpus);
 // ---- fragments ----
 
 export interface FragKey { saddr: string; daddr: string; id: number; proto: Proto }
+const FK = LAYOUT.xlb_frag_key.members;
+/** A bare IPv4 address (__be32), as frags keys hold it. */
+const encodeV4 = (addr: string, b: Buffer, off: number): void => { encodeAddr(addr).copy(b, off, V4, V4 + 4); };
+const decodeV4 = (b: Buffer, off: number): string => `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
 export function encodeFragKey(k: FragKey): Buffer {
-  const b = Buffer.alloc(12);
-  encodeAddr(k.saddr).copy(b, 0, 12, 16);
-  encodeAddr(k.daddr).copy(b, 4, 12, 16);
-  b.writeUInt16BE(k.id, 8);
-  b[10] = PROTO_NUM[k.proto];
+  const b = Buffer.alloc(LAYOUT.xlb_frag_key.size);
+  encodeV4(k.saddr, b, FK.saddr);
+  encodeV4(k.daddr, b, FK.daddr);
+  b.writeUInt16BE(k.id, FK.id);
+  b[FK.proto] = PROTO_NUM[k.proto];
   return b;
 }
 export function decodeFragKey(b: Buffer): FragKey {
-  return { saddr: `${b[0]}.${b[1]}.${b[2]}.${b[3]}`, daddr: `${b[4]}.${b[5]}.${b[6]}.${b[7]}`, id: b.readUInt16BE(8), proto: protoName(b[10]) };
+  return { saddr: decodeV4(b, FK.saddr), daddr: decodeV4(b, FK.daddr), id: b.readUInt16BE(FK.id), proto: protoName(b[FK.proto]) };
 }
-export const decodeFragValue = (b: Buffer): { sport: number; dport: number } => ({ sport: b.readUInt16BE(0), dport: b.readUInt16BE(2) });
+const FV = LAYOUT.xlb_frag_value.members;
+export const decodeFragValue = (b: Buffer): { sport: number; dport: number } => ({ sport: b.readUInt16BE(FV.sport), dport: b.readUInt16BE(FV.dport) });
 export function encodeFragValue(v: { sport: number; dport: number }): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt16BE(v.sport, 0);
-  b.writeUInt16BE(v.dport, 2);
+  const b = Buffer.alloc(LAYOUT.xlb_frag_value.size);
+  b.writeUInt16BE(v.sport, FV.sport);
+  b.writeUInt16BE(v.dport, FV.dport);
   return b;
 }
 
@@ -548,71 +619,76 @@ export const DEFAULT_CONFIG: XlbConfig = {
   udpNewTimeout: 30, sockFlags: 0, netnsCookie: 0,
 };
 
+const CFG = LAYOUT.xlb_config.members;
 export const encodeConfigKey = (): Buffer => u32(0);
 export function encodeConfig(c: XlbConfig): Buffer {
   if (c.nodePortMin > c.nodePortMax || c.snatPortMin > c.snatPortMax) throw new RangeError('config: port range min > max');
   if (c.maglevM < 1) throw new RangeError('config: maglevM must be >= 1');
   const cacheSize = c.flowCacheMask + 1;
   if (!Number.isInteger(cacheSize) || cacheSize < 1 || (cacheSize & c.flowCacheMask) !== 0) throw new RangeError('config: flowCacheMask + 1 must be a power of two');
-  const b = Buffer.alloc(104);
-  b.writeUInt32LE(c.flags, 0);
-  b.writeUInt16LE(c.nodePortMin, 4);
-  b.writeUInt16LE(c.nodePortMax, 6);
-  b.writeUInt32LE(c.maglevM, 8);
-  b.writeUInt32LE(c.ctLimit, 12);
-  b.writeUInt32LE(c.hashSeed >>> 0, 16);
-  [c.tcpSynTimeout, c.tcpEstTimeout, c.tcpFinTimeout, c.tcpCloseTimeout, c.udpTimeout].forEach((t, i) => b.writeUInt32LE(t, 20 + 4 * i));
-  b.writeUInt16LE(c.snatPortMin, 40);
-  b.writeUInt16LE(c.snatPortMax, 42);
-  encodeAddr(c.snatAddr, b, 44);
-  encodeAddr(c.hairpinAddr, b, 60);
-  b.writeUInt32LE(c.flowCacheGen >>> 0, 76);
-  b.writeUInt32LE(c.flowCacheMask >>> 0, 80);
-  b.writeUInt32LE(c.udpNewTimeout, 84);
-  b.writeUInt32LE(c.sockFlags >>> 0, 88);
-  b.writeBigUInt64LE(BigInt(c.netnsCookie), 96);
+  const b = Buffer.alloc(LAYOUT.xlb_config.size);
+  b.writeUInt32LE(c.flags, CFG.flags);
+  b.writeUInt16LE(c.nodePortMin, CFG.nodeport_min);
+  b.writeUInt16LE(c.nodePortMax, CFG.nodeport_max);
+  b.writeUInt32LE(c.maglevM, CFG.maglev_m);
+  b.writeUInt32LE(c.ctLimit, CFG.ct_limit);
+  b.writeUInt32LE(c.hashSeed >>> 0, CFG.hash_seed);
+  b.writeUInt32LE(c.tcpSynTimeout, CFG.tcp_syn_timeout);
+  b.writeUInt32LE(c.tcpEstTimeout, CFG.tcp_est_timeout);
+  b.writeUInt32LE(c.tcpFinTimeout, CFG.tcp_fin_timeout);
+  b.writeUInt32LE(c.tcpCloseTimeout, CFG.tcp_close_timeout);
+  b.writeUInt32LE(c.udpTimeout, CFG.udp_timeout);
+  b.writeUInt16LE(c.snatPortMin, CFG.snat_port_min);
+  b.writeUInt16LE(c.snatPortMax, CFG.snat_port_max);
+  encodeAddr(c.snatAddr, b, CFG.snat_addr);
+  encodeAddr(c.hairpinAddr, b, CFG.hairpin_addr);
+  b.writeUInt32LE(c.flowCacheGen >>> 0, CFG.flow_cache_gen);
+  b.writeUInt32LE(c.flowCacheMask >>> 0, CFG.flow_cache_mask);
+  b.writeUInt32LE(c.udpNewTimeout, CFG.udp_new_timeout);
+  b.writeUInt32LE(c.sockFlags >>> 0, CFG.sock_flags);
+  b.writeBigUInt64LE(BigInt(c.netnsCookie), CFG.netns_cookie);
   return b;
 }
 export function decodeConfig(b: Buffer): XlbConfig {
   return {
-    flags: b.readUInt32LE(0), nodePortMin: b.readUInt16LE(4), nodePortMax: b.readUInt16LE(6),
-    maglevM: b.readUInt32LE(8), ctLimit: b.readUInt32LE(12), hashSeed: b.readUInt32LE(16),
-    tcpSynTimeout: b.readUInt32LE(20), tcpEstTimeout: b.readUInt32LE(24), tcpFinTimeout: b.readUInt32LE(28),
-    tcpCloseTimeout: b.readUInt32LE(32), udpTimeout: b.readUInt32LE(36),
-    snatPortMin: b.readUInt16LE(40), snatPortMax: b.readUInt16LE(42),
-    snatAddr: decodeAddr(b, 44), hairpinAddr: decodeAddr(b, 60),
-    flowCacheGen: b.readUInt32LE(76), flowCacheMask: b.readUInt32LE(80), udpNewTimeout: b.readUInt32LE(84),
-    sockFlags: b.readUInt32LE(88), netnsCookie: Number(b.readBigUInt64LE(96)),
+    flags: b.readUInt32LE(CFG.flags), nodePortMin: b.readUInt16LE(CFG.nodeport_min), nodePortMax: b.readUInt16LE(CFG.nodeport_max),
+    maglevM: b.readUInt32LE(CFG.maglev_m), ctLimit: b.readUInt32LE(CFG.ct_limit), hashSeed: b.readUInt32LE(CFG.hash_seed),
+    tcpSynTimeout: b.readUInt32LE(CFG.tcp_syn_timeout), tcpEstTimeout: b.readUInt32LE(CFG.tcp_est_timeout),
+    tcpFinTimeout: b.readUInt32LE(CFG.tcp_fin_timeout), tcpCloseTimeout: b.readUInt32LE(CFG.tcp_close_timeout),
+    udpTimeout: b.readUInt32LE(CFG.udp_timeout),
+    snatPortMin: b.readUInt16LE(CFG.snat_port_min), snatPortMax: b.readUInt16LE(CFG.snat_port_max),
+    snatAddr: decodeAddr(b, CFG.snat_addr), hairpinAddr: decodeAddr(b, CFG.hairpin_addr),
+    flowCacheGen: b.readUInt32LE(CFG.flow_cache_gen), flowCacheMask: b.readUInt32LE(CFG.flow_cache_mask),
+    udpNewTimeout: b.readUInt32LE(CFG.udp_new_timeout), sockFlags: b.readUInt32LE(CFG.sock_flags),
+    netnsCookie: Number(b.readBigUInt64LE(CFG.netns_cookie)),
   };
 }
 
 // ---- the datapath's flow hash (Maglev index = flowHash % maglevM) ----
 
-function mix(h: number): number {
-  h = (h ^ (h >>> 16)) >>> 0;
-  h = Math.imul(h, 0x85ebca6b) >>> 0;
-  h = (h ^ (h >>> 13)) >>> 0;
-  h = Math.imul(h, 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-/** Mirrors lb_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes). */
+/** Mirrors lb4_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes). */
 export function flowHash(t: { saddr: string; daddr: string; sport: number; dport: number; proto: Proto }, seed: number): number {
-  const le = (a: string) => encodeAddr(a).readUInt32LE(12);
+  const le = (a: string) => encodeAddr(a).readUInt32LE(V4);
   const sw = (p: number) => ((p & 0xff) << 8) | (p >>> 8);
   let h = seed >>> 0;
-  h = mix(h ^ le(t.saddr));
-  h = mix(h ^ le(t.daddr));
-  h = mix(h ^ ((((sw(t.sport) << 16) | sw(t.dport)) >>> 0)));
-  return mix(h ^ PROTO_NUM[t.proto]);
+  h = fmix32(h ^ le(t.saddr));
+  h = fmix32(h ^ le(t.daddr));
+  h = fmix32(h ^ ((((sw(t.sport) << 16) | sw(t.dport)) >>> 0)));
+  return fmix32(h ^ PROTO_NUM[t.proto]);
 }
 
 // ---- sock_rev (socket LB: per-socket reverse and forward entries) ----
 
 export const SOCK_DIR = ['reverse', 'forward'] as const;
 export interface SockKey { cookie: string; addr: string | null; port: number; proto: Proto; dir: (typeof SOCK_DIR)[number] }
+const SOK = LAYOUT.xlb_sock_key.members;
 export function decodeSockKey(b: Buffer): SockKey {
-  return { cookie: b.readBigUInt64LE(0).toString(), addr: decodeAddr(b, 8), port: b.readUInt16BE(24), proto: protoName(b[26]), dir: SOCK_DIR[b[27]] ?? 'reverse' };
+  return {
+    cookie: b.readBigUInt64LE(SOK.cookie).toString(), addr: decodeAddr(b, SOK.addr), port: b.readUInt16BE(SOK.port),
+    proto: protoName(b[SOK.proto]), dir: SOCK_DIR[b[SOK.dir]] ?? 'reverse',
+  };
 }
+const SOV = LAYOUT.xlb_sock_value.members;
 export function decodeSockValue(b: Buffer): { addr: string | null; port: number; svcId: number; backendId: number } {
-  return { addr: decodeAddr(b, 0), port: b.readUInt16BE(16), svcId: b.readUInt32LE(20), backendId: b.readUInt32LE(24) };
+  return { addr: decodeAddr(b, SOV.addr), port: b.readUInt16BE(SOV.port), svcId: b.readUInt32LE(SOV.svc_id), backendId: b.readUInt32LE(SOV.backend_id) };
 }

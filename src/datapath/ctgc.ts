@@ -19,20 +19,6 @@ export interface SweepResult {
 interface CtEntry { key: Buffer; value: C.CtValue; expired: boolean }
 
 /**
- * The forward key a reply entry belongs to (ct_peer_key in bpf/include/ct.h): the client's
- * tuple is kept in the reply entry's orig/nat fields. Raw bytes, so padding matches.
- */
-function forwardKeyOf(replyKey: Buffer, replyValue: Buffer): string {
-  const k = Buffer.alloc(replyKey.length);
-  replyValue.copy(k, 0, 16, 32); // orig_addr -> saddr
-  replyValue.copy(k, 16, 0, 16); // nat_addr -> daddr
-  replyValue.copy(k, 32, 34, 36); // orig_port -> sport
-  replyValue.copy(k, 34, 32, 34); // nat_port -> dport
-  k[36] = replyKey[36];
-  return k.toString('hex');
-}
-
-/**
  * Each entry carries its own last_seen, refreshed only by packets in its direction, so a
  * flow is idle only when both its entries are expired: deleting one half of a one-way
  * stream would send the next packet of the other direction to a new backend.
@@ -41,7 +27,7 @@ function groupFlows(ct: BpfMap, cfg: C.XlbConfig, nowNs: bigint): Map<string, Ct
   const flows = new Map<string, CtEntry[]>();
   for (const [key, v] of ct.entries()) {
     const value = C.decodeCtValue(v);
-    const id = value.flags & C.CT_FLAG.reply ? forwardKeyOf(key, v) : key.toString('hex');
+    const id = (value.flags & C.CT_FLAG.reply ? C.ctForwardKey(key, v) : key).toString('hex');
     const e: CtEntry = { key, value, expired: C.ctExpired(value, cfg, nowNs) };
     const list = flows.get(id);
     if (list) list.push(e); else flows.set(id, [e]);

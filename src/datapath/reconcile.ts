@@ -103,14 +103,7 @@ function slotDelta(svcId: number, old: number[], ids: number[]): { keys: Buffer;
   const changed: number[] = [];
   for (let i = 0; i < ids.length; i++) if (old[i] !== ids[i]) changed.push(i);
   if (changed.length === 0) return undefined;
-  const keys = Buffer.alloc(changed.length * 8);
-  const values = Buffer.alloc(changed.length * 4);
-  changed.forEach((slot, j) => {
-    keys.writeUInt32LE(svcId, j * 8);
-    keys.writeUInt32LE(slot, j * 8 + 4);
-    values.writeUInt32LE(ids[slot], j * 4);
-  });
-  return { keys, values };
+  return C.encodeSlotBatch(svcId, changed, ids);
 }
 
 export interface ReconcilerMaps {

@@ -1,4 +1,4 @@
-// 32-bit string hashing for Maglev permutations.
+// 32-bit string hashing for Maglev permutations, and the one 32-bit mix (fmix32).
 //
 // MurmurHash3 x86_32 (Austin Appleby, public domain algorithm), implemented here from its
 // published description over the key's UTF-8 bytes. Chosen because it is fast in JS (only
@@ -11,16 +11,25 @@ const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 const utf8 = new TextEncoder();
 
-function mixBlock(h: number, k: number): number {
+/** murmur3's scramble of one 4-byte block before it enters the state. */
+function scramble(k: number): number {
   k = Math.imul(k, C1);
   k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, C2);
-  h ^= k;
+  return Math.imul(k, C2);
+}
+
+function mixBlock(h: number, k: number): number {
+  h ^= scramble(k);
   h = (h << 13) | (h >>> 19);
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-function finalMix(h: number): number {
+/**
+ * murmur3's finaliser (fmix32): every input bit reaches every output bit. The one 32-bit mix
+ * in xlb: murmur3 ends with it, and the datapath's flow hash (lb_mix() in bpf/include/lb.h,
+ * mirrored by flowHash() in src/datapath/codecs.ts) is built from it.
+ */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -48,12 +57,9 @@ export function murmur3(bytes: Uint8Array, seed: number): number {
     // falls through
     case 1:
       k ^= bytes[blocks];
-      k = Math.imul(k, C1);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, C2);
-      h ^= k;
+      h ^= scramble(k);
   }
-  return finalMix(h ^ len);
+  return fmix32(h ^ len);
 }
 
 /** MurmurHash3 x86_32 of a string's UTF-8 encoding. */

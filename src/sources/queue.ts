@@ -4,6 +4,8 @@
 // exponential backoff, so one broken Service neither spins nor delays the others. Up to
 // `concurrency` handlers run at once, which bounds how long a key can wait behind slow ones.
 
+import { backoffDelay } from './backoff.js';
+
 export type CancelTimer = () => void;
 export type SetTimer = (fn: () => void, ms: number) => CancelTimer;
 
@@ -120,7 +122,7 @@ export class KeyQueue<K> {
     this.dirty.delete(key);
     const attempt = (this.attempts.get(key) ?? 0) + 1;
     this.attempts.set(key, attempt);
-    const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(attempt - 1, 30));
+    const delay = backoffDelay(attempt, { initialMs: this.baseDelayMs, maxMs: this.maxDelayMs, jitter: 0 });
     this.opts.onError?.(key, err, attempt, delay);
     if (this.stopped) return;
     const cancel = this.setTimer(() => {

@@ -1,4 +1,4 @@
-// Flow cache fixtures (struct xlb_flow_cache_entry, flow_cached in bpf/include/flow.h): an
+// Flow cache fixtures (struct xlb_flow_cache_entry, bpf/include/fcache.h, flow_cached in bpf/include/flow.h): an
 // established flow's packets take the per-CPU cached rewrite, and every reason not to use
 // it (new generation, cache off, backend gone or reused, entry older than 100 ms, SYN/FIN/
 // RST, TTL) sends the packet through conntrack again. Rows run on one CPU (Datapath.run).

@@ -1,0 +1,104 @@
+/* The per-CPU flow cache (struct xlb_flow_cache_entry and the flow_cache map in maps.h): the
+ * rewrite an established flow's packets get, kept in a direct-mapped slot of this CPU's array
+ * so the hit path reads one slot instead of hashing into ct. ct stays the state: an entry
+ * lives FC_LIFETIME_NS, is made only for flows whose state packets without SYN/FIN/RST cannot
+ * change, and dies with config.flow_cache_gen. Using an entry is flow_cached() in flow.h. */
+#ifndef XLB_INC_FCACHE_H
+#define XLB_INC_FCACHE_H
+
+#include <linux/in.h>
+#include "clock.h"
+#include "ct.h"
+#include "maps.h"
+#include "parse.h"
+
+#define FC_SRC 1
+#define FC_DST 2
+#define FC_LIFETIME_NS (NSEC / 10)
+
+/* Packets whose ct handling is only "translate and count": no state change, no fragment
+ * bookkeeping. A SYN, FIN or RST always takes the ct path. */
+static __always_inline int fc_cacheable(const struct xlb_pkt *p, const struct xlb_config *cfg)
+{
+	return cfg->flow_cache_gen && p->frag == FRAG_NONE && p->proto != IPPROTO_ICMP &&
+	       !(p->tcp_flags & (TCPF_SYN | TCPF_FIN | TCPF_RST));
+}
+
+/* This CPU's slot for the packet's tuple (before any rewrite). */
+static __always_inline struct xlb_flow_cache_entry *fc4_slot(const struct xlb_pkt *p,
+							     const struct xlb_config *cfg)
+{
+	/* two multiplies, not lb_mix: a slot index needs spread, not a flow hash's strength */
+	__u32 h = (p->saddr * 0x9e3779b1) ^ p->daddr;
+	__u32 idx;
+
+	h = (h ^ ((__u32)p->sport << 16 | p->dport) ^ p->proto ^ cfg->hash_seed) * 0x85ebca6b;
+	idx = (h ^ (h >> 15)) & cfg->flow_cache_mask;
+	return bpf_map_lookup_elem(&flow_cache, &idx);
+}
+
+/* The packet's entry if it is of this tuple, of the current generation and fresh. */
+static __always_inline struct xlb_flow_cache_entry *fc4_find(const struct xlb_pkt *p,
+							     const struct xlb_config *cfg)
+{
+	struct xlb_flow_cache_entry *e = fc4_slot(p, cfg);
+
+	if (!e || e->gen != cfg->flow_cache_gen || e->key.saddr.w[3] != p->saddr ||
+	    e->key.daddr.w[3] != p->daddr || e->key.sport != p->sport ||
+	    e->key.dport != p->dport || e->key.proto != p->proto || xlb_now() > e->expires)
+		return 0;
+	return e;
+}
+
+/* Start an entry from the ct key; fc_set_fwd or fc_set_reply completes it. Only ct states
+ * that a packet without SYN/FIN/RST keeps, with timeouts longer than the entry lives. */
+static __always_inline struct xlb_flow_cache_entry *
+fc_begin(struct xlb_flow_cache_entry *e, const struct xlb_ct_key *k, const struct xlb_ct_value *v,
+	 const struct xlb_config *cfg, __u64 now)
+{
+	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP &&
+		   v->state != XLB_CT_UDP_NEW) ||
+	    ct_timeout(cfg, v->state) <= FC_LIFETIME_NS)
+		return 0;
+	e->key = *k;
+	e->svc_id = v->svc_id;
+	e->backend_id = 0;
+	e->rewrite = 0;
+	e->gen = cfg->flow_cache_gen;
+	e->expires = now + FC_LIFETIME_NS;
+	return e;
+}
+
+/* Forward: destination to the backend (checked again on every hit), source to the SNAT
+ * address if the flow has one (flags: the ct entry's before this packet). */
+static __always_inline void fc_set_fwd(struct xlb_flow_cache_entry *e, const struct xlb_ct_value *v,
+				       const struct xlb_backend *be, __u8 flags, int verdict)
+{
+	e->backend_id = v->backend_id;
+	e->dst = be->addr;
+	e->dport = be->port;
+	e->rewrite = FC_DST;
+	if (flags & XLB_CT_F_SNAT) {
+		e->src = v->nat_addr;
+		e->sport = v->nat_port;
+		e->rewrite |= FC_SRC;
+	}
+	e->verdict = verdict;
+}
+
+/* Reply: source back to the frontend, destination back to the client if SNATed. */
+static __always_inline void fc_set_reply(struct xlb_flow_cache_entry *e, const struct xlb_ct_value *v,
+					 int verdict)
+{
+	e->src = v->nat_addr;
+	e->sport = v->nat_port;
+	e->rewrite = FC_SRC;
+	if (v->flags & XLB_CT_F_SNAT) {
+		e->dst = v->orig_addr;
+		e->dport = v->orig_port;
+		e->rewrite |= FC_DST;
+	}
+	e->verdict = verdict;
+}
+
+#endif
