@@ -261,8 +261,12 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 		return V_PASS;
 	if (!flow4_src_ok(p))
 		return flow_drop(XLB_DROP_BAD_SOURCE);
-	if (!p->has_l4)
-		return flow_drop(XLB_DROP_FRAG_UNTRACKED);
+	if (!p->has_l4) {
+		/* a later fragment whose flow is gone or moved: its datagram went elsewhere, so it
+		 * is never balanced anew; passed untouched and counted, as an untracked one */
+		drop_count(XLB_DROP_FRAG_UNTRACKED);
+		return V_PASS;
+	}
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
 	if (!lb4_src_allowed(p, svc))

@@ -519,6 +519,17 @@ export const xdpRows: Row[] = [
     name: 'later fragment without its first: passed untouched, counted', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
     pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 78 }, 32)[1], verdict: 'PASS', unchanged: true, drops: { frag_untracked: 1 },
   },
+  {
+    // The fuzzer's ten-million run found it: the flow moved (its backend left, UDP), so the
+    // later fragment reached new-flow handling without ports of its own, and was dropped under
+    // the reason that elsewhere counts a pass.
+    name: 'later fragment whose flow moved away after its first: passed untouched, counted as untracked (never balanced anew)', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    before: [
+      { pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 79 }, 32)[0], verdict: 'PASS' },
+      { act: (d) => { d.backend(2, POD_B, 8080); d.backend(1, POD_A, 8080, { state: 'draining' }); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [2] }); } },
+    ],
+    pkt: buildFragments({ src: CLIENT, dst: LB_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 79 }, 32)[1], verdict: 'PASS', unchanged: true, drops: { frag_untracked: 1 },
+  },
 
   {
     name: 'fragments of a later, large datagram of a flow created unfragmented: first and later both translated', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
