@@ -22,6 +22,13 @@ static __always_inline int icmp4_is_error(__u8 type)
 	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED;
 }
 
+/* The n bytes at off lie inside the outer datagram (tot_len): bytes after it are padding
+ * or garbage, which a rewrite must not touch (the ICMP checksum does not cover them). */
+static __always_inline int icmp4_within(const struct xlb_pkt *p, __u32 off, __u32 n)
+{
+	return off + n <= p->l3_off + p->len;
+}
+
 /* Parse the quoted header; key = the quoted packet reversed (= the CT key of its peer). */
 static __always_inline int icmp4_inner(const struct xlb_ctx *c, const struct xlb_pkt *p,
 				       struct xlb_inner *in, struct xlb_ct_key *k)
@@ -33,7 +40,7 @@ static __always_inline int icmp4_inner(const struct xlb_ctx *c, const struct xlb
 	if (!ip)
 		return -1;
 	ihl = ip->ihl * 4;
-	if (ihl < 20)
+	if (ihl < 20 || !icmp4_within(p, p->l4_off + 8, ihl))
 		return -1;
 	in->icmp_csum = p->csum_off;
 	in->ip_off = p->l4_off + 8;
@@ -44,13 +51,14 @@ static __always_inline int icmp4_inner(const struct xlb_ctx *c, const struct xlb
 	addr4_set(&k->saddr, ip->daddr);
 	addr4_set(&k->daddr, ip->saddr);
 	k->proto = in->proto;
-	ports = ctx_ptr_pull(c, in->l4_off, 4);
+	ports = icmp4_within(p, in->l4_off, 4) ? ctx_ptr_pull(c, in->l4_off, 4) : 0;
 	if (!ports)
 		return -1;
 	k->sport = ports[1];
 	k->dport = ports[0];
 	in->l4_csum = in->l4_off + (in->proto == IPPROTO_TCP ? 16 : 6);
-	if (!ctx_ptr_pull(c, in->l4_csum, 2))
+	/* a quote is the header and 8 bytes: a TCP checksum is usually not in it */
+	if (!icmp4_within(p, in->l4_csum, 2) || !ctx_ptr_pull(c, in->l4_csum, 2))
 		in->l4_csum = 0;
 	return 0;
 }
