@@ -306,4 +306,29 @@ struct xlb_sock_value {
 	__u32 backend_id;
 };
 
+/* announce: LoadBalancer addresses this node answers ARP for (bpf/include/announce.h), keyed
+ * by the address (v4-mapped; NDP can reuse the key once IPv6 lands). The agent renews
+ * `expires` with its Lease, never past the moment it would stop holding it: an entry the
+ * agent stopped renewing (lost Lease, agent killed) is no longer answered. */
+#ifndef XLB_MAX_ANNOUNCE
+#define XLB_MAX_ANNOUNCE 4096
+#endif
+
+enum xlb_announce_flags {
+	XLB_ANNOUNCE_F_ARP = 1 << 0,  /* answer ARP requests for the address */
+};
+
+struct xlb_announce_value {
+	__u32 ifindex;                /* the device whose subnet holds the address: only there */
+	__u32 flags;                  /* enum xlb_announce_flags */
+	__u64 expires;                /* CLOCK_MONOTONIC ns: not answered from then on */
+};
+
+/* announce_stats: per-CPU counters (index enum xlb_announce_counter). */
+enum xlb_announce_counter {
+	XLB_ANNOUNCE_ARP_REPLIES = 0, /* ARP replies sent */
+	XLB_ANNOUNCE_ARP_EXPIRED = 1, /* requests for an address whose entry expired: not answered */
+	XLB_ANNOUNCE__MAX = 2,
+};
+
 #endif

@@ -233,6 +233,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_rev SEC(".maps");
 
+/* LoadBalancer addresses this node announces: addr -> device, flags, expiry (announce.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xlb_addr);
+	__type(value, struct xlb_announce_value);
+	__uint(max_entries, XLB_MAX_ANNOUNCE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} announce SEC(".maps");
+
+/* Per-CPU announce counters (enum xlb_announce_counter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, XLB_ANNOUNCE__MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} announce_stats SEC(".maps");
+
 /* The datapath config (NULL only before the loader wrote it): one lookup per packet, which
  * the entry point passes down. */
 static __always_inline struct xlb_config *config_get(void)

@@ -42,6 +42,8 @@ export const MAP = {
   config: 'config',
   flowCache: 'flow_cache',
   sockRev: 'sock_rev',
+  announce: 'announce',
+  announceStats: 'announce_stats',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -142,6 +144,7 @@ export const LAYOUT = {
   xlb_frag_value: struct(4, { sport: [0, 2], dport: [2, 2] }),
   xlb_sock_key: struct(32, { cookie: [0, 8], addr: [8, 16], port: [24, 2], proto: [26, 1], dir: [27, 1] }),
   xlb_sock_value: struct(28, { addr: [0, 16], port: [16, 2], svc_id: [20, 4], backend_id: [24, 4] }),
+  xlb_announce_value: struct(16, { ifindex: [0, 4], flags: [4, 4], expires: [8, 8] }),
   xlb_config: struct(104, {
     flags: [0, 4], nodeport_min: [4, 2], nodeport_max: [6, 2], maglev_m: [8, 4], ct_limit: [12, 4], hash_seed: [16, 4],
     tcp_syn_timeout: [20, 4], tcp_est_timeout: [24, 4], tcp_fin_timeout: [28, 4], tcp_close_timeout: [32, 4],
@@ -692,3 +695,24 @@ const SOV = LAYOUT.xlb_sock_value.members;
 export function decodeSockValue(b: Buffer): { addr: string | null; port: number; svcId: number; backendId: number } {
   return { addr: decodeAddr(b, SOV.addr), port: b.readUInt16BE(SOV.port), svcId: b.readUInt32LE(SOV.svc_id), backendId: b.readUInt32LE(SOV.backend_id) };
 }
+
+// ---- announce (LoadBalancer addresses this node answers ARP for; bpf/include/announce.h) ----
+
+/** xlb_announce_flags */
+export const ANNOUNCE_FLAG = { arp: 1 } as const;
+/** announce_stats indexes (enum xlb_announce_counter) */
+export const ANNOUNCE_COUNTERS = [{ id: 0, key: 'arp_replies' }, { id: 1, key: 'arp_expired' }] as const;
+export type AnnounceCounter = (typeof ANNOUNCE_COUNTERS)[number]['key'];
+export interface AnnounceValue { ifindex: number; flags: number; /** CLOCK_MONOTONIC ns (process.hrtime.bigint()) */ expires: bigint }
+export const encodeAnnounceKey = (addr: string): Buffer => encodeAddr(addr);
+export const decodeAnnounceKey = (b: Buffer): string => decodeAddr(b) ?? '0.0.0.0';
+const AN = LAYOUT.xlb_announce_value.members;
+export function encodeAnnounceValue(v: AnnounceValue): Buffer {
+  const b = Buffer.alloc(LAYOUT.xlb_announce_value.size);
+  b.writeUInt32LE(v.ifindex >>> 0, AN.ifindex);
+  b.writeUInt32LE(v.flags >>> 0, AN.flags);
+  b.writeBigUInt64LE(v.expires, AN.expires);
+  return b;
+}
+export const decodeAnnounceValue = (b: Buffer): AnnounceValue => ({ ifindex: b.readUInt32LE(AN.ifindex), flags: b.readUInt32LE(AN.flags), expires: b.readBigUInt64LE(AN.expires) });
+export const encodeAnnounceStatsKey = (i: number): Buffer => u32(i);

@@ -1,5 +1,5 @@
 // BPF_PROG_TEST_RUN fixtures for xlb_xdp, xlb_tc_dev and xlb_tc (and the flow cache they
-// share): one test per table row.
+// share, and ARP for announced addresses): one test per table row.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -9,8 +9,9 @@ import { xdpRows } from './xdp.fixtures.js';
 import { tcRows } from './tc.fixtures.js';
 import { tcDevRows } from './tcdev.fixtures.js';
 import { cacheRows } from './cache.fixtures.js';
+import { announceTcDevRows, announceXdpRows } from './announce.fixtures.js';
 
-const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows], ['flow cache', cacheRows]];
+const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows], ['flow cache', cacheRows], ['announce xdp', announceXdpRows], ['announce tc device', announceTcDevRows]];
 
 describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
   let d: Datapath;

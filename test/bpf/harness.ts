@@ -83,13 +83,14 @@ export class Datapath {
   reset(cfg: Partial<C.XlbConfig> = {}): void {
     for (const id of this.backendIds) this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
     this.backendIds.clear();
-    for (const name of [C.MAP.services, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev, C.MAP.ifMacs]) {
+    for (const name of [C.MAP.services, C.MAP.slots, C.MAP.revnat, C.MAP.ct, C.MAP.affinity, C.MAP.srcRanges, C.MAP.nodeAddrs, C.MAP.frags, C.MAP.maglev, C.MAP.ifMacs, C.MAP.announce]) {
       const m = this.map(name);
       for (const k of m.keys()) m.delete(k);
     }
     for (const m of this.inners.splice(0)) m.close();
     for (const id of this.used) this.map(C.MAP.stats).update(C.encodeStatsKey(id), C.encodeStatsValue(this.cpus));
     for (let r = 0; r < C.DROP_MAX; r++) this.map(C.MAP.drops).update(C.encodeDropKey(r), C.encodeDropValue(this.cpus));
+    for (const c of C.ANNOUNCE_COUNTERS) this.map(C.MAP.announceStats).update(C.encodeAnnounceStatsKey(c.id), C.encodeDropValue(this.cpus));
     this.ctFill(0n, 0n);
     this.snatSkip([]);
     this.config(cfg);
@@ -130,6 +131,20 @@ export class Datapath {
   /** The interface's own MAC (if_macs); test runs without a ctx arrive on lo (ifindex 1). */
   ifMac(ifindex: number, mac: string): void {
     this.map(C.MAP.ifMacs).update(C.encodeIfMacKey(ifindex), C.encodeIfMacValue(mac));
+  }
+
+  /** An announce entry: answer ARP for addr on ifindex until expires (CLOCK_MONOTONIC ns; default a minute from now). */
+  announce(addr: string, ifindex: number, expires = process.hrtime.bigint() + 60_000_000_000n, flags: number = C.ANNOUNCE_FLAG.arp): void {
+    this.map(C.MAP.announce).update(C.encodeAnnounceKey(addr), C.encodeAnnounceValue({ ifindex, flags, expires }));
+  }
+
+  announceStats(): Record<C.AnnounceCounter, number> {
+    const out = {} as Record<C.AnnounceCounter, number>;
+    for (const c of C.ANNOUNCE_COUNTERS) {
+      const v = this.map(C.MAP.announceStats).lookup(C.encodeAnnounceStatsKey(c.id));
+      out[c.key] = v ? Number(C.decodeDropValue(v)) : 0;
+    }
+    return out;
   }
 
   srcRange(svcId: number, cidr: string): void {

@@ -6,7 +6,7 @@
 import type { Prog, Row, Step, Verdict } from './rows.js';
 import { xdpRows } from './xdp.fixtures.js';
 
-const TC_VERDICT: Partial<Record<Verdict, Verdict>> = { PASS: 'OK', DROP: 'SHOT', REDIRECT: 'TC_REDIRECT' };
+const TC_VERDICT: Partial<Record<Verdict, Verdict>> = { PASS: 'OK', DROP: 'SHOT', REDIRECT: 'TC_REDIRECT', TX: 'TC_REDIRECT' };
 
 function verdict(v: Verdict): Verdict {
   const t = TC_VERDICT[v];
