@@ -10,6 +10,7 @@
         "native/map.cc",
         "native/program.cc",
         "native/link.cc",
+        "native/packet.cc",
         "native/libbpf_stderr.c"
       ],
       "dependencies": [

@@ -6,6 +6,7 @@
 #include "link.h"
 #include "map.h"
 #include "object.h"
+#include "packet.h"
 #include "program.h"
 
 namespace xlb {
@@ -33,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeProgType", Napi::Function::New<BpfProgram::ProbeType>(env, "probeProgType"));
   exports.Set("probeKfunc", Napi::Function::New<BpfProgram::ProbeKfunc>(env, "probeKfunc"));
   exports.Set("possibleCpus", Napi::Function::New<BpfMap::PossibleCpus>(env, "possibleCpus"));
+  exports.Set("sendFrame", Napi::Function::New<SendFrame>(env, "sendFrame"));
   exports.Set("trimMemory", Napi::Function::New<TrimMemory>(env, "trimMemory"));
   return exports;
 }

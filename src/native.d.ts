@@ -155,6 +155,8 @@ export interface NativeBinding {
   /** whether the kernel's BTF has this function (a kfunc such as bpf_sock_destroy) */
   probeKfunc(name: string): boolean;
   possibleCpus(): number;
+  /** one raw frame out of the interface (AF_PACKET); the bytes sent */
+  sendFrame(ifindex: number, frame: Buffer): number;
   /** glibc malloc_trim(0): free arena pages back to the kernel; true if any were */
   trimMemory(): boolean;
 }

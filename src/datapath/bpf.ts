@@ -321,6 +321,8 @@ export type Attached = NativeAttached;
 export function listAttached(ifname: string): Attached { return native().listAttached(ifname); }
 /** ENODEV error naming the interface when absent. */
 export function ifIndex(ifname: string): number { return native().ifIndex(ifname); }
+/** One raw Ethernet frame out of the interface (AF_PACKET, CAP_NET_RAW): gratuitous ARP. */
+export function sendFrame(ifindex: number, frame: Buffer): number { return native().sendFrame(ifindex, frame); }
 export function possibleCpus(): number { return native().possibleCpus(); }
 /** Free malloc arena pages back to the kernel (the batch writes' buffers end up there). */
 export function trimMemory(): boolean { return native().trimMemory(); }
