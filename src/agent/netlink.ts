@@ -17,6 +17,8 @@ export interface LinkInfo {
   up: boolean;
   mac: string | null; // the link's own hardware address (Ethernet-like links)
   addrs: string[]; // IPv4 addresses
+  /** IPv4 addresses with their prefix length (addr/len): the subnets on the link */
+  cidrs: string[];
   /** IPv4 subnet broadcast addresses (prefixes up to /30), sources the datapath never answers */
   broadcasts: string[];
 }
@@ -47,6 +49,7 @@ export async function listLinks(): Promise<LinkInfo[]> {
     up: (r.flags ?? []).includes('UP'),
     mac: r.link_type === 'ether' && r.address ? r.address : null,
     addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+    cidrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen ?? 32}`),
     broadcasts: (r.addr_info ?? []).filter((a) => a.family === 'inet')
       .map((a) => subnetBroadcast(a.local, a.prefixlen ?? 32)).filter((b): b is string => b !== null),
   }));

@@ -45,7 +45,7 @@ test('kube source: the label decides; xlb toggle names the label to set instead'
 });
 
 const link = (name: string, addrs: string[], broadcasts: string[] = []): LinkInfo =>
-  ({ name, ifindex: 1, kind: '', up: true, mac: null, addrs, broadcasts });
+  ({ name, ifindex: 1, kind: '', up: true, mac: null, addrs, cidrs: addrs.map((a) => `${a}/24`), broadcasts });
 
 test('node addresses: the Node\'s and the devices\', broadcasts that are no address, SNAT from the Node first', () => {
   const links = [link('eth0', ['10.0.0.5', '10.0.0.255'], ['10.0.0.255', '10.1.255.255']), link('eth1', ['192.0.2.9'], ['192.0.2.255'])];
