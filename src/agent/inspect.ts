@@ -131,3 +131,14 @@ export function ctLive(obj: BpfObject): number {
   const freed = fill.lookup(C.encodeCtFillKey(1));
   return Number((made ? C.decodeCtFillValue(made) : 0n) - (freed ? C.decodeCtFillValue(freed) : 0n));
 }
+
+/** announce_stats counters (ARP answered in the datapath), summed over CPUs. */
+export function announceCounters(obj: BpfObject): Record<C.AnnounceCounter, number> {
+  const m = obj.map(C.MAP.announceStats);
+  const out = {} as Record<C.AnnounceCounter, number>;
+  for (const c of C.ANNOUNCE_COUNTERS) {
+    const v = m.lookup(C.encodeAnnounceStatsKey(c.id));
+    out[c.key] = v ? Number(C.decodeDropValue(v)) : 0;
+  }
+  return out;
+}

@@ -44,6 +44,8 @@ export interface AgentOptions {
   kubeconfig?: string;
   /** kube mode: namespace of the Lease that elects the agent writing LoadBalancer status and Events */
   leaseNamespace: string;
+  /** kube mode: seconds a per-address announce Lease lasts without renewal (failover takes about this long) */
+  announceLeaseDuration: number;
   /** API server URL; from --api-server, or KUBERNETES_SERVICE_HOST/PORT when no kubeconfig */
   apiServer?: string;
   node: string;
@@ -113,6 +115,7 @@ export const DEFAULTS = {
   flowCacheSize: DEFAULT_FLOW_CACHE_SIZE,
   maglevTableSize: MAGLEV_DEFAULT_M,
   healthTimeout: 60,
+  announceLeaseDuration: 15,
   enabledByDefault: true,
   waitForDevices: false,
   mountBpffs: false,
@@ -166,6 +169,7 @@ const SPECS: Spec[] = [
   { key: 'flowCacheSize', kind: 'int', metavar: 'N', help: 'per-CPU cache of established flows\' rewrites, entries per CPU (a power of two, about 100 bytes each; 0 = off: every packet looks up conntrack)', def: def('flowCacheSize') },
   { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: def('maglevTableSize') },
   { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: def('healthTimeout') },
+  { key: 'announceLeaseDuration', kind: 'duration', metavar: 'SECONDS', help: 'kube mode: lifetime of the per-address Lease (xlb-announce-ADDRESS) held by the node that answers ARP for a LoadBalancer address; renewed every third of it, a new node takes over within about this long of the holder failing', def: def('announceLeaseDuration') },
   { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: def('enabledByDefault') },
   { key: 'externalIpCidrs', kind: 'list', metavar: 'CIDR[,CIDR...]', help: 'addresses Services may claim in spec.externalIPs, which anyone who can create a Service could otherwise use to intercept traffic to any address (CVE-2020-8554); 0.0.0.0/0 allows every IPv4 address, as kube-proxy does', def: 'none' },
   { key: 'configFile', kind: 'string', metavar: 'FILE', help: 'YAML config file, keys camelCase as the flags', def: '$XLB_CONFIG' },
@@ -335,6 +339,7 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     maglevTableSize: maglevSize(pick('maglevTableSize') ?? DEFAULTS.maglevTableSize),
     healthTimeout: duration(pick('healthTimeout') ?? DEFAULTS.healthTimeout, 'healthTimeout'),
     enabledByDefault: bool(pick('enabledByDefault') ?? DEFAULTS.enabledByDefault, 'enabledByDefault'),
+    announceLeaseDuration: duration(pick('announceLeaseDuration') ?? DEFAULTS.announceLeaseDuration, 'announceLeaseDuration'),
     externalIpCidrs: list(pick('externalIpCidrs'), 'externalIpCidrs').map((c) => cidr(c, 'externalIpCidrs')),
     leaseNamespace: optString(pick('leaseNamespace'), 'leaseNamespace') ?? (env.POD_NAMESPACE || 'xlb-system'),
   };

@@ -30,6 +30,8 @@ import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, sockSkipped, ty
 import { nodePortsIn } from './ports.js';
 import { Toggle } from './toggle.js';
 import { StatusView, type AgentState } from './view.js';
+import { Announcer } from './announce.js';
+import type { LinkInfo } from './netlink.js';
 
 /** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
 const SYNC_BATCH = 256;
@@ -79,6 +81,9 @@ export class Agent implements AgentState {
   readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
   sockCgroup: { path?: string; error?: string } = {};
   syncing: { stage: string; done: number; total: number } | undefined;
+  announcer?: Announcer;
+  /** the node devices xlb is attached to, as last listed */
+  private deviceLinks: LinkInfo[] = [];
 
   constructor(readonly opts: AgentOptions) {
     this.log = child('agent');
@@ -127,7 +132,7 @@ export class Agent implements AgentState {
       : {
           kind: 'kube', nodeName: o.node, log: child('source'),
           connection: o.kubeconfig ? { kubeconfig: o.kubeconfig } : { inCluster: true, server: o.apiServer! },
-          leaderElection: { namespace: o.leaseNamespace },
+          leaderElection: { namespace: o.leaseNamespace, announceDurationMs: o.announceLeaseDuration * 1000 },
         });
     this.source.on('problem', (p) => this.log.warn({ ...p }, 'object skipped'));
     this.source.on('connection', (state, detail) => this.log.info({ state, detail }, 'api connection'));
@@ -165,6 +170,13 @@ export class Agent implements AgentState {
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
     releaseMemory();
     await this.applyEnabled();
+    this.announcer = new Announcer({
+      node: o.node, source: this.source, obj: this.obj, enabled: () => this.onOff.enabled, enabledByDefault: o.enabledByDefault,
+      devices: () => this.deviceLinks, leaseDurationMs: o.announceLeaseDuration * 1000, log: child('announce'),
+    });
+    this.announcer.start();
+    // Runs before the source stops: entries go, then the Leases are released.
+    this.closers.push(() => this.announcer?.stop());
 
     this.monitor.on('change', () => void this.syncInterfaces().catch((e) => this.log.warn({ err: String(e) }, 'interface sync failed')));
     this.monitor.start();
@@ -267,6 +279,7 @@ export class Agent implements AgentState {
     this.report(res);
     this.lastSync = Date.now();
     this.metrics.observeSync(res.durationMs / 1000);
+    this.announcer?.sync();
     setImmediate(() => this.updatePending());
   }
 
@@ -340,6 +353,7 @@ export class Agent implements AgentState {
         if (s.spec && topologyRequested(s)) this.queue.add(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name}`);
       }
     }
+    this.announcer?.sync();
     if (d.addresses || d.enabled || d.topology) this.log.info({ node: this.opts.node, ...d }, 'node update');
     else this.log.debug({ node: this.opts.node }, 'node update: nothing xlb reads changed');
     setImmediate(() => this.updatePending());
@@ -361,6 +375,7 @@ export class Agent implements AgentState {
     if (!this.attacher) this.attacher = new Attacher(this.opts.pinPath, child('attach'));
     if (d.enabled) await this.syncInterfaces();
     else this.attacher.detachAll();
+    this.announcer?.sync();
     if (was !== d.enabled || !this.lastSync) this.log.info({ enabled: d.enabled, reason: d.reason }, d.enabled ? 'xlb enabled on this node' : 'xlb disabled on this node: programs detached');
   }
 
@@ -375,7 +390,9 @@ export class Agent implements AgentState {
     const pods = selectPodInterfaces(links, this.devices, this.opts.podInterfaces);
     this.podIfs = pods.map((l) => l.name);
     this.nodeDp.writePodIfs(pods);
-    this.nodeDp.writeIfMacs([...links.filter((l) => devices.includes(l.name)), ...pods]);
+    this.deviceLinks = links.filter((l) => devices.includes(l.name));
+    this.nodeDp.writeIfMacs([...this.deviceLinks, ...pods]);
+    this.announcer?.sync();
     for (const d of [...devices, ...this.podIfs]) allowLocalSource(d, this.log);
     const byMode = this.chooseDeviceModes(devices, links);
     // tc first: while a device changes mode both hooks may run for a moment, which is harmless

@@ -7,7 +7,8 @@ import type { AgentOptions } from './options.js';
 import type { Attacher } from './attach.js';
 import type { Toggle } from './toggle.js';
 import { reapDetail, type SockLbKernel } from './socklb.js';
-import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
+import { announceCounters, decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
+import type { Announcer } from './announce.js';
 import type { BpfObject } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
 import type { Reconciler } from '../datapath/reconcile.js';
@@ -15,7 +16,7 @@ import type { NodeDatapath } from '../datapath/node.js';
 import type { ServiceSpec } from '../model/types.js';
 import type { KeyQueue, Source } from '../sources/index.js';
 import { selectServices, type HealthTracker, type SortedIndex } from '../api/index.js';
-import type { AgentView, DecodedMap, DecodedMaps, KernelCheck, Progress, ServiceFilter, StatsInfo, StatusInfo } from '../api/view.js';
+import type { AgentView, DecodedMap, DecodedMaps, KernelCheck, LbAddressInfo, Progress, ServiceFilter, StatsInfo, StatusInfo } from '../api/view.js';
 
 /** What the view reads from the running agent, which owns and writes all of it. */
 export interface AgentState {
@@ -44,6 +45,8 @@ export interface AgentState {
   /** the cgroup the socket LB hooks are on, or why they are not */
   readonly sockCgroup: { path?: string; error?: string };
   readonly sweepMs: number;
+  /** LoadBalancer address announcement (absent until the first sync is done) */
+  readonly announcer?: Announcer;
   toggle(on: boolean): Promise<{ enabled: boolean; reason: string }>;
 }
 
@@ -95,7 +98,18 @@ export class StatusView implements AgentView {
       source: { kind: a.opts.source, synced: a.source?.synced ?? false, connection: a.source?.synced ? 'up' : 'syncing' },
       snatPorts: { ...a.nodeDp.snatPorts },
       progress: this.progress(),
+      lbAddresses: this.lbAddresses(),
+      announce: { ...this.announceCounts() },
     };
+  }
+
+  lbAddresses(): LbAddressInfo[] {
+    return this.a.announcer?.list() ?? [];
+  }
+
+  private announceCounts(): StatusInfo['announce'] {
+    const c = announceCounters(this.a.obj);
+    return { arpReplies: c.arp_replies, arpExpired: c.arp_expired, takeovers: this.a.announcer?.takeovers ?? 0, garpErrors: this.a.announcer?.garpErrors ?? 0 };
   }
 
   /** The source's initial read, then the first full sync; undefined once started. */

@@ -25,6 +25,8 @@ export function statusToMsg(s: StatusInfo): StatusInfoMsg {
     source: { ...s.source },
     snatPorts: { ...s.snatPorts },
     progress: s.progress ? { ...s.progress } : null,
+    lbAddresses: s.lbAddresses.map((a) => ({ ...a, services: [...a.services], sinceMs: a.since })),
+    announce: { ...s.announce },
   };
 }
 
@@ -42,7 +44,7 @@ function backendToMsg(b: BackendSpec): Backend {
   };
 }
 
-function frontendToMsg(f: FrontendSpec): Frontend {
+function frontendToMsg(f: FrontendSpec, announcer: (addr: string) => string): Frontend {
   return {
     id: f.id,
     service: f.service,
@@ -57,14 +59,16 @@ function frontendToMsg(f: FrontendSpec): Frontend {
     sourceRanges: [...f.sourceRanges],
     localOnly: f.localOnly,
     maglev: f.maglev,
+    announcer: f.type === 'LoadBalancer' && f.addr ? announcer(f.addr) : '',
   };
 }
 
-export function serviceToMsg(s: ServiceSpec): Service {
+/** `announcer`: the node announcing a LoadBalancer address ('' = unknown). */
+export function serviceToMsg(s: ServiceSpec, announcer: (addr: string) => string = () => ''): Service {
   return {
     key: s.key,
     type: s.type,
-    frontends: s.frontends.map(frontendToMsg),
+    frontends: s.frontends.map((f) => frontendToMsg(f, announcer)),
     healthCheckNodePort: s.healthCheckNodePort ?? 0,
     localReadyEndpoints: s.localReadyEndpoints,
     warnings: [...s.warnings],

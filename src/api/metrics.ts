@@ -115,6 +115,22 @@ export class XlbMetrics {
       collect() { const p = view.status().snatPorts; this.set(p.last ? p.last - p.first + 1 - p.skipped : 0); },
     });
     new Counter({
+      name: 'xlb_announce_arp_replies_total', help: 'ARP requests for an announced LoadBalancer address the datapath answered', registers,
+      collect() { this.reset(); this.inc(view.status().announce.arpReplies); },
+    });
+    new Counter({
+      name: 'xlb_announce_arp_expired_total', help: 'ARP requests for an address whose announcement had expired (not answered)', registers,
+      collect() { this.reset(); this.inc(view.status().announce.arpExpired); },
+    });
+    new Counter({
+      name: 'xlb_announce_takeovers_total', help: 'LoadBalancer addresses this node took over (then sent gratuitous ARP)', registers,
+      collect() { this.reset(); this.inc(view.status().announce.takeovers); },
+    });
+    new Gauge({
+      name: 'xlb_announced_addresses', help: 'LoadBalancer addresses this node answers ARP for', registers,
+      collect() { this.set(view.lbAddresses().filter((a) => a.announcing).length); },
+    });
+    new Counter({
       name: 'xlb_datapath_drops_total', help: 'Packets the datapath dropped, by reason', labelNames: ['reason'], registers,
       async collect() {
         const s = await stats();

@@ -177,11 +177,13 @@ function handlers(view: AgentView, streams: Set<grpc.ServerWritableStream<unknow
     GetStatus: unary('GetStatus', () => statusToMsg(view.status())),
     ListServices: serverStream('ListServices', async (req, send) => {
       const all = view.services(filterOf(req.filter));
+      const announcers = new Map(view.lbAddresses().map((a) => [a.addr, a.announcer]));
+      const announcer = (addr: string) => announcers.get(addr) ?? '';
       const size = pageSize(req.pageSize, PAGE.services);
       let page: ReturnType<typeof serviceToMsg>[] = [];
       let backends = 0;
       for (const s of all) {
-        page.push(serviceToMsg(s));
+        page.push(serviceToMsg(s, announcer));
         for (const f of s.frontends) backends += f.backends.length + 1;
         if (page.length >= size || backends >= PAGE_BACKENDS) {
           await send({ services: page, total: all.length });

@@ -54,6 +54,27 @@ export interface StatusInfo {
   snatPorts: { first: number; last: number; skipped: number; used: number };
   /** while starting: the source's initial read, then programming every Service */
   progress?: Progress;
+  /** LoadBalancer addresses xlb assigned, whether this node announces each and why */
+  lbAddresses: LbAddressInfo[];
+  /** ARP answered by the datapath (announce_stats), takeovers and failed gratuitous ARPs of this agent */
+  announce: { arpReplies: number; arpExpired: number; takeovers: number; garpErrors: number };
+}
+
+/** A LoadBalancer address as this node sees it. */
+export interface LbAddressInfo {
+  addr: string;
+  /** namespace/name of the Services on it */
+  services: string[];
+  /** this node answers ARP for it */
+  announcing: boolean;
+  /** the announcing node as far as this node knows ('' = unknown) */
+  announcer: string;
+  /** why this node announces it, or why not */
+  why: string;
+  /** the device whose subnet holds it ('' = none) */
+  device: string;
+  /** ms since the epoch this node took it over; 0 = not announcing */
+  since: number;
 }
 
 export interface Progress {
@@ -127,6 +148,8 @@ export interface ServiceFilter {
 
 export interface AgentView {
   status(): StatusInfo;
+  /** the LoadBalancer addresses (status().lbAddresses without the rest) */
+  lbAddresses(): LbAddressInfo[];
   /** desired state, sorted by key (namespace/name); see selectServices() in sorted.ts */
   services(filter?: ServiceFilter): ServiceSpec[];
   /** actual state, decoded from the pinned maps */

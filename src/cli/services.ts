@@ -56,6 +56,7 @@ class ServicesTable {
   private readonly t = new PagedTable(COLUMNS);
   private readonly hc: string[] = [];
   private readonly warnings: string[] = [];
+  private readonly announced = new Map<string, string>();
   private count = 0;
 
   page(services: Service__Output[]): string | undefined {
@@ -64,13 +65,15 @@ class ServicesTable {
     for (const s of services) {
       if (s.healthCheckNodePort) this.hc.push(`${s.key}: healthCheckNodePort ${s.healthCheckNodePort}, ${s.localReadyEndpoints} local ready endpoint(s)`);
       for (const w of s.warnings) this.warnings.push(`warning: ${s.key}: ${w}`);
+      for (const f of s.frontends) if (f.type === 'LoadBalancer' && f.addr) this.announced.set(f.addr, f.announcer);
     }
     return this.t.page(services.flatMap(serviceRows));
   }
 
   end(): string {
     if (!this.count) return 'No Services.';
-    const notes = [...this.hc, ...this.warnings];
+    const ann = [...this.announced].map(([addr, node]) => `${addr}: announced (ARP) by ${node || 'another node (unknown to this one)'}`);
+    const notes = [...this.hc, ...ann, ...this.warnings];
     return notes.length ? ['', ...notes].join('\n') : '';
   }
 }

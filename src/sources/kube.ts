@@ -20,7 +20,7 @@ import type { Logger } from '../log.js';
 import { child } from '../log.js';
 import { BaseSource } from './base.js';
 import { Reflector, type ReflectorOptions, type ReflectorTuning } from './reflector.js';
-import { objectKey, type Source } from './types.js';
+import { objectKey, type AnnounceCampaign, type AnnounceHandlers, type Source } from './types.js';
 import type { KindName } from './decode.js';
 import { POOL_API_VERSION, POOL_KIND, PoolAssigner, type LoadBalancerIPPool } from './lbpools.js';
 import { LeaseElector } from './lease.js';
@@ -110,9 +110,16 @@ export interface LeaderElectionOptions {
   renewMs?: number;
   /** Event updates per object at most this often (default 60 s) */
   eventIntervalMs?: number;
+  /** per-address announce Leases (xlb-announce-ADDRESS): duration (default 15 s), renewed every third */
+  announceDurationMs?: number;
 }
 
 export const LEASE_NAME = 'xlb-lb-status';
+
+/** The Lease whose holder announces a LoadBalancer address (a DNS-1123 name). */
+export function announceLeaseName(addr: string): string {
+  return `xlb-announce-${addr.replace(/[.:]/g, '-')}`;
+}
 
 /** The warning translate gives for an externalIP outside --external-ip-cidrs. */
 const EXTERNAL_IP_REFUSED = /^externalIP \S+ refused: /;
@@ -129,6 +136,7 @@ export class KubeSource extends BaseSource implements Source {
   private connected: boolean | undefined;
   private readonly log: Logger;
   private readonly leader?: { elector: LeaseElector; writer: LbStatusWriter; events: EventRecorder };
+  private readonly coordination: CoordinationV1Api;
   /** refused externalIP warnings per Service key, as the agent last reported them */
   private readonly refused = new Map<string, string[]>();
   /** the allocation failure last recorded as an Event, per Service key */
@@ -147,9 +155,10 @@ export class KubeSource extends BaseSource implements Source {
     const s = this.store;
     const a = (this.assigner = new PoolAssigner(s, () => this.leaderPass()));
     const le = opts.leaderElection;
+    this.coordination = kc.makeApiClient(CoordinationV1Api);
     if (le) {
       this.leader = {
-        elector: new LeaseElector(kc.makeApiClient(CoordinationV1Api), {
+        elector: new LeaseElector(this.coordination, {
           namespace: le.namespace, name: le.leaseName ?? LEASE_NAME, identity: opts.nodeName,
           durationMs: le.durationMs, renewMs: le.renewMs, log: this.log.child({ lease: le.leaseName ?? LEASE_NAME }),
           onChange: (leading) => this.onLeading(leading),
@@ -212,6 +221,20 @@ export class KubeSource extends BaseSource implements Source {
       await this.leader.elector.stop();
     }
     await Promise.all(Object.values(this.reflectors).map((r) => r.stop()));
+  }
+
+  /** Campaigns for the announce Lease of one address, in the leader election's namespace. */
+  announceLease(addr: string, h: AnnounceHandlers): AnnounceCampaign {
+    const le = this.opts.leaderElection;
+    if (!le) throw new Error('announce Leases need leaderElection (its namespace)');
+    const durationMs = le.announceDurationMs ?? 15_000;
+    const name = announceLeaseName(addr);
+    const e = new LeaseElector(this.coordination, {
+      namespace: le.namespace, name, identity: this.opts.nodeName, durationMs, renewMs: durationMs / 3,
+      log: this.log.child({ lease: name }), onChange: h.onChange, onRenew: h.onRenew, acquireDelayMs: h.acquireDelayMs,
+    });
+    e.start();
+    return { get holding() { return e.isLeader; }, stop: (release = true) => e.stop(release) };
   }
 
   /** Whether this agent holds the Lease (writes status and Events). */

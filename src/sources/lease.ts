@@ -27,6 +27,12 @@ export interface LeaseOptions {
   log: Logger;
   /** called on every change of leadership */
   onChange: (leading: boolean) => void;
+  /** called at every acquisition and renewal (before onChange(true)) with how long, from now,
+   *  this holder may act on it: it stops leading by then unless renewed again */
+  onRenew?: (validForMs: number) => void;
+  /** wait this long after first seeing the Lease free (absent, released or expired) before
+   *  taking it, so candidates with a shorter wait get it first (default 0) */
+  acquireDelayMs?: number;
 }
 
 /** RFC 3339 with microseconds, the format of a MicroTime (renewTime, acquireTime). */
@@ -49,6 +55,8 @@ export class LeaseElector {
   private lastRenew = 0;
   /** when the last read happened (0: none yet) */
   private lastRead = 0;
+  /** when this candidate first saw the Lease free (0: not free when last read) */
+  private freeSince = 0;
   private readonly durationMs: number;
   private readonly renewMs: number;
 
@@ -136,6 +144,8 @@ export class LeaseElector {
     });
     const l = await this.read();
     if (!l) {
+      const wait = this.waitFree(now);
+      if (wait) return wait;
       try {
         await this.api.createNamespacedLease({ namespace: this.o.namespace, body: mine(undefined, true) });
       } catch (e) {
@@ -155,7 +165,14 @@ export class LeaseElector {
       this.setLeading(false);
       const expires = this.observed.at + (l.spec?.leaseDurationSeconds ?? Math.ceil(this.durationMs / 1000)) * 1000;
       // Read again exactly when it would expire, not up to a renew period later.
-      if (expires > now) return Math.min(this.renewMs, expires - now + 1);
+      if (expires > now) {
+        this.freeSince = 0;
+        return Math.min(this.renewMs, expires - now + 1);
+      }
+    }
+    if (holder !== this.o.identity) {
+      const wait = this.waitFree(now);
+      if (wait) return wait;
     }
     try {
       await this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: mine(l, holder !== this.o.identity) });
@@ -166,8 +183,18 @@ export class LeaseElector {
     return this.won(now);
   }
 
+  /** How long to wait still before taking a free Lease (0: take it now). */
+  private waitFree(now: number): number {
+    const delay = this.o.acquireDelayMs ?? 0;
+    if (!delay) return 0;
+    if (!this.freeSince) this.freeSince = now;
+    return Math.max(0, Math.min(this.renewMs, this.freeSince + delay - now));
+  }
+
   private won(at: number): number {
     this.lastRenew = at;
+    this.freeSince = 0;
+    this.o.onRenew?.(at + this.durationMs - this.renewMs - this.renewMs / 5 - Date.now());
     if (!this.leading) this.o.log.info({ lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity }, 'acquired the lease: leading');
     this.setLeading(true);
     return this.renewMs;

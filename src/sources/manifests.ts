@@ -73,6 +73,11 @@ export class ManifestsSource extends BaseSource implements Source {
     this.log = opts.log ?? child('sources.manifests');
   }
 
+  /** Every Node object in the directory: each agent chooses announcers from them. */
+  nodes(): V1Node[] {
+    return this.store.nodes();
+  }
+
   async start(): Promise<void> {
     this.stopped = false;
     const st = await stat(this.opts.dir).catch(() => undefined);

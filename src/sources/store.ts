@@ -41,6 +41,8 @@ export class ClusterStore implements ClusterView {
   private readonly sliceByKey = new Map<string, V1EndpointSlice>();
   private readonly slicesBySvc = new Map<string, Map<string, V1EndpointSlice>>();
   private ownNode: V1Node | undefined;
+  /** every Node a full list gave (manifests: the directory's), for announce eligibility */
+  private nodeList: V1Node[] = [];
   private readonly same: (a: unknown, b: unknown) => boolean;
 
   constructor(
@@ -63,6 +65,11 @@ export class ClusterStore implements ClusterView {
   }
   node(): V1Node | undefined {
     return this.ownNode;
+  }
+
+  /** Every Node the last full list held. */
+  nodes(): V1Node[] {
+    return this.nodeList;
   }
   serviceKeys(): string[] {
     return [...this.svcs.keys()];
@@ -130,6 +137,7 @@ export class ClusterStore implements ClusterView {
   }
 
   replaceNodes(items: V1Node[]): void {
+    this.nodeList = items;
     this.setNode(items.find((n) => n.metadata?.name === this.nodeName));
   }
 

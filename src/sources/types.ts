@@ -28,6 +28,22 @@ export interface Problem {
   reason: string;
 }
 
+/** One address's announce Lease campaign (kube mode); the holder answers ARP for the address. */
+export interface AnnounceCampaign {
+  readonly holding: boolean;
+  /** stops campaigning; a holder releases the Lease unless `release` is false */
+  stop(release?: boolean): Promise<void>;
+}
+
+export interface AnnounceHandlers {
+  /** the Lease was won (true) or lost / given up (false) */
+  onChange(holding: boolean): void;
+  /** at every acquisition and renewal, before onChange(true): how long from now the hold lasts */
+  onRenew(validForMs: number): void;
+  /** wait this long after seeing the Lease free before taking it (the rendezvous order) */
+  acquireDelayMs: number;
+}
+
 export interface Source extends ClusterView {
   /** Resolves once every initial list is complete: the agent never programs from a partial view. */
   start(): Promise<void>;
@@ -40,6 +56,10 @@ export interface Source extends ClusterView {
   readonly synced: boolean;
   /** The agent's warnings for a Service after translating it (kube mode turns some into Events). */
   reportWarnings?(key: string, warnings: readonly string[]): void;
+  /** Kube mode: campaign for the Lease that lets this node announce `addr` (none in manifests mode). */
+  announceLease?(addr: string, h: AnnounceHandlers): AnnounceCampaign;
+  /** Manifests mode: every Node object in the directory (kube mode watches only its own). */
+  nodes?(): V1Node[];
   /** how far the initial read is, while it runs (a source that cannot tell leaves it out) */
   readonly progress?: { stage: string; done: number; total: number };
 }

@@ -2,7 +2,7 @@
 // Tests mutate its public fields to drive state changes (a pending change, a toggle, ...).
 import { EventEmitter } from 'node:events';
 import type { ServiceSpec } from '../../src/model/types.js';
-import { checkMapNames, ViewError, type AgentView, type DecodedMap, type DecodedMaps, type HealthInfo, type Progress, type ServiceFilter, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
+import { checkMapNames, ViewError, type AgentView, type DecodedMap, type DecodedMaps, type HealthInfo, type LbAddressInfo, type Progress, type ServiceFilter, type StatsInfo, type StatusInfo } from '../../src/api/view.js';
 import { selectServices, SortedIndex } from '../../src/api/sorted.js';
 
 export const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
@@ -62,6 +62,10 @@ export class FakeView implements AgentView {
   };
   mapsError: Error | undefined;
   progress: Progress | undefined;
+  /** shop/lb's address, announced by this node */
+  addresses: LbAddressInfo[] = [{
+    addr: '192.0.2.10', services: ['shop/lb'], announcing: true, announcer: 'node-a', why: 'eligible: ready, xlb on', device: 'eth0', since: T0,
+  }];
 
   constructor(specs: ServiceSpec[] = sampleServices()) {
     this.setServices(specs);
@@ -91,7 +95,13 @@ export class FakeView implements AgentView {
       source: { kind: this.kubeMode ? 'kube' : 'manifests', synced: true, connection: 'up' },
       snatPorts: { first: 1024, last: 65535, skipped: 28232, used: 1230 },
       progress: this.progress,
+      lbAddresses: this.lbAddresses(),
+      announce: { arpReplies: 12, arpExpired: 1, takeovers: 1, garpErrors: 0 },
     };
+  }
+
+  lbAddresses(): LbAddressInfo[] {
+    return this.addresses.map((a) => ({ ...a }));
   }
 
   services(filter?: ServiceFilter): ServiceSpec[] {

@@ -57,6 +57,7 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     flowCacheSize: DEFAULTS.flowCacheSize,
     maglevTableSize: DEFAULTS.maglevTableSize,
     healthTimeout: 60,
+    announceLeaseDuration: 15,
     enabledByDefault: true,
     externalIpCidrs: [],
     leaseNamespace: 'xlb-system',

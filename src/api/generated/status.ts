@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Announce as _xlb_v1_Announce, Announce__Output as _xlb_v1_Announce__Output } from './xlb/v1/Announce.js';
 import type { Backend as _xlb_v1_Backend, Backend__Output as _xlb_v1_Backend__Output } from './xlb/v1/Backend.js';
 import type { Conntrack as _xlb_v1_Conntrack, Conntrack__Output as _xlb_v1_Conntrack__Output } from './xlb/v1/Conntrack.js';
 import type { DecodedMap as _xlb_v1_DecodedMap, DecodedMap__Output as _xlb_v1_DecodedMap__Output } from './xlb/v1/DecodedMap.js';
@@ -10,6 +11,7 @@ import type { GetStatsRequest as _xlb_v1_GetStatsRequest, GetStatsRequest__Outpu
 import type { GetStatusRequest as _xlb_v1_GetStatusRequest, GetStatusRequest__Output as _xlb_v1_GetStatusRequest__Output } from './xlb/v1/GetStatusRequest.js';
 import type { Kernel as _xlb_v1_Kernel, Kernel__Output as _xlb_v1_Kernel__Output } from './xlb/v1/Kernel.js';
 import type { KernelCheck as _xlb_v1_KernelCheck, KernelCheck__Output as _xlb_v1_KernelCheck__Output } from './xlb/v1/KernelCheck.js';
+import type { LbAddress as _xlb_v1_LbAddress, LbAddress__Output as _xlb_v1_LbAddress__Output } from './xlb/v1/LbAddress.js';
 import type { ListMapsRequest as _xlb_v1_ListMapsRequest, ListMapsRequest__Output as _xlb_v1_ListMapsRequest__Output } from './xlb/v1/ListMapsRequest.js';
 import type { ListMapsResponse as _xlb_v1_ListMapsResponse, ListMapsResponse__Output as _xlb_v1_ListMapsResponse__Output } from './xlb/v1/ListMapsResponse.js';
 import type { ListServicesRequest as _xlb_v1_ListServicesRequest, ListServicesRequest__Output as _xlb_v1_ListServicesRequest__Output } from './xlb/v1/ListServicesRequest.js';
@@ -38,6 +40,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   xlb: {
     v1: {
+      Announce: MessageTypeDefinition<_xlb_v1_Announce, _xlb_v1_Announce__Output>
       Backend: MessageTypeDefinition<_xlb_v1_Backend, _xlb_v1_Backend__Output>
       Conntrack: MessageTypeDefinition<_xlb_v1_Conntrack, _xlb_v1_Conntrack__Output>
       DecodedMap: MessageTypeDefinition<_xlb_v1_DecodedMap, _xlb_v1_DecodedMap__Output>
@@ -47,6 +50,7 @@ export interface ProtoGrpcType {
       GetStatusRequest: MessageTypeDefinition<_xlb_v1_GetStatusRequest, _xlb_v1_GetStatusRequest__Output>
       Kernel: MessageTypeDefinition<_xlb_v1_Kernel, _xlb_v1_Kernel__Output>
       KernelCheck: MessageTypeDefinition<_xlb_v1_KernelCheck, _xlb_v1_KernelCheck__Output>
+      LbAddress: MessageTypeDefinition<_xlb_v1_LbAddress, _xlb_v1_LbAddress__Output>
       ListMapsRequest: MessageTypeDefinition<_xlb_v1_ListMapsRequest, _xlb_v1_ListMapsRequest__Output>
       ListMapsResponse: MessageTypeDefinition<_xlb_v1_ListMapsResponse, _xlb_v1_ListMapsResponse__Output>
       ListServicesRequest: MessageTypeDefinition<_xlb_v1_ListServicesRequest, _xlb_v1_ListServicesRequest__Output>

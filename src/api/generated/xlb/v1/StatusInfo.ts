@@ -7,6 +7,8 @@ import type { Kernel as _xlb_v1_Kernel, Kernel__Output as _xlb_v1_Kernel__Output
 import type { Source as _xlb_v1_Source, Source__Output as _xlb_v1_Source__Output } from '../../xlb/v1/Source.js';
 import type { SnatPorts as _xlb_v1_SnatPorts, SnatPorts__Output as _xlb_v1_SnatPorts__Output } from '../../xlb/v1/SnatPorts.js';
 import type { Progress as _xlb_v1_Progress, Progress__Output as _xlb_v1_Progress__Output } from '../../xlb/v1/Progress.js';
+import type { LbAddress as _xlb_v1_LbAddress, LbAddress__Output as _xlb_v1_LbAddress__Output } from '../../xlb/v1/LbAddress.js';
+import type { Announce as _xlb_v1_Announce, Announce__Output as _xlb_v1_Announce__Output } from '../../xlb/v1/Announce.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StatusInfo {
@@ -23,6 +25,8 @@ export interface StatusInfo {
   'source'?: (_xlb_v1_Source | null);
   'snatPorts'?: (_xlb_v1_SnatPorts | null);
   'progress'?: (_xlb_v1_Progress | null);
+  'lbAddresses'?: (_xlb_v1_LbAddress)[];
+  'announce'?: (_xlb_v1_Announce | null);
 }
 
 export interface StatusInfo__Output {
@@ -39,4 +43,6 @@ export interface StatusInfo__Output {
   'source': (_xlb_v1_Source__Output | null);
   'snatPorts': (_xlb_v1_SnatPorts__Output | null);
   'progress': (_xlb_v1_Progress__Output | null);
+  'lbAddresses': (_xlb_v1_LbAddress__Output)[];
+  'announce': (_xlb_v1_Announce__Output | null);
 }
