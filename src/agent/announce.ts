@@ -87,7 +87,9 @@ export class Announcer {
   }
 
   list(): AddressState[] {
-    return [...this.entries.values()].map((e) => ({ ...e.state })).sort((a, b) => (a.addr < b.addr ? -1 : 1));
+    return [...this.entries.values()]
+      .map((e) => ({ ...e.state, announcer: e.state.announcing ? this.d.node : e.campaign ? e.campaign.holder : e.state.announcer }))
+      .sort((a, b) => (a.addr < b.addr ? -1 : 1));
   }
 
   /** Re-decides every address (coalesced: one run at a time, one more if asked meanwhile). */

@@ -234,7 +234,7 @@ export class KubeSource extends BaseSource implements Source {
       log: this.log.child({ lease: name }), onChange: h.onChange, onRenew: h.onRenew, acquireDelayMs: h.acquireDelayMs,
     });
     e.start();
-    return { get holding() { return e.isLeader; }, stop: (release = true) => e.stop(release) };
+    return { get holding() { return e.isLeader; }, get holder() { return e.holder; }, stop: (release = true) => e.stop(release) };
   }
 
   /** Whether this agent holds the Lease (writes status and Events). */

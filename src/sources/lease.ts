@@ -69,6 +69,11 @@ export class LeaseElector {
     return this.leading;
   }
 
+  /** The holder as last read ('' = none or not read yet). */
+  get holder(): string {
+    return this.observed.record.split('|')[0] ?? '';
+  }
+
   start(): void {
     this.schedule(0);
   }

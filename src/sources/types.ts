@@ -31,6 +31,8 @@ export interface Problem {
 /** One address's announce Lease campaign (kube mode); the holder answers ARP for the address. */
 export interface AnnounceCampaign {
   readonly holding: boolean;
+  /** the Lease's holder as last read ('' = none) */
+  readonly holder: string;
   /** stops campaigning; a holder releases the Lease unless `release` is false */
   stop(release?: boolean): Promise<void>;
 }

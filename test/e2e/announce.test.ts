@@ -33,7 +33,8 @@ const neigh = async (addr: string): Promise<string | undefined> =>
   (JSON.parse((await topo.client.ns.ip('-j', 'neigh', 'show', addr, 'dev', 'eth0')).stdout || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
 const holder = async (addr: string): Promise<string> =>
   (await call({ op: 'get', resource: 'leases', name: `xlb-announce-${addr.replace(/\./g, '-')}`, namespace: 'xlb-system' }))?.spec?.holderIdentity ?? '';
-const status = async (node: string) => JSON.parse(await c.cli(node, ['status', '-o', 'json'])) as { announced?: Array<{ addr: string; why: string; device: string }> };
+const announced = async (node: string) => ((JSON.parse(await c.cli(node, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; why: string; device: string; announcing: boolean }> })
+  .lbAddresses.filter((a) => a.announcing));
 
 before(async () => {
   await sweepStale(TAG);
@@ -82,16 +83,21 @@ test('each assigned address is announced by the node holding its Lease; the clie
     await eventually(`http://${addr}/ answers`, async () => (await topo.curl('client', `http://${addr}/`, { timeoutMs: 1000 })).status === 200, 20_000);
     const h = await holder(addr);
     assert.equal(await neigh(addr), macs.get(h), `${addr}: the client's neighbour entry is ${h}'s MAC`);
-    const st = await status(h);
-    const row = st.announced?.find((a) => a.addr === addr);
-    assert.ok(row, `${h} lists ${addr} in xlb status: ${JSON.stringify(st.announced)}`);
+    const mine = await announced(h);
+    const row = mine.find((a) => a.addr === addr);
+    assert.ok(row, `${h} lists ${addr} in xlb status: ${JSON.stringify(mine)}`);
     assert.equal(row.device, 'eth0');
+    assert.equal(row.why, 'eligible: ready, xlb on');
     const other = h === 'node1' ? 'node2' : 'node1';
-    assert.equal((await status(other)).announced?.some((a) => a.addr === addr), false, `${other} does not announce ${addr}`);
+    assert.equal((await announced(other)).some((a) => a.addr === addr), false, `${other} does not announce ${addr}`);
+    const svcs = JSON.parse(await c.cli(other, ['services', '-o', 'json'])) as Array<{ frontends: Array<{ type: string; addr: string; announcer: string }> }>;
+    const fe = svcs.flatMap((s) => s.frontends).find((f) => f.type === 'LoadBalancer' && f.addr === addr);
+    assert.ok(fe, `${other} programs ${addr}`);
+    assert.equal(fe.announcer, h, `${other}'s xlb services names the announcing node`);
   }
 });
 
-test('the announcing agent killed: the other node takes over within 5 s, its gratuitous ARP moves the client, traffic resumes', async () => {
+test('the announcing agent killed: the other node takes over within 5 s, its gratuitous ARP moves the client, traffic resumes', async (t) => {
   const addr = ADDRS[0];
   const was = await holder(addr);
   const next = was === 'node1' ? 'node2' : 'node1';
@@ -102,6 +108,7 @@ test('the announcing agent killed: the other node takes over within 5 s, its gra
   // cache is moved by the new holder's gratuitous ARP, not by a new request of its own.
   await eventually(`client neighbour ${addr} -> ${next}'s MAC`, async () => (await neigh(addr)) === macs.get(next), 8000);
   const moved = Date.now() - t0;
+  t.diagnostic(`client neighbour entry moved ${moved} ms after kill -9 (Lease ${LEASE_SECONDS} s)`);
   assert.ok(moved <= 5000, `the client's neighbour entry moved ${moved} ms after the kill`);
   assert.equal(await holder(addr), next);
   const r = await topo.curl('client', `http://${addr}/`, { timeoutMs: 1500 });
