@@ -5,7 +5,7 @@
 import { writeFileSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildTopology, type Topology, type TopoPod } from '../helpers/topology.js';
+import { buildTopology, SERVICE_VIP_RANGE, type Topology, type TopoPod } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { sweepStale, type Netns } from '../helpers/netns.js';
@@ -23,8 +23,10 @@ function check(cond: boolean, msg: string): void {
 }
 
 const EDGE_IP = '198.18.0.5';
-/** The LoadBalancerIPPool the demo applies; LB holds what xlb assigned from it. */
-const LB_POOL = '198.18.100.1-198.18.100.2';
+/** The LoadBalancerIPPool the demo applies, on the nodes' own segment: the node announcing
+ *  each address answers ARP for it, so neither the client nor the edge needs a route. LB holds
+ *  what xlb assigned from it. */
+const LB_POOL = '198.18.0.100-198.18.0.101';
 const LB = { app1: '', app2: '' };
 const CIP = { app1: '10.96.0.11', app2: '10.96.0.12' };
 const NODEPORT = { app1: 30081, app2: 30082 };
@@ -110,8 +112,6 @@ async function startEdge(topo: Topology, work: string): Promise<{ ns: Netns }> {
   await ns.ip('addr', 'add', `${EDGE_IP}/24`, 'dev', 'eth0');
   await ns.ip('link', 'set', 'eth0', 'up');
   await ns.exec('ethtool', ['-K', 'eth0', 'tx', 'off']); // a wire carries full checksums (see wireLike)
-  // The LoadBalancer addresses are announced by node1 (as MetalLB's L2 mode or BGP would).
-  await ns.ip('route', 'add', '198.18.100.0/24', 'via', topo.nodes[0].ip, 'dev', 'eth0');
   const dir = join(work, 'nginx');
   rmSync(dir, { recursive: true, force: true });
   const { mkdirSync } = await import('node:fs');
@@ -158,6 +158,8 @@ async function main(): Promise<void> {
   try {
     step('1', 'Two nodes, app1 and app2 with three pods each (network namespaces on this machine)');
     topo = await buildTopology({ tag: 'demo', apps: ['app1', 'app2'], podsPerNode: 2 });
+    // No route for Service addresses: the LoadBalancer ones are announced on the segment.
+    await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
     // Three pods per app are the Deployment's replicas; the fourth namespace stays idle.
     const pods = { app1: topo.pods.filter((p) => p.app === 'app1').slice(0, 3), app2: topo.pods.filter((p) => p.app === 'app2').slice(0, 3) };
     await startPodServers(topo, [...pods.app1, ...pods.app2]);
@@ -195,6 +197,13 @@ async function main(): Promise<void> {
     say('  NAME   TYPE           CLUSTER-IP   EXTERNAL-IP    PORT(S)');
     for (const app of ['app1', 'app2'] as const) say(`  ${app}   LoadBalancer   ${CIP[app]}   ${LB[app]}   80:${NODEPORT[app]}/TCP`);
     await cluster.settle(1200);
+    const announcers = new Map((await Promise.all(['node1', 'node2'].map(async (n) =>
+      (JSON.parse(await cluster!.cli(n, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; announcing: boolean }> })
+        .lbAddresses.filter((a) => a.announcing).map((a) => [a.addr, n] as const)))).flat());
+    for (const app of ['app1', 'app2'] as const) {
+      check(announcers.has(LB[app]), `no node announces ${LB[app]}`);
+      say(`  ${LB[app]} is announced by ${announcers.get(LB[app])}: it answers ARP for it, no route needed`);
+    }
     for (const app of ['app1', 'app2'] as const) {
       show(`curl http://${LB[app]}/   (from the client, 6+ times)`);
       await showAnswers(`LoadBalancer ${app}`, await requests(topo, 'client', `http://${LB[app]}/`, 6, [], ROTATE), pods[app]);
