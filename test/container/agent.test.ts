@@ -159,7 +159,7 @@ t('the image: what it adds to its base stays within 70 MB, `xlb` on PATH', async
 t("the agent runs with exactly the DaemonSet's capabilities, read-only root, its user", async () => {
   const status = await podman(['exec', name, 'cat', '/proc/1/status']);
   const eff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)![1]}`);
-  const bits: Record<string, number> = { NET_ADMIN: 12, PERFMON: 38, BPF: 39 };
+  const bits: Record<string, number> = { NET_ADMIN: 12, NET_RAW: 13, PERFMON: 38, BPF: 39 };
   assert.equal(eff, CAPS.reduce((m, cap) => m | (1n << BigInt(bits[cap]!)), 0n), `CapEff ${eff.toString(16)} for ${CAPS}`);
   assert.match(status, /^NoNewPrivs:\s*1$/m);
   assert.match(status, /^Seccomp:\s*2$/m);

@@ -94,7 +94,7 @@ test('DaemonSet: least privilege for the agent, privileges only where mount need
   assert.equal(sc.privileged, false);
   assert.equal(sc.allowPrivilegeEscalation, false);
   assert.equal(sc.readOnlyRootFilesystem, true);
-  assert.deepEqual(sc.capabilities, { drop: ['ALL'], add: ['BPF', 'NET_ADMIN', 'PERFMON'] });
+  assert.deepEqual(sc.capabilities, { drop: ['ALL'], add: ['BPF', 'NET_ADMIN', 'NET_RAW', 'PERFMON'] });
   // The API server rejects Bidirectional propagation outside privileged containers.
   for (const c of [...pod.initContainers, ...pod.containers]) {
     for (const m of c.volumeMounts ?? []) {
