@@ -108,6 +108,11 @@ const ROWS: Row[] = [
     encode: () => C.encodePodIfValue(C.POD_IF_FLAG.peer), decode: [C.decodePodIfValue, { flags: 1 }],
   },
   {
+    struct: 'xlb_announce_value', bytes: { ifindex: le32(7), flags: le32(C.ANNOUNCE_FLAG.arp), expires: le64(0x0102030405060708n) },
+    encode: () => C.encodeAnnounceValue({ ifindex: 7, flags: C.ANNOUNCE_FLAG.arp, expires: 0x0102030405060708n }),
+    decode: [C.decodeAnnounceValue, { ifindex: 7, flags: 1, expires: 0x0102030405060708n }],
+  },
+  {
     struct: 'xlb_if_mac', bytes: { mac: Buffer.from([2, 0x11, 0x22, 0x33, 0x44, 0x55]) },
     encode: () => C.encodeIfMacValue('02:11:22:33:44:55'), decode: [C.decodeIfMacValue, { mac: '02:11:22:33:44:55' }],
   },
