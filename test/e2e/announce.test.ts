@@ -4,117 +4,122 @@
 // holding each address's Lease answers ARP from the datapath; when its agent is killed
 // (kill -9: its programs stay attached), its entries expire before the Lease does, the other
 // node takes the Lease over, sends a gratuitous ARP, and the client's traffic follows.
-import { test, before, after } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import { buildTopology, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
-import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, nodeObj, type SvcDef } from '../helpers/cluster.js';
+import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, nodeObj, type DeviceMode, type SvcDef } from '../helpers/cluster.js';
 import { ipPool } from '../helpers/manifests.js';
 import { sweepStale, type Netns } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
 
-const TAG = 'ann';
-const ADDRS = ['198.18.0.200', '198.18.0.201'];
-const LEASE_SECONDS = 2;
-let topo: Topology;
-let c: XlbCluster;
-let api: ChildProcess;
-let call: (cmd: object) => Promise<any>;
-const macs = new Map<string, string>();
+// Node devices are veths: tc by default (xlb_tc_dev), and XDP forced (xlb_xdp, XDP_TX).
+for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
+  describe(`announce, --device-mode ${mode}`, () => {
+    const TAG = `ann${mode}`;
+    const ADDRS = ['198.18.0.200', '198.18.0.201'];
+    const LEASE_SECONDS = 2;
+    let topo: Topology;
+    let c: XlbCluster;
+    let api: ChildProcess;
+    let call: (cmd: object) => Promise<any>;
+    const macs = new Map<string, string>();
 
-const web: SvcDef = { name: 'web', type: 'LoadBalancer', clusterIP: '10.96.9.1', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
-const web2: SvcDef = { name: 'web2', type: 'LoadBalancer', clusterIP: '10.96.9.2', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
+    const web: SvcDef = { name: 'web', type: 'LoadBalancer', clusterIP: '10.96.9.1', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
+    const web2: SvcDef = { name: 'web2', type: 'LoadBalancer', clusterIP: '10.96.9.2', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
 
-const macOf = async (ns: Netns): Promise<string> => (JSON.parse((await ns.ip('-j', 'link', 'show', 'eth0')).stdout) as Array<{ address: string }>)[0].address;
-const neigh = async (addr: string): Promise<string | undefined> =>
-  (JSON.parse((await topo.client.ns.ip('-j', 'neigh', 'show', addr, 'dev', 'eth0')).stdout || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
-const holder = async (addr: string): Promise<string> =>
-  (await call({ op: 'get', resource: 'leases', name: `xlb-announce-${addr.replace(/\./g, '-')}`, namespace: 'xlb-system' }))?.spec?.holderIdentity ?? '';
-const announced = async (node: string) => ((JSON.parse(await c.cli(node, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; why: string; device: string; announcing: boolean }> })
-  .lbAddresses.filter((a) => a.announcing));
+    const macOf = async (ns: Netns): Promise<string> => (JSON.parse((await ns.ip('-j', 'link', 'show', 'eth0')).stdout) as Array<{ address: string }>)[0].address;
+    const neigh = async (addr: string): Promise<string | undefined> =>
+      (JSON.parse((await topo.client.ns.ip('-j', 'neigh', 'show', addr, 'dev', 'eth0')).stdout || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
+    const holder = async (addr: string): Promise<string> =>
+      (await call({ op: 'get', resource: 'leases', name: `xlb-announce-${addr.replace(/\./g, '-')}`, namespace: 'xlb-system' }))?.spec?.holderIdentity ?? '';
+    const announced = async (node: string) => ((JSON.parse(await c.cli(node, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; why: string; device: string; announcing: boolean }> })
+      .lbAddresses.filter((a) => a.announcing));
 
-before(async () => {
-  await sweepStale(TAG);
-  topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 1 });
-  // No static route: the addresses are on the client's own segment.
-  await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
-  await startPodServers(topo);
-  for (const n of topo.nodes) macs.set(n.name, await macOf(n.ns));
-  c = new XlbCluster(topo, TAG);
-  api = topo.set.track(topo.nodes[0].ns.spawn(process.execPath,
-    [new URL('../helpers/fake-apiserver-main.js', import.meta.url).pathname, `${topo.nodes[0].ip}:6443`],
-    { stdio: ['pipe', 'pipe', 'inherit'] }));
-  const lines = createInterface({ input: api.stdout! });
-  const queue: Array<(l: string) => void> = [];
-  lines.on('line', (l) => queue.shift()?.(l));
-  const { kubeconfig } = JSON.parse(await new Promise<string>((r) => queue.push(r))) as { kubeconfig: string };
-  call = async (cmd) => {
-    const reply = new Promise<string>((r) => queue.push(r));
-    api.stdin!.write(JSON.stringify(cmd) + '\n');
-    const l = await reply;
-    if (!l.startsWith('ok')) throw new Error(`fake API server: ${l}`);
-    return l.length > 2 ? JSON.parse(l.slice(3)) : undefined;
-  };
-  for (const [i, n] of topo.nodes.entries()) await call({ op: 'apply', resource: 'nodes', obj: nodeObj(`node${i + 1}`, n.ip) });
-  await call({ op: 'apply', resource: 'loadbalancerippools', obj: ipPool('segment', [`${ADDRS[0]}-${ADDRS[1]}`]) });
-  for (const d of [web, web2]) {
-    await call({ op: 'apply', resource: 'services', obj: serviceObj(d) });
-    await call({ op: 'apply', resource: 'endpointslices', obj: sliceObj(d, topo.pods.map((pod) => ({ pod }))) });
-  }
-  const kc2 = kubeconfig.replace(/kubeconfig$/, 'kubeconfig-node2');
-  await writeFile(kc2, await readFile(kubeconfig, 'utf8'));
-  const flags = ['--announce-lease-duration', String(LEASE_SECONDS)];
-  await c.startAgent('node1', flags, 30_000, ['--source', 'kube', '--kubeconfig', kubeconfig]);
-  await c.startAgent('node2', flags, 30_000, ['--source', 'kube', '--kubeconfig', kc2]);
-});
+    before(async () => {
+      await sweepStale(TAG);
+      topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 1 });
+      // No static route: the addresses are on the client's own segment.
+      await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
+      await startPodServers(topo);
+      for (const n of topo.nodes) macs.set(n.name, await macOf(n.ns));
+      c = new XlbCluster(topo, TAG, { deviceMode: mode });
+      api = topo.set.track(topo.nodes[0].ns.spawn(process.execPath,
+        [new URL('../helpers/fake-apiserver-main.js', import.meta.url).pathname, `${topo.nodes[0].ip}:6443`],
+        { stdio: ['pipe', 'pipe', 'inherit'] }));
+      const lines = createInterface({ input: api.stdout! });
+      const queue: Array<(l: string) => void> = [];
+      lines.on('line', (l) => queue.shift()?.(l));
+      const { kubeconfig } = JSON.parse(await new Promise<string>((r) => queue.push(r))) as { kubeconfig: string };
+      call = async (cmd) => {
+        const reply = new Promise<string>((r) => queue.push(r));
+        api.stdin!.write(JSON.stringify(cmd) + '\n');
+        const l = await reply;
+        if (!l.startsWith('ok')) throw new Error(`fake API server: ${l}`);
+        return l.length > 2 ? JSON.parse(l.slice(3)) : undefined;
+      };
+      for (const [i, n] of topo.nodes.entries()) await call({ op: 'apply', resource: 'nodes', obj: nodeObj(`node${i + 1}`, n.ip) });
+      await call({ op: 'apply', resource: 'loadbalancerippools', obj: ipPool('segment', [`${ADDRS[0]}-${ADDRS[1]}`]) });
+      for (const d of [web, web2]) {
+        await call({ op: 'apply', resource: 'services', obj: serviceObj(d) });
+        await call({ op: 'apply', resource: 'endpointslices', obj: sliceObj(d, topo.pods.map((pod) => ({ pod }))) });
+      }
+      const kc2 = kubeconfig.replace(/kubeconfig$/, 'kubeconfig-node2');
+      await writeFile(kc2, await readFile(kubeconfig, 'utf8'));
+      const flags = ['--announce-lease-duration', String(LEASE_SECONDS)];
+      await c.startAgent('node1', flags, 30_000, ['--source', 'kube', '--kubeconfig', kubeconfig]);
+      await c.startAgent('node2', flags, 30_000, ['--source', 'kube', '--kubeconfig', kc2]);
+    });
 
-after(async () => {
-  api?.stdin?.end();
-  await c?.teardown();
-  await topo?.teardown();
-});
+    after(async () => {
+      api?.stdin?.end();
+      await c?.teardown();
+      await topo?.teardown();
+    });
 
-test('each assigned address is announced by the node holding its Lease; the client reaches both Services through ARP', async () => {
-  for (const addr of ADDRS) {
-    await eventually(`${addr}: Lease held`, async () => ['node1', 'node2'].includes(await holder(addr)), 20_000);
-    await eventually(`http://${addr}/ answers`, async () => (await topo.curl('client', `http://${addr}/`, { timeoutMs: 1000 })).status === 200, 20_000);
-    const h = await holder(addr);
-    assert.equal(await neigh(addr), macs.get(h), `${addr}: the client's neighbour entry is ${h}'s MAC`);
-    const mine = await announced(h);
-    const row = mine.find((a) => a.addr === addr);
-    assert.ok(row, `${h} lists ${addr} in xlb status: ${JSON.stringify(mine)}`);
-    assert.equal(row.device, 'eth0');
-    assert.equal(row.why, 'eligible: ready, xlb on');
-    const other = h === 'node1' ? 'node2' : 'node1';
-    assert.equal((await announced(other)).some((a) => a.addr === addr), false, `${other} does not announce ${addr}`);
-    const svcs = JSON.parse(await c.cli(other, ['services', '-o', 'json'])) as Array<{ frontends: Array<{ type: string; addr: string; announcer: string }> }>;
-    const fe = svcs.flatMap((s) => s.frontends).find((f) => f.type === 'LoadBalancer' && f.addr === addr);
-    assert.ok(fe, `${other} programs ${addr}`);
-    assert.equal(fe.announcer, h, `${other}'s xlb services names the announcing node`);
-  }
-});
+    test('each assigned address is announced by the node holding its Lease; the client reaches both Services through ARP', async () => {
+      for (const addr of ADDRS) {
+        await eventually(`${addr}: Lease held`, async () => ['node1', 'node2'].includes(await holder(addr)), 20_000);
+        await eventually(`http://${addr}/ answers`, async () => (await topo.curl('client', `http://${addr}/`, { timeoutMs: 1000 })).status === 200, 20_000);
+        const h = await holder(addr);
+        assert.equal(await neigh(addr), macs.get(h), `${addr}: the client's neighbour entry is ${h}'s MAC`);
+        const mine = await announced(h);
+        const row = mine.find((a) => a.addr === addr);
+        assert.ok(row, `${h} lists ${addr} in xlb status: ${JSON.stringify(mine)}`);
+        assert.equal(row.device, 'eth0');
+        assert.equal(row.why, 'eligible: ready, xlb on');
+        const other = h === 'node1' ? 'node2' : 'node1';
+        assert.equal((await announced(other)).some((a) => a.addr === addr), false, `${other} does not announce ${addr}`);
+        const svcs = JSON.parse(await c.cli(other, ['services', '-o', 'json'])) as Array<{ frontends: Array<{ type: string; addr: string; announcer: string }> }>;
+        const fe = svcs.flatMap((s) => s.frontends).find((f) => f.type === 'LoadBalancer' && f.addr === addr);
+        assert.ok(fe, `${other} programs ${addr}`);
+        assert.equal(fe.announcer, h, `${other}'s xlb services names the announcing node`);
+      }
+    });
 
-test('the announcing agent killed: the other node takes over within 5 s, its gratuitous ARP moves the client, traffic resumes', async (t) => {
-  const addr = ADDRS[0];
-  const was = await holder(addr);
-  const next = was === 'node1' ? 'node2' : 'node1';
-  assert.equal(await neigh(addr), macs.get(was));
-  const t0 = Date.now();
-  await c.stopAgent(was, 'SIGKILL');
-  // The killed node's programs stay attached; only the expiry stops its answers. The client's
-  // cache is moved by the new holder's gratuitous ARP, not by a new request of its own.
-  await eventually(`client neighbour ${addr} -> ${next}'s MAC`, async () => (await neigh(addr)) === macs.get(next), 8000);
-  const moved = Date.now() - t0;
-  t.diagnostic(`client neighbour entry moved ${moved} ms after kill -9 (Lease ${LEASE_SECONDS} s)`);
-  assert.ok(moved <= 5000, `the client's neighbour entry moved ${moved} ms after the kill`);
-  assert.equal(await holder(addr), next);
-  const r = await topo.curl('client', `http://${addr}/`, { timeoutMs: 1500 });
-  assert.equal(r.status, 200, r.error);
-  // Asked afresh, only the new holder answers: the killed node's entry has expired.
-  await topo.client.ns.ip('neigh', 'flush', 'dev', 'eth0', 'to', addr);
-  assert.equal((await topo.curl('client', `http://${addr}/`, { timeoutMs: 1500 })).status, 200);
-  assert.equal(await neigh(addr), macs.get(next));
-});
+    test('the announcing agent killed: the other node takes over within 5 s, its gratuitous ARP moves the client, traffic resumes', async (t) => {
+      const addr = ADDRS[0];
+      const was = await holder(addr);
+      const next = was === 'node1' ? 'node2' : 'node1';
+      assert.equal(await neigh(addr), macs.get(was));
+      const t0 = Date.now();
+      await c.stopAgent(was, 'SIGKILL');
+      // The killed node's programs stay attached; only the expiry stops its answers. The client's
+      // cache is moved by the new holder's gratuitous ARP, not by a new request of its own.
+      await eventually(`client neighbour ${addr} -> ${next}'s MAC`, async () => (await neigh(addr)) === macs.get(next), 8000);
+      const moved = Date.now() - t0;
+      t.diagnostic(`client neighbour entry moved ${moved} ms after kill -9 (Lease ${LEASE_SECONDS} s)`);
+      assert.ok(moved <= 5000, `the client's neighbour entry moved ${moved} ms after the kill`);
+      assert.equal(await holder(addr), next);
+      const r = await topo.curl('client', `http://${addr}/`, { timeoutMs: 1500 });
+      assert.equal(r.status, 200, r.error);
+      // Asked afresh, only the new holder answers: the killed node's entry has expired.
+      await topo.client.ns.ip('neigh', 'flush', 'dev', 'eth0', 'to', addr);
+      assert.equal((await topo.curl('client', `http://${addr}/`, { timeoutMs: 1500 })).status, 200);
+      assert.equal(await neigh(addr), macs.get(next));
+    });
+  });
+}
