@@ -13,6 +13,7 @@ import { announceOrder, announceScore, deviceFor, eligibility, servicesByAddress
 import { ENABLED_LABEL } from '../model/node.js';
 import { objectKey, type AnnounceCampaign, type Source } from '../sources/types.js';
 import type { Logger } from '../log.js';
+import type { LbAddressInfo } from '../api/view.js';
 
 /** Manifests mode: entries are renewed this often and last three times as long. */
 const MANIFEST_RENEW_MS = 5000;
@@ -36,24 +37,8 @@ export interface AnnounceDeps {
   sendGarp?: (ifindex: number, mac: string, addr: string) => void;
 }
 
-/** One LoadBalancer address as this node sees it (`xlb status`, `xlb services`). */
-export interface AddressState {
-  addr: string;
-  /** Services on the address (namespace/name) */
-  services: string[];
-  /** this node answers ARP for it */
-  announcing: boolean;
-  /** the announcing node as far as this node knows ('' when unknown) */
-  announcer: string;
-  /** why this node announces it, or why not */
-  why: string;
-  device: string;
-  /** when this node took it over (ms since the epoch; 0: not announcing) */
-  since: number;
-}
-
 interface Entry {
-  state: AddressState;
+  state: LbAddressInfo;
   device?: DeviceAddr;
   campaign?: AnnounceCampaign;
   /** CLOCK_MONOTONIC ns the map entry expires at (0: no entry) */
@@ -86,7 +71,7 @@ export class Announcer {
     await Promise.all([...this.entries.keys()].map((a) => this.drop(a)));
   }
 
-  list(): AddressState[] {
+  list(): LbAddressInfo[] {
     return [...this.entries.values()]
       .map((e) => ({ ...e.state, announcer: e.state.announcing ? this.d.node : e.campaign ? e.campaign.holder : e.state.announcer }))
       .sort((a, b) => (a.addr < b.addr ? -1 : 1));

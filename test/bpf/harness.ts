@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfMap, loadObject, type BpfObject } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
+import { announceCounters } from '../../src/agent/inspect.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const XLB_OBJ = resolve(here, '../../../build/bpf/xlb.o');
@@ -139,12 +140,7 @@ export class Datapath {
   }
 
   announceStats(): Record<C.AnnounceCounter, number> {
-    const out = {} as Record<C.AnnounceCounter, number>;
-    for (const c of C.ANNOUNCE_COUNTERS) {
-      const v = this.map(C.MAP.announceStats).lookup(C.encodeAnnounceStatsKey(c.id));
-      out[c.key] = v ? Number(C.decodeDropValue(v)) : 0;
-    }
-    return out;
+    return announceCounters(this.obj);
   }
 
   srcRange(svcId: number, cidr: string): void {

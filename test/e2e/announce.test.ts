@@ -6,9 +6,7 @@
 // node takes the Lease over, sends a gratuitous ARP, and the client's traffic follows.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createInterface } from 'node:readline';
-import { readFile, writeFile } from 'node:fs/promises';
-import type { ChildProcess } from 'node:child_process';
+import { spawnFakeApiServer, type FakeApiProcess } from '../helpers/fake-apiserver-proc.js';
 import { buildTopology, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, nodeObj, type DeviceMode, type SvcDef } from '../helpers/cluster.js';
@@ -24,7 +22,7 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
     const LEASE_SECONDS = 2;
     let topo: Topology;
     let c: XlbCluster;
-    let api: ChildProcess;
+    let api: FakeApiProcess;
     let call: (cmd: object) => Promise<any>;
     const macs = new Map<string, string>();
 
@@ -47,35 +45,20 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
       await startPodServers(topo);
       for (const n of topo.nodes) macs.set(n.name, await macOf(n.ns));
       c = new XlbCluster(topo, TAG, { deviceMode: mode });
-      api = topo.set.track(topo.nodes[0].ns.spawn(process.execPath,
-        [new URL('../helpers/fake-apiserver-main.js', import.meta.url).pathname, `${topo.nodes[0].ip}:6443`],
-        { stdio: ['pipe', 'pipe', 'inherit'] }));
-      const lines = createInterface({ input: api.stdout! });
-      const queue: Array<(l: string) => void> = [];
-      lines.on('line', (l) => queue.shift()?.(l));
-      const { kubeconfig } = JSON.parse(await new Promise<string>((r) => queue.push(r))) as { kubeconfig: string };
-      call = async (cmd) => {
-        const reply = new Promise<string>((r) => queue.push(r));
-        api.stdin!.write(JSON.stringify(cmd) + '\n');
-        const l = await reply;
-        if (!l.startsWith('ok')) throw new Error(`fake API server: ${l}`);
-        return l.length > 2 ? JSON.parse(l.slice(3)) : undefined;
-      };
+      api = await spawnFakeApiServer(topo);
+      call = api.call;
       for (const [i, n] of topo.nodes.entries()) await call({ op: 'apply', resource: 'nodes', obj: nodeObj(`node${i + 1}`, n.ip) });
       await call({ op: 'apply', resource: 'loadbalancerippools', obj: ipPool('segment', [`${ADDRS[0]}-${ADDRS[1]}`]) });
       for (const d of [web, web2]) {
         await call({ op: 'apply', resource: 'services', obj: serviceObj(d) });
         await call({ op: 'apply', resource: 'endpointslices', obj: sliceObj(d, topo.pods.map((pod) => ({ pod }))) });
       }
-      const kc2 = kubeconfig.replace(/kubeconfig$/, 'kubeconfig-node2');
-      await writeFile(kc2, await readFile(kubeconfig, 'utf8'));
       const flags = ['--announce-lease-duration', String(LEASE_SECONDS)];
-      await c.startAgent('node1', flags, 30_000, ['--source', 'kube', '--kubeconfig', kubeconfig]);
-      await c.startAgent('node2', flags, 30_000, ['--source', 'kube', '--kubeconfig', kc2]);
+      for (const node of ['node1', 'node2']) await c.startAgent(node, flags, 30_000, ['--source', 'kube', '--kubeconfig', await api.kubeconfig(node)]);
     });
 
     after(async () => {
-      api?.stdin?.end();
+      api?.proc.stdin?.end();
       await c?.teardown();
       await topo?.teardown();
     });

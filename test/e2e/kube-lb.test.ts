@@ -7,9 +7,7 @@
 // externalIP outside --external-ip-cidrs (none by default) gets one Warning Event.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createInterface } from 'node:readline';
-import { readFile, writeFile } from 'node:fs/promises';
-import type { ChildProcess } from 'node:child_process';
+import { spawnFakeApiServer, type FakeApiProcess } from '../helpers/fake-apiserver-proc.js';
 import { buildTopology, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, nodeObj, type SvcDef } from '../helpers/cluster.js';
@@ -22,7 +20,7 @@ const ADDR = '198.18.100.210';
 const REFUSED = '198.18.100.220';
 let topo: Topology;
 let c: XlbCluster;
-let api: ChildProcess;
+let api: FakeApiProcess;
 let call: (cmd: object) => Promise<any>;
 
 const web: SvcDef = { name: 'web', type: 'LoadBalancer', clusterIP: '10.96.8.1', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
@@ -33,20 +31,8 @@ before(async () => {
   topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 1 });
   await startPodServers(topo);
   c = new XlbCluster(topo, TAG);
-  api = topo.set.track(topo.nodes[0].ns.spawn(process.execPath,
-    [new URL('../helpers/fake-apiserver-main.js', import.meta.url).pathname, `${topo.nodes[0].ip}:6443`],
-    { stdio: ['pipe', 'pipe', 'inherit'] }));
-  const lines = createInterface({ input: api.stdout! });
-  const queue: Array<(l: string) => void> = [];
-  lines.on('line', (l) => queue.shift()?.(l));
-  const { kubeconfig } = JSON.parse(await new Promise<string>((r) => queue.push(r))) as { kubeconfig: string };
-  call = async (cmd) => {
-    const reply = new Promise<string>((r) => queue.push(r));
-    api.stdin!.write(JSON.stringify(cmd) + '\n');
-    const l = await reply;
-    if (!l.startsWith('ok')) throw new Error(`fake API server: ${l}`);
-    return l.length > 2 ? JSON.parse(l.slice(3)) : undefined;
-  };
+  api = await spawnFakeApiServer(topo);
+  call = api.call;
   for (const [i, n] of topo.nodes.entries()) await call({ op: 'apply', resource: 'nodes', obj: nodeObj(`node${i + 1}`, n.ip) });
   await call({ op: 'apply', resource: 'loadbalancerippools', obj: ipPool('kube-demo', [`${ADDR}-${ADDR}`]) });
   for (const d of [web, ext]) {
@@ -54,14 +40,11 @@ before(async () => {
     await call({ op: 'apply', resource: 'endpointslices', obj: sliceObj(d, topo.pods.map((pod) => ({ pod }))) });
   }
   // node2 reaches the server on node1's address; the kubeconfig already names it.
-  const kc2 = kubeconfig.replace(/kubeconfig$/, 'kubeconfig-node2');
-  await writeFile(kc2, await readFile(kubeconfig, 'utf8'));
-  await c.startAgent('node1', [], 30_000, ['--source', 'kube', '--kubeconfig', kubeconfig]);
-  await c.startAgent('node2', [], 30_000, ['--source', 'kube', '--kubeconfig', kc2]);
+  for (const node of ['node1', 'node2']) await c.startAgent(node, [], 30_000, ['--source', 'kube', '--kubeconfig', await api.kubeconfig(node)]);
 });
 
 after(async () => {
-  api?.stdin?.end();
+  api?.proc.stdin?.end();
   await c?.teardown();
   await topo?.teardown();
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { gratuitousArp } from '../../src/datapath/arp.js';
 import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
+import { vethPair } from './util.js';
 
 const A_ADDR = '10.199.8.1', B_ADDR = '10.199.8.2', VIP = '10.199.8.50';
 const OLD_MAC = '02:00:00:00:99:01', NEW_MAC = '02:00:00:00:99:02';
@@ -14,13 +15,7 @@ let a: Netns, b: Netns;
 
 before(async () => {
   await sweepStale('nframe');
-  a = await set.add('a');
-  b = await set.add('b');
-  await set.veth(a, 'va', b, 'vb');
-  await a.ip('addr', 'add', `${A_ADDR}/24`, 'dev', 'va');
-  await b.ip('addr', 'add', `${B_ADDR}/24`, 'dev', 'vb');
-  await a.ip('link', 'set', 'va', 'up');
-  await b.ip('link', 'set', 'vb', 'up');
+  ({ a, b } = await vethPair(set, A_ADDR, B_ADDR));
 });
 
 after(() => set.teardown());

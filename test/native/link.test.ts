@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BpfMap, Link, ifIndex, type BpfMap as Map } from '../../src/datapath/bpf.js';
 import { NetnsSet, sweepStale, type Netns } from '../helpers/netns.js';
-import { objPath, privateBpffs, runChild, sendUdp, sumPercpu, u32, type StepResult } from './util.js';
+import { objPath, privateBpffs, runChild, sendUdp, sumPercpu, u32, vethPair, type StepResult } from './util.js';
 
 const SLOT_XDP = 0, SLOT_XDP_V2 = 1, SLOT_TC_IN = 2, SLOT_TC_EG = 3;
 const A_ADDR = '10.199.7.1', B_ADDR = '10.199.7.2';
@@ -19,13 +19,7 @@ const prog = objPath('t_prog');
 
 before(async () => {
   await sweepStale('nlink');
-  a = await set.add('a');
-  b = await set.add('b');
-  await set.veth(a, 'va', b, 'vb');
-  await a.ip('addr', 'add', `${A_ADDR}/24`, 'dev', 'va');
-  await b.ip('addr', 'add', `${B_ADDR}/24`, 'dev', 'vb');
-  await a.ip('link', 'set', 'va', 'up');
-  await b.ip('link', 'set', 'vb', 'up');
+  ({ a, b } = await vethPair(set, A_ADDR, B_ADDR));
   fs = await privateBpffs(set.prefix);
 });
 

@@ -3,7 +3,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type Netns } from '../helpers/netns.js';
+import { run, type Netns, type NetnsSet } from '../helpers/netns.js';
 import type { Step } from './child.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -73,4 +73,16 @@ export async function runChild(ns: Netns | null, steps: Step[]): Promise<StepRes
 export async function sendUdp(ns: Netns, addr: string, count: number): Promise<void> {
   const code = `const s=require('dgram').createSocket('udp4');let n=0;const t=setInterval(()=>{s.send(Buffer.from('xlb'),9,${JSON.stringify(addr)});if(++n>=${count}){clearInterval(t);setTimeout(()=>s.close(),50);}},5);`;
   await ns.exec(process.execPath, ['-e', code], { timeoutMs: 15_000 });
+}
+
+/** Namespaces a and b joined by a veth (va in a, vb in b), each end up with its /24 address. */
+export async function vethPair(set: NetnsSet, aAddr: string, bAddr: string): Promise<{ a: Netns; b: Netns }> {
+  const a = await set.add('a');
+  const b = await set.add('b');
+  await set.veth(a, 'va', b, 'vb');
+  await a.ip('addr', 'add', `${aAddr}/24`, 'dev', 'va');
+  await b.ip('addr', 'add', `${bAddr}/24`, 'dev', 'vb');
+  await a.ip('link', 'set', 'va', 'up');
+  await b.ip('link', 'set', 'vb', 'up');
+  return { a, b };
 }
