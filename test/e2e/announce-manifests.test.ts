@@ -1,0 +1,69 @@
+// LoadBalancer address announcement in manifests mode (issue 18): the first eligible node
+// among the folder's Node objects answers ARP for the address; when its Node's Ready
+// condition turns False in the folder, the other node takes it over at the next read of the
+// folder and its gratuitous ARP moves the client (on the bridge, no route for the address).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildTopology, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
+import { startPodServers } from '../helpers/podserver.js';
+import { XlbCluster, HTTP_PORT, nodeObj, serviceObj, sliceObj, type SvcDef } from '../helpers/cluster.js';
+import { ipPool } from '../helpers/manifests.js';
+import { sweepStale, type Netns } from '../helpers/netns.js';
+import { eventually } from '../helpers/e2e.js';
+
+const TAG = 'annm';
+const ADDR = '198.18.0.220';
+let topo: Topology;
+let c: XlbCluster;
+const macs = new Map<string, string>();
+const web: SvcDef = { name: 'web', type: 'LoadBalancer', clusterIP: '10.96.9.21', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
+
+const macOf = async (ns: Netns): Promise<string> => (JSON.parse((await ns.ip('-j', 'link', 'show', 'eth0')).stdout) as Array<{ address: string }>)[0].address;
+const neigh = async (): Promise<string | undefined> =>
+  (JSON.parse((await topo.client.ns.ip('-j', 'neigh', 'show', ADDR, 'dev', 'eth0')).stdout || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
+/** The node announcing ADDR by its own `xlb status`, '' when none. */
+async function announcer(): Promise<string> {
+  for (const n of ['node1', 'node2']) {
+    const s = JSON.parse(await c.cli(n, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; announcing: boolean }> };
+    if (s.lbAddresses.some((a) => a.addr === ADDR && a.announcing)) return n;
+  }
+  return '';
+}
+const nodes = (notReady?: string) => topo.nodes.map((n) => {
+  const o = nodeObj(n.name, n.ip);
+  o.status.conditions = [{ type: 'Ready', status: n.name === notReady ? 'False' : 'True' }];
+  return o;
+});
+
+before(async () => {
+  await sweepStale(TAG);
+  topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 1 });
+  await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
+  await startPodServers(topo);
+  for (const n of topo.nodes) macs.set(n.name, await macOf(n.ns));
+  c = new XlbCluster(topo, TAG);
+  c.write('nodes.yaml', nodes());
+  c.write('pool.yaml', [ipPool('segment', [`${ADDR}-${ADDR}`])]);
+  c.write('services.yaml', [serviceObj(web), sliceObj(web, topo.pods.map((pod) => ({ pod })))]);
+  await c.startAgent('node1');
+  await c.startAgent('node2');
+});
+
+after(async () => {
+  await c?.teardown();
+  await topo?.teardown();
+});
+
+test('manifests mode: one node announces the address; its Node turning not Ready moves it, and the client follows', async () => {
+  await eventually(`a node announces ${ADDR}`, async () => (await announcer()) !== '', 15_000);
+  const first = await announcer();
+  const other = first === 'node1' ? 'node2' : 'node1';
+  await eventually(`http://${ADDR}/ answers`, async () => (await topo.curl('client', `http://${ADDR}/`, { timeoutMs: 1000 })).status === 200, 10_000);
+  assert.equal(await neigh(), macs.get(first));
+  const svcs = JSON.parse(await c.cli(other, ['services', '-o', 'json'])) as Array<{ frontends: Array<{ type: string; addr: string; announcer: string }> }>;
+  assert.equal(svcs.flatMap((s) => s.frontends).find((f) => f.type === 'LoadBalancer')?.announcer, first, 'both agents agree who announces');
+  c.write('nodes.yaml', nodes(first));
+  await eventually(`${other} announces ${ADDR}`, async () => (await announcer()) === other, 15_000);
+  await eventually('the client neighbour entry moves to the new node', async () => (await neigh()) === macs.get(other), 5000);
+  assert.equal((await topo.curl('client', `http://${ADDR}/`, { timeoutMs: 1500 })).status, 200);
+});
