@@ -24,6 +24,11 @@ function decoders(): Record<string, Decoder> {
     [C.MAP.sockRev]: { key: C.decodeSockKey, value: C.decodeSockValue },
     [C.MAP.ctFill]: { key: (b) => ({ index: b.readUInt32LE(0) }), value: (b) => ({ count: C.decodeCtFillValue(b) }) },
     [C.MAP.stats]: { key: (b) => ({ svcId: C.decodeStatsKey(b) }), value: C.decodeStatsValue, skipZero: true },
+    [C.MAP.announce]: { key: (b) => ({ addr: C.decodeAnnounceKey(b) }), value: C.decodeAnnounceValue },
+    [C.MAP.announceStats]: {
+      key: (b) => ({ counter: C.ANNOUNCE_COUNTERS.find((c) => c.id === b.readUInt32LE(0))?.key ?? b.readUInt32LE(0) }),
+      value: (b) => ({ count: C.decodeDropValue(b) }), skipZero: true,
+    },
     [C.MAP.drops]: {
       key: (b) => ({ reason: C.DROP_REASONS.find((r) => r.id === C.decodeDropKey(b))?.key ?? C.decodeDropKey(b) }),
       value: (b) => ({ packets: C.decodeDropValue(b) }), skipZero: true,

@@ -74,6 +74,11 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
         assert.ok(row, `${h} lists ${addr} in xlb status: ${JSON.stringify(mine)}`);
         assert.equal(row.device, 'eth0');
         assert.equal(row.why, 'eligible: ready, xlb on');
+        const maps = JSON.parse(await c.cli(h, ['maps', 'announce', 'announce_stats', '-o', 'json'])) as Array<{ name: string; entries: Array<{ key: any; value: any }> }>;
+        const entry = maps.find((m) => m.name === 'announce')?.entries.find((e) => e.key.addr === addr);
+        assert.ok(entry && entry.value.flags === 1 && Number(entry.value.expires) > 0, `xlb maps announce: ${JSON.stringify(maps)}`);
+        const replies = maps.find((m) => m.name === 'announce_stats')?.entries.find((e) => e.key.counter === 'arp_replies');
+        assert.ok(replies && Number(replies.value.count) >= 1, 'the datapath counted its ARP replies');
         const other = h === 'node1' ? 'node2' : 'node1';
         assert.equal((await announced(other)).some((a) => a.addr === addr), false, `${other} does not announce ${addr}`);
         const svcs = JSON.parse(await c.cli(other, ['services', '-o', 'json'])) as Array<{ frontends: Array<{ type: string; addr: string; announcer: string }> }>;
