@@ -233,6 +233,10 @@ describe('/metrics', () => {
     assert.equal(value(samples, 'xlb_snat_ports_used'), 1230);
     assert.equal(value(samples, 'xlb_snat_ports_available'), 64512 - 28232);
     assert.equal(value(samples, 'xlb_enabled'), 1);
+    assert.equal(value(samples, 'xlb_announce_arp_replies_total'), 12);
+    assert.equal(value(samples, 'xlb_announce_arp_expired_total'), 1);
+    assert.equal(value(samples, 'xlb_announce_takeovers_total'), 1);
+    assert.equal(value(samples, 'xlb_announced_addresses'), 1);
     assert.ok(value(samples, 'process_resident_memory_bytes'), 'process metrics are exported');
   });
 

@@ -81,6 +81,9 @@ describe('xlb CLI against a running agent', () => {
     assert.match(r.stdout, new RegExp(`^Last sync:\\s+${new Date(T0).toISOString().replace(/\./g, '\\.')} \\(\\d+d ago\\)$`, 'm'));
     assert.match(r.stdout, /^Pending changes:\s+2$/m);
     assert.match(r.stdout, /^SNAT ports:\s+1230 of 36280 in use \(3\.4%; range 1024-65535, 28232 used by the node left out\)$/m);
+    assert.match(r.stdout, /^ANNOUNCED ADDRESS\s+DEVICE\s+SINCE\s+SERVICES\s+WHY$/m);
+    assert.match(r.stdout, /^192\.0\.2\.10\s+eth0\s+.+\s+shop\/lb\s+eligible: ready, xlb on$/m);
+    assert.match(r.stdout, /^ARP replies 12, unanswered \(expired\) 1, takeovers 1$/m);
     assert.match(r.stdout, /^Kernel:\s+6\.18\.0-test \(1\/2 checks ok\)$/m);
     assert.match(r.stdout, /^eth0\s+2\s+native\s+41\s+7$/m);
     assert.match(r.stdout, /^veth1a2b\s+42,43$/m);
@@ -127,6 +130,7 @@ describe('xlb CLI against a running agent', () => {
       assert.deepEqual(columnStart(t, h), [at, at, at], `column ${h} aligned`);
     }
     assert.match(r.stdout, /^shop\/lb: healthCheckNodePort 32100, 1 local ready endpoint\(s\)$/m);
+    assert.match(r.stdout, /^192\.0\.2\.10: announced \(ARP\) by node-a$/m);
     assert.match(r.stdout, /^warning: shop\/lb: port 9\/SCTP: protocol not supported$/m);
   });
 
