@@ -11,6 +11,9 @@
 // by default; it retries every renew/5 after a failure), before any candidate may take over.
 // A holder that stops releases the Lease (empty holder): the next one takes over at its next
 // read.
+// The same elector holds the per-address announce Leases (src/agent/announce.ts): onRenew
+// tells the holder how long its hold lasts (its datapath entry expires then), and
+// acquireDelayMs orders candidates for a free Lease.
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { describe } from './reflector.js';
