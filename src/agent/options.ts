@@ -409,7 +409,7 @@ function list(v: unknown, key: keyof AgentOptions): string[] {
 function cidr(c: string, key: keyof AgentOptions): string {
   const p = parseCidr(c);
   if (!p.ok) throw new UsageError(`${flagFor(key)}: '${c}' is not a CIDR (e.g. 203.0.113.0/24 or 2001:db8::/64)`);
-  return p.family === 4 ? p.cidr : c.trim();
+  return p.cidr;
 }
 
 // Linux interface names: at most 15 bytes, no '/', no whitespace, not '.' or '..'.
