@@ -36,7 +36,7 @@ export class NodeDatapath {
 
   /** node_addrs (the node's and its devices' addresses, their subnet broadcasts), then the
    *  config entry with the SNAT address. */
-  write(node: { addrs: string[]; broadcasts: string[]; snatAddr: string | null }): void {
+  write(node: { addrs: string[]; broadcasts: string[]; snatAddr: string | null; snatAddr6?: string | null }): void {
     this.writeNodeAddrs(node.addrs, node.broadcasts);
     const s = this.s;
     this.cfg = {
@@ -53,7 +53,8 @@ export class NodeDatapath {
       ...s.sock,
     };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
-    if (!node.snatAddr) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
+    if (!node.snatAddr) this.log.warn('no node IPv4 address found: remote backends of external IPv4 traffic cannot be SNATed');
+    if (node.snatAddr6 === null) this.log.info('no node IPv6 address: IPv6 NodePorts answer on none, remote backends of external IPv6 traffic cannot be SNATed');
   }
 
   /** Node addresses (NodePort), and broadcast addresses, flagged: the datapath never starts a
