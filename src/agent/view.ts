@@ -95,6 +95,7 @@ export class StatusView implements AgentView {
       source: { kind: a.opts.source, synced: a.source?.synced ?? false, connection: a.source?.synced ? 'up' : 'syncing' },
       snatPorts: { ...a.nodeDp.snatPorts },
       progress: this.progress(),
+      addresses: { node: [...a.nodeDp.addresses.addrs], snat: [...a.nodeDp.addresses.snat] },
     };
   }
 

@@ -1,5 +1,6 @@
 // AgentView data -> xlb.v1 messages. Pure functions, so the wire shape is unit-testable.
 import type { BackendSpec, FrontendSpec, ServiceSpec } from '../model/types.js';
+import { FAMILY_NAME } from '../model/ip.js';
 import type { Backend } from './generated/xlb/v1/Backend.js';
 import type { Frontend } from './generated/xlb/v1/Frontend.js';
 import type { DecodedMap as DecodedMapMsg } from './generated/xlb/v1/DecodedMap.js';
@@ -25,6 +26,8 @@ export function statusToMsg(s: StatusInfo): StatusInfoMsg {
     source: { ...s.source },
     snatPorts: { ...s.snatPorts },
     progress: s.progress ? { ...s.progress } : null,
+    nodeAddresses: [...(s.addresses?.node ?? [])],
+    snatAddresses: [...(s.addresses?.snat ?? [])],
   };
 }
 
@@ -57,6 +60,7 @@ function frontendToMsg(f: FrontendSpec): Frontend {
     sourceRanges: [...f.sourceRanges],
     localOnly: f.localOnly,
     maglev: f.maglev,
+    ipFamily: FAMILY_NAME[f.family ?? 4],
   };
 }
 
@@ -104,6 +108,7 @@ export function statsToMsg(s: StatsInfo): StatsInfoMsg {
       packets: x.packets,
       bytes: x.bytes,
       newFlows: x.newFlows,
+      ipFamily: x.ipFamily ?? 'IPv4',
     })),
     drops: { ...s.drops },
     conntrack: { ...s.conntrack },

@@ -54,6 +54,8 @@ export interface StatusInfo {
   snatPorts: { first: number; last: number; skipped: number; used: number };
   /** while starting: the source's initial read, then programming every Service */
   progress?: Progress;
+  /** node_addrs (the Node's and its devices' addresses, both families) and the SNAT address of each family */
+  addresses?: { node: string[]; snat: string[] };
 }
 
 export interface Progress {
@@ -81,8 +83,10 @@ export type DecodedMaps = DecodedMap[];
 export interface ServiceStats {
   /** namespace/name */
   svc: string;
-  /** frontend id (or addr:port/proto) */
+  /** addr:port/proto scope (IPv6 in brackets) */
   frontend: string;
+  /** IPv4 or IPv6 */
+  ipFamily?: 'IPv4' | 'IPv6';
   packets: number;
   bytes: number;
   newFlows: number;

@@ -27,6 +27,8 @@ export interface SnatPorts { first: number; last: number; skipped: number; used:
 export class NodeDatapath {
   /** the config entry as last written */
   cfg: C.XlbConfig = { ...C.DEFAULT_CONFIG };
+  /** the node addresses (node_addrs) and SNAT addresses of both families as last written */
+  addresses: { addrs: string[]; snat: string[] } = { addrs: [], snat: [] };
   /** the SNAT port view: `used` is the conntrack sweep's */
   snatPorts: SnatPorts = { first: 0, last: 0, skipped: 0, used: 0 };
   private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
@@ -38,6 +40,7 @@ export class NodeDatapath {
    *  config entry with the SNAT address. */
   write(node: { addrs: string[]; broadcasts: string[]; snatAddr: string | null; snatAddr6?: string | null }): void {
     this.writeNodeAddrs(node.addrs, node.broadcasts);
+    this.addresses = { addrs: [...node.addrs], snat: [node.snatAddr, node.snatAddr6].filter((a) => a) as string[] };
     const s = this.s;
     this.cfg = {
       ...C.DEFAULT_CONFIG,

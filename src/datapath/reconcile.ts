@@ -6,6 +6,7 @@ import { BpfMap as BpfMapClass } from './bpf.js';
 import * as C from './codecs.js';
 import type { FrontendSpec, ServiceSpec, BackendSpec } from '../model/types.js';
 import { maglevTable } from '../model/maglev.js';
+import { frontendText } from '../model/ip.js';
 
 export interface ReconcileResult {
   service: string;
@@ -132,6 +133,13 @@ const wildcard = (family: C.SvcKey['family']): string => (family === 6 ? '*6' : 
 const feKey = (k: C.SvcKey): string => `${k.addr ?? wildcard(k.family)}|${k.port}|${k.proto}|${k.scope}`;
 const beKey = (addr: string, port: number): string => `${addr}:${port}`;
 const revnatText = (r: C.RevnatValue): string => `${r.addr ?? wildcard(r.family)}:${r.port}`;
+
+/** A frontend's key as shown (addr:port/proto scope, IPv6 in brackets) and its family. */
+function frontendLabel(k: string): { frontend: string; family: 4 | 6 } {
+  const [addr, port, proto, scope] = k.split('|');
+  const family = addr === '*6' || addr!.includes(':') ? 6 : 4;
+  return { frontend: `${frontendText(addr!.startsWith('*') ? null : addr!, Number(port), family)}/${proto} ${scope}`, family };
+}
 
 function svcKeyOf(f: FrontendSpec): C.SvcKey {
   return { addr: f.addr, port: f.port, proto: f.proto, scope: f.scope, ...(f.addr === null && f.family === 6 ? { family: 6 as const } : {}) };
@@ -582,12 +590,12 @@ export class Reconciler {
   }
 
   /** svc_id -> owning Service and frontend, for stats display; of the given Services, in their order. */
-  svcIds(services: Iterable<string> = this.byService.keys()): Map<number, { service: string; frontend: string }> {
-    const out = new Map<number, { service: string; frontend: string }>();
+  svcIds(services: Iterable<string> = this.byService.keys()): Map<number, { service: string; frontend: string; family: 4 | 6 }> {
+    const out = new Map<number, { service: string; frontend: string; family: 4 | 6 }>();
     for (const svc of services) {
       for (const k of this.byService.get(svc) ?? []) {
         const st = this.frontends.get(k);
-        if (st?.owner) out.set(st.svcId, { service: st.owner, frontend: k });
+        if (st?.owner) out.set(st.svcId, { service: st.owner, ...frontendLabel(k) });
       }
     }
     return out;

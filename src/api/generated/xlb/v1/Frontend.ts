@@ -16,6 +16,7 @@ export interface Frontend {
   'sourceRanges'?: (string)[];
   'localOnly'?: (boolean);
   'maglev'?: (boolean);
+  'ipFamily'?: (string);
 }
 
 export interface Frontend__Output {
@@ -32,4 +33,5 @@ export interface Frontend__Output {
   'sourceRanges': (string)[];
   'localOnly': (boolean);
   'maglev': (boolean);
+  'ipFamily': (string);
 }

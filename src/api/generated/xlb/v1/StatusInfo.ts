@@ -23,6 +23,8 @@ export interface StatusInfo {
   'source'?: (_xlb_v1_Source | null);
   'snatPorts'?: (_xlb_v1_SnatPorts | null);
   'progress'?: (_xlb_v1_Progress | null);
+  'nodeAddresses'?: (string)[];
+  'snatAddresses'?: (string)[];
 }
 
 export interface StatusInfo__Output {
@@ -39,4 +41,6 @@ export interface StatusInfo__Output {
   'source': (_xlb_v1_Source__Output | null);
   'snatPorts': (_xlb_v1_SnatPorts__Output | null);
   'progress': (_xlb_v1_Progress__Output | null);
+  'nodeAddresses': (string)[];
+  'snatAddresses': (string)[];
 }
