@@ -264,19 +264,21 @@ export function translate(
   const own = slicesOf(slices, ns, svc.metadata!.name!);
   const epCtx = { nodeName: opts.nodeName, publishNotReady: svc.spec!.publishNotReadyAddresses === true, warn };
   const frontends: FrontendSpec[] = [];
-  const localReady = new Set<string>();
+  // Per family: a dual-stack pod is one endpoint in each family's slices, not two (kube-proxy's
+  // health check server counts one family's endpoints).
+  const localReady = new Map<Family, Set<string>>(ctx.families.map((fc) => [fc.family, new Set<string>()]));
   const seen = new Set<string>();
   for (const p of svc.spec!.ports!) {
     const proto = protocolOf(p, warn);
     if (!proto) continue;
     for (const fc of ctx.families) {
       const eps = endpointsForPort(own, p.name ?? '', proto, fc.family, epCtx);
-      for (const ep of eps) if (ep.local && ep.ready) localReady.add(ep.addr);
+      for (const ep of eps) if (ep.local && ep.ready) localReady.get(fc.family)!.add(ep.addr);
       frontends.push(...portFrontends(ctx, fc, p, proto, eps, warn, seen));
     }
   }
 
-  const service: ServiceSpec = { key, type: ctx.type, frontends, localReadyEndpoints: localReady.size, warnings: [...warnings] };
+  const service: ServiceSpec = { key, type: ctx.type, frontends, localReadyEndpoints: Math.max(0, ...[...localReady.values()].map((s) => s.size)), warnings: [...warnings] };
   const hc = svc.spec!.healthCheckNodePort;
   if (ctx.type === 'LoadBalancer' && ctx.eTPLocal && hc) service.healthCheckNodePort = hc;
   return { ok: true, service };

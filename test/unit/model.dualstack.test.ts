@@ -111,7 +111,7 @@ describe('a dual-stack LoadBalancer Service', () => {
       const want = f.family === 6 ? ['fd00:244::5', 'fd00:244::6'] : ['10.244.1.5'];
       assert.deepEqual(f.backends.map((b) => b.addr), want, f.id);
     }
-    assert.equal(s.localReadyEndpoints, 2, 'the local endpoint of each family');
+    assert.equal(s.localReadyEndpoints, 1, 'one local pod, listed in each family\'s slice, counts once');
   });
 
   test('the NodePort of each family is the wildcard of that family', () => {
