@@ -167,7 +167,7 @@ const SPECS: Spec[] = [
   { key: 'maglevTableSize', kind: 'int', metavar: 'PRIME', help: 'Maglev table size per Service', def: def('maglevTableSize') },
   { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: def('healthTimeout') },
   { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: def('enabledByDefault') },
-  { key: 'externalIpCidrs', kind: 'list', metavar: 'CIDR[,CIDR...]', help: 'addresses Services may claim in spec.externalIPs, which anyone who can create a Service could otherwise use to intercept traffic to any address (CVE-2020-8554); 0.0.0.0/0 allows every IPv4 address, as kube-proxy does', def: 'none' },
+  { key: 'externalIpCidrs', kind: 'list', metavar: 'CIDR[,CIDR...]', help: 'addresses Services may claim in spec.externalIPs, which anyone who can create a Service could otherwise use to intercept traffic to any address (CVE-2020-8554); 0.0.0.0/0 allows every IPv4 address and ::/0 every IPv6 one, as kube-proxy does', def: 'none' },
   { key: 'configFile', kind: 'string', metavar: 'FILE', help: 'YAML config file, keys camelCase as the flags', def: '$XLB_CONFIG' },
 ];
 
