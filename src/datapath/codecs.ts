@@ -20,7 +20,7 @@
 import { randomInt } from 'node:crypto';
 import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
 import { fmix32 } from '../model/hash.js';
-import { formatAddr, parseAddr, type Family } from '../model/ip.js';
+import { formatAddr, ipv4ToNumber, parseAddr, type Family } from '../model/ip.js';
 
 /** Map names as pinned (LIBBPF_PIN_BY_NAME). */
 export const MAP = {
@@ -191,16 +191,17 @@ const V4 = 12;
 export function encodeAddr(addr: string | null, buf = Buffer.alloc(LAYOUT.xlb_addr.size), off = 0): Buffer {
   buf.fill(0, off, off + LAYOUT.xlb_addr.size);
   if (addr === null) return buf;
-  const a = parseAddr(addr);
-  if (!a) throw new RangeError(`not an IP address: '${addr}'`);
-  if (a.family === 4) {
+  const v4 = ipv4ToNumber(addr); // the common case, without BigInt
+  if (v4 !== null) {
     buf[off + V4 - 2] = 0xff;
     buf[off + V4 - 1] = 0xff;
-    buf.writeUInt32BE(Number(a.n), off + V4);
-  } else {
-    buf.writeBigUInt64BE(a.n >> 64n, off);
-    buf.writeBigUInt64BE(a.n & 0xffffffffffffffffn, off + 8);
+    buf.writeUInt32BE(v4, off + V4);
+    return buf;
   }
+  const a = parseAddr(addr);
+  if (!a) throw new RangeError(`not an IP address: '${addr}'`);
+  buf.writeBigUInt64BE(a.n >> 64n, off);
+  buf.writeBigUInt64BE(a.n & 0xffffffffffffffffn, off + 8);
   return buf;
 }
 

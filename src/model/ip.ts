@@ -138,6 +138,9 @@ export function inCidr(addr: string, cidr: string): boolean {
 
 /** Orders addresses numerically, IPv4 before IPv6 (string order puts 10.0.0.10 before 10.0.0.9). */
 export function compareAddr(a: string, b: string): number {
+  // IPv4 without BigInt: this sorts every Service's endpoints.
+  const [u, v] = [ipv4ToNumber(a), ipv4ToNumber(b)];
+  if (u !== null && v !== null) return u - v;
   const x = parseAddr(a);
   const y = parseAddr(b);
   if (!x || !y) return x ? -1 : y ? 1 : 0;

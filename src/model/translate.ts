@@ -50,8 +50,8 @@ function byFamily(addrs: readonly string[], what: string, served: readonly Famil
   const out = new Map<Family, string[]>(served.map((f) => [f, []]));
   for (const a of addrs) {
     const c = canonicalIP(a);
-    const list = c ? out.get(ipFamily(c)!) : undefined;
     if (!c) continue;
+    const list = out.get(ipFamily(c)!);
     if (!list) warn(`${what} ${c} is ${FAMILY_NAME[ipFamily(c)!]}, a family this Service has no ClusterIP of; ignored`);
     else if (!list.includes(c)) list.push(c);
   }

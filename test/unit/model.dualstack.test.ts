@@ -86,6 +86,11 @@ describe('the families a Service is served in', () => {
     assert.equal(fe(s, 'ClusterIP', 'internal').addr, 'fd00:10:96::a');
     assert.deepEqual(picks(fe(s, 'ClusterIP', 'internal')), ['fd00:244::5']);
   });
+
+  test('IPv6 backends are ordered numerically, as IPv4 ones', () => {
+    const s = ok(svc({ clusterIP: 'fd00::a', clusterIPs: ['fd00::a'] }), [slice6(ep('fd00:244::10'), ep('fd00:244::9'), ep('fd00:243::ffff'))]);
+    assert.deepEqual(picks(fe(s, 'ClusterIP', 'internal')), ['fd00:243::ffff', 'fd00:244::9', 'fd00:244::10']);
+  });
 });
 
 describe('a dual-stack LoadBalancer Service', () => {
