@@ -1,6 +1,7 @@
 // Actual state: the kernel maps decoded for `xlb maps` and `xlb stats`, so an operator can
 // compare them with the desired state `xlb services` shows.
 import { BpfMap, type BpfObject } from '../datapath/bpf.js';
+import { FAMILY_NAME } from '../model/ip.js';
 import * as C from '../datapath/codecs.js';
 import { checkMapNames, type DecodedMap, type DecodedMaps, type StatsInfo } from '../api/view.js';
 
@@ -108,14 +109,14 @@ export async function decodeAllMaps(obj: BpfObject, limit = 10_000): Promise<Dec
 const STATS_CHUNK = 2048;
 
 /** Counters of the given frontends, in the order given (Services sorted by the caller). */
-export async function readStats(obj: BpfObject, ids: Map<number, { service: string; frontend: string }>): Promise<StatsInfo> {
+export async function readStats(obj: BpfObject, ids: Map<number, { service: string; frontend: string; family?: 4 | 6 }>): Promise<StatsInfo> {
   const stats = obj.map(C.MAP.stats);
   const services: StatsInfo['services'] = [];
   for (const [id, who] of ids) {
     if (services.length % STATS_CHUNK === STATS_CHUNK - 1) await new Promise((r) => setImmediate(r));
     const v = stats.lookup(C.encodeStatsKey(id));
     const s = v ? C.decodeStatsValue(v) : { packets: 0n, bytes: 0n, newFlows: 0n };
-    services.push({ svc: who.service, frontend: who.frontend, packets: Number(s.packets), bytes: Number(s.bytes), newFlows: Number(s.newFlows) });
+    services.push({ svc: who.service, frontend: who.frontend, ipFamily: FAMILY_NAME[who.family ?? 4], packets: Number(s.packets), bytes: Number(s.bytes), newFlows: Number(s.newFlows) });
   }
   const drops: Record<string, number> = {};
   const dm = obj.map(C.MAP.drops);

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { AgentOptions } from './options.js';
 import type { Logger } from '../log.js';
+import { canonicalIP, ipFamily } from '../model/ip.js';
 
 const pexec = promisify(execFile);
 
@@ -16,7 +17,8 @@ export interface LinkInfo {
   kind: string; // 'veth', 'bridge', '' for physical, ...
   up: boolean;
   mac: string | null; // the link's own hardware address (Ethernet-like links)
-  addrs: string[]; // IPv4 addresses
+  /** IPv4 addresses, then global-scope IPv6 ones (link-local addresses are no Service destination) */
+  addrs: string[];
   /** IPv4 addresses with their prefix length (addr/len): the subnets on the link */
   cidrs: string[];
   /** IPv4 subnet broadcast addresses (prefixes up to /30), sources the datapath never answers */
@@ -40,7 +42,7 @@ async function ipJson(args: string[]): Promise<unknown[]> {
 export async function listLinks(): Promise<LinkInfo[]> {
   const rows = (await ipJson(['-d', 'addr', 'show'])) as Array<{
     ifname: string; ifindex: number; flags?: string[]; operstate?: string; link_type?: string; address?: string;
-    linkinfo?: { info_kind?: string }; addr_info?: Array<{ family: string; local: string; prefixlen?: number }>;
+    linkinfo?: { info_kind?: string }; addr_info?: Array<{ family: string; local: string; prefixlen?: number; scope?: string }>;
   }>;
   return rows.map((r) => ({
     name: r.ifname,
@@ -48,28 +50,41 @@ export async function listLinks(): Promise<LinkInfo[]> {
     kind: r.linkinfo?.info_kind ?? '',
     up: (r.flags ?? []).includes('UP'),
     mac: r.link_type === 'ether' && r.address ? r.address : null,
-    addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
     cidrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+    addrs: [
+      ...(r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+      ...(r.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope === 'global').map((a) => canonicalIP(a.local) ?? a.local),
+    ],
     broadcasts: (r.addr_info ?? []).filter((a) => a.family === 'inet')
       .map((a) => subnetBroadcast(a.local, a.prefixlen ?? 32)).filter((b): b is string => b !== null),
   }));
 }
 
+export interface NodeAddresses {
+  addrs: string[];
+  broadcasts: string[];
+  /** the IPv4 SNAT address; null: the node has none */
+  snatAddr: string | null;
+  /** the IPv6 SNAT address; null: the node has none */
+  snatAddr6: string | null;
+}
+
 /**
- * The node's addresses as the datapath needs them: the Node's own and the devices', the
- * devices' subnet broadcasts that are no address of theirs, and the SNAT address (the Node's
- * first, else a device's).
+ * The node's addresses as the datapath needs them: the Node's own and the devices' (both
+ * families), the devices' subnet broadcasts that are no address of theirs, and a SNAT address
+ * per family (the Node's first of that family, else a device's).
  */
-export function nodeAddresses(nodeAddrs: string[], links: LinkInfo[], devices: string[]): { addrs: string[]; broadcasts: string[]; snatAddr: string | null } {
+export function nodeAddresses(nodeAddrs: string[], links: LinkInfo[], devices: string[]): NodeAddresses {
   const addrs = new Set<string>(nodeAddrs);
   const broadcasts = new Set<string>();
+  const deviceAddrs: string[] = [];
   for (const l of links) {
     if (!devices.includes(l.name)) continue;
-    for (const a of l.addrs) addrs.add(a);
+    for (const a of l.addrs) { addrs.add(a); deviceAddrs.push(a); }
     for (const b of l.broadcasts) broadcasts.add(b);
   }
-  const snatAddr = nodeAddrs[0] ?? links.find((l) => devices.includes(l.name) && l.addrs.length)?.addrs[0] ?? null;
-  return { addrs: [...addrs], broadcasts: [...broadcasts].filter((b) => !addrs.has(b)), snatAddr };
+  const first = (f: 4 | 6) => nodeAddrs.find((a) => ipFamily(a) === f) ?? deviceAddrs.find((a) => ipFamily(a) === f) ?? null;
+  return { addrs: [...addrs], broadcasts: [...broadcasts].filter((b) => !addrs.has(b)), snatAddr: first(4), snatAddr6: first(6) };
 }
 
 /** Interfaces holding the default route, plus those holding one of `nodeAddrs`. */

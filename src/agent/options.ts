@@ -171,7 +171,7 @@ const SPECS: Spec[] = [
   { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: def('healthTimeout') },
   { key: 'announceLeaseDuration', kind: 'duration', metavar: 'SECONDS', help: 'kube mode: lifetime of the per-address Lease (xlb-announce-ADDRESS) held by the node that answers ARP for a LoadBalancer address; renewed every third of it, a new node takes over within about this long of the holder failing', def: def('announceLeaseDuration') },
   { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: def('enabledByDefault') },
-  { key: 'externalIpCidrs', kind: 'list', metavar: 'CIDR[,CIDR...]', help: 'addresses Services may claim in spec.externalIPs, which anyone who can create a Service could otherwise use to intercept traffic to any address (CVE-2020-8554); 0.0.0.0/0 allows every IPv4 address, as kube-proxy does', def: 'none' },
+  { key: 'externalIpCidrs', kind: 'list', metavar: 'CIDR[,CIDR...]', help: 'addresses Services may claim in spec.externalIPs, which anyone who can create a Service could otherwise use to intercept traffic to any address (CVE-2020-8554); 0.0.0.0/0 allows every IPv4 address and ::/0 every IPv6 one, as kube-proxy does', def: 'none' },
   { key: 'configFile', kind: 'string', metavar: 'FILE', help: 'YAML config file, keys camelCase as the flags', def: '$XLB_CONFIG' },
 ];
 
@@ -414,7 +414,7 @@ function list(v: unknown, key: keyof AgentOptions): string[] {
 function cidr(c: string, key: keyof AgentOptions): string {
   const p = parseCidr(c);
   if (!p.ok) throw new UsageError(`${flagFor(key)}: '${c}' is not a CIDR (e.g. 203.0.113.0/24 or 2001:db8::/64)`);
-  return p.family === 4 ? p.cidr : c.trim();
+  return p.cidr;
 }
 
 // Linux interface names: at most 15 bytes, no '/', no whitespace, not '.' or '..'.

@@ -100,6 +100,7 @@ export class StatusView implements AgentView {
       progress: this.progress(),
       lbAddresses: this.lbAddresses(),
       announce: { ...this.announceCounts() },
+      addresses: { node: [...a.nodeDp.addresses.addrs], snat: [...a.nodeDp.addresses.snat] },
     };
   }
 

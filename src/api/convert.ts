@@ -1,5 +1,6 @@
 // AgentView data -> xlb.v1 messages. Pure functions, so the wire shape is unit-testable.
 import type { BackendSpec, FrontendSpec, ServiceSpec } from '../model/types.js';
+import { FAMILY_NAME } from '../model/ip.js';
 import type { Backend } from './generated/xlb/v1/Backend.js';
 import type { Frontend } from './generated/xlb/v1/Frontend.js';
 import type { DecodedMap as DecodedMapMsg } from './generated/xlb/v1/DecodedMap.js';
@@ -27,6 +28,8 @@ export function statusToMsg(s: StatusInfo): StatusInfoMsg {
     progress: s.progress ? { ...s.progress } : null,
     lbAddresses: s.lbAddresses.map((a) => ({ ...a, services: [...a.services], sinceMs: a.since })),
     announce: { ...s.announce },
+    nodeAddresses: [...(s.addresses?.node ?? [])],
+    snatAddresses: [...(s.addresses?.snat ?? [])],
   };
 }
 
@@ -60,6 +63,7 @@ function frontendToMsg(f: FrontendSpec, announcer: (addr: string) => string): Fr
     localOnly: f.localOnly,
     maglev: f.maglev,
     announcer: f.type === 'LoadBalancer' && f.addr ? announcer(f.addr) : '',
+    ipFamily: FAMILY_NAME[f.family ?? 4],
   };
 }
 
@@ -108,6 +112,7 @@ export function statsToMsg(s: StatsInfo): StatsInfoMsg {
       packets: x.packets,
       bytes: x.bytes,
       newFlows: x.newFlows,
+      ipFamily: x.ipFamily ?? 'IPv4',
     })),
     drops: { ...s.drops },
     conntrack: { ...s.conntrack },

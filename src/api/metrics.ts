@@ -140,11 +140,12 @@ export class XlbMetrics {
     });
     const perService = (name: string, help: string, pick: (x: StatsInfo['services'][number]) => number): void => {
       new Counter({
-        name, help, labelNames: ['service', 'frontend'], registers,
+        // ip_family as kube-proxy labels its per-family metrics (IPv4, IPv6).
+        name, help, labelNames: ['service', 'frontend', 'ip_family'], registers,
         async collect() {
           const s = await stats();
           this.reset();
-          for (const x of s?.services ?? []) this.inc({ service: x.svc, frontend: x.frontend }, pick(x));
+          for (const x of s?.services ?? []) this.inc({ service: x.svc, frontend: x.frontend, ip_family: x.ipFamily ?? 'IPv4' }, pick(x));
         },
       });
     };

@@ -58,6 +58,8 @@ export interface StatusInfo {
   lbAddresses: LbAddressInfo[];
   /** ARP answered by the datapath (announce_stats), takeovers and failed gratuitous ARPs of this agent */
   announce: { arpReplies: number; arpExpired: number; takeovers: number; garpErrors: number };
+  /** node_addrs (the Node's and its devices' addresses, both families) and the SNAT address of each family */
+  addresses?: { node: string[]; snat: string[] };
 }
 
 /** A LoadBalancer address as this node sees it. */
@@ -102,8 +104,10 @@ export type DecodedMaps = DecodedMap[];
 export interface ServiceStats {
   /** namespace/name */
   svc: string;
-  /** frontend id (or addr:port/proto) */
+  /** addr:port/proto scope (IPv6 in brackets) */
   frontend: string;
+  /** IPv4 or IPv6 */
+  ipFamily?: 'IPv4' | 'IPv6';
   packets: number;
   bytes: number;
   newFlows: number;

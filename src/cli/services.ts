@@ -4,6 +4,7 @@ import type { Frontend__Output } from '../api/generated/xlb/v1/Frontend.js';
 import type { Service__Output } from '../api/generated/xlb/v1/Service.js';
 import { CliError, COMMON_HELP, FILTER_FLAGS, FILTER_HELP, pages, parseFlags, runCli, serviceFilter, withAgent } from './client.js';
 import { ListWriter, PagedTable } from './output.js';
+import { frontendText, hostPort } from '../model/ip.js';
 
 export const summary = 'list Services as xlb programs them (desired state)';
 
@@ -14,11 +15,11 @@ const HELP = [
 const MAX_LISTED_BACKENDS = 3;
 
 function frontendAddr(f: Frontend__Output): string {
-  return `${f.addr || '*'}:${f.port}`;
+  return frontendText(f.addr || null, f.port, f.ipFamily === 'IPv6' ? 6 : 4);
 }
 
 function backendList(f: Frontend__Output): string {
-  const sel = f.backends.filter((b) => b.selectable).map((b) => `${b.addr}:${b.port}`);
+  const sel = f.backends.filter((b) => b.selectable).map((b) => hostPort(b.addr, b.port));
   if (sel.length <= MAX_LISTED_BACKENDS) return sel.join(',');
   return `${sel.slice(0, MAX_LISTED_BACKENDS).join(',')},+${sel.length - MAX_LISTED_BACKENDS} more`;
 }
@@ -38,7 +39,7 @@ function externalIp(s: Service__Output): string {
   return ips.length ? ips.join(',') : '<pending>';
 }
 
-const COLUMNS = ['SERVICE', 'TYPE', 'EXTERNAL-IP', 'FRONTEND', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
+const COLUMNS = ['SERVICE', 'TYPE', 'EXTERNAL-IP', 'FRONTEND', 'FAMILY', 'PROTO', 'SCOPE', { header: 'BACKENDS', right: true },
   { header: 'LOCAL', right: true }, 'POLICY', 'ENDPOINTS'];
 
 function serviceRows(s: Service__Output): unknown[][] {
@@ -46,9 +47,9 @@ function serviceRows(s: Service__Output): unknown[][] {
   const rows = s.frontends.map((f) => {
     const selectable = f.backends.filter((b) => b.selectable).length;
     const local = f.backends.filter((b) => b.local && b.selectable).length;
-    return [s.key, f.type, ext, frontendAddr(f), f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)];
+    return [s.key, f.type, ext, frontendAddr(f), f.ipFamily || 'IPv4', f.proto, f.scope, `${selectable}/${f.backends.length}`, local, policy(f), backendList(f)];
   });
-  return rows.length ? rows : [[s.key, s.type, ext, '', '', '', '0/0', 0, '', '']];
+  return rows.length ? rows : [[s.key, s.type, ext, '', '', '', '', '0/0', 0, '', '']];
 }
 
 /** The table of Services page by page, then the health-check and warning notes. */

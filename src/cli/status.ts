@@ -2,6 +2,7 @@
 import type { StatusInfo__Output } from '../api/generated/xlb/v1/StatusInfo.js';
 import { call, COMMON_HELP, noPositionals, parseFlags, runCli, withAgent } from './client.js';
 import { ago, fields, percent, render, table } from './output.js';
+import { FAMILY_NAME, ipFamily, type Family } from '../model/ip.js';
 
 export const summary = "show this node's xlb status";
 
@@ -20,6 +21,8 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
       ['Last sync', s.lastSyncMs ? `${new Date(s.lastSyncMs).toISOString()} (${ago(s.lastSyncMs, now)})` : 'never'],
       ['Pending changes', s.pendingChanges],
       ['Kernel', `${s.kernel?.release ?? '-'} (${checks.length - failed}/${checks.length} checks ok)`],
+      ['IPv4 addresses', familyAddresses(s, 4)],
+      ['IPv6 addresses', familyAddresses(s, 6)],
       ['SNAT ports', snatPorts(s.snatPorts)],
       ...(s.progress ? [['Starting', `${s.progress.stage} ${s.progress.done.toLocaleString('en-US')} / ${s.progress.total.toLocaleString('en-US')}`] as [string, unknown]] : []),
     ]),
@@ -51,6 +54,14 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
     out.push('', table(['CHECK (KERNEL, FEATURES)', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok, c.detail])));
   }
   return out.join('\n');
+}
+
+/** The node's addresses of one family and its SNAT address; none is said, not left out. */
+function familyAddresses(s: StatusInfo__Output, family: Family): string {
+  const addrs = (s.nodeAddresses ?? []).filter((a) => ipFamily(a) === family);
+  if (!addrs.length) return `none (no ${FAMILY_NAME[family]} NodePort, no ${FAMILY_NAME[family]} SNAT)`;
+  const snat = (s.snatAddresses ?? []).find((a) => ipFamily(a) === family);
+  return `${addrs.join(', ')}${snat ? ` (SNAT ${snat})` : ''}`;
 }
 
 function snatPorts(p: StatusInfo__Output['snatPorts']): string {

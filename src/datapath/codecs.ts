@@ -20,6 +20,7 @@
 import { randomInt } from 'node:crypto';
 import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
 import { fmix32 } from '../model/hash.js';
+import { formatAddr, ipv4ToNumber, parseAddr, type Family } from '../model/ip.js';
 
 /** Map names as pinned (LIBBPF_PIN_BY_NAME). */
 export const MAP = {
@@ -189,18 +190,38 @@ export function verifyLayout(obj: BtfSource): void {
 /** Where an IPv4 address sits in a v4-mapped xlb_addr (w[3]). */
 const V4 = 12;
 
-/** 16-byte v4-mapped address; null (NodePort wildcard) is all zero. */
+/** 16-byte address: IPv4 v4-mapped (::ffff:a.b.c.d), IPv6 as itself; null (NodePort wildcard) is all zero. */
 export function encodeAddr(addr: string | null, buf = Buffer.alloc(LAYOUT.xlb_addr.size), off = 0): Buffer {
   buf.fill(0, off, off + LAYOUT.xlb_addr.size);
   if (addr === null) return buf;
-  const parts = addr.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new RangeError(`not an IPv4 address: '${addr}'`);
+  const v4 = ipv4ToNumber(addr); // the common case, without BigInt
+  if (v4 !== null) {
+    buf[off + V4 - 2] = 0xff;
+    buf[off + V4 - 1] = 0xff;
+    buf.writeUInt32BE(v4, off + V4);
+    return buf;
   }
-  buf[off + V4 - 2] = 0xff;
-  buf[off + V4 - 1] = 0xff;
-  parts.forEach((p, i) => { buf[off + V4 + i] = Number(p); });
+  const a = parseAddr(addr);
+  if (!a) throw new RangeError(`not an IP address: '${addr}'`);
+  buf.writeBigUInt64BE(a.n >> 64n, off);
+  buf.writeBigUInt64BE(a.n & 0xffffffffffffffffn, off + 8);
   return buf;
+}
+
+/**
+ * The services key address of a NodePort (every node address of its family): IPv4 keeps the
+ * all-zero address it always had; IPv6 needs another, as both families share the map: all
+ * ones (ff..ff, a reserved multicast address that no Service can hold).
+ */
+export function encodeFrontendAddr(addr: string | null, family: Family | undefined, buf: Buffer<ArrayBuffer>, off: number): void {
+  if (addr === null && family === 6) buf.fill(0xff, off, off + LAYOUT.xlb_addr.size);
+  else encodeAddr(addr, buf, off);
+}
+
+/** encodeFrontendAddr read back: family 6 only for the IPv6 NodePort wildcard. */
+export function decodeFrontendAddr(b: Buffer, off: number): { addr: string | null; family?: 6 } {
+  if (b.subarray(off, off + LAYOUT.xlb_addr.size).every((x) => x === 0xff)) return { addr: null, family: 6 };
+  return { addr: decodeAddr(b, off) };
 }
 
 export function decodeAddr(buf: Buffer, off = 0): string | null {
@@ -208,9 +229,7 @@ export function decodeAddr(buf: Buffer, off = 0): string | null {
   if (b.every((x) => x === 0)) return null;
   const mapped = b.subarray(0, V4 - 2).every((x) => x === 0) && b[V4 - 2] === 0xff && b[V4 - 1] === 0xff;
   if (mapped) return `${b[V4]}.${b[V4 + 1]}.${b[V4 + 2]}.${b[V4 + 3]}`;
-  const words: string[] = [];
-  for (let i = 0; i < b.length; i += 2) words.push(b.readUInt16BE(i).toString(16));
-  return words.join(':');
+  return formatAddr({ family: 6, n: (b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8) });
 }
 
 function u32(n: number): Buffer {
@@ -221,20 +240,24 @@ function u32(n: number): Buffer {
 
 // ---- services ----
 
-export interface SvcKey { addr: string | null; port: number; proto: Proto; scope: ScopeName }
+/** family: only for a NodePort (addr null): whose wildcard; absent = IPv4 */
+export interface SvcKey { addr: string | null; port: number; proto: Proto; scope: ScopeName; family?: Family }
 export interface SvcValue { svcId: number; count: number; flags: number; affinityTimeout: number }
 
 const SK = LAYOUT.xlb_svc_key.members;
 export function encodeSvcKey(k: SvcKey): Buffer {
   const b = Buffer.alloc(LAYOUT.xlb_svc_key.size);
-  encodeAddr(k.addr, b, SK.addr);
+  encodeFrontendAddr(k.addr, k.family, b, SK.addr);
   b.writeUInt16BE(k.port, SK.port);
   b[SK.proto] = PROTO_NUM[k.proto];
   b[SK.scope] = SCOPE[k.scope];
   return b;
 }
 export function decodeSvcKey(b: Buffer): SvcKey {
-  return { addr: decodeAddr(b, SK.addr), port: b.readUInt16BE(SK.port), proto: protoName(b[SK.proto]), scope: b[SK.scope] === 1 ? 'internal' : 'external' };
+  const { addr, family } = decodeFrontendAddr(b, SK.addr);
+  const k: SvcKey = { addr, port: b.readUInt16BE(SK.port), proto: protoName(b[SK.proto]), scope: b[SK.scope] === 1 ? 'internal' : 'external' };
+  if (family === 6) k.family = 6;
+  return k;
 }
 const SV = LAYOUT.xlb_svc_value.members;
 export function encodeSvcValue(v: SvcValue): Buffer {
@@ -320,17 +343,21 @@ export const decodeMaglevValue = (b: Buffer): number => b.readUInt32LE(0);
 
 // ---- revnat ----
 
-export interface RevnatValue { addr: string | null; port: number }
+/** family: as in SvcKey */
+export interface RevnatValue { addr: string | null; port: number; family?: Family }
 export const encodeRevnatKey = (svcId: number): Buffer => u32(svcId);
 export const decodeRevnatKey = (b: Buffer): number => b.readUInt32LE(0);
 const RN = LAYOUT.xlb_revnat.members;
 export function encodeRevnatValue(v: RevnatValue): Buffer {
   const b = Buffer.alloc(LAYOUT.xlb_revnat.size);
-  encodeAddr(v.addr, b, RN.addr);
+  encodeFrontendAddr(v.addr, v.family, b, RN.addr);
   b.writeUInt16BE(v.port, RN.port);
   return b;
 }
-export const decodeRevnatValue = (b: Buffer): RevnatValue => ({ addr: decodeAddr(b, RN.addr), port: b.readUInt16BE(RN.port) });
+export function decodeRevnatValue(b: Buffer): RevnatValue {
+  const { addr, family } = decodeFrontendAddr(b, RN.addr);
+  return { addr, port: b.readUInt16BE(RN.port), ...(family === 6 ? { family } : {}) };
+}
 
 // ---- conntrack ----
 
@@ -442,25 +469,28 @@ export function encodeAffinityValue(v: AffinityValue): Buffer {
 }
 export const decodeAffinityValue = (b: Buffer): AffinityValue => ({ backendId: b.readUInt32LE(AV.backend_id), lastUsed: b.readBigUInt64LE(AV.last_used) });
 
-// ---- source ranges (LPM: svc_id's 32 bits + 96 bits of v4-mapped prefix + v4 length) ----
+// ---- source ranges (LPM: svc_id's 32 bits, then the address: IPv4 + 96 bits of v4-mapped
+// prefix + its length, IPv6 its length over the full 128 bits) ----
 
 export interface SrcRangeKey { svcId: number; cidr: string }
 const SR = LAYOUT.xlb_src_range_key.members;
 export function encodeSrcRangeKey(k: SrcRangeKey): Buffer {
   const [addr, lenStr] = k.cidr.split('/');
-  const len = lenStr === undefined ? 32 : Number(lenStr);
-  if (!Number.isInteger(len) || len < 0 || len > 32) throw new RangeError(`bad IPv4 CIDR '${k.cidr}'`);
+  const a = parseAddr(addr!);
+  const bits = a?.family === 6 ? 128 : 32;
+  const len = lenStr === undefined ? bits : Number(lenStr);
+  if (!a || !Number.isInteger(len) || len < 0 || len > bits) throw new RangeError(`bad CIDR '${k.cidr}'`);
   const b = Buffer.alloc(LAYOUT.xlb_src_range_key.size);
-  b.writeUInt32LE(32 + 96 + len, SR.prefixlen);
+  b.writeUInt32LE(32 + (a.family === 4 ? 96 : 0) + len, SR.prefixlen);
   b.writeUInt32LE(k.svcId, SR.svc_id); // host order, as the datapath writes it; always inside the prefix
-  encodeAddr(addr, b, SR.addr);
-  const host = b.readUInt32BE(SR.addr + V4);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  b.writeUInt32BE((host & mask) >>> 0, SR.addr + V4);
+  const host = (1n << BigInt(bits - len)) - 1n;
+  encodeAddr(formatAddr({ family: a.family, n: a.n & ~host }), b, SR.addr);
   return b;
 }
 export function decodeSrcRangeKey(b: Buffer): SrcRangeKey {
-  return { svcId: b.readUInt32LE(SR.svc_id), cidr: `${decodeAddr(b, SR.addr)}/${b.readUInt32LE(SR.prefixlen) - 128}` };
+  const addr = decodeAddr(b, SR.addr) ?? '::';
+  const len = b.readUInt32LE(SR.prefixlen) - 32 - (addr.includes(':') ? 0 : 96);
+  return { svcId: b.readUInt32LE(SR.svc_id), cidr: `${addr}/${len}` };
 }
 export const encodeSrcRangeValue = (allow = true): Buffer => Buffer.from([allow ? 1 : 0]);
 export const decodeSrcRangeValue = (b: Buffer): boolean => b[0] !== 0;

@@ -27,6 +27,8 @@ export interface SnatPorts { first: number; last: number; skipped: number; used:
 export class NodeDatapath {
   /** the config entry as last written */
   cfg: C.XlbConfig = { ...C.DEFAULT_CONFIG };
+  /** the node addresses (node_addrs) and SNAT addresses of both families as last written */
+  addresses: { addrs: string[]; snat: string[] } = { addrs: [], snat: [] };
   /** the SNAT port view: `used` is the conntrack sweep's */
   snatPorts: SnatPorts = { first: 0, last: 0, skipped: 0, used: 0 };
   private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
@@ -36,8 +38,9 @@ export class NodeDatapath {
 
   /** node_addrs (the node's and its devices' addresses, their subnet broadcasts), then the
    *  config entry with the SNAT address. */
-  write(node: { addrs: string[]; broadcasts: string[]; snatAddr: string | null }): void {
+  write(node: { addrs: string[]; broadcasts: string[]; snatAddr: string | null; snatAddr6?: string | null }): void {
     this.writeNodeAddrs(node.addrs, node.broadcasts);
+    this.addresses = { addrs: [...node.addrs], snat: [node.snatAddr, node.snatAddr6].filter((a) => a) as string[] };
     const s = this.s;
     this.cfg = {
       ...C.DEFAULT_CONFIG,
@@ -53,7 +56,8 @@ export class NodeDatapath {
       ...s.sock,
     };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
-    if (!node.snatAddr) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
+    if (!node.snatAddr) this.log.warn('no node IPv4 address found: remote backends of external IPv4 traffic cannot be SNATed');
+    if (node.snatAddr6 === null) this.log.info('no node IPv6 address: IPv6 NodePorts answer on none, remote backends of external IPv6 traffic cannot be SNATed');
   }
 
   /** Node addresses (NodePort), and broadcast addresses, flagged: the datapath never starts a

@@ -6,6 +6,7 @@ import { BpfMap as BpfMapClass } from './bpf.js';
 import * as C from './codecs.js';
 import type { FrontendSpec, ServiceSpec, BackendSpec } from '../model/types.js';
 import { maglevTable } from '../model/maglev.js';
+import { frontendText } from '../model/ip.js';
 
 export interface ReconcileResult {
   service: string;
@@ -128,12 +129,20 @@ export function mapsOf(obj: BpfObject): ReconcilerMaps {
   };
 }
 
-const feKey = (k: C.SvcKey): string => `${k.addr ?? '*'}|${k.port}|${k.proto}|${k.scope}`;
+const wildcard = (family: C.SvcKey['family']): string => (family === 6 ? '*6' : '*');
+const feKey = (k: C.SvcKey): string => `${k.addr ?? wildcard(k.family)}|${k.port}|${k.proto}|${k.scope}`;
 const beKey = (addr: string, port: number): string => `${addr}:${port}`;
-const revnatText = (r: C.RevnatValue): string => `${r.addr ?? '*'}:${r.port}`;
+const revnatText = (r: C.RevnatValue): string => `${r.addr ?? wildcard(r.family)}:${r.port}`;
+
+/** A frontend's key as shown (addr:port/proto scope, IPv6 in brackets) and its family. */
+function frontendLabel(k: string): { frontend: string; family: 4 | 6 } {
+  const [addr, port, proto, scope] = k.split('|');
+  const family = addr === '*6' || addr!.includes(':') ? 6 : 4;
+  return { frontend: `${frontendText(addr!.startsWith('*') ? null : addr!, Number(port), family)}/${proto} ${scope}`, family };
+}
 
 function svcKeyOf(f: FrontendSpec): C.SvcKey {
-  return { addr: f.addr, port: f.port, proto: f.proto, scope: f.scope };
+  return { addr: f.addr, port: f.port, proto: f.proto, scope: f.scope, ...(f.addr === null && f.family === 6 ? { family: 6 as const } : {}) };
 }
 
 function flagsOf(f: FrontendSpec): number {
@@ -482,9 +491,10 @@ export class Reconciler {
     const shrinking = useSlots ? count < st.slots.length : st.slots.length > 0;
 
     // 3. revnat, 4. source ranges.
-    const rev = revnatText({ addr: f.addr, port: f.port });
+    const revnat: C.RevnatValue = { addr: f.addr, port: f.port, family: f.family };
+    const rev = revnatText(revnat);
     if (rev !== st.revnat) {
-      this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue({ addr: f.addr, port: f.port }));
+      this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue(revnat));
       st.revnat = rev;
     }
     const wantRanges = new Set(f.sourceRanges);
@@ -571,21 +581,21 @@ export class Reconciler {
   }
 
   /** The Service this frontend is programmed for; undefined when none (or adopted, not yet claimed). */
-  ownerOf(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope'>): string | undefined {
-    return this.frontends.get(feKey(f))?.owner || undefined;
+  ownerOf(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope' | 'family'>): string | undefined {
+    return this.frontends.get(feKey(svcKeyOf(f as FrontendSpec)))?.owner || undefined;
   }
 
-  svcIdOf(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope'>): number | undefined {
-    return this.frontends.get(feKey(f))?.svcId;
+  svcIdOf(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope' | 'family'>): number | undefined {
+    return this.frontends.get(feKey(svcKeyOf(f as FrontendSpec)))?.svcId;
   }
 
   /** svc_id -> owning Service and frontend, for stats display; of the given Services, in their order. */
-  svcIds(services: Iterable<string> = this.byService.keys()): Map<number, { service: string; frontend: string }> {
-    const out = new Map<number, { service: string; frontend: string }>();
+  svcIds(services: Iterable<string> = this.byService.keys()): Map<number, { service: string; frontend: string; family: 4 | 6 }> {
+    const out = new Map<number, { service: string; frontend: string; family: 4 | 6 }>();
     for (const svc of services) {
       for (const k of this.byService.get(svc) ?? []) {
         const st = this.frontends.get(k);
-        if (st?.owner) out.set(st.svcId, { service: st.owner, frontend: k });
+        if (st?.owner) out.set(st.svcId, { service: st.owner, ...frontendLabel(k) });
       }
     }
     return out;
@@ -656,7 +666,8 @@ export class Reconciler {
     const st = this.frontends.get(k);
     if (!st) return;
     const [addr, port, proto, scope] = k.split('|');
-    const key: C.SvcKey = { addr: addr === '*' ? null : addr, port: Number(port), proto: proto as C.Proto, scope: scope as C.ScopeName };
+    const wild = addr === '*' || addr === '*6';
+    const key: C.SvcKey = { addr: wild ? null : addr!, port: Number(port), proto: proto as C.Proto, scope: scope as C.ScopeName, ...(addr === '*6' ? { family: 6 as const } : {}) };
     // The service entry goes first: no new packet finds the frontend while its parts go.
     this.m.services.delete(C.encodeSvcKey(key));
     for (let i = 0; i < Math.max(st.slots.length, st.value.count); i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));

@@ -7,7 +7,7 @@
 // its own first choice, and a node leaving moves only the addresses it was first for.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { hashString } from './hash.js';
-import { inIpv4Net, ipv4Net, ipv4ToNumber, isIPv4 } from './ip.js';
+import { inCidr, isIPv4 } from './ip.js';
 import { wantsAddress } from './ipam.js';
 
 export const EXCLUDE_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -73,16 +73,14 @@ export interface DeviceAddr { ifindex: number; name: string; mac: string | null;
 /** The device whose subnet holds the address (the longest prefix), or undefined: then no
  *  neighbour asks this node for it on any link, and it is not announced. */
 export function deviceFor(addr: string, devices: readonly DeviceAddr[]): DeviceAddr | undefined {
-  const n = ipv4ToNumber(addr);
-  if (n === null) return undefined;
+  if (!isIPv4(addr)) return undefined;
   let best: { d: DeviceAddr; bits: number } | undefined;
   for (const d of devices) {
     for (const c of d.cidrs) {
       const [host, len] = c.split('/');
       const bits = Number(len);
-      const net = ipv4Net(c);
       // Not the device's own address or a /32: those hold no neighbours.
-      if (!net || bits >= 32 || host === addr || !inIpv4Net(n, net)) continue;
+      if (bits >= 32 || host === addr || !inCidr(addr, c)) continue;
       if (!best || bits > best.bits) best = { d, bits };
     }
   }

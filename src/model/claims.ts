@@ -5,6 +5,7 @@
 // The answer depends only on the objects, never on event order, so it survives restarts, and
 // it moves as soon as the claims change (the owner goes away, or an older one appears).
 import type { FrontendSpec, ServiceSpec } from './types.js';
+import { frontendText } from './ip.js';
 
 export interface ClaimRank {
   /** namespace/name */
@@ -31,15 +32,15 @@ export function compareRank(a: ClaimRank, b: ClaimRank): number {
 }
 
 /** The datapath identity of a frontend: two frontends with the same one cannot coexist. */
-export function claimKey(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope'>): string {
-  return `${f.addr ?? '*'}:${f.port}/${f.proto}|${f.scope}`;
+export function claimKey(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope' | 'family'>): string {
+  return `${frontendText(f.addr, f.port, f.family)}/${f.proto}|${f.scope}`;
 }
 
 function lostReason(f: FrontendSpec, owner: ClaimRank, mine: ClaimRank): string {
   const why = owner.created !== null && owner.created !== mine.created
     ? `created earlier (${new Date(owner.created).toISOString()})`
     : 'same creation time, name sorts first';
-  return `${f.type} ${f.addr ?? '*'}:${f.port}/${f.proto} is also claimed by ${owner.key}, which owns it (${why}; `
+  return `${f.type} ${frontendText(f.addr, f.port, f.family)}/${f.proto} is also claimed by ${owner.key}, which owns it (${why}; `
     + 'the API server allows one Service per address and port); not programmed for this Service';
 }
 

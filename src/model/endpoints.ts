@@ -2,7 +2,7 @@
 // way the discovery.k8s.io/v1 API defines nil values and the way kube-proxy merges slices.
 import type { V1EndpointSlice, V1Endpoint } from '@kubernetes/client-node';
 import type { Protocol } from './types.js';
-import { isIPv4 } from './ip.js';
+import { canonicalIP, FAMILY_NAME, ipFamily, type Family } from './ip.js';
 import { endpointAddressProblem, SERVICE_NAME_LABEL } from './validate.js';
 
 export interface EndpointInfo {
@@ -39,12 +39,12 @@ export function slicesOf(slices: readonly V1EndpointSlice[], namespace: string, 
   });
 }
 
-function toInfo(ep: V1Endpoint, port: number, ctx: EndpointContext): EndpointInfo {
+function toInfo(ep: V1Endpoint, addr: string, port: number, ctx: EndpointContext): EndpointInfo {
   const c = ep.conditions ?? {};
   // API: ready nil = true, serving nil = true, terminating nil = false.
   const ready = ctx.publishNotReady || c.ready !== false;
   const info: EndpointInfo = {
-    addr: ep.addresses[0],
+    addr,
     port,
     ready,
     serving: c.serving !== false,
@@ -61,15 +61,16 @@ function toInfo(ep: V1Endpoint, port: number, ctx: EndpointContext): EndpointInf
   return info;
 }
 
-function usableSlice(slice: V1EndpointSlice, ctx: EndpointContext): boolean {
-  if (slice.addressType === 'IPv4') return true;
-  if (slice.addressType === 'IPv6') ctx.warn('IPv6 not yet supported');
-  else ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: addressType ${JSON.stringify(slice.addressType)} ignored`);
+/** Slices of the family's addressType; others (FQDN) are named in a warning. */
+function sliceOfFamily(slice: V1EndpointSlice, family: Family, ctx: EndpointContext): boolean {
+  if (slice.addressType === 'IPv4' || slice.addressType === 'IPv6') return slice.addressType === FAMILY_NAME[family];
+  ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: addressType ${JSON.stringify(slice.addressType)} ignored`);
   return false;
 }
 
 /**
- * Endpoints serving the Service port (portName, proto): a slice port matches by name and
+ * Endpoints of one IP family serving the Service port (portName, proto): as kube-proxy, a
+ * Service's IPv4 and IPv6 slices feed its two families separately. A slice port matches by name and
  * protocol, and a slice without that port contributes nothing. The same address:port in
  * several slices is merged as kube-proxy does: slices in name order, a later copy replaces an
  * earlier one unless it is terminating (an endpoint moving between slices, or a new pod that
@@ -79,13 +80,14 @@ export function endpointsForPort(
   slices: readonly V1EndpointSlice[],
   portName: string,
   proto: Protocol,
+  family: Family,
   ctx: EndpointContext,
 ): EndpointInfo[] {
   const byKey = new Map<string, EndpointInfo>();
   const name = (s: V1EndpointSlice): string => s.metadata?.name ?? '';
   const ordered = [...slices].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
   for (const slice of ordered) {
-    if (!usableSlice(slice, ctx)) continue;
+    if (!sliceOfFamily(slice, family, ctx)) continue;
     const sp = (slice.ports ?? []).find((p) => (p.name ?? '') === portName && (p.protocol ?? 'TCP') === proto);
     if (!sp) continue;
     if (!Number.isInteger(sp.port) || sp.port! < 1 || sp.port! > 65535) {
@@ -93,16 +95,17 @@ export function endpointsForPort(
       continue;
     }
     for (const ep of slice.endpoints ?? []) {
-      if (!ep?.addresses?.length || !isIPv4(ep.addresses[0])) {
-        ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint address ${JSON.stringify(ep?.addresses?.[0])} is not an IPv4 address`);
+      const addr = typeof ep?.addresses?.[0] === 'string' ? canonicalIP(ep.addresses[0]) : null;
+      if (addr === null || ipFamily(addr) !== family) {
+        ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint address ${JSON.stringify(ep?.addresses?.[0])} is not an ${FAMILY_NAME[family]} address`);
         continue;
       }
-      const refused = endpointAddressProblem(ep.addresses[0]);
+      const refused = endpointAddressProblem(addr);
       if (refused) {
-        ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint ${ep.addresses[0]} refused: it ${refused}`);
+        ctx.warn(`EndpointSlice ${slice.metadata?.name ?? '?'}: endpoint ${addr} refused: it ${refused}`);
         continue;
       }
-      const info = toInfo(ep, sp.port!, ctx);
+      const info = toInfo(ep, addr, sp.port!, ctx);
       const key = `${info.addr}:${info.port}`;
       if (!byKey.has(key) || !info.terminating) byKey.set(key, info);
     }

@@ -1,5 +1,12 @@
-// Address parsing for the model: strict IPv4 (what the datapath programs today) and just
-// enough IPv6 recognition to tell "valid but not supported yet" from "invalid".
+// Address parsing for the model, both families: strict IPv4 dotted quads and RFC 4291 IPv6
+// text, each with one canonical form (RFC 5952 for IPv6) so that equal addresses compare equal
+// as strings everywhere (frontend ids, map keys read back, the API).
+
+export type Family = 4 | 6;
+export interface Addr {
+  family: Family;
+  n: bigint;
+}
 
 /** IPv4 dotted quad to an unsigned 32-bit number; null unless canonical (no leading zeros). */
 export function ipv4ToNumber(s: string): number | null {
@@ -25,7 +32,7 @@ export function isIPv4(s: string): boolean {
 
 /** RFC 4291 text form, including an embedded IPv4 tail; no zone ids. */
 export function isIPv6(s: string): boolean {
-  if (!s.includes(':') || s.includes(':::')) return false;
+  if (typeof s !== 'string' || !s.includes(':') || s.includes(':::')) return false;
   const halves = s.split('::');
   if (halves.length > 2) return false;
   const groups = (h: string): string[] | null => {
@@ -45,57 +52,109 @@ export function isIPv6(s: string): boolean {
   return halves.length === 2 ? n <= 7 : n === 8;
 }
 
-export type CidrParse =
-  | { ok: true; family: 4; cidr: string }
-  | { ok: true; family: 6 }
-  | { ok: false };
+/** Parses an IPv4 or IPv6 address to a number; null unless valid. */
+export function parseAddr(s: string): Addr | null {
+  if (typeof s !== 'string') return null;
+  const v4 = ipv4ToNumber(s);
+  if (v4 !== null) return { family: 4, n: BigInt(v4) };
+  if (!isIPv6(s)) return null;
+  let text = s;
+  const dot = text.lastIndexOf(':');
+  const tail = text.slice(dot + 1);
+  if (tail.includes('.')) {
+    const n = ipv4ToNumber(tail)!;
+    text = `${text.slice(0, dot + 1)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = rest ? rest.split(':') : [];
+  const groups = rest === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return { family: 6, n: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n) };
+}
+
+/** The canonical text form (RFC 5952 for IPv6). */
+export function formatAddr(a: Addr): string {
+  if (a.family === 4) return numberToIpv4(Number(a.n));
+  const g = Array.from({ length: 8 }, (_, i) => Number((a.n >> BigInt(112 - 16 * i)) & 0xffffn));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** 4, 6, or null when s is no address. */
+export function ipFamily(s: string): Family | null {
+  return parseAddr(s)?.family ?? null;
+}
+
+/** The canonical form of an address (IPv6 compressed, lower case); null when s is no address. */
+export function canonicalIP(s: string): string | null {
+  const a = parseAddr(s);
+  return a ? formatAddr(a) : null;
+}
+
+/** "IPv4" / "IPv6", the names Kubernetes' ipFamilies use. */
+export const FAMILY_NAME: Record<Family, 'IPv4' | 'IPv6'> = { 4: 'IPv4', 6: 'IPv6' };
+
+export const familyBits = (f: Family): number => (f === 4 ? 32 : 128);
+
+export type CidrParse = { ok: true; family: Family; cidr: string } | { ok: false };
 
 /**
  * Parses a CIDR like Go's net.ParseCIDR (which kube-proxy uses): host bits may be set and are
- * masked off, surrounding whitespace is trimmed. IPv4 comes back normalized ("10.1.2.0/24").
+ * masked off, surrounding whitespace is trimmed. Comes back normalized ("10.1.2.0/24",
+ * "2001:db8::/32").
  */
 export function parseCidr(input: string): CidrParse {
   const s = input.trim();
   const slash = s.indexOf('/');
   if (slash < 0) return { ok: false };
-  const addr = s.slice(0, slash);
+  const a = parseAddr(s.slice(0, slash));
   const lenText = s.slice(slash + 1);
-  if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return { ok: false };
+  if (!a || !/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return { ok: false };
   const len = Number(lenText);
-  const n = ipv4ToNumber(addr);
-  if (n !== null) {
-    if (len > 32) return { ok: false };
-    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-    return { ok: true, family: 4, cidr: `${numberToIpv4((n & mask) >>> 0)}/${len}` };
-  }
-  if (isIPv6(addr) && len <= 128) return { ok: true, family: 6 };
-  return { ok: false };
+  const bits = familyBits(a.family);
+  if (len > bits) return { ok: false };
+  const host = (1n << BigInt(bits - len)) - 1n;
+  return { ok: true, family: a.family, cidr: `${formatAddr({ family: a.family, n: a.n & ~host })}/${len}` };
 }
 
-export interface Ipv4Net { net: number; mask: number }
-
-/** An IPv4 CIDR as a network number and mask; null unless parseCidr reads it as IPv4. */
-export function ipv4Net(cidr: string): Ipv4Net | null {
+/** Whether an address lies inside a CIDR of its family (a malformed one holds nothing). */
+export function inCidr(addr: string, cidr: string): boolean {
+  const a = parseAddr(addr);
   const p = parseCidr(cidr);
-  if (!p.ok || p.family !== 4) return null;
+  if (!a || !p.ok || p.family !== a.family) return false;
   const [net, len] = p.cidr.split('/');
-  const bits = Number(len);
-  return { net: ipv4ToNumber(net)!, mask: bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0 };
+  const host = (1n << BigInt(familyBits(a.family) - Number(len))) - 1n;
+  return (a.n & ~host) === parseAddr(net!)!.n;
 }
 
-/** The IPv4 address (as a number) lies inside the network. */
-export function inIpv4Net(addr: number, n: Ipv4Net): boolean {
-  return ((addr & n.mask) >>> 0) === n.net;
+/** Orders addresses numerically, IPv4 before IPv6 (string order puts 10.0.0.10 before 10.0.0.9). */
+export function compareAddr(a: string, b: string): number {
+  // IPv4 without BigInt: this sorts every Service's endpoints.
+  const [u, v] = [ipv4ToNumber(a), ipv4ToNumber(b)];
+  if (u !== null && v !== null) return u - v;
+  const x = parseAddr(a);
+  const y = parseAddr(b);
+  if (!x || !y) return x ? -1 : y ? 1 : 0;
+  if (x.family !== y.family) return x.family - y.family;
+  return x.n < y.n ? -1 : x.n > y.n ? 1 : 0;
 }
 
-/** Whether an IPv4 address lies inside a CIDR (an IPv6 or malformed CIDR holds no IPv4 address). */
-export function inCidr4(addr: string, cidr: string): boolean {
-  const net = ipv4Net(cidr);
-  const n = ipv4ToNumber(addr);
-  return net !== null && n !== null && inIpv4Net(n, net);
+/** An address as it stands before ":port": IPv6 in brackets. */
+export function hostPort(addr: string, port: number | string): string {
+  return `${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
 }
 
-/** Orders IPv4 addresses numerically (string order puts 10.0.0.10 before 10.0.0.9). */
-export function compareIpv4(a: string, b: string): number {
-  return (ipv4ToNumber(a) ?? 0) - (ipv4ToNumber(b) ?? 0);
+/** A frontend's address:port as shown and keyed: IPv6 in brackets; the NodePort wildcard
+ *  (addr null) is "*" for IPv4 and "[::]" for IPv6. */
+export function frontendText(addr: string | null, port: number, family: Family = 4): string {
+  return addr === null ? (family === 6 ? `[::]:${port}` : `*:${port}`) : hostPort(addr, port);
 }

@@ -10,7 +10,10 @@
 // So a Service holding an address never loses it to a newer request, and a held address
 // that is no longer valid (pool shrunk, selector changed) is simply re-assigned.
 import type { V1Service } from '@kubernetes/client-node';
-import { ipv4ToNumber, isIPv6, numberToIpv4 } from './ip.js';
+import { serviceFamilies } from './families.js';
+import { FAMILY_NAME, formatAddr, parseAddr, type Addr, type Family } from './ip.js';
+
+export { formatAddr, parseAddr };
 
 export const LB_CLASS = 'xlb.io/lb';
 export const ANNOTATION_LB_IPS = 'xlb.io/load-balancer-ips';
@@ -62,11 +65,6 @@ export interface Allocation {
   pools: Map<string, PoolStatus>;
 }
 
-type Family = 4 | 6;
-interface Addr {
-  family: Family;
-  n: bigint;
-}
 interface Range {
   family: Family;
   first: bigint;
@@ -100,44 +98,6 @@ interface Held {
   /** the pool it was taken from */
   pool: Pool;
   by: Svc[];
-}
-
-const FAMILY_NAME: Record<Family, string> = { 4: 'IPv4', 6: 'IPv6' };
-
-/** Parses an IPv4 or IPv6 address to a number; null unless valid. */
-export function parseAddr(s: string): Addr | null {
-  const v4 = ipv4ToNumber(s);
-  if (v4 !== null) return { family: 4, n: BigInt(v4) };
-  if (!isIPv6(s)) return null;
-  let text = s;
-  const dot = text.lastIndexOf(':');
-  const tail = text.slice(dot + 1);
-  if (tail.includes('.')) {
-    const n = ipv4ToNumber(tail)!;
-    text = `${text.slice(0, dot + 1)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = rest ? rest.split(':') : [];
-  const groups = rest === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return { family: 6, n: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n) };
-}
-
-/** The canonical text form (RFC 5952 for IPv6). */
-export function formatAddr(a: Addr): string {
-  if (a.family === 4) return numberToIpv4(Number(a.n));
-  const g = Array.from({ length: 8 }, (_, i) => Number((a.n >> BigInt(112 - 16 * i)) & 0xffffn));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
 /** A pool entry (CIDR, FIRST-LAST or one address) to a range, or an error. */
@@ -238,8 +198,7 @@ function creationMs(svc: V1Service): number {
 
 function readService(svc: V1Service, key: string): Svc {
   const spec = svc.spec!;
-  const families = [...new Set((spec.ipFamilies?.length ? spec.ipFamilies : ['IPv4'])
-    .map((f) => (f === 'IPv6' ? 6 : f === 'IPv4' ? 4 : 0)).filter((f): f is Family => f !== 0))];
+  const families = serviceFamilies(spec);
   const requested = new Map<Family, Addr | string>();
   let requestError: string | undefined;
   const ann = svc.metadata?.annotations?.[ANNOTATION_LB_IPS];

@@ -1,7 +1,7 @@
 // The agent's own Node as the model needs it: name, addresses, zone, labels.
 import type { V1Node } from '@kubernetes/client-node';
 import type { NodeInfo } from './types.js';
-import { isIPv4, ipv4Net, inIpv4Net, ipv4ToNumber } from './ip.js';
+import { canonicalIP, inCidr, parseCidr } from './ip.js';
 
 /** The well-known label kube-proxy reads the node's zone from (topology-aware routing). */
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
@@ -35,12 +35,13 @@ export function nodeChange(prev: NodeInfo | undefined, next: NodeInfo | undefine
   };
 }
 
-/** IPv4 InternalIP/ExternalIP addresses (deduplicated, status order), zone and labels. */
+/** InternalIP/ExternalIP addresses of both families (canonical, deduplicated, status order), zone and labels. */
 export function nodeInfo(node: V1Node): NodeInfo {
   const labels = { ...(node.metadata?.labels ?? {}) };
   const addresses: string[] = [];
   for (const a of node.status?.addresses ?? []) {
-    if (ADDRESS_TYPES.has(a.type) && isIPv4(a.address) && !addresses.includes(a.address)) addresses.push(a.address);
+    const addr = ADDRESS_TYPES.has(a.type) && typeof a.address === 'string' ? canonicalIP(a.address) : null;
+    if (addr && !addresses.includes(addr)) addresses.push(addr);
   }
   const zone = labels[ZONE_LABEL];
   return { name: node.metadata?.name ?? '', addresses, ...(zone ? { zone } : {}), labels };
@@ -48,15 +49,11 @@ export function nodeInfo(node: V1Node): NodeInfo {
 
 /**
  * Node addresses that accept NodePort traffic, as kube-proxy's --nodeport-addresses: every
- * node address by default, else those inside one of the IPv4 CIDRs. Throws on a bad CIDR,
+ * node address by default, else those inside one of the CIDRs (either family). Throws on a bad CIDR,
  * since this comes from the agent's own configuration.
  */
 export function nodePortAddresses(node: NodeInfo, cidrs?: readonly string[]): string[] {
   if (!cidrs || cidrs.length === 0) return [...node.addresses];
-  const nets = cidrs.map((c) => {
-    const net = ipv4Net(c);
-    if (!net) throw new RangeError(`nodePortAddresses: ${JSON.stringify(c)} is not an IPv4 CIDR`);
-    return net;
-  });
-  return node.addresses.filter((a) => nets.some((net) => inIpv4Net(ipv4ToNumber(a)!, net)));
+  for (const c of cidrs) if (!parseCidr(c).ok) throw new RangeError(`nodePortAddresses: ${JSON.stringify(c)} is not a CIDR`);
+  return node.addresses.filter((a) => cidrs.some((c) => inCidr(a, c)));
 }

@@ -2,7 +2,7 @@
 // decides it: readiness, the KEP-1669 serving+terminating fallback, and topology hints.
 import type { BackendSpec, BackendState } from './types.js';
 import type { EndpointInfo } from './endpoints.js';
-import { compareIpv4 } from './ip.js';
+import { compareAddr } from './ip.js';
 
 export type PolicyMode = 'cluster' | 'local';
 
@@ -67,7 +67,7 @@ export function backendState(ep: EndpointInfo): BackendState {
 export function selectBackends(eps: readonly EndpointInfo[], mode: PolicyMode, topo: Topology): BackendSpec[] {
   const chosen = mode === 'local' ? localChoice(eps) : clusterChoice(eps, topo);
   return [...eps]
-    .sort((a, b) => compareIpv4(a.addr, b.addr) || a.port - b.port)
+    .sort((a, b) => compareAddr(a.addr, b.addr) || a.port - b.port)
     .map((ep) => {
       const b: BackendSpec = {
         addr: ep.addr,

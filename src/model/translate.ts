@@ -5,7 +5,8 @@ import type { V1Service, V1ServicePort, V1EndpointSlice } from '@kubernetes/clie
 import type {
   BackendSpec, FrontendSpec, FrontendType, NodeInfo, Protocol, Scope, ServiceSpec, TranslateResult,
 } from './types.js';
-import { inCidr4, isIPv4, isIPv6, parseCidr } from './ip.js';
+import { canonicalIP, FAMILY_NAME, frontendText, inCidr, ipFamily, parseCidr, type Family } from './ip.js';
+import { clusterIPsOf, familyPolicy, serviceFamilies } from './families.js';
 import { checkIdentity, skipReason, validateService } from './validate.js';
 import { endpointsForPort, slicesOf, type EndpointInfo } from './endpoints.js';
 import { selectBackends, type PolicyMode, type Topology } from './select.js';
@@ -27,9 +28,9 @@ export const ANNOTATION_TOPOLOGY_HINTS = 'service.kubernetes.io/topology-aware-h
 export const DEFAULT_AFFINITY_TIMEOUT_SEC = 10800;
 
 export function frontendId(
-  service: string, portName: string, proto: Protocol, type: FrontendType, addr: string | null, port: number, scope: Scope,
+  service: string, portName: string, proto: Protocol, type: FrontendType, addr: string | null, port: number, scope: Scope, family: Family = 4,
 ): string {
-  return `${service}|${portName}|${proto}|${type}|${addr ?? '*'}:${port}|${scope}`;
+  return `${service}|${portName}|${proto}|${type}|${frontendText(addr, port, family)}|${scope}`;
 }
 
 /** Whether the Service asks for topology-aware routing (its endpoints then depend on the node's zone). */
@@ -41,13 +42,18 @@ export function topologyRequested(svc: V1Service): boolean {
   return mode?.toLowerCase() === 'auto' || td === 'PreferClose' || td === 'PreferSameZone' || td === 'PreferSameNode';
 }
 
-/** IPv4 entries of addrs; IPv6 ones only raise the "not yet supported" warning. */
-function ipv4Only(addrs: readonly string[], warn: (m: string) => void): string[] {
-  const out: string[] = [];
+/**
+ * addrs (valid, canonical) by family, duplicates dropped; those of a family the Service is not
+ * served in are named in a warning, as kube-proxy logs them ("wrong family").
+ */
+function byFamily(addrs: readonly string[], what: string, served: readonly Family[], warn: (m: string) => void): Map<Family, string[]> {
+  const out = new Map<Family, string[]>(served.map((f) => [f, []]));
   for (const a of addrs) {
-    if (isIPv4(a)) {
-      if (!out.includes(a)) out.push(a);
-    } else if (isIPv6(a)) warn('IPv6 not yet supported');
+    const c = canonicalIP(a);
+    if (!c) continue;
+    const list = out.get(ipFamily(c)!);
+    if (!list) warn(`${what} ${c} is ${FAMILY_NAME[ipFamily(c)!]}, a family this Service has no ClusterIP of; ignored`);
+    else if (!list.includes(c)) list.push(c);
   }
   return out;
 }
@@ -62,35 +68,46 @@ function loadBalancerIPs(svc: V1Service, warn: (m: string) => void): string[] {
     // ipMode Proxy: the load balancer rewrites the destination itself, so the node must not
     // capture the VIP (kube-proxy skips these too).
     if (ing.ipMode === 'Proxy') continue;
-    if (isIPv4(ing.ip) || isIPv6(ing.ip)) ips.push(ing.ip);
+    if (ipFamily(ing.ip)) ips.push(ing.ip);
     else warn(`load balancer ingress IP ${JSON.stringify(ing.ip)} is not an IP address; ignored`);
   }
-  return ipv4Only(ips, warn);
+  return ips;
 }
 
-/** Valid IPv4 loadBalancerSourceRanges; invalid entries are ignored with a warning (kube-proxy). */
-function sourceRanges(svc: V1Service, warn: (m: string) => void): string[] {
+/**
+ * Valid loadBalancerSourceRanges per served family (each family's frontends are guarded by the
+ * ranges of that family, as each of kube-proxy's per-family proxiers does); invalid entries are
+ * ignored with a warning (kube-proxy).
+ */
+function sourceRanges(svc: V1Service, served: readonly Family[], warn: (m: string) => void): Map<Family, string[]> {
   const given = svc.spec!.loadBalancerSourceRanges ?? [];
-  const out: string[] = [];
+  const out = new Map<Family, string[]>(served.map((f) => [f, []]));
   for (const r of given) {
     const p = parseCidr(r);
     if (!p.ok) warn(`loadBalancerSourceRanges entry ${JSON.stringify(r)} is not a CIDR; ignored`);
-    else if (p.family === 6) warn('IPv6 not yet supported');
-    else if (!out.includes(p.cidr)) out.push(p.cidr);
+    else if (!out.get(p.family)?.includes(p.cidr)) out.get(p.family)?.push(p.cidr);
   }
-  if (given.length > 0 && out.length === 0) {
-    warn('no usable IPv4 loadBalancerSourceRanges: IPv4 load balancer traffic is not restricted');
+  for (const [f, list] of out) {
+    const name = FAMILY_NAME[f];
+    if (given.length > 0 && list.length === 0) warn(`no usable ${name} loadBalancerSourceRanges: ${name} load balancer traffic is not restricted`);
   }
   return out;
+}
+
+/** One family the Service is served in: its ClusterIP and the addresses of that family. */
+interface FamilyCtx {
+  family: Family;
+  clusterIP: string;
+  lbIPs: string[];
+  externalIPs: string[];
+  ranges: string[];
 }
 
 interface ServiceCtx {
   key: string;
   type: ServiceSpec['type'];
-  clusterIPs: string[];
-  lbIPs: string[];
-  externalIPs: string[];
-  ranges: string[];
+  /** the families with a ClusterIP, primary first */
+  families: FamilyCtx[];
   affinityTimeoutSec: number;
   iTPLocal: boolean;
   eTPLocal: boolean;
@@ -105,14 +122,14 @@ interface Target {
   port: number;
 }
 
-function targetsOf(ctx: ServiceCtx, p: V1ServicePort, warn: (m: string) => void): Target[] {
-  const t: Target[] = ctx.clusterIPs.map((addr) => ({ type: 'ClusterIP', addr, port: p.port }));
+function targetsOf(ctx: ServiceCtx, fc: FamilyCtx, p: V1ServicePort, warn: (m: string) => void): Target[] {
+  const t: Target[] = [{ type: 'ClusterIP', addr: fc.clusterIP, port: p.port }];
   if (ctx.type !== 'ClusterIP') {
     if (p.nodePort) t.push({ type: 'NodePort', addr: null, port: p.nodePort });
     else if (ctx.allocateNodePorts) warn(`port ${p.name || p.port}: no nodePort allocated; NodePort not programmed`);
   }
-  if (ctx.type === 'LoadBalancer') for (const addr of ctx.lbIPs) t.push({ type: 'LoadBalancer', addr, port: p.port });
-  for (const addr of ctx.externalIPs) t.push({ type: 'ExternalIP', addr, port: p.port });
+  if (ctx.type === 'LoadBalancer') for (const addr of fc.lbIPs) t.push({ type: 'LoadBalancer', addr, port: p.port });
+  for (const addr of fc.externalIPs) t.push({ type: 'ExternalIP', addr, port: p.port });
   return t;
 }
 
@@ -127,7 +144,7 @@ function policyFor(ctx: ServiceCtx, type: FrontendType, scope: Scope): PolicyMod
 }
 
 function portFrontends(
-  ctx: ServiceCtx, p: V1ServicePort, proto: Protocol, eps: EndpointInfo[], warn: (m: string) => void, seen: Set<string>,
+  ctx: ServiceCtx, fc: FamilyCtx, p: V1ServicePort, proto: Protocol, eps: EndpointInfo[], warn: (m: string) => void, seen: Set<string>,
 ): FrontendSpec[] {
   const portName = p.name ?? '';
   // One frozen list per policy, made when a frontend needs it and shared by every frontend
@@ -136,8 +153,8 @@ function portFrontends(
   const listFor = (mode: PolicyMode): readonly BackendSpec[] =>
     (lists[mode] ??= Object.freeze(selectBackends(eps, mode, ctx.topo).map((b) => Object.freeze(b))));
   const out: FrontendSpec[] = [];
-  for (const t of targetsOf(ctx, p, warn)) {
-    const where = `${t.addr ?? '*'}:${t.port}/${proto}`;
+  for (const t of targetsOf(ctx, fc, p, warn)) {
+    const where = `${frontendText(t.addr, t.port, fc.family)}/${proto}`;
     if (seen.has(where)) {
       warn(`${t.type} ${where} repeats an address:port of this Service; ignored`);
       continue;
@@ -146,18 +163,19 @@ function portFrontends(
     for (const scope of ['internal', 'external'] as const) {
       const mode = policyFor(ctx, t.type, scope);
       out.push({
-        id: frontendId(ctx.key, portName, proto, t.type, t.addr, t.port, scope),
+        id: frontendId(ctx.key, portName, proto, t.type, t.addr, t.port, scope, fc.family),
         service: ctx.key,
         portName,
         type: t.type,
         addr: t.addr,
+        family: fc.family,
         port: t.port,
         proto,
         scope,
         backends: listFor(mode),
         affinityTimeoutSec: ctx.affinityTimeoutSec,
         // The issue's rule: the ranges guard the NodePort too, or it would be a way around them.
-        sourceRanges: t.type === 'LoadBalancer' || t.type === 'NodePort' ? [...ctx.ranges] : [],
+        sourceRanges: t.type === 'LoadBalancer' || t.type === 'NodePort' ? [...fc.ranges] : [],
         localOnly: mode === 'local',
         // Maglev keeps a flow on one backend whichever node an upstream load balancer picks;
         // that matters for NodePort/LB/external IPs. A ClusterIP reached from outside has no
@@ -174,7 +192,7 @@ function portFrontends(
 function allowedExternalIPs(addrs: string[], cidrs: readonly string[] | undefined, warn: (m: string) => void): string[] {
   if (!cidrs) return addrs;
   return addrs.filter((a) => {
-    if (cidrs.some((c) => inCidr4(a, c))) return true;
+    if (cidrs.some((c) => inCidr(a, c))) return true;
     warn(`externalIP ${a} refused: not inside --external-ip-cidrs (${cidrs.join(',') || 'empty: no externalIPs allowed'})`);
     return false;
   });
@@ -184,13 +202,25 @@ function serviceCtx(svc: V1Service, key: string, node: NodeInfo | undefined, opt
   const spec = svc.spec!;
   const type = (spec.type ?? 'ClusterIP') as ServiceSpec['type'];
   const external = type === 'NodePort' || type === 'LoadBalancer';
+  const clusterIPs = clusterIPsOf(spec).map(canonicalIP).filter((a) => a !== null);
+  // kube-proxy serves a Service in a family only if it has a ClusterIP of that family.
+  const served = serviceFamilies(spec).filter((f) => clusterIPs.some((a) => ipFamily(a) === f));
+  for (const f of serviceFamilies(spec)) {
+    if (!served.includes(f) && familyPolicy(spec) === 'RequireDualStack') warn(`ipFamilyPolicy RequireDualStack, but no ${FAMILY_NAME[f]} ClusterIP: not served over ${FAMILY_NAME[f]}`);
+  }
+  const lbIPs = byFamily(type === 'LoadBalancer' ? loadBalancerIPs(svc, warn) : [], 'load balancer ingress IP', served, warn);
+  const externalIPs = byFamily(allowedExternalIPs(spec.externalIPs ?? [], opts.externalIPCidrs, warn), 'externalIP', served, warn);
+  const ranges = type === 'LoadBalancer' ? sourceRanges(svc, served, warn) : new Map<Family, string[]>();
   return {
     key,
     type,
-    clusterIPs: ipv4Only((spec.clusterIPs?.length ? spec.clusterIPs : [spec.clusterIP ?? '']).filter((a) => a !== ''), warn),
-    lbIPs: type === 'LoadBalancer' ? loadBalancerIPs(svc, warn) : [],
-    externalIPs: allowedExternalIPs(ipv4Only(spec.externalIPs ?? [], warn), opts.externalIPCidrs, warn),
-    ranges: type === 'LoadBalancer' ? sourceRanges(svc, warn) : [],
+    families: served.map((family) => ({
+      family,
+      clusterIP: clusterIPs.find((a) => ipFamily(a) === family)!,
+      lbIPs: lbIPs.get(family) ?? [],
+      externalIPs: externalIPs.get(family) ?? [],
+      ranges: ranges.get(family) ?? [],
+    })),
     affinityTimeoutSec:
       spec.sessionAffinity === 'ClientIP'
         ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SEC
@@ -229,24 +259,26 @@ export function translate(
   const ns = svc.metadata!.namespace ?? 'default';
   const key = `${ns}/${svc.metadata!.name}`;
   const ctx = serviceCtx(svc, key, node, opts, warn);
-  if (ctx.clusterIPs.length === 0) {
-    return { ok: false, skipped: 'no IPv4 ClusterIP (IPv6 not yet supported, or none allocated)' };
-  }
+  if (ctx.families.length === 0) return { ok: false, skipped: 'no ClusterIP allocated' };
 
   const own = slicesOf(slices, ns, svc.metadata!.name!);
   const epCtx = { nodeName: opts.nodeName, publishNotReady: svc.spec!.publishNotReadyAddresses === true, warn };
   const frontends: FrontendSpec[] = [];
-  const localReady = new Set<string>();
+  // Per family: a dual-stack pod is one endpoint in each family's slices, not two (kube-proxy's
+  // health check server counts one family's endpoints).
+  const localReady = new Map<Family, Set<string>>(ctx.families.map((fc) => [fc.family, new Set<string>()]));
   const seen = new Set<string>();
   for (const p of svc.spec!.ports!) {
     const proto = protocolOf(p, warn);
     if (!proto) continue;
-    const eps = endpointsForPort(own, p.name ?? '', proto, epCtx);
-    for (const ep of eps) if (ep.local && ep.ready) localReady.add(ep.addr);
-    frontends.push(...portFrontends(ctx, p, proto, eps, warn, seen));
+    for (const fc of ctx.families) {
+      const eps = endpointsForPort(own, p.name ?? '', proto, fc.family, epCtx);
+      for (const ep of eps) if (ep.local && ep.ready) localReady.get(fc.family)!.add(ep.addr);
+      frontends.push(...portFrontends(ctx, fc, p, proto, eps, warn, seen));
+    }
   }
 
-  const service: ServiceSpec = { key, type: ctx.type, frontends, localReadyEndpoints: localReady.size, warnings: [...warnings] };
+  const service: ServiceSpec = { key, type: ctx.type, frontends, localReadyEndpoints: Math.max(0, ...[...localReady.values()].map((s) => s.size)), warnings: [...warnings] };
   const hc = svc.spec!.healthCheckNodePort;
   if (ctx.type === 'LoadBalancer' && ctx.eTPLocal && hc) service.healthCheckNodePort = hc;
   return { ok: true, service };

@@ -1,6 +1,9 @@
 // Desired state: what model.translate() produces from Kubernetes objects and what the
 // reconciler writes into the maps. Plain data only.
 
+import type { Family } from './ip.js';
+
+export type { Family };
 export type Protocol = 'TCP' | 'UDP';
 export type FrontendType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalIP';
 /** internal: traffic from pods on this node (tc); external: traffic arriving on a device (XDP). */
@@ -13,7 +16,8 @@ export type Scope = 'external' | 'internal';
 export type BackendState = 'active' | 'terminating' | 'draining';
 
 export interface BackendSpec {
-  addr: string; // IPv4 dotted quad (IPv6 later, same shape)
+  /** canonical text: IPv4 dotted quad or RFC 5952 IPv6, of the frontend's family */
+  addr: string;
   port: number;
   state: BackendState;
   /** chosen for new flows of this frontend (after policy, readiness fallback, topology hints) */
@@ -35,8 +39,10 @@ export interface FrontendSpec {
   service: string;
   portName: string;
   type: FrontendType;
-  /** null for NodePort: every node address */
+  /** null for NodePort: every node address of the family */
   addr: string | null;
+  /** the frontend's and its backends' address family; translate() always sets it, absent = 4 */
+  family?: Family;
   port: number;
   proto: Protocol;
   scope: Scope;

@@ -5,7 +5,8 @@
 // the fields the datapath depends on; objects that came through a real API server always pass.
 // Each rule takes plain JSON as well as typed objects: a field of the wrong type is a reason.
 import type { V1EndpointSlice, V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { isIPv4, isIPv6, ipv4ToNumber, ipv4Net, inIpv4Net } from './ip.js';
+import { isIPv4, isIPv6, inCidr } from './ip.js';
+import { familiesProblem } from './families.js';
 
 /** Label that ties an EndpointSlice to its Service (same namespace). */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -116,7 +117,7 @@ export function checkIdentity(svc: V1Service): string | null {
 
 /** Why a proxied Service (not ExternalName, not headless) is invalid; null when it is valid. */
 export function validateService(svc: V1Service): string | null {
-  return checkIdentity(svc) ?? checkPorts(svc.spec!.ports) ?? checkAddresses(svc) ?? checkPolicies(svc);
+  return checkIdentity(svc) ?? checkPorts(svc.spec!.ports) ?? checkAddresses(svc) ?? familiesProblem(svc.spec!) ?? checkPolicies(svc);
 }
 
 /** Why this Service (with a valid identity) creates no datapath state at all, or null. */
@@ -128,7 +129,8 @@ export function skipReason(svc: V1Service): string | null {
   }
   if (LABEL_HEADLESS in labels) return `label ${LABEL_HEADLESS}: headless Service`;
   const primary = svc.spec!.clusterIPs?.[0] ?? svc.spec!.clusterIP;
-  if (primary === 'None') return 'headless Service (clusterIP None)';
+  // 'None' beside an address is no headless Service but an invalid one (validateService says why).
+  if (primary === 'None' && (svc.spec!.clusterIPs?.length ?? 1) <= 1) return 'headless Service (clusterIP None)';
   return null;
 }
 
@@ -173,19 +175,22 @@ export function sliceProblem(slice: V1EndpointSlice): string | null {
 // Endpoint addresses the API server refuses (validateNonSpecialIP: unspecified, loopback,
 // link-local, link-local multicast), plus the rest of multicast and the limited broadcast,
 // which no pod can hold either. As a backend each one sends new flows nowhere, or to the node.
-const SPECIAL_IPV4: ReadonlyArray<readonly [string, string]> = [
+const SPECIAL: ReadonlyArray<readonly [string, string]> = [
   ['0.0.0.0/8', 'unspecified ("this network")'],
   ['127.0.0.0/8', 'loopback'],
   ['169.254.0.0/16', 'link-local'],
   ['224.0.0.0/4', 'multicast'],
   ['255.255.255.255/32', 'broadcast'],
+  ['::/128', 'unspecified'],
+  ['::1/128', 'loopback'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+  ['::ffff:0:0/96', 'IPv4-mapped'],
 ];
-const SPECIAL_NETS = SPECIAL_IPV4.map(([cidr, what]) => ({ net: ipv4Net(cidr)!, what, cidr }));
 
-/** Why an EndpointSlice IPv4 address cannot be a backend (an address no pod can hold); null when it can. */
+/** Why an EndpointSlice address cannot be a backend (an address no pod can hold); null when it can. */
 export function endpointAddressProblem(addr: string): string | null {
-  const n = ipv4ToNumber(addr);
-  if (n === null) return 'is not an IPv4 address';
-  const hit = SPECIAL_NETS.find(({ net }) => inIpv4Net(n, net));
-  return hit ? `is ${hit.what} (${hit.cidr}); the API server refuses such endpoints` : null;
+  if (!isIPv4(addr) && !isIPv6(addr)) return 'is not an IP address';
+  const hit = SPECIAL.find(([cidr]) => inCidr(addr, cidr));
+  return hit ? `is ${hit[1]} (${hit[0]}); no pod holds such an address` : null;
 }

@@ -153,7 +153,7 @@ describe('status API of a running agent', () => {
     assert.ok(lb, JSON.stringify(web.frontends));
     assert.deepEqual(lb.backends.filter((b: any) => b.selectable).map((b: any) => b.addr), [topo.pods[0].ip]);
     const table = await cli(['services', '--socket', sock]);
-    assert.match(table.stdout, new RegExp(`^shop/web\\s+LoadBalancer\\s+${LB_IP.replace(/\./g, '\\.')}\\s+${LB_IP.replace(/\./g, '\\.')}:80\\s+TCP\\s+external`, 'm'));
+    assert.match(table.stdout, new RegExp(`^shop/web\\s+LoadBalancer\\s+${LB_IP.replace(/\./g, '\\.')}\\s+${LB_IP.replace(/\./g, '\\.')}:80\\s+IPv4\\s+TCP\\s+external`, 'm'));
   });
 
   test('xlb maps decodes the kernel state for the Service', async () => {
@@ -181,7 +181,7 @@ describe('status API of a running agent', () => {
     assert.ok(row.bytes > 0);
     const m = await topo.curl('client', `http://${node1}:${METRICS}/metrics`);
     assert.equal(m.status, 200, m.error);
-    assert.match(m.body, /^xlb_service_new_flows_total\{service="shop\/web",frontend="[^"]+"\} [1-9]\d*$/m);
+    assert.match(m.body, /^xlb_service_new_flows_total\{service="shop\/web",frontend="[^"]+",ip_family="IPv4"\} [1-9]\d*$/m);
     assert.match(m.body, /^xlb_map_entries\{map="[^"]+"\} [1-9]\d*$/m);
     assert.match(m.body, /^xlb_sync_proxy_rules_last_timestamp_seconds [1-9][\d.e+]*$/m);
     assert.match(m.body, /^xlb_sync_proxy_rules_duration_seconds_count [1-9]\d*$/m);

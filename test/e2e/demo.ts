@@ -30,6 +30,8 @@ const LB_POOL = '198.18.0.100-198.18.0.101';
 const LB = { app1: '', app2: '' };
 const CIP = { app1: '10.96.0.11', app2: '10.96.0.12' };
 const NODEPORT = { app1: 30081, app2: 30082 };
+/** A dual-stack ClusterIP Service in front of app1: one ClusterIP per family (IPv6 traffic comes with the IPv6 datapath). */
+const DUAL: SvcDef = { name: 'app1-dual', clusterIP: '10.96.0.13', clusterIP6: 'fd00:96::13', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
 /** Requests a step may add until a second pod answers (see requests()). */
 const ROTATE = 24;
 
@@ -157,7 +159,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     step('1', 'Two nodes, app1 and app2 with three pods each (network namespaces on this machine)');
-    topo = await buildTopology({ tag: 'demo', apps: ['app1', 'app2'], podsPerNode: 2 });
+    topo = await buildTopology({ tag: 'demo', apps: ['app1', 'app2'], podsPerNode: 2, dualStack: true });
     // No route for Service addresses: the LoadBalancer ones are announced on the segment.
     await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
     // Three pods per app are the Deployment's replicas; the fourth namespace stays idle.
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
     const eps = (app: 'app1' | 'app2', f: (p: TopoPod) => Partial<EpDef> = () => ({})): EpDef[] => pods[app].map((pod) => ({ pod, ...f(pod) }));
     cluster.apply(svc('app1', 'NodePort'), eps('app1'));
     cluster.apply(svc('app2', 'NodePort'), eps('app2'));
+    cluster.apply(DUAL, eps('app1'));
     say(`  Services and EndpointSlices are ordinary YAML in ${cluster.dir}:`);
     say(readFileSync(join(cluster.dir, 'app1.yaml'), 'utf8').split('\n').slice(0, 14).map((l) => `    ${l}`).join('\n') + '\n    ...');
     for (const n of topo.nodes) {
@@ -218,7 +221,11 @@ async function main(): Promise<void> {
 
     step('6', 'What xlb programmed on node1');
     show('xlb services --socket ' + cluster.socket('node1'));
-    say((await cluster.cli('node1', ['services'])).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+    const programmed = await cluster.cli('node1', ['services']);
+    say(programmed.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+    say(`  ${DUAL.name} is dual-stack: a ClusterIP in each family, each fed by that family's EndpointSlice.`);
+    check(programmed.includes(`${DUAL.clusterIP}:80`) && programmed.includes(`[${DUAL.clusterIP6}]:80`),
+      `xlb services shows ${DUAL.name} in both families (${DUAL.clusterIP}:80 and [${DUAL.clusterIP6}]:80)`);
     show('xlb status --socket ' + cluster.socket('node1'));
     say((await cluster.cli('node1', ['status'])).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
 

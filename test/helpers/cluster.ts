@@ -25,6 +25,9 @@ export interface SvcDef {
   iTP?: 'Cluster' | 'Local';
   affinitySec?: number;
   sourceRanges?: string[];
+  /** dual stack: the IPv6 ClusterIP (ipFamilies IPv4, IPv6; RequireDualStack) and an IPv6 LoadBalancer address */
+  clusterIP6?: string;
+  lbIP6?: string;
 }
 export interface EpDef { pod: TopoPod; ready?: boolean; serving?: boolean; terminating?: boolean }
 
@@ -35,7 +38,8 @@ export function serviceObj(d: SvcDef): KObj {
   const spec: KObj = {
     type: d.type ?? 'ClusterIP',
     clusterIP: d.clusterIP,
-    clusterIPs: [d.clusterIP],
+    clusterIPs: d.clusterIP6 ? [d.clusterIP, d.clusterIP6] : [d.clusterIP],
+    ...(d.clusterIP6 ? { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' } : {}),
     ports: d.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP', ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
   };
   if (d.externalIPs) spec.externalIPs = d.externalIPs;
@@ -47,18 +51,20 @@ export function serviceObj(d: SvcDef): KObj {
   }
   if (d.sourceRanges) spec.loadBalancerSourceRanges = d.sourceRanges;
   const obj: KObj = { apiVersion: 'v1', kind: 'Service', metadata: { name: d.name, namespace: d.ns ?? 'default' }, spec };
-  if (d.lbIP) obj.status = { loadBalancer: { ingress: [{ ip: d.lbIP }] } };
+  const ingress = [d.lbIP, d.lbIP6].filter((ip) => ip).map((ip) => ({ ip }));
+  if (ingress.length) obj.status = { loadBalancer: { ingress } };
   return obj;
 }
 
-export function sliceObj(d: SvcDef, eps: EpDef[]): KObj {
+/** The Service's EndpointSlice of one family (IPv6: the pods' ip6, a dual-stack topology's). */
+export function sliceObj(d: SvcDef, eps: EpDef[], family: 4 | 6 = 4): KObj {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name: `${d.name}-abc12`, namespace: d.ns ?? 'default', labels: { 'kubernetes.io/service-name': d.name } },
-    addressType: 'IPv4',
+    metadata: { name: `${d.name}-${family === 6 ? 'v6' : ''}abc12`, namespace: d.ns ?? 'default', labels: { 'kubernetes.io/service-name': d.name } },
+    addressType: family === 6 ? 'IPv6' : 'IPv4',
     endpoints: eps.map((e) => ({
-      addresses: [e.pod.ip],
+      addresses: [family === 6 ? e.pod.ip6 : e.pod.ip],
       nodeName: e.pod.node,
       targetRef: { kind: 'Pod', name: e.pod.name, namespace: d.ns ?? 'default' },
       conditions: { ready: e.ready ?? true, serving: e.serving ?? (e.ready ?? true), terminating: e.terminating ?? false },
@@ -67,8 +73,9 @@ export function sliceObj(d: SvcDef, eps: EpDef[]): KObj {
   };
 }
 
-export function nodeObj(name: string, ip: string, labels: Record<string, string> = {}): KObj {
-  return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, status: { addresses: [{ type: 'InternalIP', address: ip }] } };
+export function nodeObj(name: string, ip: string, labels: Record<string, string> = {}, ip6?: string): KObj {
+  const addresses = [ip, ip6].filter((a) => a).map((address) => ({ type: 'InternalIP', address }));
+  return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, status: { addresses } };
 }
 
 export interface AgentHandle {
@@ -128,7 +135,7 @@ export class XlbCluster {
     this.dir = join(this.work, 'manifests');
     mkdirSync(this.dir);
     this.bpffs = `/run/${topo.set.prefix}-bpffs`;
-    const nodes = topo.nodes.map((n) => nodeObj(n.name, n.ip));
+    const nodes = topo.nodes.map((n) => nodeObj(n.name, n.ip, {}, n.ip6));
     this.write('nodes.yaml', nodes);
   }
 
@@ -150,9 +157,9 @@ export class XlbCluster {
     rmSync(join(this.dir, file), { force: true });
   }
 
-  /** A Service and its EndpointSlice in `<name>.yaml`. */
+  /** A Service and its EndpointSlice (a dual-stack one: one per family) in `<name>.yaml`. */
   apply(d: SvcDef, eps: EpDef[]): void {
-    this.write(`${d.name}.yaml`, [serviceObj(d), sliceObj(d, eps)]);
+    this.write(`${d.name}.yaml`, [serviceObj(d), sliceObj(d, eps), ...(d.clusterIP6 ? [sliceObj(d, eps, 6)] : [])]);
   }
 
   /**

@@ -26,7 +26,7 @@ export interface SockResult {
 
 function udp(addr: string, port: number, payload: string, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(net.isIPv6(addr) ? 'udp6' : 'udp4');
     const timer = setTimeout(() => { sock.close(); resolve(null); }, timeoutMs);
     sock.on('message', (msg) => { clearTimeout(timer); sock.close(); resolve(msg.toString()); });
     sock.on('error', () => { clearTimeout(timer); sock.close(); resolve(null); });

@@ -25,17 +25,23 @@ const DEFAULT_LIFETIME_S = 1800;
 // ---------- the server process ----------
 
 function serve(name: string, httpPort: number, udpPort: number): Promise<void> {
-  const server = http.createServer((req, res) => {
+  const answer: http.RequestListener = (req, res) => {
     const body = req.url === '/ip' ? `${(req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')}\n` : `Hello, ${name}\n`;
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
     res.end(body);
-  });
+  };
+  const [server, server6] = [http.createServer(answer), http.createServer(answer)];
   server.keepAliveTimeout = 1000;
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (msg, rinfo) => udp.send(`${name}:${msg.toString()}`, rinfo.port, rinfo.address));
+  server6.keepAliveTimeout = 1000;
+  // IPv4 and IPv6 on separate sockets (IPv6-only), so IPv4 peers look exactly as before.
+  const echo = (sock: dgram.Socket) => sock.on('message', (msg, rinfo) => sock.send(`${name}:${msg.toString()}`, rinfo.port, rinfo.address));
+  const udp = echo(dgram.createSocket('udp4'));
+  const udp6 = echo(dgram.createSocket({ type: 'udp6', ipv6Only: true }));
   return Promise.all([
     new Promise<void>((res, rej) => { server.once('error', rej); server.listen(httpPort, '0.0.0.0', res); }),
+    new Promise<void>((res, rej) => { server6.once('error', rej); server6.listen({ port: httpPort, host: '::', ipv6Only: true }, res); }),
     new Promise<void>((res, rej) => { udp.once('error', rej); udp.bind(udpPort, '0.0.0.0', res); }),
+    new Promise<void>((res, rej) => { udp6.once('error', rej); udp6.bind(udpPort, '::', res); }),
   ]).then(() => undefined);
 }
 

@@ -13,6 +13,12 @@
 //
 // Pods: each app gets `podsPerNode` pods on EACH node, numbered <app>-1, <app>-2, ... and
 // placed alternately on node1, node2, node1, ... (so odd numbers on node1, even on node2).
+//
+// Dual stack (`dualStack: true`) adds the same plan in IPv6, ULA addresses (fd00::/8) only, each
+// added `nodad` (no duplicate address detection to wait for): the bridge subnet fd00:18::/64
+// (client ::1, nodes ::11 and ::12), pod CIDRs fd00:244:<node>::/64, pods' default route via
+// fe80::1 (a static neighbour for the host-side veth, as 169.254.1.1 in IPv4), IPv6 forwarding
+// on the nodes. Sysctls are set inside the namespaces only.
 import { NetnsSet, Netns, run } from './netns.js';
 
 export const CLIENT_IP = '198.18.0.1';
@@ -22,19 +28,27 @@ export const POD_CIDRS = ['10.244.1.0/24', '10.244.2.0/24'] as const;
 export const SERVICE_VIP_RANGE = '198.18.100.0/24';
 const POD_GATEWAY = '169.254.1.1';
 
-export interface TopoNode { name: string; ns: Netns; ip: string; podCidr: string; device: 'eth0' }
-export interface TopoPod { name: string; app: string; node: string; ns: Netns; ip: string; hostIf: string }
+export const CLIENT_IP6 = 'fd00:18::1';
+export const NODE_IPS6 = ['fd00:18::11', 'fd00:18::12'] as const;
+export const POD_CIDRS6 = ['fd00:244:1::/64', 'fd00:244:2::/64'] as const;
+/** Where the client sends IPv6 LoadBalancer IPs / externalIPs by default. */
+export const SERVICE_VIP_RANGE6 = 'fd00:18:100::/64';
+const POD_GATEWAY6 = 'fe80::1';
+
+/** ip6/podCidr6: set on a dual-stack topology only */
+export interface TopoNode { name: string; ns: Netns; ip: string; podCidr: string; device: 'eth0'; ip6?: string; podCidr6?: string }
+export interface TopoPod { name: string; app: string; node: string; ns: Netns; ip: string; hostIf: string; ip6?: string }
 export interface CurlResult { status: number; body: string; ms: number; error?: string }
 
 export interface Topology {
-  client: { ns: Netns; ip: string };
+  client: { ns: Netns; ip: string; ip6?: string };
   bridge: Netns;
   nodes: TopoNode[];
   pods: TopoPod[];
   set: NetnsSet;
   /** The namespace for 'client', 'br', 'node1', 'node2' or a pod name. */
   nsFor(name: string): Netns;
-  /** Route `prefix` from the client via node `nodeIndex` (0-based). */
+  /** Route `prefix` (either family) from the client via node `nodeIndex` (0-based). */
   setClientRoute(prefix: string, nodeIndex: number): Promise<void>;
   /** HTTP GET from inside `ns`; status 0 (and `error`) when no HTTP answer came. */
   curl(ns: Netns | string, url: string, opts?: { timeoutMs?: number }): Promise<CurlResult>;
@@ -43,7 +57,7 @@ export interface Topology {
   teardown(): Promise<void>;
 }
 
-export interface TopologyOptions { tag: string; podsPerNode?: number; apps?: string[] }
+export interface TopologyOptions { tag: string; podsPerNode?: number; apps?: string[]; dualStack?: boolean }
 
 /** Build the topology; on failure everything already made is torn down before rethrowing. */
 export async function buildTopology(opts: TopologyOptions): Promise<Topology> {
@@ -64,15 +78,17 @@ async function build(set: NetnsSet, opts: TopologyOptions): Promise<Topology> {
   await bridge.ip('link', 'add', 'br0', 'type', 'bridge');
   await bridge.ip('link', 'set', 'br0', 'up');
 
+  const v6 = opts.dualStack === true;
   const client = await set.add('client');
-  await attachToBridge(set, bridge, client, 'vclient', `${CLIENT_IP}/24`);
+  await attachToBridge(set, bridge, client, 'vclient', `${CLIENT_IP}/24`, v6 ? `${CLIENT_IP6}/64` : undefined);
   const nodes: TopoNode[] = [];
   for (let i = 0; i < NODE_IPS.length; i++) {
     const name = `node${i + 1}`;
     const ns = await set.add(name);
-    await attachToBridge(set, bridge, ns, `v${name}`, `${NODE_IPS[i]}/24`);
-    await sysctls(ns, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0']);
-    nodes.push({ name, ns, ip: NODE_IPS[i], podCidr: POD_CIDRS[i], device: 'eth0' });
+    await attachToBridge(set, bridge, ns, `v${name}`, `${NODE_IPS[i]}/24`, v6 ? `${NODE_IPS6[i]}/64` : undefined);
+    await sysctls(ns, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0',
+      ...(v6 ? ['net.ipv6.conf.all.forwarding=1'] : [])]);
+    nodes.push({ name, ns, ip: NODE_IPS[i], podCidr: POD_CIDRS[i], device: 'eth0', ...(v6 ? { ip6: NODE_IPS6[i], podCidr6: POD_CIDRS6[i] } : {}) });
   }
   for (let i = 0; i < nodes.length; i++) {
     for (let j = 0; j < nodes.length; j++) {
@@ -84,8 +100,10 @@ async function build(set: NetnsSet, opts: TopologyOptions): Promise<Topology> {
     // Services without endpoints) instead of dying in the routing lookup. The client does
     // not forward, so such packets end there.
     await nodes[i].ns.ip('route', 'add', 'default', 'via', CLIENT_IP, 'dev', 'eth0');
+    if (v6) await routes6(client, nodes, i);
   }
   await client.ip('route', 'add', SERVICE_VIP_RANGE, 'via', nodes[0].ip, 'dev', 'eth0');
+  if (v6) await client.ip('-6', 'route', 'add', SERVICE_VIP_RANGE6, 'via', nodes[0].ip6!, 'dev', 'eth0');
 
   const pods: TopoPod[] = [];
   const perNodeCount = nodes.map(() => 0);
@@ -99,10 +117,20 @@ async function build(set: NetnsSet, opts: TopologyOptions): Promise<Topology> {
   return makeTopology(set, bridge, client, nodes, pods);
 }
 
-async function attachToBridge(set: NetnsSet, bridge: Netns, ns: Netns, brSide: string, cidr: string): Promise<void> {
+/** Node i's IPv6 routes as its IPv4 ones: the other nodes' pod CIDRs, default via the client; and the client's to node i's pods. */
+async function routes6(client: Netns, nodes: TopoNode[], i: number): Promise<void> {
+  for (let j = 0; j < nodes.length; j++) {
+    if (i !== j) await nodes[i].ns.ip('-6', 'route', 'add', nodes[j].podCidr6!, 'via', nodes[j].ip6!, 'dev', 'eth0');
+  }
+  await client.ip('-6', 'route', 'add', nodes[i].podCidr6!, 'via', nodes[i].ip6!, 'dev', 'eth0');
+  await nodes[i].ns.ip('-6', 'route', 'add', 'default', 'via', CLIENT_IP6, 'dev', 'eth0');
+}
+
+async function attachToBridge(set: NetnsSet, bridge: Netns, ns: Netns, brSide: string, cidr: string, cidr6?: string): Promise<void> {
   await set.veth(ns, 'eth0', bridge, brSide);
   await bridge.ip('link', 'set', brSide, 'master', 'br0', 'up');
   await ns.ip('addr', 'add', cidr, 'dev', 'eth0');
+  if (cidr6) await ns.ip('-6', 'addr', 'add', cidr6, 'dev', 'eth0', 'nodad');
   await ns.ip('link', 'set', 'eth0', 'up');
 }
 
@@ -132,7 +160,15 @@ async function addPod(set: NetnsSet, node: TopoNode, nodeNo: number, podIdx: num
   await ns.ip('route', 'add', 'default', 'via', POD_GATEWAY, 'dev', 'eth0');
   await node.ns.ip('route', 'add', `${ip}/32`, 'dev', hostIf);
   await node.ns.ip('neigh', 'add', ip, 'lladdr', podMac, 'dev', hostIf, 'nud', 'permanent');
-  return { name, app, node: node.name, ns, ip, hostIf };
+  if (!node.podCidr6) return { name, app, node: node.name, ns, ip, hostIf };
+  const ip6 = `${node.podCidr6.split('::')[0]}::${10 + podIdx}`;
+  await ns.ip('-6', 'addr', 'add', `${ip6}/128`, 'dev', 'eth0', 'nodad');
+  await ns.ip('-6', 'neigh', 'add', POD_GATEWAY6, 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
+  await ns.ip('-6', 'route', 'add', 'default', 'via', POD_GATEWAY6, 'dev', 'eth0');
+  await node.ns.ip('-6', 'addr', 'add', `${POD_GATEWAY6}/64`, 'dev', hostIf, 'nodad');
+  await node.ns.ip('-6', 'route', 'add', `${ip6}/128`, 'dev', hostIf);
+  await node.ns.ip('-6', 'neigh', 'add', ip6, 'lladdr', podMac, 'dev', hostIf, 'nud', 'permanent');
+  return { name, app, node: node.name, ns, ip, hostIf, ip6 };
 }
 
 function makeTopology(set: NetnsSet, bridge: Netns, client: Netns, nodes: TopoNode[], pods: TopoPod[]): Topology {
@@ -147,7 +183,7 @@ function makeTopology(set: NetnsSet, bridge: Netns, client: Netns, nodes: TopoNo
   const resolve = (ns: Netns | string): Netns => (typeof ns === 'string' ? nsFor(ns) : ns);
   let torn = false;
   return {
-    client: { ns: client, ip: CLIENT_IP },
+    client: { ns: client, ip: CLIENT_IP, ...(nodes[0]?.ip6 ? { ip6: CLIENT_IP6 } : {}) },
     bridge,
     nodes,
     pods,
@@ -156,7 +192,9 @@ function makeTopology(set: NetnsSet, bridge: Netns, client: Netns, nodes: TopoNo
     setClientRoute: async (prefix, nodeIndex) => {
       const node = nodes[nodeIndex];
       if (!node) throw new Error(`topology: no node with index ${nodeIndex}`);
-      await client.ip('route', 'replace', prefix, 'via', node.ip, 'dev', 'eth0');
+      const via = prefix.includes(':') ? node.ip6 : node.ip;
+      if (!via) throw new Error(`topology: node ${node.name} has no IPv6 address (build with dualStack: true)`);
+      await client.ip('route', 'replace', prefix, 'via', via, 'dev', 'eth0');
     },
     curl: (ns, url, o = {}) => curlIn(resolve(ns), url, o.timeoutMs ?? 3000),
     udpEcho: (ns, addr, port, payload, timeoutMs = 2000) => udpEchoIn(resolve(ns), addr, port, payload, timeoutMs),

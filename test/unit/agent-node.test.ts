@@ -50,8 +50,19 @@ const link = (name: string, addrs: string[], broadcasts: string[] = []): LinkInf
 test('node addresses: the Node\'s and the devices\', broadcasts that are no address, SNAT from the Node first', () => {
   const links = [link('eth0', ['10.0.0.5', '10.0.0.255'], ['10.0.0.255', '10.1.255.255']), link('eth1', ['192.0.2.9'], ['192.0.2.255'])];
   assert.deepEqual(nodeAddresses(['198.51.100.1'], links, ['eth0']), {
-    addrs: ['198.51.100.1', '10.0.0.5', '10.0.0.255'], broadcasts: ['10.1.255.255'], snatAddr: '198.51.100.1',
+    addrs: ['198.51.100.1', '10.0.0.5', '10.0.0.255'], broadcasts: ['10.1.255.255'], snatAddr: '198.51.100.1', snatAddr6: null,
   });
   assert.equal(nodeAddresses([], links, ['eth1']).snatAddr, '192.0.2.9', 'no Node address: a device\'s');
   assert.equal(nodeAddresses([], links, []).snatAddr, null);
+});
+
+test('node addresses of both families: a SNAT address per family, the Node\'s first of it, else a device\'s', () => {
+  const links = [link('eth0', ['10.0.0.5', 'fd00:1::5']), link('eth1', ['fd00:2::9'])];
+  assert.deepEqual(nodeAddresses(['fd00:9::1', '198.51.100.1'], links, ['eth0']), {
+    addrs: ['fd00:9::1', '198.51.100.1', '10.0.0.5', 'fd00:1::5'], broadcasts: [], snatAddr: '198.51.100.1', snatAddr6: 'fd00:9::1',
+  });
+  const fromDevices = nodeAddresses([], links, ['eth0', 'eth1']);
+  assert.deepEqual([fromDevices.snatAddr, fromDevices.snatAddr6], ['10.0.0.5', 'fd00:1::5']);
+  const v4only = nodeAddresses(['198.51.100.1'], [link('eth0', ['10.0.0.5'])], ['eth0']);
+  assert.equal(v4only.snatAddr6, null, 'no IPv6 address: reported as none, no crash');
 });

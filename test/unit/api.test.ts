@@ -133,7 +133,7 @@ describe('status API server', () => {
   test('GetStats returns per-frontend counters, drops by reason and conntrack fill', async () => {
     const [s] = await collect<any>(client.GetStats({}));
     assert.equal(s.total, 2);
-    assert.deepEqual(s.services[0], { service: 'default/web', frontend: '10.96.0.10:80/TCP', packets: 1200, bytes: 3_500_000, newFlows: 40 });
+    assert.deepEqual(s.services[0], { service: 'default/web', frontend: '10.96.0.10:80/TCP', packets: 1200, bytes: 3_500_000, newFlows: 40, ipFamily: 'IPv4' });
     assert.deepEqual(s.drops, { no_backend: 3, malformed: 1 });
     assert.deepEqual(s.conntrack, { entries: 47, max: 65536 });
   });

@@ -122,10 +122,10 @@ describe('xlb CLI against a running agent', () => {
     assert.equal(r.code, 0, r.stderr);
     const t = tableAt(r.stdout, 'SERVICE');
     assert.equal(t.length, 4);
-    assert.match(t[1], /^default\/web\s+ClusterIP\s+<none>\s+10\.96\.0\.10:80\s+TCP\s+internal\s+1\/2\s+1\s+random\s+10\.244\.1\.5:8080$/);
-    assert.match(t[2], /^shop\/lb\s+LoadBalancer\s+192\.0\.2\.10\s+192\.0\.2\.10:53\s+UDP\s+external\s+1\/1\s+1\s+maglev,local,affinity=10800s,ranges=1\s+10\.244\.1\.9:5353$/);
-    assert.match(t[3], /^shop\/lb\s+NodePort\s+192\.0\.2\.10\s+\*:30053\s+UDP/);
-    for (const h of ['TYPE', 'EXTERNAL-IP', 'FRONTEND', 'PROTO', 'SCOPE', 'POLICY', 'ENDPOINTS']) {
+    assert.match(t[1], /^default\/web\s+ClusterIP\s+<none>\s+10\.96\.0\.10:80\s+IPv4\s+TCP\s+internal\s+1\/2\s+1\s+random\s+10\.244\.1\.5:8080$/);
+    assert.match(t[2], /^shop\/lb\s+LoadBalancer\s+192\.0\.2\.10\s+192\.0\.2\.10:53\s+IPv4\s+UDP\s+external\s+1\/1\s+1\s+maglev,local,affinity=10800s,ranges=1\s+10\.244\.1\.9:5353$/);
+    assert.match(t[3], /^shop\/lb\s+NodePort\s+192\.0\.2\.10\s+\*:30053\s+IPv4\s+UDP/);
+    for (const h of ['TYPE', 'EXTERNAL-IP', 'FRONTEND', 'FAMILY', 'PROTO', 'SCOPE', 'POLICY', 'ENDPOINTS']) {
       const at = t[0].indexOf(h);
       assert.deepEqual(columnStart(t, h), [at, at, at], `column ${h} aligned`);
     }
@@ -341,7 +341,7 @@ describe('xlb CLI against an agent with 100,000 frontends', () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
     assert.equal(lines.length, N + 1);
-    assert.match(lines[1]!, /^ns-0\/svc-0\s+ClusterIP\s+<none>\s+10\.96\.0\.0:80\s+TCP/);
+    assert.match(lines[1]!, /^ns-0\/svc-0\s+ClusterIP\s+<none>\s+10\.96\.0\.0:80\s+IPv4\s+TCP/);
     const j = await xlb(['services', '--socket', sock, '-o', 'json'], { timeoutMs: 120_000 });
     assert.equal(j.code, 0, j.stderr);
     assert.ok(j.stdout.length > 8 << 20, `${j.stdout.length} bytes of JSON`);

@@ -73,3 +73,12 @@ test('every frontend kind clashes by address, port, protocol and scope, not by n
   assert.equal(c.lost('default/c').length, 2);
   assert.equal(c.owner(fe(a, 'ClusterIP', 'internal'))?.key, 'default/a');
 });
+
+test('a nodePort of one family does not clash with the same nodePort of the other family', () => {
+  const v6 = ok(svc({ type: 'NodePort', clusterIP: 'fd00:96::3', clusterIPs: ['fd00:96::3'], ipFamilies: ['IPv6'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] }, { name: 'v6' }));
+  const c = new FrontendClaims();
+  c.set(claimRank('default/a', OLD), a);
+  c.set(claimRank('default/v6', NEW), v6);
+  assert.deepEqual(types(c.owned('default/v6')), ['ClusterIP', 'NodePort'], 'its own wildcard ([::]:30080), no clash with a\'s *:30080');
+  assert.deepEqual(c.owned('default/v6')!.warnings, []);
+});

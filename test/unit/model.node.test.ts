@@ -7,12 +7,12 @@ import { node } from './model.fixtures.js';
 
 // NodeStatus.addresses: "List of addresses reachable to the node." Only InternalIP and
 // ExternalIP are packet destinations; Hostname/InternalDNS are names.
-test('nodeInfo keeps IPv4 InternalIP/ExternalIP addresses, the zone label and all labels', () => {
+test('nodeInfo keeps InternalIP/ExternalIP addresses of both families (canonical), the zone label and all labels', () => {
   const n = nodeInfo(node({
     zone: 'zone-a',
     addrs: [
       { type: 'InternalIP', address: '192.168.1.10' },
-      { type: 'InternalIP', address: 'fd00::10' },
+      { type: 'InternalIP', address: 'FD00:0::10' },
       { type: 'ExternalIP', address: '203.0.113.10' },
       { type: 'Hostname', address: 'node-a' },
       { type: 'InternalDNS', address: 'node-a.internal' },
@@ -21,7 +21,7 @@ test('nodeInfo keeps IPv4 InternalIP/ExternalIP addresses, the zone label and al
   }));
   assert.deepEqual(n, {
     name: 'node-a',
-    addresses: ['192.168.1.10', '203.0.113.10'],
+    addresses: ['192.168.1.10', 'fd00::10', '203.0.113.10'],
     zone: 'zone-a',
     labels: { 'kubernetes.io/hostname': 'node-a', 'topology.kubernetes.io/zone': 'zone-a' },
   });
@@ -39,7 +39,10 @@ test('nodePortAddresses: all node addresses, or those inside the configured CIDR
   assert.deepEqual(nodePortAddresses(n, ['192.168.0.0/16']), ['192.168.1.10']);
   assert.deepEqual(nodePortAddresses(n, ['0.0.0.0/0']), ['192.168.1.10', '203.0.113.10']);
   assert.deepEqual(nodePortAddresses(n, ['10.0.0.0/8']), []);
-  assert.throws(() => nodePortAddresses(n, ['192.168.0.0/40']), /"192.168.0.0\/40" is not an IPv4 CIDR/);
+  assert.throws(() => nodePortAddresses(n, ['192.168.0.0/40']), /"192.168.0.0\/40" is not a CIDR/);
+  const dual = nodeInfo(node({ addrs: [{ type: 'InternalIP', address: '192.168.1.10' }, { type: 'InternalIP', address: 'fd00:1::10' }] }));
+  assert.deepEqual(nodePortAddresses(dual, ['fd00::/16']), ['fd00:1::10']);
+  assert.deepEqual(nodePortAddresses(dual, ['fd00::/16', '192.168.0.0/16']), ['192.168.1.10', 'fd00:1::10']);
 });
 
 test('IPv4 parsing is strict: four decimal octets, no leading zeros', () => {
@@ -47,7 +50,7 @@ test('IPv4 parsing is strict: four decimal octets, no leading zeros', () => {
   for (const a of ['10.96.0', '10.96.0.256', '010.96.0.1', '10.96.0.1 ', '1.2.3.4.5', '', 'a.b.c.d', '1e1.0.0.1']) assert.equal(isIPv4(a), false, a);
 });
 
-test('IPv6 recognition (for "not yet supported" versus "invalid")', () => {
+test('IPv6 recognition', () => {
   for (const a of ['::', '::1', 'fd00:10:96::a', '2001:db8:0:0:0:0:0:1', '::ffff:10.0.0.1']) assert.equal(isIPv6(a), true, a);
   for (const a of ['1:2:3:4:5:6:7:8:9', ':::', '1::2::3', 'fd00::g', '10.0.0.1', 'fe80::1%eth0']) assert.equal(isIPv6(a), false, a);
 });
@@ -56,7 +59,9 @@ test('parseCidr masks host bits like Go net.ParseCIDR and rejects bad lengths', 
   assert.deepEqual(parseCidr('10.1.2.3/8'), { ok: true, family: 4, cidr: '10.0.0.0/8' });
   assert.deepEqual(parseCidr('0.0.0.0/0'), { ok: true, family: 4, cidr: '0.0.0.0/0' });
   assert.deepEqual(parseCidr('203.0.113.7/32'), { ok: true, family: 4, cidr: '203.0.113.7/32' });
-  assert.deepEqual(parseCidr('2001:db8::/32'), { ok: true, family: 6 });
+  assert.deepEqual(parseCidr('2001:db8::/32'), { ok: true, family: 6, cidr: '2001:db8::/32' });
+  assert.deepEqual(parseCidr(' 2001:DB8:0:0:ff::1/64 '), { ok: true, family: 6, cidr: '2001:db8::/64' });
+  assert.deepEqual(parseCidr('::/0'), { ok: true, family: 6, cidr: '::/0' });
   for (const bad of ['10.0.0.0', '10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/08', '10.0.0/8', '/8', '2001:db8::/129']) {
     assert.deepEqual(parseCidr(bad), { ok: false }, bad);
   }

@@ -44,16 +44,15 @@ describe('ClusterIP', () => {
   });
 
   // clusterIPs: "This field may hold a maximum of two entries (dual-stack IPs, in either order)."
-  test('dual-stack: the IPv4 ClusterIP is programmed and IPv6 is a warning', () => {
-    const s = ok(svc({ clusterIPs: ['fd00:10:96::a', '10.96.0.10'], ipFamilies: ['IPv6', 'IPv4'] }));
-    assert.deepEqual(s.frontends.map((f) => f.addr), ['10.96.0.10', '10.96.0.10']);
-    assert.deepEqual(s.warnings, ['IPv6 not yet supported']);
+  test('dual-stack: both ClusterIPs are programmed, primary family first', () => {
+    const s = ok(svc({ clusterIP: 'fd00:10:96::a', clusterIPs: ['fd00:10:96::a', '10.96.0.10'], ipFamilies: ['IPv6', 'IPv4'], ipFamilyPolicy: 'RequireDualStack' }));
+    assert.deepEqual(s.frontends.map((f) => [f.addr, f.family]), [['fd00:10:96::a', 6], ['fd00:10:96::a', 6], ['10.96.0.10', 4], ['10.96.0.10', 4]]);
+    assert.deepEqual(s.warnings, []);
   });
 
-  test('an IPv6-only Service is skipped with a reason, not an error', () => {
-    const r = run(svc({ clusterIP: 'fd00:10:96::a', clusterIPs: ['fd00:10:96::a'] }));
-    assert.equal(r.ok, false);
-    assert.ok(!r.ok && /no IPv4 ClusterIP/.test(r.skipped) && !r.invalid);
+  test('an IPv6-only Service is programmed in IPv6 alone', () => {
+    const s = ok(svc({ clusterIP: 'fd00:10:96::a', clusterIPs: ['fd00:10:96::a'], ipFamilies: ['IPv6'] }));
+    assert.deepEqual(s.frontends.map((f) => f.id), ['default/web|http|TCP|ClusterIP|[fd00:10:96::a]:80|internal', 'default/web|http|TCP|ClusterIP|[fd00:10:96::a]:80|external']);
   });
 
   test('a Service without endpoints still has frontends (so the datapath can reject)', () => {
@@ -134,11 +133,11 @@ describe('LoadBalancer', () => {
 // externalIPs: "a list of IP addresses for which nodes in the cluster will also accept traffic
 // for this service."
 describe('externalIPs', () => {
-  test('every IPv4 externalIP gets frontends on the service port, for any Service type', () => {
+  test('every externalIP of a family the Service is served in gets frontends on the service port, for any Service type', () => {
     const s = ok(svc({ externalIPs: ['198.51.100.1', '2001:db8::1'] }), [httpSlice(ep('10.244.1.5'))]);
     assert.deepEqual(picks(fe(s, 'ExternalIP', 'external', '198.51.100.1')), ['10.244.1.5']);
     assert.equal(fe(s, 'ExternalIP', 'external').port, 80);
-    assert.deepEqual(s.warnings, ['IPv6 not yet supported']);
+    assert.deepEqual(s.warnings, ['externalIP 2001:db8::1 is IPv6, a family this Service has no ClusterIP of; ignored']);
   });
 
   // CVE-2020-8554: spec.externalIPs is served only inside the operator's --external-ip-cidrs.
@@ -279,14 +278,14 @@ describe('endpoint conditions', () => {
 
   // Endpoint.addresses: "No semantics are defined for additional addresses beyond the first,
   // and kube-proxy does not look at them." EndpointSlice.addressType: only IPv4/IPv6 are processed.
-  test('only the first address counts; IPv6 and FQDN slices are not programmed', () => {
+  test('only the first address counts; IPv6 slices do not feed IPv4 frontends, FQDN slices are not programmed', () => {
     const s = ok(svc({}), [
       slice('web-1', [{ name: 'http', port: 8080 }], [{ addresses: ['10.244.1.5', '10.244.1.99'] }]),
       slice('web-6', [{ name: 'http', port: 8080 }], [ep('fd00::5')], { addressType: 'IPv6' }),
       slice('web-f', [{ name: 'http', port: 8080 }], [ep('web.example.com')], { addressType: 'FQDN' }),
     ]);
     assert.deepEqual(fe(s, 'ClusterIP', 'internal').backends.map((b) => b.addr), ['10.244.1.5']);
-    assert.deepEqual(s.warnings, ['IPv6 not yet supported', 'EndpointSlice web-f: addressType "FQDN" ignored']);
+    assert.deepEqual(s.warnings, ['EndpointSlice web-f: addressType "FQDN" ignored']);
   });
 
   test('a malformed endpoint address is skipped and reported', () => {
@@ -616,13 +615,12 @@ describe('loadBalancerSourceRanges', () => {
     assert.deepEqual(fe(s, 'ClusterIP', 'external').sourceRanges, []);
   });
 
-  test('invalid entries are ignored with a warning; IPv6 ones are not supported yet', () => {
+  test('invalid entries are ignored with a warning; those of a family the Service is not served in, silently (kube-proxy)', () => {
     const s = ok(lb(['192.0.2.0/24', '10.0.0.0/33', 'nonsense', '2001:db8::/32']));
     assert.deepEqual(fe(s, 'LoadBalancer', 'external').sourceRanges, ['192.0.2.0/24']);
     assert.deepEqual(s.warnings, [
       'loadBalancerSourceRanges entry "10.0.0.0/33" is not a CIDR; ignored',
       'loadBalancerSourceRanges entry "nonsense" is not a CIDR; ignored',
-      'IPv6 not yet supported',
     ]);
   });
 
@@ -642,7 +640,7 @@ describe('skipped Services', () => {
     ['ExternalName', svc({ type: 'ExternalName', externalName: 'db.example.com', clusterIP: undefined, clusterIPs: undefined, ports: undefined }), /ExternalName/],
     ['service-proxy-name', svc({}, { labels: { 'service.kubernetes.io/service-proxy-name': 'other-proxy' } }), /service-proxy-name=other-proxy: another proxy owns/],
     ['headless label', svc({}, { labels: { 'service.kubernetes.io/headless': '' } }), /label service.kubernetes.io\/headless/],
-    ['no ClusterIP allocated', svc({ clusterIP: '', clusterIPs: [] }), /no IPv4 ClusterIP/],
+    ['no ClusterIP allocated', svc({ clusterIP: '', clusterIPs: [] }), /no ClusterIP allocated/],
   ];
   for (const [name, s, reason] of cases) {
     test(name, () => {

@@ -72,6 +72,7 @@ test('--lease-namespace: the flag, else the pod namespace (POD_NAMESPACE), else 
 
 test('--external-ip-cidrs: a list of CIDRs, none by default; a bad one is one clear line', () => {
   assert.deepEqual(parseAgentOptions(['--external-ip-cidrs', '203.0.113.7/24, 2001:db8::/64'], { ...KUBE_ENV }).externalIpCidrs, ['203.0.113.0/24', '2001:db8::/64']);
+  assert.deepEqual(parseAgentOptions(['--external-ip-cidrs', '2001:DB8:0:0:1::7/64,::/0'], { ...KUBE_ENV }).externalIpCidrs, ['2001:db8::/64', '::/0'], 'IPv6 normalized as IPv4 is');
   assert.throws(() => parseAgentOptions(['--external-ip-cidrs', '203.0.113.7'], { ...KUBE_ENV }),
     (e: Error) => e instanceof UsageError && /--external-ip-cidrs: '203\.0\.113\.7' is not a CIDR/.test(e.message));
 });

@@ -17,6 +17,7 @@ export interface Frontend {
   'localOnly'?: (boolean);
   'maglev'?: (boolean);
   'announcer'?: (string);
+  'ipFamily'?: (string);
 }
 
 export interface Frontend__Output {
@@ -34,4 +35,5 @@ export interface Frontend__Output {
   'localOnly': (boolean);
   'maglev': (boolean);
   'announcer': (string);
+  'ipFamily': (string);
 }

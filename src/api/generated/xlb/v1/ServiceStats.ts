@@ -8,6 +8,7 @@ export interface ServiceStats {
   'packets'?: (number | string | Long);
   'bytes'?: (number | string | Long);
   'newFlows'?: (number | string | Long);
+  'ipFamily'?: (string);
 }
 
 export interface ServiceStats__Output {
@@ -16,4 +17,5 @@ export interface ServiceStats__Output {
   'packets': (number);
   'bytes': (number);
   'newFlows': (number);
+  'ipFamily': (string);
 }

@@ -27,6 +27,8 @@ export interface StatusInfo {
   'progress'?: (_xlb_v1_Progress | null);
   'lbAddresses'?: (_xlb_v1_LbAddress)[];
   'announce'?: (_xlb_v1_Announce | null);
+  'nodeAddresses'?: (string)[];
+  'snatAddresses'?: (string)[];
 }
 
 export interface StatusInfo__Output {
@@ -45,4 +47,6 @@ export interface StatusInfo__Output {
   'progress': (_xlb_v1_Progress__Output | null);
   'lbAddresses': (_xlb_v1_LbAddress__Output)[];
   'announce': (_xlb_v1_Announce__Output | null);
+  'nodeAddresses': (string)[];
+  'snatAddresses': (string)[];
 }
