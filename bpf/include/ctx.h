@@ -12,8 +12,9 @@
 
 #define ETH_HLEN 14
 /* Highest offset any header we touch can start at: eth + IPv4 with options + ICMP + inner IPv4
- * with options + 8 bytes. Masking offsets with it gives the verifier a bounded range. */
-#define XLB_OFF_MASK 0xff
+ * with options + 8 bytes, or IPv6 with extension headers up to XLB_L4_MAX (parse.h) + ICMPv6
+ * + inner IPv6 + 8 bytes. Masking offsets with it gives the verifier a bounded range. */
+#define XLB_OFF_MASK 0x1ff
 
 struct xlb_ctx {
 	void *ctx;

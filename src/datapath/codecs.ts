@@ -18,6 +18,7 @@
 // writes it). New flows are dropped (DROP reason ct_full) while [0] - [1] >= config.ctLimit.
 
 import { randomInt } from 'node:crypto';
+import { isIPv6, SocketAddress } from 'node:net';
 import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
 import { fmix32 } from '../model/hash.js';
 
@@ -89,8 +90,8 @@ export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4 } as const;
 export const DROP_REASONS = [
   { id: 0, key: 'none', name: 'none' },
   { id: 1, key: 'truncated', name: 'truncated header' },
-  { id: 2, key: 'bad_ihl', name: 'bad IPv4 header length/version' },
-  { id: 3, key: 'ttl', name: 'TTL expired (<= 1)' },
+  { id: 2, key: 'bad_ihl', name: 'bad IPv4 header length/version, bad IPv6 version' },
+  { id: 3, key: 'ttl', name: 'TTL / hop limit expired (<= 1)' },
   { id: 4, key: 'no_endpoints', name: 'no endpoints: rejected (RST / ICMP port unreachable)' },
   { id: 5, key: 'no_local_endpoints', name: 'no local endpoints (traffic policy Local): dropped' },
   { id: 6, key: 'src_range', name: 'source not in loadBalancerSourceRanges' },
@@ -103,10 +104,11 @@ export const DROP_REASONS = [
   { id: 13, key: 'fib', name: 'FIB lookup: blackhole/unreachable/prohibit' },
   { id: 14, key: 'icmp_inner', name: 'ICMP error with unusable inner header' },
   { id: 15, key: 'bad_source', name: 'new flow from a source never answered (0/8, loopback, multicast, class E, subnet broadcast)' },
+  { id: 16, key: 'bad_csum', name: 'IPv6 UDP with checksum zero to a flow of ours' },
 ] as const;
 export type DropKey = (typeof DROP_REASONS)[number]['key'];
 export const DROP: Record<DropKey, number> = Object.fromEntries(DROP_REASONS.map((r) => [r.key, r.id])) as Record<DropKey, number>;
-export const DROP_MAX = 16;
+export const DROP_MAX = 17;
 
 // ---- struct layouts (size; member offset and size); checked against BTF by verifyLayout ----
 // Every encoder and decoder below reads its offsets from this table, so the start-time check
@@ -138,15 +140,16 @@ export const LAYOUT = {
   xlb_pod_if_value: struct(4, { flags: [0, 4] }),
   xlb_if_mac: struct(8, { mac: [0, 6] }),
   xlb_svc_stats: struct(24, { packets: [0, 8], bytes: [8, 8], new_flows: [16, 8] }),
-  xlb_frag_key: struct(12, { saddr: [0, 4], daddr: [4, 4], id: [8, 2], proto: [10, 1] }),
+  xlb_frag_key: struct(40, { saddr: [0, 16], daddr: [16, 16], id: [32, 4], proto: [36, 1] }),
   xlb_frag_value: struct(4, { sport: [0, 2], dport: [2, 2] }),
   xlb_sock_key: struct(32, { cookie: [0, 8], addr: [8, 16], port: [24, 2], proto: [26, 1], dir: [27, 1] }),
   xlb_sock_value: struct(28, { addr: [0, 16], port: [16, 2], svc_id: [20, 4], backend_id: [24, 4] }),
-  xlb_config: struct(104, {
+  xlb_config: struct(136, {
     flags: [0, 4], nodeport_min: [4, 2], nodeport_max: [6, 2], maglev_m: [8, 4], ct_limit: [12, 4], hash_seed: [16, 4],
     tcp_syn_timeout: [20, 4], tcp_est_timeout: [24, 4], tcp_fin_timeout: [28, 4], tcp_close_timeout: [32, 4],
     udp_timeout: [36, 4], snat_port_min: [40, 2], snat_port_max: [42, 2], snat_addr: [44, 16], hairpin_addr: [60, 16],
     flow_cache_gen: [76, 4], flow_cache_mask: [80, 4], udp_new_timeout: [84, 4], sock_flags: [88, 4], netns_cookie: [96, 8],
+    snat_addr6: [104, 16], hairpin_addr6: [120, 16],
   }),
 } satisfies Record<string, StructLayout>;
 export type StructName = keyof typeof LAYOUT;
@@ -186,10 +189,29 @@ export function verifyLayout(obj: BtfSource): void {
 /** Where an IPv4 address sits in a v4-mapped xlb_addr (w[3]). */
 const V4 = 12;
 
-/** 16-byte v4-mapped address; null (NodePort wildcard) is all zero. */
+/** The 16 bytes of an IPv6 address (any textual form node:net accepts). */
+function ipv6Bytes(addr: string): Buffer {
+  const b = Buffer.alloc(16);
+  const [head, tail] = new SocketAddress({ address: addr, family: 'ipv6' }).address.split('::') as [string, string?];
+  const words = (s: string | undefined) => (s ? s.split(':').flatMap((w) => (w.includes('.') ? v4Words(w) : [parseInt(w, 16)])) : []);
+  const hw = words(head);
+  const tw = words(tail);
+  [...hw, ...Array<number>(8 - hw.length - tw.length).fill(0), ...tw].forEach((w, i) => b.writeUInt16BE(w, 2 * i));
+  return b;
+}
+function v4Words(a: string): number[] {
+  const [x, y, z, w] = a.split('.').map(Number);
+  return [(x << 8) | y, (z << 8) | w];
+}
+
+/** 16-byte address: IPv4 v4-mapped, IPv6 as is; null (NodePort wildcard) is all zero. */
 export function encodeAddr(addr: string | null, buf = Buffer.alloc(LAYOUT.xlb_addr.size), off = 0): Buffer {
   buf.fill(0, off, off + LAYOUT.xlb_addr.size);
   if (addr === null) return buf;
+  if (isIPv6(addr)) {
+    ipv6Bytes(addr).copy(buf, off);
+    return buf;
+  }
   const parts = addr.split('.');
   if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
     throw new RangeError(`not an IPv4 address: '${addr}'`);
@@ -207,7 +229,7 @@ export function decodeAddr(buf: Buffer, off = 0): string | null {
   if (mapped) return `${b[V4]}.${b[V4 + 1]}.${b[V4 + 2]}.${b[V4 + 3]}`;
   const words: string[] = [];
   for (let i = 0; i < b.length; i += 2) words.push(b.readUInt16BE(i).toString(16));
-  return words.join(':');
+  return new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address; // RFC 5952 form
 }
 
 function u32(n: number): Buffer {
@@ -445,6 +467,7 @@ export interface SrcRangeKey { svcId: number; cidr: string }
 const SR = LAYOUT.xlb_src_range_key.members;
 export function encodeSrcRangeKey(k: SrcRangeKey): Buffer {
   const [addr, lenStr] = k.cidr.split('/');
+  if (isIPv6(addr)) return encodeSrcRangeKey6(k.svcId, addr, lenStr);
   const len = lenStr === undefined ? 32 : Number(lenStr);
   if (!Number.isInteger(len) || len < 0 || len > 32) throw new RangeError(`bad IPv4 CIDR '${k.cidr}'`);
   const b = Buffer.alloc(LAYOUT.xlb_src_range_key.size);
@@ -456,8 +479,22 @@ export function encodeSrcRangeKey(k: SrcRangeKey): Buffer {
   b.writeUInt32BE((host & mask) >>> 0, SR.addr + V4);
   return b;
 }
+/** IPv6 prefix: prefixlen 32 + len over all 128 bits, host bits cleared. */
+function encodeSrcRangeKey6(svcId: number, addr: string, lenStr: string | undefined): Buffer {
+  const len = lenStr === undefined ? 128 : Number(lenStr);
+  if (!Number.isInteger(len) || len < 0 || len > 128) throw new RangeError(`bad IPv6 CIDR '${addr}/${lenStr}'`);
+  const b = Buffer.alloc(LAYOUT.xlb_src_range_key.size);
+  b.writeUInt32LE(32 + len, SR.prefixlen);
+  b.writeUInt32LE(svcId, SR.svc_id);
+  encodeAddr(addr, b, SR.addr);
+  for (let bit = len; bit < 128; bit++) b[SR.addr + (bit >> 3)] &= ~(0x80 >> (bit & 7));
+  return b;
+}
 export function decodeSrcRangeKey(b: Buffer): SrcRangeKey {
-  return { svcId: b.readUInt32LE(SR.svc_id), cidr: `${decodeAddr(b, SR.addr)}/${b.readUInt32LE(SR.prefixlen) - 128}` };
+  const addr = decodeAddr(b, SR.addr);
+  const bits = b.readUInt32LE(SR.prefixlen) - 32;
+  const v4 = addr !== null && !addr.includes(':');
+  return { svcId: b.readUInt32LE(SR.svc_id), cidr: `${addr ?? '::'}/${v4 ? bits - 96 : bits}` };
 }
 export const encodeSrcRangeValue = (allow = true): Buffer => Buffer.from([allow ? 1 : 0]);
 export const decodeSrcRangeValue = (b: Buffer): boolean => b[0] !== 0;
@@ -545,19 +582,21 @@ export const encodeDropValue = (cpus: number): Buffer => Buffer.alloc(8 * cpus);
 
 export interface FragKey { saddr: string; daddr: string; id: number; proto: Proto }
 const FK = LAYOUT.xlb_frag_key.members;
-/** A bare IPv4 address (__be32), as frags keys hold it. */
-const encodeV4 = (addr: string, b: Buffer, off: number): void => { encodeAddr(addr).copy(b, off, V4, V4 + 4); };
-const decodeV4 = (b: Buffer, off: number): string => `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+/** The id as the datapath stores it: IPv4's 16-bit id in the first two bytes, IPv6's 32-bit
+ *  fragment id in all four (network order both). */
 export function encodeFragKey(k: FragKey): Buffer {
   const b = Buffer.alloc(LAYOUT.xlb_frag_key.size);
-  encodeV4(k.saddr, b, FK.saddr);
-  encodeV4(k.daddr, b, FK.daddr);
-  b.writeUInt16BE(k.id, FK.id);
+  encodeAddr(k.saddr, b, FK.saddr);
+  encodeAddr(k.daddr, b, FK.daddr);
+  if (isIPv6(k.saddr)) b.writeUInt32BE(k.id >>> 0, FK.id);
+  else b.writeUInt16BE(k.id, FK.id);
   b[FK.proto] = PROTO_NUM[k.proto];
   return b;
 }
 export function decodeFragKey(b: Buffer): FragKey {
-  return { saddr: decodeV4(b, FK.saddr), daddr: decodeV4(b, FK.daddr), id: b.readUInt16BE(FK.id), proto: protoName(b[FK.proto]) };
+  const saddr = decodeAddr(b, FK.saddr) ?? '0.0.0.0';
+  const id = saddr.includes(':') ? b.readUInt32BE(FK.id) : b.readUInt16BE(FK.id);
+  return { saddr, daddr: decodeAddr(b, FK.daddr) ?? '0.0.0.0', id, proto: protoName(b[FK.proto]) };
 }
 const FV = LAYOUT.xlb_frag_value.members;
 export const decodeFragValue = (b: Buffer): { sport: number; dport: number } => ({ sport: b.readUInt16BE(FV.sport), dport: b.readUInt16BE(FV.dport) });
@@ -582,6 +621,10 @@ export interface XlbConfig {
   snatAddr: string | null;
   /** source a pod sees when it reaches itself through its Service */
   hairpinAddr: string | null;
+  /** IPv6 twin of snatAddr: the node's IPv6 address (null: IPv6 remote backends get no_config drops) */
+  snatAddr6: string | null;
+  /** IPv6 twin of hairpinAddr */
+  hairpinAddr6: string | null;
   /**
    * The per-CPU flow cache (struct xlb_flow_cache_entry in bpf/include/maps.h): 0 turns it
    * off; writing another value invalidates every entry on every CPU.
@@ -615,6 +658,9 @@ export const DEFAULT_CONFIG: XlbConfig = {
   tcpSynTimeout: 60, tcpEstTimeout: 21600, tcpFinTimeout: 30, tcpCloseTimeout: 10, udpTimeout: 120,
   snatPortMin: 1024, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',
+  // RFC 6666's discard-only prefix: never a real peer, and a pod routes it through its
+  // default route (a link-local address would be resolved on-link instead)
+  snatAddr6: null, hairpinAddr6: '100::42:1',
   flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
   udpNewTimeout: 30, sockFlags: 0, netnsCookie: 0,
 };
@@ -647,6 +693,8 @@ export function encodeConfig(c: XlbConfig): Buffer {
   b.writeUInt32LE(c.udpNewTimeout, CFG.udp_new_timeout);
   b.writeUInt32LE(c.sockFlags >>> 0, CFG.sock_flags);
   b.writeBigUInt64LE(BigInt(c.netnsCookie), CFG.netns_cookie);
+  encodeAddr(c.snatAddr6, b, CFG.snat_addr6);
+  encodeAddr(c.hairpinAddr6, b, CFG.hairpin_addr6);
   return b;
 }
 export function decodeConfig(b: Buffer): XlbConfig {
@@ -661,14 +709,19 @@ export function decodeConfig(b: Buffer): XlbConfig {
     flowCacheGen: b.readUInt32LE(CFG.flow_cache_gen), flowCacheMask: b.readUInt32LE(CFG.flow_cache_mask),
     udpNewTimeout: b.readUInt32LE(CFG.udp_new_timeout), sockFlags: b.readUInt32LE(CFG.sock_flags),
     netnsCookie: Number(b.readBigUInt64LE(CFG.netns_cookie)),
+    snatAddr6: decodeAddr(b, CFG.snat_addr6), hairpinAddr6: decodeAddr(b, CFG.hairpin_addr6),
   };
 }
 
 // ---- the datapath's flow hash (Maglev index = flowHash % maglevM) ----
 
-/** Mirrors lb4_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes). */
+/** Mirrors lb_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes;
+ *  an address folds to the xor of its words and the ::ffff word, i.e. an IPv4 address itself: addr_fold). */
 export function flowHash(t: { saddr: string; daddr: string; sport: number; dport: number; proto: Proto }, seed: number): number {
-  const le = (a: string) => encodeAddr(a).readUInt32LE(V4);
+  const le = (a: string) => {
+    const b = encodeAddr(a);
+    return (b.readUInt32LE(0) ^ b.readUInt32LE(4) ^ b.readUInt32LE(8) ^ b.readUInt32LE(V4) ^ 0xffff0000) >>> 0;
+  };
   const sw = (p: number) => ((p & 0xff) << 8) | (p >>> 8);
   let h = seed >>> 0;
   h = fmix32(h ^ le(t.saddr));

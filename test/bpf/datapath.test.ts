@@ -9,8 +9,15 @@ import { xdpRows } from './xdp.fixtures.js';
 import { tcRows } from './tc.fixtures.js';
 import { tcDevRows } from './tcdev.fixtures.js';
 import { cacheRows } from './cache.fixtures.js';
+import { twins, unknownNoTwin } from './twin.js';
+import { v6Rows } from './v6.fixtures.js';
 
-const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows], ['flow cache', cacheRows]];
+const v4Tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows], ['flow cache', cacheRows]];
+const tables: Array<[string, Row[]]> = [
+  ...v4Tables,
+  ...v4Tables.map(([n, rows]): [string, Row[]] => [`${n} IPv6 twins`, twins(rows)]),
+  ['IPv6', v6Rows],
+];
 
 describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
   let d: Datapath;
@@ -21,6 +28,10 @@ describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
     const names = tables.flatMap(([, rows]) => rows.map((r) => r.name));
     assert.ok(names.length >= 60, `${names.length} rows`);
     assert.equal(new Set(names).size, names.length);
+  });
+
+  test('every row without an IPv6 twin is named as such on purpose', () => {
+    assert.deepEqual(unknownNoTwin(v4Tables.flatMap(([, rows]) => rows)), []);
   });
 
   for (const [prog, rows] of tables) {
