@@ -92,10 +92,10 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 	}
 	lb_account(e->svc_id, p->len, 0);
 	if (!c->tc) {
-		if (p->v6 ? nat6_xdp_rewrite(c, p, e->rewrite & FC_DST, &e->dst, e->dport,
-					     e->rewrite & FC_SRC, &e->src, e->sport) :
-			    nat4_xdp_rewrite(c, p, e->rewrite & FC_DST, &e->dst, e->dport,
-					     e->rewrite & FC_SRC, &e->src, e->sport))
+		if (p->v6 ? nat_xdp_rewrite(c, p, 1, e->rewrite & FC_DST, &e->dst, e->dport,
+					    e->rewrite & FC_SRC, &e->src, e->sport) :
+			    nat_xdp_rewrite(c, p, 0, e->rewrite & FC_DST, &e->dst, e->dport,
+					    e->rewrite & FC_SRC, &e->src, e->sport))
 			return flow_drop(XLB_DROP_TRUNCATED);
 		return e->verdict;
 	}

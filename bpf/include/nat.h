@@ -43,16 +43,8 @@ static __always_inline int nat6_addr(const struct xlb_ctx *c, const struct xlb_p
 	__u32 delta = csum_delta16(from->w, to->w);
 	struct xlb_addr a = *to;
 
-	if (c->tc) {
-		if (bpf_skb_store_bytes(c->ctx, off, &a, 16, 0))
-			return -1;
-	} else {
-		struct xlb_addr *h = ctx_ptr(c, off, 16);
-
-		if (!h)
-			return -1;
-		*h = a;
-	}
+	if (ctx_store16(c, off, &a))
+		return -1;
 	if (!p->has_l4)
 		return 0;
 	return csum_l4_diff(c, p->csum_off, delta, CSUM_L4_PSEUDO | nat_l4_how(p));
@@ -144,14 +136,24 @@ static __always_inline void nat_xdp_l4sum(const struct xlb_pkt *p, __u16 *l4sum,
 	*l4sum = sum;
 }
 
+/* An address field of the IP header (4 or 16 bytes). */
+static __always_inline void nat_xdp_addr(int v6, __u8 *field, const struct xlb_addr *a)
+{
+	if (v6)
+		__builtin_memcpy(field, a, 16);
+	else
+		*(__be32 *)field = a->w[3];
+}
+
 /* XDP only, whole TCP/UDP packets only (the flow cache's hit path): new destination and/or
  * source address and port written through header pointers, each checksum adjusted once
- * for all the changes instead of once per field. Same results as nat_end. */
-static __always_inline int nat4_xdp_rewrite(const struct xlb_ctx *c, struct xlb_pkt *p,
-					    int dst, const struct xlb_addr *daddr, __be16 dport,
-					    int src, const struct xlb_addr *saddr, __be16 sport)
+ * for all the changes instead of once per field. Same results as nat_end. v6 is a constant
+ * at each call (p->v6 tested by the caller), so each family gets its own copy. */
+static __always_inline int nat_xdp_rewrite(const struct xlb_ctx *c, struct xlb_pkt *p, int v6,
+					   int dst, const struct xlb_addr *daddr, __be16 dport,
+					   int src, const struct xlb_addr *saddr, __be16 sport)
 {
-	struct iphdr *ip = ctx_ptr(c, ETH_HLEN, sizeof(*ip));
+	__u8 *ip = v6 ? ctx_ptr(c, ETH_HLEN, IP6_HLEN) : ctx_ptr(c, ETH_HLEN, sizeof(struct iphdr));
 	__be16 *ports = ctx_ptr(c, p->l4_off, 4);
 	__u16 *l4sum = ctx_ptr(c, p->csum_off, 2);
 	__u32 d3 = 0, d4 = 0;
@@ -159,36 +161,17 @@ static __always_inline int nat4_xdp_rewrite(const struct xlb_ctx *c, struct xlb_
 	if (!ip || !ports || !l4sum)
 		return -1;
 	if (dst) {
-		ip->daddr = daddr->w[3];
-		nat_xdp_end(0, &p->daddr, &ports[1], &p->dport, daddr, dport, &d3, &d4);
+		nat_xdp_addr(v6, ip + (v6 ? IP6_DADDR_OFF : IP_DADDR_OFF), daddr);
+		nat_xdp_end(v6, &p->daddr, &ports[1], &p->dport, daddr, dport, &d3, &d4);
 	}
 	if (src) {
-		ip->saddr = saddr->w[3];
-		nat_xdp_end(0, &p->saddr, &ports[0], &p->sport, saddr, sport, &d3, &d4);
+		nat_xdp_addr(v6, ip + (v6 ? IP6_SADDR_OFF : IP_SADDR_OFF), saddr);
+		nat_xdp_end(v6, &p->saddr, &ports[0], &p->sport, saddr, sport, &d3, &d4);
 	}
-	ip->check = ~csum_fold32((__u16)~ip->check + d3);
-	nat_xdp_l4sum(p, l4sum, d3, d4);
-	return 0;
-}
+	if (!v6) {
+		__u16 *check = (__u16 *)(ip + IP_CSUM_OFF);
 
-static __always_inline int nat6_xdp_rewrite(const struct xlb_ctx *c, struct xlb_pkt *p,
-					    int dst, const struct xlb_addr *daddr, __be16 dport,
-					    int src, const struct xlb_addr *saddr, __be16 sport)
-{
-	struct ipv6hdr *ip6 = ctx_ptr(c, ETH_HLEN, sizeof(*ip6));
-	__be16 *ports = ctx_ptr(c, p->l4_off, 4);
-	__u16 *l4sum = ctx_ptr(c, p->csum_off, 2);
-	__u32 d3 = 0, d4 = 0;
-
-	if (!ip6 || !ports || !l4sum)
-		return -1;
-	if (dst) {
-		__builtin_memcpy(&ip6->daddr, daddr, 16);
-		nat_xdp_end(1, &p->daddr, &ports[1], &p->dport, daddr, dport, &d3, &d4);
-	}
-	if (src) {
-		__builtin_memcpy(&ip6->saddr, saddr, 16);
-		nat_xdp_end(1, &p->saddr, &ports[0], &p->sport, saddr, sport, &d3, &d4);
+		*check = ~csum_fold32((__u16)~*check + d3);
 	}
 	nat_xdp_l4sum(p, l4sum, d3, d4);
 	return 0;
@@ -237,16 +220,8 @@ static __always_inline int nat6_inner_store(const struct xlb_ctx *c, const struc
 {
 	struct xlb_addr a = *to;
 
-	if (c->tc) {
-		if (bpf_skb_store_bytes(c->ctx, off, &a, 16, 0))
-			return -1;
-	} else {
-		struct xlb_addr *h = ctx_ptr(c, off, 16);
-
-		if (!h)
-			return -1;
-		*h = a;
-	}
+	if (ctx_store16(c, off, &a))
+		return -1;
 	return csum_l4_diff(c, in->icmp_csum, csum_delta16(from->w, to->w), 0);
 }
 
