@@ -1,6 +1,6 @@
 // The datapath fuzzer in CI: 100,000 generated packets through the three programs with every
-// invariant checked, the same generation again in IPv6 (50,000, test/bpf/twin.ts conversions),
-// invariant checked (test/fuzz/fuzz.ts), and proof that each invariant fires on a bad outcome.
+// invariant checked (test/fuzz/fuzz.ts), the same generation in IPv6 (50,000 packets, converted
+// by test/bpf/twin.ts), and proof that each invariant fires on a bad outcome.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPacket, parsePacket } from '../helpers/packet.js';
