@@ -6,7 +6,10 @@
  * fragment headers are walked to the upper-layer header. A fragment header makes the packet
  * a fragment as in IPv4: the first fragment (offset 0) carries the ports and records them
  * (frags, keyed by the 32-bit identification), later fragments of a tracked datagram follow
- * it, untracked ones are passed untouched and counted (frag_untracked). A routing header
+ * it (the walk ends at their fragment header: what follows is data), untracked ones are
+ * passed untouched and counted (frag_untracked). Headers after a fragment header (inside the
+ * fragmentable part) are walked in the first fragment only: a later fragment of such a
+ * datagram names one of them, not TCP/UDP, and is passed untouched as untracked. A routing header
  * with segments left (the destination is not the final one), AH, ESP, "no next header", more
  * extension headers than the bound, or headers beyond XLB_L4_MAX: the walk cannot finish
  * and the packet passes untouched, never to a wrong backend. An extension header or the L4
@@ -51,7 +54,8 @@ struct icmphdr {
 #define NEXTHDR_FRAGMENT 44
 #define NEXTHDR_DEST 60
 
-#define XLB_EXTHDR_MAX 3              /* IPv6 extension headers walked */
+#define XLB_EXTHDR_MAX 3              /* IPv6 extension headers walked (4: xlb_xdp exceeds the
+				       * verifier's 1M-instruction budget) */
 #define XLB_L4_MAX 256                /* IPv6: L4 header must start before this offset */
 #define IP6_HLEN 40
 #define IP6_SADDR_OFF 8
@@ -191,7 +195,8 @@ static __always_inline int parse6_ext(const struct xlb_ctx *c, struct xlb_pkt *p
 		p->frag_id = *(__be32 *)(h + 4);
 		*nh = h[0];
 		*off += 8;
-		return 0;
+		/* a later fragment carries no header after this one, only data */
+		return p->frag == FRAG_LATER;
 	}
 	/* a routing header with segments left: the destination is a waypoint, not ours */
 	if (*nh == NEXTHDR_ROUTING && h[3])

@@ -138,6 +138,21 @@ export const v6Rows: Row[] = [
     unchanged: true, drops: { frag_untracked: 1 },
   },
 
+  {
+    // its data begins like a destination options header leading to TCP: read as headers, it
+    // would follow the tracked first fragment of the same id
+    name: 'IPv6: later fragment: the walk ends at its fragment header (what follows is data, never headers)', prog: 'xdp', setup: lb6,
+    before: [{ pkt: buildFragments({ src: CLIENT6, dst: LB6, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 0x777 }, 32)[0], verdict: 'PASS' }],
+    pkt: (() => {
+      const b = Buffer.from(buildFragments({ src: CLIENT6, dst: LB6, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.alloc(64, 9), id: 0x777 }, 32)[1]);
+      b[14 + 40] = 60;            // fragment header: next header "destination options"
+      b[14 + 48] = 17;            // data: "next header UDP, length 0"
+      b[14 + 49] = 0;
+      return b;
+    })(),
+    verdict: 'PASS', unchanged: true, drops: { frag_untracked: 1 },
+  },
+
   // ---- checksums ----
   { name: 'IPv6: UDP with checksum zero to a frontend: bad_csum drop, no flow', prog: 'xdp', setup: lb6, pkt: udp6({ udpNoChecksum: true }), verdict: 'DROP', drops: { bad_csum: 1 }, ct: [{ key: fwdKey({ dport: 53, proto: 'UDP' }), value: null }] },
   {
