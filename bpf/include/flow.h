@@ -245,8 +245,10 @@ static __always_inline int flow_snat_addr(struct xlb_ct_value *fv, const struct 
 		fv->flags |= XLB_CT_F_SNAT;
 		fv->nat_addr = p->v6 ? cfg->snat_addr6 : cfg->snat_addr;
 	}
-	/* an address of the packet's family, set (IPv4: more than the ::ffff prefix) */
-	return addr_is4(&fv->nat_addr) == !p->v6 && fv->nat_addr.w[3] ? 0 : XLB_DROP_NO_CONFIG;
+	/* an address of the packet's family, set */
+	if (p->v6)
+		return addr_zero(&fv->nat_addr) || addr_is4(&fv->nat_addr) ? XLB_DROP_NO_CONFIG : 0;
+	return fv->nat_addr.w[3] ? 0 : XLB_DROP_NO_CONFIG;
 }
 
 static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,

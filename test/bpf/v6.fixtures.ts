@@ -183,6 +183,10 @@ export const v6Rows: Row[] = [
     out: { src: LB6, sport: 80, dst: CLIENT6, dport: 40000, tcpFlags: 'SA' }, ct: [{ key: fwdKey(), value: { state: 'syn_recv', natAddr: NODE6 } }],
   },
   {
+    name: 'IPv6: an SNAT address whose last 32 bits are zero (2001:db8:a:1::) is an address', prog: 'xdp', config: { snatAddr6: '2001:db8:a:1::' }, setup: lb6Remote,
+    pkt: tcp6(), verdict: 'PASS', out: { src: '2001:db8:a:1::', dst: REMOTE6, dport: 8080 },
+  },
+  {
     name: 'IPv6: hairpin: a pod reaching itself gets source config.hairpin_addr6 (100::42:1), back into the pod', prog: 'tc',
     setup: (d) => { d.backend(1, POD6, 8080); d.service({ addr: CIP6, port: 80, svcId: 3, backends: [1], scope: 'internal' }); },
     pkt: tcp6({ src: POD6, dst: CIP6 }), verdict: 'TC_REDIRECT', out: { src: HAIRPIN6!, dst: POD6, sport: 40000, dport: 8080 },
