@@ -34,7 +34,7 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx 
 	case V_REJECT:
 		return fwd_back_xdp(ctx);
 	case V_REMOTE:
-		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd4_fib_xdp(ctx, c, p) : XDP_PASS;
+		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd_fib_xdp(ctx, c, p) : XDP_PASS;
 	default:
 		return XDP_PASS;
 	}
@@ -63,9 +63,9 @@ static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xl
 	case V_REJECT:
 		return fwd_back_tc(skb);
 	case V_REMOTE:
-		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd4_fib_tc(skb, c, p) : TC_ACT_OK;
+		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
 	case V_LOCAL:
-		return fwd4_peer_tc(skb, c, p, cfg);
+		return fwd_peer_tc(skb, c, p, cfg);
 	default:
 		return TC_ACT_OK;
 	}
@@ -116,7 +116,7 @@ int xlb_tc(struct __sk_buff *skb)
 		/* the reply already has its MACs (reply_macs) */
 		return bpf_redirect(skb->ifindex, 0);
 	case V_LOCAL:
-		return fwd4_peer_tc(skb, &c, &p, cfg);
+		return fwd_peer_tc(skb, &c, &p, cfg);
 	default:
 		return TC_ACT_OK;
 	}

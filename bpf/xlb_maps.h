@@ -3,8 +3,8 @@
  * overridable size constants live here; the map definitions are in include/maps.h.
  *
  * Byte order: addresses and ports are network order (as on the wire); every other field is
- * host order. Addresses are 16 bytes, IPv4 as v4-mapped (::ffff:a.b.c.d), so IPv6 needs no
- * new layout. */
+ * host order. Addresses are 16 bytes, IPv4 as v4-mapped (::ffff:a.b.c.d): an IPv6 frontend or
+ * backend is a non-mapped address in the same maps. */
 #ifndef XLB_MAPS_H
 #define XLB_MAPS_H
 
@@ -173,7 +173,8 @@ struct xlb_affinity_value {
 	__u64 last_used;              /* bpf_ktime_get_ns() */
 };
 
-/* LPM key: prefixlen counts svc_id's 32 bits plus address bits (v4-mapped: 96 + v4 len). */
+/* LPM key: prefixlen counts svc_id's 32 bits plus address bits (v4-mapped: 96 + v4 len;
+ * IPv6: the prefix length over all 128 bits). */
 struct xlb_src_range_key {
 	__u32 prefixlen;
 	__u32 svc_id;
@@ -211,13 +212,15 @@ struct xlb_svc_stats {
 	__u64 new_flows;
 };
 
-/* Fragment tracking: the first fragment records its ports so later ones follow it. */
+/* Fragment tracking: the first fragment records its ports so later ones follow it. Both
+ * families: addresses as in every key (IPv4 v4-mapped), id the IPv4 header's 16-bit id (in
+ * the first two bytes, network order) or the IPv6 fragment header's 32-bit one. */
 struct xlb_frag_key {
-	__be32 saddr;
-	__be32 daddr;
-	__be16 id;
+	struct xlb_addr saddr;
+	struct xlb_addr daddr;
+	__be32 id;
 	__u8 proto;
-	__u8 pad;
+	__u8 pad[3];
 };
 
 struct xlb_frag_value {
@@ -229,8 +232,8 @@ struct xlb_frag_value {
 enum xlb_drop_reason {
 	XLB_DROP_NONE = 0,
 	XLB_DROP_TRUNCATED = 1,       /* header shorter than it claims / than the packet */
-	XLB_DROP_BAD_IHL = 2,
-	XLB_DROP_TTL = 3,             /* TTL <= 1 on a packet we would forward */
+	XLB_DROP_BAD_IHL = 2,         /* IPv4 IHL/version, IPv6 version: a header we cannot read */
+	XLB_DROP_TTL = 3,             /* TTL / hop limit <= 1 on a packet we would forward */
 	XLB_DROP_NO_ENDPOINTS = 4,    /* count 0: rejected (RST / ICMP port unreachable) */
 	XLB_DROP_NO_LOCAL_ENDPOINTS = 5, /* count 0 with eTP/iTP Local: dropped */
 	XLB_DROP_SRC_RANGE = 6,       /* source not in loadBalancerSourceRanges */
@@ -243,7 +246,8 @@ enum xlb_drop_reason {
 	XLB_DROP_FIB = 13,            /* FIB lookup says blackhole/unreachable/prohibit */
 	XLB_DROP_ICMP_INNER = 14,     /* ICMP error about a NATed flow, inner header unusable */
 	XLB_DROP_BAD_SOURCE = 15,     /* new flow from a source no reply may go to (flow_src_ok) */
-	XLB_DROP__MAX = 16,
+	XLB_DROP_BAD_CSUM = 16,       /* IPv6 UDP with checksum zero to a flow of ours (RFC 8200 8.1) */
+	XLB_DROP__MAX = 17,
 };
 
 enum xlb_config_flags {
@@ -276,6 +280,9 @@ struct xlb_config {
 	__u32 sock_flags;             /* enum xlb_sock_flags: socket-level load balancing */
 	__u32 pad2;
 	__u64 netns_cookie;           /* the node's own network namespace (socket LB, host mode) */
+	struct xlb_addr snat_addr6;   /* IPv6 twin of snat_addr (the node's IPv6 address) */
+	struct xlb_addr hairpin_addr6;/* IPv6 twin of hairpin_addr (100::42:1, RFC 6666 discard
+				       * prefix: never a real peer, routed by a pod's default route) */
 };
 
 /* Socket-level load balancing (bpf/include/sock.h). */

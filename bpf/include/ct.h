@@ -7,15 +7,14 @@
 #ifndef XLB_INC_CT_H
 #define XLB_INC_CT_H
 
-#include "addr.h"
 #include "clock.h"
 #include "maps.h"
 #include "parse.h"
 
-static __always_inline void ct4_key_of(struct xlb_ct_key *k, const struct xlb_pkt *p)
+static __always_inline void ct_key_of(struct xlb_ct_key *k, const struct xlb_pkt *p)
 {
-	addr4_set(&k->saddr, p->saddr);
-	addr4_set(&k->daddr, p->daddr);
+	k->saddr = p->saddr;
+	k->daddr = p->daddr;
 	k->sport = p->sport;
 	k->dport = p->dport;
 	k->proto = p->proto;

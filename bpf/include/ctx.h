@@ -9,11 +9,13 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "xlb_maps.h"
 
 #define ETH_HLEN 14
 /* Highest offset any header we touch can start at: eth + IPv4 with options + ICMP + inner IPv4
- * with options + 8 bytes. Masking offsets with it gives the verifier a bounded range. */
-#define XLB_OFF_MASK 0xff
+ * with options + 8 bytes, or IPv6 with extension headers up to XLB_L4_MAX (parse.h) + ICMPv6
+ * + inner IPv6 + 8 bytes. Masking offsets with it gives the verifier a bounded range. */
+#define XLB_OFF_MASK 0x1ff
 
 struct xlb_ctx {
 	void *ctx;
@@ -122,6 +124,20 @@ static __always_inline int ctx_store2(const struct xlb_ctx *c, __u32 off, __u16 
 	if (!p)
 		return -1;
 	*p = v;
+	return 0;
+}
+
+/* An IPv6 address from v, a stack copy (bpf_skb_store_bytes reads it). */
+static __always_inline int ctx_store16(const struct xlb_ctx *c, __u32 off, const struct xlb_addr *v)
+{
+	struct xlb_addr *p;
+
+	if (c->tc)
+		return bpf_skb_store_bytes(c->ctx, off, v, 16, 0);
+	p = ctx_ptr(c, off, 16);
+	if (!p)
+		return -1;
+	*p = *v;
 	return 0;
 }
 

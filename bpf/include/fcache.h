@@ -7,6 +7,7 @@
 #define XLB_INC_FCACHE_H
 
 #include <linux/in.h>
+#include "addr.h"
 #include "clock.h"
 #include "ct.h"
 #include "maps.h"
@@ -17,19 +18,21 @@
 #define FC_LIFETIME_NS (NSEC / 10)
 
 /* Packets whose ct handling is only "translate and count": no state change, no fragment
- * bookkeeping. A SYN, FIN or RST always takes the ct path. */
+ * bookkeeping. A SYN, FIN or RST always takes the ct path, as does IPv6 UDP without a
+ * checksum (dropped there). */
 static __always_inline int fc_cacheable(const struct xlb_pkt *p, const struct xlb_config *cfg)
 {
-	return cfg->flow_cache_gen && p->frag == FRAG_NONE && p->proto != IPPROTO_ICMP &&
+	return cfg->flow_cache_gen && p->frag == FRAG_NONE && !p->udp0 &&
+	       (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) &&
 	       !(p->tcp_flags & (TCPF_SYN | TCPF_FIN | TCPF_RST));
 }
 
 /* This CPU's slot for the packet's tuple (before any rewrite). */
-static __always_inline struct xlb_flow_cache_entry *fc4_slot(const struct xlb_pkt *p,
-							     const struct xlb_config *cfg)
+static __always_inline struct xlb_flow_cache_entry *fc_slot(const struct xlb_pkt *p,
+							    const struct xlb_config *cfg)
 {
 	/* two multiplies, not lb_mix: a slot index needs spread, not a flow hash's strength */
-	__u32 h = (p->saddr * 0x9e3779b1) ^ p->daddr;
+	__u32 h = (addr_fold(&p->saddr) * 0x9e3779b1) ^ addr_fold(&p->daddr);
 	__u32 idx;
 
 	h = (h ^ ((__u32)p->sport << 16 | p->dport) ^ p->proto ^ cfg->hash_seed) * 0x85ebca6b;
@@ -38,13 +41,13 @@ static __always_inline struct xlb_flow_cache_entry *fc4_slot(const struct xlb_pk
 }
 
 /* The packet's entry if it is of this tuple, of the current generation and fresh. */
-static __always_inline struct xlb_flow_cache_entry *fc4_find(const struct xlb_pkt *p,
-							     const struct xlb_config *cfg)
+static __always_inline struct xlb_flow_cache_entry *fc_find(const struct xlb_pkt *p,
+							    const struct xlb_config *cfg)
 {
-	struct xlb_flow_cache_entry *e = fc4_slot(p, cfg);
+	struct xlb_flow_cache_entry *e = fc_slot(p, cfg);
 
-	if (!e || e->gen != cfg->flow_cache_gen || e->key.saddr.w[3] != p->saddr ||
-	    e->key.daddr.w[3] != p->daddr || e->key.sport != p->sport ||
+	if (!e || e->gen != cfg->flow_cache_gen || !addr_eq(&e->key.saddr, &p->saddr) ||
+	    !addr_eq(&e->key.daddr, &p->daddr) || e->key.sport != p->sport ||
 	    e->key.dport != p->dport || e->key.proto != p->proto || xlb_now() > e->expires)
 		return 0;
 	return e;

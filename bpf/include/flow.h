@@ -42,16 +42,22 @@ static __always_inline int flow_ttl_ok(const struct xlb_pkt *p)
  * a node device's subnet (node_addrs, flagged by the agent). The kernel drops such sources as
  * martians before kube-proxy's rules see them; a reject, or a translated flow whose replies
  * go back to one, would make xlb a reflector. */
-static __always_inline int flow4_src_ok(const struct xlb_pkt *p)
+static __always_inline int flow_src_ok(const struct xlb_pkt *p)
 {
-	__u32 a = bpf_ntohl(p->saddr) >> 24;
+	__u32 a = bpf_ntohl(p->saddr.w[3]) >> 24;
 	struct xlb_node_addr_value *na;
-	struct xlb_addr k;
 
+	if (p->v6) {
+		/* IPv6: the unspecified address, loopback, multicast, and v4-mapped sources (never
+		 * on the wire, RFC 4291 2.5.5.2) */
+		if (addr_is4(&p->saddr) || (bpf_ntohl(p->saddr.w[0]) >> 24) == 0xff)
+			return 0;
+		return (p->saddr.w[0] | p->saddr.w[1] | p->saddr.w[2]) ||
+		       bpf_ntohl(p->saddr.w[3]) > 1;
+	}
 	if (a == 0 || a == 127 || a >= 224)
 		return 0;
-	addr4_set(&k, p->saddr);
-	na = bpf_map_lookup_elem(&node_addrs, &k);
+	na = bpf_map_lookup_elem(&node_addrs, &p->saddr);
 	return !na || !(na->flags & XLB_NODE_ADDR_F_BROADCAST);
 }
 
@@ -74,35 +80,29 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 
 	if (!fc_cacheable(p, cfg) || !flow_ttl_ok(p))
 		return -1;
-	e = fc4_find(p, cfg);
+	e = fc_find(p, cfg);
 	if (!e)
 		return -1;
 	if (e->backend_id) {
 		struct xlb_backend *be = lb_backend(e->backend_id);
 
-		if (!be || be->addr.w[3] != e->dst.w[3] || be->port != e->dport ||
+		if (!be || !addr_eq(&be->addr, &e->dst) || be->port != e->dport ||
 		    !flow_be_keeps(be, p))
 			return -1;
 	}
 	lb_account(e->svc_id, p->len, 0);
 	if (!c->tc) {
-		if (nat4_xdp_rewrite(c, p, e->rewrite & FC_DST, e->dst.w[3], e->dport,
-				     e->rewrite & FC_SRC, e->src.w[3], e->sport))
+		if (p->v6 ? nat_xdp_rewrite(c, p, 1, e->rewrite & FC_DST, &e->dst, e->dport,
+					    e->rewrite & FC_SRC, &e->src, e->sport) :
+			    nat_xdp_rewrite(c, p, 0, e->rewrite & FC_DST, &e->dst, e->dport,
+					    e->rewrite & FC_SRC, &e->src, e->sport))
 			return flow_drop(XLB_DROP_TRUNCATED);
 		return e->verdict;
 	}
-	if (e->rewrite & FC_DST) {
-		if (nat4_addr(c, p, 1, p->daddr, e->dst.w[3]) || nat4_port(c, p, 1, p->dport, e->dport))
-			return flow_drop(XLB_DROP_TRUNCATED);
-		p->daddr = e->dst.w[3];
-		p->dport = e->dport;
-	}
-	if (e->rewrite & FC_SRC) {
-		if (nat4_addr(c, p, 0, p->saddr, e->src.w[3]) || nat4_port(c, p, 0, p->sport, e->sport))
-			return flow_drop(XLB_DROP_TRUNCATED);
-		p->saddr = e->src.w[3];
-		p->sport = e->sport;
-	}
+	if ((e->rewrite & FC_DST) && nat_end(c, p, 1, &e->dst, e->dport))
+		return flow_drop(XLB_DROP_TRUNCATED);
+	if ((e->rewrite & FC_SRC) && nat_end(c, p, 0, &e->src, e->sport))
+		return flow_drop(XLB_DROP_TRUNCATED);
 	return e->verdict;
 }
 
@@ -112,14 +112,14 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_backend *be, const struct xlb_config *cfg,
 				    __u64 now)
 {
-	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc4_slot(p, cfg) : 0;
+	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
 	__u32 svc_id = v->svc_id;
 	__u8 flags = v->flags;
 	int verdict;
 
 	ct_touch(k, v, p, be, now);
 	lb_account(svc_id, p->len, 0);
-	if (nat4_forward(c, p, be, v))
+	if (nat_forward(c, p, be, v))
 		return flow_drop(XLB_DROP_TRUNCATED);
 	if (flags & XLB_CT_F_HAIRPIN)
 		verdict = V_HAIRPIN;
@@ -141,10 +141,10 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
-	e = fc_cacheable(p, cfg) ? fc4_slot(p, cfg) : 0;
+	e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
 	ct_touch(k, v, p, 0, now);
 	lb_account(nv.svc_id, p->len, 0);
-	if (nat4_reply(c, p, &nv))
+	if (nat_reply(c, p, &nv))
 		return flow_drop(XLB_DROP_TRUNCATED);
 	if (nv.flags & XLB_CT_F_HAIRPIN)
 		verdict = V_HAIRPIN;
@@ -189,7 +189,7 @@ static __always_inline int flow_snat_insert(struct xlb_ct_key *rk, struct xlb_ct
 			return 0;
 		old = bpf_map_lookup_elem(&ct, rk);
 		if (old && (ct_expired(cfg, old, now) ||
-			    (old->orig_addr.w[3] == rv->orig_addr.w[3] &&
+			    (addr_eq(&old->orig_addr, &rv->orig_addr) &&
 			     old->orig_port == rv->orig_port))) {
 			bpf_map_update_elem(&ct, rk, rv, BPF_ANY);
 			return 0;
@@ -234,17 +234,20 @@ static __always_inline int flow_snat_addr(struct xlb_ct_value *fv, const struct 
 	if (be->flags & XLB_BE_F_LOCAL)
 		fv->flags |= XLB_CT_F_LOCAL_BE;
 	if (scope == XLB_SCOPE_INTERNAL) {
-		if (be->addr.w[3] != p->saddr)
+		if (!addr_eq(&be->addr, &p->saddr))
 			return 0;
 		fv->flags |= XLB_CT_F_SNAT | XLB_CT_F_HAIRPIN;
-		fv->nat_addr = cfg->hairpin_addr;
+		fv->nat_addr = p->v6 ? cfg->hairpin_addr6 : cfg->hairpin_addr;
 	} else {
 		fv->flags |= XLB_CT_F_EXTERNAL;
 		if ((svc->flags & XLB_SVC_F_LOCAL) || (be->flags & XLB_BE_F_LOCAL))
 			return 0;
 		fv->flags |= XLB_CT_F_SNAT;
-		fv->nat_addr = cfg->snat_addr;
+		fv->nat_addr = p->v6 ? cfg->snat_addr6 : cfg->snat_addr;
 	}
+	/* an address of the packet's family, set */
+	if (p->v6)
+		return addr_zero(&fv->nat_addr) || addr_is4(&fv->nat_addr) ? XLB_DROP_NO_CONFIG : 0;
 	return fv->nat_addr.w[3] ? 0 : XLB_DROP_NO_CONFIG;
 }
 
@@ -252,14 +255,14 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_ct_key *k, const struct xlb_config *cfg,
 				    __u8 scope, int reuse, __u64 now)
 {
-	struct xlb_svc_value *svc = lb4_lookup(p, scope, cfg);
+	struct xlb_svc_value *svc = lb_lookup(p, scope, cfg);
 	struct xlb_ct_value fv = { .state = ct_initial_state(p), .last_seen = now, .created = now };
 	struct xlb_backend *be;
 	int r;
 
 	if (!svc)
 		return V_PASS;
-	if (!flow4_src_ok(p))
+	if (!flow_src_ok(p))
 		return flow_drop(XLB_DROP_BAD_SOURCE);
 	if (!p->has_l4) {
 		/* a later fragment whose flow is gone or moved: its datagram went elsewhere, so it
@@ -269,7 +272,7 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	}
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
-	if (!lb4_src_allowed(p, svc))
+	if (!lb_src_allowed(p, svc))
 		return flow_drop(XLB_DROP_SRC_RANGE);
 	if (!svc->count) {
 		if (svc->flags & XLB_SVC_F_LOCAL)
@@ -286,9 +289,10 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	if (!reuse && ct_admit(cfg))
 		return flow_drop(XLB_DROP_CT_FULL);
 	fv.svc_id = svc->svc_id;
-	fv.backend_id = lb4_select(p, svc, cfg, now);
+	fv.backend_id = lb_select(p, svc, cfg, now);
 	be = fv.backend_id ? lb_backend(fv.backend_id) : 0;
-	if (!be || !be->addr.w[3] || !be->port)
+	/* a backend of the other family cannot take the packet (no NAT46); 0.0.0.0 is none */
+	if (!be || !be->port || addr_is4(&be->addr) == p->v6 || (!p->v6 && !be->addr.w[3]))
 		return flow_drop(XLB_DROP_NO_BACKEND);
 	r = flow_snat_addr(&fv, p, svc, be, cfg, scope);
 	if (!r)
@@ -300,7 +304,7 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	if (p->frag == FRAG_FIRST)
 		parse_frag_first(p);
 	lb_account(fv.svc_id, p->len, 1);
-	if (nat4_forward(c, p, be, &fv))
+	if (nat_forward(c, p, be, &fv))
 		return flow_drop(XLB_DROP_TRUNCATED);
 	if (fv.flags & XLB_CT_F_HAIRPIN)
 		return V_HAIRPIN;
@@ -312,9 +316,9 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
 	struct xlb_icmp_res res = {};
 	int r;
 
-	if (!icmp4_is_error(p->icmp_type))
+	if (!icmp_is_error(p))
 		return V_PASS;
-	r = icmp4_error_nat(c, p, &res);
+	r = icmp_error_nat(c, p, &res);
 	if (r > 0)
 		return V_PASS;
 	if (r < 0)
@@ -328,19 +332,18 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
  * namespace (a hostNetwork pod, the API server) to a pod that reached the Service on this
  * node. It crosses no ingress hook, so it is reverse-translated here; anything else, and
  * whatever does not parse, passes untouched (the node's own traffic is not ours to judge). */
-static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
-					   const struct xlb_config *cfg)
+static __always_inline int flow_host_reply_fam(const struct xlb_ctx *c, struct xlb_pkt *p,
+					       const struct xlb_config *cfg)
 {
-	struct xlb_addr src;
 	struct xlb_ct_key k;
 	struct xlb_ct_value *v;
 
-	if (parse_pkt(c, p) != PARSE_OK || p->proto == IPPROTO_ICMP)
+	if (parse_pkt(c, p) != PARSE_OK || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) ||
+	    p->udp0)
 		return V_PASS;
-	addr4_set(&src, p->saddr);
-	if (!bpf_map_lookup_elem(&node_addrs, &src))
+	ct_key_of(&k, p);
+	if (!bpf_map_lookup_elem(&node_addrs, &k.saddr))
 		return V_PASS;
-	ct4_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
 	if (!v || !(v->flags & XLB_CT_F_REPLY))
 		return V_PASS;
@@ -349,9 +352,21 @@ static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_p
 	return flow_reply(c, p, &k, v, cfg, xlb_now());
 }
 
-/* The whole decision for one packet, with the config the entry point looked up. */
-static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p,
-					const struct xlb_config *cfg, __u8 scope)
+/* Per family, as flow_process. */
+static __always_inline int flow_host_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
+					   const struct xlb_config *cfg)
+{
+	if (parse_is6(c)) {
+		p->v6 = 1;
+		return flow_host_reply_fam(c, p, cfg);
+	}
+	p->v6 = 0;
+	return flow_host_reply_fam(c, p, cfg);
+}
+
+/* The decision for a packet of the family flow_process() set in p->v6. */
+static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_pkt *p,
+					    const struct xlb_config *cfg, __u8 scope)
 {
 	struct xlb_ct_key k;
 	struct xlb_ct_value *v;
@@ -368,13 +383,17 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 	}
 	if (r)
 		return flow_drop(r);
-	if (p->proto == IPPROTO_ICMP)
+	if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6)
 		return flow_icmp(c, p);
 	r = flow_cached(c, p, cfg);
 	if (r >= 0)
 		return r;
-	ct4_key_of(&k, p);
+	ct_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
+	/* IPv6 UDP with checksum zero (RFC 8200 8.1: the receiver discards it): dropped and
+	 * counted when it belongs to a flow or frontend of ours, passed untouched otherwise */
+	if (p->udp0)
+		return (v || lb_lookup(p, scope, cfg)) ? flow_drop(XLB_DROP_BAD_CSUM) : V_PASS;
 	now = xlb_now();
 	if (v) {
 		/* a flow's datagram can fragment at any time, in either direction: its later
@@ -400,6 +419,18 @@ static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt 
 		}
 	}
 	return flow_new(c, p, &k, cfg, scope, reuse, now);
+}
+
+/* The whole decision for one packet, with the config the entry point looked up. One decision
+ * for both families: it is inlined once per family with p->v6 a constant, so the compiler
+ * drops the other family's branches in each copy and the verifier walks each family's paths
+ * alone (both families in one copy made xlb_xdp exceed the verifier's budget). For that, the
+ * address of p never reaches a helper (which could change it, as far as clang knows). */
+static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p,
+					const struct xlb_config *cfg, __u8 scope)
+{
+	p->v6 = parse_is6(c);
+	return flow_process_fam(c, p, cfg, scope);
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* Forwarding of translated packets that must leave the node again (remote backends with
+/* Forwarding of translated packets (IPv4 and IPv6: AF_INET / AF_INET6 FIB lookups) that must leave the node again (remote backends with
  * SNAT, their replies back to the client, rejects), from a node device: FIB lookup, TTL
  * decrement, MAC rewrite, redirect; in XDP (xlb_xdp) or at tc ingress (xlb_tc_dev). Local
  * backends are never redirected: XDP_REDIRECT into a veth only works when the peer (inside
@@ -33,6 +33,9 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 
 /* Whether a forwarding mode (XLB_CFG_F_REDIRECT, XLB_CFG_F_PEER) is on in the config the
  * entry point looked up; fixtures turn every one off so they check the NAT decision alone. */
@@ -41,11 +44,24 @@ static __always_inline int fwd_on(const struct xlb_config *cfg, __u32 flag)
 	return (cfg->flags & flag) && !(cfg->flags & XLB_CFG_F_FIXTURE);
 }
 
-static __always_inline int fwd4_ttl_dec(const struct xlb_ctx *c, const struct xlb_pkt *p)
+/* TTL or hop limit minus one (IPv6: no header checksum to follow). */
+static __always_inline int fwd_ttl_dec(const struct xlb_ctx *c, const struct xlb_pkt *p)
 {
 	__u16 *w = ctx_ptr(c, p->l3_off + 8, 2);   /* ttl + protocol word */
 	__u16 old;
 
+	if (p->v6) {
+		__u8 *hl = ctx_ptr(c, p->l3_off + 7, 1);
+		__u8 v;
+
+		if (!hl)
+			return -1;
+		v = *hl - 1;
+		if (c->tc)
+			return bpf_skb_store_bytes(c->ctx, p->l3_off + 7, &v, 1, 0);
+		*hl = v;
+		return 0;
+	}
 	if (!w)
 		return -1;
 	old = *w;
@@ -56,16 +72,22 @@ static __always_inline int fwd4_ttl_dec(const struct xlb_ctx *c, const struct xl
 /* FIB lookup for a translated packet; 0 with f filled (next hop's MACs, egress ifindex) or
  * a BPF_FIB_LKUP_RET_* code. tot_len 0 (tc) makes the kernel check the MTU against the skb
  * itself, which is right for GSO skbs; XDP frames are single packets and pass their length. */
-static __always_inline int fwd4_fib(void *ctx, const struct xlb_pkt *p, __u32 ifindex, __u16 tot_len,
-				    struct bpf_fib_lookup *f)
+static __always_inline int fwd_fib(void *ctx, const struct xlb_pkt *p, __u32 ifindex, __u16 tot_len,
+				   struct bpf_fib_lookup *f)
 {
-	f->family = AF_INET;
 	f->l4_protocol = p->proto;
 	f->sport = p->sport;
 	f->dport = p->dport;
 	f->tot_len = tot_len;
-	f->ipv4_src = p->saddr;
-	f->ipv4_dst = p->daddr;
+	if (p->v6) {
+		f->family = AF_INET6;
+		__builtin_memcpy(f->ipv6_src, &p->saddr, 16);
+		__builtin_memcpy(f->ipv6_dst, &p->daddr, 16);
+	} else {
+		f->family = AF_INET;
+		f->ipv4_src = p->saddr.w[3];
+		f->ipv4_dst = p->daddr.w[3];
+	}
 	f->ifindex = ifindex;
 	return bpf_fib_lookup(ctx, f, sizeof(*f), 0);
 }
@@ -77,12 +99,12 @@ static __always_inline int fwd_fib_refused(int rc)
 }
 
 /* TTL decrement and next-hop MACs; 0 when the packet is ready to leave. */
-static __always_inline int fwd4_rewrite(const struct xlb_ctx *c, const struct xlb_pkt *p,
-					const struct bpf_fib_lookup *f)
+static __always_inline int fwd_rewrite(const struct xlb_ctx *c, const struct xlb_pkt *p,
+				       const struct bpf_fib_lookup *f)
 {
 	struct ethhdr *eth;
 
-	if (fwd4_ttl_dec(c, p))
+	if (fwd_ttl_dec(c, p))
 		return -1;
 	eth = ctx_ptr(c, 0, ETH_HLEN);
 	if (!eth)
@@ -92,11 +114,11 @@ static __always_inline int fwd4_rewrite(const struct xlb_ctx *c, const struct xl
 	return 0;
 }
 
-static __always_inline int fwd4_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx *c,
-					const struct xlb_pkt *p)
+static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx *c,
+				       const struct xlb_pkt *p)
 {
 	struct bpf_fib_lookup f = {};
-	int rc = fwd4_fib(ctx, p, ctx->ingress_ifindex, p->len, &f);
+	int rc = fwd_fib(ctx, p, ctx->ingress_ifindex, p->len, &f);
 
 	if (fwd_fib_refused(rc)) {
 		drop_count(XLB_DROP_FIB);
@@ -104,7 +126,7 @@ static __always_inline int fwd4_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;      /* e.g. no neighbour yet: the stack resolves it */
-	if (fwd4_rewrite(c, p, &f))
+	if (fwd_rewrite(c, p, &f))
 		return XDP_DROP;
 	return bpf_redirect(f.ifindex, 0);
 }
@@ -113,27 +135,33 @@ static __always_inline int fwd4_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx
  * (bpf_redirect_neigh) instead of handing an SNATed packet to the stack; anything else the
  * FIB cannot answer (fragmentation needed, a route through another table) goes up the stack.
  * The skb keeps its checksum state (CHECKSUM_PARTIAL included) through the redirect. */
-static __always_inline int fwd4_fib_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
-				       const struct xlb_pkt *p)
+static __always_inline int fwd_fib_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
+				      const struct xlb_pkt *p)
 {
 	struct bpf_fib_lookup f = {};
-	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
-	int rc = fwd4_fib(skb, p, skb->ifindex, 0, &f);
+	struct bpf_redir_neigh nh = {};
+	int rc = fwd_fib(skb, p, skb->ifindex, 0, &f);
 
 	if (fwd_fib_refused(rc)) {
 		drop_count(XLB_DROP_FIB);
 		return TC_ACT_SHOT;
 	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		/* the lookup left the next hop (gateway or destination) in ipv4_dst */
-		if (fwd4_ttl_dec(c, p))
+		/* the lookup left the next hop (gateway or destination) in ipv4/ipv6_dst */
+		if (fwd_ttl_dec(c, p))
 			return TC_ACT_SHOT;
-		nh.ipv4_nh = f.ipv4_dst;
+		if (p->v6) {
+			nh.nh_family = AF_INET6;
+			__builtin_memcpy(nh.ipv6_nh, f.ipv6_dst, 16);
+		} else {
+			nh.nh_family = AF_INET;
+			nh.ipv4_nh = f.ipv4_dst;
+		}
 		return bpf_redirect_neigh(f.ifindex, &nh, sizeof(nh), 0);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_OK;
-	if (fwd4_rewrite(c, p, &f))
+	if (fwd_rewrite(c, p, &f))
 		return TC_ACT_SHOT;
 	return bpf_redirect(f.ifindex, 0);
 }
@@ -147,20 +175,20 @@ static __always_inline int fwd4_fib_tc(struct __sk_buff *skb, const struct xlb_c
  * so the route the stack would take is the one taken; the TTL is decremented as forwarding
  * would. Policy enforced in the host's FORWARD path (iptables-based NetworkPolicy) does not
  * see these packets: the reason this is an opt-in. */
-static __always_inline int fwd4_peer_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
-					const struct xlb_pkt *p, const struct xlb_config *cfg)
+static __always_inline int fwd_peer_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
+				       const struct xlb_pkt *p, const struct xlb_config *cfg)
 {
 	struct bpf_fib_lookup f = {};
 	struct xlb_pod_if_value *pif;
 
 	if (!fwd_on(cfg, XLB_CFG_F_PEER))
 		return TC_ACT_OK;
-	if (fwd4_fib(skb, p, skb->ifindex, 0, &f) != BPF_FIB_LKUP_RET_SUCCESS)
+	if (fwd_fib(skb, p, skb->ifindex, 0, &f) != BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_OK;
 	pif = bpf_map_lookup_elem(&pod_ifs, &f.ifindex);
 	if (!pif || !(pif->flags & XLB_POD_IF_F_PEER) || f.ifindex == skb->ifindex)
 		return TC_ACT_OK;
-	if (fwd4_rewrite(c, p, &f))
+	if (fwd_rewrite(c, p, &f))
 		return TC_ACT_SHOT;
 	return bpf_redirect_peer(f.ifindex, 0);
 }

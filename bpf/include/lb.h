@@ -1,6 +1,6 @@
 /* Service lookup and backend choice for new flows: frontend match (exact, then NodePort
  * wildcard on node addresses), source ranges, sessionAffinity, Maglev or random slot; and the
- * backends they choose (lb_backend). Helpers that read the packet's IPv4 addresses are lb4_*. */
+ * backends they choose (lb_backend). Both families: the packet's addresses are xlb_addrs. */
 #ifndef XLB_INC_LB_H
 #define XLB_INC_LB_H
 
@@ -14,12 +14,14 @@ static __always_inline struct xlb_backend *lb_backend(__u32 id)
 {
 	struct xlb_backend *be = bpf_map_lookup_elem(&backends, &id);
 
-	if (!be || !(be->addr.w[0] | be->addr.w[1] | be->addr.w[2] | be->addr.w[3]))
+	if (!be || addr_zero(&be->addr))
 		return 0;
 	return be;
 }
 
-/* The NodePort entry for k's port and protocol: the all-zero address, in the NodePort range. */
+/* The NodePort entry for k's port and protocol, in the NodePort range: the all-zero address
+ * for IPv4, all ones for IPv6 (both families share the map; src/datapath/codecs.ts
+ * encodeFrontendAddr), so a dual-stack NodePort reaches each family's own backends. */
 static __always_inline struct xlb_svc_value *lb_lookup_nodeport(struct xlb_svc_key *k,
 								const struct xlb_config *cfg)
 {
@@ -27,18 +29,18 @@ static __always_inline struct xlb_svc_value *lb_lookup_nodeport(struct xlb_svc_k
 
 	if (port < cfg->nodeport_min || port > cfg->nodeport_max)
 		return 0;
-	__builtin_memset(&k->addr, 0, sizeof(k->addr));
+	__builtin_memset(&k->addr, addr_is4(&k->addr) ? 0 : 0xff, sizeof(k->addr));
 	return bpf_map_lookup_elem(&services, k);
 }
 
-static __always_inline struct xlb_svc_value *lb4_lookup(const struct xlb_pkt *p, __u8 scope,
-							const struct xlb_config *cfg)
+static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, __u8 scope,
+						       const struct xlb_config *cfg)
 {
-	struct xlb_svc_key k = { .port = p->dport, .proto = p->proto, .scope = scope };
+	struct xlb_svc_key k = { .addr = p->daddr, .port = p->dport, .proto = p->proto,
+				 .scope = scope };
 	struct xlb_svc_value *v;
 	struct xlb_node_addr_value *na;
 
-	addr4_set(&k.addr, p->daddr);
 	v = bpf_map_lookup_elem(&services, &k);
 	if (v)
 		return v;
@@ -48,13 +50,13 @@ static __always_inline struct xlb_svc_value *lb4_lookup(const struct xlb_pkt *p,
 	return lb_lookup_nodeport(&k, cfg);
 }
 
-static __always_inline int lb4_src_allowed(const struct xlb_pkt *p, const struct xlb_svc_value *svc)
+static __always_inline int lb_src_allowed(const struct xlb_pkt *p, const struct xlb_svc_value *svc)
 {
-	struct xlb_src_range_key k = { .prefixlen = 32 + 128, .svc_id = svc->svc_id };
+	struct xlb_src_range_key k = { .prefixlen = 32 + 128, .svc_id = svc->svc_id,
+				       .addr = p->saddr };
 
 	if (!(svc->flags & XLB_SVC_F_SRC_RANGES))
 		return 1;
-	addr4_set(&k.addr, p->saddr);
 	return bpf_map_lookup_elem(&src_ranges, &k) != 0;
 }
 
@@ -69,17 +71,17 @@ static __always_inline __u32 lb_mix(__u32 h)
 	return h;
 }
 
-static __always_inline __u32 lb4_flow_hash(const struct xlb_pkt *p, __u32 seed)
+static __always_inline __u32 lb_flow_hash(const struct xlb_pkt *p, __u32 seed)
 {
 	__u32 h = seed;
 
-	h = lb_mix(h ^ p->saddr);
-	h = lb_mix(h ^ p->daddr);
+	h = lb_mix(h ^ addr_fold(&p->saddr));
+	h = lb_mix(h ^ addr_fold(&p->daddr));
 	h = lb_mix(h ^ ((__u32)p->sport << 16 | p->dport));
 	return lb_mix(h ^ p->proto);
 }
 
-static __always_inline __u32 lb4_pick_maglev(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+static __always_inline __u32 lb_pick_maglev(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
 					     const struct xlb_config *cfg)
 {
 	void *table = bpf_map_lookup_elem(&maglev, &svc->svc_id);
@@ -87,7 +89,7 @@ static __always_inline __u32 lb4_pick_maglev(const struct xlb_pkt *p, const stru
 
 	if (!table || !cfg->maglev_m)
 		return 0;
-	idx = lb4_flow_hash(p, cfg->hash_seed) % cfg->maglev_m;
+	idx = lb_flow_hash(p, cfg->hash_seed) % cfg->maglev_m;
 	id = bpf_map_lookup_elem(table, &idx);
 	return id ? *id : 0;
 }
@@ -117,7 +119,7 @@ static __always_inline __u32 lb_affinity_get(const struct xlb_affinity_key *k,
 
 /* backend_id for a new flow (0: none usable), remembered for the affinity client in ak (its
  * svc_id and client filled in). count > 0 is checked by the caller. */
-static __always_inline __u32 lb4_select_as(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+static __always_inline __u32 lb_select_as(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
 					   const struct xlb_config *cfg, const struct xlb_affinity_key *ak,
 					   __u64 now)
 {
@@ -129,7 +131,7 @@ static __always_inline __u32 lb4_select_as(const struct xlb_pkt *p, const struct
 		if (id)
 			goto remember;
 	}
-	id = (svc->flags & XLB_SVC_F_MAGLEV) ? lb4_pick_maglev(p, svc, cfg) : lb_pick_slot(svc);
+	id = (svc->flags & XLB_SVC_F_MAGLEV) ? lb_pick_maglev(p, svc, cfg) : lb_pick_slot(svc);
 	if (!id || !svc->affinity_timeout)
 		return id;
 remember:
@@ -139,13 +141,12 @@ remember:
 }
 
 /* The packet path: affinity by the client's address. */
-static __always_inline __u32 lb4_select(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
-					const struct xlb_config *cfg, __u64 now)
+static __always_inline __u32 lb_select(const struct xlb_pkt *p, const struct xlb_svc_value *svc,
+				       const struct xlb_config *cfg, __u64 now)
 {
-	struct xlb_affinity_key ak = { .svc_id = svc->svc_id };
+	struct xlb_affinity_key ak = { .svc_id = svc->svc_id, .client = p->saddr };
 
-	addr4_set(&ak.client, p->saddr);
-	return lb4_select_as(p, svc, cfg, &ak, now);
+	return lb_select_as(p, svc, cfg, &ak, now);
 }
 
 static __always_inline void lb_account(__u32 svc_id, __u32 bytes, int new_flow)

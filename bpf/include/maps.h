@@ -103,7 +103,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } src_ranges SEC(".maps");
 
-/* Pod interfaces that may receive packets by bpf_redirect_peer (fwd4_peer_tc). */
+/* Pod interfaces that may receive packets by bpf_redirect_peer (fwd_peer_tc). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -200,7 +200,7 @@ struct {
  * packets without SYN/FIN/RST cannot change, and dies with config.flow_cache_gen. Private to
  * the datapath: the agent only sizes it and sets the generation. */
 struct xlb_flow_cache_entry {
-	struct xlb_ct_key key;        /* the ct key the entry was made from (IPv4: w[3] compared) */
+	struct xlb_ct_key key;        /* the ct key the entry was made from */
 	struct xlb_addr src;          /* new source (rewrite & FC_SRC) */
 	struct xlb_addr dst;          /* new destination (rewrite & FC_DST) */
 	__be16 sport;

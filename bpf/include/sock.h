@@ -32,8 +32,8 @@ static __always_inline struct xlb_svc_value *sock4_lookup(const struct xlb_pkt *
 {
 	struct xlb_svc_key k = { .port = p->dport, .proto = p->proto, .scope = XLB_SCOPE_INTERNAL };
 
-	if ((p->daddr & bpf_htonl(0xff000000)) != bpf_htonl(0x7f000000))
-		return lb4_lookup(p, XLB_SCOPE_INTERNAL, cfg);
+	if ((p->daddr.w[3] & bpf_htonl(0xff000000)) != bpf_htonl(0x7f000000))
+		return lb_lookup(p, XLB_SCOPE_INTERNAL, cfg);
 	return lb_lookup_nodeport(&k, cfg);
 }
 
@@ -131,7 +131,7 @@ static __always_inline int sock4_forward(struct bpf_sock_addr *ctx, int sendmsg)
 	host = cfg->netns_cookie && netns == cfg->netns_cookie;
 	if (!host && !(cfg->sock_flags & XLB_SOCK_F_ALL))
 		return SOCK_PROCEED;
-	p.daddr = ctx->user_ip4;
+	addr4_set(&p.daddr, ctx->user_ip4);
 	p.dport = (__be16)ctx->user_port;
 	p.proto = ctx->protocol;
 	svc = sock4_lookup(&p, cfg);
@@ -142,20 +142,20 @@ static __always_inline int sock4_forward(struct bpf_sock_addr *ctx, int sendmsg)
 		 * the per-packet path, untranslated here */
 		if (!host)
 			return SOCK_PROCEED;
-		p.saddr = sock4_source(ctx, cfg, sendmsg);
-		if (!lb4_src_allowed(&p, svc))
+		addr4_set(&p.saddr, sock4_source(ctx, cfg, sendmsg));
+		if (!lb_src_allowed(&p, svc))
 			return sock_reject(XLB_DROP_SRC_RANGE, EPERM);
 	}
 	if (!svc->count)
 		return sock_reject((svc->flags & XLB_SVC_F_LOCAL) ? XLB_DROP_NO_LOCAL_ENDPOINTS :
 				   XLB_DROP_NO_ENDPOINTS, ECONNREFUSED);
 	now = xlb_now();
-	sock4_key(&fk, bpf_get_socket_cookie(ctx), p.daddr, p.dport, p.proto, XLB_SOCK_FWD);
+	sock4_key(&fk, bpf_get_socket_cookie(ctx), p.daddr.w[3], p.dport, p.proto, XLB_SOCK_FWD);
 	if (sendmsg)
 		id = sock4_sticky(&fk, svc);
 	if (!id) {
 		sock_affinity_key(&ak, svc->svc_id, netns);
-		id = lb4_select_as(&p, svc, cfg, &ak, now);
+		id = lb_select_as(&p, svc, cfg, &ak, now);
 	}
 	be = id ? lb_backend(id) : 0;
 	if (!be || !be->addr.w[3] || !be->port)

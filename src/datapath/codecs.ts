@@ -18,6 +18,7 @@
 // writes it). New flows are dropped (DROP reason ct_full) while [0] - [1] >= config.ctLimit.
 
 import { randomInt } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import { MAGLEV_DEFAULT_M } from '../model/maglev.js';
 import { fmix32 } from '../model/hash.js';
 import { formatAddr, ipv4ToNumber, parseAddr, type Family } from '../model/ip.js';
@@ -92,8 +93,8 @@ export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4 } as const;
 export const DROP_REASONS = [
   { id: 0, key: 'none', name: 'none' },
   { id: 1, key: 'truncated', name: 'truncated header' },
-  { id: 2, key: 'bad_ihl', name: 'bad IPv4 header length/version' },
-  { id: 3, key: 'ttl', name: 'TTL expired (<= 1)' },
+  { id: 2, key: 'bad_ihl', name: 'bad IPv4 header length/version, bad IPv6 version' },
+  { id: 3, key: 'ttl', name: 'TTL / hop limit expired (<= 1)' },
   { id: 4, key: 'no_endpoints', name: 'no endpoints: rejected (RST / ICMP port unreachable)' },
   { id: 5, key: 'no_local_endpoints', name: 'no local endpoints (traffic policy Local): dropped' },
   { id: 6, key: 'src_range', name: 'source not in loadBalancerSourceRanges' },
@@ -106,10 +107,11 @@ export const DROP_REASONS = [
   { id: 13, key: 'fib', name: 'FIB lookup: blackhole/unreachable/prohibit' },
   { id: 14, key: 'icmp_inner', name: 'ICMP error with unusable inner header' },
   { id: 15, key: 'bad_source', name: 'new flow from a source never answered (0/8, loopback, multicast, class E, subnet broadcast)' },
+  { id: 16, key: 'bad_csum', name: 'IPv6 UDP with checksum zero to a flow of ours' },
 ] as const;
 export type DropKey = (typeof DROP_REASONS)[number]['key'];
 export const DROP: Record<DropKey, number> = Object.fromEntries(DROP_REASONS.map((r) => [r.key, r.id])) as Record<DropKey, number>;
-export const DROP_MAX = 16;
+export const DROP_MAX = 17;
 
 // ---- struct layouts (size; member offset and size); checked against BTF by verifyLayout ----
 // Every encoder and decoder below reads its offsets from this table, so the start-time check
@@ -141,16 +143,17 @@ export const LAYOUT = {
   xlb_pod_if_value: struct(4, { flags: [0, 4] }),
   xlb_if_mac: struct(8, { mac: [0, 6] }),
   xlb_svc_stats: struct(24, { packets: [0, 8], bytes: [8, 8], new_flows: [16, 8] }),
-  xlb_frag_key: struct(12, { saddr: [0, 4], daddr: [4, 4], id: [8, 2], proto: [10, 1] }),
+  xlb_frag_key: struct(40, { saddr: [0, 16], daddr: [16, 16], id: [32, 4], proto: [36, 1] }),
   xlb_frag_value: struct(4, { sport: [0, 2], dport: [2, 2] }),
   xlb_sock_key: struct(32, { cookie: [0, 8], addr: [8, 16], port: [24, 2], proto: [26, 1], dir: [27, 1] }),
   xlb_sock_value: struct(28, { addr: [0, 16], port: [16, 2], svc_id: [20, 4], backend_id: [24, 4] }),
   xlb_announce_value: struct(16, { ifindex: [0, 4], flags: [4, 4], expires: [8, 8] }),
-  xlb_config: struct(104, {
+  xlb_config: struct(136, {
     flags: [0, 4], nodeport_min: [4, 2], nodeport_max: [6, 2], maglev_m: [8, 4], ct_limit: [12, 4], hash_seed: [16, 4],
     tcp_syn_timeout: [20, 4], tcp_est_timeout: [24, 4], tcp_fin_timeout: [28, 4], tcp_close_timeout: [32, 4],
     udp_timeout: [36, 4], snat_port_min: [40, 2], snat_port_max: [42, 2], snat_addr: [44, 16], hairpin_addr: [60, 16],
     flow_cache_gen: [76, 4], flow_cache_mask: [80, 4], udp_new_timeout: [84, 4], sock_flags: [88, 4], netns_cookie: [96, 8],
+    snat_addr6: [104, 16], hairpin_addr6: [120, 16],
   }),
 } satisfies Record<string, StructLayout>;
 export type StructName = keyof typeof LAYOUT;
@@ -578,19 +581,21 @@ export const encodeDropValue = (cpus: number): Buffer => Buffer.alloc(8 * cpus);
 
 export interface FragKey { saddr: string; daddr: string; id: number; proto: Proto }
 const FK = LAYOUT.xlb_frag_key.members;
-/** A bare IPv4 address (__be32), as frags keys hold it. */
-const encodeV4 = (addr: string, b: Buffer, off: number): void => { encodeAddr(addr).copy(b, off, V4, V4 + 4); };
-const decodeV4 = (b: Buffer, off: number): string => `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+/** The id as the datapath stores it: IPv4's 16-bit id in the first two bytes, IPv6's 32-bit
+ *  fragment id in all four (network order both). */
 export function encodeFragKey(k: FragKey): Buffer {
   const b = Buffer.alloc(LAYOUT.xlb_frag_key.size);
-  encodeV4(k.saddr, b, FK.saddr);
-  encodeV4(k.daddr, b, FK.daddr);
-  b.writeUInt16BE(k.id, FK.id);
+  encodeAddr(k.saddr, b, FK.saddr);
+  encodeAddr(k.daddr, b, FK.daddr);
+  if (isIPv6(k.saddr)) b.writeUInt32BE(k.id >>> 0, FK.id);
+  else b.writeUInt16BE(k.id, FK.id);
   b[FK.proto] = PROTO_NUM[k.proto];
   return b;
 }
 export function decodeFragKey(b: Buffer): FragKey {
-  return { saddr: decodeV4(b, FK.saddr), daddr: decodeV4(b, FK.daddr), id: b.readUInt16BE(FK.id), proto: protoName(b[FK.proto]) };
+  const saddr = decodeAddr(b, FK.saddr) ?? '0.0.0.0';
+  const id = saddr.includes(':') ? b.readUInt32BE(FK.id) : b.readUInt16BE(FK.id);
+  return { saddr, daddr: decodeAddr(b, FK.daddr) ?? '0.0.0.0', id, proto: protoName(b[FK.proto]) };
 }
 const FV = LAYOUT.xlb_frag_value.members;
 export const decodeFragValue = (b: Buffer): { sport: number; dport: number } => ({ sport: b.readUInt16BE(FV.sport), dport: b.readUInt16BE(FV.dport) });
@@ -615,6 +620,10 @@ export interface XlbConfig {
   snatAddr: string | null;
   /** source a pod sees when it reaches itself through its Service */
   hairpinAddr: string | null;
+  /** IPv6 twin of snatAddr: the node's IPv6 address (null: IPv6 remote backends get no_config drops) */
+  snatAddr6: string | null;
+  /** IPv6 twin of hairpinAddr */
+  hairpinAddr6: string | null;
   /**
    * The per-CPU flow cache (struct xlb_flow_cache_entry in bpf/include/maps.h): 0 turns it
    * off; writing another value invalidates every entry on every CPU.
@@ -648,6 +657,9 @@ export const DEFAULT_CONFIG: XlbConfig = {
   tcpSynTimeout: 60, tcpEstTimeout: 21600, tcpFinTimeout: 30, tcpCloseTimeout: 10, udpTimeout: 120,
   snatPortMin: 1024, snatPortMax: 65535,
   snatAddr: null, hairpinAddr: '169.254.42.1',
+  // RFC 6666's discard-only prefix: never a real peer, and a pod routes it through its
+  // default route (a link-local address would be resolved on-link instead)
+  snatAddr6: null, hairpinAddr6: '100::42:1',
   flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
   udpNewTimeout: 30, sockFlags: 0, netnsCookie: 0,
 };
@@ -680,6 +692,8 @@ export function encodeConfig(c: XlbConfig): Buffer {
   b.writeUInt32LE(c.udpNewTimeout, CFG.udp_new_timeout);
   b.writeUInt32LE(c.sockFlags >>> 0, CFG.sock_flags);
   b.writeBigUInt64LE(BigInt(c.netnsCookie), CFG.netns_cookie);
+  encodeAddr(c.snatAddr6, b, CFG.snat_addr6);
+  encodeAddr(c.hairpinAddr6, b, CFG.hairpin_addr6);
   return b;
 }
 export function decodeConfig(b: Buffer): XlbConfig {
@@ -694,14 +708,19 @@ export function decodeConfig(b: Buffer): XlbConfig {
     flowCacheGen: b.readUInt32LE(CFG.flow_cache_gen), flowCacheMask: b.readUInt32LE(CFG.flow_cache_mask),
     udpNewTimeout: b.readUInt32LE(CFG.udp_new_timeout), sockFlags: b.readUInt32LE(CFG.sock_flags),
     netnsCookie: Number(b.readBigUInt64LE(CFG.netns_cookie)),
+    snatAddr6: decodeAddr(b, CFG.snat_addr6), hairpinAddr6: decodeAddr(b, CFG.hairpin_addr6),
   };
 }
 
 // ---- the datapath's flow hash (Maglev index = flowHash % maglevM) ----
 
-/** Mirrors lb4_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes). */
+/** Mirrors lb_flow_hash() in bpf/include/lb.h (addresses/ports as the CPU loads them: little-endian reads of network bytes;
+ *  an address folds to the xor of its words and the ::ffff word, i.e. an IPv4 address itself: addr_fold). */
 export function flowHash(t: { saddr: string; daddr: string; sport: number; dport: number; proto: Proto }, seed: number): number {
-  const le = (a: string) => encodeAddr(a).readUInt32LE(V4);
+  const le = (a: string) => {
+    const b = encodeAddr(a);
+    return (b.readUInt32LE(0) ^ b.readUInt32LE(4) ^ b.readUInt32LE(8) ^ b.readUInt32LE(V4) ^ 0xffff0000) >>> 0;
+  };
   const sw = (p: number) => ((p & 0xff) << 8) | (p >>> 8);
   let h = seed >>> 0;
   h = fmix32(h ^ le(t.saddr));

@@ -37,7 +37,7 @@ export class NodeDatapath {
   constructor(private readonly obj: Pick<BpfObject, 'map'>, private readonly s: NodeSettings) {}
 
   /** node_addrs (the node's and its devices' addresses, their subnet broadcasts), then the
-   *  config entry with the SNAT address. */
+   *  config entry with the SNAT addresses (snatAddr6: the node's IPv6 one, if it has one). */
   write(node: { addrs: string[]; broadcasts: string[]; snatAddr: string | null; snatAddr6?: string | null }): void {
     this.writeNodeAddrs(node.addrs, node.broadcasts);
     this.addresses = { addrs: [...node.addrs], snat: [node.snatAddr, node.snatAddr6].filter((a) => a) as string[] };
@@ -49,6 +49,7 @@ export class NodeDatapath {
       maglevM: s.maglevM,
       ctLimit: C.ctFlowLimit(s.conntrackSize, s.cpus),
       snatAddr: node.snatAddr,
+      snatAddr6: node.snatAddr6 ?? null,
       snatPortMin: s.snatPortRange.min, snatPortMax: s.snatPortRange.max,
       // A new generation with every config write: nothing cached under another config is used.
       flowCacheGen: s.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,

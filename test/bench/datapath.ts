@@ -16,46 +16,57 @@
 //   new_flow: one test run per packet (repeat 1), each with a new source port: service
 //             lookup, slot choice, both CT entries written, DNAT. Compared with ref_pass
 //             measured the same way (repeat 1), since a single run carries the timer cost.
+// Each path also in IPv6 (*6 rows: the same setup with IPv6 addresses, UDP over IPv6),
+// measured in the same rounds; ref_pass is IPv4 (it passes IPv6 without parsing it).
 import { fileURLToPath } from 'node:url';
 import { loadObject, type BpfProgram } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
 import { buildPacket } from '../helpers/packet.js';
 import { CLIENT, Datapath, LB_IP, POD_A, REF_OBJ } from '../bpf/harness.js';
 
+/** The addresses of a family's rows. */
+interface Fam { client: string; lb: string; pod: string; none: string }
+const V4: Fam = { client: CLIENT, lb: LB_IP, pod: POD_A, none: '198.51.100.99' };
+const V6: Fam = { client: '2001:db8:c::7', lb: '2001:db8:1b::10', pod: 'fd00:10:244:1::5', none: '2001:db8:1b::99' };
+
 export interface DatapathFigures {
   repeat: number;
   rounds: number;
   /** median ns per packet; refSingle: ref_pass with repeat 1 (the new_flow baseline) */
-  ns: { ref: number; refSingle: number; ctHit: number; ctHitCt: number; newFlow: number; pass: number };
+  ns: { ref: number; refSingle: number } & Paths;
   /** ns / ref (new_flow: ns / refSingle) */
-  ratio: { ctHit: number; ctHitCt: number; newFlow: number; pass: number };
+  ratio: Paths;
+  /** IPv6 ns / IPv4 ns per path */
+  v6ToV4: { ctHit: number; ctHitCt: number; newFlow: number; pass: number };
 }
+type PathName = 'ctHit' | 'ctHitCt' | 'newFlow' | 'pass';
+type Paths = Record<PathName | `${PathName}6`, number>;
 
-const udp = (dst: string, dport: number, sport = 40000): Buffer =>
-  buildPacket({ src: CLIENT, dst, proto: 'UDP', sport, dport, payload: Buffer.alloc(18, 0x61) });
+const udp = (dst: string, dport: number, sport = 40000, src = CLIENT): Buffer =>
+  buildPacket({ src, dst, proto: 'UDP', sport, dport, payload: Buffer.alloc(18, 0x61) });
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-function setupCtHit(d: Datapath, cfg: Partial<C.XlbConfig> = {}): void {
+function setupCtHit(d: Datapath, f: Fam, cfg: Partial<C.XlbConfig> = {}): void {
   d.reset({ udpTimeout: 3600, ...cfg });
-  d.backend(1, POD_A, 8080);
-  d.backend(2, LB_IP, 80);
+  d.backend(1, f.pod, 8080);
+  d.backend(2, f.lb, 80);
   const now = process.hrtime.bigint() - 1_000_000_000n; // the datapath's coarse clock may lag
   const entry = (backendId: number): Buffer => C.encodeCtValue({
     natAddr: null, origAddr: null, natPort: 0, origPort: 0, backendId, svcId: 1, state: 'udp',
     flags: C.CT_FLAG.external | C.CT_FLAG.localBackend, lastSeen: now, created: now,
   });
-  d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: CLIENT, daddr: LB_IP, sport: 40000, dport: 80, proto: 'UDP' }), entry(1));
-  d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: CLIENT, daddr: POD_A, sport: 40000, dport: 8080, proto: 'UDP' }), entry(2));
+  d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.client, daddr: f.lb, sport: 40000, dport: 80, proto: 'UDP' }), entry(1));
+  d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.client, daddr: f.pod, sport: 40000, dport: 8080, proto: 'UDP' }), entry(2));
 }
 
-function setupNewFlow(d: Datapath): void {
+function setupNewFlow(d: Datapath, f: Fam): void {
   d.reset({ ctLimit: 1_000_000 });
-  d.backend(1, POD_A, 8080);
-  d.service({ addr: LB_IP, port: 80, proto: 'UDP', svcId: 1, backends: [1] });
+  d.backend(1, f.pod, 8080);
+  d.service({ addr: f.lb, port: 80, proto: 'UDP', svcId: 1, backends: [1] });
 }
 
 /** Mean ns of single runs, each on its own packet. */
@@ -77,36 +88,47 @@ export async function benchDatapath(o: { quick?: boolean } = {}): Promise<Datapa
   try {
     const xdp = d.obj.program(C.PROG.xdp);
     const refProg = ref.program('ref_pass');
-    const sample = { ref: [] as number[], refSingle: [] as number[], ctHit: [] as number[], ctHitCt: [] as number[], newFlow: [] as number[], pass: [] as number[] };
+    const sample: Record<string, number[]> = {};
+    const add = (k: string, v: number) => (sample[k] ??= []).push(v);
     const singles = o.quick ? 2000 : 20000;
-    const fresh = (round: number) => Array.from({ length: singles }, (_, i) => udp(LB_IP, 80, 1024 + ((round * singles + i) % 60000)));
+    const fresh = (round: number, f: Fam) => Array.from({ length: singles }, (_, i) => udp(f.lb, 80, 1024 + ((round * singles + i) % 60000), f.client));
     const time = (p: typeof xdp, data: Buffer, want: number): number => {
       const r = p.testRun({ data, repeat, cpu: 0 });
       if (r.retval !== want) throw new Error(`${p.name}: verdict ${r.retval}, expected ${want}`);
       return r.durationNs;
     };
     for (let i = 0; i < rounds; i++) {
-      sample.ref.push(time(refProg, udp(LB_IP, 80), 2));
-      setupCtHit(d);
-      sample.ctHit.push(time(xdp, udp(LB_IP, 80), 2));
-      if (d.stats(1).packets < BigInt(repeat / 2)) throw new Error('ct_hit path did not translate every packet');
-      setupCtHit(d, { flowCacheGen: 0 });
-      sample.ctHitCt.push(time(xdp, udp(LB_IP, 80), 2));
-      if (d.stats(1).packets < BigInt(repeat / 2)) throw new Error('ct_hit_ct path did not translate every packet');
-      sample.refSingle.push(singleRuns(refProg, fresh(i), 2));
-      setupNewFlow(d);
-      sample.newFlow.push(singleRuns(xdp, fresh(i), 2));
-      if (d.stats(1).newFlows !== BigInt(singles)) throw new Error('new_flow path did not create a flow per packet');
-      d.reset();
-      sample.pass.push(time(xdp, udp('198.51.100.99', 80), 2));
+      add('ref', time(refProg, udp(LB_IP, 80), 2));
+      add('refSingle', singleRuns(refProg, fresh(i, V4), 2));
+      for (const [f, sfx] of [[V4, ''], [V6, '6']] as const) {
+        const pkt = udp(f.lb, 80, 40000, f.client);
+        setupCtHit(d, f);
+        add(`ctHit${sfx}`, time(xdp, pkt, 2));
+        if (d.stats(1).packets < BigInt(repeat / 2)) throw new Error(`ct_hit${sfx} path did not translate every packet`);
+        setupCtHit(d, f, { flowCacheGen: 0 });
+        add(`ctHitCt${sfx}`, time(xdp, pkt, 2));
+        if (d.stats(1).packets < BigInt(repeat / 2)) throw new Error(`ct_hit_ct${sfx} path did not translate every packet`);
+        setupNewFlow(d, f);
+        add(`newFlow${sfx}`, singleRuns(xdp, fresh(i, f), 2));
+        if (d.stats(1).newFlows !== BigInt(singles)) throw new Error(`new_flow${sfx} path did not create a flow per packet`);
+        d.reset();
+        add(`pass${sfx}`, time(xdp, udp(f.none, 80, 40000, f.client), 2));
+      }
     }
-    const ns = {
-      ref: median(sample.ref), refSingle: median(sample.refSingle), ctHit: median(sample.ctHit), ctHitCt: median(sample.ctHitCt),
-      newFlow: median(sample.newFlow), pass: median(sample.pass),
-    };
-    const r = (x: number) => Math.round((x / ns.ref) * 100) / 100;
-    const newFlow = Math.round((ns.newFlow / ns.refSingle) * 100) / 100;
-    return { repeat, rounds, ns, ratio: { ctHit: r(ns.ctHit), ctHitCt: r(ns.ctHitCt), newFlow, pass: r(ns.pass) } };
+    const m = (k: string) => median(sample[k]);
+    const two = (x: number) => Math.round(x * 100) / 100;
+    const names: PathName[] = ['ctHit', 'ctHitCt', 'newFlow', 'pass'];
+    const ns = { ref: m('ref'), refSingle: m('refSingle') } as DatapathFigures['ns'];
+    const ratio = {} as Paths;
+    const v6ToV4 = {} as DatapathFigures['v6ToV4'];
+    for (const n of names) {
+      for (const k of [n, `${n}6`] as const) {
+        ns[k] = m(k);
+        ratio[k] = two(ns[k] / (n === 'newFlow' ? ns.refSingle : ns.ref));
+      }
+      v6ToV4[n] = two(ns[`${n}6`] / ns[n]);
+    }
+    return { repeat, rounds, ns, ratio, v6ToV4 };
   } finally {
     ref.close();
     d.close();
@@ -117,13 +139,19 @@ function print(f: DatapathFigures): void {
   console.log(`xlb_xdp per-packet cost, BPF_PROG_TEST_RUN repeat=${f.repeat}, median of ${f.rounds} rounds`);
   console.log('path          ns/pkt   x ref_pass');
   const row = (name: string, ns: number, ratio: number | string) => console.log(`${name.padEnd(13)} ${ns.toFixed(1).padStart(6)}   ${ratio}`);
+  const v6 = (n: keyof DatapathFigures['v6ToV4']) => `(${f.v6ToV4[n]}x IPv4)`;
   row('ref_pass', f.ns.ref, 1);
   row('ct_hit', f.ns.ctHit, f.ratio.ctHit);
+  row('ct_hit6', f.ns.ctHit6, `${f.ratio.ctHit6} ${v6('ctHit')}`);
   row('ct_hit_ct', f.ns.ctHitCt, `${f.ratio.ctHitCt} (flow cache off: conntrack lookup every packet)`);
+  row('ct_hit_ct6', f.ns.ctHitCt6, `${f.ratio.ctHitCt6} ${v6('ctHitCt')}`);
   row('ref_pass x1', f.ns.refSingle, '(repeat 1: baseline for new_flow)');
   row('new_flow x1', f.ns.newFlow, f.ratio.newFlow);
+  row('new_flow6 x1', f.ns.newFlow6, `${f.ratio.newFlow6} ${v6('newFlow')}`);
   row('pass', f.ns.pass, f.ratio.pass);
+  row('pass6', f.ns.pass6, `${f.ratio.pass6} ${v6('pass')}`);
   console.log(`target: ct_hit <= 2x ref_pass: ${f.ratio.ctHit <= 2 ? 'met' : 'NOT met'}`);
+  console.log(`target: ct_hit IPv6 <= 1.2x ct_hit IPv4: ${f.v6ToV4.ctHit <= 1.2 ? 'met' : 'NOT met'}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -10,8 +10,17 @@ import { tcRows } from './tc.fixtures.js';
 import { tcDevRows } from './tcdev.fixtures.js';
 import { cacheRows } from './cache.fixtures.js';
 import { announceTcDevRows, announceXdpRows } from './announce.fixtures.js';
+import { twins, unknownNoTwin } from './twin.js';
+import { v6Rows } from './v6.fixtures.js';
 
-const tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows], ['flow cache', cacheRows], ['announce xdp', announceXdpRows], ['announce tc device', announceTcDevRows]];
+const v4Tables: Array<[string, Row[]]> = [['xdp', xdpRows], ['tc device', tcDevRows], ['tc', tcRows], ['flow cache', cacheRows]];
+const tables: Array<[string, Row[]]> = [
+  ...v4Tables,
+  ...v4Tables.map(([n, rows]): [string, Row[]] => [`${n} IPv6 twins`, twins(rows)]),
+  ['IPv6', v6Rows],
+  ['announce xdp', announceXdpRows],
+  ['announce tc device', announceTcDevRows],
+];
 
 describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
   let d: Datapath;
@@ -22,6 +31,10 @@ describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {
     const names = tables.flatMap(([, rows]) => rows.map((r) => r.name));
     assert.ok(names.length >= 60, `${names.length} rows`);
     assert.equal(new Set(names).size, names.length);
+  });
+
+  test('every row without an IPv6 twin is named as such on purpose', () => {
+    assert.deepEqual(unknownNoTwin(v4Tables.flatMap(([, rows]) => rows)), []);
   });
 
   for (const [prog, rows] of tables) {

@@ -8,6 +8,7 @@ import { buildPacket } from '../helpers/packet.js';
 import { CLIENT, Datapath, LB_IP, NODE, POD_A } from './harness.js';
 import { runRow, type Row } from './rows.js';
 import { asTcDev, tcDevName } from './tcdev.fixtures.js';
+import { twins } from './twin.js';
 
 export const EXT_MAC = '02:00:00:00:01:0a';
 export const EXT_GW_MAC = '02:00:00:00:01:01';
@@ -88,7 +89,8 @@ async function main(): Promise<void> {
     // with ingress_ifindex need that; no traffic flows through these devices.
     for (const dev of ['ext0', 'int0']) links.push(Link.attachXdp(d.obj.program(C.PROG.xdp), dev, { mode: 'native' }));
     const [ext, int] = [ifIndex('ext0'), ifIndex('int0')];
-    for (const row of [...rows(ext, int), ...tcRows(ext, int)]) {
+    const all = [...rows(ext, int), ...tcRows(ext, int)];
+    for (const row of [...all, ...twins(all)]) {
       try {
         runRow(d, row);
         console.log(JSON.stringify({ name: row.name, ok: true }));

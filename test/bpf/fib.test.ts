@@ -1,6 +1,7 @@
 // Fixture rows that take the real FIB path (bpf_fib_lookup + redirect) inside a namespace
 // built here: "node" has ext0 (to the client side, 192.168.1.10/24) and int0 (toward the
-// other node, 10.0.9.1/24), static neighbours, an unreachable route and forwarding on.
+// other node, 10.0.9.1/24), static neighbours, an unreachable route and forwarding on; the
+// same in IPv6 (twin.ts addresses) for each row's IPv6 twin (AF_INET6 FIB lookups).
 // The rows run in a child process started with `ip netns exec`, since test runs with
 // ingress_ifindex resolve the device in the caller's namespace.
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetnsSet, run, sweepStale, type Netns } from '../helpers/netns.js';
 import { tcDevName } from './tcdev.fixtures.js';
+import { to6 } from './twin.js';
 
 const child = resolve(dirname(fileURLToPath(import.meta.url)), 'fib-child.js');
 
@@ -31,6 +33,16 @@ async function build(set: NetnsSet): Promise<Netns> {
   await ip('neigh', 'add', '192.168.1.50', 'lladdr', '02:00:00:00:01:50', 'dev', 'ext0', 'nud', 'permanent');
   await ip('neigh', 'add', '10.0.9.2', 'lladdr', '02:00:00:00:09:02', 'dev', 'int0', 'nud', 'permanent');
   await node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  // the IPv6 twins of all of it (twin.ts): /24 -> /120, /16 -> /112
+  await node.exec('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+  await ip('-6', 'addr', 'add', `${to6('192.168.1.10')}/120`, 'dev', 'ext0', 'nodad');
+  await ip('-6', 'addr', 'add', `${to6('10.0.9.1')}/120`, 'dev', 'int0', 'nodad');
+  await ip('-6', 'route', 'add', `${to6('203.0.113.0')}/120`, 'via', to6('192.168.1.1'), 'dev', 'ext0');
+  await ip('-6', 'route', 'add', `${to6('10.244.2.0')}/120`, 'via', to6('10.0.9.2'), 'dev', 'int0');
+  await ip('-6', 'route', 'add', 'unreachable', `${to6('10.99.0.0')}/112`);
+  await ip('-6', 'neigh', 'add', to6('192.168.1.1'), 'lladdr', '02:00:00:00:01:01', 'dev', 'ext0', 'nud', 'permanent');
+  await ip('-6', 'neigh', 'add', to6('192.168.1.50'), 'lladdr', '02:00:00:00:01:50', 'dev', 'ext0', 'nud', 'permanent');
+  await ip('-6', 'neigh', 'add', to6('10.0.9.2'), 'lladdr', '02:00:00:00:09:02', 'dev', 'int0', 'nud', 'permanent');
   return node;
 }
 
@@ -48,7 +60,7 @@ describe('datapath fixtures on the real FIB path (namespace)', () => {
   });
   after(() => set.teardown());
 
-  test('every FIB row ran', () => assert.ok(results.length >= 12, `${results.length} rows reported`));
+  test('every FIB row ran', () => assert.ok(results.length >= 24, `${results.length} rows reported`));
   const xdpNames = [
     'FIB: remote backend via another device: SNAT, TTL-1, MACs from the FIB, XDP_REDIRECT',
     'FIB: reply from the remote backend back out to the client: XDP_REDIRECT with the client gateway MAC',
@@ -61,7 +73,7 @@ describe('datapath fixtures on the real FIB path (namespace)', () => {
     ...xdpNames.filter((n) => !n.startsWith('FIB: no neighbour')).map(tcDevName),
     'FIB: no neighbour yet: translated, TTL-1, redirected for the kernel to resolve it (bpf_redirect_neigh) [tc device]',
   ];
-  for (const name of [...xdpNames, ...tcNames]) {
+  for (const name of [...xdpNames, ...tcNames].flatMap((n) => [n, `${n} [IPv6]`])) {
     test(name, () => {
       const r = results.find((x) => x.name === name);
       assert.ok(r, 'row reported');

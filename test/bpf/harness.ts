@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfMap, loadObject, type BpfObject } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
 import { announceCounters } from '../../src/agent/inspect.js';
+import { cidr6, frame4to6, frame6to4, from6, to6 } from './twin.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const XLB_OBJ = resolve(here, '../../../build/bpf/xlb.o');
@@ -41,6 +42,8 @@ export const FIXTURE_CONFIG: C.XlbConfig = {
 
 export interface SvcSetup {
   addr: string | null;
+  /** 6: the IPv6 NodePort wildcard (addr null); implied in twin mode */
+  family?: 4 | 6;
   port: number;
   proto?: C.Proto;
   scope?: C.ScopeName;
@@ -57,6 +60,9 @@ export interface SvcSetup {
 
 export class Datapath {
   readonly cpus: number;
+  /** IPv6 twin mode (twin.ts): IPv4 addresses given become their twins, packets are converted
+   *  in and out, addresses read back are the IPv4 ones again. */
+  v6 = false;
   private readonly used = new Set<number>();
   private readonly backendIds = new Set<number>();
   private readonly inners: BpfMap[] = [];
@@ -80,6 +86,17 @@ export class Datapath {
     return this.obj.map(name);
   }
 
+  private a<T extends string | null>(addr: T): T {
+    return (this.v6 && addr !== null ? to6(addr) : addr) as T;
+  }
+  private key(k: C.CtKey): C.CtKey {
+    return this.v6 ? { ...k, saddr: to6(k.saddr), daddr: to6(k.daddr) } : k;
+  }
+  private back<T extends { natAddr: string | null; origAddr: string | null }>(v: T): T {
+    const f = (x: string | null) => (x === null ? x : from6(x));
+    return this.v6 ? { ...v, natAddr: f(v.natAddr), origAddr: f(v.origAddr) } : v;
+  }
+
   /** Empty every map and write the fixture config (with overrides). */
   reset(cfg: Partial<C.XlbConfig> = {}): void {
     for (const id of this.backendIds) this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendEmpty());
@@ -101,7 +118,10 @@ export class Datapath {
    *  cached rewrite of an earlier case or setup outlives it. */
   config(cfg: Partial<C.XlbConfig> = {}): void {
     this.cacheGen = C.nextFlowCacheGen(this.cacheGen);
-    this.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig({ ...FIXTURE_CONFIG, flowCacheGen: this.cacheGen, ...cfg }));
+    const c = { ...FIXTURE_CONFIG, flowCacheGen: this.cacheGen, ...cfg };
+    // twin mode: the IPv6 SNAT and hairpin addresses are the IPv4 ones' twins
+    const v6 = this.v6 ? { snatAddr6: c.snatAddr && to6(c.snatAddr), hairpinAddr6: c.hairpinAddr && to6(c.hairpinAddr) } : {};
+    this.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig({ ...c, ...v6 }));
   }
 
   ctFill(made: bigint, freed: bigint): void {
@@ -112,7 +132,7 @@ export class Datapath {
 
   backend(id: number, addr: string, port: number, o: { state?: C.BackendStateName; local?: boolean } = {}): void {
     this.backendIds.add(id);
-    this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendValue({ addr, port, state: o.state ?? 'active', local: o.local ?? true }));
+    this.map(C.MAP.backends).update(C.encodeBackendKey(id), C.encodeBackendValue({ addr: this.a(addr), port, state: o.state ?? 'active', local: o.local ?? true }));
   }
 
   backendDelete(id: number): void {
@@ -120,7 +140,7 @@ export class Datapath {
   }
 
   nodeAddr(addr: string, flags = 0): void {
-    this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(addr), C.encodeNodeAddrValue(flags));
+    this.map(C.MAP.nodeAddrs).update(C.encodeNodeAddrKey(this.a(addr)), C.encodeNodeAddrValue(flags));
   }
 
   /** SNAT ports the node uses (snat_skip); writes every word. */
@@ -144,7 +164,7 @@ export class Datapath {
   }
 
   srcRange(svcId: number, cidr: string): void {
-    this.map(C.MAP.srcRanges).update(C.encodeSrcRangeKey({ svcId, cidr }), C.encodeSrcRangeValue());
+    this.map(C.MAP.srcRanges).update(C.encodeSrcRangeKey({ svcId, cidr: this.v6 ? cidr6(cidr) : cidr }), C.encodeSrcRangeValue());
   }
 
   /** Slots, Maglev table, revnat, then the service entry (count last), as the reconciler does. */
@@ -152,8 +172,9 @@ export class Datapath {
     this.used.add(s.svcId);
     s.backends.forEach((b, i) => this.map(C.MAP.slots).update(C.encodeSlotKey({ svcId: s.svcId, slot: i }), C.encodeSlotValue(b)));
     if ((s.flags ?? 0) & C.SVC_FLAG.maglev) this.maglev(s.svcId, s.table ?? Array.from({ length: MAGLEV_M }, (_, i) => s.backends[i % s.backends.length] ?? 0));
-    this.map(C.MAP.revnat).update(C.encodeRevnatKey(s.svcId), C.encodeRevnatValue({ addr: s.addr, port: s.port }));
-    const key = C.encodeSvcKey({ addr: s.addr, port: s.port, proto: s.proto ?? 'TCP', scope: s.scope ?? 'external' });
+    this.map(C.MAP.revnat).update(C.encodeRevnatKey(s.svcId), C.encodeRevnatValue({ addr: this.a(s.addr), port: s.port }));
+    const family = this.v6 || (s.addr !== null && s.addr.includes(':')) ? 6 : s.family;
+    const key = C.encodeSvcKey({ addr: this.a(s.addr), port: s.port, proto: s.proto ?? 'TCP', scope: s.scope ?? 'external', ...(family ? { family } : {}) });
     this.map(C.MAP.services).update(key, C.encodeSvcValue({ svcId: s.svcId, count: s.count ?? s.backends.length, flags: s.flags ?? 0, affinityTimeout: s.affinity ?? 0 }));
   }
 
@@ -168,8 +189,15 @@ export class Datapath {
    *  carries from one packet of a row to the next. */
   run(prog: 'xdp' | 'tc' | 'tcdev' | 'tchost', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
     const p = this.obj.program({ xdp: C.PROG.xdp, tcdev: C.PROG.tcDev, tc: C.PROG.tc, tchost: C.PROG.tcHost }[prog]);
-    const r = p.testRun({ data, ctxIn, dataOutSize: 2048, cpu: 0 });
-    return { retval: r.retval, data: r.data };
+    if (!this.v6) {
+      const r = p.testRun({ data, ctxIn, dataOutSize: 2048, cpu: 0 });
+      return { retval: r.retval, data: r.data };
+    }
+    // twin mode: an XDP ctx names the frame's length, which the conversion changes
+    const in6 = frame4to6(data);
+    if (ctxIn && prog === 'xdp') ctxIn.writeUInt32LE(in6.length, 4);
+    const r = p.testRun({ data: in6, ctxIn, dataOutSize: 2048, cpu: 0 });
+    return { retval: r.retval, data: r.data.equals(in6) ? data : frame6to4(r.data) };
   }
 
   drops(): Record<string, number> {
@@ -187,18 +215,34 @@ export class Datapath {
   }
 
   ct(key: C.CtKey): C.CtValue | null {
-    const v = this.map(C.MAP.ct).lookup(C.encodeCtKey(key));
-    return v ? C.decodeCtValue(v) : null;
+    const v = this.map(C.MAP.ct).lookup(C.encodeCtKey(this.key(key)));
+    return v ? this.back(C.decodeCtValue(v)) : null;
   }
 
   ctSet(key: C.CtKey, patch: Partial<C.CtValue>): void {
     const cur = this.ct(key);
     if (!cur) throw new Error(`no CT entry ${JSON.stringify(key)}`);
-    this.map(C.MAP.ct).update(C.encodeCtKey(key), C.encodeCtValue({ ...cur, ...patch }));
+    const v = { ...cur, ...patch };
+    const f = (x: string | null) => this.a(x);
+    this.map(C.MAP.ct).update(C.encodeCtKey(this.key(key)), C.encodeCtValue({ ...v, natAddr: f(v.natAddr), origAddr: f(v.origAddr) }));
+  }
+
+  /** The affinity entry of a client, if any. */
+  affinity(svcId: number, client: string): C.AffinityValue | null {
+    const v = this.map(C.MAP.affinity).lookup(C.encodeAffinityKey({ svcId, client: this.a(client) }));
+    return v ? C.decodeAffinityValue(v) : null;
+  }
+
+  /** Whether a first fragment recorded its ports. */
+  frag(k: C.FragKey): boolean {
+    return !!this.map(C.MAP.frags).lookup(C.encodeFragKey({ ...k, saddr: this.a(k.saddr), daddr: this.a(k.daddr) }));
   }
 
   ctEntries(): Array<[C.CtKey, C.CtValue]> {
-    return this.map(C.MAP.ct).entries().map(([k, v]) => [C.decodeCtKey(k), C.decodeCtValue(v)]);
+    return this.map(C.MAP.ct).entries().map(([k, v]) => {
+      const key = C.decodeCtKey(k);
+      return [this.v6 ? { ...key, saddr: from6(key.saddr), daddr: from6(key.daddr) } : key, this.back(C.decodeCtValue(v))];
+    });
   }
 
   close(): void {

@@ -47,6 +47,8 @@ export interface Row {
   config?: Partial<C.XlbConfig>;
   /** XDP / tc device: ingress ifindex for BPF_PROG_TEST_RUN (FIB lookups need a real device) */
   ingress?: number | ((d: Datapath) => number);
+  /** run as the IPv6 twin of the row as written (twin.ts) */
+  v6?: boolean;
 }
 
 /** struct xdp_md for test runs: data 0, data_end len, ingress_ifindex. */
@@ -99,6 +101,7 @@ function checkOut(o: Parsed, e: OutExpect): void {
 }
 
 export function runRow(d: Datapath, row: Row): void {
+  d.v6 = !!row.v6;
   d.reset(row.config);
   row.setup?.(d);
   for (const [i, s] of (row.before ?? []).entries()) {

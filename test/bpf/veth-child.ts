@@ -1,26 +1,32 @@
-// Runs inside the veth test's "node" namespace: loads xlb.o, programs three internal
-// frontends, attaches xlb_tc to both pods' host-side veths (tcx ingress), prints "ready",
-// and on stdin end prints the datapath's counters as one JSON line, detaches and exits.
+// Runs inside a veth test's "node" namespace: loads xlb.o, programs three internal frontends
+// of one family (argv[3] "ipv6", else IPv4), attaches xlb_tc to both pods' host-side veths
+// (tcx ingress), prints "ready", and on stdin end prints the datapath's counters as one JSON
+// line, detaches and exits.
 import * as C from '../../src/datapath/codecs.js';
 import { Link } from '../../src/datapath/bpf.js';
 import { Datapath } from './harness.js';
 
-export const POD_A = '10.244.1.5';
-export const POD_B = '10.244.1.6';
-export const CIP_B = '10.96.0.10';   // -> pod B:8080 (TCP), pod B:9000 (UDP 53)
-export const CIP_A = '10.96.0.11';   // -> pod A:8080: pod A reaching itself (hairpin)
+/** Pods, and ClusterIPs: cipB -> pod B:8080 (TCP), pod B:9000 (UDP 53); cipA -> pod A:8080
+ *  (pod A reaching itself: hairpin). */
+export interface VethWorld { podA: string; podB: string; cipB: string; cipA: string }
+export const WORLD: Record<'ipv4' | 'ipv6', VethWorld> = {
+  ipv4: { podA: '10.244.1.5', podB: '10.244.1.6', cipB: '10.96.0.10', cipA: '10.96.0.11' },
+  ipv6: { podA: 'fd00:10:244:1::5', podB: 'fd00:10:244:1::6', cipB: 'fd00:10:96::a', cipA: 'fd00:10:96::b' },
+};
 
 async function main(): Promise<void> {
-  const d = await Datapath.open(`veth-${process.argv[2] ?? 'x'}`);
+  const fam = process.argv[3] === 'ipv6' ? 'ipv6' : 'ipv4';
+  const w = WORLD[fam];
+  const d = await Datapath.open(`veth-${fam}-${process.argv[2] ?? 'x'}`);
   const links: Link[] = [];
   try {
     d.reset({ flags: 0 });
-    d.backend(1, POD_B, 8080);
-    d.backend(2, POD_A, 8080);
-    d.backend(3, POD_B, 9000);
-    d.service({ addr: CIP_B, port: 80, svcId: 10, backends: [1], scope: 'internal' });
-    d.service({ addr: CIP_A, port: 80, svcId: 11, backends: [2], scope: 'internal' });
-    d.service({ addr: CIP_B, port: 53, proto: 'UDP', svcId: 12, backends: [3], scope: 'internal' });
+    d.backend(1, w.podB, 8080);
+    d.backend(2, w.podA, 8080);
+    d.backend(3, w.podB, 9000);
+    d.service({ addr: w.cipB, port: 80, svcId: 10, backends: [1], scope: 'internal' });
+    d.service({ addr: w.cipA, port: 80, svcId: 11, backends: [2], scope: 'internal' });
+    d.service({ addr: w.cipB, port: 53, proto: 'UDP', svcId: 12, backends: [3], scope: 'internal' });
     for (const dev of ['lxca', 'lxcb']) links.push(Link.attachTc(d.obj.program(C.PROG.tc), dev, 'ingress'));
     process.stdout.write('ready\n');
     await new Promise<void>((resolve) => { process.stdin.on('end', resolve); process.stdin.on('error', resolve); process.stdin.resume(); });
@@ -32,4 +38,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv[1]?.endsWith('veth-child.js')) await main();

@@ -1,5 +1,6 @@
 // The datapath fuzzer in CI: 100,000 generated packets through the three programs with every
-// invariant checked (test/fuzz/fuzz.ts), and proof that each invariant fires on a bad outcome.
+// invariant checked (test/fuzz/fuzz.ts), the same generation in IPv6 (50,000 packets, converted
+// by test/bpf/twin.ts), and proof that each invariant fires on a bad outcome.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPacket, parsePacket } from '../helpers/packet.js';
@@ -39,5 +40,17 @@ test(`100,000 fuzzed packets through xlb_xdp, xlb_tc_dev and xlb_tc break no inv
   for (const k of ['client->frontend', 'pod->frontend', 'local reply', 'SNAT reply', 'fragment', 'ICMP error', 'VLAN', 'mutated', 'random bytes']) {
     assert.ok((r.kinds[k] ?? 0) > 1000, `${k}: ${r.kinds[k]}`);
   }
+  for (const p of ['xdp', 'tcdev', 'tc']) assert.ok(Object.keys(r.verdicts).filter((v) => v.startsWith(`${p}:`)).length >= 3, JSON.stringify(r.verdicts));
+});
+
+test(`50,000 fuzzed packets in IPv6 (twins of the generated IPv4 ones) break no invariant (seed ${SEED})`, async () => {
+  const r = await runFuzz({ packets: 50_000, seed: SEED, ipv6: true });
+  const report = r.failures.map((f) => `seed ${f.seed} packet ${f.index} ${f.prog} (${f.kind}): ${f.problem}\n  ${f.hex}`).join('\n');
+  assert.equal(r.failures.length, 0, report);
+  for (const k of ['client->frontend', 'pod->frontend', 'local reply', 'SNAT reply', 'fragment', 'ICMP error', 'mutated']) {
+    assert.ok((r.kinds[k] ?? 0) > 1000, `${k}: ${r.kinds[k]}`);
+  }
+  // most generated frames have an IPv6 twin: the run is an IPv6 run
+  assert.ok((r.kinds['no IPv6 twin'] ?? 0) < 50_000 / 4, `no IPv6 twin: ${r.kinds['no IPv6 twin']}`);
   for (const p of ['xdp', 'tcdev', 'tc']) assert.ok(Object.keys(r.verdicts).filter((v) => v.startsWith(`${p}:`)).length >= 3, JSON.stringify(r.verdicts));
 });

@@ -20,12 +20,19 @@
 //              otherwise.
 // A failure names the seed, the packet index, the program and the packet in hex; the same
 // seed replays the same inputs.
+//
+// --ipv6 runs the same generation in IPv6 (test/bpf/twin.ts): the world's addresses are
+// their IPv6 twins, each generated frame is converted to IPv6 before the run (frames with no
+// twin, e.g. IPv4 options or a damaged IPv4 header, are skipped and counted) and the output
+// back to IPv4, on which the same invariants are checked; an output address that is no twin
+// of a world address fails the run.
 import { fileURLToPath } from 'node:url';
 import * as C from '../../src/datapath/codecs.js';
 import { buildFragments, buildPacket, checksum, parsePacket, type PacketSpec, type Parsed } from '../helpers/packet.js';
 import {
   CLIENT, CLIENT2, CLUSTER_IP, Datapath, EXT_IP, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, TC, XDP,
 } from '../bpf/harness.js';
+import { frame4to6, frame6to4 } from '../bpf/twin.js';
 
 type Prog = 'xdp' | 'tcdev' | 'tc';
 const PROGS: Prog[] = ['xdp', 'tcdev', 'tc'];
@@ -305,7 +312,7 @@ function fullScan(d: Datapath): string | null {
 
 export interface FuzzResult { packets: number; seconds: number; failures: Failure[]; verdicts: Record<string, number>; kinds: Record<string, number> }
 
-export async function runFuzz(o: { packets: number; seed: number; maxFailures?: number; progress?: (n: number) => void }): Promise<FuzzResult> {
+export async function runFuzz(o: { packets: number; seed: number; ipv6?: boolean; maxFailures?: number; progress?: (n: number) => void }): Promise<FuzzResult> {
   const d = await Datapath.open('fuzz');
   const r = new Rng(o.seed);
   const failures: Failure[] = [];
@@ -318,6 +325,7 @@ export async function runFuzz(o: { packets: number; seed: number; maxFailures?: 
   let lastDrops: Record<string, number> = {};
   let ran = 0;
   try {
+    d.v6 = !!o.ipv6;
     setupWorld(d);
     const progs = { xdp: d.obj.program(C.PROG.xdp), tcdev: d.obj.program(C.PROG.tcDev), tc: d.obj.program(C.PROG.tc) };
     const fail = (index: number, g: Gen, problem: string) => failures.push({ seed: o.seed, index, prog: g.prog, kind: g.kind, problem, hex: g.pkt.toString('hex') });
@@ -333,13 +341,30 @@ export async function runFuzz(o: { packets: number; seed: number; maxFailures?: 
       const g = generate(r);
       kinds[g.kind.replace(/^mutated .*/, 'mutated')] = (kinds[g.kind.replace(/^mutated .*/, 'mutated')] ?? 0) + 1;
       let res: { retval: number; data: Buffer };
+      let data = g.pkt;
+      if (o.ipv6) {
+        try {
+          data = frame4to6(g.pkt);
+        } catch {
+          kinds['no IPv6 twin'] = (kinds['no IPv6 twin'] ?? 0) + 1;
+          continue;
+        }
+      }
       try {
-        res = progs[g.prog].testRun({ data: g.pkt, dataOutSize: 2048 });
+        res = progs[g.prog].testRun({ data, dataOutSize: 2048 });
       } catch {
         // The kernel refuses some frames (shorter than an Ethernet header; for skb programs an
         // IPv4 ethertype without a whole IPv4 header) before any program runs.
         kinds['refused by the kernel'] = (kinds['refused by the kernel'] ?? 0) + 1;
         continue;
+      }
+      if (o.ipv6) {
+        try {
+          res = { retval: res.retval, data: res.data.equals(data) ? g.pkt : frame6to4(res.data) };
+        } catch (e) {
+          fail(i, g, `IPv6 output: ${(e as Error).message}`);
+          continue;
+        }
       }
       verdicts[`${g.prog}:${res.retval}`] = (verdicts[`${g.prog}:${res.retval}`] ?? 0) + 1;
       // Counters are read per packet only for consumed ones (a read is 16 per-CPU lookups);
@@ -405,10 +430,11 @@ async function main(): Promise<void> {
   const packets = arg('packets', 100_000);
   const seed = arg('seed', Date.now() % 0x7fffffff);
   const quiet = process.argv.includes('--quiet');
-  console.log(`fuzz: ${packets} packets, seed ${seed} (replay: npm run fuzz -- --packets ${packets} --seed ${seed})`);
+  const ipv6 = process.argv.includes('--ipv6');
+  console.log(`fuzz: ${packets} ${ipv6 ? 'IPv6 ' : ''}packets, seed ${seed} (replay: npm run fuzz -- --packets ${packets} --seed ${seed}${ipv6 ? ' --ipv6' : ''})`);
   let last = performance.now();
   const res = await runFuzz({
-    packets, seed, progress: (n) => {
+    packets, seed, ipv6, progress: (n) => {
       if (quiet || performance.now() - last < 2000) return;
       last = performance.now();
       console.log(`fuzz: ${n} / ${packets}`);

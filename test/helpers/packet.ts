@@ -1,7 +1,8 @@
-// Packet builder and parser for datapath fixtures: Ethernet / IPv4 (options, fragments) /
-// TCP / UDP / ICMP with correct checksums, plus deliberate damage (truncation, bad IHL,
-// wrong lengths). The parser reports every field fixtures assert on and whether each
-// checksum verifies.
+// Packet builder and parser for datapath fixtures: Ethernet / IPv4 (options, fragments) or
+// IPv6 (extension headers, fragments; chosen by an IPv6 source address) / TCP / UDP / ICMP or
+// ICMPv6 with correct checksums, plus deliberate damage (truncation, bad IHL, wrong lengths).
+// The parser reports every field fixtures assert on and whether each checksum verifies.
+import { SocketAddress } from 'node:net';
 
 export type L4Proto = 'TCP' | 'UDP' | 'ICMP';
 const PROTO: Record<L4Proto, number> = { TCP: 6, UDP: 17, ICMP: 1 };
@@ -33,7 +34,13 @@ export interface PacketSpec {
   icmpCode?: number;
   /** ICMP bytes 4..7 (e.g. next-hop MTU for frag needed) */
   icmpRest?: number;
-  /** overrides written after checksums (malformed packets) */
+  /** IPv6: extension headers before the upper-layer header (or the fragment header), in order:
+   *  0 hop-by-hop, 43 routing (segLeft: segments left), 60 destination options; len8: the
+   *  header's length field (its size is (len8 + 1) * 8 bytes) */
+  ext?: Array<{ type: 0 | 43 | 60; len8?: number; segLeft?: number }>;
+  /** IPv6: a fragment header (offset in 8-byte units) */
+  frag6?: { offset8: number; mf: boolean; id: number };
+  /** overrides written after checksums (malformed packets); IPv6: totLen sets 40 + payload length */
   ihl?: number;
   version?: number;
   totLen?: number;
@@ -48,11 +55,27 @@ export function macBytes(mac: string): Buffer {
 export function macString(b: Buffer): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
+export const isV6 = (ip: string): boolean => ip.includes(':');
+/** 4 bytes (IPv4) or 16 (IPv6). */
 export function ipBytes(ip: string): Buffer {
-  return Buffer.from(ip.split('.').map(Number));
+  if (!isV6(ip)) return Buffer.from(ip.split('.').map(Number));
+  const [head, tail] = new SocketAddress({ address: ip, family: 'ipv6' }).address.split('::') as [string, string?];
+  // a dotted quad as the last two words (::ffff:a.b.c.d)
+  const words = (x?: string) => (x ? x.split(':').flatMap((w) => (w.includes('.') ? [...ipBytes(w)].reduce<number[]>((a, v, i) => (i % 2 ? [...a.slice(0, -1), (a[a.length - 1] << 8) | v] : [...a, v]), []) : [parseInt(w, 16)])) : []);
+  const hw = words(head);
+  const tw = words(tail);
+  const b = Buffer.alloc(16);
+  [...hw, ...Array<number>(8 - hw.length - tw.length).fill(0), ...tw].forEach((w, i) => b.writeUInt16BE(w, 2 * i));
+  return b;
 }
 export function ipString(b: Buffer): string {
   return [...b.subarray(0, 4)].join('.');
+}
+/** An IPv6 address in its RFC 5952 form (as codecs decode them). */
+export function ip6String(b: Buffer): string {
+  const words: string[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i).toString(16));
+  return new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address;
 }
 
 /** Ones'-complement sum folded to 16 bits (not inverted). */
@@ -66,13 +89,28 @@ export function onesSum(buf: Buffer, init = 0): number {
 export function checksum(buf: Buffer, init = 0): number {
   return ~onesSum(buf, init) & 0xffff;
 }
-function pseudoSum(src: Buffer, dst: Buffer, proto: number, len: number): number {
+/** The pseudo header's sum, IPv4 (12 bytes) or IPv6 (40) by the address size. */
+export function pseudoSum(src: Buffer, dst: Buffer, proto: number, len: number): number {
+  if (src.length === 16) {
+    const ph = Buffer.alloc(40);
+    src.copy(ph, 0);
+    dst.copy(ph, 16);
+    ph.writeUInt32BE(len, 32);
+    ph[39] = proto;
+    return onesSum(ph);
+  }
   const ph = Buffer.alloc(12);
   src.copy(ph, 0);
   dst.copy(ph, 4);
   ph[9] = proto;
   ph.writeUInt16BE(len, 10);
   return onesSum(ph);
+}
+
+/** Upper-layer protocol number: ICMP is ICMPv6 (58) over IPv6. */
+function protoNum(s: PacketSpec): number {
+  const n = typeof s.proto === 'number' ? s.proto : PROTO[s.proto];
+  return n === 1 && isV6(s.src) ? 58 : n;
 }
 
 function tcpFlagBits(f = ''): number {
@@ -83,7 +121,7 @@ function tcpFlagBits(f = ''): number {
 /** The L4 segment (header + payload) with its checksum over the whole datagram. */
 export function buildL4(s: PacketSpec): Buffer {
   const payload = s.payload ?? Buffer.alloc(0);
-  const proto = typeof s.proto === 'number' ? s.proto : PROTO[s.proto];
+  const proto = protoNum(s);
   let seg: Buffer;
   if (proto === 6) {
     seg = Buffer.alloc(20 + payload.length);
@@ -107,13 +145,14 @@ export function buildL4(s: PacketSpec): Buffer {
       const sum = checksum(seg, pseudoSum(ipBytes(s.src), ipBytes(s.dst), 17, seg.length));
       seg.writeUInt16BE(sum === 0 ? 0xffff : sum, 6);
     }
-  } else if (proto === 1) {
+  } else if (proto === 1 || proto === 58) {
     seg = Buffer.alloc(8 + payload.length);
-    seg[0] = s.icmpType ?? 8;
+    seg[0] = s.icmpType ?? (proto === 58 ? 128 : 8);
     seg[1] = s.icmpCode ?? 0;
     seg.writeUInt32BE((s.icmpRest ?? 0) >>> 0, 4);
     payload.copy(seg, 8);
-    seg.writeUInt16BE(checksum(seg), 2);
+    // ICMPv6 covers the pseudo header, ICMP does not
+    seg.writeUInt16BE(checksum(seg, proto === 58 ? pseudoSum(ipBytes(s.src), ipBytes(s.dst), 58, seg.length) : 0), 2);
   } else {
     seg = Buffer.from(payload);
   }
@@ -148,9 +187,40 @@ function eth(s: PacketSpec): Buffer {
   return e;
 }
 
-/** A whole Ethernet frame. */
+/** IPv6 header, extension headers and (frag) a fragment header, for payloadLen bytes after them. */
+function ip6Headers(s: PacketSpec, payloadLen: number, frag?: { offset8: number; mf: boolean; id: number }): Buffer {
+  const upper = protoNum(s);
+  const kinds = [...(s.ext ?? []).map((e) => e.type as number), ...(frag ? [44] : [])];
+  const exts = (s.ext ?? []).map((e, i) => {
+    const h = Buffer.alloc(((e.len8 ?? 0) + 1) * 8);
+    h[0] = kinds[i + 1] ?? upper;
+    h[1] = e.len8 ?? 0;
+    if (e.type === 43) { h[2] = 4; h[3] = e.segLeft ?? 0; }
+    else { h[2] = 1; h[3] = h.length - 4; } // one PadN option filling the header
+    return h;
+  });
+  if (frag) {
+    const f = Buffer.alloc(8);
+    f[0] = upper;
+    f.writeUInt16BE((frag.offset8 << 3) | (frag.mf ? 1 : 0), 2);
+    f.writeUInt32BE(frag.id >>> 0, 4);
+    exts.push(f);
+  }
+  const extBytes = Buffer.concat(exts);
+  const h = Buffer.alloc(40);
+  h.writeUInt32BE((((s.version ?? 6) << 28) | ((s.tos ?? 0) << 20)) >>> 0, 0);
+  h.writeUInt16BE(s.totLen !== undefined ? s.totLen - 40 : extBytes.length + payloadLen, 4);
+  h[6] = kinds[0] ?? upper;
+  h[7] = s.ttl ?? 64;
+  ipBytes(s.src).copy(h, 8);
+  ipBytes(s.dst).copy(h, 24);
+  return Buffer.concat([h, extBytes]);
+}
+
+/** A whole Ethernet frame; IPv6 when the source address is. */
 export function buildPacket(s: PacketSpec): Buffer {
   const l4 = buildL4(s);
+  if (isV6(s.src)) return Buffer.concat([eth({ ethType: 0x86dd, ...s }), ip6Headers(s, l4.length, s.frag6), l4]);
   return Buffer.concat([eth(s), ipHeader(s, l4.length, 0, false), l4]);
 }
 
@@ -162,7 +232,12 @@ export function buildFragments(s: PacketSpec, fragBytes: number): Buffer[] {
   for (let off = 0; off < l4.length; off += fragBytes) {
     const part = l4.subarray(off, off + fragBytes);
     const mf = off + fragBytes < l4.length;
-    out.push(Buffer.concat([eth(s), ipHeader(s, part.length, off / 8, mf), part]));
+    if (isV6(s.src)) {
+      const frag = { offset8: off / 8, mf, id: s.id ?? 0x1234 };
+      out.push(Buffer.concat([eth({ ethType: 0x86dd, ...s }), ip6Headers(s, part.length, frag), part]));
+    } else {
+      out.push(Buffer.concat([eth(s), ipHeader(s, part.length, off / 8, mf), part]));
+    }
   }
   return out;
 }
@@ -196,6 +271,7 @@ export interface Parsed {
 }
 
 function parseIp(b: Buffer): ParsedIp | undefined {
+  if (b.length >= 1 && b[0] >> 4 === 6) return parseIp6(b);
   if (b.length < 20) return undefined;
   const ihl = (b[0] & 0x0f) * 4;
   const hdr = b.subarray(0, Math.min(ihl, b.length));
@@ -207,13 +283,40 @@ function parseIp(b: Buffer): ParsedIp | undefined {
   };
 }
 
+/** IPv6 in ParsedIp's terms: ihl = the header and its extension headers, totLen = 40 +
+ *  payload length, proto = the upper-layer header, id/mf/fragOffset from a fragment header,
+ *  ttl = hop limit; no header checksum (csumOk true). */
+function parseIp6(b: Buffer): ParsedIp | undefined {
+  if (b.length < 40) return undefined;
+  let nh = b[6];
+  let off = 40;
+  const frag = { id: 0, mf: false, offset: 0 };
+  while ([0, 43, 44, 60].includes(nh) && off + 8 <= b.length) {
+    const next = b[off];
+    if (nh === 44) {
+      const fo = b.readUInt16BE(off + 2);
+      Object.assign(frag, { id: b.readUInt32BE(off + 4), mf: !!(fo & 1), offset: fo & 0xfff8 });
+      off += 8;
+    } else {
+      off += (b[off + 1] + 1) * 8;
+    }
+    nh = next;
+  }
+  return {
+    version: b[0] >> 4, ihl: off, totLen: 40 + b.readUInt16BE(4), id: frag.id, df: false, mf: frag.mf, fragOffset: frag.offset,
+    ttl: b[7], proto: nh, src: ip6String(b.subarray(8, 24)), dst: ip6String(b.subarray(24, 40)), csumOk: true, options: Buffer.alloc(0),
+  };
+}
+
+const ICMP_ERRORS: Record<number, number[]> = { 1: [3, 11], 58: [1, 2, 3] };
+
 function flagLetters(bits: number): string {
   return [['S', 2], ['A', 16], ['F', 1], ['R', 4], ['P', 8]].filter(([, v]) => bits & (v as number)).map(([k]) => k).join('');
 }
 
 export function parsePacket(buf: Buffer): Parsed {
   const p: Parsed = { dstMac: macString(buf.subarray(0, 6)), srcMac: macString(buf.subarray(6, 12)), ethType: buf.readUInt16BE(12), len: buf.length };
-  if (p.ethType !== 0x0800) return p;
+  if (p.ethType !== 0x0800 && p.ethType !== 0x86dd) return p;
   const ip = parseIp(buf.subarray(14));
   if (!ip) return p;
   p.ip = ip;
@@ -232,11 +335,12 @@ export function parsePacket(buf: Buffer): Parsed {
     p.payload = Buffer.from(l4.subarray((l4[12] >> 4) * 4));
   } else if (ip.proto === 17 && l4.length >= 8) {
     const csum = l4.readUInt16BE(6);
-    p.udp = { sport: l4.readUInt16BE(0), dport: l4.readUInt16BE(2), csum, csumOk: whole && csum !== 0 ? checksum(l4, ps) === 0 : null };
+    const ok = csum === 0 ? null : whole ? checksum(l4, ps) === 0 : null;
+    p.udp = { sport: l4.readUInt16BE(0), dport: l4.readUInt16BE(2), csum, csumOk: ok };
     p.payload = Buffer.from(l4.subarray(8));
-  } else if (ip.proto === 1 && l4.length >= 8) {
-    p.icmp = { type: l4[0], code: l4[1], rest: l4.readUInt32BE(4), csumOk: checksum(l4) === 0 };
-    if (l4[0] === 3 || l4[0] === 11) {
+  } else if ((ip.proto === 1 || ip.proto === 58) && l4.length >= 8) {
+    p.icmp = { type: l4[0], code: l4[1], rest: l4.readUInt32BE(4), csumOk: checksum(l4, ip.proto === 58 ? ps : 0) === 0 };
+    if (ICMP_ERRORS[ip.proto].includes(l4[0])) {
       const iip = parseIp(l4.subarray(8));
       if (iip) {
         const il4 = l4.subarray(8 + iip.ihl);
