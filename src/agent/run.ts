@@ -122,7 +122,7 @@ export class Agent implements AgentState {
     this.hc = new HealthCheckServers(hcHost, () => proxyHealth(this.view, o.healthTimeout * 1000).healthy);
     this.closers.push(() => this.hc.sync([]));
 
-    this.source = createSource(o.source === 'manifests'
+    this.source = await createSource(o.source === 'manifests'
       ? { kind: 'manifests', nodeName: o.node, dir: o.manifests!, maxBytes: o.manifestMaxBytes, maxDepth: o.manifestMaxDepth, log: child('source') }
       : {
           kind: 'kube', nodeName: o.node, log: child('source'),
