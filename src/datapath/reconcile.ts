@@ -97,6 +97,41 @@ interface Job {
 const CHUNK = 32;
 /** Longest stretch of synchronous preparing before the event loop gets a turn. */
 const YIELD_MS = 10;
+/** Up to this many staged entries are written one syscall each, on this thread (a one-Service change). */
+const SYNC_WRITES = 16;
+
+/**
+ * Entries for one map staged during a chunk's preparation and written together before the
+ * chunk's tables: one batch syscall off the JS thread instead of one per entry (a cold start
+ * of 10,000 Services x 10 endpoints: 100,000 backend and 20,000 stats entries).
+ */
+class StagedWrites {
+  private keys: Buffer[] = [];
+  private values: Buffer[] = [];
+
+  constructor(private readonly map: BpfMap) {}
+
+  add(key: Buffer, value: Buffer): void {
+    this.keys.push(key);
+    this.values.push(value);
+  }
+
+  async write(): Promise<void> {
+    const { keys, values } = this;
+    if (keys.length === 0) return;
+    this.keys = [];
+    this.values = [];
+    if (keys.length > SYNC_WRITES) {
+      try {
+        await this.map.updateBatch(Buffer.concat(keys), Buffer.concat(values), keys.length);
+        return;
+      } catch {
+        // rewritten one by one below (idempotent), so the failing entry names its error
+      }
+    }
+    for (let i = 0; i < keys.length; i++) this.map.update(keys[i], values[i]);
+  }
+}
 
 /** Keys and values for the slots that differ between `old` and `ids`, or undefined. */
 function slotDelta(svcId: number, old: number[], ids: number[]): { keys: Buffer; values: Buffer } | undefined {
@@ -166,9 +201,21 @@ export class Reconciler {
   /** when this reconciler last gave the event loop a turn (breathe()) */
   private ranSince = 0;
   private readonly maxSvcId: number;
+  /** backend and stats entries of prepared frontends, written before any slot or table names them */
+  private readonly staged: StagedWrites[];
+  /** the last write of staged entries: a chunk whose entries another took waits for it */
+  private written: Promise<void> = Promise.resolve();
 
   constructor(private readonly m: ReconcilerMaps, private readonly opts: { maglevM: number; cpus: number }) {
     this.maxSvcId = m.stats.maxEntries - 1;
+    this.staged = [new StagedWrites(m.backends), new StagedWrites(m.stats)];
+  }
+
+  /** Step 1's writes (and fresh stats) for everything prepared so far, in order with earlier calls. */
+  private writeStaged(): Promise<void> {
+    const next = this.written.then(async () => { for (const w of this.staged) await w.write(); });
+    this.written = next.catch(() => undefined);
+    return next;
   }
 
   /** Read the pinned maps so ids survive restarts; existing entries stay until prune(). */
@@ -394,8 +441,15 @@ export class Reconciler {
     return t;
   }
 
-  /** Step 2 for every pending frontend: slots in one batch, then new Maglev tables in one. */
+  /** Step 1's staged writes, then step 2 for every pending frontend: slots in one batch, then new Maglev tables in one. */
   private async writeTables(pending: Pending[]): Promise<void> {
+    try {
+      await this.writeStaged();
+    } catch (e) {
+      // A slot or table must never name a backend that is not written.
+      for (const p of pending) p.failed = errText(e);
+      return;
+    }
     await this.writeSlots(pending.filter((p) => p.slots));
     for (const p of pending) {
       if (!p.table) continue;
@@ -598,7 +652,7 @@ export class Reconciler {
       throw Object.assign(new Error(`no free svc_id (services map holds ${this.maxSvcId})`), { code: 'E2BIG' });
     }
     // Stats are indexed by svc_id: a reused id starts from zero.
-    this.m.stats.update(C.encodeStatsKey(id), C.encodeStatsValue(this.opts.cpus));
+    this.staged[1].add(C.encodeStatsKey(id), C.encodeStatsValue(this.opts.cpus));
     return id;
   }
 
@@ -621,11 +675,11 @@ export class Reconciler {
     let st = this.backends.get(k);
     if (!st) {
       st = { id: this.allocBackendId(), refs: 0, value };
-      this.m.backends.update(C.encodeBackendKey(st.id), C.encodeBackendValue(value));
+      this.staged[0].add(C.encodeBackendKey(st.id), C.encodeBackendValue(value));
       this.backends.set(k, st);
     } else if (st.retiredAt !== undefined || st.value.state !== value.state || st.value.local !== value.local) {
       st.retiredAt = undefined;
-      this.m.backends.update(C.encodeBackendKey(st.id), C.encodeBackendValue(value));
+      this.staged[0].add(C.encodeBackendKey(st.id), C.encodeBackendValue(value));
       st.value = value;
     }
     return st;
