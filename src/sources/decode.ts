@@ -38,9 +38,19 @@ function share(s: string): string {
   return s;
 }
 
-export function decode<K extends KindName>(kind: K, raw: unknown): KindType<K> {
-  if (kind === POOL_KIND) return structuredClone(raw) as KindType<K>;
-  return compact(raw, '') as KindType<K>;
+/**
+ * `owned`: raw is plain JSON that nothing else holds (a parser's fresh output), so it is
+ * converted in place rather than copied (a cold start of 10,000 Services x 10 endpoints
+ * copied ~600,000 objects only to drop the originals).
+ */
+export function decode<K extends KindName>(kind: K, raw: unknown, owned = false): KindType<K> {
+  if (kind === POOL_KIND) return (owned ? raw : structuredClone(raw)) as KindType<K>;
+  return (owned ? convert(raw, '') : compact(raw, '')) as KindType<K>;
+}
+
+function scalar(v: string, key: string): unknown {
+  if (DATE_FIELDS.has(key)) return new Date(v);
+  return SHARED_VALUES.has(key) ? share(v) : v;
 }
 
 /**
@@ -50,13 +60,26 @@ export function decode<K extends KindName>(kind: K, raw: unknown): KindType<K> {
  * server often the largest part of an object).
  */
 function compact(v: unknown, key: string): unknown {
-  if (typeof v === 'string') {
-    if (DATE_FIELDS.has(key)) return new Date(v);
-    return SHARED_VALUES.has(key) ? share(v) : v;
-  }
+  if (typeof v === 'string') return scalar(v, key);
   if (v === null || typeof v !== 'object' || v instanceof Date) return v;
   if (Array.isArray(v)) return v.map((x) => compact(x, key));
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) if (x !== undefined && k !== 'managedFields') out[k] = compact(x, k);
   return out;
+}
+
+/** compact() in place, for plain JSON (no undefined values, no class instances). */
+function convert(v: unknown, key: string): unknown {
+  if (typeof v === 'string') return scalar(v, key);
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = convert(v[i], key);
+    return v;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k === 'managedFields') delete o[k];
+    else o[k] = convert(o[k], k);
+  }
+  return o;
 }

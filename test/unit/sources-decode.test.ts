@@ -97,3 +97,12 @@ test('the manifests source runs without loading the Kubernetes client', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('decode of a parser\'s own objects converts them in place, to the same result as a copy', () => {
+  for (const [kind, raw] of [['Service', service], ['EndpointSlice', slice], ['Node', node]] as const) {
+    const mine = JSON.parse(JSON.stringify(raw)) as unknown;
+    const out = decode(kind as KindName, mine, true);
+    assert.equal(out, mine, 'no copy');
+    assert.deepEqual(out, decode(kind as KindName, structuredClone(raw)));
+  }
+});
