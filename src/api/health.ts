@@ -107,6 +107,11 @@ export function startHealthServer(view: AgentView, bindAddress: string, opts: He
   }, host, port);
 }
 
+/** A Service the node answers load balancer health checks for (on its healthCheckNodePort). */
+export function wantsHealthCheck(s: ServiceSpec | undefined): boolean {
+  return s?.type === 'LoadBalancer' && !!s.healthCheckNodePort;
+}
+
 interface HcInstance {
   port: number;
   endpoint: HttpEndpoint;
@@ -145,7 +150,7 @@ export class HealthCheckServers {
 
   private async apply(services: ServiceSpec[]): Promise<void> {
     const want = new Map<string, ServiceSpec>();
-    for (const s of services) if (s.type === 'LoadBalancer' && s.healthCheckNodePort) want.set(s.key, s);
+    for (const s of services) if (wantsHealthCheck(s)) want.set(s.key, s);
     for (const [key, inst] of this.instances) {
       const w = want.get(key);
       if (!w || w.healthCheckNodePort !== inst.port) {

@@ -44,12 +44,14 @@ function lostReason(f: FrontendSpec, owner: ClaimRank, mine: ClaimRank): string 
     + 'the API server allows one Service per address and port); not programmed for this Service';
 }
 
-interface Entry { rank: ClaimRank; spec: ServiceSpec; keys: Set<string> }
+/** keys: the claim keys of spec's frontends, without repeats (a few: an array) */
+interface Entry { rank: ClaimRank; spec: ServiceSpec; keys: string[] }
 
 /** What every Service asks for, and who owns each frontend asked for more than once. */
 export class FrontendClaims {
   private readonly bySvc = new Map<string, Entry>();
-  private readonly byKey = new Map<string, Map<string, ClaimRank>>();
+  /** claimants per frontend: almost always one, so an array (a Map each cost ~400 bytes) */
+  private readonly byKey = new Map<string, ClaimRank[]>();
 
   /**
    * Record a Service's translated state (undefined: it asks for nothing). Returns the other
@@ -57,33 +59,32 @@ export class FrontendClaims {
    */
   set(rank: ClaimRank, spec: ServiceSpec | undefined): string[] {
     const old = this.bySvc.get(rank.key);
-    const keys = new Set((spec?.frontends ?? []).map(claimKey));
+    const keys = [...new Set((spec?.frontends ?? []).map(claimKey))];
     const rankChanged = old !== undefined && compareRank(old.rank, rank) !== 0;
     const touched = new Set<string>();
     for (const k of old?.keys ?? []) {
-      if (keys.has(k) && !rankChanged) continue;
+      if (keys.includes(k) && !rankChanged) continue;
       touched.add(k);
-      const m = this.byKey.get(k)!;
-      m.delete(rank.key);
-      if (m.size === 0) this.byKey.delete(k);
+      const m = this.byKey.get(k)!.filter((r) => r.key !== rank.key);
+      if (m.length === 0) this.byKey.delete(k); else this.byKey.set(k, m);
     }
     for (const k of keys) {
-      if (old?.keys.has(k) && !rankChanged) continue;
+      if (old?.keys.includes(k) && !rankChanged) continue;
       touched.add(k);
-      let m = this.byKey.get(k);
-      if (!m) this.byKey.set(k, (m = new Map()));
-      m.set(rank.key, rank);
+      const m = (this.byKey.get(k) ?? []).filter((r) => r.key !== rank.key);
+      m.push(rank);
+      this.byKey.set(k, m);
     }
     if (spec) this.bySvc.set(rank.key, { rank, spec, keys }); else this.bySvc.delete(rank.key);
     const rivals = new Set<string>();
-    for (const k of touched) for (const other of this.byKey.get(k)?.keys() ?? []) if (other !== rank.key) rivals.add(other);
+    for (const k of touched) for (const other of this.byKey.get(k) ?? []) if (other.key !== rank.key) rivals.add(other.key);
     return [...rivals];
   }
 
   /** The Service that owns this frontend, if any Service asks for it. */
   owner(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope'>): ClaimRank | undefined {
     let best: ClaimRank | undefined;
-    for (const r of this.byKey.get(claimKey(f))?.values() ?? []) if (!best || compareRank(r, best) < 0) best = r;
+    for (const r of this.byKey.get(claimKey(f)) ?? []) if (!best || compareRank(r, best) < 0) best = r;
     return best;
   }
 

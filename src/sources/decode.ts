@@ -1,20 +1,15 @@
 // Watch events and manifest files carry plain JSON, while the typed list calls return objects
-// built by the client library's serializer (timestamps as Date, and so on). Running every
-// object through that same serializer gives the agent one shape whatever the path.
-// The serializer is not re-exported from the package index in 1.4.0, hence the deep import
-// (the package has no "exports" map, and the version is pinned).
-import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+// built by the client library's serializer (timestamps as Date, unset fields as undefined).
+// decode() gives the agent one shape whatever the path, without loading that serializer: its
+// ~700 generated models cost the agent ~25 MB of RSS, and the manifests source must not load
+// the Kubernetes client at all (issue 14: RSS at steady state). The shape is the serializer's
+// for Service, EndpointSlice and Node: in those models no field is renamed and every Date is
+// one of DATE_FIELDS (test/unit/sources-decode.test.ts holds the two to each other).
 import type { V1EndpointSlice, V1Node, V1Service } from './types.js';
 import { POOL_KIND, type LoadBalancerIPPool } from '../model/ipam.js';
 
-export const TYPE_NAMES = {
-  Service: 'V1Service',
-  EndpointSlice: 'V1EndpointSlice',
-  Node: 'V1Node',
-} as const;
-
 /** xlb's own kind has no client-library model: it stays the plain JSON it arrived as. */
-export type KindName = keyof typeof TYPE_NAMES | typeof POOL_KIND;
+export type KindName = 'Service' | 'EndpointSlice' | 'Node' | typeof POOL_KIND;
 export type KindType<K extends KindName> = K extends typeof POOL_KIND
   ? LoadBalancerIPPool
   : K extends 'Service'
@@ -23,20 +18,68 @@ export type KindType<K extends KindName> = K extends typeof POOL_KIND
     ? V1EndpointSlice
     : V1Node;
 
-export function decode<K extends KindName>(kind: K, raw: unknown): KindType<K> {
-  if (kind === POOL_KIND) return structuredClone(raw) as KindType<K>;
-  return compact(ObjectSerializer.deserialize(raw, TYPE_NAMES[kind as keyof typeof TYPE_NAMES], '')) as KindType<K>;
+/** The fields the client library's models type as Date, in Service, EndpointSlice and Node. */
+const DATE_FIELDS = new Set(['creationTimestamp', 'deletionTimestamp', 'time', 'timeAdded', 'lastHeartbeatTime', 'lastTransitionTime']);
+
+/**
+ * Fields whose values repeat across thousands of objects (a namespace, a node name, 'TCP'):
+ * one string each instead of one per object (10,000 Services x 10 endpoints: ~15 MB).
+ */
+const SHARED_VALUES = new Set(['kind', 'apiVersion', 'namespace', 'nodeName', 'protocol', 'addressType', 'type', 'zone',
+  'appProtocol', 'ipFamilyPolicy', 'sessionAffinity', 'internalTrafficPolicy', 'externalTrafficPolicy', 'ipFamilies', 'status']);
+const shared = new Map<string, string>();
+const SHARED_MAX = 4096;
+
+function share(s: string): string {
+  const have = shared.get(s);
+  if (have !== undefined) return have;
+  if (shared.size >= SHARED_MAX) shared.clear();
+  shared.set(s, s);
+  return s;
 }
 
 /**
- * The serializer's model objects carry every field their type declares, the unset ones as
- * undefined: a third of an EndpointSlice's heap (10 endpoints: 4,000 objects 8.6 MB -> 5.6 MB).
- * The same values in plain objects with only the fields that are set; Dates stay Dates.
+ * `owned`: raw is plain JSON that nothing else holds (a parser's fresh output), so it is
+ * converted in place rather than copied (a cold start of 10,000 Services x 10 endpoints
+ * copied ~600,000 objects only to drop the originals).
  */
-function compact(v: unknown): unknown {
+export function decode<K extends KindName>(kind: K, raw: unknown, owned = false): KindType<K> {
+  if (kind === POOL_KIND) return (owned ? raw : structuredClone(raw)) as KindType<K>;
+  return (owned ? convert(raw, '') : compact(raw, '')) as KindType<K>;
+}
+
+function scalar(v: string, key: string): unknown {
+  if (DATE_FIELDS.has(key)) return new Date(v);
+  return SHARED_VALUES.has(key) ? share(v) : v;
+}
+
+/**
+ * A copy with only the fields that are set (the serializer's model objects carry every field
+ * their type declares, the unset ones as undefined: a third of an EndpointSlice's heap), Dates
+ * as Dates, and without metadata.managedFields, which the agent never reads (on a real API
+ * server often the largest part of an object).
+ */
+function compact(v: unknown, key: string): unknown {
+  if (typeof v === 'string') return scalar(v, key);
   if (v === null || typeof v !== 'object' || v instanceof Date) return v;
-  if (Array.isArray(v)) return v.map(compact);
+  if (Array.isArray(v)) return v.map((x) => compact(x, key));
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = compact(x);
+  for (const [k, x] of Object.entries(v)) if (x !== undefined && k !== 'managedFields') out[k] = compact(x, k);
   return out;
+}
+
+/** compact() in place, for plain JSON (no undefined values, no class instances). */
+function convert(v: unknown, key: string): unknown {
+  if (typeof v === 'string') return scalar(v, key);
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = convert(v[i], key);
+    return v;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k === 'managedFields') delete o[k];
+    else o[k] = convert(o[k], k);
+  }
+  return o;
 }

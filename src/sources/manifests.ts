@@ -280,7 +280,8 @@ export class ManifestsSource extends BaseSource implements Source {
     const cluster = CLUSTER_SCOPED.has(k);
     const withNs = cluster ? raw : defaultNamespace(raw as { metadata: Record<string, unknown> });
     const ns = cluster ? '' : ((withNs as { metadata: { namespace: string } }).metadata.namespace);
-    out.push({ kind: k, key: `${k}/${ns}/${name}`, doc, obj: decode(k, withNs) });
+    // The parser's objects are this source's own: converted in place, not copied.
+    out.push({ kind: k, key: `${k}/${ns}/${name}`, doc, obj: decode(k, withNs, true) });
     return true;
   }
 

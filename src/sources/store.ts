@@ -39,7 +39,8 @@ export function sliceServiceKey(s: V1EndpointSlice): string | undefined {
 export class ClusterStore implements ClusterView {
   private readonly svcs = new Map<string, V1Service>();
   private readonly sliceByKey = new Map<string, V1EndpointSlice>();
-  private readonly slicesBySvc = new Map<string, Map<string, V1EndpointSlice>>();
+  /** a Service's slices: one or a few, so an array (a Map each cost ~400 bytes) */
+  private readonly slicesBySvc = new Map<string, V1EndpointSlice[]>();
   private ownNode: V1Node | undefined;
   /** every Node a full list gave (manifests: the directory's), for announce eligibility */
   private nodeList: V1Node[] = [];
@@ -60,8 +61,7 @@ export class ClusterStore implements ClusterView {
     return this.svcs.get(key);
   }
   slices(serviceKey: string): V1EndpointSlice[] {
-    const m = this.slicesBySvc.get(serviceKey);
-    return m ? [...m.values()] : [];
+    return [...(this.slicesBySvc.get(serviceKey) ?? [])];
   }
   node(): V1Node | undefined {
     return this.ownNode;
@@ -142,15 +142,14 @@ export class ClusterStore implements ClusterView {
   }
 
   private index(svc: string, key: string, s: V1EndpointSlice): void {
-    let m = this.slicesBySvc.get(svc);
-    if (!m) this.slicesBySvc.set(svc, (m = new Map()));
-    m.set(key, s);
+    const m = this.slicesBySvc.get(svc) ?? [];
+    const i = m.findIndex((x) => objectKey(x.metadata) === key);
+    if (i >= 0) m[i] = s; else m.push(s);
+    this.slicesBySvc.set(svc, m);
   }
 
   private unindex(svc: string, key: string): void {
-    const m = this.slicesBySvc.get(svc);
-    if (!m) return;
-    m.delete(key);
-    if (m.size === 0) this.slicesBySvc.delete(svc);
+    const m = this.slicesBySvc.get(svc)?.filter((x) => objectKey(x.metadata) !== key);
+    if (m?.length) this.slicesBySvc.set(svc, m); else this.slicesBySvc.delete(svc);
   }
 }

@@ -590,6 +590,32 @@ test('applyMany: the same maps as apply() one by one; new tables in one setInner
   }
 });
 
+test('applyMany: a chunk\'s backend and stats entries go in one batch each, before any slot or table names them; a one-Service change writes in place', async (t) => {
+  const one = await open(t);
+  const many = await open(t);
+  const seq = reconciler(mapsOf(one.obj));
+  const { maps, log, calls } = recording(mapsOf(many.obj));
+  const rec = reconciler(maps);
+  const addrs = (i: number): string[] => Array.from({ length: 10 }, (_, j) => `10.244.${i}.${j + 1}`);
+  const step: Array<[string, ServiceSpec]> = Array.from({ length: 10 }, (_, i) => [`default/s${i}`, clusterNamed(`s${i}`, `10.96.2.${i}`, addrs(i))]);
+  for (const [k, s] of step) assert.equal((await seq.apply(k, s)).ok, true);
+  const res = await rec.applyMany(step);
+  assert.ok(res.every((r) => r.ok), JSON.stringify(res.map((r) => r.errors)));
+  assert.deepEqual(await snapshot(many.obj), await snapshot(one.obj), 'same maps as one apply() after another');
+  assert.deepEqual(calls.filter((c) => c.startsWith('backends.') || c.startsWith('stats.')), ['backends.updateBatch', 'stats.updateBatch'],
+    '100 backends and 20 fresh stats entries: one batch each, no syscall per entry');
+  const firstTable = log.findIndex((o) => o.map === 'slots' || o.map === 'maglev');
+  const lastBackend = log.map((o) => o.map).lastIndexOf('backends');
+  assert.ok(lastBackend >= 0 && lastBackend < firstTable, 'every backend is written before the first slot');
+  assert.equal(log.filter((o) => o.map === 'backends').length, 100);
+
+  // One endpoint turns not ready: one backend entry, written in place (no thread-pool round trip).
+  calls.length = 0;
+  const changed = clusterNamed('s1', '10.96.2.1', addrs(1).slice(0, 9));
+  assert.equal((await rec.apply('default/s1', changed)).ok, true);
+  assert.ok(!calls.includes('backends.updateBatch') && !calls.includes('stats.updateBatch'), calls.join());
+});
+
 test('frontends with the same selectable backends share one Maglev table; different ports do not', async (t) => {
   const { obj } = await open(t);
   const rec = reconciler(mapsOf(obj));
