@@ -12,6 +12,7 @@
 #include "lb.h"
 #include "maps.h"
 #include "nat.h"
+#include "nfct.h"
 #include "parse.h"
 #include "reject.h"
 
@@ -257,7 +258,7 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	struct xlb_backend *be;
 	int r;
 
-	if (!svc)
+	if (!svc || nfct_defer(c, p, cfg))
 		return V_PASS;
 	if (!flow4_src_ok(p))
 		return flow_drop(XLB_DROP_BAD_SOURCE);

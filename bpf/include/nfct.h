@@ -1,0 +1,88 @@
+/* The hitless switch between kube-proxy and xlb: which packets without an xlb conntrack entry
+ * xlb leaves to the stack (netfilter and kube-proxy's rules) instead of starting a flow.
+ *   XLB_CFG_F_DRAIN: switching off. Every new flow goes to the stack; flows in xlb's conntrack
+ *     keep being translated until they close or the agent's --drain-timeout passes.
+ *   XLB_CFG_F_NFCT: switching on. A packet whose tuple netfilter conntrack already tracks (a
+ *     connection kube-proxy NATed before the switch, in either direction) is left to it.
+ * The conntrack lookup kfuncs (5.18+, nf_conntrack loaded) are weak: on a kernel without
+ * them the object loads, the agent's probe leaves XLB_CFG_F_NFCT clear, and every packet of
+ * a Service without an xlb entry starts a flow as before. IPv4 only (IPv6: a follow-up). */
+#ifndef XLB_INC_NFCT_H
+#define XLB_INC_NFCT_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "ctx.h"
+#include "maps.h"
+#include "parse.h"
+
+/* struct bpf_ct_opts as the first kernels with these kfuncs define it (12 bytes; later
+ * kernels accept this size too). netns_id -1: the namespace of the device (or socket). */
+struct xlb_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+#define XLB_CT_OPTS_SZ 12
+#define XLB_CURRENT_NETNS (-1)
+
+/* Only pointed to. A complete struct rather than a forward declaration: libbpf matches a kfunc's
+ * prototype against the kernel's kind by kind, and a FWD is not a STRUCT there. */
+struct nf_conn {
+	int opaque;
+};
+
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_sz, struct xlb_ct_opts *opts,
+					 __u32 opts_sz) __weak __ksym;
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *ctx, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_sz, struct xlb_ct_opts *opts,
+					 __u32 opts_sz) __weak __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __weak __ksym;
+
+/* libbpf 1.2+ defines it; the same test for older headers: a weak ksym the kernel lacks
+ * resolves to 0, so the verifier sees the call behind it as dead code. */
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym) (!!(sym))
+#endif
+
+/* Whether netfilter conntrack has an entry for this packet's tuple (original or reply). */
+static __always_inline int nfct4_tracked(const struct xlb_ctx *c, const struct xlb_pkt *p)
+{
+	struct bpf_sock_tuple t = {};
+	struct xlb_ct_opts o = { .netns_id = XLB_CURRENT_NETNS, .l4proto = p->proto };
+	struct nf_conn *ct;
+
+	t.ipv4.saddr = p->saddr;
+	t.ipv4.daddr = p->daddr;
+	t.ipv4.sport = p->sport;
+	t.ipv4.dport = p->dport;
+	if (c->tc) {
+		if (!bpf_ksym_exists(bpf_skb_ct_lookup))
+			return 0;
+		ct = bpf_skb_ct_lookup(ctx_skb(c), &t, sizeof(t.ipv4), &o, XLB_CT_OPTS_SZ);
+	} else {
+		if (!bpf_ksym_exists(bpf_xdp_ct_lookup))
+			return 0;
+		ct = bpf_xdp_ct_lookup(c->ctx, &t, sizeof(t.ipv4), &o, XLB_CT_OPTS_SZ);
+	}
+	if (!ct)
+		return 0;
+	bpf_ct_release(ct);
+	return 1;
+}
+
+/* Whether a packet of a Service frontend that xlb's conntrack does not know is left to the
+ * stack instead of starting an xlb flow. */
+static __always_inline int nfct_defer(const struct xlb_ctx *c, const struct xlb_pkt *p,
+				      const struct xlb_config *cfg)
+{
+	if (cfg->flags & XLB_CFG_F_DRAIN)
+		return 1;
+	return (cfg->flags & XLB_CFG_F_NFCT) && nfct4_tracked(c, p);
+}
+
+#endif
