@@ -7,6 +7,7 @@ import type { AgentOptions } from './options.js';
 import type { Attacher } from './attach.js';
 import type { Toggle } from './toggle.js';
 import { reapDetail, type SockLbKernel } from './socklb.js';
+import type { NfctKernel } from './switch.js';
 import { decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
 import type { BpfObject } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
@@ -44,6 +45,10 @@ export interface AgentState {
   /** the cgroup the socket LB hooks are on, or why they are not */
   readonly sockCgroup: { path?: string; error?: string };
   readonly sweepMs: number;
+  /** whether new flows netfilter conntrack tracks are left to it (switch-on), and why */
+  readonly nfctKernel: NfctKernel;
+  /** a drain's progress while switched off and still translating xlb's flows */
+  drainStatus(): { flows: number; secondsLeft: number } | undefined;
   toggle(on: boolean): Promise<{ enabled: boolean; reason: string }>;
 }
 
@@ -95,6 +100,7 @@ export class StatusView implements AgentView {
       source: { kind: a.opts.source, synced: a.source?.synced ?? false, connection: a.source?.synced ? 'up' : 'syncing' },
       snatPorts: { ...a.nodeDp.snatPorts },
       progress: this.progress(),
+      drain: a.drainStatus(),
     };
   }
 
@@ -121,6 +127,7 @@ export class StatusView implements AgentView {
           ? 'peer: translated packets enter local pods directly (bpf_redirect_peer), past the host FORWARD hooks'
           : 'stack: translated packets reach local pods through host routing and netfilter',
       },
+      { name: 'netfilter conntrack lookup', ok: this.a.nfctKernel.ok, detail: this.a.nfctKernel.detail },
       { name: 'socket LB hooks (kernel)', ok: sockKernel.ok, detail: sockKernel.detail },
       this.socketLbCheck(),
       { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(sockKernel, this.a.sweepMs) },

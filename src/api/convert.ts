@@ -25,6 +25,7 @@ export function statusToMsg(s: StatusInfo): StatusInfoMsg {
     source: { ...s.source },
     snatPorts: { ...s.snatPorts },
     progress: s.progress ? { ...s.progress } : null,
+    drain: s.drain ? { ...s.drain } : null,
   };
 }
 

@@ -54,6 +54,8 @@ export interface StatusInfo {
   snatPorts: { first: number; last: number; skipped: number; used: number };
   /** while starting: the source's initial read, then programming every Service */
   progress?: Progress;
+  /** switched off and draining: flows xlb still translates, seconds until it detaches anyway */
+  drain?: { flows: number; secondsLeft: number };
 }
 
 export interface Progress {

@@ -11,6 +11,8 @@ interface PortRange { min: number; max: number }
 export interface NodeSettings {
   /** --local-delivery peer */
   peerDelivery: boolean;
+  /** new flows netfilter conntrack tracks are left to it (the kernel has the lookup) */
+  nfct: boolean;
   nodePortRange: PortRange;
   snatPortRange: PortRange;
   maglevM: number;
@@ -31,6 +33,9 @@ export class NodeDatapath {
   snatPorts: SnatPorts = { first: 0, last: 0, skipped: 0, used: 0 };
   private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
   private readonly log = child('node');
+  /** switched off: new flows go to the stack, xlb's own flows are still translated */
+  private draining = false;
+  private written = false;
 
   constructor(private readonly obj: Pick<BpfObject, 'map'>, private readonly s: NodeSettings) {}
 
@@ -41,7 +46,7 @@ export class NodeDatapath {
     const s = this.s;
     this.cfg = {
       ...C.DEFAULT_CONFIG,
-      flags: C.DEFAULT_CONFIG.flags | (s.peerDelivery ? C.CONFIG_FLAG.peer : 0),
+      flags: this.flags(),
       nodePortMin: s.nodePortRange.min, nodePortMax: s.nodePortRange.max,
       maglevM: s.maglevM,
       ctLimit: C.ctFlowLimit(s.conntrackSize, s.cpus),
@@ -53,7 +58,21 @@ export class NodeDatapath {
       ...s.sock,
     };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
+    this.written = true;
     if (!node.snatAddr) this.log.warn('no node address found: remote backends of external traffic cannot be SNATed');
+  }
+
+  /** Drain on or off: the config entry as last written with only that flag changed. */
+  setDrain(on: boolean): void {
+    this.draining = on;
+    if (!this.written) return; // write() brings the flag with the node's state
+    this.cfg = { ...this.cfg, flags: this.flags() };
+    this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
+  }
+
+  private flags(): number {
+    const F = C.CONFIG_FLAG;
+    return C.DEFAULT_CONFIG.flags | (this.s.peerDelivery ? F.peer : 0) | (this.s.nfct ? F.nfct : 0) | (this.draining ? F.drain : 0);
   }
 
   /** Node addresses (NodePort), and broadcast addresses, flagged: the datapath never starts a

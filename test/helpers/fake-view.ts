@@ -62,6 +62,7 @@ export class FakeView implements AgentView {
   };
   mapsError: Error | undefined;
   progress: Progress | undefined;
+  drain: StatusInfo['drain'];
 
   constructor(specs: ServiceSpec[] = sampleServices()) {
     this.setServices(specs);
@@ -87,10 +88,11 @@ export class FakeView implements AgentView {
       lastSync: T0,
       pendingChanges: 2,
       mapFill: [{ name: 'services', entries: 3, maxEntries: 65536 }, { name: 'backends', entries: 2, maxEntries: 16384 }],
-      kernel: { release: '6.18.0-test', checks: [{ name: 'btf', ok: true, detail: '/sys/kernel/btf/vmlinux' }, { name: 'bpf_link_xdp', ok: false, detail: 'needs 5.9' }] },
+      kernel: { release: '6.18.0-test', checks: [{ name: 'btf', ok: true, detail: '/sys/kernel/btf/vmlinux' }, { name: 'bpf_link_xdp', ok: false, detail: 'needs 5.9' }, { name: 'netfilter conntrack lookup', ok: true, detail: 'yes: connections netfilter conntrack tracks stay with it' }] },
       source: { kind: this.kubeMode ? 'kube' : 'manifests', synced: true, connection: 'up' },
       snatPorts: { first: 1024, last: 65535, skipped: 28232, used: 1230 },
       progress: this.progress,
+      drain: this.drain,
     };
   }
 

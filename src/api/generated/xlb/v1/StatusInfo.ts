@@ -7,6 +7,7 @@ import type { Kernel as _xlb_v1_Kernel, Kernel__Output as _xlb_v1_Kernel__Output
 import type { Source as _xlb_v1_Source, Source__Output as _xlb_v1_Source__Output } from '../../xlb/v1/Source.js';
 import type { SnatPorts as _xlb_v1_SnatPorts, SnatPorts__Output as _xlb_v1_SnatPorts__Output } from '../../xlb/v1/SnatPorts.js';
 import type { Progress as _xlb_v1_Progress, Progress__Output as _xlb_v1_Progress__Output } from '../../xlb/v1/Progress.js';
+import type { Drain as _xlb_v1_Drain, Drain__Output as _xlb_v1_Drain__Output } from '../../xlb/v1/Drain.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StatusInfo {
@@ -23,6 +24,7 @@ export interface StatusInfo {
   'source'?: (_xlb_v1_Source | null);
   'snatPorts'?: (_xlb_v1_SnatPorts | null);
   'progress'?: (_xlb_v1_Progress | null);
+  'drain'?: (_xlb_v1_Drain | null);
 }
 
 export interface StatusInfo__Output {
@@ -39,4 +41,5 @@ export interface StatusInfo__Output {
   'source': (_xlb_v1_Source__Output | null);
   'snatPorts': (_xlb_v1_SnatPorts__Output | null);
   'progress': (_xlb_v1_Progress__Output | null);
+  'drain': (_xlb_v1_Drain__Output | null);
 }
