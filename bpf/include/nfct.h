@@ -2,8 +2,8 @@
  * xlb leaves to the stack (netfilter and kube-proxy's rules) instead of starting a flow.
  *   XLB_CFG_F_DRAIN: switching off. Every new flow goes to the stack; flows in xlb's conntrack
  *     keep being translated until they close or the agent's --drain-timeout passes.
- *   XLB_CFG_F_NFCT: switching on. A packet whose tuple netfilter conntrack already tracks (a
- *     connection kube-proxy NATed before the switch, in either direction) is left to it.
+ *   XLB_CFG_F_NFCT: switching on. A packet whose tuple netfilter conntrack holds as a NATed
+ *     connection (kube-proxy's, from before the switch; either direction) is left to it.
  * The conntrack lookup kfuncs (5.18+, nf_conntrack loaded) are weak: on a kernel without
  * them the object loads, the agent's probe leaves XLB_CFG_F_NFCT clear, and every packet of
  * a Service without an xlb entry starts a flow as before. IPv4 only (IPv6: a follow-up). */
@@ -29,11 +29,15 @@ struct xlb_ct_opts {
 #define XLB_CT_OPTS_SZ 12
 #define XLB_CURRENT_NETNS (-1)
 
-/* Only pointed to. A complete struct rather than a forward declaration: libbpf matches a kfunc's
- * prototype against the kernel's kind by kind, and a FWD is not a STRUCT there. */
+/* The one field read, relocated against the running kernel (CO-RE). A complete struct, not a
+ * forward declaration, also because libbpf matches a kfunc's prototype against the kernel's
+ * kind by kind, and a FWD is not a STRUCT there. */
 struct nf_conn {
-	int opaque;
-};
+	unsigned long status;
+} __attribute__((preserve_access_index));
+
+/* IPS_DST_NAT: netfilter rewrote the destination (kube-proxy's DNAT to an endpoint). */
+#define XLB_IPS_DST_NAT (1UL << 5)
 
 extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
 					 __u32 tuple_sz, struct xlb_ct_opts *opts,
@@ -49,12 +53,17 @@ extern void bpf_ct_release(struct nf_conn *ct) __weak __ksym;
 #define bpf_ksym_exists(sym) (!!(sym))
 #endif
 
-/* Whether netfilter conntrack has an entry for this packet's tuple (original or reply). */
-static __always_inline int nfct4_tracked(const struct xlb_ctx *c, const struct xlb_pkt *p)
+/* Whether netfilter conntrack holds this packet's tuple (either direction) as a connection it
+ * destination-NATed: one kube-proxy serves. Entries without NAT are not kube-proxy's: netfilter
+ * also picks up xlb's own flows mid-stream (the translated request, the reverse-translated
+ * reply), and a client that reuses such a tuple's port must still start an xlb flow, not be
+ * handed to a stack that would deliver it, untranslated, to the node itself. */
+static __always_inline int nfct4_natted(const struct xlb_ctx *c, const struct xlb_pkt *p)
 {
 	struct bpf_sock_tuple t = {};
 	struct xlb_ct_opts o = { .netns_id = XLB_CURRENT_NETNS, .l4proto = p->proto };
 	struct nf_conn *ct;
+	int natted;
 
 	t.ipv4.saddr = p->saddr;
 	t.ipv4.daddr = p->daddr;
@@ -71,8 +80,9 @@ static __always_inline int nfct4_tracked(const struct xlb_ctx *c, const struct x
 	}
 	if (!ct)
 		return 0;
+	natted = (ct->status & XLB_IPS_DST_NAT) != 0;
 	bpf_ct_release(ct);
-	return 1;
+	return natted;
 }
 
 /* Whether a packet of a Service frontend that xlb's conntrack does not know is left to the
@@ -82,7 +92,19 @@ static __always_inline int nfct_defer(const struct xlb_ctx *c, const struct xlb_
 {
 	if (cfg->flags & XLB_CFG_F_DRAIN)
 		return 1;
-	return (cfg->flags & XLB_CFG_F_NFCT) && nfct4_tracked(c, p);
+	return (cfg->flags & XLB_CFG_F_NFCT) && nfct4_natted(c, p);
+}
+
+/* While draining, a hit on one of xlb's reply entries whose tuple netfilter holds as NATed is
+ * kube-proxy's: its masquerade, which cannot see xlb's SNAT ports, picked a port that an xlb
+ * flow's entry still holds (closed, not yet expired). Left to netfilter, not reverse-NATed to
+ * xlb's old client. Only then, as the lookup costs a kfunc call per packet. */
+static __always_inline int nfct_reply_theirs(const struct xlb_ctx *c, const struct xlb_pkt *p,
+					     const struct xlb_config *cfg)
+{
+	__u32 both = XLB_CFG_F_DRAIN | XLB_CFG_F_NFCT;
+
+	return (cfg->flags & both) == both && nfct4_natted(c, p);
 }
 
 #endif

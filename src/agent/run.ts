@@ -402,6 +402,8 @@ export class Agent implements AgentState {
     } else if (!this.drain) {
       this.attacher.detachAll();
     }
+    // Draining keeps the links current (a restarted agent adopts them, with its own programs).
+    if (this.drain) await this.syncInterfaces();
     if (this.drain && !this.drainTimer) {
       this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_CHECK_MS);
       this.drainTimer.unref();
@@ -437,7 +439,7 @@ export class Agent implements AgentState {
   }
 
   private async syncInterfaces(): Promise<void> {
-    if (!this.onOff.enabled) return;
+    if (!this.onOff.enabled && !this.drain) return;
     const links = await listLinks();
     const present = new Set(links.map((l) => l.name));
     const devices = this.devices.filter((d) => present.has(d));

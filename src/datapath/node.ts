@@ -53,7 +53,7 @@ export class NodeDatapath {
       snatAddr: node.snatAddr,
       snatPortMin: s.snatPortRange.min, snatPortMax: s.snatPortRange.max,
       // A new generation with every config write: nothing cached under another config is used.
-      flowCacheGen: s.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
+      flowCacheGen: this.cacheGen(),
       flowCacheMask: Math.max(1, s.flowCacheSize) - 1,
       ...s.sock,
     };
@@ -66,8 +66,14 @@ export class NodeDatapath {
   setDrain(on: boolean): void {
     this.draining = on;
     if (!this.written) return; // write() brings the flag with the node's state
-    this.cfg = { ...this.cfg, flags: this.flags() };
+    this.cfg = { ...this.cfg, flags: this.flags(), flowCacheGen: this.cacheGen() };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
+  }
+
+  /** A new generation with every config write; 0 (off) while draining, so every packet of a
+   *  flow xlb still translates meets the conntrack path, where nfct.h asks netfilter first. */
+  private cacheGen(): number {
+    return this.s.flowCacheSize && !this.draining ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0;
   }
 
   private flags(): number {
