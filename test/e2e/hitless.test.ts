@@ -122,22 +122,31 @@ for (const kind of ['iptables', 'nftables'] as Baseline[]) {
     const t0 = Date.now();
     const before = open(topo, DUR);                       // kube-proxy NATs these
     await sleep(4000);
+    const mark = (what: string) => t.diagnostic(`${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     await toggleAll(c, topo, true);
+    mark('on');
     assert.equal((await status(c, 'node1')).devices[0].xdpMode, 'tc', 'attached');
     await sleep(5000);
     const during = open(topo, DUR - (Date.now() - t0) - 2000); // xlb NATs these
     await sleep(5000);
+    mark('second set opened');
     await toggleAll(c, topo, false);
+    mark('off (draining)');
     const s = await status(c, 'node1');
     assert.equal(s.enabled, false);
-    assert.ok(s.drain && s.drain.flows > 0 && s.drain.secondsLeft > 590 && s.drain.secondsLeft <= 600, `draining: ${JSON.stringify(s.drain)}`);
+    assert.ok(s.drain && s.drain.flows > 0 && s.drain.secondsLeft > 540 && s.drain.secondsLeft <= 600, `draining: ${JSON.stringify(s.drain)}`);
     assert.match(await c.cli('node1', ['status']), /^Enabled:\s+no \(toggle\), draining: \d+ flows, \d+ s left$/m);
     assert.equal(s.devices[0].xdpMode, 'tc', 'still attached while draining');
     await sleep(8000);
     await toggleAll(c, topo, true);                       // back on mid-drain
+    mark('on again');
     const on = await status(c, 'node1');
     assert.ok(on.enabled && !on.drain, `on again: ${JSON.stringify(on.drain)}`);
-    const sum = check([await before, await during], 50);
+    const results = [await before, await during];
+    for (const n of ['node1', 'node2']) {
+      for (const l of c.agents.get(n)?.log ?? []) if (/drain|detach|enabled|disabled/.test(l)) t.diagnostic(`${n}: ${((JSON.parse(l).time - t0) / 1000).toFixed(1)} s ${l.slice(0, 300)}`);
+    }
+    const sum = check(results, 50);
     t.diagnostic(`${kind}: ${sum.alive}/${sum.long} long-lived flows alive, ${sum.requests} requests on them, ${sum.fresh} new connections, ${sum.failed} failed`);
   });
 }
@@ -163,7 +172,7 @@ test('hitless iptables: kill -9 of the agent mid-drain; the restarted agent resu
   await c.startAgent('node1', ['--enabled-by-default', 'false', ...args]);
   const s1 = await status(c, 'node1');
   const left = DRAIN_S - (Date.now() - offAt) / 1000;
-  assert.ok(s1.drain && Math.abs(s1.drain.secondsLeft - left) <= 2, `resumed with the old deadline (~${left.toFixed(1)} s left): ${JSON.stringify(s1.drain)}`);
+  assert.ok(s1.drain && s1.drain.secondsLeft <= Math.ceil(left) + 1 && s1.drain.secondsLeft >= left - 8, `resumed with the old deadline (~${left.toFixed(1)} s left): ${JSON.stringify(s1.drain)}`);
   assert.equal(s1.devices[0].xdpMode, 'tc', 'still attached after the restart');
   const sum = check([await during], 50);
   await eventually('node1 detached once its drain is over', async () => {

@@ -25,6 +25,9 @@ export interface FlowsResult { long: LongResult[]; fresh: { ok: number; failed: 
 
 const MAX_DURATION_MS = 150_000;
 const REQ_TIMEOUT_MS = 2000;
+/** A new connection's whole life: a loaded machine (CI, 2 cores) can delay a handshake past a
+ *  second; a broken one (reset, dropped every time) fails long before this either way. */
+const NEW_TIMEOUT_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function result(t: FlowTarget): LongResult {
@@ -112,7 +115,7 @@ function oneShot(t: FlowTarget): Promise<string | undefined> {
     const sock = net.connect({ host: t.host, port: t.port });
     let got = '';
     const done = (err?: string) => { sock.destroy(); resolve(err); };
-    sock.setTimeout(REQ_TIMEOUT_MS, () => done(`${t.name}: timed out`));
+    sock.setTimeout(NEW_TIMEOUT_MS, () => done(`${t.name}: timed out`));
     sock.on('connect', () => sock.write(`GET / HTTP/1.1\r\nHost: ${t.host}\r\nConnection: close\r\n\r\n`));
     sock.on('data', (d) => { got += d.toString(); });
     sock.on('end', () => done(got.startsWith('HTTP/1.1 200') ? undefined : `${t.name}: bad answer`));
@@ -121,7 +124,8 @@ function oneShot(t: FlowTarget): Promise<string | undefined> {
 }
 
 export async function flows(s: FlowsSpec): Promise<FlowsResult> {
-  const end = Date.now() + Math.min(s.durationMs, MAX_DURATION_MS);
+  const start = Date.now();
+  const end = start + Math.min(s.durationMs, MAX_DURATION_MS);
   const long = s.long.map((t) => (t.proto === 'TCP' ? longTcp : longUdp)(t, end, s.everyMs));
   const fresh: FlowsResult['fresh'] = { ok: 0, failed: 0, errors: [] };
   const shots: Promise<void>[] = [];
@@ -129,7 +133,7 @@ export async function flows(s: FlowsSpec): Promise<FlowsResult> {
     shots.push(oneShot(s.fresh[i % s.fresh.length]).then((err) => {
       if (!err) { fresh.ok++; return; }
       fresh.failed++;
-      if (fresh.errors.length < 10) fresh.errors.push(err);
+      if (fresh.errors.length < 10) fresh.errors.push(`${err} (${((Date.now() - start) / 1000).toFixed(1)} s in)`);
     }));
     await sleep(s.newEveryMs);
   }
