@@ -463,7 +463,9 @@ export class Agent implements AgentState {
 
   /** The socket LB hooks on the cgroup (--socket-lb, --cgroup), or none (off, old kernel). */
   private syncSocketLb(): void {
-    const mode = this.sockKernel.ok ? this.opts.socketLb : 'off';
+    // Draining: the node's own new connections go to the stack too (kube-proxy's OUTPUT rules);
+    // connected sockets already hold their backend's address and need no hook.
+    const mode = this.sockKernel.ok && this.onOff.enabled ? this.opts.socketLb : 'off';
     const cg = mode === 'off' ? {} : resolveCgroup(this.opts.cgroup);
     const was = this.sockCgroup.error;
     try {

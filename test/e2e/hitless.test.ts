@@ -5,7 +5,8 @@
 // LoadBalancer IP, opened before the switch and again while xlb is on; xlb switched on, off
 // (a drain) and on again on both nodes while new short connections flow all the time. Every
 // request answered, no reset, every long-lived flow alive at the end on the backend it began
-// with. Then a drain across `kill -9` of the agent, resumed by the restarted one, ending in
+// with, and netfilter never met a reply of an xlb flow in its Service-address form (which it
+// classifies INVALID, or picks up as a connection that later misroutes a reused port). Then a drain across `kill -9` of the agent, resumed by the restarted one, ending in
 // the programs' detach.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -92,6 +93,21 @@ async function status(c: XlbCluster, node: string): Promise<Status> {
   return JSON.parse(await cli(c, node, ['status', '-o', 'json'])) as Status;
 }
 
+/** Netfilter entries whose original direction starts at a Service address and port: replies
+ *  xlb had reverse-translated that netfilter met (and classified INVALID or picked up). */
+async function repliesSeenByNetfilter(topo: Topology): Promise<string[]> {
+  const service = new Set([N1, N2, LB, CIP, '10.96.0.11'].flatMap((a) => [80, 53, 30080, 30081, 30053, 30054].map((p) => `${a}:${p}`)));
+  const out: string[] = [];
+  for (const n of topo.nodes) {
+    const text = (await run('ip', ['netns', 'exec', n.ns.name, 'cat', '/proc/net/nf_conntrack'])).stdout;
+    for (const line of text.split('\n')) {
+      const src = /\bsrc=(\S+) dst=\S+ sport=(\d+)/.exec(line);
+      if (src && service.has(`${src[1]}:${src[2]}`)) out.push(`${n.name}: ${line}`);
+    }
+  }
+  return out;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Two nodes with kube-proxy-style rules and an agent each, switched off (kube-proxy serves). */
@@ -156,6 +172,7 @@ for (const kind of ['iptables', 'nftables'] as Baseline[]) {
       for (const l of c.agents.get(n)?.log ?? []) if (/drain|detach|enabled|disabled/.test(l)) t.diagnostic(`${n}: ${((JSON.parse(l).time - t0) / 1000).toFixed(1)} s ${l.slice(0, 300)}`);
     }
     const sum = check(results, 50);
+    assert.deepEqual(await repliesSeenByNetfilter(topo), [], 'no xlb reply reached netfilter in its Service-address form');
     t.diagnostic(`${kind}: ${sum.alive}/${sum.long} long-lived flows alive, ${sum.requests} requests on them, ${sum.fresh} new connections, ${sum.failed} failed`);
   });
 }
