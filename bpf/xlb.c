@@ -66,6 +66,8 @@ static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xl
 		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
 	case V_LOCAL:
 		return fwd_peer_tc(skb, c, p, cfg);
+	case V_REPLY:
+		return fwd_reply_tc(skb, c, p, cfg);
 	default:
 		return TC_ACT_OK;
 	}
@@ -117,6 +119,8 @@ int xlb_tc(struct __sk_buff *skb)
 		return bpf_redirect(skb->ifindex, 0);
 	case V_LOCAL:
 		return fwd_peer_tc(skb, &c, &p, cfg);
+	case V_REPLY:
+		return fwd_reply_tc(skb, &c, &p, cfg);
 	default:
 		return TC_ACT_OK;
 	}

@@ -256,6 +256,10 @@ enum xlb_config_flags {
 	XLB_CFG_F_PEER = 1 << 2,      /* tc: translated packets for local pods go straight into
 				       * the pod (bpf_redirect_peer), past the host's routing and
 				       * netfilter FORWARD (--local-delivery peer) */
+	XLB_CFG_F_NFCT = 1 << 3,      /* a new flow netfilter conntrack tracks is left to the
+				       * stack (switching on beside kube-proxy; bpf/include/nfct.h) */
+	XLB_CFG_F_DRAIN = 1 << 4,     /* switching off: new flows go to the stack, xlb's
+				       * conntrack hits are still translated (nfct.h) */
 };
 
 struct xlb_config {

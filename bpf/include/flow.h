@@ -12,6 +12,7 @@
 #include "lb.h"
 #include "maps.h"
 #include "nat.h"
+#include "nfct.h"
 #include "parse.h"
 #include "reject.h"
 
@@ -22,6 +23,7 @@ enum xlb_verdict {
 	V_LOCAL,          /* translated; destination is on this node: up the stack */
 	V_REMOTE,         /* translated; must leave the node again (XDP: FIB + redirect) */
 	V_HAIRPIN,        /* translated; back into the pod it came from (tc) */
+	V_REPLY,          /* reverse-translated reply, not SNATed: forwarded past netfilter (nfct.h) */
 };
 
 #define SNAT_PROBES 16
@@ -148,8 +150,8 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 		return flow_drop(XLB_DROP_TRUNCATED);
 	if (nv.flags & XLB_CT_F_HAIRPIN)
 		verdict = V_HAIRPIN;
-	else /* an SNATed reply goes back to an external client; otherwise to a local pod */
-		verdict = (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_LOCAL;
+	else /* an SNATed reply goes back to an external client; otherwise to its client */
+		verdict = (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_REPLY;
 	e = fc_begin(e, k, v, cfg, now);
 	if (e)
 		fc_set_reply(e, &nv, verdict);
@@ -260,7 +262,7 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	struct xlb_backend *be;
 	int r;
 
-	if (!svc)
+	if (!svc || nfct_defer(c, p, cfg))
 		return V_PASS;
 	if (!flow_src_ok(p))
 		return flow_drop(XLB_DROP_BAD_SOURCE);
@@ -401,7 +403,7 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 		if (p->frag == FRAG_FIRST)
 			parse_frag_first(p);
 		if (v->flags & XLB_CT_F_REPLY)
-			return flow_reply(c, p, &k, v, cfg, now);
+			return nfct_reply_theirs(c, p, cfg) ? V_PASS : flow_reply(c, p, &k, v, cfg, now);
 		reuse = 1;
 		if (!ct_expired(cfg, v, now) && !ct_reopened(v, p)) {
 			if (!flow_ttl_ok(p))

@@ -194,6 +194,23 @@ static __always_inline int fwd_peer_tc(struct __sk_buff *skb, const struct xlb_c
 }
 
 /* A reply built in place (reject) goes back out of the device it came in on. */
+/* tc: a reply xlb reverse-translated (not SNATed) goes to its client by FIB, past netfilter.
+ * Netfilter saw the request only after xlb's DNAT, so the reply in its Service-address form
+ * matches none of its entries: it would classify it INVALID (kube-proxy's rule drops that)
+ * or pick it up mid-stream as a connection of its own, which later sends a client reusing
+ * that port to the node itself instead of to kube-proxy's DNAT (a reset after switching off).
+ * Into a pod by redirect_peer when that is on; where the FIB cannot answer, the stack. XDP
+ * passes replies to the stack (it cannot redirect into a pod's veth, fwd.h above). */
+static __always_inline int fwd_reply_tc(struct __sk_buff *skb, const struct xlb_ctx *c,
+					const struct xlb_pkt *p, const struct xlb_config *cfg)
+{
+	int r = fwd_peer_tc(skb, c, p, cfg);
+
+	if (r != TC_ACT_OK || !fwd_on(cfg, XLB_CFG_F_REDIRECT))
+		return r;
+	return fwd_fib_tc(skb, c, p);
+}
+
 static __always_inline int fwd_back_xdp(struct xdp_md *ctx)
 {
 	return bpf_redirect(ctx->ingress_ifindex, 0);

@@ -150,6 +150,11 @@ export class Attacher {
     }
   }
 
+  /** Whether any of our links is pinned (xlb serves, or drains, this node). */
+  hasPinned(): boolean {
+    return (Object.keys(PREFIX) as AttachKind[]).some((k) => this.pinnedNames(k).length > 0);
+  }
+
   detachAll(): void {
     for (const kind of Object.keys(PREFIX) as AttachKind[]) {
       for (const name of this.pinnedNames(kind)) this.detach(kind, name);

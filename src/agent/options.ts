@@ -25,6 +25,8 @@ export type LocalDelivery = (typeof LOCAL_DELIVERIES)[number];
 /** Socket-level load balancing: off, the node's own network namespace, or every socket. */
 export const SOCKET_LB_MODES = ['off', 'host', 'all'] as const;
 export type SocketLbMode = (typeof SOCKET_LB_MODES)[number];
+export const NETFILTER_LOOKUPS = ['auto', 'off'] as const;
+export type NetfilterLookup = (typeof NETFILTER_LOOKUPS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -94,6 +96,10 @@ export interface AgentOptions {
   healthTimeout: number;
   /** whether xlb runs on a node that has no xlb.io/enabled label */
   enabledByDefault: boolean;
+  /** seconds a switched-off node keeps translating xlb's flows before its programs detach */
+  drainTimeout: number;
+  /** auto: leave flows netfilter conntrack tracks to it where the kernel can tell (hitless switch-on) */
+  netfilterLookup: NetfilterLookup;
   /** CIDRs Services may claim addresses from in spec.externalIPs; empty: none */
   externalIpCidrs: string[];
 }
@@ -117,6 +123,8 @@ export const DEFAULTS = {
   healthTimeout: 60,
   announceLeaseDuration: 15,
   enabledByDefault: true,
+  drainTimeout: 600,
+  netfilterLookup: 'auto',
   waitForDevices: false,
   mountBpffs: false,
   manifestMaxBytes: MANIFEST_MAX_BYTES,
@@ -171,6 +179,8 @@ const SPECS: Spec[] = [
   { key: 'healthTimeout', kind: 'duration', metavar: 'SECONDS', help: '/healthz fails when no sync succeeded for this long (e.g. 60, 90s, 2m)', def: def('healthTimeout') },
   { key: 'announceLeaseDuration', kind: 'duration', metavar: 'SECONDS', help: 'kube mode: lifetime of the per-address Lease (xlb-announce-ADDRESS) held by the node that answers ARP for a LoadBalancer address; renewed every third of it, a new node takes over within about this long of the holder failing', def: def('announceLeaseDuration') },
   { key: 'enabledByDefault', kind: 'bool', metavar: 'true|false', help: 'run on nodes without an xlb.io/enabled label', def: def('enabledByDefault') },
+  { key: 'drainTimeout', kind: 'duration', metavar: 'SECONDS', help: 'after xlb is switched off on a node, flows it translates keep being translated (new ones go to the stack) until they close or this passes; then its programs detach (e.g. 600, 10m; 0: at once, connections xlb translates break)', def: def('drainTimeout') },
+  { key: 'netfilterLookup', kind: 'string', metavar: NETFILTER_LOOKUPS.join('|'), help: "auto: when switched on, a packet of a connection netfilter conntrack already tracks (kube-proxy NATed it) is left to the stack, where kernel and nf_conntrack offer the lookup kfuncs; off: every Service packet without an xlb flow starts one", def: def('netfilterLookup') },
   { key: 'externalIpCidrs', kind: 'list', metavar: 'CIDR[,CIDR...]', help: 'addresses Services may claim in spec.externalIPs, which anyone who can create a Service could otherwise use to intercept traffic to any address (CVE-2020-8554); 0.0.0.0/0 allows every IPv4 address and ::/0 every IPv6 one, as kube-proxy does', def: 'none' },
   { key: 'configFile', kind: 'string', metavar: 'FILE', help: 'YAML config file, keys camelCase as the flags', def: '$XLB_CONFIG' },
 ];
@@ -340,6 +350,8 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     healthTimeout: duration(pick('healthTimeout') ?? DEFAULTS.healthTimeout, 'healthTimeout'),
     enabledByDefault: bool(pick('enabledByDefault') ?? DEFAULTS.enabledByDefault, 'enabledByDefault'),
     announceLeaseDuration: duration(pick('announceLeaseDuration') ?? DEFAULTS.announceLeaseDuration, 'announceLeaseDuration'),
+    drainTimeout: duration(pick('drainTimeout') ?? DEFAULTS.drainTimeout, 'drainTimeout', 0),
+    netfilterLookup: oneOf(pick('netfilterLookup') ?? DEFAULTS.netfilterLookup, NETFILTER_LOOKUPS, 'netfilterLookup'),
     externalIpCidrs: list(pick('externalIpCidrs'), 'externalIpCidrs').map((c) => cidr(c, 'externalIpCidrs')),
     leaseNamespace: optString(pick('leaseNamespace'), 'leaseNamespace') ?? (env.POD_NAMESPACE || 'xlb-system'),
   };
@@ -500,10 +512,10 @@ function maglevSize(v: unknown): number {
 
 const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
 
-function duration(v: unknown, key: keyof AgentOptions): number {
+function duration(v: unknown, key: keyof AgentOptions, min = 1): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(String(v));
   const secs = m ? Number(m[1]) * UNIT_SECONDS[m[2] ?? 's'] : NaN;
-  if (!m || !(secs >= 1) || secs > 86400) throw new UsageError(`${flagFor(key)} must be a duration from 1s to 24h such as 60, 90s or 2m, not '${String(v)}'`);
+  if (!m || !(secs >= min) || secs > 86400) throw new UsageError(`${flagFor(key)} must be a duration from ${min}s to 24h such as 60, 90s or 2m, not '${String(v)}'`);
   return secs;
 }
 

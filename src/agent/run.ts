@@ -17,6 +17,7 @@ import { FrontendClaims, claimRank } from '../model/claims.js';
 import { nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { releaseMemory } from './memory.js';
+import { ctLive } from './inspect.js';
 import { createSource, KeyQueue, noAddressReason, type Source } from '../sources/index.js';
 import { proxyHealth, wantsHealthCheck } from '../api/health.js';
 import { splitHostPort } from './options.js';
@@ -29,12 +30,22 @@ import { allowLocalSource, checkDevices, detectDevices, listLinks, LinkMonitor, 
 import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
 import { nodePortsIn } from './ports.js';
 import { Toggle } from './toggle.js';
+import { DrainStore, drainDone, drainProgress, probeNfct, type Drain, type NfctKernel } from './switch.js';
 import { StatusView, type AgentState } from './view.js';
 import { Announcer } from './announce.js';
 import type { LinkInfo } from './netlink.js';
 
 /** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
 const SYNC_BATCH = 256;
+
+/** How often a drain's end is checked. */
+const DRAIN_CHECK_MS = 1000;
+
+const STATE_LINE = {
+  on: 'xlb enabled on this node',
+  off: 'xlb disabled on this node: programs detached',
+  draining: 'xlb disabled on this node: draining (new flows go to the stack, xlb flows are still translated)',
+} as const;
 
 /** The queue key of the own Node: no Service key (namespace/name) can take this form. */
 const NODE_KEY = '\0node';
@@ -80,6 +91,11 @@ export class Agent implements AgentState {
   sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0, reap: false };
   readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
   sockCgroup: { path?: string; error?: string } = {};
+  nfctKernel: NfctKernel = { ok: false, detail: 'not probed' };
+  /** switched off while xlb still translates flows it started: see applyEnabled() */
+  drain: Drain | undefined;
+  private readonly drains: DrainStore;
+  private drainTimer?: NodeJS.Timeout;
   syncing: { stage: string; done: number; total: number } | undefined;
   announcer?: Announcer;
   /** the node devices xlb is attached to, as last listed */
@@ -88,6 +104,12 @@ export class Agent implements AgentState {
   constructor(readonly opts: AgentOptions) {
     this.log = child('agent');
     this.onOff = new Toggle(opts);
+    this.drains = new DrainStore(opts);
+  }
+
+  /** on, off, or draining (off, still translating the flows xlb started). */
+  get state(): 'on' | 'off' | 'draining' {
+    return this.onOff.enabled ? 'on' : this.drain ? 'draining' : 'off';
   }
 
   // ---- lifecycle ----
@@ -113,11 +135,17 @@ export class Agent implements AgentState {
     C.verifyLayout(this.obj);
     this.closers.push(() => this.obj.close());
     this.rec = new Reconciler(mapsOf(this.obj), { maglevM: o.maglevTableSize, cpus: this.cpus });
+    this.nfctKernel = probeNfct(o.netfilterLookup);
+    this.log.info({ netfilterLookup: this.nfctKernel.detail }, 'netfilter conntrack lookup');
     this.nodeDp = new NodeDatapath(this.obj, {
-      peerDelivery: o.localDelivery === 'peer', nodePortRange: o.nodePortRange, snatPortRange: o.snatPortRange,
+      peerDelivery: o.localDelivery === 'peer', nfct: this.nfctKernel.ok, nodePortRange: o.nodePortRange, snatPortRange: o.snatPortRange,
       maglevM: o.maglevTableSize, conntrackSize: o.conntrackSize, flowCacheSize: o.flowCacheSize, cpus: this.cpus,
       sock: sockConfig(o.socketLb, this.sockKernel.cookie),
     });
+    // A drain the previous agent started goes on from the first config write: the pinned
+    // programs and the pinned config's flag kept it running meanwhile.
+    this.drain = this.drains.read();
+    this.nodeDp.setDrain(this.drain !== undefined);
     const adopted = await this.rec.adoptPinned();
     this.log.info({ pinPath: o.pinPath, reused: this.obj.reused.length, ...adopted }, 'datapath loaded');
 
@@ -183,7 +211,7 @@ export class Agent implements AgentState {
     this.closers.push(() => this.monitor.stop());
     this.ctTimer = setInterval(() => this.sweep(), this.sweepMs);
     this.ctTimer.unref();
-    this.closers.push(() => clearInterval(this.ctTimer));
+    this.closers.push(() => clearInterval(this.ctTimer), () => clearInterval(this.drainTimer));
   }
 
   async stop(): Promise<void> {
@@ -372,18 +400,64 @@ export class Agent implements AgentState {
     this.nodeDp.write(nodeAddresses(nodeAddrs, await listLinks(), this.devices));
   }
 
+  /**
+   * On: attached, new flows enter xlb (those netfilter already tracks excepted). Off: a node
+   * that was serving drains first: new flows go to the stack (kube-proxy's rules), flows in
+   * xlb's conntrack keep being translated until none is left or --drain-timeout passes, then
+   * the programs detach. On again mid-drain simply ends the drain.
+   */
   private async applyEnabled(): Promise<void> {
-    const was = this.onOff.enabled;
+    const was = this.state;
     const d = this.onOff.decide(this.node?.labels);
     if (!this.attacher) this.attacher = new Attacher(this.opts.pinPath, child('attach'));
-    if (d.enabled) await this.syncInterfaces();
-    else this.attacher.detachAll();
+    if (d.enabled) {
+      this.setDrain(undefined);
+      await this.syncInterfaces();
+    } else if (!this.drain && this.attacher.hasPinned() && this.opts.drainTimeout > 0) {
+      const now = Date.now();
+      this.setDrain({ started: now, deadline: now + this.opts.drainTimeout * 1000 });
+    } else if (!this.drain) {
+      this.attacher.detachAll();
+    }
+    // Draining keeps the links current (a restarted agent adopts them, with its own programs).
+    if (this.drain) await this.syncInterfaces();
     this.announcer?.sync();
-    if (was !== d.enabled || !this.lastSync) this.log.info({ enabled: d.enabled, reason: d.reason }, d.enabled ? 'xlb enabled on this node' : 'xlb disabled on this node: programs detached');
+    if (this.drain && !this.drainTimer) {
+      this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_CHECK_MS);
+      this.drainTimer.unref();
+      this.checkDrain();
+    }
+    if (was !== this.state || !this.lastSync) this.log.info({ state: this.state, reason: d.reason, drain: this.drainStatus() }, STATE_LINE[this.state]);
+  }
+
+  private setDrain(d: Drain | undefined): void {
+    if (!d && !this.drain) return;
+    this.drains.write(d);
+    this.drain = d;
+    this.nodeDp.setDrain(d !== undefined);
+    if (!d && this.drainTimer) {
+      clearInterval(this.drainTimer);
+      this.drainTimer = undefined;
+    }
+  }
+
+  /** The drain's progress for `xlb status`; undefined when not draining. */
+  drainStatus(): { flows: number; secondsLeft: number } | undefined {
+    return this.drain ? drainProgress(this.drain, ctLive(this.obj), Date.now()) : undefined;
+  }
+
+  /** Ends the drain once no xlb flow is left (the sweep releases closed and idle ones) or its time is up. */
+  private checkDrain(): void {
+    if (!this.drain || this.onOff.enabled) return;
+    const flows = ctLive(this.obj);
+    if (!drainDone(this.drain, flows, Date.now())) return;
+    this.log.info({ flowsLeft: flows, timedOut: flows > 0 }, 'drain over: programs detached');
+    this.attacher.detachAll();
+    this.setDrain(undefined);
   }
 
   private async syncInterfaces(): Promise<void> {
-    if (!this.onOff.enabled) return;
+    if (!this.onOff.enabled && !this.drain) return;
     const links = await listLinks();
     const present = new Set(links.map((l) => l.name));
     const devices = this.devices.filter((d) => present.has(d));
@@ -409,7 +483,9 @@ export class Agent implements AgentState {
 
   /** The socket LB hooks on the cgroup (--socket-lb, --cgroup), or none (off, old kernel). */
   private syncSocketLb(): void {
-    const mode = this.sockKernel.ok ? this.opts.socketLb : 'off';
+    // Draining: the node's own new connections go to the stack too (kube-proxy's OUTPUT rules);
+    // connected sockets already hold their backend's address and need no hook.
+    const mode = this.sockKernel.ok && this.onOff.enabled ? this.opts.socketLb : 'off';
     const cg = mode === 'off' ? {} : resolveCgroup(this.opts.cgroup);
     const was = this.sockCgroup.error;
     try {

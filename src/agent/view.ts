@@ -9,6 +9,7 @@ import type { Toggle } from './toggle.js';
 import { reapDetail, type SockLbKernel } from './socklb.js';
 import { announceCounters, decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
 import type { Announcer } from './announce.js';
+import type { NfctKernel } from './switch.js';
 import type { BpfObject } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
 import type { Reconciler } from '../datapath/reconcile.js';
@@ -47,6 +48,10 @@ export interface AgentState {
   readonly sweepMs: number;
   /** LoadBalancer address announcement (absent until the first sync is done) */
   readonly announcer?: Announcer;
+  /** whether new flows netfilter conntrack tracks are left to it (switch-on), and why */
+  readonly nfctKernel: NfctKernel;
+  /** a drain's progress while switched off and still translating xlb's flows */
+  drainStatus(): { flows: number; secondsLeft: number } | undefined;
   toggle(on: boolean): Promise<{ enabled: boolean; reason: string }>;
 }
 
@@ -101,6 +106,7 @@ export class StatusView implements AgentView {
       lbAddresses: this.lbAddresses(),
       announce: { ...this.announceCounts() },
       addresses: { node: [...a.nodeDp.addresses.addrs], snat: [...a.nodeDp.addresses.snat] },
+      drain: a.drainStatus(),
     };
   }
 
@@ -136,6 +142,7 @@ export class StatusView implements AgentView {
           ? 'peer: translated packets enter local pods directly (bpf_redirect_peer), past the host FORWARD hooks'
           : 'stack: translated packets reach local pods through host routing and netfilter',
       },
+      { name: 'netfilter conntrack lookup', ok: this.a.nfctKernel.ok, detail: this.a.nfctKernel.detail },
       { name: 'socket LB hooks (kernel)', ok: sockKernel.ok, detail: sockKernel.detail },
       this.socketLbCheck(),
       { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(sockKernel, this.a.sweepMs) },

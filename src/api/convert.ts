@@ -30,6 +30,7 @@ export function statusToMsg(s: StatusInfo): StatusInfoMsg {
     announce: { ...s.announce },
     nodeAddresses: [...(s.addresses?.node ?? [])],
     snatAddresses: [...(s.addresses?.snat ?? [])],
+    drain: s.drain ? { ...s.drain } : null,
   };
 }
 

@@ -60,6 +60,8 @@ export interface StatusInfo {
   announce: { arpReplies: number; arpExpired: number; takeovers: number; garpErrors: number };
   /** node_addrs (the Node's and its devices' addresses, both families) and the SNAT address of each family */
   addresses?: { node: string[]; snat: string[] };
+  /** switched off and draining: flows xlb still translates, seconds until it detaches anyway */
+  drain?: { flows: number; secondsLeft: number };
 }
 
 /** A LoadBalancer address as this node sees it. */

@@ -6,6 +6,9 @@ import { FAMILY_NAME, ipFamily, type Family } from '../model/ip.js';
 
 export const summary = "show this node's xlb status";
 
+/** The kernel check that says whether switching on leaves kube-proxy's connections alone. */
+const NFCT_CHECK = 'netfilter conntrack lookup';
+
 const HELP = ['usage: xlb status [flags]', '', summary, '', 'flags:', ...COMMON_HELP].join('\n');
 
 export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
@@ -15,7 +18,8 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
   const out = [
     fields([
       ['Node', s.node],
-      ['Enabled', `${s.enabled ? 'yes' : 'no'} (${s.enabledReason})`],
+      ['Enabled', `${s.enabled ? 'yes' : 'no'} (${s.enabledReason})${s.drain ? `, draining: ${s.drain.flows} flows, ${s.drain.secondsLeft} s left` : ''}`],
+      ['Netfilter conntrack lookup', checks.find((c) => c.name === NFCT_CHECK)?.detail ?? '-'],
       ['Source', src ? `${src.kind}, ${src.synced ? 'synced' : 'not synced'}, connection ${src.connection || '-'}` : '-'],
       ['Pin path', s.pinPath],
       ['Last sync', s.lastSyncMs ? `${new Date(s.lastSyncMs).toISOString()} (${ago(s.lastSyncMs, now)})` : 'never'],

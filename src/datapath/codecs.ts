@@ -87,7 +87,7 @@ export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp' | 'sy
 export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp', 'syn_recv', 'udp_new'];
 export const CT_FLAG = { reply: 1, snat: 2, hairpin: 4, external: 8, localBackend: 16 } as const;
 
-export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4 } as const;
+export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4, nfct: 8, drain: 16 } as const;
 
 /** Drop/count reasons: index in the `drops` per-CPU array, with a name for humans. */
 export const DROP_REASONS = [

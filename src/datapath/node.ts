@@ -11,6 +11,8 @@ interface PortRange { min: number; max: number }
 export interface NodeSettings {
   /** --local-delivery peer */
   peerDelivery: boolean;
+  /** new flows netfilter conntrack tracks are left to it (the kernel has the lookup) */
+  nfct: boolean;
   nodePortRange: PortRange;
   snatPortRange: PortRange;
   maglevM: number;
@@ -33,6 +35,9 @@ export class NodeDatapath {
   snatPorts: SnatPorts = { first: 0, last: 0, skipped: 0, used: 0 };
   private snatSkip: BigUint64Array = new BigUint64Array(C.SNAT_SKIP_WORDS);
   private readonly log = child('node');
+  /** switched off: new flows go to the stack, xlb's own flows are still translated */
+  private draining = false;
+  private written = false;
 
   constructor(private readonly obj: Pick<BpfObject, 'map'>, private readonly s: NodeSettings) {}
 
@@ -44,7 +49,7 @@ export class NodeDatapath {
     const s = this.s;
     this.cfg = {
       ...C.DEFAULT_CONFIG,
-      flags: C.DEFAULT_CONFIG.flags | (s.peerDelivery ? C.CONFIG_FLAG.peer : 0),
+      flags: this.flags(),
       nodePortMin: s.nodePortRange.min, nodePortMax: s.nodePortRange.max,
       maglevM: s.maglevM,
       ctLimit: C.ctFlowLimit(s.conntrackSize, s.cpus),
@@ -52,13 +57,33 @@ export class NodeDatapath {
       snatAddr6: node.snatAddr6 ?? null,
       snatPortMin: s.snatPortRange.min, snatPortMax: s.snatPortRange.max,
       // A new generation with every config write: nothing cached under another config is used.
-      flowCacheGen: s.flowCacheSize ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0,
+      flowCacheGen: this.cacheGen(),
       flowCacheMask: Math.max(1, s.flowCacheSize) - 1,
       ...s.sock,
     };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
     if (!node.snatAddr) this.log.warn('no node IPv4 address found: remote backends of external IPv4 traffic cannot be SNATed');
     if (node.snatAddr6 === null) this.log.info('no node IPv6 address: IPv6 NodePorts answer on none, remote backends of external IPv6 traffic cannot be SNATed');
+    this.written = true;
+  }
+
+  /** Drain on or off: the config entry as last written with only that flag changed. */
+  setDrain(on: boolean): void {
+    this.draining = on;
+    if (!this.written) return; // write() brings the flag with the node's state
+    this.cfg = { ...this.cfg, flags: this.flags(), flowCacheGen: this.cacheGen() };
+    this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
+  }
+
+  /** A new generation with every config write; 0 (off) while draining, so every packet of a
+   *  flow xlb still translates meets the conntrack path, where nfct.h asks netfilter first. */
+  private cacheGen(): number {
+    return this.s.flowCacheSize && !this.draining ? C.nextFlowCacheGen(this.cfg.flowCacheGen) : 0;
+  }
+
+  private flags(): number {
+    const F = C.CONFIG_FLAG;
+    return C.DEFAULT_CONFIG.flags | (this.s.peerDelivery ? F.peer : 0) | (this.s.nfct ? F.nfct : 0) | (this.draining ? F.drain : 0);
   }
 
   /** Node addresses (NodePort), and broadcast addresses, flagged: the datapath never starts a

@@ -211,4 +211,29 @@ export const tcRows: Row[] = [
     pkt: buildPacket({ src: POD_A, dst: CLUSTER_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, icmpRest: 1200, payload: ptcp({ src: CLUSTER_IP, dst: POD_A, sport: 80, dport: 40000, flags: 'SA' }).subarray(14, 14 + 28) }), verdict: 'OK',
     out: { src: POD_A, dst: POD_B, icmpType: 3, icmpCode: 4 }, check: (o) => { assert.equal(o.icmp?.inner?.ip.src, POD_B); assert.equal(o.icmp?.inner?.sport, 8080); },
   },
+  // Hitless switch (bpf/include/nfct.h): draining, and netfilter conntrack asked first.
+  {
+    name: 'drain: a new flow to a ClusterIP is left to the stack untouched, no CT entry', prog: 'tc', setup: cip,
+    config: { flags: FIXTURE_CONFIG.flags | C.CONFIG_FLAG.drain }, pkt: ptcp(), verdict: 'OK',
+    out: { src: POD_A, sport: 40000, dst: CLUSTER_IP, dport: 80 },
+    check: (_o, d) => assert.equal(d.ctEntries().length, 0, 'no xlb flow while draining'),
+  },
+  {
+    name: 'drain: the reply of a flow xlb already tracks is still reverse-NATed', prog: 'tc', setup: cip,
+    before: [{ pkt: ptcp(), verdict: 'OK' }, { act: (d) => d.config({ flags: FIXTURE_CONFIG.flags | C.CONFIG_FLAG.drain }) }],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 },
+  },
+  {
+    name: 'drain: the next packets of a flow xlb already tracks are still DNATed', prog: 'tc', setup: cip,
+    before: [{ pkt: ptcp(), verdict: 'OK' }, { act: (d) => d.config({ flags: FIXTURE_CONFIG.flags | C.CONFIG_FLAG.drain }) },
+      { pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
+    pkt: ptcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'OK',
+    out: { dst: POD_B, dport: 8080 }, ct: [{ key: fwd(), value: { state: 'established' } }],
+  },
+  {
+    name: 'netfilter lookup on: a flow netfilter conntrack does not track starts an xlb flow', prog: 'tc', setup: cip,
+    config: { flags: FIXTURE_CONFIG.flags | C.CONFIG_FLAG.nfct }, pkt: ptcp({ sport: 40123 }), verdict: 'OK',
+    out: { dst: POD_B, dport: 8080 }, ct: [{ key: fwd({ sport: 40123 }), value: { backendId: 1 } }],
+  },
 ];

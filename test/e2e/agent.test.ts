@@ -43,7 +43,8 @@ before(async () => {
   // replacement and toggle checks below keep the XDP attachment covered end to end.
   c = new XlbCluster(topo, 'agent', { deviceMode: 'xdp' });
   await c.startAgent('node1');
-  await c.startAgent('node2');
+  // The toggle test below checks the immediate detach; the drain has its own file (hitless.test.ts).
+  await c.startAgent('node2', ['--drain-timeout', '0']);
 });
 
 after(async () => {
@@ -160,7 +161,7 @@ test('toggle off detaches the programs and says so; on attaches them again from 
   // The toggle is persisted: a restarted agent stays as toggled.
   await c.cli('node2', ['toggle', 'off']);
   await c.stopAgent('node2');
-  await c.startAgent('node2');
+  await c.startAgent('node2', ['--drain-timeout', '0']);
   const st2 = JSON.parse(await c.cli('node2', ['status', '-o', 'json'])) as { enabled: boolean };
   assert.equal(st2.enabled, false);
   await c.cli('node2', ['toggle', 'on']);

@@ -101,6 +101,7 @@ describe('status API of a running agent', () => {
     agent = topo.set.track(topo.nodes[0].ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, 'agent',
       '--source', 'manifests', '--manifests', manifests.path, '--node', 'node1', '--devices', 'eth0',
       '--pin-path', pinPath, '--api-socket', sock, '--conntrack-size', '4096', '--maglev-table-size', '251', '--socket-lb', 'off',
+      '--drain-timeout', '0', // the toggle test checks the immediate detach; hitless.test.ts the drain
       '--healthz-bind-address', `0.0.0.0:${HEALTHZ}`, '--metrics-bind-address', `0.0.0.0:${METRICS}`],
     { stdio: ['ignore', 'pipe', 'pipe'] }));
     agent.stdout?.on('data', (d: Buffer) => { agentLog = (agentLog + d.toString()).slice(-8000); });

@@ -66,6 +66,7 @@ export class FakeView implements AgentView {
   addresses: LbAddressInfo[] = [{
     addr: '192.0.2.10', services: ['shop/lb'], announcing: true, announcer: 'node-a', why: 'eligible: ready, xlb on', device: 'eth0', since: T0,
   }];
+  drain: StatusInfo['drain'];
 
   constructor(specs: ServiceSpec[] = sampleServices()) {
     this.setServices(specs);
@@ -91,12 +92,13 @@ export class FakeView implements AgentView {
       lastSync: T0,
       pendingChanges: 2,
       mapFill: [{ name: 'services', entries: 3, maxEntries: 65536 }, { name: 'backends', entries: 2, maxEntries: 16384 }],
-      kernel: { release: '6.18.0-test', checks: [{ name: 'btf', ok: true, detail: '/sys/kernel/btf/vmlinux' }, { name: 'bpf_link_xdp', ok: false, detail: 'needs 5.9' }] },
+      kernel: { release: '6.18.0-test', checks: [{ name: 'btf', ok: true, detail: '/sys/kernel/btf/vmlinux' }, { name: 'bpf_link_xdp', ok: false, detail: 'needs 5.9' }, { name: 'netfilter conntrack lookup', ok: true, detail: 'yes: connections netfilter conntrack tracks stay with it' }] },
       source: { kind: this.kubeMode ? 'kube' : 'manifests', synced: true, connection: 'up' },
       snatPorts: { first: 1024, last: 65535, skipped: 28232, used: 1230 },
       progress: this.progress,
       lbAddresses: this.lbAddresses(),
       announce: { arpReplies: 12, arpExpired: 1, takeovers: 1, garpErrors: 0 },
+      drain: this.drain,
     };
   }
 

@@ -84,7 +84,7 @@ describe('xlb CLI against a running agent', () => {
     assert.match(r.stdout, /^ANNOUNCED ADDRESS\s+DEVICE\s+SINCE\s+SERVICES\s+WHY$/m);
     assert.match(r.stdout, /^192\.0\.2\.10\s+eth0\s+.+\s+shop\/lb\s+eligible: ready, xlb on$/m);
     assert.match(r.stdout, /^ARP replies 12, unanswered \(expired\) 1, takeovers 1$/m);
-    assert.match(r.stdout, /^Kernel:\s+6\.18\.0-test \(1\/2 checks ok\)$/m);
+    assert.match(r.stdout, /^Kernel:\s+6\.18\.0-test \(2\/3 checks ok\)$/m);
     assert.match(r.stdout, /^eth0\s+2\s+native\s+41\s+7$/m);
     assert.match(r.stdout, /^veth1a2b\s+42,43$/m);
     assert.match(r.stdout, /^services\s+3\s+65536\s+0\.0%$/m);
@@ -115,6 +115,20 @@ describe('xlb CLI against a running agent', () => {
       view.progress = undefined;
     }
     assert.doesNotMatch((await xlb(['status', '--socket', sock])).stdout, /Starting/);
+  });
+
+  test('status while switched off and draining shows the flows and time left, and the netfilter lookup', async () => {
+    view.drain = { flows: 3, secondsLeft: 540 };
+    try {
+      const r = await xlb(['status', '--socket', sock]);
+      assert.match(r.stdout, /^Enabled:\s+\w+ \(\w+\), draining: 3 flows, 540 s left$/m);
+      assert.match(r.stdout, /^Netfilter conntrack lookup:\s+yes: connections netfilter conntrack tracks stay with it$/m);
+      const j = JSON.parse((await xlb(['status', '--socket', sock, '-o', 'json'])).stdout) as { drain: unknown };
+      assert.deepEqual(j.drain, { flows: 3, secondsLeft: 540 });
+    } finally {
+      view.drain = undefined;
+    }
+    assert.doesNotMatch((await xlb(['status', '--socket', sock])).stdout, /draining/);
   });
 
   test('services: one aligned row per frontend, warnings and health check port after', async () => {

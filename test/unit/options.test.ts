@@ -59,10 +59,19 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     healthTimeout: 60,
     announceLeaseDuration: 15,
     enabledByDefault: true,
+    drainTimeout: 600,
+    netfilterLookup: 'auto',
     externalIpCidrs: [],
     leaseNamespace: 'xlb-system',
   });
   assert.ok(isPrime(o.maglevTableSize));
+});
+
+test('--drain-timeout takes a duration (0: detach at once); --netfilter-lookup auto|off, anything else is one line', () => {
+  assert.equal(parseAgentOptions(['--drain-timeout', '10m'], KUBE_ENV).drainTimeout, 600);
+  assert.equal(parseAgentOptions(['--drain-timeout', '0'], KUBE_ENV).drainTimeout, 0);
+  assert.equal(parseAgentOptions(['--netfilter-lookup', 'off'], KUBE_ENV).netfilterLookup, 'off');
+  assert.throws(() => parseAgentOptions(['--netfilter-lookup', 'maybe'], KUBE_ENV), /netfilter/i);
 });
 
 test('--lease-namespace: the flag, else the pod namespace (POD_NAMESPACE), else xlb-system', () => {

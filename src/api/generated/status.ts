@@ -6,6 +6,7 @@ import type { Backend as _xlb_v1_Backend, Backend__Output as _xlb_v1_Backend__Ou
 import type { Conntrack as _xlb_v1_Conntrack, Conntrack__Output as _xlb_v1_Conntrack__Output } from './xlb/v1/Conntrack.js';
 import type { DecodedMap as _xlb_v1_DecodedMap, DecodedMap__Output as _xlb_v1_DecodedMap__Output } from './xlb/v1/DecodedMap.js';
 import type { Device as _xlb_v1_Device, Device__Output as _xlb_v1_Device__Output } from './xlb/v1/Device.js';
+import type { Drain as _xlb_v1_Drain, Drain__Output as _xlb_v1_Drain__Output } from './xlb/v1/Drain.js';
 import type { Frontend as _xlb_v1_Frontend, Frontend__Output as _xlb_v1_Frontend__Output } from './xlb/v1/Frontend.js';
 import type { GetStatsRequest as _xlb_v1_GetStatsRequest, GetStatsRequest__Output as _xlb_v1_GetStatsRequest__Output } from './xlb/v1/GetStatsRequest.js';
 import type { GetStatusRequest as _xlb_v1_GetStatusRequest, GetStatusRequest__Output as _xlb_v1_GetStatusRequest__Output } from './xlb/v1/GetStatusRequest.js';
@@ -45,6 +46,7 @@ export interface ProtoGrpcType {
       Conntrack: MessageTypeDefinition<_xlb_v1_Conntrack, _xlb_v1_Conntrack__Output>
       DecodedMap: MessageTypeDefinition<_xlb_v1_DecodedMap, _xlb_v1_DecodedMap__Output>
       Device: MessageTypeDefinition<_xlb_v1_Device, _xlb_v1_Device__Output>
+      Drain: MessageTypeDefinition<_xlb_v1_Drain, _xlb_v1_Drain__Output>
       Frontend: MessageTypeDefinition<_xlb_v1_Frontend, _xlb_v1_Frontend__Output>
       GetStatsRequest: MessageTypeDefinition<_xlb_v1_GetStatsRequest, _xlb_v1_GetStatsRequest__Output>
       GetStatusRequest: MessageTypeDefinition<_xlb_v1_GetStatusRequest, _xlb_v1_GetStatusRequest__Output>

@@ -9,6 +9,7 @@ import type { SnatPorts as _xlb_v1_SnatPorts, SnatPorts__Output as _xlb_v1_SnatP
 import type { Progress as _xlb_v1_Progress, Progress__Output as _xlb_v1_Progress__Output } from '../../xlb/v1/Progress.js';
 import type { LbAddress as _xlb_v1_LbAddress, LbAddress__Output as _xlb_v1_LbAddress__Output } from '../../xlb/v1/LbAddress.js';
 import type { Announce as _xlb_v1_Announce, Announce__Output as _xlb_v1_Announce__Output } from '../../xlb/v1/Announce.js';
+import type { Drain as _xlb_v1_Drain, Drain__Output as _xlb_v1_Drain__Output } from '../../xlb/v1/Drain.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StatusInfo {
@@ -29,6 +30,7 @@ export interface StatusInfo {
   'announce'?: (_xlb_v1_Announce | null);
   'nodeAddresses'?: (string)[];
   'snatAddresses'?: (string)[];
+  'drain'?: (_xlb_v1_Drain | null);
 }
 
 export interface StatusInfo__Output {
@@ -49,4 +51,5 @@ export interface StatusInfo__Output {
   'announce': (_xlb_v1_Announce__Output | null);
   'nodeAddresses': (string)[];
   'snatAddresses': (string)[];
+  'drain': (_xlb_v1_Drain__Output | null);
 }
