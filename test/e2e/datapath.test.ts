@@ -275,8 +275,10 @@ test('backend removal: established keep-alive connections keep working, new ones
   // earlier request's 2 s timer fired. The removal lands early in the load.
   const LOAD_MS = 1900;
   const loadEnd = Date.now() + LOAD_MS;
-  const load = steadyIn(topo.client.ns, node1, 30212, LOAD_MS, 8);
-  await new Promise((r) => setTimeout(r, 300));
+  let connected!: () => void;
+  const open = new Promise<void>((r) => { connected = r; });
+  const load = steadyIn(topo.client.ns, node1, 30212, LOAD_MS, 8, connected);
+  await Promise.race([open, load]); // the keep-alive connections are open before the removal
   c.apply(svc, eps([keep]));
   let streak = 0;
   while (streak < 6 && Date.now() < loadEnd + 3000) {

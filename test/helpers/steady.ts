@@ -4,7 +4,8 @@
 //   steady.js <host> <port> <durationMs> [conns] [everyMs] [newEveryMs]
 // prints one JSON line: { established: {ok, failed, errors[]}, fresh: {ok, failed, errors[]} }
 import net from 'node:net';
-import { run, type Netns } from './netns.js';
+import { spawn } from 'node:child_process';
+import type { Netns } from './netns.js';
 
 export interface SteadyResult {
   established: { ok: number; failed: number; errors: string[]; answers: Record<string, number> };
@@ -26,7 +27,7 @@ function count(bucket: SteadyResult['fresh'], ok: boolean, body: string, err?: s
 }
 
 /** One persistent connection: a request every `everyMs` until `end`; any failure is counted. */
-async function keepAlive(host: string, port: number, end: number, everyMs: number, b: SteadyResult['established']): Promise<void> {
+async function keepAlive(host: string, port: number, end: number, everyMs: number, b: SteadyResult['established'], opened: () => void): Promise<void> {
   const sock = net.connect({ host, port });
   sock.setNoDelay(true);
   let buf = '';
@@ -50,6 +51,7 @@ async function keepAlive(host: string, port: number, end: number, everyMs: numbe
     sock.once('connect', () => { clearTimeout(t); res(true); });
     sock.once('error', () => { clearTimeout(t); res(false); });
   });
+  opened();
   if (!connected) {
     count(b, false, '', 'established: could not connect');
     sock.destroy();
@@ -94,7 +96,11 @@ export async function steady(host: string, port: number, durationMs: number, con
     established: { ok: 0, failed: 0, errors: [], answers: {} },
     fresh: { ok: 0, failed: 0, errors: [], answers: {} },
   };
-  const live = Array.from({ length: conns }, () => keepAlive(host, port, end, everyMs, r.established));
+  // "connected" on stderr once every keep-alive connection is open (or failed to open): a
+  // caller that changes the Service under load waits for it (steadyIn's onConnected).
+  let pending = conns;
+  const opened = () => { if (--pending === 0) process.stderr.write('connected\n'); };
+  const live = Array.from({ length: conns }, () => keepAlive(host, port, end, everyMs, r.established, opened));
   const fresh: Promise<void>[] = [];
   while (Date.now() < end) {
     fresh.push(oneShot(host, port).then((x) => count(r.fresh, x.ok, x.body, x.err)));
@@ -104,12 +110,28 @@ export async function steady(host: string, port: number, durationMs: number, con
   return r;
 }
 
-/** Start `steady` inside a namespace; resolves with its result when it ends by itself. */
-export async function steadyIn(ns: Netns, host: string, port: number, durationMs: number, conns = 4): Promise<SteadyResult> {
+/** Start `steady` inside a namespace; resolves with its result when it ends by itself.
+ *  onConnected: called once its keep-alive connections are open (node's start-up in the
+ *  namespace takes a while on a loaded host: a fixed sleep cannot stand for it). */
+export function steadyIn(ns: Netns, host: string, port: number, durationMs: number, conns = 4, onConnected?: () => void): Promise<SteadyResult> {
   const script = new URL('./steady.js', import.meta.url).pathname;
-  const out = await run('ip', ['netns', 'exec', ns.name, process.execPath, script, host, String(port), String(durationMs), String(conns)],
-    { timeoutMs: durationMs + 15_000 });
-  return JSON.parse(out.stdout.trim().split('\n').pop()!) as SteadyResult;
+  const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, script, host, String(port), String(durationMs), String(conns)],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (onConnected && err.includes('connected\n')) { const f = onConnected; onConnected = undefined; f(); }
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), durationMs + 15_000);
+  return new Promise((resolve, reject) => {
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code !== 0) reject(new Error(`steady in ${ns.name} exited ${code}: ${err.trim()}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop()!) as SteadyResult);
+    });
+  });
 }
 
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
