@@ -4,23 +4,20 @@
 // folder and its gratuitous ARP moves the client (on the bridge, no route for the address).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTopology, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
-import { startPodServers } from '../helpers/podserver.js';
+import type { Topology } from '../helpers/topology.js';
 import { XlbCluster, HTTP_PORT, nodeObj, serviceObj, sliceObj, type SvcDef } from '../helpers/cluster.js';
 import { ipPool } from '../helpers/manifests.js';
-import { sweepStale, type Netns } from '../helpers/netns.js';
-import { eventually } from '../helpers/e2e.js';
+import { sweepStale } from '../helpers/netns.js';
+import { buildSegmentTopology, eventually, neighMac } from '../helpers/e2e.js';
 
 const TAG = 'annm';
 const ADDR = '198.18.0.220';
 let topo: Topology;
 let c: XlbCluster;
-const macs = new Map<string, string>();
+let macs: Map<string, string>;
 const web: SvcDef = { name: 'web', type: 'LoadBalancer', clusterIP: '10.96.9.21', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
 
-const macOf = async (ns: Netns): Promise<string> => (JSON.parse((await ns.ip('-j', 'link', 'show', 'eth0')).stdout) as Array<{ address: string }>)[0].address;
-const neigh = async (): Promise<string | undefined> =>
-  (JSON.parse((await topo.client.ns.ip('-j', 'neigh', 'show', ADDR, 'dev', 'eth0')).stdout || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
+const neigh = (): Promise<string | undefined> => neighMac(topo, ADDR);
 /** The node announcing ADDR by its own `xlb status`, '' when none. */
 async function announcer(): Promise<string> {
   for (const n of ['node1', 'node2']) {
@@ -37,10 +34,7 @@ const nodes = (notReady?: string) => topo.nodes.map((n) => {
 
 before(async () => {
   await sweepStale(TAG);
-  topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 1 });
-  await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
-  await startPodServers(topo);
-  for (const n of topo.nodes) macs.set(n.name, await macOf(n.ns));
+  ({ topo, macs } = await buildSegmentTopology(TAG));
   c = new XlbCluster(topo, TAG);
   c.write('nodes.yaml', nodes());
   c.write('pool.yaml', [ipPool('segment', [`${ADDR}-${ADDR}`])]);

@@ -7,12 +7,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnFakeApiServer, type FakeApiProcess } from '../helpers/fake-apiserver-proc.js';
-import { buildTopology, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
-import { startPodServers } from '../helpers/podserver.js';
+import type { Topology } from '../helpers/topology.js';
 import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, nodeObj, type DeviceMode, type SvcDef } from '../helpers/cluster.js';
 import { ipPool } from '../helpers/manifests.js';
-import { sweepStale, type Netns } from '../helpers/netns.js';
-import { eventually } from '../helpers/e2e.js';
+import { sweepStale } from '../helpers/netns.js';
+import { buildSegmentTopology, eventually, neighMac } from '../helpers/e2e.js';
 
 // Node devices are veths: tc by default (xlb_tc_dev), and XDP forced (xlb_xdp, XDP_TX).
 for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
@@ -24,14 +23,12 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
     let c: XlbCluster;
     let api: FakeApiProcess;
     let call: (cmd: object) => Promise<any>;
-    const macs = new Map<string, string>();
+    let macs: Map<string, string>;
 
     const web: SvcDef = { name: 'web', type: 'LoadBalancer', clusterIP: '10.96.9.1', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
     const web2: SvcDef = { name: 'web2', type: 'LoadBalancer', clusterIP: '10.96.9.2', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
 
-    const macOf = async (ns: Netns): Promise<string> => (JSON.parse((await ns.ip('-j', 'link', 'show', 'eth0')).stdout) as Array<{ address: string }>)[0].address;
-    const neigh = async (addr: string): Promise<string | undefined> =>
-      (JSON.parse((await topo.client.ns.ip('-j', 'neigh', 'show', addr, 'dev', 'eth0')).stdout || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
+    const neigh = (addr: string): Promise<string | undefined> => neighMac(topo, addr);
     const holder = async (addr: string): Promise<string> =>
       (await call({ op: 'get', resource: 'leases', name: `xlb-announce-${addr.replace(/\./g, '-')}`, namespace: 'xlb-system' }))?.spec?.holderIdentity ?? '';
     const announced = async (node: string) => ((JSON.parse(await c.cli(node, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; why: string; device: string; announcing: boolean }> })
@@ -39,11 +36,8 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
 
     before(async () => {
       await sweepStale(TAG);
-      topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 1 });
       // No static route: the addresses are on the client's own segment.
-      await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
-      await startPodServers(topo);
-      for (const n of topo.nodes) macs.set(n.name, await macOf(n.ns));
+      ({ topo, macs } = await buildSegmentTopology(TAG));
       c = new XlbCluster(topo, TAG, { deviceMode: mode });
       api = await spawnFakeApiServer(topo);
       call = api.call;

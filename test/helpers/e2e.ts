@@ -2,7 +2,8 @@
 // a URL, and which XDP program a node's device runs.
 import assert from 'node:assert/strict';
 import { run } from './netns.js';
-import type { Topology } from './topology.js';
+import { buildTopology, SERVICE_VIP_RANGE, type Topology } from './topology.js';
+import { startPodServers } from './podserver.js';
 
 /** Poll `fn` until it holds, failing the test with `what` after `timeoutMs`. */
 export async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
@@ -30,4 +31,27 @@ export async function xdpProgId(topo: Topology, node: string): Promise<number> {
   const r = await run('ip', ['-n', topo.nsFor(node).name, '-j', '-d', 'link', 'show', 'eth0']);
   const j = JSON.parse(r.stdout) as Array<{ xdp?: { prog?: { id: number } } }>;
   return j[0]?.xdp?.prog?.id ?? 0;
+}
+
+/**
+ * One pod per node on a segment the client shares with the nodes, with no route for Service
+ * addresses (LoadBalancer addresses are announced there, ARP from the datapath), pod servers
+ * started; with each node's eth0 MAC by node name, to check the client's neighbour entries.
+ */
+export async function buildSegmentTopology(tag: string): Promise<{ topo: Topology; macs: Map<string, string> }> {
+  const topo = await buildTopology({ tag, apps: ['app1'], podsPerNode: 1 });
+  await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
+  await startPodServers(topo);
+  const macs = new Map<string, string>();
+  for (const n of topo.nodes) {
+    const link = JSON.parse((await n.ns.ip('-j', 'link', 'show', 'eth0')).stdout) as Array<{ address: string }>;
+    macs.set(n.name, link[0].address);
+  }
+  return { topo, macs };
+}
+
+/** The client's neighbour entry (MAC) for addr on its eth0, undefined when it has none. */
+export async function neighMac(topo: Topology, addr: string): Promise<string | undefined> {
+  const out = (await topo.client.ns.ip('-j', 'neigh', 'show', addr, 'dev', 'eth0')).stdout;
+  return (JSON.parse(out || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
 }
