@@ -1,5 +1,5 @@
 // The benchmark harness works end to end: `run.js --quick` builds the topology, measures every
-// available mode, and writes a complete result (every row, positive figures). Performance
+// available mode, and writes a complete result (every row, IPv6 twins included, positive figures). Performance
 // targets are not asserted here; the shape and the sanity of the figures are.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import type { BenchResult } from './run.js';
 
 const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
-const ROW_IDS = ['tcp_clusterip', 'tcp_nodeport', 'udp_nodeport_pps', 'udp_nodeport_loss', 'udp_nodeport_sent', 'connrate_small', 'latency_p50',
-  'latency_p99', 'softirq_tcp_nodeport', 'softirq_connrate', 'connrate_big', 'program_big'];
+const ROW_IDS = ['tcp_clusterip', 'tcp_nodeport', 'tcp_clusterip6', 'tcp_nodeport6', 'udp_nodeport_pps', 'udp_nodeport_loss', 'udp_nodeport_sent',
+  'connrate_small', 'latency_p50', 'latency_p99', 'softirq_tcp_nodeport', 'softirq_connrate', 'connrate_big', 'connrate_big6', 'program_big'];
 // Figures that may legitimately be 0 (no loss, no softirq time in a short run) or absent for direct.
 const MAY_BE_ZERO = new Set(['udp_nodeport_loss', 'softirq_tcp_nodeport', 'softirq_connrate']);
 
@@ -37,11 +37,14 @@ test('bench --quick produces every row with positive figures for available modes
     if (!m.available) { assert.ok(m.reason && m.reason.length > 0, `${name} unavailable without a reason`); continue; }
     for (const r of res.rows) {
       if (name === 'direct' && r.id === 'program_big') continue;
-      if (name === 'xlb-peer' && (r.id === 'program_big' || r.id === 'connrate_big')) continue; // small Service set only
+      if (name === 'xlb-peer' && (r.id === 'program_big' || r.id.startsWith('connrate_big'))) continue; // small Service set only
       const v = r.median[name];
       assert.equal(typeof v, 'number', `${r.id}/${name}: no figure (${r.errors[name] ?? 'no error recorded'})`);
       assert.ok(MAY_BE_ZERO.has(r.id) ? v! >= 0 : v! > 0, `${r.id}/${name} = ${v}`);
     }
   }
   for (const k of ['datapath', 'maps', 'controlPlane']) assert.ok(k in res.extra, `extra.${k} missing`);
+  // IPv6 twins: each baseline's IPv6 ratio to direct is reported beside its IPv4 one
+  assert.match(stdout, /IPv6 ratio to direct against the IPv4 one/);
+  assert.match(stdout, /^tcp_nodeport6 nftables +IPv4 +\S+ +IPv6 +\S+ +-?[\d.]+% +(met|NOT met)$/m);
 });

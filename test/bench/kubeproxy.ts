@@ -8,16 +8,43 @@
 //   nftables: table ip kube-proxy; a `service-ips` verdict map (addr . proto . port), a
 //             `service-nodeports` map, per-service chains with `numgen random mod N vmap`,
 //             endpoint chains that DNAT, mark-and-masquerade, no-endpoint reject maps.
+// Both families from the same Services: each family's frontends (FrontendSpec.family) get
+// their own rules, IPv4 through iptables-restore / `table ip kube-proxy`, IPv6 through
+// ip6tables-restore / `table ip6 kube-proxy`, as kube-proxy's per-family proxiers do.
 // Applied only inside node namespaces. Session affinity and source ranges are not rendered:
 // the benchmarks do not use them.
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BackendSpec, FrontendSpec, Protocol, ServiceSpec } from '../../src/model/types.js';
+import type { BackendSpec, Family, FrontendSpec, Protocol, ServiceSpec } from '../../src/model/types.js';
 import type { Netns } from '../helpers/netns.js';
 import { run } from '../helpers/netns.js';
-import { CLUSTER_CIDR } from './services.js';
+import { CLUSTER_CIDR, CLUSTER_CIDR6 } from './services.js';
+
+/** What differs between the families' rules. */
+interface FamilyRules {
+  /** host prefix length suffix */
+  host: string;
+  clusterCidr: string;
+  restore: string;
+  /** nft table family and address match keyword (both 'ip' / 'ip6'), set element type, loopback */
+  nft: 'ip' | 'ip6';
+  nftAddr: string;
+  loopback: string;
+}
+const FAMILY: Record<Family, FamilyRules> = {
+  4: { host: '/32', clusterCidr: CLUSTER_CIDR, restore: 'iptables-restore', nft: 'ip', nftAddr: 'ipv4_addr', loopback: '127.0.0.0/8' },
+  6: { host: '/128', clusterCidr: CLUSTER_CIDR6, restore: 'ip6tables-restore', nft: 'ip6', nftAddr: 'ipv6_addr', loopback: '::1' },
+};
+
+/** The families the desired state has frontends in (absent family = 4, as in the model). */
+export function familiesOf(specs: ServiceSpec[]): Family[] {
+  const seen = new Set<Family>();
+  for (const s of specs) for (const f of s.frontends) seen.add(f.family ?? 4);
+  const out = ([4, 6] as const).filter((f) => seen.has(f));
+  return out.length ? out : [4]; // no Service at all: still kube-proxy's base IPv4 rules
+}
 
 /** One Service port with every address it is reachable on (kube-proxy's unit of rules). */
 export interface ServicePort {
@@ -32,11 +59,12 @@ export interface ServicePort {
   localEndpoints: BackendSpec[] | null;
 }
 
-/** Group frontends into kube-proxy's service ports. */
-export function servicePorts(specs: ServiceSpec[]): ServicePort[] {
+/** Group one family's frontends into kube-proxy's service ports. */
+export function servicePorts(specs: ServiceSpec[], family: Family = 4): ServicePort[] {
   const byKey = new Map<string, ServicePort>();
   for (const svc of specs) {
     for (const f of svc.frontends) {
+      if ((f.family ?? 4) !== family) continue;
       const key = `${f.service}:${f.portName}|${f.proto}`;
       let sp = byKey.get(key);
       if (!sp) {
@@ -73,7 +101,7 @@ function hash16(s: string): string {
 }
 
 const lc = (p: Protocol) => p.toLowerCase();
-const ep = (b: BackendSpec) => `${b.addr}:${b.port}`;
+const ep = (b: BackendSpec) => (b.addr.includes(':') ? `[${b.addr}]:${b.port}` : `${b.addr}:${b.port}`);
 
 // ---------------- iptables ----------------
 
@@ -89,8 +117,9 @@ function spreadRules(chain: string, sp: ServicePort, eps: BackendSpec[], out: st
   });
 }
 
-/** iptables-restore input (nat + filter) for the given desired state. */
-export function renderIptables(specs: ServiceSpec[]): string {
+/** iptables-restore (family 6: ip6tables-restore) input (nat + filter) for one family of the desired state. */
+export function renderIptables(specs: ServiceSpec[], family: Family = 4): string {
+  const fam = FAMILY[family];
   const chains = new Set<string>(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']);
   const nat: string[] = [
     '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
@@ -103,10 +132,10 @@ export function renderIptables(specs: ServiceSpec[]): string {
   ];
   const filter: string[] = [];
   const seps = new Map<string, { sp: ServicePort; b: BackendSpec }>();
-  for (const sp of servicePorts(specs)) renderIptablesPort(sp, chains, nat, filter, seps);
+  for (const sp of servicePorts(specs, family)) renderIptablesPort(sp, fam, chains, nat, filter, seps);
   for (const [chain, { sp, b }] of seps) {
     chains.add(chain);
-    nat.push(`-A ${chain} -s ${b.addr}/32 -j KUBE-MARK-MASQ`);
+    nat.push(`-A ${chain} -s ${b.addr}${fam.host} -j KUBE-MARK-MASQ`);
     nat.push(`-A ${chain} -p ${lc(sp.proto)} -m ${lc(sp.proto)} -j DNAT --to-destination ${ep(b)}`);
   }
   // NodePorts are matched last, only for this node's own addresses, as kube-proxy does.
@@ -122,9 +151,9 @@ export function renderIptables(specs: ServiceSpec[]): string {
   ].join('\n');
 }
 
-function renderIptablesPort(sp: ServicePort, chains: Set<string>, nat: string[], filter: string[], seps: Map<string, { sp: ServicePort; b: BackendSpec }>): void {
+function renderIptablesPort(sp: ServicePort, fam: FamilyRules, chains: Set<string>, nat: string[], filter: string[], seps: Map<string, { sp: ServicePort; b: BackendSpec }>): void {
   const p = lc(sp.proto);
-  const match = (addr: string, port: number) => `-d ${addr}/32 -p ${p} -m ${p} --dport ${port}`;
+  const match = (addr: string, port: number) => `-d ${addr}${fam.host} -p ${p} -m ${p} --dport ${port}`;
   if (sp.endpoints.length === 0) {
     // No endpoints: REJECT in filter rather than a silent timeout.
     if (sp.clusterIP) filter.push(`-A KUBE-SERVICES ${match(sp.clusterIP.addr, sp.clusterIP.port)} -m comment --comment "${sp.name} has no endpoints" -j REJECT`);
@@ -138,7 +167,7 @@ function renderIptablesPort(sp: ServicePort, chains: Set<string>, nat: string[],
   if (sp.clusterIP) {
     const m = match(sp.clusterIP.addr, sp.clusterIP.port);
     nat.push(`-A KUBE-SERVICES ${m} -m comment --comment "${sp.name} cluster IP" -j ${svc}`);
-    nat.push(`-A ${svc} ! -s ${CLUSTER_CIDR} ${m} -m comment --comment "${sp.name} cluster IP" -j KUBE-MARK-MASQ`);
+    nat.push(`-A ${svc} ! -s ${fam.clusterCidr} ${m} -m comment --comment "${sp.name} cluster IP" -j KUBE-MARK-MASQ`);
   }
   spreadRules(svc, sp, sp.endpoints, nat);
   if (!sp.nodePort && sp.externalAddrs.length === 0) return;
@@ -151,7 +180,7 @@ function renderIptablesPort(sp: ServicePort, chains: Set<string>, nat: string[],
     return;
   }
   // externalTrafficPolicy Local: pods still get the whole Service; outsiders only local endpoints.
-  nat.push(`-A ${ext} -s ${CLUSTER_CIDR} -m comment --comment "pod traffic for ${sp.name} external destinations" -j ${svc}`);
+  nat.push(`-A ${ext} -s ${fam.clusterCidr} -m comment --comment "pod traffic for ${sp.name} external destinations" -j ${svc}`);
   if (sp.localEndpoints.length === 0) {
     for (const a of sp.externalAddrs) filter.push(`-A KUBE-EXTERNAL-SERVICES ${match(a.addr, a.port)} -m comment --comment "${sp.name} has no local endpoints" -j DROP`);
     if (sp.nodePort) filter.push(`-A KUBE-EXTERNAL-SERVICES -m addrtype --dst-type LOCAL -p ${p} -m ${p} --dport ${sp.nodePort} -j DROP`);
@@ -165,28 +194,30 @@ function renderIptablesPort(sp: ServicePort, chains: Set<string>, nat: string[],
 
 // ---------------- nftables ----------------
 
-function nftName(kind: string, sp: ServicePort, suffix = ''): string {
+/** An nft chain name; an endpoint's suffix reads addr/port, an IPv6 address's colons as dots (nft names take no colon or bracket). */
+function nftName(kind: string, sp: ServicePort, b?: BackendSpec): string {
   const [svc, port] = sp.name.split(':');
-  return `${kind}-${hash16(sp.name + lc(sp.proto) + suffix).slice(0, 8)}-${svc}/${lc(sp.proto)}/${port}${suffix ? `__${suffix.replace(':', '/')}` : ''}`;
+  const suffix = b ? ep(b) : '';
+  return `${kind}-${hash16(sp.name + lc(sp.proto) + suffix).slice(0, 8)}-${svc}/${lc(sp.proto)}/${port}${b ? `__${b.addr.replace(/:/g, '.')}/${b.port}` : ''}`;
 }
 
-const NFT_BASE = `table ip kube-proxy {
+const nftBase = (f: FamilyRules): string => `table ${f.nft} kube-proxy {
   comment "rules for kube-proxy"
-  set cluster-ips { type ipv4_addr ; }
-  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
+  set cluster-ips { type ${f.nftAddr} ; }
+  map service-ips { type ${f.nftAddr} . inet_proto . inet_service : verdict ; }
   map service-nodeports { type inet_proto . inet_service : verdict ; }
-  map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; }
+  map no-endpoint-services { type ${f.nftAddr} . inet_proto . inet_service : verdict ; }
   map no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }
   chain mark-for-masquerade { meta mark set meta mark or 0x4000 ; }
   chain masquerading { meta mark and 0x4000 == 0 return ; meta mark set meta mark xor 0x4000 ; masquerade fully-random ; }
   chain services {
-    ip daddr . meta l4proto . th dport vmap @service-ips
-    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports
+    ${f.nft} daddr . meta l4proto . th dport vmap @service-ips
+    fib daddr type local ${f.nft} daddr != ${f.loopback} meta l4proto . th dport vmap @service-nodeports
   }
   chain reject-chain { reject ; }
   chain endpoints-check {
-    ip daddr . meta l4proto . th dport vmap @no-endpoint-services
-    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports
+    ${f.nft} daddr . meta l4proto . th dport vmap @no-endpoint-services
+    fib daddr type local ${f.nft} daddr != ${f.loopback} meta l4proto . th dport vmap @no-endpoint-nodeports
   }
   chain filter-prerouting { type filter hook prerouting priority -110 ; ct state new jump endpoints-check ; }
   chain filter-output { type filter hook output priority -110 ; ct state new jump endpoints-check ; }
@@ -195,27 +226,29 @@ const NFT_BASE = `table ip kube-proxy {
   chain nat-postrouting { type nat hook postrouting priority srcnat ; jump masquerading ; }
 }`;
 
-/** nft -f input for the given desired state (replaces any earlier kube-proxy table). */
-export function renderNftables(specs: ServiceSpec[]): string {
+/** nft -f input for one family of the desired state (replaces any earlier kube-proxy table of that family). */
+export function renderNftables(specs: ServiceSpec[], family: Family = 4): string {
+  const fam = FAMILY[family];
+  const table = `${fam.nft} kube-proxy`;
   const chains: string[] = [];
   const rules: string[] = [];
   const elems: Record<'service-ips' | 'service-nodeports' | 'no-endpoint-services' | 'no-endpoint-nodeports' | 'cluster-ips', string[]> =
     { 'service-ips': [], 'service-nodeports': [], 'no-endpoint-services': [], 'no-endpoint-nodeports': [], 'cluster-ips': [] };
-  const rule = (chain: string, r: string) => rules.push(`add rule ip kube-proxy ${chain} ${r}`);
-  for (const sp of servicePorts(specs)) renderNftPort(sp, chains, rule, elems);
-  const out = ['add table ip kube-proxy', 'delete table ip kube-proxy', NFT_BASE];
-  for (const c of chains) out.push(`add chain ip kube-proxy ${c}`);
+  const rule = (chain: string, r: string) => rules.push(`add rule ${table} ${chain} ${r}`);
+  for (const sp of servicePorts(specs, family)) renderNftPort(sp, fam, chains, rule, elems);
+  const out = [`add table ${table}`, `delete table ${table}`, nftBase(fam)];
+  for (const c of chains) out.push(`add chain ${table} ${c}`);
   for (const r of rules) out.push(r); // not push(...rules): 100,000 rules overflow the call stack
   for (const [map, list] of Object.entries(elems)) {
     // Chunks keep single nft commands a reasonable size with 10,000 Services.
-    for (let i = 0; i < list.length; i += 1000) out.push(`add element ip kube-proxy ${map} { ${list.slice(i, i + 1000).join(', ')} }`);
+    for (let i = 0; i < list.length; i += 1000) out.push(`add element ${table} ${map} { ${list.slice(i, i + 1000).join(', ')} }`);
   }
   return out.join('\n') + '\n';
 }
 
 type NftElems = Record<string, string[]>;
 
-function renderNftPort(sp: ServicePort, chains: string[], rule: (c: string, r: string) => void, elems: NftElems): void {
+function renderNftPort(sp: ServicePort, fam: FamilyRules, chains: string[], rule: (c: string, r: string) => void, elems: NftElems): void {
   const p = lc(sp.proto);
   const external = [...sp.externalAddrs.map((a) => `${a.addr} . ${p} . ${a.port}`)];
   if (sp.clusterIP) elems['cluster-ips'].push(sp.clusterIP.addr);
@@ -227,17 +260,17 @@ function renderNftPort(sp: ServicePort, chains: string[], rule: (c: string, r: s
   }
   const svc = nftName('service', sp);
   chains.push(svc);
-  const endpointChain = (b: BackendSpec): string => nftName('endpoint', sp, ep(b));
+  const endpointChain = (b: BackendSpec): string => nftName('endpoint', sp, b);
   for (const b of sp.endpoints) {
     const c = endpointChain(b);
     chains.push(c);
-    rule(c, `ip saddr ${b.addr} jump mark-for-masquerade`);
+    rule(c, `${fam.nft} saddr ${b.addr} jump mark-for-masquerade`);
     rule(c, `meta l4proto ${p} dnat to ${ep(b)}`);
   }
   const spread = (chain: string, eps: BackendSpec[]) =>
     rule(chain, `numgen random mod ${eps.length} vmap { ${eps.map((b, i) => `${i} : goto ${endpointChain(b)}`).join(', ')} }`);
   if (sp.clusterIP) {
-    rule(svc, `ip daddr ${sp.clusterIP.addr} ${p} dport ${sp.clusterIP.port} ip saddr != ${CLUSTER_CIDR} jump mark-for-masquerade`);
+    rule(svc, `${fam.nft} daddr ${sp.clusterIP.addr} ${p} dport ${sp.clusterIP.port} ${fam.nft} saddr != ${fam.clusterCidr} jump mark-for-masquerade`);
     elems['service-ips'].push(`${sp.clusterIP.addr} . ${p} . ${sp.clusterIP.port} : goto ${svc}`);
   }
   spread(svc, sp.endpoints);
@@ -251,7 +284,7 @@ function renderNftPort(sp: ServicePort, chains: string[], rule: (c: string, r: s
     rule(ext, `goto ${svc}`);
     return;
   }
-  rule(ext, `ip saddr ${CLUSTER_CIDR} goto ${svc}`);
+  rule(ext, `${fam.nft} saddr ${fam.clusterCidr} goto ${svc}`);
   if (sp.localEndpoints.length === 0) { rule(ext, 'drop'); return; }
   const local = nftName('local', sp);
   chains.push(local);
@@ -263,17 +296,34 @@ function renderNftPort(sp: ServicePort, chains: string[], rule: (c: string, r: s
 
 export type Baseline = 'iptables' | 'nftables';
 
-/** Install the rules for `node` inside its namespace; returns how long the kernel load took. */
-export async function applyBaseline(kind: Baseline, ns: Netns, specs: ServiceSpec[]): Promise<number> {
-  const text = kind === 'iptables' ? renderIptables(specs) : renderNftables(specs);
+/** The rules of one kind and family, as the restore tool's input text. */
+export function renderBaseline(kind: Baseline, specs: ServiceSpec[], family: Family = 4): string {
+  return kind === 'iptables' ? renderIptables(specs, family) : renderNftables(specs, family);
+}
+
+/** The command (in a namespace) that loads a file of renderBaseline's text; `check` only validates it. */
+export function baselineCommand(kind: Baseline, family: Family, file: string, check = false): [string, string[]] {
+  if (kind === 'iptables') return [FAMILY[family].restore, [...(check ? ['--test'] : []), file]];
+  return ['nft', [...(check ? ['-c'] : []), '-f', file]];
+}
+
+/**
+ * Install the rules for `node` inside its namespace, every family the Services have (iptables
+ * and ip6tables, or nft's ip and ip6 tables); returns how long the kernel loads took.
+ */
+export async function applyBaseline(kind: Baseline, ns: Netns, specs: ServiceSpec[], o: { check?: boolean } = {}): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'xlb-baseline-'));
+  let ms = 0;
   try {
-    const file = join(dir, kind === 'iptables' ? 'rules.iptables' : 'rules.nft');
-    await writeFile(file, text);
-    const start = performance.now();
-    const [cmd, args] = kind === 'iptables' ? ['iptables-restore', [file]] : ['nft', ['-f', file]];
-    await run('ip', ['netns', 'exec', ns.name, cmd, ...args], { timeoutMs: 300_000 });
-    return performance.now() - start;
+    for (const family of familiesOf(specs)) {
+      const file = join(dir, `rules${family}.${kind === 'iptables' ? 'iptables' : 'nft'}`);
+      await writeFile(file, renderBaseline(kind, specs, family));
+      const [cmd, args] = baselineCommand(kind, family, file, o.check);
+      const start = performance.now();
+      await run('ip', ['netns', 'exec', ns.name, cmd, ...args], { timeoutMs: 300_000 });
+      ms += performance.now() - start;
+    }
+    return ms;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -64,7 +64,7 @@ export function xlbMode(o: { name?: string; agentArgs?: string[]; smallOnly?: bo
     setup: async (t, services) => {
       c = new XlbCluster(t, 'bench');
       c.remove('nodes.yaml'); // toManifests() carries the Node objects
-      c.writeText('services.yaml', toManifests(services, t.nodes.map((n) => ({ name: n.name, ip: n.ip }))));
+      c.writeText('services.yaml', toManifests(services, t.nodes.map((n) => ({ name: n.name, ip: n.ip, ip6: n.ip6 }))));
       for (const n of t.nodes) await c.startAgent(n.name, o.agentArgs ?? [], 600_000);
     },
     teardown: async () => {

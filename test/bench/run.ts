@@ -2,7 +2,10 @@
 // pod, kube-proxy-style iptables, kube-proxy-style nftables, xlb), measured side by side in
 // ONE run. Repetitions alternate the modes (rotating the order each round) so drift on a shared
 // machine spreads over all of them; each figure is the median of its repetitions.
-//   npm run bench [-- --quick] [--json FILE] [--modes direct,iptables,...]
+//   npm run bench [-- --quick] [--json FILE] [--modes direct,iptables,...] [--rows ID,ID,...]
+// The topology is dual stack and every Service set too: the *6 rows are the IPv4 rows' twins in
+// IPv6 (the baselines load their IPv6 rules with ip6tables-restore / nft's ip6 table).
+// --rows measures only the rows named (and skips the datapath, maps and control-plane benches).
 // Every load is bounded by its duration and a timeout; the full run stays under ~15 minutes on
 // 2 cores, --quick under ~2.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -17,7 +20,7 @@ import { startIperfServer, startNginx, NGINX_PORT } from '../helpers/podserver.j
 import { iperfTcp, iperfUdp, latencyIn, wrkConnRate } from '../helpers/load.js';
 import { allModes, type Mode } from './modes.js';
 import { Progress, type Stage } from './progress.js';
-import { fillerIP, fillerServices, podEndpoints, type SimpleService } from './services.js';
+import { fillerIP, fillerIP6, fillerServices, podEndpoints, type SimpleService } from './services.js';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
 
@@ -50,6 +53,8 @@ export interface BenchResult {
 const ROWS: Array<[string, string, string, Better]> = [
   ['tcp_clusterip', 'TCP bulk, pod -> ClusterIP', 'Gbit/s', 'higher'],
   ['tcp_nodeport', 'TCP bulk, client -> NodePort', 'Gbit/s', 'higher'],
+  ['tcp_clusterip6', 'TCP bulk, pod -> ClusterIP, IPv6', 'Gbit/s', 'higher'],
+  ['tcp_nodeport6', 'TCP bulk, client -> NodePort, IPv6', 'Gbit/s', 'higher'],
   ['udp_nodeport_pps', 'UDP 64 B, client -> NodePort, received', 'kpps', 'higher'],
   ['udp_nodeport_loss', 'UDP 64 B, loss', '%', 'lower'],
   // What the sender managed: when a mode keeps up (little loss), received is bounded by this.
@@ -60,16 +65,23 @@ const ROWS: Array<[string, string, string, Better]> = [
   ['softirq_tcp_nodeport', 'softirq CPU during TCP NodePort', '%', 'lower'],
   ['softirq_connrate', 'softirq CPU during conn/s', '%', 'lower'],
   ['connrate_big', 'new conns/s, pod -> ClusterIP (many Services)', 'conn/s', 'higher'],
+  ['connrate_big6', 'new conns/s, pod -> ClusterIP (many Services), IPv6', 'conn/s', 'higher'],
   ['program_big', 'time to program the many Services (both nodes)', 's', 'lower'],
 ];
 
 /** The rows of the many-Services round; every other row is measured in the small round. */
-const BIG_ROWS = ['connrate_big', 'program_big'];
+const BIG_ROWS = ['program_big', 'connrate_big', 'connrate_big6'];
+
+/** Each IPv6 row and its IPv4 twin: their ratios to direct should be within 5% of each other. */
+export const FAMILY_TWINS: Array<[string, string]> = [['tcp_clusterip', 'tcp_clusterip6'], ['tcp_nodeport', 'tcp_nodeport6'], ['connrate_big', 'connrate_big6']];
+const TWIN_TOLERANCE = 0.05;
 
 // ---------- the Service set and where each mode sends traffic ----------
 
 const WEB_VIP = '10.96.0.10';
 const IPERF_VIP = '10.96.0.11';
+const WEB_VIP6 = 'fd00:96::a';
+const IPERF_VIP6 = 'fd00:96::b';
 const WEB_NODEPORT = 30080;
 const IPERF_PORT = 5201;
 const IPERF_NODEPORT = 30201;
@@ -79,23 +91,27 @@ function benchServices(topo: Topology, fillers: number): SimpleService[] {
   const iperfPod = podEndpoints(topo.pods, (p) => p.name === 'app1-1');
   return [
     // iperf3 opens a control and a data connection that must reach the same server: one endpoint.
-    { namespace: 'bench', name: 'iperf', clusterIP: IPERF_VIP, endpoints: iperfPod, ports: [
+    { namespace: 'bench', name: 'iperf', clusterIP: IPERF_VIP, clusterIP6: IPERF_VIP6, endpoints: iperfPod, ports: [
       { name: 'tcp', port: IPERF_PORT, targetPort: IPERF_PORT, proto: 'TCP', nodePort: IPERF_NODEPORT },
       { name: 'udp', port: IPERF_PORT, targetPort: IPERF_PORT, proto: 'UDP', nodePort: IPERF_NODEPORT }] },
-    ...fillerServices(fillers, node1Pods.slice(1), NGINX_PORT),
+    ...fillerServices(fillers, node1Pods.slice(1), NGINX_PORT, { dualStack: true }),
     // Last, so that once it answers every filler before it has been programmed too.
-    { namespace: 'bench', name: 'web', clusterIP: WEB_VIP, endpoints: node1Pods,
+    { namespace: 'bench', name: 'web', clusterIP: WEB_VIP, clusterIP6: WEB_VIP6, endpoints: node1Pods,
       ports: [{ name: 'http', port: 80, targetPort: NGINX_PORT, proto: 'TCP', nodePort: WEB_NODEPORT }] },
   ];
 }
 
 interface Targets { web: string; iperfCluster: [string, number]; iperfNode: [string, number] }
 
-function targets(topo: Topology, mode: Mode): Targets {
+/** Where a mode's traffic goes in one family (direct: straight to the pod's address of that family). */
+function targets(topo: Topology, mode: Mode, family: 4 | 6 = 4): Targets {
   const pod = topo.pods.find((p) => p.name === 'app1-1')!;
-  if (mode.name === 'direct') return { web: `http://${pod.ip}:${NGINX_PORT}/`, iperfCluster: [pod.ip, IPERF_PORT], iperfNode: [pod.ip, IPERF_PORT] };
-  return { web: `http://${WEB_VIP}/`, iperfCluster: [IPERF_VIP, IPERF_PORT], iperfNode: [topo.nodes[0].ip, IPERF_NODEPORT] };
+  const [podIP, webVIP, iperfVIP, nodeIP] = family === 6 ? [pod.ip6!, WEB_VIP6, IPERF_VIP6, topo.nodes[0].ip6!] : [pod.ip, WEB_VIP, IPERF_VIP, topo.nodes[0].ip];
+  if (mode.name === 'direct') return { web: `http://${urlHost(podIP)}:${NGINX_PORT}/`, iperfCluster: [podIP, IPERF_PORT], iperfNode: [podIP, IPERF_PORT] };
+  return { web: `http://${urlHost(webVIP)}/`, iperfCluster: [iperfVIP, IPERF_PORT], iperfNode: [nodeIP, IPERF_NODEPORT] };
 }
+
+const urlHost = (addr: string): string => (addr.includes(':') ? `[${addr}]` : addr);
 
 // ---------- measurement helpers ----------
 
@@ -118,14 +134,22 @@ const median = (xs: number[]): number | null => {
 };
 
 class Recorder {
-  readonly rows = new Map<string, Row>(ROWS.map(([id, label, unit, better]) => [id, { id, label, unit, better, samples: {}, errors: {} }]));
-  add(id: string, mode: string, v: number): void { (this.rows.get(id)!.samples[mode] ??= []).push(v); }
+  readonly rows: Map<string, Row>;
+  /** only: the rows to measure (all when absent); a workload whose rows are all left out is not run */
+  constructor(only?: string[]) {
+    const unknown = only?.filter((id) => !ROWS.some((r) => r[0] === id)) ?? [];
+    if (unknown.length) throw new Error(`bench: unknown row '${unknown[0]}' (rows: ${ROWS.map((r) => r[0]).join(', ')})`);
+    this.rows = new Map(ROWS.filter(([id]) => !only || only.includes(id)).map(([id, label, unit, better]) => [id, { id, label, unit, better, samples: {}, errors: {} }]));
+  }
+  wants(ids: string[]): boolean { return ids.some((id) => this.rows.has(id)); }
+  add(id: string, mode: string, v: number): void { const r = this.rows.get(id); if (r) (r.samples[mode] ??= []).push(v); }
   fail(ids: string[], mode: string, e: unknown): void {
     const msg = e instanceof Error ? e.message : String(e);
-    for (const id of ids) this.rows.get(id)!.errors[mode] = msg.split('\n')[0].slice(0, 200);
+    for (const id of ids) { const r = this.rows.get(id); if (r) r.errors[mode] = msg.split('\n')[0].slice(0, 200); }
   }
   /** Run one workload; a failure is recorded against its rows and does not stop the run. */
   async measure(ids: string[], mode: string, fn: () => Promise<void>): Promise<void> {
+    if (!this.wants(ids)) return;
     progress(`${mode}: ${ids[0]}`);
     try { await fn(); } catch (e) { this.fail(ids, mode, e); }
   }
@@ -153,6 +177,7 @@ function progress(msg: string): void {
 
 async function smallRound(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Recorder): Promise<void> {
   const t = targets(topo, mode);
+  const t6 = targets(topo, mode, 6);
   const pod = topo.nsFor('app1-2');
   const client = topo.client.ns;
   const d = cfg.durationS;
@@ -167,6 +192,12 @@ async function smallRound(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Rec
     const [r, si] = await withSoftirq(() => iperfOnce(() => iperfTcp(client, t.iperfNode[0], t.iperfNode[1], d)));
     rec.add('tcp_nodeport', mode.name, r.gbps);
     rec.add('softirq_tcp_nodeport', mode.name, si);
+  });
+  await rec.measure(['tcp_clusterip6'], mode.name, async () => {
+    rec.add('tcp_clusterip6', mode.name, (await iperfOnce(() => iperfTcp(pod, t6.iperfCluster[0], t6.iperfCluster[1], d))).gbps);
+  });
+  await rec.measure(['tcp_nodeport6'], mode.name, async () => {
+    rec.add('tcp_nodeport6', mode.name, (await iperfOnce(() => iperfTcp(client, t6.iperfNode[0], t6.iperfNode[1], d))).gbps);
   });
   await rec.measure(['udp_nodeport_pps', 'udp_nodeport_loss', 'udp_nodeport_sent'], mode.name, async () => {
     const r = await iperfOnce(() => asSeparateHosts(topo, () => iperfUdp(client, t.iperfNode[0], t.iperfNode[1], d, 64, SENDER_RECEIVER_CPUS)));
@@ -215,26 +246,31 @@ async function setupMode(topo: Topology, mode: Mode, services: SimpleService[], 
 
 function smallProbes(topo: Topology, mode: Mode): Array<[string, string]> {
   if (mode.name === 'direct') return [];
-  return [['app1-2', `http://${WEB_VIP}/`], ['client', `http://${topo.nodes[0].ip}:${WEB_NODEPORT}/`]];
+  return [['app1-2', `http://${WEB_VIP}/`], ['client', `http://${topo.nodes[0].ip}:${WEB_NODEPORT}/`],
+    ['app1-2', `http://${urlHost(WEB_VIP6)}/`], ['client', `http://${urlHost(topo.nodes[0].ip6!)}:${WEB_NODEPORT}/`]];
 }
 
 /** Relative stage costs for the time-left estimate (a small round of one mode = 1). */
 const WEIGHT = { big: (cfg: BenchConfig) => (cfg.quick ? 1 : 3), datapath: 1, maps: 1, controlPlane: 3 };
 
 /** Every stage runBench will go through, in order. */
-function plan(modes: Mode[], cfg: BenchConfig): Stage[] {
+function plan(modes: Mode[], cfg: BenchConfig, rec: Recorder, extras: boolean): Stage[] {
   const out: Stage[] = [];
-  for (let r = 0; r < cfg.reps; r++) for (const m of modes) out.push({ name: `small round ${r + 1}/${cfg.reps}: ${m.name}`, weight: 1 });
-  const big = modes.filter((m) => !m.smallOnly);
+  if (rec.wants(SMALL_ROWS)) for (let r = 0; r < cfg.reps; r++) for (const m of modes) out.push({ name: `small round ${r + 1}/${cfg.reps}: ${m.name}`, weight: 1 });
+  const big = rec.wants(BIG_ROWS) ? modes.filter((m) => !m.smallOnly) : [];
   for (let r = 0; r < cfg.bigReps; r++) for (const m of big) out.push({ name: `${cfg.bigServices} Services round ${r + 1}/${cfg.bigReps}: ${m.name}`, weight: WEIGHT.big(cfg) });
-  out.push({ name: 'datapath (BPF_PROG_TEST_RUN)', weight: WEIGHT.datapath }, { name: 'map update rates', weight: WEIGHT.maps },
-    { name: 'control plane (agent bench)', weight: WEIGHT.controlPlane });
+  if (extras) {
+    out.push({ name: 'datapath (BPF_PROG_TEST_RUN)', weight: WEIGHT.datapath }, { name: 'map update rates', weight: WEIGHT.maps },
+      { name: 'control plane (agent bench)', weight: WEIGHT.controlPlane });
+  }
   return out;
 }
 
+const SMALL_ROWS = ROWS.map((x) => x[0]).filter((id) => !BIG_ROWS.includes(id));
+
 async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Recorder, notes: string[], t0: number, progress: Progress): Promise<void> {
   const small = benchServices(topo, 0);
-  for (let r = 0; r < cfg.reps; r++) {
+  for (let r = 0; r < (rec.wants(SMALL_ROWS) ? cfg.reps : 0); r++) {
     if (r > 0 && (performance.now() - t0) / 1000 > cfg.budgetS * 0.6) {
       notes.push(`stopped after ${r} repetitions (time budget)`);
       progress.skip((cfg.reps - r) * modes.length);
@@ -247,7 +283,7 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
         await setupMode(topo, mode, small, smallProbes(topo, mode), cfg.readyTimeoutS);
         await smallRound(topo, mode, cfg, rec);
       } catch (e) {
-        rec.fail(ROWS.map((x) => x[0]).filter((id) => !BIG_ROWS.includes(id)), mode.name, e);
+        rec.fail(SMALL_ROWS, mode.name, e);
       } finally {
         await mode.teardown();
       }
@@ -255,19 +291,24 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
   }
   const big = benchServices(topo, cfg.bigServices - 2);
   const lastFiller = `http://${fillerIP(cfg.bigServices - 3)}/`;
-  const bigModes = modes.filter((m) => !m.smallOnly);
+  const lastFiller6 = `http://${urlHost(fillerIP6(cfg.bigServices - 3))}/`;
+  const bigModes = rec.wants(BIG_ROWS) ? modes.filter((m) => !m.smallOnly) : [];
   for (let r = 0; r < cfg.bigReps; r++) {
     for (let i = 0; i < bigModes.length; i++) {
       const mode = bigModes[(i + r) % bigModes.length];
-      const probes: Array<[string, string]> = mode.name === 'direct' ? [] : [['app1-2', lastFiller], ...smallProbes(topo, mode)];
+      const probes: Array<[string, string]> = mode.name === 'direct' ? [] : [['app1-2', lastFiller], ['app1-2', lastFiller6], ...smallProbes(topo, mode)];
       progress.begin(`${cfg.bigServices} Services round ${r + 1}/${cfg.bigReps}: ${mode.name}`);
-      await rec.measure(['connrate_big', 'program_big'], mode.name, async () => {
+      await rec.measure(BIG_ROWS, mode.name, async () => {
         try {
           const s = await setupMode(topo, mode, big, probes, cfg.readyTimeoutS);
           if (mode.name !== 'direct') rec.add('program_big', mode.name, s);
-          const w = await wrkConnRate(topo.nsFor('app1-2'), targets(topo, mode).web, cfg.durationS);
-          if (w.requests === 0) throw new Error('wrk: no request completed');
-          rec.add('connrate_big', mode.name, w.requestsPerSec);
+          for (const [id, family] of [['connrate_big', 4], ['connrate_big6', 6]] as const) {
+            await rec.measure([id], mode.name, async () => {
+              const w = await wrkConnRate(topo.nsFor('app1-2'), targets(topo, mode, family).web, cfg.durationS);
+              if (w.requests === 0) throw new Error('wrk: no request completed');
+              rec.add(id, mode.name, w.requestsPerSec);
+            });
+          }
         } finally {
           await mode.teardown();
         }
@@ -301,11 +342,11 @@ async function preparePods(topo: Topology): Promise<void> {
   for (const p of topo.pods.filter((p) => p.node === 'node1')) await startNginx(topo, p.name);
 }
 
-export async function runBench(cfg: BenchConfig, modeFilter?: string[]): Promise<BenchResult> {
+export async function runBench(cfg: BenchConfig, modeFilter?: string[], rowFilter?: string[]): Promise<BenchResult> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
   const notes: string[] = [];
-  const rec = new Recorder();
+  const rec = new Recorder(rowFilter);
   const modes = allModes().filter((m) => !modeFilter || modeFilter.includes(m.name));
   const status: BenchResult['modes'] = {};
   for (const m of modes) {
@@ -313,9 +354,10 @@ export async function runBench(cfg: BenchConfig, modeFilter?: string[]): Promise
     status[m.name] = why ? { available: false, reason: why } : { available: true };
   }
   const available = modes.filter((m) => status[m.name].available);
-  const progress = new Progress(plan(available, cfg));
+  const extras = !rowFilter;
+  const progress = new Progress(plan(available, cfg, rec, extras));
   await sweepStale('bench');
-  const topo = await buildTopology({ tag: 'bench', podsPerNode: 3 });
+  const topo = await buildTopology({ tag: 'bench', podsPerNode: 3, dualStack: true });
   await wireLike(topo); // same link settings for every mode
   try {
     await preparePods(topo);
@@ -323,15 +365,20 @@ export async function runBench(cfg: BenchConfig, modeFilter?: string[]): Promise
   } finally {
     await topo.teardown();
   }
-  progress.begin();
-  const datapath = await optionalBench('datapath.js', ['benchDatapath'], { quick: cfg.quick });
-  progress.begin();
-  const maps = await optionalBench('maps.js', ['quick'], cfg.quick ? { entries: 10_000, rounds: 1 } : {});
-  progress.begin();
-  const extra: Record<string, unknown> = { datapath, maps, controlPlane: await optionalBench('agent.js', ['run'], { quick: cfg.quick }) };
+  const extra: Record<string, unknown> = {};
+  if (extras) {
+    progress.begin();
+    extra.datapath = await optionalBench('datapath.js', ['benchDatapath'], { quick: cfg.quick });
+    progress.begin();
+    extra.maps = await optionalBench('maps.js', ['quick'], cfg.quick ? { entries: 10_000, rounds: 1 } : {});
+    progress.begin();
+    extra.controlPlane = await optionalBench('agent.js', ['run'], { quick: cfg.quick });
+  } else {
+    notes.push(`rows measured: ${[...rec.rows.keys()].join(', ')} (--rows)`);
+  }
   for (const [name, s] of Object.entries(status)) {
     const errs = [...rec.rows.values()].filter((r) => r.errors[name]);
-    if (s.available && errs.length === rec.rows.size - (name === 'direct' ? 1 : 0)) {
+    if (s.available && errs.length > 0 && errs.length === rec.rows.size - (name === 'direct' && rec.rows.has('program_big') ? 1 : 0)) {
       status[name] = { available: false, reason: `failed: ${errs[0].errors[name]}` };
     }
   }
@@ -370,6 +417,7 @@ export function renderTable(res: BenchResult): string {
       }).join('')}`);
     }
   }
+  lines.push(...renderTwins(res));
   lines.push('');
   for (const [n, s] of Object.entries(res.modes)) if (!s.available) lines.push(`mode ${n}: not available: ${s.reason}`);
   for (const r of res.rows) for (const [n, e] of Object.entries(r.errors)) lines.push(`${r.id} ${n}: ${e}`);
@@ -379,8 +427,39 @@ export function renderTable(res: BenchResult): string {
   return lines.join('\n');
 }
 
-function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[]; readme: boolean; readmeFrom?: string } {
-  let quick = false, readme = false, json = join(repoRoot, 'tmp/bench/bench-results.json'), modes: string[] | undefined;
+/**
+ * Each IPv6 row's ratio to direct beside its IPv4 twin's, per mode: the target is the IPv6
+ * ratio within 5% of the IPv4 one (|r6 / r4 - 1| <= 0.05).
+ */
+export function familyTwins(res: BenchResult): Array<{ row: string; mode: string; ratio4: number; ratio6: number; met: boolean }> {
+  const out: Array<{ row: string; mode: string; ratio4: number; ratio6: number; met: boolean }> = [];
+  const byId = new Map(res.rows.map((r) => [r.id, r]));
+  for (const [id4, id6] of FAMILY_TWINS) {
+    const [r4, r6] = [byId.get(id4), byId.get(id6)];
+    if (!r4 || !r6) continue;
+    for (const mode of Object.keys(res.modes)) {
+      if (mode === 'direct') continue;
+      const [a, b, c, d] = [r4.median[mode], r4.median.direct, r6.median[mode], r6.median.direct];
+      if (a == null || !b || c == null || !d) continue;
+      const [ratio4, ratio6] = [a / b, c / d];
+      out.push({ row: id6, mode, ratio4, ratio6, met: Math.abs(ratio6 / ratio4 - 1) <= TWIN_TOLERANCE });
+    }
+  }
+  return out;
+}
+
+function renderTwins(res: BenchResult): string[] {
+  const twins = familyTwins(res);
+  if (twins.length === 0) return [];
+  const lines = ['', `IPv6 ratio to direct against the IPv4 one (target: within ${TWIN_TOLERANCE * 100}%)`];
+  for (const t of twins) {
+    lines.push(`${`${t.row} ${t.mode}`.padEnd(32)}IPv4 ${fmt(t.ratio4).padStart(6)}  IPv6 ${fmt(t.ratio6).padStart(6)}  ${((t.ratio6 / t.ratio4 - 1) * 100).toFixed(1).padStart(6)}%  ${t.met ? 'met' : 'NOT met'}`);
+  }
+  return lines;
+}
+
+function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[]; rows?: string[]; readme: boolean; readmeFrom?: string } {
+  let quick = false, readme = false, json = join(repoRoot, 'tmp/bench/bench-results.json'), modes: string[] | undefined, rows: string[] | undefined;
   let readmeFrom: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -389,9 +468,10 @@ function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: stri
     else if (a === '--readme-from' && argv[i + 1]) readmeFrom = resolve(argv[++i]);
     else if (a === '--json' && argv[i + 1]) json = resolve(argv[++i]);
     else if (a === '--modes' && argv[i + 1]) modes = argv[++i].split(',');
-    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb, --readme, --readme-from RESULTS.json)`);
+    else if (a === '--rows' && argv[i + 1]) rows = argv[++i].split(',');
+    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb, --rows ID,ID, --readme, --readme-from RESULTS.json)`);
   }
-  return { quick, json, modes, readme, readmeFrom };
+  return { quick, json, modes, rows, readme, readmeFrom };
 }
 
 const README_START = '<!-- bench:start (written by npm run bench -- --readme; do not edit by hand) -->';
@@ -424,7 +504,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!isRoot()) { console.error('bench: needs root (network namespaces, BPF)'); return 1; }
-  const res = await runBench(config(args.quick), args.modes);
+  const res = await runBench(config(args.quick), args.modes, args.rows);
   console.log(renderTable(res));
   await mkdir(dirname(args.json), { recursive: true });
   await writeFile(args.json, JSON.stringify(res, null, 2) + '\n');

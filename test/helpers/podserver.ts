@@ -104,18 +104,20 @@ export interface NginxServer { port: number; dir: string; stop(): Promise<void> 
 /** nginx inside a pod namespace only, with its own prefix, pid and logs under a temp dir. */
 export async function startNginx(topo: Topology, podName: string, port = NGINX_PORT): Promise<NginxServer> {
   const dir = await mkdtemp(join(tmpdir(), `xlb-nginx-${podName}-`));
+  const pod = topo.pods.find((p) => p.name === podName);
+  // A dual-stack pod serves its IPv6 address too.
+  const listen6 = pod?.ip6 ? ` listen [::]:${port} ipv6only=on reuseport backlog=4096;` : '';
   const conf = [
     'daemon off;', 'master_process off;', 'worker_processes 1;', `pid ${dir}/nginx.pid;`,
     `error_log ${dir}/error.log warn;`, 'events { worker_connections 4096; }',
     'http {', '  access_log off;', `  client_body_temp_path ${dir}/body;`, `  proxy_temp_path ${dir}/proxy;`,
     `  fastcgi_temp_path ${dir}/fcgi;`, `  uwsgi_temp_path ${dir}/uwsgi;`, `  scgi_temp_path ${dir}/scgi;`,
     '  keepalive_requests 1000000;',
-    `  server { listen ${port} reuseport backlog=4096; location / { default_type text/plain; return 200 "Hello, ${podName}\\n"; } }`,
+    `  server { listen ${port} reuseport backlog=4096;${listen6} location / { default_type text/plain; return 200 "Hello, ${podName}\\n"; } }`,
     '}',
   ].join('\n');
   await writeFile(join(dir, 'nginx.conf'), conf);
   const proc = topo.set.track(topo.nsFor(podName).spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const pod = topo.pods.find((p) => p.name === podName);
   try {
     await waitUntilServing(topo, podName, `http://${pod?.ip ?? '127.0.0.1'}:${port}/`, proc);
   } catch (e) {
