@@ -309,12 +309,14 @@ test('backend removal: established keep-alive connections keep working, new ones
   c.apply(svc, eps([keep, ...removed]));
   const np = url(node1, 30212);
   await serving('client', np);
-  // Under 2 s: steady.ts before its timer fix failed whichever request was pending when an
-  // earlier request's 2 s timer fired. The removal lands early in the load.
-  const LOAD_MS = 1900;
+  // The removal lands once the 8 keep-alive connections are up (spread over the three pods),
+  // early in the load; loadEnd is a lower bound of the load's end (it starts after the spawn).
+  const LOAD_MS = 3000;
   const loadEnd = Date.now() + LOAD_MS;
-  const load = steadyIn(topo.client.ns, node1, 30212, LOAD_MS, 8);
-  await new Promise((r) => setTimeout(r, 300));
+  let connected = (): void => undefined;
+  const up = new Promise<void>((r) => { connected = r; });
+  const load = steadyIn(topo.client.ns, node1, 30212, LOAD_MS, 8, () => connected());
+  await Promise.race([up, load]);
   c.apply(svc, eps([keep]));
   // when the removal showed: the start of the first of 6 answers in a row from the kept pod
   // (not the end of the sixth: each curl takes ~100 ms on a loaded machine)
