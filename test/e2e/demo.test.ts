@@ -13,6 +13,8 @@ test('npm run demo (quiet): every step of the story succeeds and cleans up', asy
   });
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /demo: ok in/);
+  // the dual-stack Service app1-dual reached over IPv6 (its IPv6 ClusterIP) from a pod
+  assert.match(r.out, /demo: app1-dual answered over IPv6 at \[fd00:96::13\] by app1-\d/);
   const ns = await new Promise<string>((res) => execFile('ip', ['netns', 'list'], (_e, o) => res(o)));
   assert.doesNotMatch(ns, /xlbt-demo-/, 'the demo left namespaces behind');
 });

@@ -30,7 +30,7 @@ const LB_POOL = '198.18.0.100-198.18.0.101';
 const LB = { app1: '', app2: '' };
 const CIP = { app1: '10.96.0.11', app2: '10.96.0.12' };
 const NODEPORT = { app1: 30081, app2: 30082 };
-/** A dual-stack ClusterIP Service in front of app1: one ClusterIP per family (IPv6 traffic comes with the IPv6 datapath). */
+/** A dual-stack ClusterIP Service in front of app1: one ClusterIP per family, each fed by that family's EndpointSlice. */
 const DUAL: SvcDef = { name: 'app1-dual', clusterIP: '10.96.0.13', clusterIP6: 'fd00:96::13', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
 /** Requests a step may add until a second pod answers (see requests()). */
 const ROTATE = 24;
@@ -226,6 +226,11 @@ async function main(): Promise<void> {
     say(`  ${DUAL.name} is dual-stack: a ClusterIP in each family, each fed by that family's EndpointSlice.`);
     check(programmed.includes(`${DUAL.clusterIP}:80`) && programmed.includes(`[${DUAL.clusterIP6}]:80`),
       `xlb services shows ${DUAL.name} in both families (${DUAL.clusterIP}:80 and [${DUAL.clusterIP6}]:80)`);
+    show(`curl http://[${DUAL.clusterIP6}]/   (from pod ${from}, over IPv6, 4+ times)`);
+    const dual6 = await requests(topo, from, `http://[${DUAL.clusterIP6}]/`, 4, [], ROTATE);
+    await showAnswers(`${DUAL.name} over IPv6`, dual6, pods.app1);
+    // printed in --quiet too: demo.test.ts checks that the IPv6 step ran and was answered
+    console.log(`demo: ${DUAL.name} answered over IPv6 at [${DUAL.clusterIP6}] by ${[...new Set(dual6.bodies)].map((b) => b.replace('Hello, ', '')).sort().join(', ')}`);
     show('xlb status --socket ' + cluster.socket('node1'));
     say((await cluster.cli('node1', ['status'])).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
 

@@ -1,8 +1,9 @@
 // Dual stack (issue 15): the test topology in both families, first without xlb (IPv6 between
 // the client, the nodes and the pods works on its own: ULA addresses, routes and forwarding
 // inside the namespaces), then one agent on it programming a dual-stack Service: its IPv6
-// frontends and backends in the maps, both families in `xlb services` and `xlb status`.
-// Traffic to Service addresses over IPv6 waits for the IPv6 datapath; here only the maps are read.
+// frontends and backends in the maps, both families in `xlb services` and `xlb status`, and
+// one dual-stack Service reached over both families at once. Every Service feature in IPv6
+// alone: datapath6.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildTopology, CLIENT_IP6, type Topology } from '../helpers/topology.js';
@@ -10,6 +11,7 @@ import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef } from '../helpers/cluster.js';
 import { sweepStale } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
+import { answersFrom, assertOnly, servingFrom } from '../helpers/wire.js';
 
 const TAG = 'ds';
 let topo: Topology;
@@ -81,4 +83,28 @@ test('the agent on a dual-stack node programs a dual-stack Service\'s IPv6 front
   assert.match(table, /10\.96\.6\.1:80\s+IPv4\s+TCP/);
   const status = await c.cli('node1', ['status']);
   assert.match(status, new RegExp(`IPv6 addresses:\\s+${topo.nodes[0]!.ip6} \\(SNAT ${topo.nodes[0]!.ip6}\\)`));
+});
+
+test('a dual-stack Service answers over both families at once, each family from its own EndpointSlice', async () => {
+  // the agent of the previous test runs on node1; its IPv4 slice names app1-1 (node1), its
+  // IPv6 slice app1-2 (node2): who answers tells which family's endpoints a frontend took
+  const [p1, p2] = topo.pods;
+  const svc: SvcDef = {
+    name: 'both', type: 'NodePort', clusterIP: '10.96.6.2', clusterIP6: 'fd00:96::6:2',
+    ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30602 }, { name: 'echo', port: 9000, targetPort: UDP_PORT, protocol: 'UDP', nodePort: 30602 }],
+  };
+  c!.apply(svc, [{ pod: p1! }], [{ pod: p2! }]);
+  const node = topo.nodes[0]!;
+  const paths: Array<[string, string, 4 | 6]> = [
+    ['app1-1', 'http://10.96.6.2/', 4], ['app1-1', 'http://[fd00:96::6:2]/', 6],
+    ['client', `http://${node.ip}:30602/`, 4], ['client', `http://[${node.ip6}]:30602/`, 6],
+  ];
+  for (const [from, url] of paths) await servingFrom(topo, from, url, 15_000);
+  const runs = await Promise.all(paths.map(([from, url]) => answersFrom(topo, from, url, 8)));
+  for (const [i, [from, url, fam]] of paths.entries()) assertOnly(runs[i]!, fam === 6 ? [p2!] : [p1!], `IPv${fam} ${url} from ${from}`);
+  // the IPv6 NodePort from the client reaches a remote pod: SNAT to node1's IPv6 address
+  assert.equal((await topo.curl('client', `http://[${node.ip6}]:30602/ip`)).body.trim(), node.ip6);
+  const udp = await Promise.all([topo.udpEcho('client', node.ip, 30602, 'v4'), topo.udpEcho('client', node.ip6!, 30602, 'v6'),
+    topo.udpEcho('app1-1', '10.96.6.2', 9000, 'c4'), topo.udpEcho('app1-1', 'fd00:96::6:2', 9000, 'c6')]);
+  assert.deepEqual(udp, ['app1-1:v4', 'app1-2:v6', 'app1-1:c4', 'app1-2:c6'], 'UDP over both families at once');
 });

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isIPv6 } from 'node:net';
 import { stringify } from 'yaml';
 import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { run } from './netns.js';
@@ -39,7 +40,8 @@ export function serviceObj(d: SvcDef): KObj {
     type: d.type ?? 'ClusterIP',
     clusterIP: d.clusterIP,
     clusterIPs: d.clusterIP6 ? [d.clusterIP, d.clusterIP6] : [d.clusterIP],
-    ...(d.clusterIP6 ? { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' } : {}),
+    ...(d.clusterIP6 ? { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }
+      : isIPv6(d.clusterIP) ? { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack' } : {}),
     ports: d.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP', ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
   };
   if (d.externalIPs) spec.externalIPs = d.externalIPs;
@@ -157,9 +159,13 @@ export class XlbCluster {
     rmSync(join(this.dir, file), { force: true });
   }
 
-  /** A Service and its EndpointSlice (a dual-stack one: one per family) in `<name>.yaml`. */
-  apply(d: SvcDef, eps: EpDef[]): void {
-    this.write(`${d.name}.yaml`, [serviceObj(d), sliceObj(d, eps), ...(d.clusterIP6 ? [sliceObj(d, eps, 6)] : [])]);
+  /**
+   * A Service and its EndpointSlice in `<name>.yaml`: of the ClusterIP's family; a dual-stack
+   * Service gets one per family (IPv6: the pods of `eps6`, by default those of `eps`).
+   */
+  apply(d: SvcDef, eps: EpDef[], eps6: EpDef[] = eps): void {
+    const slices = d.clusterIP6 ? [sliceObj(d, eps), sliceObj(d, eps6, 6)] : [sliceObj(d, eps, isIPv6(d.clusterIP) ? 6 : 4)];
+    this.write(`${d.name}.yaml`, [serviceObj(d), ...slices]);
   }
 
   /**

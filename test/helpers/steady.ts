@@ -2,9 +2,9 @@
 // connections each sending a request every `everyMs` (established flows), plus a new
 // connection with Connection: close every `newEveryMs` (new flows). Run inside a namespace:
 //   steady.js <host> <port> <durationMs> [conns] [everyMs] [newEveryMs]
-// prints one JSON line: { established: {ok, failed, errors[]}, fresh: {ok, failed, errors[]} }
+// prints "connected" once every keep-alive connection has connected (or failed to), then one
+// JSON line at the end: { established: {ok, failed, errors[]}, fresh: {ok, failed, errors[]} }
 import net from 'node:net';
-import { spawn } from 'node:child_process';
 import type { Netns } from './netns.js';
 
 export interface SteadyResult {
@@ -27,7 +27,7 @@ function count(bucket: SteadyResult['fresh'], ok: boolean, body: string, err?: s
 }
 
 /** One persistent connection: a request every `everyMs` until `end`; any failure is counted. */
-async function keepAlive(host: string, port: number, end: number, everyMs: number, b: SteadyResult['established'], opened: () => void): Promise<void> {
+async function keepAlive(host: string, port: number, end: number, everyMs: number, b: SteadyResult['established'], settled: () => void): Promise<void> {
   const sock = net.connect({ host, port });
   sock.setNoDelay(true);
   let buf = '';
@@ -51,7 +51,7 @@ async function keepAlive(host: string, port: number, end: number, everyMs: numbe
     sock.once('connect', () => { clearTimeout(t); res(true); });
     sock.once('error', () => { clearTimeout(t); res(false); });
   });
-  opened();
+  settled();
   if (!connected) {
     count(b, false, '', 'established: could not connect');
     sock.destroy();
@@ -90,17 +90,16 @@ function oneShot(host: string, port: number): Promise<{ ok: boolean; body: strin
   });
 }
 
-export async function steady(host: string, port: number, durationMs: number, conns = 4, everyMs = 50, newEveryMs = 40): Promise<SteadyResult> {
+export async function steady(host: string, port: number, durationMs: number, conns = 4, everyMs = 50, newEveryMs = 40,
+  onConnected: () => void = () => undefined): Promise<SteadyResult> {
   const end = Date.now() + Math.min(durationMs, MAX_DURATION_MS);
   const r: SteadyResult = {
     established: { ok: 0, failed: 0, errors: [], answers: {} },
     fresh: { ok: 0, failed: 0, errors: [], answers: {} },
   };
-  // "connected" on stderr once every keep-alive connection is open (or failed to open): a
-  // caller that changes the Service under load waits for it (steadyIn's onConnected).
   let pending = conns;
-  const opened = () => { if (--pending === 0) process.stderr.write('connected\n'); };
-  const live = Array.from({ length: conns }, () => keepAlive(host, port, end, everyMs, r.established, opened));
+  const settled = () => { if (--pending === 0) onConnected(); };
+  const live = Array.from({ length: conns }, () => keepAlive(host, port, end, everyMs, r.established, settled));
   const fresh: Promise<void>[] = [];
   while (Date.now() < end) {
     fresh.push(oneShot(host, port).then((x) => count(r.fresh, x.ok, x.body, x.err)));
@@ -110,32 +109,36 @@ export async function steady(host: string, port: number, durationMs: number, con
   return r;
 }
 
-/** Start `steady` inside a namespace; resolves with its result when it ends by itself.
- *  onConnected: called once its keep-alive connections are open (node's start-up in the
- *  namespace takes a while on a loaded host: a fixed sleep cannot stand for it). */
+/**
+ * Start `steady` inside a namespace; resolves with its result when it ends by itself (killed
+ * after durationMs + 15 s). `onConnected` is called when its keep-alive connections are up: a
+ * test that changes a Service under established flows waits for it (the process alone can take
+ * longer than half a second to start on a loaded machine).
+ */
 export function steadyIn(ns: Netns, host: string, port: number, durationMs: number, conns = 4, onConnected?: () => void): Promise<SteadyResult> {
   const script = new URL('./steady.js', import.meta.url).pathname;
-  const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, script, host, String(port), String(durationMs), String(conns)],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = ns.spawn(process.execPath, [script, host, String(port), String(durationMs), String(conns)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-    if (onConnected && err.includes('connected\n')) { const f = onConnected; onConnected = undefined; f(); }
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (onConnected && /^connected$/m.test(out)) { onConnected(); onConnected = undefined; }
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), durationMs + 15_000);
+  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const kill = setTimeout(() => proc.kill('SIGKILL'), durationMs + 15_000);
   return new Promise((resolve, reject) => {
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) reject(new Error(`steady in ${ns.name} exited ${code}: ${err.trim()}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop()!) as SteadyResult);
+    proc.on('exit', (code) => {
+      clearTimeout(kill);
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as SteadyResult);
+      else reject(new Error(`steady in ${ns.name} exited ${code}: ${err.trim() || out.trim()}`));
     });
   });
 }
 
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
   const [host, port, dur, conns, every, newEvery] = process.argv.slice(2);
-  steady(host, Number(port), Number(dur), conns ? Number(conns) : undefined, every ? Number(every) : undefined, newEvery ? Number(newEvery) : undefined)
+  steady(host, Number(port), Number(dur), conns ? Number(conns) : undefined, every ? Number(every) : undefined, newEvery ? Number(newEvery) : undefined,
+    () => console.log('connected'))
     .then((r) => { console.log(JSON.stringify(r)); process.exit(0); });
 }

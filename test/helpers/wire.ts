@@ -54,7 +54,7 @@ if (kind === 'tcp') {
   s.on('connect', () => done({ result: 'connected' }));
   s.on('error', (e) => done({ result: 'error', code: e.code }));
 } else {
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(net.isIPv6(addr) ? 'udp6' : 'udp4');
   close = () => s.close();
   s.on('message', (m) => done({ result: 'reply', reply: m.toString() }));
   s.on('error', (e) => done({ result: 'error', code: e.code }));
