@@ -7,6 +7,7 @@
 #ifndef XLB_INC_CT_H
 #define XLB_INC_CT_H
 
+#include "addr.h"
 #include "clock.h"
 #include "maps.h"
 #include "parse.h"
@@ -107,6 +108,25 @@ static __always_inline void ct_peer_key(struct xlb_ct_key *pk, const struct xlb_
 		pk->daddr = k->saddr;
 		pk->dport = k->sport;
 	}
+}
+
+/* A closed or expired flow whose tuple a new connection reuses through the stack (nfct.h left
+ * its SYN there): the rest of that connection must not meet the old flow's translation, in
+ * either direction. The forward entry is aged out (the sweep releases it, and counts it); the
+ * reply entry goes now, unless another flow took its SNAT port since. */
+static __always_inline void ct_retire(const struct xlb_ct_key *k, struct xlb_ct_value *v,
+				      const struct xlb_backend *be)
+{
+	struct xlb_ct_key rk;
+	struct xlb_ct_value *rv;
+
+	v->last_seen = 0;
+	if (!be)
+		return;
+	ct_peer_key(&rk, k, v, be);
+	rv = bpf_map_lookup_elem(&ct, &rk);
+	if (rv && addr_eq(&rv->orig_addr, &k->saddr) && rv->orig_port == k->sport)
+		bpf_map_delete_elem(&ct, &rk);
 }
 
 /* Refresh last_seen (at most every 100 ms, to keep the hit path from dirtying the line on

@@ -253,17 +253,23 @@ static __always_inline int flow_snat_addr(struct xlb_ct_value *fv, const struct 
 	return fv->nat_addr.w[3] ? 0 : XLB_DROP_NO_CONFIG;
 }
 
+/* old: the flow's closed or expired forward entry, when the client reuses its tuple. */
 static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_ct_key *k, const struct xlb_config *cfg,
-				    __u8 scope, int reuse, __u64 now)
+				    __u8 scope, struct xlb_ct_value *old, __u64 now)
 {
 	struct xlb_svc_value *svc = lb_lookup(p, scope, cfg);
 	struct xlb_ct_value fv = { .state = ct_initial_state(p), .last_seen = now, .created = now };
 	struct xlb_backend *be;
-	int r;
+	int r, reuse = old != 0;
 
-	if (!svc || nfct_defer(c, p, cfg))
+	if (!svc)
 		return V_PASS;
+	if (nfct_defer(c, p, cfg)) {
+		if (old)
+			ct_retire(k, old, lb_backend(old->backend_id));
+		return V_PASS;
+	}
 	if (!flow_src_ok(p))
 		return flow_drop(XLB_DROP_BAD_SOURCE);
 	if (!p->has_l4) {
@@ -373,7 +379,7 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 	struct xlb_ct_key k;
 	struct xlb_ct_value *v;
 	struct xlb_backend *be;
-	int r, reuse = 0;
+	int r;
 	__u64 now;
 
 	r = parse_pkt(c, p);
@@ -404,7 +410,6 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 			parse_frag_first(p);
 		if (v->flags & XLB_CT_F_REPLY)
 			return nfct_reply_theirs(c, p, cfg) ? V_PASS : flow_reply(c, p, &k, v, cfg, now);
-		reuse = 1;
 		if (!ct_expired(cfg, v, now) && !ct_reopened(v, p)) {
 			if (!flow_ttl_ok(p))
 				return flow_drop(XLB_DROP_TTL);
@@ -420,7 +425,7 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 			}
 		}
 	}
-	return flow_new(c, p, &k, cfg, scope, reuse, now);
+	return flow_new(c, p, &k, cfg, scope, v, now);
 }
 
 /* The whole decision for one packet, with the config the entry point looked up. One decision

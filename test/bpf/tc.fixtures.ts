@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as C from '../../src/datapath/codecs.js';
 import { buildFragments, buildPacket, buildRawFrame, MAC_A, MAC_B, type PacketSpec } from '../helpers/packet.js';
 import { CLIENT, CLUSTER_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, type Datapath } from './harness.js';
-import type { Row } from './rows.js';
+import type { Row, Step } from './rows.js';
 import { DEV_MAC, tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
 
 const F = C.SVC_FLAG;
@@ -12,6 +12,15 @@ const ptcp = (o: Partial<PacketSpec> = {}): Buffer =>
   buildPacket({ src: POD_A, dst: CLUSTER_IP, proto: 'TCP', sport: 40000, dport: 80, flags: 'S', ...o });
 const pudp = (o: Partial<PacketSpec> = {}): Buffer =>
   buildPacket({ src: POD_A, dst: CLUSTER_IP, proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.from('dns?'), ...o });
+
+/** Pod A's connection to the ClusterIP through xlb, closed by both ends; then the node drains. */
+const closedThenDrained = (): Step[] => [
+  { pkt: ptcp(), verdict: 'OK' },
+  { pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' },
+  { pkt: ptcp({ flags: 'FA', seq: 1001, ack: 5001 }), verdict: 'OK' },
+  { pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'FA', seq: 5001, ack: 1002 }), verdict: 'OK' },
+  { act: (d) => d.config({ flags: FIXTURE_CONFIG.flags | C.CONFIG_FLAG.drain }) },
+];
 
 /** ClusterIP 10.96.0.10:80/TCP internal (svc 10) -> pod B:8080 (backend 1, local). */
 function cip(d: Datapath, o: { backends?: number[]; flags?: number; proto?: C.Proto; port?: number; count?: number } = {}): void {
@@ -230,6 +239,19 @@ export const tcRows: Row[] = [
       { pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
     pkt: ptcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'OK',
     out: { dst: POD_B, dport: 8080 }, ct: [{ key: fwd(), value: { state: 'established' } }],
+  },
+  // A closed xlb flow's client port reused while draining: the new connection's SYN goes to the
+  // stack (kube-proxy), so must its next packets and its backend's answers, not the old flow's
+  // translation (the pod's ACK DNATed to the old backend left the handshake hanging).
+  {
+    name: 'drain: the ACK of a new connection on a closed xlb flow\'s tuple is left to the stack like its SYN', prog: 'tc', setup: cip,
+    before: [...closedThenDrained(), { pkt: ptcp(), verdict: 'OK' }],
+    pkt: ptcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'OK', unchanged: true,
+  },
+  {
+    name: 'drain: the backend\'s answer on a closed xlb flow\'s tuple reused through the stack is not reverse-NATed', prog: 'tc', setup: cip,
+    before: [...closedThenDrained(), { pkt: ptcp(), verdict: 'OK' }],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK', unchanged: true,
   },
   {
     name: 'netfilter lookup on: a flow netfilter conntrack does not track starts an xlb flow', prog: 'tc', setup: cip,

@@ -24,6 +24,8 @@ const N2 = NODE_IPS[1];
 const LB = '198.18.100.10';
 const CIP = '10.96.0.10';
 const EVERY_MS = 100;
+/** the endpoints' ports (services() below) */
+const TARGET_PORTS = [8080, 9000];
 
 interface Status { enabled: boolean; drain?: { flows: number; secondsLeft: number } | null; devices: Array<{ xdpMode: string }>; kernel: { checks: Array<{ name: string; ok: boolean; detail: string }> } }
 
@@ -94,15 +96,18 @@ async function status(c: XlbCluster, node: string): Promise<Status> {
 }
 
 /** Netfilter entries whose original direction starts at a Service address and port: replies
- *  xlb had reverse-translated that netfilter met (and classified INVALID or picked up). */
+ *  xlb had reverse-translated that netfilter met (and classified INVALID or picked up). A reply
+ *  goes to a client, never to an endpoint's target port: an entry that does is the request of
+ *  a flow xlb SNATed to a node address whose SNAT port happens to be a NodePort's number (the
+ *  SNAT range spans 1024-65535), met on the backend's node as netfilter should meet it. */
 async function repliesSeenByNetfilter(topo: Topology): Promise<string[]> {
   const service = new Set([N1, N2, LB, CIP, '10.96.0.11'].flatMap((a) => [80, 53, 30080, 30081, 30053, 30054].map((p) => `${a}:${p}`)));
   const out: string[] = [];
   for (const n of topo.nodes) {
     const text = (await run('ip', ['netns', 'exec', n.ns.name, 'cat', '/proc/net/nf_conntrack'])).stdout;
     for (const line of text.split('\n')) {
-      const src = /\bsrc=(\S+) dst=\S+ sport=(\d+)/.exec(line);
-      if (src && service.has(`${src[1]}:${src[2]}`)) out.push(`${n.name}: ${line}`);
+      const src = /\bsrc=(\S+) dst=\S+ sport=(\d+) dport=(\d+)/.exec(line);
+      if (src && service.has(`${src[1]}:${src[2]}`) && !TARGET_PORTS.includes(Number(src[3]))) out.push(`${n.name}: ${line}`);
     }
   }
   return out;

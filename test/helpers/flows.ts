@@ -114,7 +114,8 @@ function oneShot(t: FlowTarget): Promise<string | undefined> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: t.host, port: t.port });
     let got = '';
-    const done = (err?: string) => { sock.destroy(); resolve(err); };
+    // the source port names the connection in a failure (to find it in conntrack)
+    const done = (err?: string) => { const port = sock.localPort; sock.destroy(); resolve(err && `${err} from port ${port ?? '?'}`); };
     sock.setTimeout(NEW_TIMEOUT_MS, () => done(`${t.name}: timed out`));
     sock.on('connect', () => sock.write(`GET / HTTP/1.1\r\nHost: ${t.host}\r\nConnection: close\r\n\r\n`));
     sock.on('data', (d) => { got += d.toString(); });
