@@ -18,12 +18,12 @@ export interface Arp {
   sha: string; spa: string; tha: string; tpa: string;
 }
 
-function mac(m: string): Buffer {
+export function mac(m: string): Buffer {
   const parts = m.split(':');
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-f]{2}$/i.test(p))) throw new RangeError(`not a MAC address: '${m}'`);
   return Buffer.from(parts.map((p) => parseInt(p, 16)));
 }
-const macString = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+export const macString = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 const v4 = (a: string): Buffer => encodeAddr(a).subarray(12, 16);
 const v4String = (b: Buffer): string => [...b].join('.');
 
