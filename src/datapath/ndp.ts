@@ -3,7 +3,7 @@
 // solicitations in the datapath), the solicitations tests send, and the parser tests read
 // advertisements with.
 import { decodeAddr, encodeAddr } from './codecs.js';
-import { mac, macString } from './arp.js';
+import { gratuitousArp, mac, macString } from './arp.js';
 import { sendFrame } from './bpf.js';
 
 export const ETH_P_IPV6 = 0x86dd;
@@ -99,7 +99,13 @@ export function unsolicitedNa(srcMac: string, addr: string): Buffer {
   });
 }
 
+/** What neighbours learn a takeover of addr from: a gratuitous ARP (IPv4) or an unsolicited
+ *  neighbour advertisement (IPv6). */
+export function takeoverFrame(srcMac: string, addr: string): Buffer {
+  return addr.includes(':') ? unsolicitedNa(srcMac, addr) : gratuitousArp(srcMac, addr);
+}
+
 /** Sends it out of the interface (throws the addon's error: EPERM without CAP_NET_RAW). */
-export function sendUnsolicitedNa(ifindex: number, srcMac: string, addr: string): void {
-  sendFrame(ifindex, unsolicitedNa(srcMac, addr));
+export function sendTakeover(ifindex: number, srcMac: string, addr: string): void {
+  sendFrame(ifindex, takeoverFrame(srcMac, addr));
 }
