@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Topology } from '../helpers/topology.js';
-import { XlbCluster, HTTP_PORT, nodeObj, serviceObj, sliceObj, type SvcDef } from '../helpers/cluster.js';
+import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, type SvcDef } from '../helpers/cluster.js';
 import { ipPool } from '../helpers/manifests.js';
 import { sweepStale } from '../helpers/netns.js';
-import { buildSegmentTopology, eventually, neighMac } from '../helpers/e2e.js';
+import { announcingNode, buildSegmentTopology, eventually, neighMac, segmentNodes } from '../helpers/e2e.js';
 
 const TAG = 'annv6';
 const ADDR = '198.18.0.230';
@@ -21,18 +21,8 @@ const web: SvcDef = {
   name: 'web6', type: 'LoadBalancer', clusterIP: '10.96.9.31', clusterIP6: 'fd00:96::9:31', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }],
 };
 
-async function announcer(): Promise<string> {
-  for (const n of ['node1', 'node2']) {
-    const s = JSON.parse(await c.cli(n, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; announcing: boolean }> };
-    if (s.lbAddresses.some((a) => a.addr === ADDR6 && a.announcing)) return n;
-  }
-  return '';
-}
-const nodes = (notReady?: string) => topo.nodes.map((n) => {
-  const o = nodeObj(n.name, n.ip);
-  o.status.conditions = [{ type: 'Ready', status: n.name === notReady ? 'False' : 'True' }];
-  return o;
-});
+const announcer = (): Promise<string> => announcingNode(c, ADDR6);
+const nodes = (notReady?: string) => segmentNodes(topo, notReady);
 const url = `http://[${ADDR6}]/`;
 
 before(async () => {

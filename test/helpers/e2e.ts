@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { run } from './netns.js';
 import { buildTopology, SERVICE_VIP_RANGE, SERVICE_VIP_RANGE6, type Topology } from './topology.js';
 import { startPodServers } from './podserver.js';
+import { nodeObj, type KObj, type XlbCluster } from './cluster.js';
 
 /** Poll `fn` until it holds, failing the test with `what` after `timeoutMs`. */
 export async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
@@ -56,4 +57,22 @@ export async function buildSegmentTopology(tag: string, o: { dualStack?: boolean
 export async function neighMac(topo: Topology, addr: string): Promise<string | undefined> {
   const out = (await topo.client.ns.ip('-j', ...(addr.includes(':') ? ['-6'] : []), 'neigh', 'show', addr, 'dev', 'eth0')).stdout;
   return (JSON.parse(out || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
+}
+
+/** The node announcing addr by its own `xlb status`, '' when none. */
+export async function announcingNode(c: XlbCluster, addr: string): Promise<string> {
+  for (const n of ['node1', 'node2']) {
+    const s = JSON.parse(await c.cli(n, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; announcing: boolean }> };
+    if (s.lbAddresses.some((a) => a.addr === addr && a.announcing)) return n;
+  }
+  return '';
+}
+
+/** The topology's Node objects, all Ready except `notReady`. */
+export function segmentNodes(topo: Topology, notReady?: string): KObj[] {
+  return topo.nodes.map((n) => {
+    const o = nodeObj(n.name, n.ip);
+    o.status.conditions = [{ type: 'Ready', status: n.name === notReady ? 'False' : 'True' }];
+    return o;
+  });
 }
