@@ -5,7 +5,7 @@
  *               costs more than it saves (a veth copies every cloned or non-linear skb into
  *               an XDP frame, and XDP cannot see CHECKSUM_PARTIAL); the agent picks one per
  *               device (--device-mode).
- *               Both answer ARP for the LoadBalancer addresses this node announces (announce.h).
+ *               Both answer ARP and NDP for the LoadBalancer addresses this node announces (announce.h).
  *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope).
  *   xlb_tc_host: tc egress of pod host-side veths: replies from Service endpoints in the
  *               node's own namespace to pods, which cross no ingress hook.
@@ -49,7 +49,7 @@ int xlb_xdp(struct xdp_md *ctx)
 
 	if (!cfg)
 		return XDP_PASS;
-	if (announce_arp(&c))
+	if (announce_reply(&c))
 		return XDP_TX;
 	return xdp_verdict(ctx, &c, &p, cfg, flow_process(&c, &p, cfg, XLB_SCOPE_EXTERNAL));
 }
@@ -82,7 +82,7 @@ int xlb_tc_dev(struct __sk_buff *skb)
 
 	if (!cfg)
 		return TC_ACT_OK;
-	if (announce_arp(&c))
+	if (announce_reply(&c))
 		return bpf_redirect(skb->ifindex, 0);
 	return tc_dev_verdict(skb, &c, &p, cfg, flow_process(&c, &p, cfg, XLB_SCOPE_EXTERNAL));
 }

@@ -317,8 +317,8 @@ struct xlb_sock_value {
 	__u32 backend_id;
 };
 
-/* announce: LoadBalancer addresses this node answers ARP for (bpf/include/announce.h), keyed
- * by the address (v4-mapped; NDP can reuse the key once IPv6 lands). The agent renews
+/* announce: LoadBalancer addresses this node answers ARP (IPv4) or NDP (IPv6) for
+ * (bpf/include/announce.h), keyed by the address (IPv4 v4-mapped). The agent renews
  * `expires` with its Lease, never past the moment it would stop holding it: an entry the
  * agent stopped renewing (lost Lease, agent killed) is no longer answered. */
 #ifndef XLB_MAX_ANNOUNCE
@@ -327,6 +327,7 @@ struct xlb_sock_value {
 
 enum xlb_announce_flags {
 	XLB_ANNOUNCE_F_ARP = 1 << 0,  /* answer ARP requests for the address */
+	XLB_ANNOUNCE_F_NDP = 1 << 1,  /* answer IPv6 neighbour solicitations for the address */
 };
 
 struct xlb_announce_value {
@@ -339,7 +340,9 @@ struct xlb_announce_value {
 enum xlb_announce_counter {
 	XLB_ANNOUNCE_ARP_REPLIES = 0, /* ARP replies sent */
 	XLB_ANNOUNCE_ARP_EXPIRED = 1, /* requests for an address whose entry expired: not answered */
-	XLB_ANNOUNCE__MAX = 2,
+	XLB_ANNOUNCE_NDP_REPLIES = 2, /* neighbour advertisements sent */
+	XLB_ANNOUNCE_NDP_EXPIRED = 3, /* solicitations for an address whose entry expired: not answered */
+	XLB_ANNOUNCE__MAX = 4,
 };
 
 #endif

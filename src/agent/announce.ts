@@ -1,23 +1,26 @@
 // Announcing LoadBalancer addresses on the local network: for each address xlb assigned, this
-// node answers ARP for it (the `announce` map, bpf/include/announce.h) while it holds it, and
-// sends a gratuitous ARP when it takes it over. Kube mode: a node eligible for the address
-// (src/model/announce.ts) campaigns for its Lease, sooner the earlier it comes in the
-// rendezvous order; the holder's map entry expires when the holder would stop leading unless
+// node answers ARP or NDP for it (the `announce` map, bpf/include/announce.h) while it holds it,
+// and sends a gratuitous ARP or an unsolicited neighbour advertisement when it takes it over.
+// Kube mode: a node eligible for the address (src/model/announce.ts) campaigns for its Lease,
+// sooner the earlier it comes in the rendezvous order; the holder's map entry expires when the holder would stop leading unless
 // renewed, so a node that loses the Lease (or whose agent dies, leaving the programs running)
 // stops answering before another may take the Lease. Manifests mode: the first eligible node
 // among the directory's Node objects holds it, its entry renewed by a timer.
 import * as C from '../datapath/codecs.js';
 import type { BpfObject } from '../datapath/bpf.js';
-import { sendGratuitousArp } from '../datapath/arp.js';
+import { sendTakeover } from '../datapath/ndp.js';
 import { announceOrder, announceScore, deviceFor, eligibility, servicesByAddress, type DeviceAddr } from '../model/announce.js';
 import { ENABLED_LABEL } from '../model/node.js';
 import { objectKey, type AnnounceCampaign, type Source } from '../sources/types.js';
 import type { Logger } from '../log.js';
 import type { LbAddressInfo } from '../api/view.js';
 
+/** ARP answers IPv4 addresses, NDP IPv6 ones. */
+const announceFlag = (addr: string): number => (addr.includes(':') ? C.ANNOUNCE_FLAG.ndp : C.ANNOUNCE_FLAG.arp);
+
 /** Manifests mode: entries are renewed this often and last three times as long. */
 const MANIFEST_RENEW_MS = 5000;
-/** Gratuitous ARPs per takeover, this far apart (a neighbour may miss one). */
+/** Gratuitous ARPs (or unsolicited NAs) per takeover, this far apart (a neighbour may miss one). */
 const GARP_COUNT = 2;
 const GARP_GAP_MS = 1000;
 
@@ -34,6 +37,7 @@ export interface AnnounceDeps {
   /** kube mode: the announce Lease duration */
   leaseDurationMs: number;
   log: Logger;
+  /** the takeover news (gratuitous ARP / unsolicited NA; default ndp.ts sendTakeover) */
   sendGarp?: (ifindex: number, mac: string, addr: string) => void;
 }
 
@@ -168,7 +172,7 @@ export class Announcer {
     }
   }
 
-  /** Took the address over: entry (with its expiry), then gratuitous ARP. */
+  /** Took the address over: entry (with its expiry), then gratuitous ARP / unsolicited NA. */
   private take(e: Entry): void {
     if (e.state.announcing || this.stopped) return;
     e.state.announcing = true;
@@ -195,17 +199,17 @@ export class Announcer {
   private write(e: Entry, garp: boolean): void {
     const dev = e.device;
     if (!dev || !e.expires) return;
-    this.d.obj.map(C.MAP.announce).update(C.encodeAnnounceKey(e.state.addr), C.encodeAnnounceValue({ ifindex: dev.ifindex, flags: C.ANNOUNCE_FLAG.arp, expires: e.expires }));
+    this.d.obj.map(C.MAP.announce).update(C.encodeAnnounceKey(e.state.addr), C.encodeAnnounceValue({ ifindex: dev.ifindex, flags: announceFlag(e.state.addr), expires: e.expires }));
     if (garp && dev.mac) this.garp(dev.ifindex, dev.mac, e.state.addr, GARP_COUNT);
   }
 
   private garp(ifindex: number, mac: string, addr: string, left: number): void {
     if (left <= 0 || this.stopped || !this.entries.get(addr)?.state.announcing) return;
     try {
-      (this.d.sendGarp ?? sendGratuitousArp)(ifindex, mac, addr);
+      (this.d.sendGarp ?? sendTakeover)(ifindex, mac, addr);
     } catch (err) {
       this.garpErrors++;
-      this.d.log.warn({ addr, err: String(err) }, 'gratuitous ARP not sent');
+      this.d.log.warn({ addr, err: String(err) }, 'gratuitous ARP / unsolicited neighbour advertisement not sent');
     }
     setTimeout(() => this.garp(ifindex, mac, addr, left - 1), GARP_GAP_MS).unref();
   }

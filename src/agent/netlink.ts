@@ -19,7 +19,7 @@ export interface LinkInfo {
   mac: string | null; // the link's own hardware address (Ethernet-like links)
   /** IPv4 addresses, then global-scope IPv6 ones (link-local addresses are no Service destination) */
   addrs: string[];
-  /** IPv4 addresses with their prefix length (addr/len): the subnets on the link */
+  /** IPv4, then global-scope IPv6 addresses with their prefix length (addr/len): the subnets on the link */
   cidrs: string[];
   /** IPv4 subnet broadcast addresses (prefixes up to /30), sources the datapath never answers */
   broadcasts: string[];
@@ -50,7 +50,10 @@ export async function listLinks(): Promise<LinkInfo[]> {
     kind: r.linkinfo?.info_kind ?? '',
     up: (r.flags ?? []).includes('UP'),
     mac: r.link_type === 'ether' && r.address ? r.address : null,
-    cidrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+    cidrs: [
+      ...(r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+      ...(r.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope === 'global').map((a) => `${canonicalIP(a.local) ?? a.local}/${a.prefixlen ?? 128}`),
+    ],
     addrs: [
       ...(r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
       ...(r.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope === 'global').map((a) => canonicalIP(a.local) ?? a.local),

@@ -116,7 +116,7 @@ export class StatusView implements AgentView {
 
   private announceCounts(): StatusInfo['announce'] {
     const c = announceCounters(this.a.obj);
-    return { arpReplies: c.arp_replies, arpExpired: c.arp_expired, takeovers: this.a.announcer?.takeovers ?? 0, garpErrors: this.a.announcer?.garpErrors ?? 0 };
+    return { arpReplies: c.arp_replies, arpExpired: c.arp_expired, ndpReplies: c.ndp_replies, ndpExpired: c.ndp_expired, takeovers: this.a.announcer?.takeovers ?? 0, garpErrors: this.a.announcer?.garpErrors ?? 0 };
   }
 
   /** The source's initial read, then the first full sync; undefined once started. */

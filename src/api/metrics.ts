@@ -123,7 +123,15 @@ export class XlbMetrics {
       collect() { this.reset(); this.inc(view.status().announce.arpExpired); },
     });
     new Counter({
-      name: 'xlb_announce_takeovers_total', help: 'LoadBalancer addresses this node took over (then sent gratuitous ARP)', registers,
+      name: 'xlb_announce_ndp_replies_total', help: 'IPv6 neighbour solicitations for an announced LoadBalancer address the datapath answered', registers,
+      collect() { this.reset(); this.inc(view.status().announce.ndpReplies); },
+    });
+    new Counter({
+      name: 'xlb_announce_ndp_expired_total', help: 'IPv6 neighbour solicitations for an address whose announcement had expired (not answered)', registers,
+      collect() { this.reset(); this.inc(view.status().announce.ndpExpired); },
+    });
+    new Counter({
+      name: 'xlb_announce_takeovers_total', help: 'LoadBalancer addresses this node took over (then sent gratuitous ARP or unsolicited neighbour advertisements)', registers,
       collect() { this.reset(); this.inc(view.status().announce.takeovers); },
     });
     new Gauge({

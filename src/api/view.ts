@@ -57,7 +57,7 @@ export interface StatusInfo {
   /** LoadBalancer addresses xlb assigned, whether this node announces each and why */
   lbAddresses: LbAddressInfo[];
   /** ARP answered by the datapath (announce_stats), takeovers and failed gratuitous ARPs of this agent */
-  announce: { arpReplies: number; arpExpired: number; takeovers: number; garpErrors: number };
+  announce: { arpReplies: number; arpExpired: number; ndpReplies: number; ndpExpired: number; takeovers: number; garpErrors: number };
   /** node_addrs (the Node's and its devices' addresses, both families) and the SNAT address of each family */
   addresses?: { node: string[]; snat: string[] };
   /** switched off and draining: flows xlb still translates, seconds until it detaches anyway */

@@ -49,7 +49,7 @@ export function formatStatus(s: StatusInfo__Output, now = Date.now()): string {
   out.push('', mine.length
     ? table(['ANNOUNCED ADDRESS', 'DEVICE', 'SINCE', 'SERVICES', 'WHY'], mine.map((a) => [a.addr, a.device, a.sinceMs ? ago(a.sinceMs, now) : '-', a.services.join(','), a.why]))
     : `No LoadBalancer address announced by this node${s.lbAddresses.length ? ` (of ${s.lbAddresses.length}: ${[...new Set(s.lbAddresses.map((a) => a.why))].join('; ')})` : ''}.`);
-  if (ann) out.push(`ARP replies ${ann.arpReplies}, unanswered (expired) ${ann.arpExpired}, takeovers ${ann.takeovers}${ann.garpErrors ? `, gratuitous ARP failures ${ann.garpErrors}` : ''}`);
+  if (ann) out.push(`ARP replies ${ann.arpReplies}, unanswered (expired) ${ann.arpExpired}, NDP replies ${ann.ndpReplies}, unanswered (expired) ${ann.ndpExpired}, takeovers ${ann.takeovers}${ann.garpErrors ? `, gratuitous ARP failures ${ann.garpErrors}` : ''}`);
   if (s.mapFill.length) {
     out.push('', table(['MAP', { header: 'ENTRIES', right: true }, { header: 'MAX', right: true }, { header: 'FILL', right: true }],
       s.mapFill.map((m) => [m.name, m.entries, m.maxEntries, percent(m.entries, m.maxEntries)])));

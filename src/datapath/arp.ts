@@ -1,8 +1,7 @@
 // ARP frames for IPv4 over Ethernet: the gratuitous ARP the agent sends when it takes an
-// address over (bpf/include/announce.h answers requests in the datapath), and the parser
+// IPv4 address over (ndp.ts sendTakeover) (bpf/include/announce.h answers requests in the datapath), and the parser
 // tests read replies with.
 import { encodeAddr } from './codecs.js';
-import { sendFrame } from './bpf.js';
 
 export const ETH_P_ARP = 0x0806;
 export const ARP_OP = { request: 1, reply: 2 } as const;
@@ -18,12 +17,12 @@ export interface Arp {
   sha: string; spa: string; tha: string; tpa: string;
 }
 
-function mac(m: string): Buffer {
+export function mac(m: string): Buffer {
   const parts = m.split(':');
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-f]{2}$/i.test(p))) throw new RangeError(`not a MAC address: '${m}'`);
   return Buffer.from(parts.map((p) => parseInt(p, 16)));
 }
-const macString = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+export const macString = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 const v4 = (a: string): Buffer => encodeAddr(a).subarray(12, 16);
 const v4String = (b: Buffer): string => [...b].join('.');
 
@@ -57,9 +56,4 @@ export function parseArp(b: Buffer): Arp | null {
  *  neighbours update an existing cache entry from it whatever their arp_accept says. */
 export function gratuitousArp(srcMac: string, addr: string): Buffer {
   return arpFrame({ dstMac: BROADCAST_MAC, srcMac, op: ARP_OP.request, sha: srcMac, spa: addr, tha: ZERO_MAC, tpa: addr });
-}
-
-/** Sends it out of the interface (throws the addon's error: EPERM without CAP_NET_RAW). */
-export function sendGratuitousArp(ifindex: number, srcMac: string, addr: string): void {
-  sendFrame(ifindex, gratuitousArp(srcMac, addr));
 }

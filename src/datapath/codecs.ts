@@ -745,12 +745,14 @@ export function decodeSockValue(b: Buffer): { addr: string | null; port: number;
   return { addr: decodeAddr(b, SOV.addr), port: b.readUInt16BE(SOV.port), svcId: b.readUInt32LE(SOV.svc_id), backendId: b.readUInt32LE(SOV.backend_id) };
 }
 
-// ---- announce (LoadBalancer addresses this node answers ARP for; bpf/include/announce.h) ----
+// ---- announce (LoadBalancer addresses this node answers ARP/NDP for; bpf/include/announce.h) ----
 
 /** xlb_announce_flags */
-export const ANNOUNCE_FLAG = { arp: 1 } as const;
+export const ANNOUNCE_FLAG = { arp: 1, ndp: 2 } as const;
 /** announce_stats indexes (enum xlb_announce_counter) */
-export const ANNOUNCE_COUNTERS = [{ id: 0, key: 'arp_replies' }, { id: 1, key: 'arp_expired' }] as const;
+export const ANNOUNCE_COUNTERS = [
+  { id: 0, key: 'arp_replies' }, { id: 1, key: 'arp_expired' }, { id: 2, key: 'ndp_replies' }, { id: 3, key: 'ndp_expired' },
+] as const;
 export type AnnounceCounter = (typeof ANNOUNCE_COUNTERS)[number]['key'];
 export interface AnnounceValue { ifindex: number; flags: number; /** CLOCK_MONOTONIC ns (process.hrtime.bigint()) */ expires: bigint }
 export const encodeAnnounceKey = (addr: string): Buffer => encodeAddr(addr);

@@ -1,4 +1,4 @@
-// Which node announces a LoadBalancer address on the local network (answers ARP for it,
+// Which node announces a LoadBalancer address on the local network (answers ARP/NDP for it,
 // bpf/include/announce.h). Pure: the same Services, slices and Nodes give the same answer on
 // every node. A node is eligible for an address when it is Ready, xlb runs on it, it is not
 // labelled node.kubernetes.io/exclude-from-external-load-balancers and, for every Service
@@ -7,7 +7,7 @@
 // its own first choice, and a node leaving moves only the addresses it was first for.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { hashString } from './hash.js';
-import { inCidr, isIPv4 } from './ip.js';
+import { canonicalIP, inCidr, isIPv4 } from './ip.js';
 import { wantsAddress } from './ipam.js';
 
 export const EXCLUDE_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -27,10 +27,10 @@ export function nodeReady(n: V1Node | undefined): boolean {
   return !c || c.status === 'True';
 }
 
-/** The IPv4 LoadBalancer addresses xlb assigned the Service (its status ingress). */
+/** The LoadBalancer addresses xlb assigned the Service (its status ingress), canonical. */
 export function announcedAddresses(svc: V1Service): string[] {
   if (!wantsAddress(svc)) return [];
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter(isIPv4);
+  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => canonicalIP(i.ip ?? '')).filter((a): a is string => a !== null);
 }
 
 function localReadyEndpoint(node: string, slices: readonly V1EndpointSlice[]): boolean {
@@ -73,14 +73,14 @@ export interface DeviceAddr { ifindex: number; name: string; mac: string | null;
 /** The device whose subnet holds the address (the longest prefix), or undefined: then no
  *  neighbour asks this node for it on any link, and it is not announced. */
 export function deviceFor(addr: string, devices: readonly DeviceAddr[]): DeviceAddr | undefined {
-  if (!isIPv4(addr)) return undefined;
+  const hostBits = isIPv4(addr) ? 32 : 128;
   let best: { d: DeviceAddr; bits: number } | undefined;
   for (const d of devices) {
     for (const c of d.cidrs) {
       const [host, len] = c.split('/');
       const bits = Number(len);
-      // Not the device's own address or a /32: those hold no neighbours.
-      if (bits >= 32 || host === addr || !inCidr(addr, c)) continue;
+      // Not the device's own address or a host prefix (/32, /128): those hold no neighbours.
+      if (bits >= hostBits || host === addr || !inCidr(addr, c)) continue;
       if (!best || bits > best.bits) best = { d, bits };
     }
   }

@@ -24,6 +24,7 @@ import { objectKey, type AnnounceCampaign, type AnnounceHandlers, type Source } 
 import type { KindName } from './decode.js';
 import { POOL_API_VERSION, POOL_KIND, PoolAssigner, type LoadBalancerIPPool } from './lbpools.js';
 import { LeaseElector } from './lease.js';
+import { canonicalIP } from '../model/ip.js';
 import { LbStatusWriter, poolStatusWrites, statusWrites } from './lbstatus.js';
 import { EventRecorder } from './events.js';
 
@@ -116,9 +117,12 @@ export interface LeaderElectionOptions {
 
 export const LEASE_NAME = 'xlb-lb-status';
 
-/** The Lease whose holder announces a LoadBalancer address (a DNS-1123 name). */
+/** The Lease whose holder announces a LoadBalancer address (a DNS-1123 name: '.' and ':'
+ *  become '-'; an IPv6 address ending in '::' gets a final '0', as a name must end in an
+ *  alphanumeric, and no canonical address ends in '::0', so names stay distinct). */
 export function announceLeaseName(addr: string): string {
-  return `xlb-announce-${addr.replace(/[.:]/g, '-')}`;
+  const name = `xlb-announce-${(canonicalIP(addr) ?? addr).replace(/[.:]/g, '-')}`;
+  return name.endsWith('-') ? `${name}0` : name;
 }
 
 /** The warning translate gives for an externalIP outside --external-ip-cidrs. */

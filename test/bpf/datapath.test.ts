@@ -1,5 +1,5 @@
 // BPF_PROG_TEST_RUN fixtures for xlb_xdp, xlb_tc_dev and xlb_tc (and the flow cache they
-// share, and ARP for announced addresses): one test per table row.
+// share, and ARP/NDP for announced addresses): one test per table row.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -9,7 +9,7 @@ import { xdpRows } from './xdp.fixtures.js';
 import { tcRows } from './tc.fixtures.js';
 import { tcDevRows } from './tcdev.fixtures.js';
 import { cacheRows } from './cache.fixtures.js';
-import { announceTcDevRows, announceXdpRows } from './announce.fixtures.js';
+import { announceNdpTcDevRows, announceNdpXdpRows, announceTcDevRows, announceXdpRows } from './announce.fixtures.js';
 import { twins, unknownNoTwin } from './twin.js';
 import { v6Rows } from './v6.fixtures.js';
 
@@ -20,6 +20,8 @@ const tables: Array<[string, Row[]]> = [
   ['IPv6', v6Rows],
   ['announce xdp', announceXdpRows],
   ['announce tc device', announceTcDevRows],
+  ['announce NDP xdp', announceNdpXdpRows],
+  ['announce NDP tc device', announceNdpTcDevRows],
 ];
 
 describe('datapath fixtures (BPF_PROG_TEST_RUN)', () => {

@@ -5,10 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Topology } from '../helpers/topology.js';
-import { XlbCluster, HTTP_PORT, nodeObj, serviceObj, sliceObj, type SvcDef } from '../helpers/cluster.js';
+import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, type SvcDef } from '../helpers/cluster.js';
 import { ipPool } from '../helpers/manifests.js';
 import { sweepStale } from '../helpers/netns.js';
-import { buildSegmentTopology, eventually, neighMac } from '../helpers/e2e.js';
+import { announcingNode, buildSegmentTopology, eventually, neighMac, segmentNodes } from '../helpers/e2e.js';
 
 const TAG = 'annm';
 const ADDR = '198.18.0.220';
@@ -18,19 +18,8 @@ let macs: Map<string, string>;
 const web: SvcDef = { name: 'web', type: 'LoadBalancer', clusterIP: '10.96.9.21', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }] };
 
 const neigh = (): Promise<string | undefined> => neighMac(topo, ADDR);
-/** The node announcing ADDR by its own `xlb status`, '' when none. */
-async function announcer(): Promise<string> {
-  for (const n of ['node1', 'node2']) {
-    const s = JSON.parse(await c.cli(n, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; announcing: boolean }> };
-    if (s.lbAddresses.some((a) => a.addr === ADDR && a.announcing)) return n;
-  }
-  return '';
-}
-const nodes = (notReady?: string) => topo.nodes.map((n) => {
-  const o = nodeObj(n.name, n.ip);
-  o.status.conditions = [{ type: 'Ready', status: n.name === notReady ? 'False' : 'True' }];
-  return o;
-});
+const announcer = (): Promise<string> => announcingNode(c, ADDR);
+const nodes = (notReady?: string) => segmentNodes(topo, notReady);
 
 before(async () => {
   await sweepStale(TAG);

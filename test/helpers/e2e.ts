@@ -2,8 +2,9 @@
 // a URL, and which XDP program a node's device runs.
 import assert from 'node:assert/strict';
 import { run } from './netns.js';
-import { buildTopology, SERVICE_VIP_RANGE, type Topology } from './topology.js';
+import { buildTopology, SERVICE_VIP_RANGE, SERVICE_VIP_RANGE6, type Topology } from './topology.js';
 import { startPodServers } from './podserver.js';
+import { nodeObj, type KObj, type XlbCluster } from './cluster.js';
 
 /** Poll `fn` until it holds, failing the test with `what` after `timeoutMs`. */
 export async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
@@ -35,12 +36,14 @@ export async function xdpProgId(topo: Topology, node: string): Promise<number> {
 
 /**
  * One pod per node on a segment the client shares with the nodes, with no route for Service
- * addresses (LoadBalancer addresses are announced there, ARP from the datapath), pod servers
- * started; with each node's eth0 MAC by node name, to check the client's neighbour entries.
+ * addresses (LoadBalancer addresses are announced there, ARP/NDP from the datapath; with
+ * `dualStack` the IPv6 route goes too), pod servers started; with each node's eth0 MAC by node
+ * name, to check the client's neighbour entries.
  */
-export async function buildSegmentTopology(tag: string): Promise<{ topo: Topology; macs: Map<string, string> }> {
-  const topo = await buildTopology({ tag, apps: ['app1'], podsPerNode: 1 });
+export async function buildSegmentTopology(tag: string, o: { dualStack?: boolean } = {}): Promise<{ topo: Topology; macs: Map<string, string> }> {
+  const topo = await buildTopology({ tag, apps: ['app1'], podsPerNode: 1, dualStack: o.dualStack });
   await topo.client.ns.ip('route', 'del', SERVICE_VIP_RANGE);
+  if (o.dualStack) await topo.client.ns.ip('-6', 'route', 'del', SERVICE_VIP_RANGE6);
   await startPodServers(topo);
   const macs = new Map<string, string>();
   for (const n of topo.nodes) {
@@ -52,6 +55,24 @@ export async function buildSegmentTopology(tag: string): Promise<{ topo: Topolog
 
 /** The client's neighbour entry (MAC) for addr on its eth0, undefined when it has none. */
 export async function neighMac(topo: Topology, addr: string): Promise<string | undefined> {
-  const out = (await topo.client.ns.ip('-j', 'neigh', 'show', addr, 'dev', 'eth0')).stdout;
+  const out = (await topo.client.ns.ip('-j', ...(addr.includes(':') ? ['-6'] : []), 'neigh', 'show', addr, 'dev', 'eth0')).stdout;
   return (JSON.parse(out || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
+}
+
+/** The node announcing addr by its own `xlb status`, '' when none. */
+export async function announcingNode(c: XlbCluster, addr: string): Promise<string> {
+  for (const n of ['node1', 'node2']) {
+    const s = JSON.parse(await c.cli(n, ['status', '-o', 'json'])) as { lbAddresses: Array<{ addr: string; announcing: boolean }> };
+    if (s.lbAddresses.some((a) => a.addr === addr && a.announcing)) return n;
+  }
+  return '';
+}
+
+/** The topology's Node objects, all Ready except `notReady`. */
+export function segmentNodes(topo: Topology, notReady?: string): KObj[] {
+  return topo.nodes.map((n) => {
+    const o = nodeObj(n.name, n.ip);
+    o.status.conditions = [{ type: 'Ready', status: n.name === notReady ? 'False' : 'True' }];
+    return o;
+  });
 }

@@ -97,7 +97,7 @@ export class FakeView implements AgentView {
       snatPorts: { first: 1024, last: 65535, skipped: 28232, used: 1230 },
       progress: this.progress,
       lbAddresses: this.lbAddresses(),
-      announce: { arpReplies: 12, arpExpired: 1, takeovers: 1, garpErrors: 0 },
+      announce: { arpReplies: 12, arpExpired: 1, ndpReplies: 5, ndpExpired: 2, takeovers: 1, garpErrors: 0 },
       drain: this.drain,
     };
   }

@@ -8,6 +8,7 @@ import { CoordinationV1Api, KubeConfig, type V1EndpointSlice, type V1Node, type 
 import { Announcer } from '../../src/agent/announce.js';
 import * as C from '../../src/datapath/codecs.js';
 import { LeaseElector } from '../../src/sources/lease.js';
+import { announceLeaseName } from '../../src/sources/kube.js';
 import type { AnnounceCampaign, AnnounceHandlers, Source } from '../../src/sources/types.js';
 import { EXCLUDE_LB_LABEL } from '../../src/model/announce.js';
 import { FakeApiServer } from '../helpers/fake-apiserver.js';
@@ -44,7 +45,7 @@ class FakeCampaign implements AnnounceCampaign {
   }
 }
 
-function setup(o: { kube?: boolean; node?: V1Node; nodes?: V1Node[]; svc?: V1Service; slices?: V1EndpointSlice[] } = {}) {
+function setup(o: { kube?: boolean; node?: V1Node; nodes?: V1Node[]; svc?: V1Service; slices?: V1EndpointSlice[]; dev?: typeof DEV } = {}) {
   const map = new FakeMap();
   const campaigns: FakeCampaign[] = [];
   const garps: string[] = [];
@@ -57,7 +58,7 @@ function setup(o: { kube?: boolean; node?: V1Node; nodes?: V1Node[]; svc?: V1Ser
   }) as unknown as Source;
   const a = new Announcer({
     node: 'node1', source: src, obj: { map: () => map as never }, enabled: () => state.enabled, enabledByDefault: true,
-    devices: () => [DEV], leaseDurationMs: 3000, log: silent, sendGarp: (ifindex, mac, addr) => garps.push(`${ifindex} ${mac} ${addr}`),
+    devices: () => [o.dev ?? DEV], leaseDurationMs: 3000, log: silent, sendGarp: (ifindex, mac, addr) => garps.push(`${ifindex} ${mac} ${addr}`),
   });
   const settle = async () => { a.sync(); await new Promise((r) => setTimeout(r, 20)); };
   return { a, map, campaigns, garps, state, settle };
@@ -82,6 +83,28 @@ test('kube: an eligible node campaigns; on winning it writes the entry (device, 
   assert.equal(s.a.takeovers, 1);
   s.campaigns[0].h.onRenew(900);
   assert.ok(s.map.entries.get(ADDR)!.expires < e.expires, 'a renewal rewrites the expiry');
+});
+
+test('kube: an IPv6 address is announced for NDP on the device whose IPv6 subnet holds it, with the takeover news sent', async (t) => {
+  const addr = '2001:db8:18::200';
+  const s = setup({ kube: true, dev: { ...DEV, cidrs: [...DEV.cidrs, '2001:db8:18::11/64'] }, svc: { ...lb(), status: { loadBalancer: { ingress: [{ ip: addr }] } } } });
+  t.after(() => s.a.stop());
+  await s.settle();
+  s.campaigns[0].win(1200);
+  const e = s.map.entries.get(addr);
+  assert.ok(e, 'entry written');
+  assert.equal(e.ifindex, 7);
+  assert.equal(e.flags, C.ANNOUNCE_FLAG.ndp);
+  assert.deepEqual(s.garps, [`7 ${DEV.mac} ${addr}`]);
+  assert.equal(s.a.list()[0].device, 'eth0');
+});
+
+test('announce Lease names are DNS-1123 names for IPv4 and IPv6 addresses, distinct per address', () => {
+  const names = ['198.18.0.200', '2001:db8::10', '2001:DB8:0::10', '2001:db8::', '2001:db8::0:0', '::ffff:c612:c8'].map(announceLeaseName);
+  assert.deepEqual(names, [
+    'xlb-announce-198-18-0-200', 'xlb-announce-2001-db8--10', 'xlb-announce-2001-db8--10', 'xlb-announce-2001-db8--0', 'xlb-announce-2001-db8--0', names[5],
+  ]);
+  for (const n of names) assert.match(n, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, n);
 });
 
 for (const [name, change] of [

@@ -235,6 +235,8 @@ describe('/metrics', () => {
     assert.equal(value(samples, 'xlb_enabled'), 1);
     assert.equal(value(samples, 'xlb_announce_arp_replies_total'), 12);
     assert.equal(value(samples, 'xlb_announce_arp_expired_total'), 1);
+    assert.equal(value(samples, 'xlb_announce_ndp_replies_total'), 5);
+    assert.equal(value(samples, 'xlb_announce_ndp_expired_total'), 2);
     assert.equal(value(samples, 'xlb_announce_takeovers_total'), 1);
     assert.equal(value(samples, 'xlb_announced_addresses'), 1);
     assert.ok(value(samples, 'process_resident_memory_bytes'), 'process metrics are exported');

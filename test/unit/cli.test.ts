@@ -83,7 +83,7 @@ describe('xlb CLI against a running agent', () => {
     assert.match(r.stdout, /^SNAT ports:\s+1230 of 36280 in use \(3\.4%; range 1024-65535, 28232 used by the node left out\)$/m);
     assert.match(r.stdout, /^ANNOUNCED ADDRESS\s+DEVICE\s+SINCE\s+SERVICES\s+WHY$/m);
     assert.match(r.stdout, /^192\.0\.2\.10\s+eth0\s+.+\s+shop\/lb\s+eligible: ready, xlb on$/m);
-    assert.match(r.stdout, /^ARP replies 12, unanswered \(expired\) 1, takeovers 1$/m);
+    assert.match(r.stdout, /^ARP replies 12, unanswered \(expired\) 1, NDP replies 5, unanswered \(expired\) 2, takeovers 1$/m);
     assert.match(r.stdout, /^Kernel:\s+6\.18\.0-test \(2\/3 checks ok\)$/m);
     assert.match(r.stdout, /^eth0\s+2\s+native\s+41\s+7$/m);
     assert.match(r.stdout, /^veth1a2b\s+42,43$/m);

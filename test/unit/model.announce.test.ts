@@ -66,8 +66,8 @@ test('order: deterministic, independent of input order, each address its own fir
   assert.deepEqual(announceOrder('192.0.2.1', []), []);
 });
 
-test('addresses: IPv4 ingress of xlb LoadBalancers only; shared addresses list every Service', () => {
-  assert.deepEqual(announcedAddresses(svc('a', { ips: ['192.0.2.1', '2001:db8::1'] })), ['192.0.2.1']);
+test('addresses: IPv4 and IPv6 (canonical) ingress of xlb LoadBalancers only; shared addresses list every Service', () => {
+  assert.deepEqual(announcedAddresses(svc('a', { ips: ['192.0.2.1', '2001:DB8:0::1', 'not-an-ip'] })), ['192.0.2.1', '2001:db8::1']);
   assert.deepEqual(announcedAddresses(svc('b', { cls: 'other.io/lb' })), []);
   assert.deepEqual(announcedAddresses(svc('c', { type: 'ClusterIP' })), []);
   const m = servicesByAddress([svc('a', { ips: ['192.0.2.1'] }), svc('b', { ips: ['192.0.2.1'] }), svc('c', { ips: ['192.0.2.2'] })]);
@@ -83,4 +83,16 @@ test('device: the one whose subnet holds the address, longest prefix; none outsi
   assert.equal(deviceFor('198.18.0.20', devs)?.name, 'eth0');
   assert.equal(deviceFor('10.0.0.1', devs), undefined);
   assert.equal(deviceFor('203.0.113.1', devs), undefined);
+});
+
+test('device: IPv6 addresses by the devices\' IPv6 subnets, longest prefix; not the own address, not a /128', () => {
+  const devs = [
+    { ifindex: 2, name: 'eth0', mac: '02:00:00:00:00:01', cidrs: ['198.18.0.11/24', '2001:db8:18::11/64'] },
+    { ifindex: 3, name: 'eth1', mac: '02:00:00:00:00:02', cidrs: ['2001:db8:18::1:1/112', '2001:db8:99::1/128'] },
+  ];
+  assert.equal(deviceFor('2001:db8:18::200', devs)?.name, 'eth0');
+  assert.equal(deviceFor('2001:db8:18::1:200', devs)?.name, 'eth1');
+  assert.equal(deviceFor('2001:db8:18::11', devs), undefined);
+  assert.equal(deviceFor('2001:db8:99::1', devs), undefined);
+  assert.equal(deviceFor('2001:db8:77::1', devs), undefined);
 });

@@ -7,6 +7,8 @@ export interface Announce {
   'arpExpired'?: (number | string | Long);
   'takeovers'?: (number | string | Long);
   'garpErrors'?: (number | string | Long);
+  'ndpReplies'?: (number | string | Long);
+  'ndpExpired'?: (number | string | Long);
 }
 
 export interface Announce__Output {
@@ -14,4 +16,6 @@ export interface Announce__Output {
   'arpExpired': (number);
   'takeovers': (number);
   'garpErrors': (number);
+  'ndpReplies': (number);
+  'ndpExpired': (number);
 }
