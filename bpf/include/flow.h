@@ -431,7 +431,11 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p,
 					const struct xlb_config *cfg, __u8 scope)
 {
-	p->v6 = parse_is6(c);
+	if (parse_is6(c)) {
+		p->v6 = 1;
+		return flow_process_fam(c, p, cfg, scope);
+	}
+	p->v6 = 0;
 	return flow_process_fam(c, p, cfg, scope);
 }
 
