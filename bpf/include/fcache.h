@@ -27,30 +27,18 @@ static __always_inline int fc_cacheable(const struct xlb_pkt *p, const struct xl
 	       !(p->tcp_flags & (TCPF_SYN | TCPF_FIN | TCPF_RST));
 }
 
-/* addr_fold and addr_eq (addr.h) of a packet address a, per family: an IPv4 packet's address is
+/* addr_fold and addr_eq of a packet address a, per family: an IPv4 packet's address is
  * v4-mapped, so its last word alone is its fold, and an entry address b equals it when b is
- * v4-mapped with the same last word (the IPv4 path reads no constant words off the stack).
- * IPv6 compares in two 8-byte halves: xlb_pkt's addresses and the entry's key addresses sit
- * at 8-aligned offsets of 8-aligned structs. */
+ * v4-mapped with the same last word (the IPv4 path reads no constant words off the stack). */
 static __always_inline __u32 fc_fold(const struct xlb_pkt *p, const struct xlb_addr *a)
 {
-	const __u64 *x = (const __u64 *)a;
-	__u64 f;
-
-	if (!p->v6)
-		return a->w[3];
-	f = x[0] ^ x[1];
-	return (__u32)f ^ (__u32)(f >> 32) ^ bpf_htonl(0xffff);
+	return p->v6 ? addr_fold(a) : a->w[3];
 }
 
 static __always_inline int fc_addr_eq(const struct xlb_pkt *p, const struct xlb_addr *a,
 				      const struct xlb_addr *b)
 {
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-	if (!p->v6)
-		return addr_is4(b) && a->w[3] == b->w[3];
-	return !((x[0] ^ y[0]) | (x[1] ^ y[1]));
+	return p->v6 ? addr_eq(a, b) : addr_is4(b) && a->w[3] == b->w[3];
 }
 
 /* This CPU's slot for the packet's tuple (before any rewrite). */

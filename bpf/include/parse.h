@@ -76,11 +76,11 @@ struct xlb_pkt {
 	__u8 udp0;                    /* IPv6 UDP with checksum zero (invalid, RFC 8200 8.1) */
 	__u16 pad;
 	__u32 l3_off;
-	struct xlb_addr saddr;        /* IPv4 v4-mapped, as in every map key; 8-aligned (fcache.h) */
-	struct xlb_addr daddr;
 	__u32 l4_off;
 	__u32 csum_off;               /* L4 checksum offset (TCP 16, UDP 6, ICMP 2 into L4) */
 	__u32 len;                    /* bytes after the Ethernet header per tot_len / 40 + payload */
+	struct xlb_addr saddr;        /* IPv4 v4-mapped, as in every map key */
+	struct xlb_addr daddr;
 	__be32 frag_id;               /* IPv4 id (first two bytes) or IPv6 fragment id */
 	__be16 sport;                 /* ICMP: id for echo, 0 otherwise */
 	__be16 dport;
