@@ -27,12 +27,26 @@ static __always_inline int fc_cacheable(const struct xlb_pkt *p, const struct xl
 	       !(p->tcp_flags & (TCPF_SYN | TCPF_FIN | TCPF_RST));
 }
 
+/* addr_fold and addr_eq of a packet address a, per family: an IPv4 packet's address is
+ * v4-mapped, so its last word alone is its fold, and an entry address b equals it when b is
+ * v4-mapped with the same last word (the IPv4 path reads no constant words off the stack). */
+static __always_inline __u32 fc_fold(const struct xlb_pkt *p, const struct xlb_addr *a)
+{
+	return p->v6 ? addr_fold(a) : a->w[3];
+}
+
+static __always_inline int fc_addr_eq(const struct xlb_pkt *p, const struct xlb_addr *a,
+				      const struct xlb_addr *b)
+{
+	return p->v6 ? addr_eq(a, b) : addr_is4(b) && a->w[3] == b->w[3];
+}
+
 /* This CPU's slot for the packet's tuple (before any rewrite). */
 static __always_inline struct xlb_flow_cache_entry *fc_slot(const struct xlb_pkt *p,
 							    const struct xlb_config *cfg)
 {
 	/* two multiplies, not lb_mix: a slot index needs spread, not a flow hash's strength */
-	__u32 h = (addr_fold(&p->saddr) * 0x9e3779b1) ^ addr_fold(&p->daddr);
+	__u32 h = (fc_fold(p, &p->saddr) * 0x9e3779b1) ^ fc_fold(p, &p->daddr);
 	__u32 idx;
 
 	h = (h ^ ((__u32)p->sport << 16 | p->dport) ^ p->proto ^ cfg->hash_seed) * 0x85ebca6b;
@@ -46,8 +60,8 @@ static __always_inline struct xlb_flow_cache_entry *fc_find(const struct xlb_pkt
 {
 	struct xlb_flow_cache_entry *e = fc_slot(p, cfg);
 
-	if (!e || e->gen != cfg->flow_cache_gen || !addr_eq(&e->key.saddr, &p->saddr) ||
-	    !addr_eq(&e->key.daddr, &p->daddr) || e->key.sport != p->sport ||
+	if (!e || e->gen != cfg->flow_cache_gen || !fc_addr_eq(p, &p->saddr, &e->key.saddr) ||
+	    !fc_addr_eq(p, &p->daddr, &e->key.daddr) || e->key.sport != p->sport ||
 	    e->key.dport != p->dport || e->key.proto != p->proto || xlb_now() > e->expires)
 		return 0;
 	return e;

@@ -429,10 +429,12 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 }
 
 /* The whole decision for one packet, with the config the entry point looked up. One decision
- * for both families: it is inlined once per family with p->v6 a constant, so the compiler
- * drops the other family's branches in each copy and the verifier walks each family's paths
- * alone (both families in one copy made xlb_xdp exceed the verifier's budget). For that, the
- * address of p never reaches a helper (which could change it, as far as clang knows). */
+ * for both families, inlined once: the verifier tracks p->v6 (struct xlb_pkt) and walks each
+ * family's paths alone. clang does not drop the other family's branches: &p->saddr reaches a
+ * helper (flow_src_ok), so it reloads p->v6 after calls. Inlining this once per family
+ * doubled xlb_xdp and measured no faster (test/bench/datapath.ts); a copy of the address
+ * for that lookup (or the ct key's) lets clang split p, which takes xlb_xdp past 512 bytes
+ * of stack. The IPv4 hit path's savings are per family in fcache.h and nat.h instead. */
 static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p,
 					const struct xlb_config *cfg, __u8 scope)
 {

@@ -118,7 +118,10 @@ static __always_inline void nat_xdp_end(int v6, struct xlb_addr *addr, __be16 *h
 	*d3 += v6 ? csum_delta16(addr->w, to_addr->w) : csum_delta4(addr->w[3], to_addr->w[3]);
 	*d4 += csum_delta2(*port, to_port);
 	*hdr_port = to_port;
-	*addr = *to_addr;
+	if (v6)
+		*addr = *to_addr;
+	else
+		addr->w[3] = to_addr->w[3];   /* the v4-mapped prefix is the same */
 	*port = to_port;
 }
 

@@ -212,6 +212,20 @@ export const v6Rows: Row[] = [
     setup: (d) => { lb6(d, { flags: C.SVC_FLAG.srcRanges }); d.srcRange(1, '2001:db8:c::/64'); }, pkt: tcp6({ src: '2001:db8:d::7' }), verdict: 'DROP', drops: { src_range: 1 },
   },
 
+  {
+    // fcache.h: an IPv4 packet matches an entry by the last address words and the v4-mapped
+    // prefix; one slot (mask 0) holds an IPv6 flow whose addresses end in the IPv4 flow's
+    name: 'IPv6: flow cache: an IPv6 entry whose addresses end in an IPv4 flow\'s (one slot) is not that flow\'s', prog: 'xdp', config: { flowCacheMask: 0 },
+    setup: (d) => {
+      d.backend(1, '10.244.1.5', 8080);
+      d.backend(2, POD6, 8080);
+      d.service({ addr: '198.51.100.10', port: 53, proto: 'UDP', svcId: 1, backends: [1] });
+      d.service({ addr: '2001:db8:1b::c633:640a', port: 53, proto: 'UDP', svcId: 2, backends: [2] });
+    },
+    before: [0, 1].map(() => ({ pkt: udp6({ src: '2001:db8:c::cb00:7107', dst: '2001:db8:1b::c633:640a' }), verdict: 'PASS' as const })),
+    pkt: buildPacket({ src: '203.0.113.7', dst: '198.51.100.10', proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.from('query-bytes') }),
+    verdict: 'PASS', out: { src: '203.0.113.7', dst: '10.244.1.5', dport: 8080 },
+  },
   // ---- rejects ----
   {
     name: 'IPv6: no endpoints, TCP SYN: RST|ACK back to the client, TCP checksum over the IPv6 pseudo header', prog: 'xdp', setup: (d) => { lb6(d, { backends: [] }); d.ifMac(1, DEV_MAC); }, pkt: tcp6(), verdict: 'REDIRECT',
