@@ -701,7 +701,12 @@ export class Reconciler {
   private async pinnedTableEquals(svcId: number, table: Uint32Array): Promise<boolean> {
     const id = this.m.maglev.innerId(C.encodeMaglevKey(svcId));
     if (id === null) return false;
-    const inner = BpfMapClass.fromId(id);
+    let inner: BpfMap;
+    try {
+      inner = BpfMapClass.fromId(id);
+    } catch {
+      return false; // reaching a map by id needs CAP_SYS_ADMIN (a container without it): write the table
+    }
     try {
       if (inner.maxEntries !== table.length) return false;
       const { keys, values, count } = await inner.lookupBatch();
