@@ -23,13 +23,13 @@ static __always_inline struct xlb_backend *lb_backend(__u32 id)
  * for IPv4, all ones for IPv6 (both families share the map; src/datapath/codecs.ts
  * encodeFrontendAddr), so a dual-stack NodePort reaches each family's own backends. */
 static __always_inline struct xlb_svc_value *lb_lookup_nodeport(struct xlb_svc_key *k,
-								const struct xlb_config *cfg)
+								const struct xlb_config *cfg, int v6)
 {
 	__u16 port = bpf_ntohs(k->port);
 
 	if (port < cfg->nodeport_min || port > cfg->nodeport_max)
 		return 0;
-	__builtin_memset(&k->addr, addr_is4(&k->addr) ? 0 : 0xff, sizeof(k->addr));
+	__builtin_memset(&k->addr, v6 ? 0xff : 0, sizeof(k->addr));
 	return bpf_map_lookup_elem(&services, k);
 }
 
@@ -47,7 +47,7 @@ static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, 
 	na = bpf_map_lookup_elem(&node_addrs, &k.addr);
 	if (!na || (na->flags & XLB_NODE_ADDR_F_BROADCAST))
 		return 0;
-	return lb_lookup_nodeport(&k, cfg);
+	return lb_lookup_nodeport(&k, cfg, p->v6);
 }
 
 static __always_inline int lb_src_allowed(const struct xlb_pkt *p, const struct xlb_svc_value *svc)

@@ -29,25 +29,12 @@ struct xlb_ct_opts {
 #define XLB_CT_OPTS_SZ 12
 #define XLB_CURRENT_NETNS (-1)
 
-/* The fields read, relocated against the running kernel (CO-RE). A complete struct, not a
+/* The one field read, relocated against the running kernel (CO-RE). A complete struct, not a
  * forward declaration, also because libbpf matches a kfunc's prototype against the kernel's
  * kind by kind, and a FWD is not a STRUCT there. */
-struct ip_ct_tcp {
-	__u8 state;                   /* enum tcp_conntrack */
-} __attribute__((preserve_access_index));
-
-union nf_conntrack_proto {
-	struct ip_ct_tcp tcp;
-} __attribute__((preserve_access_index));
-
 struct nf_conn {
 	unsigned long status;
-	union nf_conntrack_proto proto;
 } __attribute__((preserve_access_index));
-
-/* enum tcp_conntrack: a connection netfilter is still opening. */
-#define XLB_TCP_CONNTRACK_SYN_SENT 1
-#define XLB_TCP_CONNTRACK_SYN_RECV 2
 
 /* IPS_DST_NAT: netfilter rewrote the destination (kube-proxy's DNAT to an endpoint). */
 #define XLB_IPS_DST_NAT (1UL << 5)
@@ -106,15 +93,6 @@ static __always_inline int nfct_natted(const struct xlb_ctx *c, const struct xlb
 	if (!ct)
 		return 0;
 	natted = (ct->status & XLB_IPS_DST_NAT) != 0;
-	/* A SYN opens a new connection unless netfilter is itself still opening this one (a
-	 * retransmitted SYN): on a tuple netfilter keeps in TIME_WAIT, CLOSE or any later state
-	 * (the client reused a port of a connection kube-proxy served), it is xlb's flow. Left to
-	 * the stack it would meet that stale entry, and with kube-proxy's rules gone, go nowhere. */
-	if (natted && p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) {
-		__u8 st = ct->proto.tcp.state;
-
-		natted = st == XLB_TCP_CONNTRACK_SYN_SENT || st == XLB_TCP_CONNTRACK_SYN_RECV;
-	}
 	bpf_ct_release(ct);
 	return natted;
 }

@@ -34,7 +34,7 @@ static __always_inline struct xlb_svc_value *sock4_lookup(const struct xlb_pkt *
 
 	if ((p->daddr.w[3] & bpf_htonl(0xff000000)) != bpf_htonl(0x7f000000))
 		return lb_lookup(p, XLB_SCOPE_INTERNAL, cfg);
-	return lb_lookup_nodeport(&k, cfg);
+	return lb_lookup_nodeport(&k, cfg, 0);
 }
 
 static __always_inline int sock_reject(__u32 reason, int err)

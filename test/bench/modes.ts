@@ -65,7 +65,10 @@ export function xlbMode(o: { name?: string; agentArgs?: string[]; smallOnly?: bo
       c = new XlbCluster(t, 'bench');
       c.remove('nodes.yaml'); // toManifests() carries the Node objects
       c.writeText('services.yaml', toManifests(services, t.nodes.map((n) => ({ name: n.name, ip: n.ip, ip6: n.ip6 }))));
-      for (const n of t.nodes) await c.startAgent(n.name, o.agentArgs ?? [], 600_000);
+      // No kube-proxy to migrate from here: the netfilter lookup off, or a port a client reuses
+      // from a baseline mode's connections (still in netfilter's TIME_WAIT, its rules flushed)
+      // would be left to a stack with no rules for it.
+      for (const n of t.nodes) await c.startAgent(n.name, ['--netfilter-lookup', 'off', ...(o.agentArgs ?? [])], 600_000);
     },
     teardown: async () => {
       await c?.teardown();

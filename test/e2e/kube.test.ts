@@ -53,7 +53,8 @@ before(async () => {
   await send({ op: 'apply', resource: 'nodes', obj: nodeObj('node1', topo.nodes[0].ip) });
   await send({ op: 'apply', resource: 'services', obj: serviceObj(web) });
   await send({ op: 'apply', resource: 'endpointslices', obj: sliceObj(web, pods.map((pod) => ({ pod }))) });
-  await c.startAgent('node1', [], 30_000, ['--source', 'kube', '--kubeconfig', kubeconfig]);
+  // --drain-timeout 0: the label test checks the immediate detach (hitless.test.ts the drain)
+  await c.startAgent('node1', ['--drain-timeout', '0'], 30_000, ['--source', 'kube', '--kubeconfig', kubeconfig]);
 });
 
 after(async () => {
