@@ -10,8 +10,8 @@
  *   xlb_tc_host: tc egress of pod host-side veths: replies from Service endpoints in the
  *               node's own namespace to pods, which cross no ingress hook.
  *   xlb_sock_*: cgroup sock_addr hooks, socket-level load balancing for the node's own
- *               namespace (and pods with --socket-lb all): connect4, sendmsg4 translate a
- *               frontend to a backend, recvmsg4 and getpeername4 show the frontend again;
+ *               namespace (and pods with --socket-lb all): connect4/6, sendmsg4/6 translate a
+ *               frontend to a backend, recvmsg4/6 and getpeername4/6 show the frontend again;
  *               xlb_sock_udp_reap (iter/udp) destroys connected UDP sockets whose backend
  *               is gone. */
 #include <linux/bpf.h>
@@ -141,25 +141,49 @@ int xlb_tc_host(struct __sk_buff *skb)
 SEC("cgroup/connect4")
 int xlb_sock_connect4(struct bpf_sock_addr *ctx)
 {
-	return sock4_forward(ctx, 0);
+	return sock_forward(ctx, 0, 0);
+}
+
+SEC("cgroup/connect6")
+int xlb_sock_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock_forward(ctx, 0, 1);
 }
 
 SEC("cgroup/sendmsg4")
 int xlb_sock_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sock4_forward(ctx, 1);
+	return sock_forward(ctx, 1, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int xlb_sock_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_forward(ctx, 1, 1);
 }
 
 SEC("cgroup/recvmsg4")
 int xlb_sock_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return sock4_reverse(ctx);
+	return sock_reverse(ctx, 0);
+}
+
+SEC("cgroup/recvmsg6")
+int xlb_sock_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_reverse(ctx, 1);
 }
 
 SEC("cgroup/getpeername4")
 int xlb_sock_getpeername4(struct bpf_sock_addr *ctx)
 {
-	return sock4_reverse(ctx);
+	return sock_reverse(ctx, 0);
+}
+
+SEC("cgroup/getpeername6")
+int xlb_sock_getpeername6(struct bpf_sock_addr *ctx)
+{
+	return sock_reverse(ctx, 1);
 }
 
 SEC("iter/udp")
@@ -167,7 +191,7 @@ int xlb_sock_udp_reap(struct bpf_iter__udp *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->udp_sk;
 
-	if (sk && sock4_udp_stale(sk))
+	if (sk && sock_udp_stale(sk))
 		bpf_sock_destroy((struct sock_common *)sk);
 	return 0;
 }

@@ -56,6 +56,7 @@ export const PROG = { xdp: 'xlb_xdp', tcDev: 'xlb_tc_dev', tc: 'xlb_tc', tcHost:
 /** Socket-level load balancing: cgroup sock_addr programs, by the hook each attaches to. */
 export const SOCK_PROGS = {
   connect4: 'xlb_sock_connect4', sendmsg4: 'xlb_sock_sendmsg4', recvmsg4: 'xlb_sock_recvmsg4', getpeername4: 'xlb_sock_getpeername4',
+  connect6: 'xlb_sock_connect6', sendmsg6: 'xlb_sock_sendmsg6', recvmsg6: 'xlb_sock_recvmsg6', getpeername6: 'xlb_sock_getpeername6',
 } as const;
 export type SockHook = keyof typeof SOCK_PROGS;
 /** iter/udp: destroys connected UDP sockets whose backend is gone (bpf_sock_destroy, 6.5+). */
