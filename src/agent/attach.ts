@@ -167,10 +167,11 @@ export class Attacher {
   /**
    * Socket LB: each (hook, program) on the cgroup v2 directory, attached or atomically updated
    * through links/sock-<hook>; a pinned link on another cgroup (the cgroup id is the directory's
-   * inode) is replaced, and our links of hooks not given are detached. Throws (the caller
-   * reports it) when an attach fails; what was done stays done.
+   * inode) is replaced, and our links of hooks not given are detached. A hook that fails to
+   * attach is returned ("hook: CODE: message") and the others go on; a cgroup that cannot be
+   * read throws.
    */
-  syncCgroup(cgroup: string | undefined, progs: Array<[CgroupHook, BpfProgram]>): void {
+  syncCgroup(cgroup: string | undefined, progs: Array<[CgroupHook, BpfProgram]>): string[] {
     mkdirSync(this.dir, { recursive: true });
     const want = new Map(progs);
     const cgId = cgroup ? statSync(cgroup).ino : 0;
@@ -178,25 +179,36 @@ export class Attacher {
     for (const hook of new Set([...pinned, ...this.sockLive.keys()])) {
       if (!want.has(hook)) this.dropSock(hook);
     }
+    const failed: string[] = [];
     for (const [hook, prog] of want) {
-      const path = join(this.dir, SOCK_PREFIX + hook);
-      let link = this.sockLive.get(hook)?.link;
-      if (!link && existsSync(path)) link = Link.openPinned(path);
-      if (link && link.cgroupId !== cgId) {
-        this.dropSock(hook, link);
-        link = undefined;
+      try {
+        this.syncHook(cgroup!, cgId, hook, prog);
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        failed.push(`${hook}: ${err.code ?? 'ERROR'}: ${err.message}`);
       }
-      if (link && link.progId() !== prog.id) {
-        link.update(prog);
-        this.log.info({ hook, cgroup, progId: prog.id }, 'program replaced atomically');
-      }
-      if (!link) {
-        link = Link.attachCgroup(prog, cgroup!, hook);
-        link.pin(path);
-        this.log.info({ hook, cgroup, progId: prog.id }, 'attached');
-      }
-      this.sockLive.set(hook, { link, att: { hook, cgroup: cgroup!, linkId: link.id, progId: link.progId() } });
     }
+    return failed;
+  }
+
+  private syncHook(cgroup: string, cgId: number, hook: CgroupHook, prog: BpfProgram): void {
+    const path = join(this.dir, SOCK_PREFIX + hook);
+    let link = this.sockLive.get(hook)?.link;
+    if (!link && existsSync(path)) link = Link.openPinned(path);
+    if (link && link.cgroupId !== cgId) {
+      this.dropSock(hook, link);
+      link = undefined;
+    }
+    if (link && link.progId() !== prog.id) {
+      link.update(prog);
+      this.log.info({ hook, cgroup, progId: prog.id }, 'program replaced atomically');
+    }
+    if (!link) {
+      link = Link.attachCgroup(prog, cgroup, hook);
+      link.pin(path);
+      this.log.info({ hook, cgroup, progId: prog.id }, 'attached');
+    }
+    this.sockLive.set(hook, { link, att: { hook, cgroup, linkId: link.id, progId: link.progId() } });
   }
 
   private dropSock(hook: CgroupHook, link?: Link): void {

@@ -27,7 +27,7 @@ import { ensureBpffs } from './bpffs.js';
 import { capabilityError, seccompHint } from './caps.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
 import { allowLocalSource, checkDevices, detectDevices, listLinks, LinkMonitor, nodeAddresses, selectPodInterfaces } from './netlink.js';
-import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockLbKernel } from './socklb.js';
+import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockCgroup, type SockLbKernel } from './socklb.js';
 import { nodePortsIn } from './ports.js';
 import { Toggle } from './toggle.js';
 import { DrainStore, drainDone, drainProgress, probeNfct, type Drain, type NfctKernel } from './switch.js';
@@ -88,9 +88,9 @@ export class Agent implements AgentState {
   /** every initial list is in: changes are programmed from here on (the first full sync reads the rest) */
   listed = false;
   private readonly changedAt = new Map<string, number>();
-  sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0, reap: false };
+  sockKernel: SockLbKernel = { ok: false, detail: 'not probed', cookie: 0, reap: false, v6: false };
   readonly sweepMs = Number(process.env.XLB_CT_SWEEP_MS ?? 5000);
-  sockCgroup: { path?: string; error?: string } = {};
+  sockCgroup: SockCgroup = {};
   nfctKernel: NfctKernel = { ok: false, detail: 'not probed' };
   /** switched off while xlb still translates flows it started: see applyEnabled() */
   drain: Drain | undefined;
@@ -487,15 +487,17 @@ export class Agent implements AgentState {
     // connected sockets already hold their backend's address and need no hook.
     const mode = this.sockKernel.ok && this.onOff.enabled ? this.opts.socketLb : 'off';
     const cg = mode === 'off' ? {} : resolveCgroup(this.opts.cgroup);
-    const was = this.sockCgroup.error;
+    const problems = (c: SockCgroup): string => [c.error, ...(c.failed ?? [])].filter(Boolean).join('; ');
+    const was = problems(this.sockCgroup);
     try {
-      this.attacher.syncCgroup(cg.path, cg.path ? sockPrograms(mode, (n) => this.obj.program(n)) : []);
-      this.sockCgroup = cg;
+      const failed = this.attacher.syncCgroup(cg.path, cg.path ? sockPrograms(mode, this.sockKernel, (n) => this.obj.program(n)) : []);
+      this.sockCgroup = { ...cg, failed };
     } catch (e) {
       const err = e as Error & { code?: string };
       this.sockCgroup = { path: cg.path, error: `${err.code ?? 'ERROR'}: ${err.message}` };
     }
-    if (this.sockCgroup.error && this.sockCgroup.error !== was) this.log.warn({ cgroup: cg.path, err: this.sockCgroup.error }, 'socket LB not attached');
+    const now = problems(this.sockCgroup);
+    if (now && now !== was) this.log.warn({ cgroup: cg.path, err: now }, 'socket LB not attached');
   }
 
   private chooseDeviceModes(devices: string[], links: Array<{ name: string; kind: string }>): { xdp: string[]; tc: string[] } {

@@ -1,9 +1,11 @@
 // Socket-level load balancing (--socket-lb, --cgroup): what the kernel offers for it, which
 // cgroup the hooks go on, and what config says about it. The programs are bpf/include/sock.h;
 // Attacher.syncCgroup() attaches them.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import type { KernelCheck } from '../api/view.js';
 import { netnsCookie, probeKfunc, probeProgType, type BpfProgram, type CgroupHook } from '../datapath/bpf.js';
 import * as C from '../datapath/codecs.js';
+import type { CgroupAttachment } from './attach.js';
 import type { SocketLbMode } from './options.js';
 
 /** Helpers sock.h calls, by id (kernel ABI). */
@@ -16,12 +18,24 @@ export interface SockLbKernel {
   cookie: number;
   /** bpf_sock_destroy (6.5+): connected UDP sockets to a removed backend can be destroyed */
   reap: boolean;
+  /** the kernel has IPv6 (not booted with ipv6.disable=1): the *6 hooks are loaded and attached */
+  v6: boolean;
+}
+
+/** The IPv6 hooks (connect6, sendmsg6, recvmsg6, getpeername6). */
+const isV6Hook = (hook: C.SockHook): boolean => hook.endsWith('6');
+
+/** The hooks a kernel gets: the IPv4 ones, and the IPv6 ones when it has IPv6. */
+function sockHooks(k: Pick<SockLbKernel, 'v6'>): C.SockHook[] {
+  return (Object.keys(C.SOCK_PROGS) as C.SockHook[]).filter((h) => k.v6 || !isV6Hook(h));
 }
 
 /** The programs the kernel cannot load, for LoadOptions.skipPrograms. */
 export function sockSkipped(k: SockLbKernel): string[] {
   if (!k.ok) return [...Object.values(C.SOCK_PROGS), C.SOCK_REAP_PROG];
-  return k.reap ? [] : [C.SOCK_REAP_PROG];
+  const hooks = new Set(sockHooks(k));
+  const skipped = (Object.keys(C.SOCK_PROGS) as C.SockHook[]).filter((h) => !hooks.has(h)).map((h) => C.SOCK_PROGS[h]);
+  return k.reap ? skipped : [...skipped, C.SOCK_REAP_PROG];
 }
 
 /** What happens to a connected UDP socket whose backend is removed, on this kernel. */
@@ -45,10 +59,13 @@ export function probeSocketLb(): SockLbKernel {
   } catch (e) {
     missing.push(`netns cookie: ${(e as Error).message}`);
   }
-  if (missing.length) return { ok: false, detail: `unavailable: ${missing.join(', ')}`, cookie, reap: false };
+  // ipv6.disable=1 (or a kernel without IPv6) leaves no net.ipv6 sysctls: no IPv6 socket to serve
+  const v6 = existsSync('/proc/sys/net/ipv6');
+  if (missing.length) return { ok: false, detail: `unavailable: ${missing.join(', ')}`, cookie, reap: false, v6 };
   let reap = false;
   try { reap = probeKfunc('bpf_sock_destroy'); } catch { /* no kernel BTF: no kfuncs */ }
-  return { ok: true, detail: 'cgroup sock_addr connect4/sendmsg4/recvmsg4/getpeername4, netns and socket cookies, set_retval', cookie, reap };
+  const hooks = v6 ? 'connect4/6, sendmsg4/6, recvmsg4/6, getpeername4/6' : 'connect4/sendmsg4/recvmsg4/getpeername4 (IPv4 only: this kernel has no IPv6)';
+  return { ok: true, detail: `cgroup sock_addr ${hooks}, netns and socket cookies, set_retval`, cookie, reap, v6 };
 }
 
 /** The first cgroup v2 mount point in a mountinfo text (the root of the unified hierarchy). */
@@ -75,8 +92,26 @@ export function sockConfig(mode: SocketLbMode, cookie: number): Pick<C.XlbConfig
   return { sockFlags: mode === 'all' ? C.SOCK_FLAG.all : 0, netnsCookie: cookie };
 }
 
-/** The (hook, program) pairs to attach for a mode: none when off. */
-export function sockPrograms(mode: SocketLbMode, program: (name: string) => BpfProgram): Array<[CgroupHook, BpfProgram]> {
+/** The (hook, program) pairs to attach for a mode: none when off; the IPv6 ones when the kernel has IPv6. */
+export function sockPrograms(mode: SocketLbMode, k: Pick<SockLbKernel, 'v6'>, program: (name: string) => BpfProgram): Array<[CgroupHook, BpfProgram]> {
   if (mode === 'off') return [];
-  return (Object.entries(C.SOCK_PROGS) as Array<[CgroupHook, string]>).map(([hook, name]) => [hook, program(name)]);
+  return sockHooks(k).map((hook) => [hook, program(C.SOCK_PROGS[hook])]);
+}
+
+/** Where the socket LB hooks are: the cgroup, or why none is (error), and hooks that failed to attach. */
+export interface SockCgroup { path?: string; error?: string; failed?: string[] }
+
+/** The status check for the mode, the cgroup and what is attached there (a hook that failed, IPv6
+ *  ones included, makes it fail with its reason; the others keep working). */
+export function sockLbCheck(mode: SocketLbMode, k: SockLbKernel, cg: SockCgroup, hooks: CgroupAttachment[]): KernelCheck {
+  const name = `socket LB ${mode}`;
+  if (mode === 'off') return { name, ok: true, detail: 'off: only packets on devices and pod interfaces are translated' };
+  if (!k.ok) return { name, ok: false, detail: 'not attached: this kernel lacks the hooks' };
+  if (cg.error) return { name, ok: false, detail: `cgroup ${cg.path ?? '?'}: ${cg.error}` };
+  const failed = cg.failed?.length ? `; not attached: ${cg.failed.join('; ')}` : '';
+  if (!hooks.length && !failed) return { name, ok: true, detail: `cgroup ${cg.path ?? '?'}: detached (xlb disabled on this node)` };
+  const who = mode === 'all' ? 'every socket' : `sockets of the node's network namespace (cookie ${k.cookie})`;
+  const v4only = k.v6 ? '' : ' (IPv4 only: this kernel has no IPv6)';
+  const links = hooks.map((h) => `${h.hook} link ${h.linkId}`).join(', ');
+  return { name, ok: !failed, detail: `${who} in cgroup ${hooks[0]?.cgroup ?? cg.path}: ${links}${v4only}${failed}` };
 }

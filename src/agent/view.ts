@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { AgentOptions } from './options.js';
 import type { Attacher } from './attach.js';
 import type { Toggle } from './toggle.js';
-import { reapDetail, type SockLbKernel } from './socklb.js';
+import { reapDetail, sockLbCheck, type SockCgroup, type SockLbKernel } from './socklb.js';
 import { announceCounters, decodeAllMaps, decodeMaps, readStats, ctLive } from './inspect.js';
 import type { Announcer } from './announce.js';
 import type { NfctKernel } from './switch.js';
@@ -44,7 +44,7 @@ export interface AgentState {
   readonly syncing?: Progress;
   readonly sockKernel: SockLbKernel;
   /** the cgroup the socket LB hooks are on, or why they are not */
-  readonly sockCgroup: { path?: string; error?: string };
+  readonly sockCgroup: SockCgroup;
   readonly sweepMs: number;
   /** LoadBalancer address announcement (absent until the first sync is done) */
   readonly announcer?: Announcer;
@@ -144,24 +144,10 @@ export class StatusView implements AgentView {
       },
       { name: 'netfilter conntrack lookup', ok: this.a.nfctKernel.ok, detail: this.a.nfctKernel.detail },
       { name: 'socket LB hooks (kernel)', ok: sockKernel.ok, detail: sockKernel.detail },
-      this.socketLbCheck(),
+      sockLbCheck(opts.socketLb, sockKernel, this.a.sockCgroup, attacher?.cgroupAttachments() ?? []),
       { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(sockKernel, this.a.sweepMs) },
       ...[...(attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
     ];
-  }
-
-  /** The mode, the cgroup and what is attached there. */
-  private socketLbCheck(): KernelCheck {
-    const { opts, sockKernel, sockCgroup, attacher } = this.a;
-    const mode = opts.socketLb;
-    const name = `socket LB ${mode}`;
-    if (mode === 'off') return { name, ok: true, detail: 'off: only packets on devices and pod interfaces are translated' };
-    if (!sockKernel.ok) return { name, ok: false, detail: 'not attached: this kernel lacks the hooks' };
-    if (sockCgroup.error) return { name, ok: false, detail: `cgroup ${sockCgroup.path ?? '?'}: ${sockCgroup.error}` };
-    const hooks = attacher?.cgroupAttachments() ?? [];
-    if (!hooks.length) return { name, ok: true, detail: `cgroup ${sockCgroup.path ?? '?'}: detached (xlb disabled on this node)` };
-    const who = mode === 'all' ? 'every socket' : `sockets of the node's network namespace (cookie ${sockKernel.cookie})`;
-    return { name, ok: true, detail: `${who} in cgroup ${hooks[0].cgroup}: ${hooks.map((h) => `${h.hook} link ${h.linkId}`).join(', ')}` };
   }
 
   services(filter?: ServiceFilter): ServiceSpec[] {
