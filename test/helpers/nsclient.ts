@@ -24,9 +24,12 @@ export interface SockResult {
   ms: number;
 }
 
+/** An IPv6 address (a v4-mapped one too) needs an AF_INET6 socket; it is dual-stack (not v6only). */
+const udpType = (addr: string): 'udp4' | 'udp6' => (net.isIPv6(addr) ? 'udp6' : 'udp4');
+
 function udp(addr: string, port: number, payload: string, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket(net.isIPv6(addr) ? 'udp6' : 'udp4');
+    const sock = dgram.createSocket(udpType(addr));
     const timer = setTimeout(() => { sock.close(); resolve(null); }, timeoutMs);
     sock.on('message', (msg) => { clearTimeout(timer); sock.close(); resolve(msg.toString()); });
     sock.on('error', () => { clearTimeout(timer); sock.close(); resolve(null); });
@@ -84,7 +87,7 @@ function udpSock(connected: boolean, addr: string, port: number, payload: string
   const t0 = performance.now();
   return new Promise((resolve) => {
     const r: SockResult = { ms: 0 };
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(udpType(addr));
     const done = () => { clearTimeout(timer); r.ms = Math.round(performance.now() - t0); sock.close(); resolve(r); };
     const timer = setTimeout(() => { r.error = 'ETIMEDOUT'; done(); }, timeoutMs);
     sock.on('message', (msg, rinfo) => { r.reply = msg.toString(); r.from = `${rinfo.address}:${rinfo.port}`; done(); });
@@ -129,7 +132,7 @@ function exchange(sock: dgram.Socket, payload: string, timeoutMs: number): Promi
 
 /** A connected UDP socket used twice, pauseMs apart (a resolver that keeps its socket). */
 async function udpHold(addr: string, port: number, payload: string, timeoutMs: number, pauseMs: number): Promise<SockResult[]> {
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket(udpType(addr));
   let pending: string | undefined; // an error the socket reported between the two uses
   sock.on('error', (e: NodeJS.ErrnoException) => { pending ??= e.code ?? e.message; });
   await new Promise<void>((res) => sock.connect(port, addr, res));
