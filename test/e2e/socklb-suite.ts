@@ -175,6 +175,21 @@ test('host: no endpoints: connect() fails with ECONNREFUSED at once', async () =
   assert.ok(r.ms < 500, `refused after ${r.ms} ms`);
 });
 
+test('host: loadBalancerSourceRanges meet the node\'s address: inside a range connects, outside fails with EPERM', async () => {
+  const bits = family === 6 ? 128 : 32;
+  const vip = (n: number) => (family === 6 ? `fd00:18:100::${n}` : `198.18.100.${n}`);
+  const ranged = (n: number, ranges: string[]): SvcDef => ({
+    name: `ranged${n}`, type: 'LoadBalancer', clusterIP: P.cip(50 + n), lbIP: vip(50 + n), sourceRanges: ranges,
+    ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT }],
+  });
+  const other = family === 6 ? '2001:db8::/32' : '203.0.113.0/24';
+  c.apply(ranged(1, [`${node1Ip}/${bits}`]), topo.pods.map((pod) => ({ pod })));
+  c.apply(ranged(2, [other]), topo.pods.map((pod) => ({ pod })));
+  await eventually('the allowed LB IP answers', async () => (await sock('tcp', vip(51), 80, { timeoutMs: 1000 })).reply !== undefined, 10_000);
+  const denied = await sock('tcp', vip(52), 80);
+  assert.equal(denied.error, 'EPERM', `outside the ranges: ${JSON.stringify(denied)}`);
+});
+
 test('host: sessionAffinity ClientIP keeps the node on one backend; without it the choice spreads', async () => {
   const stickyPods = new Set<string>();
   for (let i = 0; i < 8; i++) stickyPods.add(podOf((await sock('tcp', sticky.clusterIP, 80)).reply));
