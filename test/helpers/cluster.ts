@@ -248,7 +248,9 @@ export class XlbCluster {
     const exited = new Promise((r) => h.proc.once('exit', r));
     // `ip netns exec` execs node, so the child pid is the agent itself.
     h.proc.kill(signal);
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    // Bounded, but long enough for a loaded host: a killed agent that has not exited yet still
+    // answers on its status socket, and the next agent refuses to start beside it.
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
   }
 
   /** Run the xlb CLI against a node's agent. */
