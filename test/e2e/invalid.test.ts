@@ -50,12 +50,14 @@ const PATHS: Array<[string, FlowTarget]> = [
 /**
  * The paths that still stall under the INVALID drop (README, "INVALID drop" and "XDP devices"):
  * netfilter meets the request of a flow to a local backend that goes up the stack (--local-delivery
- * stack; XDP never delivers into a veth) but not its reply, which tc forwards past it; with XDP
- * devices, replies from remote backends to pods go up the stack in their Service-address form.
+ * stack; XDP devices never deliver into a veth) but not its reply, which tc forwards past it;
+ * with XDP devices, replies from remote backends to pods go up the stack in their Service-address
+ * form.
  */
 function stalls(mode: DeviceMode, delivery: string): string[] {
-  if (mode === 'xdp') return [...LOCAL_PATHS, 'ClusterIP, remote backend'];
-  return delivery === 'stack' ? LOCAL_PATHS : [];
+  if (mode === 'tc') return delivery === 'stack' ? LOCAL_PATHS : [];
+  // a pod's flows start at its veth's tc hook, which delivers with peer whatever the devices run
+  return [...LOCAL_PATHS.filter((p) => delivery === 'stack' || !p.startsWith('ClusterIP')), 'ClusterIP, remote backend'];
 }
 
 /** Why a path's connections lost data, or null when none did. */
