@@ -119,6 +119,10 @@ int xlb_tc(struct __sk_buff *skb)
 		return bpf_redirect(skb->ifindex, 0);
 	case V_LOCAL:
 		return fwd_peer_tc(skb, &c, &p, cfg);
+	case V_REMOTE:
+		/* by FIB past netfilter, as its replies come back (fwd_reply_tc): netfilter meeting
+		 * the request alone would classify the client's next segment INVALID */
+		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd_fib_tc(skb, &c, &p) : TC_ACT_OK;
 	case V_REPLY:
 		return fwd_reply_tc(skb, &c, &p, cfg);
 	default:

@@ -1,5 +1,6 @@
 /* Forwarding of translated packets (IPv4 and IPv6: AF_INET / AF_INET6 FIB lookups) that must leave the node again (remote backends with
- * SNAT, their replies back to the client, rejects), from a node device: FIB lookup, TTL
+ * SNAT, their replies back to the client, rejects, and from a pod's veth its flows to remote
+ * backends), from a node device: FIB lookup, TTL
  * decrement, MAC rewrite, redirect; in XDP (xlb_xdp) or at tc ingress (xlb_tc_dev). Local
  * backends are never redirected: XDP_REDIRECT into a veth only works when the peer (inside
  * the pod) runs NAPI (an XDP program or GRO enabled there), which a CNI does not promise; the
@@ -131,7 +132,8 @@ static __always_inline int fwd_fib_xdp(struct xdp_md *ctx, const struct xlb_ctx 
 	return bpf_redirect(f.ifindex, 0);
 }
 
-/* tc on a node device: the same lookup, but a missing neighbour is resolved by the kernel
+/* tc on a node device, or on a pod's veth for a pod's flow to a remote backend (xlb_tc: past
+ * netfilter, as its replies come back): the same lookup, but a missing neighbour is resolved by the kernel
  * (bpf_redirect_neigh) instead of handing an SNATed packet to the stack; anything else the
  * FIB cannot answer (fragmentation needed, a route through another table) goes up the stack.
  * The skb keeps its checksum state (CHECKSUM_PARTIAL included) through the redirect. */

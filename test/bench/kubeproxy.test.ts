@@ -48,6 +48,14 @@ test('kube-proxy rules: each family holds only its own addresses', () => {
   assert.doesNotMatch(renderNftables(specs, 4), IPV6);
 });
 
+test("kube-proxy rules: the INVALID drop it installs without conntrackTCPBeLiberal, only when asked", () => {
+  assert.match(renderIptables(specs, 4, { invalidDrop: true }), /^-A FORWARD .*-j KUBE-FORWARD\n-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP$/m);
+  assert.match(renderIptables(specs, 4, { invalidDrop: true }), /^:KUBE-FORWARD - \[0:0\]$/m);
+  assert.doesNotMatch(renderIptables(specs, 4), /INVALID|KUBE-FORWARD/);
+  assert.match(renderNftables(specs, 6, { invalidDrop: true }), /chain filter-forward \{ type filter hook forward priority -110 ; ct state invalid drop ; \}/);
+  assert.doesNotMatch(renderNftables(specs, 6), /invalid|filter-forward/);
+});
+
 for (const kind of ['iptables', 'nftables'] as Baseline[]) {
   test(`kube-proxy ${kind} rules of both families load in a namespace`, { timeout: 60_000 }, async (t) => {
     await sweepStale(`kp${kind[0]}`);
@@ -55,6 +63,7 @@ for (const kind of ['iptables', 'nftables'] as Baseline[]) {
     t.after(() => set.teardown());
     const ns = await set.add('node');
     await applyBaseline(kind, ns, specs, { check: true }); // ip6tables-restore --test / nft -c -f
+    await applyBaseline(kind, ns, specs, { check: true, invalidDrop: true }); // the INVALID drop in both families
     assert.doesNotMatch(await listRuleset(ns), /kube-proxy|KUBE-/, 'a check loads nothing');
     await applyBaseline(kind, ns, specs);
     const rules = await listRuleset(ns);

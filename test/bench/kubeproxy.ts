@@ -117,8 +117,12 @@ function spreadRules(chain: string, sp: ServicePort, eps: BackendSpec[], out: st
   });
 }
 
+/** kube-proxy's conntrack options: without `conntrackTCPBeLiberal` (its default) it drops in its
+ *  forward path what netfilter conntrack classifies INVALID (KUBE-FORWARD / filter-forward). */
+export interface RuleOptions { invalidDrop?: boolean }
+
 /** iptables-restore (family 6: ip6tables-restore) input (nat + filter) for one family of the desired state. */
-export function renderIptables(specs: ServiceSpec[], family: Family = 4): string {
+export function renderIptables(specs: ServiceSpec[], family: Family = 4, o: RuleOptions = {}): string {
   const fam = FAMILY[family];
   const chains = new Set<string>(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']);
   const nat: string[] = [
@@ -130,7 +134,10 @@ export function renderIptables(specs: ServiceSpec[], family: Family = 4): string
     '-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000',
     '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
   ];
-  const filter: string[] = [];
+  const filter: string[] = o.invalidDrop ? [
+    '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+    '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP',
+  ] : [];
   const seps = new Map<string, { sp: ServicePort; b: BackendSpec }>();
   for (const sp of servicePorts(specs, family)) renderIptablesPort(sp, fam, chains, nat, filter, seps);
   for (const [chain, { sp, b }] of seps) {
@@ -141,7 +148,7 @@ export function renderIptables(specs: ServiceSpec[], family: Family = 4): string
   // NodePorts are matched last, only for this node's own addresses, as kube-proxy does.
   nat.push('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS');
   return [
-    '*filter', ':KUBE-SERVICES - [0:0]', ':KUBE-EXTERNAL-SERVICES - [0:0]',
+    '*filter', ':KUBE-SERVICES - [0:0]', ':KUBE-EXTERNAL-SERVICES - [0:0]', ...(o.invalidDrop ? [':KUBE-FORWARD - [0:0]'] : []),
     '-A INPUT -m conntrack --ctstate NEW -j KUBE-EXTERNAL-SERVICES',
     '-A FORWARD -m conntrack --ctstate NEW -j KUBE-SERVICES',
     '-A FORWARD -m conntrack --ctstate NEW -j KUBE-EXTERNAL-SERVICES',
@@ -201,7 +208,7 @@ function nftName(kind: string, sp: ServicePort, b?: BackendSpec): string {
   return `${kind}-${hash16(sp.name + lc(sp.proto) + suffix).slice(0, 8)}-${svc}/${lc(sp.proto)}/${port}${b ? `__${b.addr.replace(/:/g, '.')}/${b.port}` : ''}`;
 }
 
-const nftBase = (f: FamilyRules): string => `table ${f.nft} kube-proxy {
+const nftBase = (f: FamilyRules, o: RuleOptions): string => `table ${f.nft} kube-proxy {
   comment "rules for kube-proxy"
   set cluster-ips { type ${f.nftAddr} ; }
   map service-ips { type ${f.nftAddr} . inet_proto . inet_service : verdict ; }
@@ -220,14 +227,15 @@ const nftBase = (f: FamilyRules): string => `table ${f.nft} kube-proxy {
     fib daddr type local ${f.nft} daddr != ${f.loopback} meta l4proto . th dport vmap @no-endpoint-nodeports
   }
   chain filter-prerouting { type filter hook prerouting priority -110 ; ct state new jump endpoints-check ; }
-  chain filter-output { type filter hook output priority -110 ; ct state new jump endpoints-check ; }
+  chain filter-output { type filter hook output priority -110 ; ct state new jump endpoints-check ; }${o.invalidDrop ? `
+  chain filter-forward { type filter hook forward priority -110 ; ct state invalid drop ; }` : ''}
   chain nat-prerouting { type nat hook prerouting priority dstnat ; jump services ; }
   chain nat-output { type nat hook output priority -100 ; jump services ; }
   chain nat-postrouting { type nat hook postrouting priority srcnat ; jump masquerading ; }
 }`;
 
 /** nft -f input for one family of the desired state (replaces any earlier kube-proxy table of that family). */
-export function renderNftables(specs: ServiceSpec[], family: Family = 4): string {
+export function renderNftables(specs: ServiceSpec[], family: Family = 4, o: RuleOptions = {}): string {
   const fam = FAMILY[family];
   const table = `${fam.nft} kube-proxy`;
   const chains: string[] = [];
@@ -236,7 +244,7 @@ export function renderNftables(specs: ServiceSpec[], family: Family = 4): string
     { 'service-ips': [], 'service-nodeports': [], 'no-endpoint-services': [], 'no-endpoint-nodeports': [], 'cluster-ips': [] };
   const rule = (chain: string, r: string) => rules.push(`add rule ${table} ${chain} ${r}`);
   for (const sp of servicePorts(specs, family)) renderNftPort(sp, fam, chains, rule, elems);
-  const out = [`add table ${table}`, `delete table ${table}`, nftBase(fam)];
+  const out = [`add table ${table}`, `delete table ${table}`, nftBase(fam, o)];
   for (const c of chains) out.push(`add chain ${table} ${c}`);
   for (const r of rules) out.push(r); // not push(...rules): 100,000 rules overflow the call stack
   for (const [map, list] of Object.entries(elems)) {
@@ -297,8 +305,8 @@ function renderNftPort(sp: ServicePort, fam: FamilyRules, chains: string[], rule
 export type Baseline = 'iptables' | 'nftables';
 
 /** The rules of one kind and family, as the restore tool's input text. */
-export function renderBaseline(kind: Baseline, specs: ServiceSpec[], family: Family = 4): string {
-  return kind === 'iptables' ? renderIptables(specs, family) : renderNftables(specs, family);
+export function renderBaseline(kind: Baseline, specs: ServiceSpec[], family: Family = 4, o: RuleOptions = {}): string {
+  return kind === 'iptables' ? renderIptables(specs, family, o) : renderNftables(specs, family, o);
 }
 
 /** The command (in a namespace) that loads a file of renderBaseline's text; `check` only validates it. */
@@ -311,13 +319,13 @@ export function baselineCommand(kind: Baseline, family: Family, file: string, ch
  * Install the rules for `node` inside its namespace, every family the Services have (iptables
  * and ip6tables, or nft's ip and ip6 tables); returns how long the kernel loads took.
  */
-export async function applyBaseline(kind: Baseline, ns: Netns, specs: ServiceSpec[], o: { check?: boolean } = {}): Promise<number> {
+export async function applyBaseline(kind: Baseline, ns: Netns, specs: ServiceSpec[], o: { check?: boolean } & RuleOptions = {}): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'xlb-baseline-'));
   let ms = 0;
   try {
     for (const family of familiesOf(specs)) {
       const file = join(dir, `rules${family}.${kind === 'iptables' ? 'iptables' : 'nft'}`);
-      await writeFile(file, renderBaseline(kind, specs, family));
+      await writeFile(file, renderBaseline(kind, specs, family, o));
       const [cmd, args] = baselineCommand(kind, family, file, o.check);
       const start = performance.now();
       await run('ip', ['netns', 'exec', ns.name, cmd, ...args], { timeoutMs: 300_000 });

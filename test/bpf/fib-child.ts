@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as C from '../../src/datapath/codecs.js';
 import { ifIndex, Link } from '../../src/datapath/bpf.js';
 import { buildPacket } from '../helpers/packet.js';
-import { CLIENT, Datapath, LB_IP, NODE, POD_A } from './harness.js';
+import { CLIENT, CLUSTER_IP, Datapath, LB_IP, NODE, POD_A } from './harness.js';
 import { runRow, type Row } from './rows.js';
 import { asTcDev, tcDevName } from './tcdev.fixtures.js';
 import { twins } from './twin.js';
@@ -81,6 +81,24 @@ function tcRows(ext: number, int: number): Row[] {
   return out;
 }
 
+/** xlb_tc (a pod's veth): a pod's flow to a remote backend leaves by FIB, past netfilter, as its
+ *  replies return (fwd_reply_tc); netfilter meeting the request alone would classify the
+ *  pod's next segment INVALID, which kube-proxy's rules drop. */
+const POD_REMOTE = 'FIB: pod -> ClusterIP, remote backend: DNAT, TTL-1, MACs from the FIB, redirected past netfilter [pod veth]';
+
+function podRows(ext: number): Row[] {
+  return [{
+    name: POD_REMOTE, prog: 'tc', config: { flags: C.CONFIG_FLAG.redirect }, ingress: ext,
+    setup: (d) => {
+      d.backend(2, REMOTE, 8080, { local: false });
+      d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [2], scope: 'internal' });
+    },
+    before: [{ pkt: tcp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'TC_REDIRECT' }],
+    pkt: tcp({ src: POD_A, dst: CLUSTER_IP, flags: 'A', payload: Buffer.from('GET /') }), verdict: 'TC_REDIRECT',
+    out: { src: POD_A, dst: REMOTE, dport: 8080, ttl: 63, srcMac: INT_MAC, dstMac: INT_GW_MAC },
+  }];
+}
+
 async function main(): Promise<void> {
   const d = await Datapath.open(`fib-${process.argv[2] ?? 'x'}`);
   const links: Link[] = [];
@@ -89,7 +107,7 @@ async function main(): Promise<void> {
     // with ingress_ifindex need that; no traffic flows through these devices.
     for (const dev of ['ext0', 'int0']) links.push(Link.attachXdp(d.obj.program(C.PROG.xdp), dev, { mode: 'native' }));
     const [ext, int] = [ifIndex('ext0'), ifIndex('int0')];
-    const all = [...rows(ext, int), ...tcRows(ext, int)];
+    const all = [...rows(ext, int), ...tcRows(ext, int), ...podRows(ext)];
     for (const row of [...all, ...twins(all)]) {
       try {
         runRow(d, row);

@@ -60,7 +60,7 @@ describe('datapath fixtures on the real FIB path (namespace)', () => {
   });
   after(() => set.teardown());
 
-  test('every FIB row ran', () => assert.ok(results.length >= 24, `${results.length} rows reported`));
+  test('every FIB row ran', () => assert.ok(results.length >= 26, `${results.length} rows reported`));
   const xdpNames = [
     'FIB: remote backend via another device: SNAT, TTL-1, MACs from the FIB, XDP_REDIRECT',
     'FIB: reply from the remote backend back out to the client: XDP_REDIRECT with the client gateway MAC',
@@ -73,7 +73,8 @@ describe('datapath fixtures on the real FIB path (namespace)', () => {
     ...xdpNames.filter((n) => !n.startsWith('FIB: no neighbour')).map(tcDevName),
     'FIB: no neighbour yet: translated, TTL-1, redirected for the kernel to resolve it (bpf_redirect_neigh) [tc device]',
   ];
-  for (const name of [...xdpNames, ...tcNames].flatMap((n) => [n, `${n} [IPv6]`])) {
+  const podNames = ['FIB: pod -> ClusterIP, remote backend: DNAT, TTL-1, MACs from the FIB, redirected past netfilter [pod veth]'];
+  for (const name of [...xdpNames, ...tcNames, ...podNames].flatMap((n) => [n, `${n} [IPv6]`])) {
     test(name, () => {
       const r = results.find((x) => x.name === name);
       assert.ok(r, 'row reported');

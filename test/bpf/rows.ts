@@ -68,7 +68,7 @@ export function skbCtx(ifindex: number): Buffer {
 
 function ctxOf(prog: Prog, len: number, ifindex: number): Buffer | undefined {
   if (prog === 'xdp') return xdpCtx(len, ifindex);
-  return prog === 'tcdev' ? skbCtx(ifindex) : undefined;
+  return prog === 'tcdev' || prog === 'tc' ? skbCtx(ifindex) : undefined;
 }
 
 function ctxFor(d: Datapath, row: Row, prog: Prog, pkt: Buffer): Buffer | undefined {
