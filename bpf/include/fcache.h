@@ -9,6 +9,7 @@
 #include <linux/in.h>
 #include "addr.h"
 #include "clock.h"
+#include "csum.h"
 #include "ct.h"
 #include "maps.h"
 #include "parse.h"
@@ -86,10 +87,30 @@ fc_begin(struct xlb_flow_cache_entry *e, const struct xlb_ct_key *k, const struc
 	return e;
 }
 
+/* The checksum changes of the entry's rewrite (csum.h), folded: a packet the entry serves
+ * carries the key's addresses and ports, so they are the same for every one of them, and a
+ * folded sum moves a checksum as the unfolded one does (nat_xdp_rewrite applies them). */
+static __always_inline void fc_sums(struct xlb_flow_cache_entry *e, int v6)
+{
+	__u32 d3 = 0, d4 = 0;
+
+	if (e->rewrite & FC_DST) {
+		d3 += csum_delta_addr(v6, &e->key.daddr, &e->dst);
+		d4 += csum_delta2(e->key.dport, e->dport);
+	}
+	if (e->rewrite & FC_SRC) {
+		d3 += csum_delta_addr(v6, &e->key.saddr, &e->src);
+		d4 += csum_delta2(e->key.sport, e->sport);
+	}
+	e->sum_l3 = csum_fold32(d3);
+	e->sum_l4 = csum_fold32(d3 + d4);
+}
+
 /* Forward: destination to the backend (checked again on every hit), source to the SNAT
  * address if the flow has one (flags: the ct entry's before this packet). */
 static __always_inline void fc_set_fwd(struct xlb_flow_cache_entry *e, const struct xlb_ct_value *v,
-				       const struct xlb_backend *be, __u8 flags, int verdict)
+				       const struct xlb_backend *be, __u8 flags, int verdict,
+				       int v6)
 {
 	e->backend_id = v->backend_id;
 	e->dst = be->addr;
@@ -101,11 +122,12 @@ static __always_inline void fc_set_fwd(struct xlb_flow_cache_entry *e, const str
 		e->rewrite |= FC_SRC;
 	}
 	e->verdict = verdict;
+	fc_sums(e, v6);
 }
 
 /* Reply: source back to the frontend, destination back to the client if SNATed. */
 static __always_inline void fc_set_reply(struct xlb_flow_cache_entry *e, const struct xlb_ct_value *v,
-					 int verdict)
+					 int verdict, int v6)
 {
 	e->src = v->nat_addr;
 	e->sport = v->nat_port;
@@ -116,6 +138,7 @@ static __always_inline void fc_set_reply(struct xlb_flow_cache_entry *e, const s
 		e->rewrite |= FC_DST;
 	}
 	e->verdict = verdict;
+	fc_sums(e, v6);
 }
 
 #endif

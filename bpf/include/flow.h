@@ -95,9 +95,11 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 	lb_account(e->svc_id, p->len, 0);
 	if (!c->tc) {
 		if (p->v6 ? nat_xdp_rewrite(c, p, 1, e->rewrite & FC_DST, &e->dst, e->dport,
-					    e->rewrite & FC_SRC, &e->src, e->sport) :
+					    e->rewrite & FC_SRC, &e->src, e->sport, e->sum_l3,
+					    e->sum_l4) :
 			    nat_xdp_rewrite(c, p, 0, e->rewrite & FC_DST, &e->dst, e->dport,
-					    e->rewrite & FC_SRC, &e->src, e->sport))
+					    e->rewrite & FC_SRC, &e->src, e->sport, e->sum_l3,
+					    e->sum_l4))
 			return flow_drop(XLB_DROP_TRUNCATED);
 		return e->verdict;
 	}
@@ -129,7 +131,7 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 		verdict = (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
 	e = fc_begin(e, k, v, cfg, now);
 	if (e)
-		fc_set_fwd(e, v, be, flags, verdict);
+		fc_set_fwd(e, v, be, flags, verdict, p->v6);
 	return verdict;
 }
 
@@ -154,7 +156,7 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 		verdict = (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_REPLY;
 	e = fc_begin(e, k, v, cfg, now);
 	if (e)
-		fc_set_reply(e, &nv, verdict);
+		fc_set_reply(e, &nv, verdict, p->v6);
 	return verdict;
 }
 
