@@ -29,8 +29,9 @@ static __always_inline int fc_cacheable(const struct xlb_pkt *p, const struct xl
 }
 
 /* addr_fold and addr_eq of a packet address a, per family: an IPv4 packet's address is
- * v4-mapped, so its last word alone is its fold, and an entry address b equals it when b is
- * v4-mapped with the same last word (the IPv4 path reads no constant words off the stack). */
+ * v4-mapped, so its last word alone is its fold, and an entry address b of an IPv4 entry
+ * (e->v6, checked first) equals it when their last words do (the IPv4 path reads no
+ * constant words off the stack). */
 static __always_inline __u32 fc_fold(const struct xlb_pkt *p, const struct xlb_addr *a)
 {
 	return p->v6 ? addr_fold(a) : a->w[3];
@@ -39,7 +40,7 @@ static __always_inline __u32 fc_fold(const struct xlb_pkt *p, const struct xlb_a
 static __always_inline int fc_addr_eq(const struct xlb_pkt *p, const struct xlb_addr *a,
 				      const struct xlb_addr *b)
 {
-	return p->v6 ? addr_eq(a, b) : addr_is4(b) && a->w[3] == b->w[3];
+	return p->v6 ? addr_eq(a, b) : a->w[3] == b->w[3];
 }
 
 /* This CPU's slot for the packet's tuple (before any rewrite). */
@@ -61,7 +62,8 @@ static __always_inline struct xlb_flow_cache_entry *fc_find(const struct xlb_pkt
 {
 	struct xlb_flow_cache_entry *e = fc_slot(p, cfg);
 
-	if (!e || e->gen != cfg->flow_cache_gen || !fc_addr_eq(p, &p->saddr, &e->key.saddr) ||
+	if (!e || e->gen != cfg->flow_cache_gen || e->v6 != p->v6 ||
+	    !fc_addr_eq(p, &p->saddr, &e->key.saddr) ||
 	    !fc_addr_eq(p, &p->daddr, &e->key.daddr) || e->key.sport != p->sport ||
 	    e->key.dport != p->dport || e->key.proto != p->proto || xlb_now() > e->expires)
 		return 0;
@@ -72,13 +74,14 @@ static __always_inline struct xlb_flow_cache_entry *fc_find(const struct xlb_pkt
  * that a packet without SYN/FIN/RST keeps, with timeouts longer than the entry lives. */
 static __always_inline struct xlb_flow_cache_entry *
 fc_begin(struct xlb_flow_cache_entry *e, const struct xlb_ct_key *k, const struct xlb_ct_value *v,
-	 const struct xlb_config *cfg, __u64 now)
+	 const struct xlb_pkt *p, const struct xlb_config *cfg, __u64 now)
 {
 	if (!e || (v->state != XLB_CT_ESTABLISHED && v->state != XLB_CT_UDP &&
 		   v->state != XLB_CT_UDP_NEW) ||
 	    ct_timeout(cfg, v->state) <= FC_LIFETIME_NS)
 		return 0;
 	e->key = *k;
+	e->v6 = p->v6;
 	e->svc_id = v->svc_id;
 	e->backend_id = 0;
 	e->rewrite = 0;

@@ -88,7 +88,7 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 	if (e->backend_id) {
 		struct xlb_backend *be = lb_backend(e->backend_id);
 
-		if (!be || !addr_eq(&be->addr, &e->dst) || be->port != e->dport ||
+		if (!be || !addr_eq8(&be->addr, &e->dst) || be->port != e->dport ||
 		    !flow_be_keeps(be, p))
 			return -1;
 	}
@@ -129,7 +129,7 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 		verdict = V_HAIRPIN;
 	else
 		verdict = (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
-	e = fc_begin(e, k, v, cfg, now);
+	e = fc_begin(e, k, v, p, cfg, now);
 	if (e)
 		fc_set_fwd(e, v, be, flags, verdict, p->v6);
 	return verdict;
@@ -154,7 +154,7 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 		verdict = V_HAIRPIN;
 	else /* an SNATed reply goes back to an external client; otherwise to its client */
 		verdict = (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_REPLY;
-	e = fc_begin(e, k, v, cfg, now);
+	e = fc_begin(e, k, v, p, cfg, now);
 	if (e)
 		fc_set_reply(e, &nv, verdict, p->v6);
 	return verdict;
