@@ -82,7 +82,7 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 
 	if (!fc_cacheable(p, cfg) || !flow_ttl_ok(p))
 		return -1;
-	e = fc_find(p, cfg);
+	e = fc_find(c, p, cfg);
 	if (!e)
 		return -1;
 	if (e->backend_id) {
@@ -116,7 +116,7 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_backend *be, const struct xlb_config *cfg,
 				    __u64 now)
 {
-	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
+	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc_slot(c, p, cfg) : 0;
 	__u32 svc_id = v->svc_id;
 	__u8 flags = v->flags;
 	int verdict;
@@ -145,7 +145,7 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
-	e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
+	e = fc_cacheable(p, cfg) ? fc_slot(c, p, cfg) : 0;
 	ct_touch(k, v, p, 0, now);
 	lb_account(nv.svc_id, p->len, 0);
 	if (nat_reply(c, p, &nv))
