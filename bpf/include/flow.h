@@ -86,7 +86,9 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 	if (!e)
 		return -1;
 	if (e->backend_id) {
-		struct xlb_backend *be = lb_backend(e->backend_id);
+		/* not lb_backend: e->dst is a backend's address, never all zero, so a slot that
+		 * holds it holds a backend */
+		struct xlb_backend *be = bpf_map_lookup_elem(&backends, &e->backend_id);
 
 		if (!be || !addr_eq8(&be->addr, &e->dst) || be->port != e->dport ||
 		    !flow_be_keeps(be, p))
