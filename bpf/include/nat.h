@@ -109,14 +109,23 @@ static __always_inline int nat_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
 }
 
 /* One end (address and port) of nat_xdp_rewrite: the fields in the packet and in its xlb_pkt
- * copy (an IPv4 one changes only the last word of its v4-mapped addresses). */
+ * copy (an IPv4 one changes only the last word of its v4-mapped addresses). to_addr is at an
+ * 8-aligned offset (the flow cache entry's), so an IPv6 address is read in two halves and
+ * written so into the header (unaligned packet stores). */
 static __always_inline void nat_xdp_end(int v6, __u8 *field, __be16 *hdr_port,
 					struct xlb_addr *addr, __be16 *port,
 					const struct xlb_addr *to_addr, __be16 to_port)
 {
 	if (v6) {
-		__builtin_memcpy(field, to_addr, 16);
-		*addr = *to_addr;
+		const addr_half *h = (const addr_half *)to_addr;
+		addr_half h0 = h[0], h1 = h[1];
+
+		((addr_half *)field)[0] = h0;
+		((addr_half *)field)[1] = h1;
+		addr->w[0] = h0;
+		addr->w[1] = h0 >> 32;
+		addr->w[2] = h1;
+		addr->w[3] = h1 >> 32;
 	} else {
 		*(__be32 *)field = to_addr->w[3];
 		addr->w[3] = to_addr->w[3];
