@@ -438,7 +438,8 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
  * helper (flow_src_ok), so it reloads p->v6 after calls. Inlining this once per family
  * doubled xlb_xdp and measured no faster (test/bench/datapath.ts); a copy of the address
  * for that lookup (or the ct key's) lets clang split p, which takes xlb_xdp past 512 bytes
- * of stack. The IPv4 hit path's savings are per family in fcache.h and nat.h instead. */
+ * of stack. The hit path's per-family savings are in fcache.h (IPv4: last address words and
+ * the entry's family; IPv6: the header's addresses in 8-byte halves) and nat.h instead. */
 static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p,
 					const struct xlb_config *cfg, __u8 scope)
 {
