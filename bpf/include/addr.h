@@ -21,6 +21,17 @@ static __always_inline int addr_eq(const struct xlb_addr *a, const struct xlb_ad
 		 (a->w[3] ^ b->w[3]));
 }
 
+/* addr_eq of two addresses at 8-aligned offsets of 8-aligned objects (map values, struct
+ * xlb_flow_cache_entry): two 8-byte compares instead of four 4-byte ones. */
+typedef __u64 __attribute__((may_alias)) addr_half;
+
+static __always_inline int addr_eq8(const struct xlb_addr *a, const struct xlb_addr *b)
+{
+	const addr_half *x = (const addr_half *)a, *y = (const addr_half *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]));
+}
+
 static __always_inline int addr_zero(const struct xlb_addr *a)
 {
 	return !(a->w[0] | a->w[1] | a->w[2] | a->w[3]);

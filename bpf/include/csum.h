@@ -45,6 +45,13 @@ static __always_inline __u32 csum_delta16(const __be32 *from, const __be32 *to)
 	       csum_delta4(from[2], to[2]) + csum_delta4(from[3], to[3]);
 }
 
+/* Change of an address: an IPv4 one (v4-mapped) is its last word, an IPv6 one all four. */
+static __always_inline __u32 csum_delta_addr(int v6, const struct xlb_addr *from,
+					     const struct xlb_addr *to)
+{
+	return v6 ? csum_delta16(from->w, to->w) : csum_delta4(from->w[3], to->w[3]);
+}
+
 /* Patch the L4 checksum at csum_off for a change of delta (csum_delta*). L4 fields that are
  * part of the pseudo header pass CSUM_L4_PSEUDO; UDP passes CSUM_L4_UDP (a zero sum means
  * "none" and stays zero; a computed zero is sent as 0xffff). */

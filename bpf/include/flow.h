@@ -82,22 +82,26 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 
 	if (!fc_cacheable(p, cfg) || !flow_ttl_ok(p))
 		return -1;
-	e = fc_find(p, cfg);
+	e = fc_find(c, p, cfg);
 	if (!e)
 		return -1;
 	if (e->backend_id) {
-		struct xlb_backend *be = lb_backend(e->backend_id);
+		/* not lb_backend: e->dst is a backend's address, never all zero, so a slot that
+		 * holds it holds a backend */
+		struct xlb_backend *be = bpf_map_lookup_elem(&backends, &e->backend_id);
 
-		if (!be || !addr_eq(&be->addr, &e->dst) || be->port != e->dport ||
+		if (!be || !addr_eq8(&be->addr, &e->dst) || be->port != e->dport ||
 		    !flow_be_keeps(be, p))
 			return -1;
 	}
 	lb_account(e->svc_id, p->len, 0);
 	if (!c->tc) {
 		if (p->v6 ? nat_xdp_rewrite(c, p, 1, e->rewrite & FC_DST, &e->dst, e->dport,
-					    e->rewrite & FC_SRC, &e->src, e->sport) :
+					    e->rewrite & FC_SRC, &e->src, e->sport, e->sum_l3,
+					    e->sum_l4) :
 			    nat_xdp_rewrite(c, p, 0, e->rewrite & FC_DST, &e->dst, e->dport,
-					    e->rewrite & FC_SRC, &e->src, e->sport))
+					    e->rewrite & FC_SRC, &e->src, e->sport, e->sum_l3,
+					    e->sum_l4))
 			return flow_drop(XLB_DROP_TRUNCATED);
 		return e->verdict;
 	}
@@ -114,7 +118,7 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 				    const struct xlb_backend *be, const struct xlb_config *cfg,
 				    __u64 now)
 {
-	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
+	struct xlb_flow_cache_entry *e = fc_cacheable(p, cfg) ? fc_slot(c, p, cfg) : 0;
 	__u32 svc_id = v->svc_id;
 	__u8 flags = v->flags;
 	int verdict;
@@ -127,9 +131,9 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 		verdict = V_HAIRPIN;
 	else
 		verdict = (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
-	e = fc_begin(e, k, v, cfg, now);
+	e = fc_begin(e, k, v, p, cfg, now);
 	if (e)
-		fc_set_fwd(e, v, be, flags, verdict);
+		fc_set_fwd(e, v, be, flags, verdict, p->v6);
 	return verdict;
 }
 
@@ -143,7 +147,7 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
-	e = fc_cacheable(p, cfg) ? fc_slot(p, cfg) : 0;
+	e = fc_cacheable(p, cfg) ? fc_slot(c, p, cfg) : 0;
 	ct_touch(k, v, p, 0, now);
 	lb_account(nv.svc_id, p->len, 0);
 	if (nat_reply(c, p, &nv))
@@ -152,9 +156,9 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 		verdict = V_HAIRPIN;
 	else /* an SNATed reply goes back to an external client; otherwise to its client */
 		verdict = (nv.flags & XLB_CT_F_SNAT) ? V_REMOTE : V_REPLY;
-	e = fc_begin(e, k, v, cfg, now);
+	e = fc_begin(e, k, v, p, cfg, now);
 	if (e)
-		fc_set_reply(e, &nv, verdict);
+		fc_set_reply(e, &nv, verdict, p->v6);
 	return verdict;
 }
 
@@ -434,7 +438,8 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
  * helper (flow_src_ok), so it reloads p->v6 after calls. Inlining this once per family
  * doubled xlb_xdp and measured no faster (test/bench/datapath.ts); a copy of the address
  * for that lookup (or the ct key's) lets clang split p, which takes xlb_xdp past 512 bytes
- * of stack. The IPv4 hit path's savings are per family in fcache.h and nat.h instead. */
+ * of stack. The hit path's per-family savings are in fcache.h (IPv4: last address words and
+ * the entry's family; IPv6: the header's addresses in 8-byte halves) and nat.h instead. */
 static __always_inline int flow_process(const struct xlb_ctx *c, struct xlb_pkt *p,
 					const struct xlb_config *cfg, __u8 scope)
 {

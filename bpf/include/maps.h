@@ -210,7 +210,10 @@ struct xlb_flow_cache_entry {
 	__u32 gen;                    /* config.flow_cache_gen when made */
 	__u8 verdict;                 /* enum xlb_verdict of the slow path */
 	__u8 rewrite;                 /* FC_SRC | FC_DST */
-	__u8 pad[2];
+	__u8 v6;                      /* family of the key (an IPv4 hit compares last words) */
+	__u8 pad;
+	__u16 sum_l3;                 /* the rewrite's checksum changes, folded (fc_sums): */
+	__u16 sum_l4;                 /* addresses (IPv4 header), addresses and ports (L4) */
 	__u64 expires;                /* xlb_now() ns */
 };
 

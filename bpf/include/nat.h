@@ -108,75 +108,68 @@ static __always_inline int nat_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
 	return nat_end(c, p, 1, &v->orig_addr, v->orig_port);
 }
 
-/* One end (address and port) of nat_xdp_rewrite: the port field, the xlb_pkt copy, and the
- * change added to the address (d3: IPv4 header and pseudo header) and port (d4) deltas; the
- * caller writes the address field (4 or 16 bytes). */
-static __always_inline void nat_xdp_end(int v6, struct xlb_addr *addr, __be16 *hdr_port,
-					__be16 *port, const struct xlb_addr *to_addr, __be16 to_port,
-					__u32 *d3, __u32 *d4)
+/* One end (address and port) of nat_xdp_rewrite: the fields in the packet and in its xlb_pkt
+ * copy (an IPv4 one changes only the last word of its v4-mapped addresses). to_addr is at an
+ * 8-aligned offset (the flow cache entry's), so an IPv6 address is read in two halves and
+ * written so into the header (unaligned packet stores). */
+static __always_inline void nat_xdp_end(int v6, __u8 *field, __be16 *hdr_port,
+					struct xlb_addr *addr, __be16 *port,
+					const struct xlb_addr *to_addr, __be16 to_port)
 {
-	*d3 += v6 ? csum_delta16(addr->w, to_addr->w) : csum_delta4(addr->w[3], to_addr->w[3]);
-	*d4 += csum_delta2(*port, to_port);
+	if (v6) {
+		const addr_half *h = (const addr_half *)to_addr;
+		addr_half h0 = h[0], h1 = h[1];
+
+		((addr_half *)field)[0] = h0;
+		((addr_half *)field)[1] = h1;
+		addr->w[0] = h0;
+		addr->w[1] = h0 >> 32;
+		addr->w[2] = h1;
+		addr->w[3] = h1 >> 32;
+	} else {
+		*(__be32 *)field = to_addr->w[3];
+		addr->w[3] = to_addr->w[3];
+	}
 	*hdr_port = to_port;
-	if (v6)
-		*addr = *to_addr;
-	else
-		addr->w[3] = to_addr->w[3];   /* the v4-mapped prefix is the same */
 	*port = to_port;
 }
 
-/* The L4 checksum after address (d3) and port (d4) deltas. */
-static __always_inline void nat_xdp_l4sum(const struct xlb_pkt *p, __u16 *l4sum, __u32 d3,
-					  __u32 d4)
-{
-	__u16 sum = *l4sum;
-
-	if (p->proto == IPPROTO_UDP && sum == 0)
-		return;               /* UDP without a checksum stays without (IPv4 only) */
-	sum = ~csum_fold32((__u16)~sum + d3 + d4);
-	if (p->proto == IPPROTO_UDP && sum == 0)
-		sum = 0xffff;
-	*l4sum = sum;
-}
-
-/* An address field of the IP header (4 or 16 bytes). */
-static __always_inline void nat_xdp_addr(int v6, __u8 *field, const struct xlb_addr *a)
-{
-	if (v6)
-		__builtin_memcpy(field, a, 16);
-	else
-		*(__be32 *)field = a->w[3];
-}
-
 /* XDP only, whole TCP/UDP packets only (the flow cache's hit path): new destination and/or
- * source address and port written through header pointers, each checksum adjusted once
- * for all the changes instead of once per field. Same results as nat_end. v6 is a constant
- * at each call (p->v6 tested by the caller), so each family gets its own copy. */
+ * source address and port written through header pointers, and the checksums moved by the
+ * changes' sums, computed once when the entry was made (fc_sums in fcache.h): sum_l3 for
+ * the addresses (IPv4 header), sum_l4 for addresses and ports (L4, pseudo header). Same
+ * results as nat_end. v6 is a constant at each call (p->v6 tested by the caller), so each
+ * family gets its own copy. */
 static __always_inline int nat_xdp_rewrite(const struct xlb_ctx *c, struct xlb_pkt *p, int v6,
 					   int dst, const struct xlb_addr *daddr, __be16 dport,
-					   int src, const struct xlb_addr *saddr, __be16 sport)
+					   int src, const struct xlb_addr *saddr, __be16 sport,
+					   __u16 sum_l3, __u16 sum_l4)
 {
 	__u8 *ip = v6 ? ctx_ptr(c, ETH_HLEN, IP6_HLEN) : ctx_ptr(c, ETH_HLEN, sizeof(struct iphdr));
 	__be16 *ports = ctx_ptr(c, p->l4_off, 4);
 	__u16 *l4sum = ctx_ptr(c, p->csum_off, 2);
-	__u32 d3 = 0, d4 = 0;
+	__u16 sum;
 
 	if (!ip || !ports || !l4sum)
 		return -1;
-	if (dst) {
-		nat_xdp_addr(v6, ip + (v6 ? IP6_DADDR_OFF : IP_DADDR_OFF), daddr);
-		nat_xdp_end(v6, &p->daddr, &ports[1], &p->dport, daddr, dport, &d3, &d4);
-	}
-	if (src) {
-		nat_xdp_addr(v6, ip + (v6 ? IP6_SADDR_OFF : IP_SADDR_OFF), saddr);
-		nat_xdp_end(v6, &p->saddr, &ports[0], &p->sport, saddr, sport, &d3, &d4);
-	}
+	if (dst)
+		nat_xdp_end(v6, ip + (v6 ? IP6_DADDR_OFF : IP_DADDR_OFF), &ports[1], &p->daddr,
+			    &p->dport, daddr, dport);
+	if (src)
+		nat_xdp_end(v6, ip + (v6 ? IP6_SADDR_OFF : IP_SADDR_OFF), &ports[0], &p->saddr,
+			    &p->sport, saddr, sport);
 	if (!v6) {
 		__u16 *check = (__u16 *)(ip + IP_CSUM_OFF);
 
-		*check = ~csum_fold32((__u16)~*check + d3);
+		*check = ~csum_fold32((__u16)~*check + sum_l3);
 	}
-	nat_xdp_l4sum(p, l4sum, d3, d4);
+	sum = *l4sum;
+	if (p->proto == IPPROTO_UDP && sum == 0)
+		return 0;             /* UDP without a checksum stays without (IPv4 only) */
+	sum = ~csum_fold32((__u16)~sum + sum_l4);
+	if (p->proto == IPPROTO_UDP && sum == 0)
+		sum = 0xffff;
+	*l4sum = sum;
 	return 0;
 }
 

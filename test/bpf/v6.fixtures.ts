@@ -57,6 +57,36 @@ function udpFoldingToZero(): Buffer {
   return udp6({ payload });
 }
 
+/** Flow B differs from flow A only in one 8-byte half of one address (the source, or the
+ *  frontend: LB6 and LB6B both lead to POD6); one flow cache slot. A's entry is cached, B's
+ *  conntrack entry retargeted to POD6B: B reaching POD6 would be A's entry serving it. */
+function cacheHalfRows(): Row[] {
+  const LB6B = '2001:db8:1c::10';
+  const cases: Array<[string, Partial<PacketSpec>]> = [
+    ['first half of its source address', { src: '2001:db8:d::7' }],
+    ['second half of its source address', { src: '2001:db8:c::8' }],
+    ['first half of its destination address', { dst: LB6B }],
+    ['second half of its destination address', { dst: '2001:db8:1b::11' }],
+  ];
+  return cases.map(([what, b]): Row => ({
+    name: `IPv6: flow cache: a flow that differs from the cached one only in the ${what} is not served its entry`,
+    prog: 'xdp', config: { flowCacheMask: 0 },
+    setup: (d) => {
+      lb6(d);
+      d.backend(2, POD6B, 8080);
+      d.service({ addr: LB6B, port: 53, proto: 'UDP', svcId: 3, backends: [1] });
+      d.service({ addr: '2001:db8:1b::11', port: 53, proto: 'UDP', svcId: 4, backends: [1] });
+    },
+    before: [
+      { pkt: udp6(), verdict: 'PASS' },
+      { pkt: udp6(b), verdict: 'PASS' },
+      { act: (d) => d.ctSet({ saddr: b.src ?? CLIENT6, daddr: b.dst ?? LB6, sport: 40000, dport: 53, proto: 'UDP' }, { backendId: 2 }) },
+      { pkt: udp6(), verdict: 'PASS' },
+    ],
+    pkt: udp6(b), verdict: 'PASS', out: { src: b.src ?? CLIENT6, dst: POD6B, dport: 8080 },
+  }));
+}
+
 /** Packet Too Big (MTU 1280) from a router, quoting the SNATed packet we sent toward REMOTE6. */
 function ptbAboutSnat(d: Datapath): Buffer {
   const v = d.ct(fwdKey());
@@ -226,6 +256,9 @@ export const v6Rows: Row[] = [
     pkt: buildPacket({ src: '203.0.113.7', dst: '198.51.100.10', proto: 'UDP', sport: 40000, dport: 53, payload: Buffer.from('query-bytes') }),
     verdict: 'PASS', out: { src: '203.0.113.7', dst: '10.244.1.5', dport: 8080 },
   },
+  // fcache.h: an IPv6 hit compares the header's addresses with the entry's in 8-byte halves;
+  // flows that differ from the cached one in one half only, in either address, on one slot
+  ...cacheHalfRows(),
   // ---- rejects ----
   {
     name: 'IPv6: no endpoints, TCP SYN: RST|ACK back to the client, TCP checksum over the IPv6 pseudo header', prog: 'xdp', setup: (d) => { lb6(d, { backends: [] }); d.ifMac(1, DEV_MAC); }, pkt: tcp6(), verdict: 'REDIRECT',
