@@ -59,7 +59,9 @@ const who = (d: Datagram): string | undefined => d.reply?.split(':')[0];
 async function onlyNewFlowsTo(ns: Netns, addr: string, port: number, p: TopoPod): Promise<void> {
   await eventually(`new flows to ${addr}:${port} reach only ${p.name}`, async () => {
     for (let i = 0; i < 4; i++) {
-      if ((await topo.udpEcho(ns, addr, port, 'probe', 500))?.split(':')[0] !== p.name) return false;
+      // a client that did not even start in time (a loaded machine) is a miss, not an error
+      const reply = await topo.udpEcho(ns, addr, port, 'probe', 500).catch(() => null);
+      if (reply?.split(':')[0] !== p.name) return false;
     }
     return true;
   }, 10_000);
@@ -95,6 +97,7 @@ async function followsEndpoint(what: string, steps: EpDef[][], gone: TopoPod, st
     const DURATION = 9000;
     const t0 = Date.now();
     const flows = fes.map(([, ns, addr, port]) => udpSteady(ns, addr, port, sport, DURATION));
+    for (const f of flows) f.catch(() => undefined); // awaited below; an earlier failure must not leave them unhandled
     await new Promise((r) => setTimeout(r, 800));
     for (const s of steps) {
       c.apply(udpSvc, s);
@@ -162,7 +165,8 @@ test('a 2000-byte UDP request and its reply are fragmented and translated whole,
         // one flow that starts fragmented, and one that exists before any fragment appears
         const fresh = 42000 + port % 1000 + (backend === pod(1) ? 0 : 500) + (f === 6 ? 200 : 0);
         await udpSteady(ns, addr, port, fresh + 100, 300, 150);
-        const sent = [...await udpSteady(ns, addr, port, fresh, 450, 150, 2000), ...await udpSteady(ns, addr, port, fresh + 100, 450, 150, 2000)];
+        // 650 ms: three or four datagrams each, at least two when a loaded machine fires the timer late
+        const sent = [...await udpSteady(ns, addr, port, fresh, 650, 150, 2000), ...await udpSteady(ns, addr, port, fresh + 100, 650, 150, 2000)];
         for (const d of sent) {
           assert.equal(d.from, `${addr}:${port}`, `${kind} via ${backend.name}: datagram sent at ${d.sentMs} ms answered whole from the Service address (${d.reply === null ? 'no reply' : d.reply.length + ' bytes'})`);
           assert.ok(d.reply?.startsWith(`${backend.name}:${'x'.repeat(2000)}:`), `${kind}: the full 2000-byte payload came back`);

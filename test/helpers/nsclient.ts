@@ -38,7 +38,8 @@ interface SteadyDatagram { sentMs: number; reply: string | null; from?: string }
 
 function udpSteady(addr: string, port: number, sport: number, everyMs: number, durationMs: number, pad = 0): Promise<SteadyDatagram[]> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket(net.isIPv6(addr) ? 'udp6' : 'udp4');
+    // IPv6-only: an IPv4 flow of the same source port may run beside it
+    const sock = dgram.createSocket(net.isIPv6(addr) ? { type: 'udp6', ipv6Only: true } : 'udp4');
     const t0 = performance.now();
     const sent: SteadyDatagram[] = [];
     sock.on('message', (msg, rinfo) => {
