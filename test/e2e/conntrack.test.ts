@@ -18,7 +18,7 @@ import { helperScript } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { steadyIn } from '../helpers/steady.js';
-import { run, sweepStale, waitForOutput, type Netns } from '../helpers/netns.js';
+import { sweepStale, waitForOutput, type Netns } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
 
 const TAG = 'ct';
@@ -46,11 +46,24 @@ after(async () => {
 
 interface Datagram { sentMs: number; reply: string | null; from?: string }
 
-/** nsclient.js udp-steady: datagram i every everyMs from one fixed source port. */
-async function udpSteady(ns: Netns, addr: string, port: number, sport: number, durationMs: number, everyMs = 100, pad = 0): Promise<Datagram[]> {
-  const r = await run('ip', ['netns', 'exec', ns.name, process.execPath, helperScript('nsclient.js'), 'udp-steady',
-    addr, String(port), String(sport), String(everyMs), String(durationMs), String(pad)], { timeoutMs: durationMs + 10_000 });
-  return JSON.parse(r.stdout.trim()) as Datagram[];
+/** nsclient.js udp-steady: datagram i every everyMs from one fixed source port; onAnswered once the first reply came. */
+function udpSteady(ns: Netns, addr: string, port: number, sport: number, durationMs: number, everyMs = 100, pad = 0, onAnswered?: () => void): Promise<Datagram[]> {
+  const proc = ns.spawn(process.execPath, [helperScript('nsclient.js'), 'udp-steady', addr, String(port), String(sport), String(everyMs), String(durationMs), String(pad)],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (onAnswered && /^answered$/m.test(out)) { onAnswered(); onAnswered = undefined; }
+  });
+  const kill = setTimeout(() => proc.kill('SIGKILL'), durationMs + 10_000);
+  return new Promise((resolve, reject) => {
+    proc.on('exit', (code) => {
+      clearTimeout(kill);
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last.startsWith('[')) resolve(JSON.parse(last) as Datagram[]);
+      else reject(new Error(`udp-steady ${addr}:${port} from ${ns.name} exited ${code}: ${out.trim()}`));
+    });
+  });
 }
 
 const who = (d: Datagram): string | undefined => d.reply?.split(':')[0];
@@ -58,12 +71,9 @@ const who = (d: Datagram): string | undefined => d.reply?.split(':')[0];
 /** Fresh flows (a new source port each) are answered only by `p`: the change is programmed. */
 async function onlyNewFlowsTo(ns: Netns, addr: string, port: number, p: TopoPod): Promise<void> {
   await eventually(`new flows to ${addr}:${port} reach only ${p.name}`, async () => {
-    for (let i = 0; i < 4; i++) {
-      // a client that did not even start in time (a loaded machine) is a miss, not an error
-      const reply = await topo.udpEcho(ns, addr, port, 'probe', 500).catch(() => null);
-      if (reply?.split(':')[0] !== p.name) return false;
-    }
-    return true;
+    // four new flows at once; a client that did not even start in time (a loaded machine) is a miss, not an error
+    const replies = await Promise.all([0, 1, 2, 3].map(() => topo.udpEcho(ns, addr, port, 'probe', 500).catch(() => null)));
+    return replies.every((r) => r?.split(':')[0] === p.name);
   }, 10_000);
 }
 
@@ -96,16 +106,25 @@ async function followsEndpoint(what: string, steps: EpDef[][], gone: TopoPod, st
     await Promise.all(fes.map(([, ns, addr, port]) => onlyNewFlowsTo(ns, addr, port, gone)));
     const DURATION = 9000;
     const t0 = Date.now();
-    const flows = fes.map(([, ns, addr, port]) => udpSteady(ns, addr, port, sport, DURATION));
+    let answered = 0;
+    let allAnswered = (): void => undefined;
+    const started = new Promise<void>((r) => { allAnswered = r; });
+    const flows = fes.map(([, ns, addr, port]) => udpSteady(ns, addr, port, sport, DURATION, 100, 0, () => { if (++answered === fes.length) allAnswered(); }));
     for (const f of flows) f.catch(() => undefined); // awaited below; an earlier failure must not leave them unhandled
-    await new Promise((r) => setTimeout(r, 800));
+    // the change comes once every flow has its first answer (a client process can take a second to start on a loaded machine)
+    await Promise.race([started, Promise.all(flows)]);
+    await new Promise((r) => setTimeout(r, 300));
     for (const s of steps) {
       c.apply(udpSvc, s);
       await c.settle(300);
     }
-    await Promise.all(fes.map(([, ns, addr, port]) => onlyNewFlowsTo(ns, addr, port, stays)));
-    const programmedMs = Date.now() - t0;
+    // when each family's change showed in new flows
+    const programmed = await Promise.all(fes.map(async ([, ns, addr, port]) => {
+      await onlyNewFlowsTo(ns, addr, port, stays);
+      return Date.now() - t0;
+    }));
     for (const [i, [kind, , addr, port]] of fes.entries()) {
+      const programmedMs = programmed[i];
       const sent = await flows[i];
       assert.ok(programmedMs < DURATION - 2000, `${kind}: the change took effect early enough to check the flow (${programmedMs} ms)`);
       assert.ok(sent.slice(0, 5).some((d) => who(d) === gone.name), `${kind} (${what}): the flow started on ${gone.name}: ${JSON.stringify(sent.slice(0, 5))}`);
