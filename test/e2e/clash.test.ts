@@ -4,17 +4,20 @@
 //   and takes the port the moment the owner goes (and gives it back when the owner returns);
 // - an EndpointSlice endpoint at a loopback address is refused with a reason, and the
 //   Service's real endpoint serves every request.
+// Both families (issue 15): the topology and both Services are dual-stack; the NodePort is
+// asked for on node1's IPv4 and IPv6 addresses at once, and the loopback endpoint is refused in
+// each family's EndpointSlice (127.0.0.1, ::1).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTopology, type Topology, type TopoPod } from '../helpers/topology.js';
+import { buildTopology, httpUrl, type Topology, type TopoPod } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, serviceObj, sliceObj, type SvcDef, type KObj } from '../helpers/cluster.js';
 import { sweepStale } from '../helpers/netns.js';
 import { answers, eventually } from '../helpers/e2e.js';
 
 const TAG = 'clash';
-const owner: SvcDef = { name: 'web', type: 'NodePort', clusterIP: '10.96.8.10', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30080 }] };
-const intruder: SvcDef = { name: 'intruder', type: 'NodePort', clusterIP: '10.96.8.11', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30080 }] };
+const owner: SvcDef = { name: 'web', type: 'NodePort', clusterIP: '10.96.8.10', clusterIP6: 'fd00:96::8:10', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30080 }] };
+const intruder: SvcDef = { name: 'intruder', type: 'NodePort', clusterIP: '10.96.8.11', clusterIP6: 'fd00:96::8:11', ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, nodePort: 30080 }] };
 // The intruder's file sorts first and it is there first: neither order may decide.
 const INTRUDER_FILE = 'a-intruder.yaml';
 const OWNER_FILE = 'z-web.yaml';
@@ -23,40 +26,48 @@ let topo: Topology;
 let c: XlbCluster;
 let ownerPod: TopoPod;
 let intruderPod: TopoPod;
-let url: string;
+let urls: string[];
 
-function objs(d: SvcDef, pod: TopoPod, created: string, extra: KObj[] = []): KObj[] {
+/** The Service and its IPv4 and IPv6 EndpointSlices; `extra[i]`: more endpoints for family i's slice. */
+function objs(d: SvcDef, pod: TopoPod, created: string, extra: KObj[][] = [[], []]): KObj[] {
   const svc = serviceObj(d);
   svc.metadata.creationTimestamp = created;
-  const slice = sliceObj(d, [{ pod }]);
-  slice.endpoints.push(...extra);
-  return [svc, slice];
+  const slices = ([4, 6] as const).map((f, i) => {
+    const slice = sliceObj(d, [{ pod }], f);
+    slice.endpoints.push(...extra[i]);
+    return slice;
+  });
+  return [svc, ...slices];
 }
 
-const writeOwner = () => c.write(OWNER_FILE, objs(owner, ownerPod, '2026-01-01T00:00:00Z',
-  [{ addresses: ['127.0.0.1'], nodeName: 'node1', conditions: { ready: true, serving: true, terminating: false } }]));
+const loopback = (addr: string): KObj => ({ addresses: [addr], nodeName: 'node1', conditions: { ready: true, serving: true, terminating: false } });
+const writeOwner = () => c.write(OWNER_FILE, objs(owner, ownerPod, '2026-01-01T00:00:00Z', [[loopback('127.0.0.1')], [loopback('::1')]]));
 const writeIntruder = () => c.write(INTRUDER_FILE, objs(intruder, intruderPod, '2026-06-01T00:00:00Z'));
 
-/** Who answers the NodePort: every one of n requests must succeed. */
+/** Who answers the NodePort, on node1's IPv4 and IPv6 address: every one of n requests must succeed. */
 async function answeredBy(n = 12): Promise<string[]> {
-  const a = await answers(topo, 'client', url, n);
-  assert.equal(a.failed, 0, `${a.failed} of ${n} NodePort requests failed`);
-  return [...a.names].sort();
+  const all = await Promise.all(urls.map(async (url) => {
+    const a = await answers(topo, 'client', url, n);
+    assert.equal(a.failed, 0, `${a.failed} of ${n} NodePort requests to ${url} failed`);
+    return [...a.names].sort().join();
+  }));
+  assert.equal(all[0], all[1], 'the same Service owns the NodePort in both families');
+  return all[0].split(',');
 }
 
-/** While the port changes hands a request may be refused: true once `pod` alone answers. */
+/** While the port changes hands a request may be refused: true once `pod` alone answers, in both families. */
 async function onlyBy(pod: TopoPod): Promise<boolean> {
-  const a = await answers(topo, 'client', url, 4);
-  return a.failed === 0 && [...a.names].join() === pod.name;
+  const all = await Promise.all(urls.map((url) => answers(topo, 'client', url, 4)));
+  return all.every((a) => a.failed === 0 && [...a.names].join() === pod.name);
 }
 
 before(async () => {
   await sweepStale(TAG);
-  topo = await buildTopology({ tag: TAG, apps: ['app1', 'app2'], podsPerNode: 1 });
+  topo = await buildTopology({ tag: TAG, apps: ['app1', 'app2'], podsPerNode: 1, dualStack: true });
   ownerPod = topo.pods.find((p) => p.app === 'app1' && p.node === 'node1')!;
   intruderPod = topo.pods.find((p) => p.app === 'app2' && p.node === 'node1')!;
   await startPodServers(topo, [ownerPod, intruderPod]);
-  url = `http://${topo.nodes[0].ip}:30080/`;
+  urls = [httpUrl(topo.nodes[0].ip, 30080), httpUrl(topo.nodes[0].ip6!, 30080)];
   c = new XlbCluster(topo, TAG);
   writeIntruder();
 });
@@ -69,7 +80,7 @@ after(async () => {
 test('nodePort clash: the older Service owns the port across kill -9 and restart; it moves as soon as the clash ends', async () => {
   // The newer Service alone has the port; then the older one appears and takes it at once.
   await c.startAgent('node1');
-  await eventually('the NodePort answers', async () => (await topo.curl('client', url, { timeoutMs: 500 })).status === 200);
+  for (const url of urls) await eventually(`${url} answers`, async () => (await topo.curl('client', url, { timeoutMs: 500 })).status === 200);
   assert.deepEqual(await answeredBy(), [intruderPod.name], 'no clash yet: the only Service with nodePort 30080 has it');
   writeOwner();
   await eventually('the older Service takes nodePort 30080', () => onlyBy(ownerPod), 10_000);
@@ -100,9 +111,10 @@ test('nodePort clash: the older Service owns the port across kill -9 and restart
 test('a loopback EndpointSlice address is refused with a reason; the Service\'s real endpoint serves every request', async () => {
   const services = await c.cli('node1', ['services']);
   assert.match(services, /^warning: default\/web: EndpointSlice web-abc12: endpoint 127\.0\.0\.1 refused: it is loopback/m);
+  assert.match(services, /^warning: default\/web: EndpointSlice web-v6abc12: endpoint ::1 refused: it is loopback/m);
   const json = JSON.parse(await c.cli('node1', ['services', '-o', 'json'])) as Array<{ key: string; frontends: Array<{ backends: Array<{ addr: string }> }> }>;
   const web = json.find((s) => s.key === 'default/web')!;
-  assert.deepEqual([...new Set(web.frontends.flatMap((f) => f.backends.map((b) => b.addr)))], [ownerPod.ip]);
+  assert.deepEqual([...new Set(web.frontends.flatMap((f) => f.backends.map((b) => b.addr)))].sort(), [ownerPod.ip, ownerPod.ip6!].sort());
   assert.deepEqual(await answeredBy(20), [ownerPod.name]);
-  assert.ok(c.agents.get('node1')!.log.some((l) => l.includes('127.0.0.1 refused')), 'the refusal is logged');
+  for (const a of ['127.0.0.1', '::1']) assert.ok(c.agents.get('node1')!.log.some((l) => l.includes(`${a} refused`)), `the refusal of ${a} is logged`);
 });

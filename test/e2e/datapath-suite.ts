@@ -8,7 +8,7 @@
 // Pods: app1-1, -3, -5 live on node1; app1-2, -4, -6 on node2.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTopology, CLIENT_IP, CLIENT_IP6, type Topology, type TopoPod } from '../helpers/topology.js';
+import { buildTopology, CLIENT_IP, CLIENT_IP6, httpUrl, type Topology, type TopoPod } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { steadyIn } from '../helpers/steady.js';
@@ -43,9 +43,6 @@ const PLANS: Record<4 | 6, Plan> = {
   },
 };
 
-/** An address as a URL host: IPv6 in brackets. */
-export const hostOf = (addr: string): string => (addr.includes(':') ? `[${addr}]` : addr);
-
 /** Register the datapath suite for one family (one topology and two agents for the file). */
 export function datapathSuite(family: 4 | 6): void {
 const P = PLANS[family];
@@ -53,7 +50,7 @@ const TAG = P.tag;
 const EXTERNAL_IP_CIDR = P.externalIPCidr;
 const cip = P.cip;
 const vip = P.vip;
-const url = (addr: string, port?: number, path = '/'): string => `http://${hostOf(addr)}${port ? `:${port}` : ''}${path}`;
+const url = httpUrl;
 let topo: Topology;
 let c: XlbCluster;
 let pods: TopoPod[];

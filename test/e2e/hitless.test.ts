@@ -8,9 +8,12 @@
 // with, and netfilter never met a reply of an xlb flow in its Service-address form (which it
 // classifies INVALID, or picks up as a connection that later misroutes a reused port). Then a drain across `kill -9` of the agent, resumed by the restarted one, ending in
 // the programs' detach.
+// Both families (issue 15): the topology and the Services are dual-stack, kube-proxy-style rules
+// are installed per family (ip6tables / nft ip6 beside the IPv4 ones) and every set of flows
+// holds IPv6 flows beside the IPv4 ones (one long-lived flow per kind), in the same run.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTopology, NODE_IPS, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
+import { buildTopology, NODE_IPS, NODE_IPS6, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
 import { cliPath, XlbCluster } from '../helpers/cluster.js';
 import { run, sweepStale } from '../helpers/netns.js';
@@ -23,6 +26,8 @@ const N1 = NODE_IPS[0];
 const N2 = NODE_IPS[1];
 const LB = '198.18.100.10';
 const CIP = '10.96.0.10';
+/** The same addresses in IPv6 (the client routes SERVICE_VIP_RANGE6 to node1 as well). */
+const V6 = { N1: NODE_IPS6[0], N2: NODE_IPS6[1], LB: 'fd00:18:100::10', CIP: 'fd00:96::10', FAR: 'fd00:96::11' };
 const EVERY_MS = 100;
 /** the endpoints' ports (services() below) */
 const TARGET_PORTS = [8080, 9000];
@@ -31,10 +36,10 @@ interface Status { enabled: boolean; drain?: { flows: number; secondsLeft: numbe
 
 function services(topo: Topology): SimpleService[] {
   return [
-    { namespace: 'default', name: 'web', clusterIP: CIP, lbIPs: [LB], endpoints: podEndpoints(topo.pods, () => true),
+    { namespace: 'default', name: 'web', clusterIP: CIP, clusterIP6: V6.CIP, lbIPs: [LB, V6.LB], endpoints: podEndpoints(topo.pods, () => true),
       ports: [{ name: 'http', port: 80, targetPort: 8080, proto: 'TCP', nodePort: 30080 }, { name: 'dns', port: 53, targetPort: 9000, proto: 'UDP', nodePort: 30053 }] },
     // every endpoint on node2: the client's flows through node1 are SNATed to a remote backend
-    { namespace: 'default', name: 'far', clusterIP: '10.96.0.11', endpoints: podEndpoints(topo.pods, (p) => p.node === 'node2'),
+    { namespace: 'default', name: 'far', clusterIP: '10.96.0.11', clusterIP6: V6.FAR, endpoints: podEndpoints(topo.pods, (p) => p.node === 'node2'),
       ports: [{ name: 'http', port: 80, targetPort: 8080, proto: 'TCP', nodePort: 30081 }, { name: 'dns', port: 53, targetPort: 9000, proto: 'UDP', nodePort: 30054 }] },
   ];
 }
@@ -43,18 +48,22 @@ const tcp = (name: string, host: string, port: number): FlowTarget => ({ name, p
 const udp = (name: string, host: string, port: number): FlowTarget => ({ name, proto: 'UDP', host, port });
 const times = (n: number, t: FlowTarget): FlowTarget[] => Array.from({ length: n }, (_, i) => ({ ...t, name: `${t.name}#${i + 1}` }));
 
-/** What the client and two pods (one per node) keep open and open anew, for `durationMs`. */
+/** What the client and two pods (one per node) keep open and open anew, for `durationMs`: IPv4 and IPv6. */
 function traffic(durationMs: number): Array<[string, FlowsSpec]> {
+  const v6 = (t: FlowTarget): FlowTarget => ({ ...t, name: `IPv6 ${t.name}` });
   const fromClient: FlowsSpec = {
     durationMs, everyMs: EVERY_MS, newEveryMs: 60,
     long: [...times(2, tcp('NodePort', N1, 30080)), ...times(2, tcp('NodePort SNAT remote', N1, 30081)), ...times(2, tcp('LoadBalancer', LB, 80)),
-      udp('NodePort UDP', N1, 30053), udp('NodePort SNAT remote UDP', N1, 30054), udp('LoadBalancer UDP', LB, 53)],
-    fresh: [tcp('new NodePort', N1, 30080), tcp('new NodePort SNAT remote', N1, 30081), tcp('new LoadBalancer', LB, 80), tcp('new NodePort node2', N2, 30080)],
+      udp('NodePort UDP', N1, 30053), udp('NodePort SNAT remote UDP', N1, 30054), udp('LoadBalancer UDP', LB, 53),
+      ...[tcp('NodePort', V6.N1, 30080), tcp('NodePort SNAT remote', V6.N1, 30081), tcp('LoadBalancer', V6.LB, 80),
+        udp('NodePort UDP', V6.N1, 30053), udp('NodePort SNAT remote UDP', V6.N1, 30054), udp('LoadBalancer UDP', V6.LB, 53)].map(v6)],
+    fresh: [tcp('new NodePort', N1, 30080), tcp('new NodePort SNAT remote', N1, 30081), tcp('new LoadBalancer', LB, 80), tcp('new NodePort node2', N2, 30080),
+      ...[tcp('new NodePort', V6.N1, 30080), tcp('new NodePort SNAT remote', V6.N1, 30081), tcp('new LoadBalancer', V6.LB, 80), tcp('new NodePort node2', V6.N2, 30080)].map(v6)],
   };
   const fromPod = (): FlowsSpec => ({
     durationMs, everyMs: EVERY_MS, newEveryMs: 120,
-    long: [...times(2, tcp('ClusterIP', CIP, 80)), udp('ClusterIP UDP', CIP, 53)],
-    fresh: [tcp('new ClusterIP', CIP, 80)],
+    long: [...times(2, tcp('ClusterIP', CIP, 80)), udp('ClusterIP UDP', CIP, 53), ...[tcp('ClusterIP', V6.CIP, 80), udp('ClusterIP UDP', V6.CIP, 53)].map(v6)],
+    fresh: [tcp('new ClusterIP', CIP, 80), v6(tcp('new ClusterIP', V6.CIP, 80))],
   });
   return [['client', fromClient], ['app1-1', fromPod()], ['app1-2', fromPod()]];
 }
@@ -101,13 +110,15 @@ async function status(c: XlbCluster, node: string): Promise<Status> {
  *  a flow xlb SNATed to a node address whose SNAT port happens to be a NodePort's number (the
  *  SNAT range spans 1024-65535), met on the backend's node as netfilter should meet it. */
 async function repliesSeenByNetfilter(topo: Topology): Promise<string[]> {
-  const service = new Set([N1, N2, LB, CIP, '10.96.0.11'].flatMap((a) => [80, 53, 30080, 30081, 30053, 30054].map((p) => `${a}:${p}`)));
+  const service = new Set([N1, N2, LB, CIP, '10.96.0.11', ...Object.values(V6)].flatMap((a) => [80, 53, 30080, 30081, 30053, 30054].map((p) => `${a}:${p}`)));
+  // nf_conntrack prints IPv6 addresses in full (fd00:0018:0000:...); compare them compressed
+  const canon = (a: string): string => (a.includes(':') ? new URL(`http://[${a}]/`).hostname.slice(1, -1) : a);
   const out: string[] = [];
   for (const n of topo.nodes) {
     const text = (await run('ip', ['netns', 'exec', n.ns.name, 'cat', '/proc/net/nf_conntrack'])).stdout;
     for (const line of text.split('\n')) {
       const src = /\bsrc=(\S+) dst=\S+ sport=(\d+) dport=(\d+)/.exec(line);
-      if (src && service.has(`${src[1]}:${src[2]}`) && !TARGET_PORTS.includes(Number(src[3]))) out.push(`${n.name}: ${line}`);
+      if (src && service.has(`${canon(src[1])}:${src[2]}`) && !TARGET_PORTS.includes(Number(src[3]))) out.push(`${n.name}: ${line}`);
     }
   }
   return out;
@@ -118,7 +129,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Two nodes with kube-proxy-style rules and an agent each, switched off (kube-proxy serves). */
 async function setup(t: TestContext, tag: string, kind: Baseline, agentArgs: string[]): Promise<{ topo: Topology; c: XlbCluster }> {
   await sweepStale(tag);
-  const topo = await buildTopology({ tag, apps: ['app1'], podsPerNode: 2 });
+  const topo = await buildTopology({ tag, apps: ['app1'], podsPerNode: 2, dualStack: true });
   let c: XlbCluster | undefined;
   t.after(async () => {
     await c?.teardown();
@@ -160,6 +171,10 @@ for (const kind of ['iptables', 'nftables'] as Baseline[]) {
     const during = open(topo, DUR - (Date.now() - t0) - 2000); // xlb NATs these
     await sleep(5000);
     mark('second set opened');
+    // the second set's flows of both families are xlb's: both in its conntrack table
+    const ct = JSON.parse(await cli(c, 'node1', ['maps', 'ct', '-o', 'json'])) as Array<{ name: string; entries: Array<{ key: { saddr: string } }> }>;
+    const fams = new Set(ct.find((m) => m.name === 'ct')?.entries.map((e) => (e.key.saddr.includes(':') ? 6 : 4)));
+    assert.deepEqual([...fams].sort(), [4, 6], 'xlb tracks flows of both families');
     await toggleAll(c, topo, false);
     mark('off (draining)');
     const s = await status(c, 'node1');

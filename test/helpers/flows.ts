@@ -84,7 +84,7 @@ async function longTcp(t: FlowTarget, end: number, everyMs: number): Promise<Lon
 /** One UDP socket (one source port), a numbered datagram every everyMs, each echoed "<pod>:<n>". */
 async function longUdp(t: FlowTarget, end: number, everyMs: number): Promise<LongResult> {
   const r = result(t);
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket(net.isIPv6(t.host) ? 'udp6' : 'udp4');
   const pending = new Map<string, (pod: string) => void>();
   sock.on('message', (m) => {
     const [pod, n] = m.toString().split(':');

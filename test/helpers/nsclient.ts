@@ -5,7 +5,7 @@
 //     one socket bound to <sport> (as a DNS resolver keeps one) sends datagram i ("i", or
 //     padBytes of 'x' then ":i") every everyMs for durationMs, then prints one JSON line: per
 //     datagram the ms it was sent at (since the start) and the reply with the address it came
-//     from, or null
+//     from, or null; a line "answered" first, as soon as the first reply came
 //   nsclient.js tcp|udp-from|udp-connected <addr> <port> <payload> <timeoutMs>
 //       prints one JSON SockResult: the reply, where it came from (recvfrom / getpeername as
 //       the socket reports them), or the error code and how long until it came
@@ -41,12 +41,14 @@ interface SteadyDatagram { sentMs: number; reply: string | null; from?: string }
 
 function udpSteady(addr: string, port: number, sport: number, everyMs: number, durationMs: number, pad = 0): Promise<SteadyDatagram[]> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket('udp4');
+    // IPv6-only: an IPv4 flow of the same source port may run beside it
+    const sock = dgram.createSocket({ type: net.isIPv6(addr) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(addr) });
     const t0 = performance.now();
     const sent: SteadyDatagram[] = [];
     sock.on('message', (msg, rinfo) => {
       const [, i] = /:(\d+)$/.exec(msg.toString()) ?? [];
       const d = sent[Number(i)];
+      if (!sent.some((x) => x.reply !== null)) process.stdout.write('answered\n');
       if (d && d.reply === null) Object.assign(d, { reply: msg.toString(), from: `${rinfo.address}:${rinfo.port}` });
     });
     sock.on('error', () => undefined);     // an ICMP error is an unanswered datagram, nothing more

@@ -35,6 +35,23 @@ export const POD_CIDRS6 = ['fd00:244:1::/64', 'fd00:244:2::/64'] as const;
 export const SERVICE_VIP_RANGE6 = 'fd00:18:100::/64';
 const POD_GATEWAY6 = 'fe80::1';
 
+export type IpFamily = 4 | 6;
+/** Both families, for suites that run each check in IPv4 and IPv6 on one dual-stack topology. */
+export const FAMILIES: readonly IpFamily[] = [4, 6];
+
+/** The address of a node, pod or the client in one family (6: built with dualStack). */
+export function addrOf(h: { ip: string; ip6?: string }, family: IpFamily): string {
+  if (family === 4) return h.ip;
+  if (!h.ip6) throw new Error(`topology: ${h.ip} has no IPv6 address (build with dualStack: true)`);
+  return h.ip6;
+}
+
+/** An address as a URL host: IPv6 in brackets. */
+export const hostOf = (addr: string): string => (addr.includes(':') ? `[${addr}]` : addr);
+
+/** http://addr[:port]/path, IPv6 in brackets. */
+export const httpUrl = (addr: string, port?: number, path = '/'): string => `http://${hostOf(addr)}${port ? `:${port}` : ''}${path}`;
+
 /** ip6/podCidr6: set on a dual-stack topology only */
 export interface TopoNode { name: string; ns: Netns; ip: string; podCidr: string; device: 'eth0'; ip6?: string; podCidr6?: string }
 export interface TopoPod { name: string; app: string; node: string; ns: Netns; ip: string; hostIf: string; ip6?: string }
