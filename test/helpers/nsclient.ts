@@ -42,7 +42,7 @@ interface SteadyDatagram { sentMs: number; reply: string | null; from?: string }
 function udpSteady(addr: string, port: number, sport: number, everyMs: number, durationMs: number, pad = 0): Promise<SteadyDatagram[]> {
   return new Promise((resolve) => {
     // IPv6-only: an IPv4 flow of the same source port may run beside it
-    const sock = dgram.createSocket({ type: net.isIPv6(addr) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(addr) });
+    const sock = dgram.createSocket({ type: udpType(addr), ipv6Only: net.isIPv6(addr) });
     const t0 = performance.now();
     const sent: SteadyDatagram[] = [];
     sock.on('message', (msg, rinfo) => {
