@@ -516,9 +516,25 @@ export class Reconciler {
     for (const p of pending) if (p.sig && !p.failed) p.st.maglevSig = p.sig;
   }
 
-  /** Changed slots of every frontend in one updateBatch; on failure, per frontend (for its error). */
+  /**
+   * Changed slots of every frontend in one updateBatch; on failure, per frontend (for its
+   * error). A few (a one-Service change) are written in place: a thread-pool round trip cost
+   * more than the syscalls, and the change waited for it.
+   */
   private async writeSlots(pending: Pending[]): Promise<void> {
     if (pending.length === 0) return;
+    if (pending.reduce((n, p) => n + p.slots!.keys.length / 8, 0) <= SYNC_WRITES) {
+      for (const p of pending) {
+        const { keys, values } = p.slots!;
+        const vs = values.length / (keys.length / 8);
+        try {
+          for (let i = 0; i < keys.length / 8; i++) this.m.slots.update(keys.subarray(i * 8, i * 8 + 8), values.subarray(i * vs, (i + 1) * vs));
+        } catch (e) {
+          p.failed = errText(e);
+        }
+      }
+      return;
+    }
     try {
       const keys = Buffer.concat(pending.map((p) => p.slots!.keys));
       const values = Buffer.concat(pending.map((p) => p.slots!.values));
