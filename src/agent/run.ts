@@ -14,6 +14,7 @@ import { NodeDatapath } from '../datapath/node.js';
 import { sweepConntrack } from '../datapath/ctgc.js';
 import { topologyRequested, translate } from '../model/translate.js';
 import { FrontendClaims, claimRank } from '../model/claims.js';
+import { announcedAddresses } from '../model/announce.js';
 import { nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { releaseMemory } from './memory.js';
@@ -98,6 +99,8 @@ export class Agent implements AgentState {
   private drainTimer?: NodeJS.Timeout;
   syncing: { stage: string; done: number; total: number } | undefined;
   announcer?: Announcer;
+  /** Services with LoadBalancer addresses to announce, as of their last programming */
+  private readonly announced = new Set<string>();
   /** the node devices xlb is attached to, as last listed */
   private deviceLinks: LinkInfo[] = [];
 
@@ -120,6 +123,21 @@ export class Agent implements AgentState {
     // namespace, and the pin path must be decided before anything else touches it.
     await ensureBpffs(o.pinPath, o.mountBpffs);
     await checkDevices(o);
+    // The source reads while the datapath loads (the verifier takes seconds of the kernel's
+    // time): the manifests parse in a worker, the kube lists come in. Nothing is programmed
+    // before the datapath is up and every list is in (listed).
+    this.source = await createSource(o.source === 'manifests'
+      ? { kind: 'manifests', nodeName: o.node, dir: o.manifests!, maxBytes: o.manifestMaxBytes, maxDepth: o.manifestMaxDepth, log: child('source') }
+      : {
+          kind: 'kube', nodeName: o.node, log: child('source'),
+          connection: o.kubeconfig ? { kubeconfig: o.kubeconfig } : { inCluster: true, server: o.apiServer! },
+          leaderElection: { namespace: o.leaseNamespace, announceDurationMs: o.announceLeaseDuration * 1000 },
+        });
+    this.source.on('problem', (p) => this.log.warn({ ...p }, 'object skipped'));
+    this.source.on('connection', (state, detail) => this.log.info({ state, detail }, 'api connection'));
+    const listing = this.source.start();
+    listing.catch(() => undefined); // awaited below, once the datapath is up
+    this.closers.push(() => this.source.stop());
     this.cpus = possibleCpus();
     this.sockKernel = probeSocketLb();
     if (!this.sockKernel.ok) this.log.warn({ socketLb: o.socketLb, kernel: this.sockKernel.detail }, 'socket LB hooks unavailable on this kernel');
@@ -155,15 +173,6 @@ export class Agent implements AgentState {
     this.hc = new HealthCheckServers(hcHost, () => proxyHealth(this.view, o.healthTimeout * 1000).healthy);
     this.closers.push(() => this.hc.sync([]));
 
-    this.source = await createSource(o.source === 'manifests'
-      ? { kind: 'manifests', nodeName: o.node, dir: o.manifests!, maxBytes: o.manifestMaxBytes, maxDepth: o.manifestMaxDepth, log: child('source') }
-      : {
-          kind: 'kube', nodeName: o.node, log: child('source'),
-          connection: o.kubeconfig ? { kubeconfig: o.kubeconfig } : { inCluster: true, server: o.apiServer! },
-          leaderElection: { namespace: o.leaseNamespace, announceDurationMs: o.announceLeaseDuration * 1000 },
-        });
-    this.source.on('problem', (p) => this.log.warn({ ...p }, 'object skipped'));
-    this.source.on('connection', (state, detail) => this.log.info({ state, detail }, 'api connection'));
     this.queue = new KeyQueue<string>((key) => (key === NODE_KEY ? this.nodeChanged() : this.programService(key)), {
       onError: (key, err) => this.log.error({ [key === NODE_KEY ? 'node' : 'service']: key === NODE_KEY ? o.node : key, err: String(err) }, 'programming failed; will retry'),
     });
@@ -186,8 +195,7 @@ export class Agent implements AgentState {
       if (p) this.log.info({ ...p }, `starting: ${p.stage} ${p.done} / ${p.total}`);
     }, 1000);
     try {
-      await this.source.start();
-      this.closers.push(() => this.source.stop());
+      await listing;
       this.listed = true;
       await this.applyNode();
       await this.fullSync();
@@ -215,10 +223,11 @@ export class Agent implements AgentState {
   }
 
   async stop(): Promise<void> {
+    // Nothing is programmed from here on: the source stops after the maps are closed.
+    this.queue?.stop();
     for (const c of this.closers.reverse()) {
       try { await c(); } catch (e) { this.log.warn({ err: String(e) }, 'shutdown step failed'); }
     }
-    this.queue?.stop();
     this.attacher?.close();
   }
 
@@ -273,6 +282,8 @@ export class Agent implements AgentState {
     // this one had or has a healthCheckNodePort (each change waited ~0.2 ms for it before).
     if (hadHealthCheck || holders.length || wantsHealthCheck(spec)) void this.syncHealthChecks();
     for (const r of rivals) if (!holders.includes(r)) this.queue.add(r);
+    // The announcer re-reads every Service: only for one that has or had an address to announce.
+    if (results.some((r) => this.hasAnnounced(r.service))) this.announcer?.sync();
     const res = results[results.length - 1];
     if (isMapFull(res)) {
       // Map full: retried by the queue with backoff; other Services are not held up.
@@ -310,8 +321,16 @@ export class Agent implements AgentState {
     this.report(res);
     this.lastSync = Date.now();
     this.metrics.observeSync(res.durationMs / 1000);
-    this.announcer?.sync();
     setImmediate(() => this.updatePending());
+  }
+
+  /** Whether the Service has LoadBalancer addresses to announce now or had when last asked. */
+  private hasAnnounced(key: string): boolean {
+    const svc = this.source.service(key);
+    const now = svc !== undefined && announcedAddresses(svc).length > 0;
+    const was = this.announced.has(key);
+    if (now) this.announced.add(key); else this.announced.delete(key);
+    return now || was;
   }
 
   private syncHealthChecks(): Promise<void> {
@@ -339,7 +358,10 @@ export class Agent implements AgentState {
     // Service owns a shared frontend never depends on the order. Batches keep the API
     // answering (and `xlb status` counting) while 10,000 Services are programmed.
     const all = [...gone, ...keys];
-    for (const key of all) this.record(key);
+    for (const key of all) {
+      this.record(key);
+      this.hasAnnounced(key);
+    }
     this.syncing = { stage: 'programmed', done: 0, total: all.length };
     try {
       for (let i = 0; i < all.length; i += SYNC_BATCH) {

@@ -5,7 +5,7 @@
 // the fields the datapath depends on; objects that came through a real API server always pass.
 // Each rule takes plain JSON as well as typed objects: a field of the wrong type is a reason.
 import type { V1EndpointSlice, V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { isIPv4, isIPv6, inCidr } from './ip.js';
+import { cidrMatcher, isIPv4, isIPv6 } from './ip.js';
 import { familiesProblem } from './families.js';
 
 /** Label that ties an EndpointSlice to its Service (same namespace). */
@@ -188,9 +188,11 @@ const SPECIAL: ReadonlyArray<readonly [string, string]> = [
   ['::ffff:0:0/96', 'IPv4-mapped'],
 ];
 
+const specialIndex = cidrMatcher(SPECIAL.map(([cidr]) => cidr));
+
 /** Why an EndpointSlice address cannot be a backend (an address no pod can hold); null when it can. */
 export function endpointAddressProblem(addr: string): string | null {
   if (!isIPv4(addr) && !isIPv6(addr)) return 'is not an IP address';
-  const hit = SPECIAL.find(([cidr]) => inCidr(addr, cidr));
+  const hit = SPECIAL[specialIndex(addr)];
   return hit ? `is ${hit[1]} (${hit[0]}); no pod holds such an address` : null;
 }

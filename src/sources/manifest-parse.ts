@@ -184,8 +184,34 @@ export function workerHeapMb(bytes: number): number {
   return Math.min(4096, 64 + Math.ceil((64 * bytes) / (1 << 20)));
 }
 
-/** parseManifest in a worker thread with a heap limit; aborting terminates it. */
-export function parseInWorker(text: string, maxDepth: number, signal?: AbortSignal): Promise<ParseResult> {
+/** Files at least this large are parsed by two workers at once, half of the documents each. */
+export const SPLIT_BYTES = 1 << 20;
+
+/**
+ * parseManifest in worker threads with a heap limit; aborting terminates them. A large file
+ * is cut in two at a document marker and the halves parsed at once (a cold start of 10,000
+ * Services waits for the parse): the documents, and their numbers, are those of one parse.
+ */
+export async function parseInWorker(text: string, maxDepth: number, signal?: AbortSignal): Promise<ParseResult> {
+  const parts = text.length >= SPLIT_BYTES ? splitInTwo(text) : [text];
+  const results = await Promise.all(parts.map((t) => parseOneInWorker(t, maxDepth, signal)));
+  const skipped = results.find((r) => 'skipped' in r);
+  return skipped ?? { docs: results.flatMap((r) => ('docs' in r ? r.docs : [])) };
+}
+
+/**
+ * The text cut before the document marker nearest after its middle, where splitDocuments()
+ * cuts too; whole when there is none, or with directives (they belong to the next document).
+ */
+export function splitInTwo(text: string): string[] {
+  if (/^%/m.test(text)) return [text];
+  const marker = /^---(?:[ \t]|\r?$)/gm;
+  marker.lastIndex = text.length >> 1;
+  const m = marker.exec(text);
+  return m && m.index > 0 ? [text.slice(0, m.index), text.slice(m.index)] : [text];
+}
+
+function parseOneInWorker(text: string, maxDepth: number, signal?: AbortSignal): Promise<ParseResult> {
   const heapMb = workerHeapMb(Buffer.byteLength(text));
   return new Promise((resolve) => {
     const w = new Worker(new URL('./manifest-worker.js', import.meta.url), {

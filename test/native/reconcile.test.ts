@@ -363,9 +363,8 @@ test('ids are stable across a restart: adopted state needs no writes, and prune(
   const c = clusterService('api', '10.96.0.20', ['10.244.3.1', '10.244.3.2', '10.244.3.9']);
   const r = await rec.apply('default/api', specOf(c.svc, c.slices));
   assert.equal(r.ok, true);
-  const slotWrites = log.filter((o) => o.map === 'slots' && o.op === 'updateBatch');
-  assert.equal(slotWrites.length, 2, 'both frontends of the ClusterIP use slots');
-  for (const w of slotWrites) assert.equal(w.key!.length, 8, 'one slot rewritten per frontend');
+  const slotWrites = log.filter((o) => o.map === 'slots' && o.op === 'update');
+  assert.deepEqual(slotWrites.map((w) => w.key!.readUInt32LE(4)), [2, 2], 'both frontends of the ClusterIP use slots: one slot rewritten each');
   assert.equal(log.filter((o) => o.map === 'services').length, 0, 'same count and flags: the entry stays as it is');
   assert.deepEqual(rec.entryCounts(), entriesIn(obj2), 'adopted, pruned and changed: the counts are what the maps hold');
 });
@@ -613,7 +612,7 @@ test('applyMany: a chunk\'s backend and stats entries go in one batch each, befo
   calls.length = 0;
   const changed = clusterNamed('s1', '10.96.2.1', addrs(1).slice(0, 9));
   assert.equal((await rec.apply('default/s1', changed)).ok, true);
-  assert.ok(!calls.includes('backends.updateBatch') && !calls.includes('stats.updateBatch'), calls.join());
+  assert.ok(!calls.includes('backends.updateBatch') && !calls.includes('stats.updateBatch') && !calls.includes('slots.updateBatch'), calls.join());
 });
 
 test('frontends with the same selectable backends share one Maglev table; different ports do not', async (t) => {
@@ -700,4 +699,52 @@ test('applyMany: a frontend two Services claim goes to the first; one an earlier
   assert.equal((await rec.apply(b.key, undefined)).ok, true);
   assert.equal(servicesOf(obj).size, 0);
   assert.equal(obj.map(C.MAP.revnat).keys().length, 0);
+});
+
+/** A deterministic PRNG, so a failing sequence can be replayed. */
+function prng(seed: number): (n: number) => number {
+  let s = seed >>> 0;
+  return (n) => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return s % n;
+  };
+}
+
+/** One of a few shapes: ClusterIP (slots), LoadBalancer with source ranges (Maglev tables, src_ranges), some endpoints not ready. */
+function randomSpec(name: string, i: number, pick: (n: number) => number): ServiceSpec {
+  const addrs = Array.from({ length: pick(5) }, (_, j) => `10.244.${20 + i}.${1 + pick(6) + 10 * j}`);
+  if (pick(2) === 0) return clusterNamed(name, `10.96.3.${i}`, addrs);
+  const ranges = [['198.51.100.0/24'], ['198.51.100.0/24', '192.0.2.0/28'], []][pick(3)]!;
+  const s = svc({
+    type: 'LoadBalancer', clusterIP: `10.96.4.${i}`, clusterIPs: [`10.96.4.${i}`], loadBalancerSourceRanges: ranges,
+    ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30200 + i }],
+  }, { name, ingress: [{ ip: `203.0.113.${100 + i}` }] });
+  return specOf(s, [slice(`${name}-1`, http, addrs.map((a, j) => ep(a, { ready: pick(4) > 0, node: j % 2 ? 'node-b' : NODE })), { service: name })]);
+}
+
+test('entryCounts() is kept as frontends change: it equals a full walk after any sequence of apply, delete and failure, and the maps while nothing failed', async (t) => {
+  for (const [label, sizes] of [['roomy maps', SIZES], ['tight maps: services and slots fill up', { ...SIZES, services: 10, slots: 24 }]] as const) {
+    const { obj } = await open(t, sizes);
+    const rec = reconciler(mapsOf(obj));
+    const pick = prng(label.length);
+    let failures = 0;
+    for (let step = 0; step < 60; step++) {
+      const batch: Array<[string, ServiceSpec | undefined]> = [];
+      for (let j = pick(3) + 1; j > 0; j--) {
+        const i = pick(6);
+        batch.push([`default/r${i}`, pick(4) === 0 ? undefined : randomSpec(`r${i}`, i, pick)]);
+      }
+      const res = await rec.applyMany(batch);
+      if (res.some((r) => !r.ok)) failures++;
+      assert.deepEqual(rec.entryCounts(), rec.entryCountsByWalk(), `${label}, step ${step}`);
+      if (failures === 0) assert.deepEqual(rec.entryCounts(), entriesIn(obj), `${label}, step ${step}: what the maps hold`);
+    }
+    if (sizes === SIZES) assert.equal(failures, 0, `${label}: nothing fails`);
+    else assert.ok(failures > 0, `${label}: some Services did not fit`);
+    for (let i = 0; i < 6; i++) await rec.apply(`default/r${i}`, undefined);
+    assert.deepEqual(rec.entryCounts(), { services: 0, slots: 0, maglev: 0, srcRanges: 0 }, `${label}: all removed`);
+    // After a failed services write the maps keep the slots and source ranges written before it
+    // (the reconciler's state does not name them): only the roomy run can be held to the maps.
+    if (failures === 0) assert.deepEqual(rec.entryCounts(), entriesIn(obj), `${label}: all removed, the maps agree`);
+  }
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { ManifestsSource } from '../../src/sources/manifests.js';
-import { INLINE_BYTES, MANIFEST_MAX_DEPTH, nestingDepth, parseManifest, splitDocuments } from '../../src/sources/manifest-parse.js';
+import { INLINE_BYTES, MANIFEST_MAX_DEPTH, SPLIT_BYTES, nestingDepth, parseInWorker, parseManifest, splitDocuments, splitInTwo } from '../../src/sources/manifest-parse.js';
 import type { ChangeKind, Problem } from '../../src/sources/types.js';
 import { ipPool, ManifestDir, node, service, slice, waitFor, yamlDocs, type KObj } from '../helpers/manifests.js';
 import { noAddressReason } from '../../src/sources/lbpools.js';
@@ -356,4 +356,20 @@ test('a manifest Service is held to the model\'s rules: the source rejects exact
   const other = service('other', { labels: { 'service.kubernetes.io/service-proxy-name': 'elsewhere' } });
   other.spec.ports[0].port = 0;
   assert.deepEqual([validateObject(external), validateObject(other)], [undefined, undefined]);
+});
+
+test('a large file is parsed by two workers, cut at a document marker: the same documents, numbered as one parse numbers them', async () => {
+  assert.deepEqual(splitInTwo('a: 1\n---\nb: 2\n---\nc: 3\n'), ['a: 1\n---\nb: 2\n', '---\nc: 3\n']);
+  assert.deepEqual(splitInTwo('a: 1\nb: 2\n'), ['a: 1\nb: 2\n'], 'no marker after the middle: whole');
+  assert.deepEqual(splitInTwo('%YAML 1.2\n---\na: 1\n---\nb: 2\n'), ['%YAML 1.2\n---\na: 1\n---\nb: 2\n'], 'directives: whole');
+  assert.deepEqual(splitInTwo('x: "a\n--- b"\n'.repeat(3)), ['x: "a\n--- b"\nx: "a\n', '--- b"\nx: "a\n--- b"\n'], 'cut where splitDocuments cuts');
+  const docs = Array.from({ length: 6000 }, (_, i) => service(`svc-${i}`, { ns: 'many' }));
+  const text = `${yamlDocs(...docs)}---\nbroken: [\n---\n`;
+  assert.ok(text.length >= SPLIT_BYTES);
+  const halves = splitInTwo(text);
+  assert.equal(halves.length, 2);
+  assert.ok(halves[1]!.startsWith('---'));
+  const inWorkers = await parseInWorker(text, MANIFEST_MAX_DEPTH);
+  assert.deepEqual(inWorkers, parseManifest(text, MANIFEST_MAX_DEPTH));
+  assert.ok('docs' in inWorkers && 'error' in inWorkers.docs[6000]!, 'the broken document keeps its number');
 });
