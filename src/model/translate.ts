@@ -30,7 +30,9 @@ export const DEFAULT_AFFINITY_TIMEOUT_SEC = 10800;
 export function frontendId(
   service: string, portName: string, proto: Protocol, type: FrontendType, addr: string | null, port: number, scope: Scope, family: Family = 4,
 ): string {
-  return `${service}|${portName}|${proto}|${type}|${frontendText(addr, port, family)}|${scope}`;
+  // join() makes one flat string; a template literal left a tree of concatenations (~360 bytes
+  // an id, kept for as long as the Service is: 7 MB at 10,000 Services).
+  return [service, portName, proto, type, frontendText(addr, port, family), scope].join('|');
 }
 
 /** Whether the Service asks for topology-aware routing (its endpoints then depend on the node's zone). */

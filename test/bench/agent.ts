@@ -396,7 +396,14 @@ export async function coldStartThroughSource(o: Sizes, source: Source): Promise<
     const startMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 2000));
     const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'));
-    if (process.env.XLB_BENCH_HEAP_SNAPSHOT) await heapSnapshot(agent.pid!, work, `${process.env.XLB_BENCH_HEAP_SNAPSHOT}/${source}.heapsnapshot`);
+    if (process.env.XLB_BENCH_HEAP_SNAPSHOT) {
+      const dir = process.env.XLB_BENCH_HEAP_SNAPSHOT;
+      // where the RSS is: heap spaces (the agent's metrics) and anonymous vs file-backed pages
+      writeFileSync(`${dir}/${source}.smaps`, readFileSync(`/proc/${agent.pid}/smaps_rollup`, 'utf8'));
+      const metrics = (await ns.exec('curl', ['-s', 'http://127.0.0.1:10249/metrics'])).stdout;
+      writeFileSync(`${dir}/${source}.metrics`, metrics.split('\n').filter((l) => /^(nodejs_heap|process_resident|nodejs_external)/.test(l)).join('\n'));
+      await heapSnapshot(agent.pid!, work, `${dir}/${source}.heapsnapshot`);
+    }
     const lat = send ? await changeLatencies(agent.pid!, pinPath, send, o, () => statusOnce(client())) : undefined;
     return {
       startMs: round(startMs), rssMb: rss ? round(Number(rss[1]) / 1024) : 0, statusPolls: polls,
