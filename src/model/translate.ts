@@ -280,7 +280,8 @@ export function translate(
     }
   }
 
-  const service: ServiceSpec = { key, type: ctx.type, frontends, localReadyEndpoints: Math.max(0, ...[...localReady.values()].map((s) => s.size)), warnings: [...warnings] };
+  // slice(): an exact-size copy; the pushed-to array keeps spare room for 17 (kept per Service).
+  const service: ServiceSpec = { key, type: ctx.type, frontends: frontends.slice(), localReadyEndpoints: Math.max(0, ...[...localReady.values()].map((s) => s.size)), warnings: [...warnings] };
   const hc = svc.spec!.healthCheckNodePort;
   if (ctx.type === 'LoadBalancer' && ctx.eTPLocal && hc) service.healthCheckNodePort = hc;
   return { ok: true, service };
