@@ -30,9 +30,13 @@ interface FrontendState {
   inMap: boolean;
   /** an inner Maglev table is installed under svc_id */
   hasMaglev: boolean;
-  revnat: string;
-  /** every backend this frontend references, selectable or not (the objects: no key string each) */
-  backendKeys: Set<BackendState>;
+  /** the revnat entry holds this frontend's address and port (a function of its key: no copy kept) */
+  revnatOk: boolean;
+  /**
+   * every backend this frontend references, selectable or not, each once (the objects: no key
+   * string each; an array, as a Set of ten cost ~280 bytes more per frontend)
+   */
+  backendKeys: BackendState[];
 }
 
 /** A backend entry: its value as written, inline (10,000 Services x 10 endpoints hold 100,000). */
@@ -176,8 +180,10 @@ export function mapsOf(obj: BpfObject): ReconcilerMaps {
 }
 
 const wildcard = (family: C.SvcKey['family']): string => (family === 6 ? '*6' : '*');
-const feKey = (k: C.SvcKey): string => `${k.addr ?? wildcard(k.family)}|${k.port}|${k.proto}|${k.scope}`;
-const beKey = (addr: string, port: number): string => `${addr}:${port}`;
+// Keys the reconciler holds for as long as a frontend or backend exists: joined, as join() makes
+// one flat string where a template literal leaves a tree of concatenations (~100 bytes a key).
+const feKey = (k: C.SvcKey): string => [k.addr ?? wildcard(k.family), k.port, k.proto, k.scope].join('|');
+const beKey = (addr: string, port: number): string => [addr, port].join(':');
 const revnatText = (r: C.RevnatValue): string => `${r.addr ?? wildcard(r.family)}:${r.port}`;
 
 /** A frontend's key as shown (addr:port/proto scope, IPv6 in brackets) and its family. */
@@ -207,7 +213,8 @@ function errText(e: unknown): string {
 
 export class Reconciler {
   private readonly frontends = new Map<string, FrontendState>();
-  private readonly byService = new Map<string, Set<string>>();
+  /** a Service's frontend keys: a few, so an array */
+  private readonly byService = new Map<string, string[]>();
   private readonly backends = new Map<string, BackendState>();
   private readonly freeSvcIds: number[] = [];
   /** ids of reaped backends (no conntrack entry names them any more), reused FIFO */
@@ -250,7 +257,7 @@ export class Reconciler {
     for (const [k, v] of this.m.services.entries()) {
       const key = C.decodeSvcKey(k);
       const value = C.decodeSvcValue(v);
-      const st = this.adoptFrontend(value);
+      const st = this.adoptFrontend(key, value);
       this.frontends.set(feKey(key), st);
       this.count(st, 1);
       this.unclaimed.add(feKey(key));
@@ -292,7 +299,7 @@ export class Reconciler {
     this.nextBackendId = max + 1;
   }
 
-  private adoptFrontend(value: C.SvcValue): FrontendState {
+  private adoptFrontend(key: C.SvcKey, value: C.SvcValue): FrontendState {
     const maglev = (value.flags & C.SVC_FLAG.maglev) !== 0;
     const slots: number[] = [];
     for (let i = 0; i < value.count && !maglev; i++) {
@@ -300,10 +307,10 @@ export class Reconciler {
       slots.push(s ? C.decodeSlotValue(s) : 0);
     }
     const rv = this.m.revnat.lookup(C.encodeRevnatKey(value.svcId));
-    const revnat = rv ? revnatText(C.decodeRevnatValue(rv)) : '';
+    const revnatOk = rv !== null && revnatText(C.decodeRevnatValue(rv)) === revnatText({ addr: key.addr, port: key.port, family: key.family ?? 4 });
     return {
       svcId: value.svcId, owner: '', slots, maglevSig: '', srcRanges: new Set(), value, inMap: true,
-      hasMaglev: this.m.maglev.innerId(C.encodeMaglevKey(value.svcId)) !== null, revnat, backendKeys: new Set(),
+      hasMaglev: this.m.maglev.innerId(C.encodeMaglevKey(value.svcId)) !== null, revnatOk, backendKeys: [],
     };
   }
 
@@ -411,7 +418,7 @@ export class Reconciler {
       st = {
         svcId: this.allocSvcId(), owner: service, slots: [], maglevSig: '', srcRanges: NO_RANGES,
         value: { svcId: 0, count: 0, flags: 0, affinityTimeout: 0 }, inMap: false, hasMaglev: false,
-        revnat: '', backendKeys: new Set(),
+        revnatOk: false, backendKeys: [],
       };
       st.value.svcId = st.svcId;
       this.frontends.set(k, st);
@@ -420,20 +427,20 @@ export class Reconciler {
     this.unclaimed.delete(k);
 
     // 1. backends (every endpoint, so established flows keep draining ones).
+    const had = new Set(st.backendKeys);
     const newKeys = new Set<BackendState>();
     const selectable: MaglevInput[] = [];
     try {
       for (const be of f.backends) {
         const bst = this.ensureBackend(be);
-        const key = beKey(be.addr, be.port);
-        if (!st.backendKeys.has(bst) && !newKeys.has(bst)) bst.refs++;
+        if (!had.has(bst) && !newKeys.has(bst)) bst.refs++;
         newKeys.add(bst);
-        if (be.selectable) selectable.push({ id: bst.id, key, weight: be.weight });
+        if (be.selectable) selectable.push({ id: bst.id, key: f.maglev ? beKey(be.addr, be.port) : '', weight: be.weight });
       }
     } finally {
       // Old and new references both hold until the new state is in place (finishFrontend),
       // so a failure anywhere before that neither loses nor double-counts one.
-      for (const key of newKeys) st.backendKeys.add(key);
+      for (const key of newKeys) if (!had.has(key)) st.backendKeys.push(key);
     }
     const count = selectable.length;
     const p: Pending = {
@@ -572,8 +579,8 @@ export class Reconciler {
       if (job.want.has(k)) continue;
       this.removeFrontend(k, released, b.drops, job.errors);
     }
-    const mine = new Set([...job.want.keys()].filter((k) => this.frontends.get(k)?.owner === job.service));
-    if (mine.size) this.byService.set(job.service, mine); else this.byService.delete(job.service);
+    const mine = [...job.want.keys()].filter((k) => this.frontends.get(k)?.owner === job.service);
+    if (mine.length) this.byService.set(job.service, mine); else this.byService.delete(job.service);
     this.releaseBackends(released);
   }
 
@@ -593,11 +600,9 @@ export class Reconciler {
     const shrinking = useSlots ? count < st.slots.length : st.slots.length > 0;
 
     // 3. revnat, 4. source ranges.
-    const revnat: C.RevnatValue = { addr: f.addr, port: f.port, family: f.family };
-    const rev = revnatText(revnat);
-    if (rev !== st.revnat) {
-      this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue(revnat));
-      st.revnat = rev;
+    if (!st.revnatOk) {
+      this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue({ addr: f.addr, port: f.port, family: f.family }));
+      st.revnatOk = true;
     }
     const wantRanges = new Set(f.sourceRanges);
     for (const cidr of wantRanges) {
@@ -628,7 +633,7 @@ export class Reconciler {
       st.hasMaglev = false;
       st.maglevSig = '';
     }
-    st.backendKeys = p.newKeys;
+    st.backendKeys = [...p.newKeys];
     this.releaseBackends(p.dropped);
   }
 

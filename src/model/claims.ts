@@ -33,7 +33,7 @@ export function compareRank(a: ClaimRank, b: ClaimRank): number {
 
 /** The datapath identity of a frontend: two frontends with the same one cannot coexist. */
 export function claimKey(f: Pick<FrontendSpec, 'addr' | 'port' | 'proto' | 'scope' | 'family'>): string {
-  return `${frontendText(f.addr, f.port, f.family)}/${f.proto}|${f.scope}`;
+  return [`${frontendText(f.addr, f.port, f.family)}/${f.proto}`, f.scope].join('|'); // one flat string (kept per Service)
 }
 
 function lostReason(f: FrontendSpec, owner: ClaimRank, mine: ClaimRank): string {

@@ -68,18 +68,21 @@ export function selectBackends(eps: readonly EndpointInfo[], mode: PolicyMode, t
   const chosen = mode === 'local' ? localChoice(eps) : clusterChoice(eps, topo);
   return [...eps]
     .sort((a, b) => compareAddr(a.addr, b.addr) || a.port - b.port)
-    .map((ep) => {
-      const b: BackendSpec = {
-        addr: ep.addr,
-        port: ep.port,
-        state: backendState(ep),
-        selectable: chosen.has(ep),
-        local: ep.local,
-        weight: 1,
-      };
-      if (ep.nodeName) b.nodeName = ep.nodeName;
-      if (ep.zone) b.zone = ep.zone;
-      if (ep.target) b.target = ep.target;
-      return b;
-    });
+    .map((ep) => backendSpec(ep, backendState(ep), chosen.has(ep)));
+}
+
+/**
+ * One backend. The usual optional fields are written in the literal itself: added afterwards
+ * they went to a separate property store, ~40 bytes more a backend (4 MB at 100,000 endpoints).
+ */
+function backendSpec(ep: EndpointInfo, state: BackendState, selectable: boolean): BackendSpec {
+  const { addr, port, local, nodeName, zone, target } = ep;
+  if (nodeName && target) {
+    return zone ? { addr, port, state, selectable, local, weight: 1, nodeName, zone, target } : { addr, port, state, selectable, local, weight: 1, nodeName, target };
+  }
+  const b: BackendSpec = { addr, port, state, selectable, local, weight: 1 };
+  if (nodeName) b.nodeName = nodeName;
+  if (zone) b.zone = zone;
+  if (target) b.target = target;
+  return b;
 }

@@ -281,7 +281,8 @@ export class ManifestsSource extends BaseSource implements Source {
     const withNs = cluster ? raw : defaultNamespace(raw as { metadata: Record<string, unknown> });
     const ns = cluster ? '' : ((withNs as { metadata: { namespace: string } }).metadata.namespace);
     // The parser's objects are this source's own: converted in place, not copied.
-    out.push({ kind: k, key: `${k}/${ns}/${name}`, doc, obj: decode(k, withNs, true) });
+    // joined: one flat string, kept as long as the file's objects (a template leaves a tree of concatenations)
+    out.push({ kind: k, key: [k, ns, name].join('/'), doc, obj: decode(k, withNs, true) });
     return true;
   }
 

@@ -5,13 +5,14 @@
 // A LoadBalancer variant measures the Maglev path (NodePort and LB IP external frontends
 // each need a table in the maglev map-in-map), programmed the three ways an agent can:
 // one apply() after another, a KeyQueue of concurrency 4, and applyMany() batches.
-// Run: node dist/test/bench/agent.js [--quick]; other benches call run().
+// Run: node dist/test/bench/agent.js [--quick]; other benches call run(). --cold-start-only: the
+// agent's cold start rows alone; --source=manifests|kube: one of them without the baselines.
 //
 // The xlb side runs in a child process so its RSS is its own (the parent also builds the
 // iptables rules). iptables-restore runs only inside a namespace this bench creates.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
@@ -378,6 +379,8 @@ export async function coldStartThroughSource(o: Sizes, source: Source): Promise<
     const t0 = performance.now();
     // XLB_BENCH_AGENT_NODE_ARGS: extra node flags for the agent, e.g. --cpu-prof while profiling.
     const extra = process.env.XLB_BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    // XLB_BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot of the agent at steady state (after the RSS reading) into DIR.
+    if (process.env.XLB_BENCH_HEAP_SNAPSHOT) extra.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${work}`);
     const agent = set.track(ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, ...extra, resolve(repoRoot, 'dist/src/cli/main.js'), 'agent',
       ...sourceArgs, '--node', NODE.name, '--devices', 'lo',
       '--pin-path', pinPath, '--api-socket', socket, '--log-level', 'warn',
@@ -396,6 +399,14 @@ export async function coldStartThroughSource(o: Sizes, source: Source): Promise<
     const startMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 2000));
     const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'));
+    if (process.env.XLB_BENCH_HEAP_SNAPSHOT) {
+      const dir = process.env.XLB_BENCH_HEAP_SNAPSHOT;
+      // where the RSS is: heap spaces (the agent's metrics) and anonymous vs file-backed pages
+      writeFileSync(`${dir}/${source}.smaps`, readFileSync(`/proc/${agent.pid}/smaps_rollup`, 'utf8'));
+      const metrics = (await ns.exec('curl', ['-s', 'http://127.0.0.1:10249/metrics'])).stdout;
+      writeFileSync(`${dir}/${source}.metrics`, metrics.split('\n').filter((l) => /^(nodejs_heap|process_resident|nodejs_external)/.test(l)).join('\n'));
+      await heapSnapshot(agent.pid!, work, `${dir}/${source}.heapsnapshot`);
+    }
     const lat = send ? await changeLatencies(agent.pid!, pinPath, send, o, () => statusOnce(client())) : undefined;
     return {
       startMs: round(startMs), rssMb: rss ? round(Number(rss[1]) / 1024) : 0, statusPolls: polls,
@@ -414,6 +425,23 @@ async function stopAgent(agent: ChildProcess): Promise<void> {
   const exited = new Promise((r) => agent.once('exit', r));
   agent.kill('SIGTERM');
   await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+}
+
+/** Signals the agent (started with --heapsnapshot-signal) and moves the snapshot it writes to `to`. */
+async function heapSnapshot(pid: number, work: string, to: string): Promise<void> {
+  const before = new Set(readdirSync(work));
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const f = readdirSync(work).find((n) => n.endsWith('.heapsnapshot') && !before.has(n));
+    // the agent writes it synchronously: its size stops changing when it is done
+    if (f && statSync(join(work, f)).size > 0) {
+      const a = statSync(join(work, f)).size;
+      await new Promise((r) => setTimeout(r, 1000));
+      if (statSync(join(work, f)).size === a) { copyFileSync(join(work, f), to); return; }
+    }
+  }
+  throw new Error('no heap snapshot within 5 minutes');
 }
 
 type Send = (resource: string, obj: unknown) => Promise<void>;
@@ -597,6 +625,10 @@ if (process.argv[1] && resolve(process.argv[1]) === here) {
   if (i >= 0) {
     const { pinPath, o } = JSON.parse(process.argv[i + 1]) as { pinPath: string; o: ChildRun };
     console.log(JSON.stringify(await xlbSide(pinPath, o)));
+  } else if (flag('source')) {
+    // --source=manifests|kube: the agent's cold start through that source alone, no baselines (a quick RSS check).
+    const o = sizes({ quick: process.argv.includes('--quick'), services: flag('services') ? Number(flag('services')) : undefined, changes: flag('changes') ? Number(flag('changes')) : undefined });
+    console.log(JSON.stringify(await coldStartThroughSource(o, flag('source') as Source)));
   } else if (process.argv.includes('--cold-start-only')) {
     const f = await runColdStart({ quick: process.argv.includes('--quick'), services: flag('services') ? Number(flag('services')) : undefined, changes: flag('changes') ? Number(flag('changes')) : undefined });
     console.log(coldStartTable(f));

@@ -58,6 +58,23 @@ test('start resolves only after all three lists, even when one is slow', async (
   assert.equal(nodeList.query.fieldSelector, 'metadata.name=node-a');
 });
 
+test('listed objects reach the cache as plain decoded data, as watched ones do', async (t) => {
+  const { api, src } = await setup(t);
+  api.apply('endpointslices', slice('web-def', 'web', ['10.0.1.6', '10.0.1.7']));
+  await src.start();
+  const listed = src.slices('default/web');
+  assert.equal(listed.length, 2);
+  for (const s of listed) {
+    assert.equal(Object.getPrototypeOf(s), Object.prototype, 'not the client serializer\'s V1EndpointSlice');
+    for (const e of s.endpoints) assert.equal(Object.getPrototypeOf(e), Object.prototype);
+  }
+  // decode() shares one conditions object between endpoints with the same conditions
+  const eps = listed.flatMap((s) => s.endpoints);
+  assert.ok(eps.every((e) => e.conditions === eps[0]!.conditions && Object.isFrozen(e.conditions)));
+  assert.equal(Object.getPrototypeOf(src.service('default/web')), Object.prototype);
+  assert.equal(Object.getPrototypeOf(src.node()), Object.prototype);
+});
+
 test('adds, updates and deletes reach the cache with one change event per key', async (t) => {
   const { api, src, changes } = await setup(t);
   await src.start();

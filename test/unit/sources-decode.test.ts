@@ -72,6 +72,22 @@ test('decode drops managedFields and shares repeated values between objects', ()
   assert.equal(b.endpoints[0]!.nodeName, c.endpoints[0]!.nodeName);
 });
 
+test('decode shares one frozen conditions object between endpoints with the same conditions, copied or in place', () => {
+  for (const owned of [false, true]) {
+    const b = decode('EndpointSlice', structuredClone(slice), owned);
+    const c = decode('EndpointSlice', structuredClone(slice), owned);
+    assert.equal(b.endpoints[0]!.conditions, c.endpoints[0]!.conditions);
+    assert.ok(Object.isFrozen(b.endpoints[0]!.conditions));
+    assert.deepEqual(b.endpoints[0]!.conditions, slice.endpoints[0]!.conditions);
+    const notReady = structuredClone(slice);
+    notReady.endpoints[0]!.conditions.ready = false;
+    assert.equal(decode('EndpointSlice', notReady, owned).endpoints[0]!.conditions?.ready, false);
+    // A Node's conditions are a list of objects with timestamps: converted, never shared.
+    const n = decode('Node', structuredClone(node), owned);
+    assert.ok(n.status?.conditions?.[0]?.lastHeartbeatTime instanceof Date);
+  }
+});
+
 test('the manifests source runs without loading the Kubernetes client', () => {
   const dir = mkdtempSync(join(tmpdir(), 'xlb-noclient-'));
   try {
