@@ -537,7 +537,7 @@ export class Reconciler {
         try {
           for (let i = 0; i < keys.length / 8; i++) this.m.slots.update(keys.subarray(i * 8, i * 8 + 8), values.subarray(i * vs, (i + 1) * vs));
         } catch (e) {
-          p.failed = errText(e);
+          this.slotsFailed(p, e);
         }
       }
       return;
@@ -554,9 +554,23 @@ export class Reconciler {
       try {
         await this.m.slots.updateBatch(p.slots!.keys, p.slots!.values, p.slots!.keys.length / 8);
       } catch (e) {
-        p.failed = errText(e);
+        this.slotsFailed(p, e);
       }
     }
+  }
+
+  /**
+   * A failed slot write may have written any of the frontend's changed slots: they are marked
+   * unknown (-1), so the next apply rewrites them and a removal deletes them.
+   */
+  private slotsFailed(p: Pending, e: unknown): void {
+    p.failed = errText(e);
+    const st = p.st;
+    this.count(st, -1);
+    const slots = st.slots.slice();
+    for (let i = 0; i < p.slotIds.length; i++) if (slots[i] !== p.slotIds[i]) slots[i] = -1;
+    st.slots = slots;
+    this.count(st, 1);
   }
 
   /** Steps 3-6 for each prepared frontend, then the Service's removed frontends. */
@@ -604,10 +618,17 @@ export class Reconciler {
       this.m.revnat.update(C.encodeRevnatKey(st.svcId), C.encodeRevnatValue({ addr: f.addr, port: f.port, family: f.family }));
       st.revnatOk = true;
     }
+    // st names what the maps hold before the services write, which can fail (map full): every
+    // range written and the slots step 2 wrote; else a later frontend given this svc_id after a
+    // removal would inherit what was left (source ranges allowing a client it should not).
     const wantRanges = new Set(f.sourceRanges);
     for (const cidr of wantRanges) {
-      if (!st.srcRanges.has(cidr)) this.m.srcRanges.update(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }), C.encodeSrcRangeValue(true));
+      if (st.srcRanges.has(cidr)) continue;
+      if (st.srcRanges === NO_RANGES) st.srcRanges = new Set();
+      this.m.srcRanges.update(C.encodeSrcRangeKey({ svcId: st.svcId, cidr }), C.encodeSrcRangeValue(true));
+      st.srcRanges.add(cidr);
     }
+    if (useSlots && p.slots) st.slots = st.slots.length > count ? p.slotIds.concat(st.slots.slice(count)) : p.slotIds;
 
     // 5. the service entry, count last.
     const value: C.SvcValue = {
