@@ -22,7 +22,7 @@ import type { StatusClient } from '../../src/api/generated/xlb/v1/Status.js';
 import type { StatusInfo__Output } from '../../src/api/generated/xlb/v1/StatusInfo.js';
 import { fileURLToPath } from 'node:url';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_NODE_FLAGS, agentEnv } from '../../src/agent/node-flags.js';
 import { BpfMap, loadObject, possibleCpus } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
 import { Reconciler, mapsOf, type ReconcileResult } from '../../src/datapath/reconcile.js';
@@ -285,7 +285,7 @@ async function xlbInChild(o: ChildRun, extraNodeArgs: string[] = []): Promise<Xl
   try {
     // The agent's own V8 flags, so the RSS figure is the agent's.
     const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...extraNodeArgs, here, '--child', JSON.stringify({ pinPath, o })], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'], env: agentEnv(),
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -384,7 +384,7 @@ export async function coldStartThroughSource(o: Sizes, source: Source): Promise<
     const agent = set.track(ns.spawn(process.execPath, [...AGENT_NODE_FLAGS, ...extra, resolve(repoRoot, 'dist/src/cli/main.js'), 'agent',
       ...sourceArgs, '--node', NODE.name, '--devices', 'lo',
       '--pin-path', pinPath, '--api-socket', socket, '--log-level', 'warn',
-      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249']));
+      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249'], { env: agentEnv() }));
     const client = () => new (loadStatusProto().grpcObj.xlb.v1.Status)(`unix:${socket}`, credentials.createInsecure());
     if (extra.length) profiled = agent;
     let polls = 0;

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_NODE_FLAGS, agentEnv } from '../../src/agent/node-flags.js';
 import { cliPath } from '../helpers/cluster.js';
 import { eventually } from '../helpers/e2e.js';
 import { node, service, slice, yamlDocs } from '../helpers/manifests.js';
@@ -51,7 +51,7 @@ async function startAgent(extra: string[], timeoutMs = 20_000): Promise<{ state:
   const args = [...AGENT_NODE_FLAGS, cliPath(), 'agent', '--source', 'manifests', '--manifests', manifests, '--node', 'n1',
     '--pin-path', join(bpffs, 'n1'), '--api-socket', socket, '--pod-interfaces', 'lxc*',
     '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249', ...extra];
-  const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: agentEnv() });
   const out: string[] = [];
   const err: string[] = [];
   let code: number | null | undefined;

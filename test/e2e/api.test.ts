@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_NODE_FLAGS, agentEnv } from '../../src/agent/node-flags.js';
 import { loadStatusProto } from '../../src/api/proto.js';
 import { buildTopology, NODE_IPS, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
@@ -103,7 +103,7 @@ describe('status API of a running agent', () => {
       '--pin-path', pinPath, '--api-socket', sock, '--conntrack-size', '4096', '--maglev-table-size', '251', '--socket-lb', 'off',
       '--drain-timeout', '0', // the toggle test checks the immediate detach; hitless.test.ts the drain
       '--healthz-bind-address', `0.0.0.0:${HEALTHZ}`, '--metrics-bind-address', `0.0.0.0:${METRICS}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] }));
+    { stdio: ['ignore', 'pipe', 'pipe'], env: agentEnv() }));
     agent.stdout?.on('data', (d: Buffer) => { agentLog = (agentLog + d.toString()).slice(-8000); });
     agent.stderr?.on('data', (d: Buffer) => { agentLog = (agentLog + d.toString()).slice(-8000); });
     await until('the agent to finish its first sync', async () => {

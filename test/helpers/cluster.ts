@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isIPv6 } from 'node:net';
 import { stringify } from 'yaml';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_NODE_FLAGS, agentEnv } from '../../src/agent/node-flags.js';
 import { run } from './netns.js';
 import type { Topology, TopoPod } from './topology.js';
 
@@ -204,7 +204,7 @@ export class XlbCluster {
       // that wants it passes --socket-lb and --cgroup with a child cgroup it created (later wins).
       '--socket-lb', 'off', ...extra];
     const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XLB_CT_SWEEP_MS: '1000' },
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...agentEnv(), XLB_CT_SWEEP_MS: '1000' },
     });
     const h: AgentHandle = { node, proc, socket, pinPath: this.pinPath(node), log: [], running: false };
     // A pipe chunk can end mid-line, and with thousands of Services more than the kept lines can

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DEPLOY, ROOT } from './deploy-manifests.js';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 
 interface Instr {
   op: string;
@@ -126,10 +126,13 @@ test('the runtime stage: libelf1, zlib1g, iproute2, the built artifacts, no comp
   const entry = runtime.find((i) => i.op === 'ENTRYPOINT');
   const workdir = runtime.find((i) => i.op === 'WORKDIR')!.args;
   assert.deepEqual(JSON.parse(entry!.args), ['node', ...AGENT_NODE_FLAGS, `${workdir}/dist/src/cli/main.js`], 'the agent runs with AGENT_NODE_FLAGS');
+  const env = runtime.filter((i) => i.op === 'ENV').map((i) => i.args);
+  for (const [k, v] of Object.entries(AGENT_ENV)) assert.ok(env.includes(`${k}=${v}`), `the image sets ${k}=${v} (AGENT_ENV)`);
 });
 
-test('the xlb command (package.json bin) starts node with AGENT_NODE_FLAGS', () => {
+test('the xlb command (package.json bin) starts node with AGENT_ENV and AGENT_NODE_FLAGS', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
   const main = readFileSync(join(ROOT, pkg.bin.xlb!.replace(/^dist\//, '').replace(/\.js$/, '.ts')), 'utf8');
-  assert.equal(main.split('\n')[0], `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`);
+  const env = Object.entries(AGENT_ENV).map(([k, v]) => `${k}=${v} `).join('');
+  assert.equal(main.split('\n')[0], `#!/usr/bin/env -S ${env}node ${AGENT_NODE_FLAGS.join(' ')}`);
 });
