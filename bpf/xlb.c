@@ -7,8 +7,11 @@
  *               device (--device-mode).
  *               Both answer ARP and NDP for the LoadBalancer addresses this node announces (announce.h).
  *   xlb_tc:     tc ingress of pod host-side veths, i.e. packets sent by pods (internal scope).
- *   xlb_tc_host: tc egress of pod host-side veths: replies from Service endpoints in the
- *               node's own namespace to pods, which cross no ingress hook.
+ *   xlb_tc_host: tc egress of pod host-side veths and node devices: replies from Service
+ *               endpoints in the node's own namespace, which cross no ingress hook, and
+ *               replies of flows netfilter tracks (XLB_CT_F_STACK), after it routed them.
+ *   On XDP devices xlb_tc_dev runs at tc ingress as well: XDP leaves non-SNATed replies
+ *   (a remote backend's to a local pod) to it, to be sent into the pod past netfilter.
  *   xlb_sock_*: cgroup sock_addr hooks, socket-level load balancing for the node's own
  *               namespace (and pods with --socket-lb all): connect4/6, sendmsg4/6 translate a
  *               frontend to a backend, recvmsg4/6 and getpeername4/6 show the frontend again;
@@ -35,6 +38,9 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx 
 		return fwd_back_xdp(ctx);
 	case V_REMOTE:
 		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd_fib_xdp(ctx, c, p) : XDP_PASS;
+	case V_LOCAL:
+		flow_mark_stack(p, cfg);
+		return XDP_PASS;
 	default:
 		return XDP_PASS;
 	}
@@ -54,6 +60,18 @@ int xlb_xdp(struct xdp_md *ctx)
 	return xdp_verdict(ctx, &c, &p, cfg, flow_process(&c, &p, cfg, XLB_SCOPE_EXTERNAL));
 }
 
+/* A translated packet for a local backend: by peer redirect when on and possible, else up the
+ * stack, and then its flow stays there (flow_mark_stack). */
+static __always_inline int tc_local(struct __sk_buff *skb, const struct xlb_ctx *c,
+				    const struct xlb_pkt *p, const struct xlb_config *cfg)
+{
+	int r = fwd_peer_tc(skb, c, p, cfg);
+
+	if (r == TC_ACT_OK)
+		flow_mark_stack(p, cfg);
+	return r;
+}
+
 static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xlb_ctx *c,
 					  const struct xlb_pkt *p, const struct xlb_config *cfg, int v)
 {
@@ -65,7 +83,7 @@ static __always_inline int tc_dev_verdict(struct __sk_buff *skb, const struct xl
 	case V_REMOTE:
 		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd_fib_tc(skb, c, p) : TC_ACT_OK;
 	case V_LOCAL:
-		return fwd_peer_tc(skb, c, p, cfg);
+		return tc_local(skb, c, p, cfg);
 	case V_REPLY:
 		return fwd_reply_tc(skb, c, p, cfg);
 	default:
@@ -118,7 +136,7 @@ int xlb_tc(struct __sk_buff *skb)
 		/* the reply already has its MACs (reply_macs) */
 		return bpf_redirect(skb->ifindex, 0);
 	case V_LOCAL:
-		return fwd_peer_tc(skb, &c, &p, cfg);
+		return tc_local(skb, &c, &p, cfg);
 	case V_REMOTE:
 		/* by FIB past netfilter, as its replies come back (fwd_reply_tc): netfilter meeting
 		 * the request alone would classify the client's next segment INVALID */

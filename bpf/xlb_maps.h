@@ -134,6 +134,9 @@ enum xlb_ct_flags {
 	XLB_CT_F_HAIRPIN = 1 << 2,    /* pod reached itself through its Service */
 	XLB_CT_F_EXTERNAL = 1 << 3,   /* created by XDP (external scope) */
 	XLB_CT_F_LOCAL_BE = 1 << 4,   /* backend on this node */
+	XLB_CT_F_STACK = 1 << 5,      /* local backend, request delivered up the stack: netfilter
+				       * tracks the flow in backend form, so the reply goes up the
+				       * stack untouched and is reverse-translated at egress */
 };
 
 /* Forward entry (key = packet as the client sent it): backend_id, and for SNAT the node

@@ -24,6 +24,8 @@ enum xlb_verdict {
 	V_REMOTE,         /* translated; must leave the node again (XDP: FIB + redirect) */
 	V_HAIRPIN,        /* translated; back into the pod it came from (tc) */
 	V_REPLY,          /* reverse-translated reply, not SNATed: forwarded past netfilter (nfct.h) */
+	V_LOCAL_STACK,    /* translated; local backend of a flow netfilter tracks (XLB_CT_F_STACK):
+			   * up the stack, never by redirect */
 };
 
 #define SNAT_PROBES 16
@@ -83,7 +85,8 @@ static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *
 	if (!fc_cacheable(p, cfg) || !flow_ttl_ok(p))
 		return -1;
 	e = fc_find(c, p, cfg);
-	if (!e)
+	/* XDP leaves non-SNATed replies to tc (flow_process_fam), whose hits share the cache */
+	if (!e || (!c->tc && e->verdict == V_REPLY))
 		return -1;
 	if (e->backend_id) {
 		/* not lb_backend: e->dst is a backend's address, never all zero, so a slot that
@@ -129,6 +132,8 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 		return flow_drop(XLB_DROP_TRUNCATED);
 	if (flags & XLB_CT_F_HAIRPIN)
 		verdict = V_HAIRPIN;
+	else if (flags & XLB_CT_F_STACK)
+		verdict = V_LOCAL_STACK;
 	else
 		verdict = (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
 	e = fc_begin(e, k, v, p, cfg, now);
@@ -137,9 +142,11 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 	return verdict;
 }
 
+/* cache: 0 at egress, whose rewrite ingress hooks must never find in the flow cache (a reply
+ * of a XLB_CT_F_STACK flow is translated only after netfilter). */
 static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p,
 				      const struct xlb_ct_key *k, struct xlb_ct_value *v,
-				      const struct xlb_config *cfg, __u64 now)
+				      const struct xlb_config *cfg, __u64 now, int cache)
 {
 	struct xlb_flow_cache_entry *e;
 	struct xlb_ct_value nv = *v;
@@ -147,7 +154,7 @@ static __always_inline int flow_reply(const struct xlb_ctx *c, struct xlb_pkt *p
 
 	if (!flow_ttl_ok(p))
 		return flow_drop(XLB_DROP_TTL);
-	e = fc_cacheable(p, cfg) ? fc_slot(c, p, cfg) : 0;
+	e = cache && fc_cacheable(p, cfg) ? fc_slot(c, p, cfg) : 0;
 	ct_touch(k, v, p, 0, now);
 	lb_account(nv.svc_id, p->len, 0);
 	if (nat_reply(c, p, &nv))
@@ -340,10 +347,12 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
 	return V_LOCAL;
 }
 
-/* Egress toward a pod: a reply the node itself sends from a Service endpoint in its own
- * namespace (a hostNetwork pod, the API server) to a pod that reached the Service on this
- * node. It crosses no ingress hook, so it is reverse-translated here; anything else, and
- * whatever does not parse, passes untouched (the node's own traffic is not ours to judge). */
+/* Egress of pod veths and node devices: a reply the node itself sends from a Service endpoint
+ * in its own namespace (a hostNetwork pod, the API server), which crosses no ingress hook, and
+ * a reply of a flow whose request went up the stack (XLB_CT_F_STACK), which netfilter has
+ * routed in its backend form. Both are reverse-translated here, after netfilter; anything
+ * else, and whatever does not parse, passes untouched (the node's own traffic is not ours to
+ * judge). */
 static __always_inline int flow_host_reply_fam(const struct xlb_ctx *c, struct xlb_pkt *p,
 					       const struct xlb_config *cfg)
 {
@@ -354,14 +363,14 @@ static __always_inline int flow_host_reply_fam(const struct xlb_ctx *c, struct x
 	    p->udp0)
 		return V_PASS;
 	ct_key_of(&k, p);
-	if (!bpf_map_lookup_elem(&node_addrs, &k.saddr))
-		return V_PASS;
 	v = bpf_map_lookup_elem(&ct, &k);
 	if (!v || !(v->flags & XLB_CT_F_REPLY))
 		return V_PASS;
+	if (!(v->flags & XLB_CT_F_STACK) && !bpf_map_lookup_elem(&node_addrs, &k.saddr))
+		return V_PASS;
 	if (p->frag == FRAG_FIRST)
 		parse_frag_first(p);
-	return flow_reply(c, p, &k, v, cfg, xlb_now());
+	return flow_reply(c, p, &k, v, cfg, xlb_now(), 0);
 }
 
 /* Per family, as flow_process. */
@@ -412,8 +421,14 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 		 * fragments find their ports through the first, whichever path takes it */
 		if (p->frag == FRAG_FIRST)
 			parse_frag_first(p);
-		if (v->flags & XLB_CT_F_REPLY)
-			return nfct_reply_theirs(c, p, cfg) ? V_PASS : flow_reply(c, p, &k, v, cfg, now);
+		if (v->flags & XLB_CT_F_REPLY) {
+			/* netfilter tracks the flow: the reply goes up the stack in backend form,
+			 * to be reverse-translated where it leaves (flow_host_reply). XDP cannot
+			 * send a reply into a pod's veth past netfilter: tc at the device does. */
+			if ((v->flags & XLB_CT_F_STACK) || (!c->tc && !(v->flags & XLB_CT_F_SNAT)))
+				return V_PASS;
+			return nfct_reply_theirs(c, p, cfg) ? V_PASS : flow_reply(c, p, &k, v, cfg, now, 1);
+		}
 		if (!ct_expired(cfg, v, now) && !ct_reopened(v, p)) {
 			if (!flow_ttl_ok(p))
 				return flow_drop(XLB_DROP_TTL);
@@ -430,6 +445,35 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 		}
 	}
 	return flow_new(c, p, &k, cfg, scope, v, now);
+}
+
+/* A translated packet to a local backend went up the stack (no peer redirect): netfilter now
+ * tracks its flow in backend form, so both entries get XLB_CT_F_STACK and every later packet
+ * goes the same way (V_LOCAL_STACK forward, V_PASS reply). p holds the translated header;
+ * local backends are never SNATed, so the reply entry's key is p reversed. Anything else
+ * (a translated ICMP error) finds no such entry. Part of the delivery, which fixtures turn
+ * off (XLB_CFG_F_FIXTURE: they check the NAT decision alone); rows without it check this. */
+static __always_inline void flow_mark_stack(const struct xlb_pkt *p, const struct xlb_config *cfg)
+{
+	struct xlb_ct_key rk = { .saddr = p->daddr, .daddr = p->saddr, .sport = p->dport,
+				 .dport = p->sport, .proto = p->proto };
+	struct xlb_ct_key fk = { .proto = p->proto };
+	struct xlb_ct_value *v;
+
+	if (cfg->flags & XLB_CFG_F_FIXTURE)
+		return;
+	v = bpf_map_lookup_elem(&ct, &rk);
+	if (!v || (v->flags & (XLB_CT_F_SNAT | XLB_CT_F_STACK)) != 0 ||
+	    (v->flags & (XLB_CT_F_REPLY | XLB_CT_F_LOCAL_BE)) != (XLB_CT_F_REPLY | XLB_CT_F_LOCAL_BE))
+		return;
+	v->flags |= XLB_CT_F_STACK;
+	fk.saddr = v->orig_addr;
+	fk.sport = v->orig_port;
+	fk.daddr = v->nat_addr;
+	fk.dport = v->nat_port;
+	v = bpf_map_lookup_elem(&ct, &fk);
+	if (v && !(v->flags & XLB_CT_F_REPLY))
+		v->flags |= XLB_CT_F_STACK;
 }
 
 /* The whole decision for one packet, with the config the entry point looked up. One decision

@@ -7,9 +7,11 @@ import { Link, ifIndex, type BpfProgram, type CgroupHook, type XdpMode } from '.
 import type { Logger } from '../log.js';
 import type { DeviceMode } from './options.js';
 
-/** xdp and tc-device: node devices (xlb_xdp / xlb_tc_dev); tc-ingress: pod veths (xlb_tc);
- *  tc-egress: pod veths toward the pod (xlb_tc_host, replies from the node's own endpoints). */
-export type AttachKind = 'xdp' | 'tc-device' | 'tc-ingress' | 'tc-egress';
+/** xdp and tc-device: node devices (xlb_xdp / xlb_tc_dev; XDP devices get tc-device too, for
+ *  the replies XDP leaves to tc); tc-ingress: pod veths (xlb_tc); tc-egress: pod veths toward
+ *  the pod and tc-device-egress: node devices (xlb_tc_host: replies from the node's own
+ *  endpoints, and replies of flows netfilter tracks, reverse-translated after it). */
+export type AttachKind = 'xdp' | 'tc-device' | 'tc-ingress' | 'tc-egress' | 'tc-device-egress';
 
 export interface Attachment {
   ifname: string;
@@ -26,7 +28,7 @@ export interface AttachError {
   error: string;
 }
 
-const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-device': 'tcd-', 'tc-ingress': 'tci-', 'tc-egress': 'tce-' };
+const PREFIX: Record<AttachKind, string> = { xdp: 'xdp-', 'tc-device': 'tcd-', 'tc-ingress': 'tci-', 'tc-egress': 'tce-', 'tc-device-egress': 'tco-' };
 
 export interface DeviceChoice { mode: 'xdp' | 'tc'; why: string }
 
@@ -113,7 +115,7 @@ export class Attacher {
       this.live.set(key, cur);
       return;
     }
-    const link = kind === 'xdp' ? Link.attachXdp(prog, ifname, { mode: this.xdpMode }) : Link.attachTc(prog, ifname, kind === 'tc-egress' ? 'egress' : 'ingress');
+    const link = kind === 'xdp' ? Link.attachXdp(prog, ifname, { mode: this.xdpMode }) : Link.attachTc(prog, ifname, kind === 'tc-egress' || kind === 'tc-device-egress' ? 'egress' : 'ingress');
     link.pin(this.path(kind, ifname));
     const att = this.describe(ifname, kind, link);
     this.live.set(key, { link, att });

@@ -496,10 +496,13 @@ export class Agent implements AgentState {
     const byMode = this.chooseDeviceModes(devices, links);
     // tc first: while a device changes mode both hooks may run for a moment, which is harmless
     // (the second sees a translated packet that matches nothing); a gap would not be.
-    this.attacher.sync('tc-device', this.obj.program(C.PROG.tcDev), byMode.tc);
+    // XDP devices run xlb_tc_dev too: XDP leaves it the replies it cannot send into a pod past
+    // netfilter (flow.h); the egress hooks reverse-translate replies netfilter routed.
+    this.attacher.sync('tc-device', this.obj.program(C.PROG.tcDev), [...byMode.tc, ...byMode.xdp]);
     this.attacher.sync('xdp', this.obj.program(C.PROG.xdp), byMode.xdp);
     this.attacher.sync('tc-ingress', this.obj.program(C.PROG.tc), this.podIfs);
     this.attacher.sync('tc-egress', this.obj.program(C.PROG.tcHost), this.podIfs);
+    this.attacher.sync('tc-device-egress', this.obj.program(C.PROG.tcHost), devices);
     this.syncSocketLb();
   }
 

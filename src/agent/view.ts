@@ -90,7 +90,7 @@ export class StatusView implements AgentView {
       enabled: a.onOff.enabled,
       reason: a.onOff.reason,
       devices: a.devices.map((d) => {
-        const x = atts.find((t) => (t.kind === 'xdp' || t.kind === 'tc-device') && t.ifname === d);
+        const x = atts.find((t) => t.kind === 'xdp' && t.ifname === d) ?? atts.find((t) => t.kind === 'tc-device' && t.ifname === d);
         const mode = x?.kind === 'tc-device' ? 'tc' : x?.mode;
         return { name: d, ifindex: x?.ifindex ?? 0, xdpMode: mode ?? (errs.find((e) => e.ifname === d)?.error ?? (a.absent.includes(d) ? 'waiting: no such interface' : 'detached')), progId: x?.progId ?? 0, linkId: x?.linkId ?? 0 };
       }),

@@ -86,7 +86,7 @@ export const BACKEND_FLAG = { local: 1 } as const;
 
 export type CtStateName = 'syn' | 'established' | 'fin' | 'closed' | 'udp' | 'syn_recv' | 'udp_new';
 export const CT_STATES: CtStateName[] = ['syn', 'established', 'fin', 'closed', 'udp', 'syn_recv', 'udp_new'];
-export const CT_FLAG = { reply: 1, snat: 2, hairpin: 4, external: 8, localBackend: 16 } as const;
+export const CT_FLAG = { reply: 1, snat: 2, hairpin: 4, external: 8, localBackend: 16, stack: 32 } as const;
 
 export const CONFIG_FLAG = { fixture: 1, redirect: 2, peer: 4, nfct: 8, drain: 16 } as const;
 

@@ -5,7 +5,7 @@ import * as C from '../../src/datapath/codecs.js';
 import { buildFragments, buildPacket, buildRawFrame, MAC_A, MAC_B, type PacketSpec } from '../helpers/packet.js';
 import { CLIENT, CLUSTER_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, type Datapath } from './harness.js';
 import type { Row, Step } from './rows.js';
-import { DEV_MAC, tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
+import { DEV_MAC, localReplyRows, tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
 
 const F = C.SVC_FLAG;
 const ptcp = (o: Partial<PacketSpec> = {}): Buffer =>
@@ -48,6 +48,16 @@ function hostEp(d: Datapath, proto: C.Proto = 'TCP'): void {
 const hostFrags = (): Buffer[] => buildFragments({ src: NODE, dst: POD_A, proto: 'UDP', sport: 6443, dport: 40000, payload: Buffer.alloc(40, 7), id: 12 }, 24);
 
 const fwd = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_A, daddr: CLUSTER_IP, sport: 40000, dport: 80, proto: 'TCP', ...o });
+const podReply = (o: Partial<C.CtKey> = {}): C.CtKey => ({ saddr: POD_B, daddr: POD_A, sport: 8080, dport: 40000, proto: 'TCP', ...o });
+
+/** No XLB_CFG_F_FIXTURE (and no peer redirect): a local backend's flow goes up the stack and is marked so. */
+const STACK: Partial<C.XlbConfig> = { flags: 0 };
+
+/** LB IP 198.51.100.10:80/TCP (svc 1, external) -> local pod A:8080 (backend 1). */
+function lbPod(d: Datapath): void {
+  d.backend(1, POD_A, 8080);
+  d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] });
+}
 
 export const tcRows: Row[] = [
   {
@@ -258,4 +268,57 @@ export const tcRows: Row[] = [
     config: { flags: FIXTURE_CONFIG.flags | C.CONFIG_FLAG.nfct }, pkt: ptcp({ sport: 40123 }), verdict: 'OK',
     out: { dst: POD_B, dport: 8080 }, ct: [{ key: fwd({ sport: 40123 }), value: { backendId: 1 } }],
   },
+  // ---- a flow to a local backend delivered up the stack (no peer redirect; fixtures without
+  // XLB_CFG_F_FIXTURE): netfilter tracks it in backend form, so its reply goes up the stack
+  // untouched and is reverse-translated where it leaves the node's routing, at an egress ----
+  {
+    name: 'stack delivery: pod -> ClusterIP with a local backend up the stack marks both CT entries stack', prog: 'tc', setup: cip, config: STACK,
+    pkt: ptcp(), verdict: 'OK', out: { src: POD_A, dst: POD_B, dport: 8080 },
+    ct: [
+      { key: fwd(), value: { flags: C.CT_FLAG.localBackend | C.CT_FLAG.stack } },
+      { key: podReply(), value: { flags: C.CT_FLAG.reply | C.CT_FLAG.localBackend | C.CT_FLAG.stack } },
+    ],
+  },
+  {
+    name: 'stack delivery: the local backend\'s reply at its veth\'s ingress is untouched, for netfilter to match and route', prog: 'tc', setup: cip, config: STACK,
+    before: [{ pkt: ptcp(), verdict: 'OK' }],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK', unchanged: true,
+    ct: [{ key: fwd(), value: { state: 'syn' } }],
+  },
+  {
+    name: 'stack delivery: that reply at the client pod\'s veth egress, after netfilter: source back to the ClusterIP', prog: 'tchost', setup: cip, config: STACK,
+    before: [{ prog: 'tc', pkt: ptcp(), verdict: 'OK' }, { prog: 'tc', pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 },
+    ct: [{ key: fwd(), value: { state: 'syn_recv' } }],
+  },
+  {
+    name: 'stack delivery: the pod\'s next segments stay on the stack path, DNATed (the flow cache too), the reply untouched at ingress', prog: 'tc', setup: cip, config: STACK,
+    before: [
+      { pkt: ptcp(), verdict: 'OK' },
+      { prog: 'tchost', pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' },
+      { pkt: ptcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'OK' },
+      { pkt: ptcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'OK' },
+    ],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'A', seq: 5001, ack: 1001 }), verdict: 'OK', unchanged: true,
+    ct: [{ key: fwd(), value: { state: 'established', flags: C.CT_FLAG.localBackend | C.CT_FLAG.stack } }],
+  },
+  {
+    name: 'stack delivery: a local backend\'s reply to an external client (request up the stack from XDP) is untouched at the pod\'s veth', prog: 'tc', setup: lbPod, config: STACK,
+    before: [{ prog: 'xdp', pkt: xtcp(), verdict: 'PASS' }],
+    pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK', unchanged: true,
+  },
+  {
+    name: 'stack delivery: that reply at the node device\'s egress, after netfilter: source back to the LB IP', prog: 'tchost', setup: lbPod, config: STACK,
+    before: [{ prog: 'xdp', pkt: xtcp(), verdict: 'PASS' }, { prog: 'tc', pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
+    pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000 },
+  },
+  {
+    name: 'stack delivery: the same from the tc device entry (request up the stack from tc ingress): translated at the egress only', prog: 'tchost', setup: lbPod, config: STACK,
+    before: [{ prog: 'tcdev', pkt: xtcp(), verdict: 'OK' }, { prog: 'tc', pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
+    pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000 },
+  },
+  ...localReplyRows,
 ];

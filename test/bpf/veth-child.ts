@@ -1,6 +1,6 @@
 // Runs inside a veth test's "node" namespace: loads xlb.o, programs three internal frontends
 // of one family (argv[3] "ipv6", else IPv4), attaches xlb_tc to both pods' host-side veths
-// (tcx ingress), prints "ready", and on stdin end prints the datapath's counters as one JSON
+// (tcx ingress) and xlb_tc_host (tcx egress), prints "ready", and on stdin end prints the datapath's counters as one JSON
 // line, detaches and exits.
 import * as C from '../../src/datapath/codecs.js';
 import { Link } from '../../src/datapath/bpf.js';
@@ -27,7 +27,12 @@ async function main(): Promise<void> {
     d.service({ addr: w.cipB, port: 80, svcId: 10, backends: [1], scope: 'internal' });
     d.service({ addr: w.cipA, port: 80, svcId: 11, backends: [2], scope: 'internal' });
     d.service({ addr: w.cipB, port: 53, proto: 'UDP', svcId: 12, backends: [3], scope: 'internal' });
-    for (const dev of ['lxca', 'lxcb']) links.push(Link.attachTc(d.obj.program(C.PROG.tc), dev, 'ingress'));
+    // as the agent attaches them: a flow up the stack (no peer redirect here) has its reply
+    // reverse-translated at the client pod's veth egress, after the node routed it
+    for (const dev of ['lxca', 'lxcb']) {
+      links.push(Link.attachTc(d.obj.program(C.PROG.tc), dev, 'ingress'));
+      links.push(Link.attachTc(d.obj.program(C.PROG.tcHost), dev, 'egress'));
+    }
     process.stdout.write('ready\n');
     await new Promise<void>((resolve) => { process.stdin.on('end', resolve); process.stdin.on('error', resolve); process.stdin.resume(); });
     const stats = Object.fromEntries([10, 11, 12].map((id) => [id, Number(d.stats(id).newFlows)]));

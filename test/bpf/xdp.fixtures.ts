@@ -134,6 +134,14 @@ export const xdpRows: Row[] = [
     check: (_o, d) => assert.equal(C.decodeCtFillValue(d.map(C.MAP.ctFill).lookup(C.encodeCtFillKey(0))!), 1n, 'ct_fill counts the flow once'),
   },
   {
+    name: 'LB IP TCP SYN, local backend, up the stack (no XLB_CFG_F_FIXTURE): both CT entries marked stack', prog: 'xdp', setup: lbLocal, config: { flags: 0 },
+    pkt: tcp(), verdict: 'PASS', out: { src: CLIENT, dst: POD_A, sport: 40000, dport: 8080 },
+    ct: [
+      { key: fwdKey(), value: { flags: C.CT_FLAG.external | C.CT_FLAG.localBackend | C.CT_FLAG.stack } },
+      { key: revKey(), value: { flags: C.CT_FLAG.reply | C.CT_FLAG.external | C.CT_FLAG.localBackend | C.CT_FLAG.stack } },
+    ],
+  },
+  {
     name: 'LB IP UDP with payload: DNAT, UDP checksum valid', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp(), verdict: 'PASS',
     out: { dst: POD_A, dport: 8080 }, check: (o) => assert.equal(o.payload?.toString(), 'query-bytes'),
     ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp_new' } }],
@@ -343,12 +351,6 @@ export const xdpRows: Row[] = [
     pkt: udp(), verdict: 'PASS', out: { dst: POD_B },
   },
   {
-    name: 'UDP reply: both entries leave udp_new (short timeout) for udp', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
-    before: [{ pkt: udp(), verdict: 'PASS' }],
-    pkt: udp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000 }), verdict: 'PASS', out: { src: LB_IP, sport: 53 },
-    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp' } }, { key: revKey({ proto: 'UDP' }), value: { state: 'udp' } }],
-  },
-  {
     name: 'UDP flow that never got a reply expires after udpNewTimeout: chosen anew', prog: 'xdp', config: { udpTimeout: 120, udpNewTimeout: 30 },
     setup: (d) => { d.backend(1, POD_A, 8080); d.backend(2, POD_B, 8080); d.service({ addr: LB_IP, port: 53, proto: 'UDP', svcId: 1, backends: [1] }); },
     before: [{ pkt: udp(), verdict: 'PASS' }, {
@@ -434,40 +436,16 @@ export const xdpRows: Row[] = [
   },
   {
     name: 'retransmitted SYN of an open flow stays on its backend', prog: 'xdp', setup: twoBackends,
-    before: [{ pkt: tcp() }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: moveToB }],
+    before: [{ pkt: tcp() }, { prog: 'tc', pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: moveToB }],
     pkt: tcp(), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'syn_recv', backendId: 1 } }],
   },
   // A backend answers every SYN, spoofed ones too: only the client's ACK establishes a flow
   // (netfilter's SYN_RECV), so a spoofed SYN flood holds entries for tcp_syn_timeout, not hours.
   {
-    name: 'backend SYN-ACK to a SYN: both entries syn_recv (syn timeout), not established', prog: 'xdp', setup: lbLocal,
-    before: [{ pkt: tcp(), verdict: 'PASS' }],
-    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS',
-    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
-  },
-  {
     name: 'client ACK after the SYN-ACK completes the handshake: both entries established', prog: 'xdp', setup: lbLocal,
-    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS' }],
+    before: [{ pkt: tcp(), verdict: 'PASS' }, { prog: 'tc', pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }],
     pkt: tcp({ flags: 'A', seq: 1001 }), verdict: 'PASS', out: { dst: POD_A },
     ct: [{ key: fwdKey(), value: { state: 'established' } }, { key: revKey(), value: { state: 'established' } }],
-  },
-  {
-    name: 'retransmitted SYN-ACK and SYN do not refresh a half-open flow: it ages from its last state change', prog: 'xdp', setup: lbLocal,
-    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS' }, {
-      act: (d) => { const t = process.hrtime.bigint() - 50_000_000_000n; d.ctSet(fwdKey(), { lastSeen: t }); d.ctSet(revKey(), { lastSeen: t }); },
-    }, { pkt: tcp(), verdict: 'PASS' }],
-    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS',
-    check: (_o, d) => {
-      const old = process.hrtime.bigint() - 49_000_000_000n;
-      for (const k of [fwdKey(), revKey()]) assert.ok(d.ct(k)!.lastSeen < old, `${JSON.stringify(k)}: last_seen not refreshed`);
-      assert.equal(d.ct(fwdKey())!.state, 'syn_recv');
-    },
-  },
-  {
-    name: 'a second SYN-ACK or a backend ACK does not establish a flow the client never acknowledged', prog: 'xdp', setup: lbLocal,
-    before: [{ pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }],
-    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'PASS',
-    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
   },
   // ---- endpoints leaving a Service: UDP flows move at once (kube-proxy deletes their conntrack), TCP drains ----
   {
@@ -497,7 +475,7 @@ export const xdpRows: Row[] = [
   },
   {
     name: 'TCP connection whose backend left the Service (draining): stays on it', prog: 'xdp', setup: twoBackends,
-    before: [{ pkt: tcp() }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: (d) => { d.backend(1, POD_A, 8080, { state: 'draining' }); moveToB(d); } }],
+    before: [{ pkt: tcp() }, { prog: 'tc', pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { act: (d) => { d.backend(1, POD_A, 8080, { state: 'draining' }); moveToB(d); } }],
     pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_A }, ct: [{ key: fwdKey(), value: { state: 'established', backendId: 1 } }],
   },
   { name: 'TCP mid-stream packet without CT: tracked as established', prog: 'xdp', setup: lbLocal, pkt: tcp({ flags: 'A' }), verdict: 'PASS', ct: [{ key: fwdKey(), value: { state: 'established' } }] },
@@ -546,16 +524,6 @@ export const xdpRows: Row[] = [
     pkt: (d) => bigReply(d)[1], verdict: 'PASS', out: { src: LB_IP, dst: CLIENT },
     check: (o) => { assert.equal(o.ip?.fragOffset, 32); assert.deepEqual(o.payload, Buffer.alloc(32, 4)); },
   },
-  {
-    name: 'reply fragments from a remote backend to a local pod (pod -> ClusterIP flow): the later one also from the ClusterIP', prog: 'xdp',
-    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 53, proto: 'UDP', svcId: 7, backends: [2], scope: 'internal' }); },
-    before: [
-      { prog: 'tc', pkt: udp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'OK' },
-      { pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[0], verdict: 'PASS' },
-    ],
-    pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[1], verdict: 'PASS',
-    out: { src: CLUSTER_IP, dst: POD_A },
-  },
 
   // ---- ICMP errors about translated flows ----
   {
@@ -586,8 +554,64 @@ export const xdpRows: Row[] = [
   },
   { name: 'ICMP error about no flow of ours: untouched', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: '198.51.100.1', dst: LB_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, payload: quote(tcp({ src: LB_IP, dst: CLIENT, sport: 80, dport: 40999 })) }), verdict: 'PASS', unchanged: true },
   { name: 'ICMP error whose quoted header lacks the ports: counted drop', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: '198.51.100.1', dst: LB_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, payload: quote(tcp({ src: LB_IP, dst: CLIENT }), 20) }), verdict: 'DROP', drops: { icmp_inner: 1 } },
+  { name: 'stats: bytes and packets add up per service', prog: 'xdp', setup: lbLocal, before: [{ pkt: tcp() }, { pkt: tcp({ flags: 'A', payload: Buffer.alloc(60) }) }], pkt: tcp({ flags: 'A' }), verdict: 'PASS', stats: { svcId: 1, packets: 3, newFlows: 1, bytes: 40 + 100 + 40 } },
+  { name: 'hairpin address is never used for external flows', prog: 'xdp', setup: lbLocal, pkt: tcp({ src: POD_A }), verdict: 'PASS', check: (o) => assert.notEqual(o.ip?.src, HAIRPIN) },
+];
 
-  // ---- replies to local-pod flows that left the node ----
+/** CT state rows whose packet is a local backend's reply: it arrives at the backend pod's veth
+ *  (xlb_tc), never at a node device (XDP leaves non-SNATed replies to tc); the flow is made by
+ *  XDP. Part of tcRows. */
+export const localReplyRows: Row[] = [
+  {
+    name: 'UDP reply: both entries leave udp_new (short timeout) for udp', prog: 'tc', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }),
+    before: [{ prog: 'xdp', pkt: udp(), verdict: 'PASS' }],
+    pkt: udp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000 }), verdict: 'OK', out: { src: LB_IP, sport: 53 },
+    ct: [{ key: fwdKey({ proto: 'UDP', dport: 53 }), value: { state: 'udp' } }, { key: revKey({ proto: 'UDP' }), value: { state: 'udp' } }],
+  },
+  {
+    name: 'backend SYN-ACK to a SYN: both entries syn_recv (syn timeout), not established', prog: 'tc', setup: lbLocal,
+    before: [{ prog: 'xdp', pkt: tcp(), verdict: 'PASS' }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
+  },
+  {
+    name: 'retransmitted SYN-ACK and SYN do not refresh a half-open flow: it ages from its last state change', prog: 'tc', setup: lbLocal,
+    before: [{ prog: 'xdp', pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' }, {
+      act: (d) => { const t = process.hrtime.bigint() - 50_000_000_000n; d.ctSet(fwdKey(), { lastSeen: t }); d.ctSet(revKey(), { lastSeen: t }); },
+    }, { prog: 'xdp', pkt: tcp(), verdict: 'PASS' }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
+    check: (_o, d) => {
+      const old = process.hrtime.bigint() - 49_000_000_000n;
+      for (const k of [fwdKey(), revKey()]) assert.ok(d.ct(k)!.lastSeen < old, `${JSON.stringify(k)}: last_seen not refreshed`);
+      assert.equal(d.ct(fwdKey())!.state, 'syn_recv');
+    },
+  },
+  {
+    name: 'a second SYN-ACK or a backend ACK does not establish a flow the client never acknowledged', prog: 'tc', setup: lbLocal,
+    before: [{ prog: 'xdp', pkt: tcp(), verdict: 'PASS' }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }, { pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }) }],
+    pkt: tcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'OK',
+    ct: [{ key: fwdKey(), value: { state: 'syn_recv' } }, { key: revKey(), value: { state: 'syn_recv' } }],
+  },
+];
+
+/**
+ * Replies from a remote backend to a local pod (a pod -> ClusterIP flow, which left the node
+ * from the pod's veth past netfilter), as xlb_tc_dev translates them: source back to the
+ * ClusterIP, into the pod past netfilter (fwd_reply_tc). XDP cannot send them into a veth, and
+ * passing them up the stack in Service-address form would meet netfilter with a reply it has
+ * no entry for (INVALID): it leaves them untouched to xlb_tc_dev behind it (xdpRows below).
+ */
+export const podReplyRows: Row[] = [
+  {
+    name: 'reply fragments from a remote backend to a local pod (pod -> ClusterIP flow): the later one also from the ClusterIP', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 53, proto: 'UDP', svcId: 7, backends: [2], scope: 'internal' }); },
+    before: [
+      { prog: 'tc', pkt: udp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'OK' },
+      { pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[0], verdict: 'PASS' },
+    ],
+    pkt: buildFragments({ src: REMOTE_POD, dst: POD_A, proto: 'UDP', sport: 8080, dport: 40000, payload: Buffer.alloc(64, 4), id: 91 }, 32)[1], verdict: 'PASS',
+    out: { src: CLUSTER_IP, dst: POD_A },
+  },
   {
     name: 'reply from a remote backend to a local pod (pod -> ClusterIP flow): source back to the ClusterIP', prog: 'xdp',
     setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 80, svcId: 7, backends: [2], scope: 'internal' }); },
@@ -595,8 +619,25 @@ export const xdpRows: Row[] = [
     pkt: tcp({ src: REMOTE_POD, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS',
     out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 },
   },
-  { name: 'stats: bytes and packets add up per service', prog: 'xdp', setup: lbLocal, before: [{ pkt: tcp() }, { pkt: tcp({ flags: 'A', payload: Buffer.alloc(60) }) }], pkt: tcp({ flags: 'A' }), verdict: 'PASS', stats: { svcId: 1, packets: 3, newFlows: 1, bytes: 40 + 100 + 40 } },
-  { name: 'hairpin address is never used for external flows', prog: 'xdp', setup: lbLocal, pkt: tcp({ src: POD_A }), verdict: 'PASS', check: (o) => assert.notEqual(o.ip?.src, HAIRPIN) },
 ];
+
+/** podReplyRows as XDP runs them: passed untouched (to xlb_tc_dev), the flow cache included. */
+export const podReplyXdpRows: Row[] = [
+  ...podReplyRows.map((r): Row => ({
+    ...r, name: r.name.replace(/: .*$/, ': XDP passes it untouched, to tc'), out: undefined, unchanged: true,
+  })),
+  {
+    name: 'reply from a remote backend to a local pod, cached by tc on this CPU: XDP still passes it untouched', prog: 'xdp',
+    setup: (d) => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 80, svcId: 7, backends: [2], scope: 'internal' }); },
+    before: [
+      { prog: 'tc', pkt: tcp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'OK' },
+      { prog: 'tcdev', pkt: tcp({ src: REMOTE_POD, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK' },
+      { prog: 'tc', pkt: tcp({ src: POD_A, dst: CLUSTER_IP, flags: 'A' }), verdict: 'OK' },
+      { prog: 'tcdev', pkt: tcp({ src: REMOTE_POD, dst: POD_A, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'OK' },
+    ],
+    pkt: tcp({ src: REMOTE_POD, dst: POD_A, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'PASS', unchanged: true,
+  },
+];
+xdpRows.push(...podReplyXdpRows);
 
 export { fwdKey, revKey, parsePacket };

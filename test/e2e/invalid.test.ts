@@ -8,8 +8,9 @@
 // client -> NodePort and LoadBalancer IP with a local backend and with a remote one (SNAT);
 // in tc and xdp device modes, --local-delivery stack and peer. A path where netfilter meets one
 // direction of a flow without the other stalls at the client's next segment (INVALID, dropped):
-// the set of paths that lose data must be exactly the one the README admits (stalls() below),
-// so a path that breaks fails here, and so does a limitation that is gone but still documented.
+// netfilter must see both directions of every xlb flow or neither (a flow to a local backend that
+// goes up the stack keeps its reply in backend form up the stack, reverse-translated at egress;
+// on XDP devices tc sends a remote backend's reply into the pod), so no path may lose data.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildTopology, NODE_IPS, SERVICE_VIP_RANGE, type Topology } from '../helpers/topology.js';
@@ -38,27 +39,12 @@ function services(topo: Topology, clientPod: string): SimpleService[] {
   return [svc('near', NEAR, 'node1'), svc('far', FAR, 'node2')];
 }
 
-const LOCAL_PATHS = ['NodePort, local backend', 'LoadBalancer IP, local backend', 'ClusterIP, local backend'];
-
 /** Each path: where its connections start (the client, through node1, or a pod on node1) and to what. */
 const PATHS: Array<[string, FlowTarget]> = [
   ['client', tcp('NodePort, local backend', N1, NEAR.nodePort)], ['client', tcp('NodePort, remote backend (SNAT)', N1, FAR.nodePort)],
   ['client', tcp('LoadBalancer IP, local backend', NEAR.lb, 80)], ['client', tcp('LoadBalancer IP, remote backend (SNAT)', FAR.lb, 80)],
   ['pod', tcp('ClusterIP, local backend', NEAR.cip, 80)], ['pod', tcp('ClusterIP, remote backend', FAR.cip, 80)],
 ];
-
-/**
- * The paths that still stall under the INVALID drop (README, "INVALID drop" and "XDP devices"):
- * netfilter meets the request of a flow to a local backend that goes up the stack (--local-delivery
- * stack; XDP devices never deliver into a veth) but not its reply, which tc forwards past it;
- * with XDP devices, replies from remote backends to pods go up the stack in their Service-address
- * form.
- */
-function stalls(mode: DeviceMode, delivery: string): string[] {
-  if (mode === 'tc') return delivery === 'stack' ? LOCAL_PATHS : [];
-  // a pod's flows start at its veth's tc hook, which delivers with peer whatever the devices run
-  return [...LOCAL_PATHS.filter((p) => delivery === 'stack' || !p.startsWith('ClusterIP')), 'ClusterIP, remote backend'];
-}
 
 /** Why a path's connections lost data, or null when none did. */
 function broken(r: FlowsResult): string | null {
@@ -94,7 +80,7 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
 
     for (const kind of ['iptables', 'nftables'] as Baseline[]) {
       for (const delivery of ['stack', 'peer']) {
-        test(`${kind} INVALID drop, --local-delivery ${delivery}: every path but the documented ones carries data both ways`, { timeout: 90_000 }, async (t) => {
+        test(`${kind} INVALID drop, --local-delivery ${delivery}: every path carries data both ways`, { timeout: 90_000 }, async (t) => {
           for (const n of topo.nodes) {
             await flushBaseline(n.ns);
             await applyBaseline(kind, n.ns, specsFor(svcs, n.name), { invalidDrop: true });
@@ -109,7 +95,7 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
             return [target.name, broken(await flowsIn(ns, { durationMs: DURATION_MS, everyMs: 100, newEveryMs: 100, long: [target], fresh: [target] }))] as const;
           }));
           for (const [path, why] of results) t.diagnostic(`${path}: ${why ?? 'ok'}`);
-          assert.deepEqual(results.filter(([, why]) => why).map(([path]) => path).sort(), [...stalls(mode, delivery)].sort(), 'paths that lost data');
+          assert.deepEqual(results.filter(([, why]) => why).map(([path]) => path), [], 'paths that lost data');
         });
       }
     }
