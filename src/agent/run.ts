@@ -98,6 +98,8 @@ export class Agent implements AgentState {
   private readonly drains: DrainStore;
   private drainTimer?: NodeJS.Timeout;
   syncing: { stage: string; done: number; total: number } | undefined;
+  /** called as the first full sync advances (the cold start's progress line) */
+  private onProgress: (() => void) | undefined;
   announcer?: Announcer;
   /** Services with LoadBalancer addresses to announce, as of their last programming */
   private readonly announced = new Set<string>();
@@ -190,10 +192,18 @@ export class Agent implements AgentState {
 
     // Never program from a partial view: wait for every initial list.
     this.tracker.queued();
-    const progressLog = setInterval(() => {
+    // Progress lines at most once a second: the first as soon as there is progress to show (a
+    // cold start shorter than a second still logs one), then each second while it lasts.
+    let lastProgressLog = 0;
+    const logProgress = (): void => {
       const p = this.view.progress();
-      if (p) this.log.info({ ...p }, `starting: ${p.stage} ${p.done} / ${p.total}`);
-    }, 1000);
+      const now = Date.now();
+      if (!p || now - lastProgressLog < 1000) return;
+      lastProgressLog = now;
+      this.log.info({ ...p }, `starting: ${p.stage} ${p.done} / ${p.total}`);
+    };
+    const progressLog = setInterval(logProgress, 250);
+    this.onProgress = logProgress;
     try {
       await listing;
       this.listed = true;
@@ -201,6 +211,7 @@ export class Agent implements AgentState {
       await this.fullSync();
     } finally {
       clearInterval(progressLog);
+      this.onProgress = undefined;
     }
     const pruned = this.rec.prune();
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
@@ -363,6 +374,7 @@ export class Agent implements AgentState {
       this.hasAnnounced(key);
     }
     this.syncing = { stage: 'programmed', done: 0, total: all.length };
+    this.onProgress?.();
     try {
       for (let i = 0; i < all.length; i += SYNC_BATCH) {
         const entries = all.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
@@ -372,6 +384,7 @@ export class Agent implements AgentState {
           if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
         }
         this.syncing.done += entries.length;
+        this.onProgress?.();
         await new Promise((r) => setImmediate(r));
       }
     } finally {
