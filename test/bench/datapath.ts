@@ -16,13 +16,22 @@
 //   new_flow: one test run per packet (repeat 1), each with a new source port: service
 //             lookup, slot choice, both CT entries written, DNAT. Compared with ref_pass
 //             measured the same way (repeat 1), since a single run carries the timer cost.
+//   egress_pass:  xlb_tc_host (tc egress of node devices and pod veths) on the node's own
+//             traffic, no xlb reply: from a node address (in node_addrs) to an address that
+//             is nothing of ours, with an established stack flow on the node (so the egress
+//             is armed) — the common case at a device's egress.
+//   egress_reply: xlb_tc_host reverse-translating a reply of an XLB_CT_F_STACK flow, as a
+//             cycle: two STACK reply entries (pod:8080 -> client shown as LB IP:80, and
+//             LB IP:80 -> client shown as pod:8080).
+//   tcdev_pass:  xlb_tc_dev at tc ingress of an XDP device on a packet XDP passed untouched
+//             (not for a frontend), the same packet as pass.
 // Each path also in IPv6 (*6 rows: the same setup with IPv6 addresses, UDP over IPv6),
 // measured in the same rounds; ref_pass is IPv4 (it passes IPv6 without parsing it).
 import { fileURLToPath } from 'node:url';
 import { loadObject, type BpfProgram } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
 import { buildPacket } from '../helpers/packet.js';
-import { CLIENT, Datapath, LB_IP, POD_A, REF_OBJ } from '../bpf/harness.js';
+import { CLIENT, Datapath, LB_IP, NODE, POD_A, REF_OBJ } from '../bpf/harness.js';
 
 /** The addresses of a family's rows. */
 interface Fam { client: string; lb: string; pod: string; none: string }
@@ -37,9 +46,9 @@ export interface DatapathFigures {
   /** ns / ref (new_flow: ns / refSingle) */
   ratio: Paths;
   /** IPv6 ns / IPv4 ns per path */
-  v6ToV4: { ctHit: number; ctHitCt: number; newFlow: number; pass: number };
+  v6ToV4: Record<PathName, number>;
 }
-type PathName = 'ctHit' | 'ctHitCt' | 'newFlow' | 'pass';
+type PathName = 'ctHit' | 'ctHitCt' | 'newFlow' | 'pass' | 'egressPass' | 'egressReply' | 'tcdevPass';
 type Paths = Record<PathName | `${PathName}6`, number>;
 
 const udp = (dst: string, dport: number, sport = 40000, src = CLIENT): Buffer =>
@@ -61,6 +70,20 @@ function setupCtHit(d: Datapath, f: Fam, cfg: Partial<C.XlbConfig> = {}): void {
   });
   d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.client, daddr: f.lb, sport: 40000, dport: 80, proto: 'UDP' }), entry(1));
   d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.client, daddr: f.pod, sport: 40000, dport: 8080, proto: 'UDP' }), entry(2));
+}
+
+/** A STACK flow's two reply entries as a cycle (see egress_reply), and a node address. */
+function setupStackReply(d: Datapath, f: Fam, node: string): void {
+  d.reset({ udpTimeout: 3600 });
+  d.backend(1, f.pod, 8080);
+  d.nodeAddr(node);
+  const now = process.hrtime.bigint() - 1_000_000_000n;
+  const entry = (natAddr: string, natPort: number): Buffer => C.encodeCtValue({
+    natAddr, origAddr: f.client, natPort, origPort: 40000, backendId: 1, svcId: 1, state: 'udp',
+    flags: C.CT_FLAG.reply | C.CT_FLAG.external | C.CT_FLAG.localBackend | C.CT_FLAG.stack, lastSeen: now, created: now,
+  });
+  d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.pod, daddr: f.client, sport: 8080, dport: 40000, proto: 'UDP' }), entry(f.lb, 80));
+  d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.lb, daddr: f.client, sport: 80, dport: 40000, proto: 'UDP' }), entry(f.pod, 8080));
 }
 
 function setupNewFlow(d: Datapath, f: Fam): void {
@@ -87,6 +110,8 @@ export async function benchDatapath(o: { quick?: boolean } = {}): Promise<Datapa
   const ref = await loadObject(REF_OBJ);
   try {
     const xdp = d.obj.program(C.PROG.xdp);
+    const tcHost = d.obj.program(C.PROG.tcHost);
+    const tcDev = d.obj.program(C.PROG.tcDev);
     const refProg = ref.program('ref_pass');
     const sample: Record<string, number[]> = {};
     const add = (k: string, v: number) => (sample[k] ??= []).push(v);
@@ -113,11 +138,17 @@ export async function benchDatapath(o: { quick?: boolean } = {}): Promise<Datapa
         if (d.stats(1).newFlows !== BigInt(singles)) throw new Error(`new_flow${sfx} path did not create a flow per packet`);
         d.reset();
         add(`pass${sfx}`, time(xdp, udp(f.none, 80, 40000, f.client), 2));
+        add(`tcdevPass${sfx}`, time(tcDev, udp(f.none, 80, 40000, f.client), 0));
+        const node = sfx ? '2001:db8:1::10' : NODE;
+        setupStackReply(d, f, node);
+        add(`egressPass${sfx}`, time(tcHost, udp(f.none, 443, 40000, node), 0));
+        add(`egressReply${sfx}`, time(tcHost, udp(f.client, 40000, 8080, f.pod), 0));
+        if (d.stats(1).packets < BigInt(repeat / 2)) throw new Error(`egress_reply${sfx} path did not translate every packet`);
       }
     }
     const m = (k: string) => median(sample[k]);
     const two = (x: number) => Math.round(x * 100) / 100;
-    const names: PathName[] = ['ctHit', 'ctHitCt', 'newFlow', 'pass'];
+    const names: PathName[] = ['ctHit', 'ctHitCt', 'newFlow', 'pass', 'egressPass', 'egressReply', 'tcdevPass'];
     const ns = { ref: m('ref'), refSingle: m('refSingle') } as DatapathFigures['ns'];
     const ratio = {} as Paths;
     const v6ToV4 = {} as DatapathFigures['v6ToV4'];
@@ -150,6 +181,13 @@ function print(f: DatapathFigures): void {
   row('new_flow6 x1', f.ns.newFlow6, `${f.ratio.newFlow6} ${v6('newFlow')}`);
   row('pass', f.ns.pass, f.ratio.pass);
   row('pass6', f.ns.pass6, `${f.ratio.pass6} ${v6('pass')}`);
+  const vsPass = (n: PathName) => `${f.ratio[n]} (${(f.ns[n] / f.ns.pass).toFixed(2)}x pass)`;
+  row('egress_pass', f.ns.egressPass, `${vsPass('egressPass')} xlb_tc_host, node's own traffic`);
+  row('egress_pass6', f.ns.egressPass6, `${f.ratio.egressPass6} ${v6('egressPass')}`);
+  row('egress_reply', f.ns.egressReply, `${vsPass('egressReply')} xlb_tc_host, STACK flow's reply`);
+  row('egress_reply6', f.ns.egressReply6, `${f.ratio.egressReply6} ${v6('egressReply')}`);
+  row('tcdev_pass', f.ns.tcdevPass, `${vsPass('tcdevPass')} xlb_tc_dev, a packet XDP passed`);
+  row('tcdev_pass6', f.ns.tcdevPass6, `${f.ratio.tcdevPass6} ${v6('tcdevPass')}`);
   console.log(`target: ct_hit <= 2x ref_pass: ${f.ratio.ctHit <= 2 ? 'met' : 'NOT met'}`);
   console.log(`target: ct_hit IPv6 <= 1.2x ct_hit IPv4: ${f.v6ToV4.ctHit <= 1.2 ? 'met' : 'NOT met'}`);
 }
