@@ -75,6 +75,27 @@ static __always_inline int flow_be_keeps(const struct xlb_backend *be, const str
 	return p->proto != IPPROTO_UDP || be->state != XLB_BE_DRAINING;
 }
 
+/* Whether a reply from this source port may be one xlb_tc_host translates (stack_ports). */
+static __always_inline int flow_stack_port(__be16 port)
+{
+	__u32 w = bpf_ntohs(port) >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&stack_ports, &w);
+
+	return bits && ((*bits >> (bpf_ntohs(port) & 63)) & 1);
+}
+
+/* A local backend's port got a request up the stack: its replies are looked up at egress. */
+static __always_inline void flow_stack_port_set(__be16 port)
+{
+	__u32 w = bpf_ntohs(port) >> 6;
+	__u64 bit = 1ULL << (bpf_ntohs(port) & 63);
+	__u64 *bits = bpf_map_lookup_elem(&stack_ports, &w);
+
+	/* read first: the word is written once per port, not once per flow */
+	if (bits && !(*bits & bit))
+		__sync_fetch_and_or(bits, bit);
+}
+
 /* The cached rewrite for this packet, or -1 to take the ct path. An entry is used only while
  * fresh, of the current generation, and (forward) while its backend still exists as cached. */
 static __always_inline int flow_cached(const struct xlb_ctx *c, struct xlb_pkt *p,
@@ -130,12 +151,16 @@ static __always_inline int flow_fwd(const struct xlb_ctx *c, struct xlb_pkt *p,
 	lb_account(svc_id, p->len, 0);
 	if (nat_forward(c, p, be, v))
 		return flow_drop(XLB_DROP_TRUNCATED);
-	if (flags & XLB_CT_F_HAIRPIN)
+	if (flags & XLB_CT_F_HAIRPIN) {
 		verdict = V_HAIRPIN;
-	else if (flags & XLB_CT_F_STACK)
+	} else if (flags & XLB_CT_F_STACK) {
+		/* again on every uncached packet: a stack_ports newer than the flow (an upgrade)
+		 * learns its port before most of its replies leave */
+		flow_stack_port_set(be->port);
 		verdict = V_LOCAL_STACK;
-	else
+	} else {
 		verdict = (flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
+	}
 	e = fc_begin(e, k, v, p, cfg, now);
 	if (e)
 		fc_set_fwd(e, v, be, flags, verdict, p->v6);
@@ -360,7 +385,7 @@ static __always_inline int flow_host_reply_fam(const struct xlb_ctx *c, struct x
 	struct xlb_ct_value *v;
 
 	if (parse_pkt(c, p) != PARSE_OK || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) ||
-	    p->udp0)
+	    p->udp0 || !flow_stack_port(p->sport))
 		return V_PASS;
 	ct_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
@@ -460,6 +485,9 @@ static __always_inline void flow_mark_stack(const struct xlb_pkt *p, const struc
 	struct xlb_ct_key fk = { .proto = p->proto };
 	struct xlb_ct_value *v;
 
+	/* the port first, fixtures too: it arms the egress, which fixture rows check */
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
+		flow_stack_port_set(p->dport);
 	if (cfg->flags & XLB_CFG_F_FIXTURE)
 		return;
 	v = bpf_map_lookup_elem(&ct, &rk);

@@ -133,6 +133,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } snat_skip SEC(".maps");
 
+/* Source ports of local backends that got a request up the stack (flow_mark_stack), by bit
+ * as snat_skip: xlb_tc_host looks up ct only for a TCP/UDP packet from such a port, so the
+ * node's own traffic at a device's egress costs no hash lookup. Set by the datapath, never
+ * cleared (a stale bit costs that lookup, nothing else); private to the datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 65536 / 64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stack_ports SEC(".maps");
+
 /* Addresses that are "this node" for NodePort. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -38,6 +38,8 @@ export const MAP = {
   podIfs: 'pod_ifs',
   ifMacs: 'if_macs',
   snatSkip: 'snat_skip',
+  /** private to the datapath (set there, never by the agent); tests reset and read it */
+  stackPorts: 'stack_ports',
   stats: 'stats',
   drops: 'drops',
   frags: 'frags',
@@ -537,10 +539,11 @@ export function encodeIfMacValue(mac: string): Buffer {
 }
 export const decodeIfMacValue = (b: Buffer): { mac: string } => ({ mac: [...b.subarray(IM, IM + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':') });
 
-// ---- snat_skip: SNAT ports the node uses, bit (port & 63) of word port >> 6 ----
+// ---- port bitmaps, bit (port & 63) of word port >> 6: snat_skip (SNAT ports the node uses)
+// and stack_ports (local backend ports whose replies xlb_tc_host looks up) ----
 
 export const SNAT_SKIP_WORDS = 65536 / 64;
-/** The snat_skip words for a set of ports. */
+/** The words of a port bitmap (snat_skip, stack_ports) for a set of ports. */
 export function snatSkipWords(ports: Iterable<number>): BigUint64Array {
   const w = new BigUint64Array(SNAT_SKIP_WORDS);
   for (const p of ports) w[p >> 6] |= 1n << BigInt(p & 63);

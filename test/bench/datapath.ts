@@ -84,6 +84,7 @@ function setupStackReply(d: Datapath, f: Fam, node: string): void {
   });
   d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.pod, daddr: f.client, sport: 8080, dport: 40000, proto: 'UDP' }), entry(f.lb, 80));
   d.map(C.MAP.ct).update(C.encodeCtKey({ saddr: f.lb, daddr: f.client, sport: 80, dport: 40000, proto: 'UDP' }), entry(f.pod, 8080));
+  d.stackPorts([80, 8080]); // as the requests' delivery up the stack set them
 }
 
 function setupNewFlow(d: Datapath, f: Fam): void {

@@ -111,6 +111,7 @@ export class Datapath {
     for (const c of C.ANNOUNCE_COUNTERS) this.map(C.MAP.announceStats).update(C.encodeAnnounceStatsKey(c.id), C.encodeDropValue(this.cpus));
     this.ctFill(0n, 0n);
     this.snatSkip([]);
+    this.stackPorts([]);
     this.config(cfg);
   }
 
@@ -145,8 +146,29 @@ export class Datapath {
 
   /** SNAT ports the node uses (snat_skip); writes every word. */
   snatSkip(ports: number[]): void {
+    this.portBits(C.MAP.snatSkip, ports);
+  }
+
+  /** Local backend ports whose replies xlb_tc_host looks up (stack_ports, set by the
+   *  datapath); writes every word. */
+  stackPorts(ports: number[]): void {
+    this.portBits(C.MAP.stackPorts, ports);
+  }
+
+  /** The ports stack_ports holds. */
+  stackPortsSet(): number[] {
+    const m = this.map(C.MAP.stackPorts);
+    const out: number[] = [];
+    for (let i = 0; i < C.SNAT_SKIP_WORDS; i++) {
+      const w = m.lookup(C.encodeSnatSkipKey(i))?.readBigUInt64LE(0) ?? 0n;
+      for (let b = 0; b < 64; b++) if ((w >> BigInt(b)) & 1n) out.push(i * 64 + b);
+    }
+    return out;
+  }
+
+  private portBits(map: string, ports: number[]): void {
     const words = C.snatSkipWords(ports);
-    words.forEach((w, i) => this.map(C.MAP.snatSkip).update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(w)));
+    words.forEach((w, i) => this.map(map).update(C.encodeSnatSkipKey(i), C.encodeSnatSkipValue(w)));
   }
 
   /** The interface's own MAC (if_macs); test runs without a ctx arrive on lo (ifindex 1). */

@@ -320,5 +320,31 @@ export const tcRows: Row[] = [
     pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
     out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000 },
   },
+  // stack_ports: xlb_tc_host looks up ct only for a reply from a port a request went up the
+  // stack to, so the node's own traffic at a device's egress costs no hash lookup
+  {
+    name: 'stack delivery: the request up the stack arms its backend port at the egress (stack_ports), nothing else', prog: 'tc', setup: cip, config: STACK,
+    pkt: ptcp(), verdict: 'OK', out: { dst: POD_B, dport: 8080 }, check: (_o, d) => assert.deepEqual(d.stackPortsSet(), [8080]),
+  },
+  {
+    name: 'a pod -> ClusterIP flow to a remote backend arms no port at the egress', prog: 'tc', setup: (d) => { d.backend(1, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 80, svcId: 10, backends: [1], scope: 'internal' }); },
+    pkt: ptcp(), verdict: 'OK', out: { dst: REMOTE_POD, dport: 8080 }, check: (_o, d) => assert.deepEqual(d.stackPortsSet(), []),
+  },
+  {
+    name: 'a stack flow whose port stack_ports does not hold (made before it: an upgrade): its reply passes the egress untouched', prog: 'tchost', setup: cip, config: STACK,
+    before: [{ prog: 'tc', pkt: ptcp(), verdict: 'OK' }, { act: (d) => d.stackPorts([]) }],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK', unchanged: true,
+  },
+  {
+    name: 'that flow\'s next request re-arms its port: its reply is translated at the egress again', prog: 'tchost', setup: cip, config: STACK,
+    before: [{ prog: 'tc', pkt: ptcp(), verdict: 'OK' }, { act: (d) => d.stackPorts([]) }, { prog: 'tc', pkt: ptcp({ flags: 'A', seq: 1001, ack: 5001 }), verdict: 'OK' }],
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'A', seq: 5001, ack: 1001 }), verdict: 'OK',
+    out: { src: CLUSTER_IP, sport: 80, dst: POD_A, dport: 40000 },
+  },
+  {
+    name: 'the node\'s own traffic from an armed port, no Service flow: untouched at the egress', prog: 'tchost', setup: cip, config: STACK,
+    before: [{ prog: 'tc', pkt: ptcp(), verdict: 'OK' }],
+    pkt: ptcp({ src: NODE, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK', unchanged: true,
+  },
   ...localReplyRows,
 ];
