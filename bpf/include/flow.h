@@ -355,17 +355,27 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	return (fv.flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;
 }
 
+/* An error from a local backend about a flow netfilter tracks (XLB_CT_F_STACK) goes up the
+ * stack untouched, as the flow's replies do, for netfilter to relate to the connection it
+ * knows in backend form; the egress translates it (flow_host_icmp). */
 static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
 {
 	struct xlb_icmp_res res = {};
+	struct xlb_inner in = {};
+	struct xlb_ct_key k = {};
+	struct xlb_ct_value *v;
 	int r;
 
 	if (!icmp_is_error(p))
 		return V_PASS;
-	r = icmp_error_nat(c, p, &res);
+	r = icmp_error_flow(c, p, &in, &k, &v);
 	if (r > 0)
 		return V_PASS;
 	if (r < 0)
+		return flow_drop(XLB_DROP_ICMP_INNER);
+	if ((v->flags & (XLB_CT_F_REPLY | XLB_CT_F_STACK)) == (XLB_CT_F_REPLY | XLB_CT_F_STACK))
+		return V_PASS;
+	if (icmp_error_nat(c, p, &in, &k, v, &res))
 		return flow_drop(XLB_DROP_ICMP_INNER);
 	if (res.snat)
 		return V_REMOTE;
@@ -378,20 +388,47 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
  * routed in its backend form. Both are reverse-translated here, after netfilter; anything
  * else, and whatever does not parse, passes untouched (the node's own traffic is not ours to
  * judge). */
+/* Whether the egress translates the reply of this entry: a flow netfilter tracks, or one whose
+ * backend is the node itself. */
+static __always_inline int flow_host_owns(const struct xlb_ct_key *k, const struct xlb_ct_value *v)
+{
+	if (!(v->flags & XLB_CT_F_REPLY))
+		return 0;
+	return (v->flags & XLB_CT_F_STACK) || bpf_map_lookup_elem(&node_addrs, &k->saddr);
+}
+
+/* An ICMP error at the egress about a flow whose replies it translates (a local backend's,
+ * left untouched at its veth by flow_icmp): translated as those replies are. */
+static __always_inline int flow_host_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
+{
+	struct xlb_icmp_res res = {};
+	struct xlb_inner in = {};
+	struct xlb_ct_key k = {};
+	struct xlb_ct_value *v;
+
+	/* k.sport: the quoted request's destination port, the backend's */
+	if (!icmp_is_error(p) || icmp_error_flow(c, p, &in, &k, &v) || !flow_stack_port(k.sport) ||
+	    !flow_host_owns(&k, v))
+		return V_PASS;
+	return icmp_error_nat(c, p, &in, &k, v, &res) ? flow_drop(XLB_DROP_ICMP_INNER) : V_LOCAL;
+}
+
 static __always_inline int flow_host_reply_fam(const struct xlb_ctx *c, struct xlb_pkt *p,
 					       const struct xlb_config *cfg)
 {
 	struct xlb_ct_key k;
 	struct xlb_ct_value *v;
 
-	if (parse_pkt(c, p) != PARSE_OK || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) ||
-	    p->udp0 || !flow_stack_port(p->sport))
+	if (parse_pkt(c, p) != PARSE_OK)
+		return V_PASS;
+	if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6)
+		return flow_host_icmp(c, p);
+	if ((p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) || p->udp0 ||
+	    !flow_stack_port(p->sport))
 		return V_PASS;
 	ct_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
-	if (!v || !(v->flags & XLB_CT_F_REPLY))
-		return V_PASS;
-	if (!(v->flags & XLB_CT_F_STACK) && !bpf_map_lookup_elem(&node_addrs, &k.saddr))
+	if (!v || !flow_host_owns(&k, v))
 		return V_PASS;
 	if (p->frag == FRAG_FIRST)
 		parse_frag_first(p);

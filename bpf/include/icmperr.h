@@ -142,23 +142,28 @@ static __always_inline int icmp_nat_reply(const struct xlb_ctx *c, struct xlb_pk
 	return 0;
 }
 
-/* 1: not about a flow of ours; 0: translated (res says where it goes); <0: drop. */
-static __always_inline int icmp_error_nat(const struct xlb_ctx *c, struct xlb_pkt *p,
-					  struct xlb_icmp_res *res)
+/* The CT entry of the flow the error is about (*v), with the quote parsed into in and k.
+ * 1: not about a flow of ours; 0: found; <0: unusable. */
+static __always_inline int icmp_error_flow(const struct xlb_ctx *c, const struct xlb_pkt *p,
+					   struct xlb_inner *in, struct xlb_ct_key *k,
+					   struct xlb_ct_value **v)
 {
-	struct xlb_inner in = {};
-	struct xlb_ct_key k = {};
-	struct xlb_ct_value *v;
-	int r = icmp_inner(c, p, &in, &k);
+	int r = icmp_inner(c, p, in, k);
 
 	if (r)
 		return r;
-	v = bpf_map_lookup_elem(&ct, &k);
-	if (!v)
-		return 1;
+	*v = bpf_map_lookup_elem(&ct, k);
+	return *v ? 0 : 1;
+}
+
+/* Translate an error about the flow of v (icmp_error_flow): 0, or <0: drop. */
+static __always_inline int icmp_error_nat(const struct xlb_ctx *c, struct xlb_pkt *p,
+					  const struct xlb_inner *in, const struct xlb_ct_key *k,
+					  const struct xlb_ct_value *v, struct xlb_icmp_res *res)
+{
 	if (v->flags & XLB_CT_F_REPLY)
-		return icmp_nat_reply(c, p, &in, &k, v, res);
-	return icmp_nat_fwd(c, p, &in, &k, v, res);
+		return icmp_nat_reply(c, p, in, k, v, res);
+	return icmp_nat_fwd(c, p, in, k, v, res);
 }
 
 #endif

@@ -320,6 +320,48 @@ export const tcRows: Row[] = [
     pkt: ptcp({ src: POD_A, dst: CLIENT, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'OK',
     out: { src: LB_IP, sport: 80, dst: CLIENT, dport: 40000 },
   },
+  // ICMP errors from a local backend about a stack flow follow its replies: untouched at the
+  // backend's veth (netfilter relates them to the connection it tracks in backend form),
+  // translated at the egress; the IPv6 twins are ICMPv6 destination unreachable and Packet Too Big
+  {
+    name: 'stack delivery: ICMP port unreachable from the local backend about its flow: untouched at the backend\'s veth', prog: 'tc', setup: (d) => cip(d, { proto: 'UDP', port: 53 }), config: STACK,
+    before: [{ pkt: pudp(), verdict: 'OK' }],
+    pkt: buildPacket({ src: POD_B, dst: POD_A, proto: 'ICMP', icmpType: 3, icmpCode: 3, payload: pudp({ dst: POD_B, dport: 8080 }).subarray(14) }), verdict: 'OK', unchanged: true,
+  },
+  {
+    name: 'stack delivery: that error at the client pod\'s veth egress: from the ClusterIP, quoted header restored', prog: 'tchost', setup: (d) => cip(d, { proto: 'UDP', port: 53 }), config: STACK,
+    before: [{ prog: 'tc', pkt: pudp(), verdict: 'OK' }],
+    pkt: buildPacket({ src: POD_B, dst: POD_A, proto: 'ICMP', icmpType: 3, icmpCode: 3, payload: pudp({ dst: POD_B, dport: 8080 }).subarray(14) }), verdict: 'OK',
+    out: { src: CLUSTER_IP, dst: POD_A, icmpType: 3, icmpCode: 3 },
+    check: (o) => {
+      const i = o.icmp?.inner;
+      assert.equal(i?.ip.dst, CLUSTER_IP); assert.equal(i?.dport, 53); assert.equal(i?.ip.src, POD_A); assert.equal(i?.sport, 40000);
+    },
+  },
+  {
+    name: 'stack delivery: fragmentation needed from a local backend about an external client\'s flow (request up the stack from XDP): untouched at its veth', prog: 'tc', setup: lbPod, config: STACK,
+    before: [{ prog: 'xdp', pkt: xtcp(), verdict: 'PASS' }],
+    pkt: buildPacket({ src: POD_A, dst: CLIENT, proto: 'ICMP', icmpType: 3, icmpCode: 4, icmpRest: 1200, payload: xtcp({ dst: POD_A, dport: 8080 }).subarray(14, 14 + 28) }), verdict: 'OK', unchanged: true,
+  },
+  {
+    name: 'stack delivery: that error at the node device\'s egress: from the LB IP, quoting what the client sent', prog: 'tchost', setup: lbPod, config: STACK,
+    before: [{ prog: 'xdp', pkt: xtcp(), verdict: 'PASS' }],
+    pkt: buildPacket({ src: POD_A, dst: CLIENT, proto: 'ICMP', icmpType: 3, icmpCode: 4, icmpRest: 1200, payload: xtcp({ dst: POD_A, dport: 8080 }).subarray(14, 14 + 28) }), verdict: 'OK',
+    out: { src: LB_IP, dst: CLIENT, icmpType: 3, icmpCode: 4 },
+    check: (o) => { const i = o.icmp?.inner; assert.equal(i?.ip.dst, LB_IP); assert.equal(i?.dport, 80); assert.equal(i?.ip.src, CLIENT); assert.equal(i?.sport, 40000); },
+  },
+  {
+    name: 'an ICMP error from a backend pod about a flow not up the stack (its veth translated it) is untouched at the egress', prog: 'tchost', setup: (d) => cip(d, { proto: 'UDP', port: 53 }),
+    before: [{ prog: 'tc', pkt: pudp(), verdict: 'OK' }],
+    pkt: buildPacket({ src: POD_B, dst: POD_A, proto: 'ICMP', icmpType: 3, icmpCode: 3, payload: pudp({ dst: POD_B, dport: 8080 }).subarray(14) }), verdict: 'OK', unchanged: true,
+  },
+  {
+    name: 'the node\'s port unreachable to a pod about a flow to a Service whose endpoint is the node: from the ClusterIP at the egress', prog: 'tchost', setup: (d) => hostEp(d, 'UDP'),
+    before: [{ prog: 'tc', pkt: pudp({ dport: 443 }), verdict: 'OK' }],
+    pkt: buildPacket({ src: NODE, dst: POD_A, proto: 'ICMP', icmpType: 3, icmpCode: 3, payload: pudp({ dst: NODE, dport: 6443 }).subarray(14) }), verdict: 'OK',
+    out: { src: CLUSTER_IP, dst: POD_A, icmpType: 3, icmpCode: 3 },
+    check: (o) => { const i = o.icmp?.inner; assert.equal(i?.ip.dst, CLUSTER_IP); assert.equal(i?.dport, 443); },
+  },
   // stack_ports: xlb_tc_host looks up ct only for a reply from a port a request went up the
   // stack to, so the node's own traffic at a device's egress costs no hash lookup
   {
