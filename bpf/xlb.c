@@ -11,7 +11,8 @@
  *               endpoints in the node's own namespace, which cross no ingress hook, and
  *               replies of flows netfilter tracks (XLB_CT_F_STACK), after it routed them.
  *   On XDP devices xlb_tc_dev runs at tc ingress as well: XDP leaves non-SNATed replies
- *   (a remote backend's to a local pod) to it, to be sent into the pod past netfilter.
+ *   (a remote backend's to a local pod) to it, to be sent into the pod past netfilter, and
+ *   marks every other packet it passes (XDP metadata, ctx_xdp_mark_done) so tc skips it.
  *   xlb_sock_*: cgroup sock_addr hooks, socket-level load balancing for the node's own
  *               namespace (and pods with --socket-lb all): connect4/6, sendmsg4/6 translate a
  *               frontend to a backend, recvmsg4/6 and getpeername4/6 show the frontend again;
@@ -28,6 +29,15 @@
 #include "include/reject.h"
 #include "include/sock.h"
 
+/* Up the stack, marked so xlb_tc_dev at this device's ingress does not decide again (a
+ * delivery side effect: not in fixtures, whose rows compare the frame alone). */
+static __always_inline int xdp_pass_done(struct xdp_md *ctx, const struct xlb_config *cfg)
+{
+	if (!(cfg->flags & XLB_CFG_F_FIXTURE))
+		ctx_xdp_mark_done(ctx);
+	return XDP_PASS;
+}
+
 static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx *c,
 				       const struct xlb_pkt *p, const struct xlb_config *cfg, int v)
 {
@@ -40,9 +50,11 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, const struct xlb_ctx 
 		return fwd_on(cfg, XLB_CFG_F_REDIRECT) ? fwd_fib_xdp(ctx, c, p) : XDP_PASS;
 	case V_LOCAL:
 		flow_mark_stack(p, cfg);
+		return xdp_pass_done(ctx, cfg);
+	case V_TC:
 		return XDP_PASS;
 	default:
-		return XDP_PASS;
+		return xdp_pass_done(ctx, cfg);
 	}
 }
 
@@ -98,7 +110,7 @@ int xlb_tc_dev(struct __sk_buff *skb)
 	struct xlb_ctx c = { .ctx = skb, .tc = 1 };
 	struct xlb_pkt p = {};
 
-	if (!cfg)
+	if (!cfg || ctx_tc_xdp_done(skb))
 		return TC_ACT_OK;
 	if (announce_reply(&c))
 		return bpf_redirect(skb->ifindex, 0);

@@ -161,4 +161,29 @@ static __always_inline int ctx_load4(const struct xlb_ctx *c, __u32 off, __u32 *
 	return 0;
 }
 
+/* XDP metadata from xlb_xdp to xlb_tc_dev on the same device: "done, tc has nothing to add".
+ * Set on every packet XDP passes that tc would look up in vain (not ours, or already
+ * translated), so tc skips them; a packet without it (tc device mode, a driver without XDP
+ * metadata, a reply XDP leaves to tc) gets tc's full decision. */
+#define XLB_XDP_META_DONE 0x786c6264  /* "xlbd" */
+
+static __always_inline void ctx_xdp_mark_done(struct xdp_md *ctx)
+{
+	__u32 *m;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
+		return;
+	m = (void *)(long)ctx->data_meta;
+	/* the verifier needs the bound even though adjust_meta just made room */
+	if ((void *)(m + 1) <= (void *)(long)ctx->data)
+		*m = XLB_XDP_META_DONE;
+}
+
+static __always_inline int ctx_tc_xdp_done(struct __sk_buff *skb)
+{
+	__u32 *m = (void *)(long)skb->data_meta;
+
+	return (void *)(m + 1) <= (void *)(long)skb->data && *m == XLB_XDP_META_DONE;
+}
+
 #endif

@@ -26,6 +26,7 @@ enum xlb_verdict {
 	V_REPLY,          /* reverse-translated reply, not SNATed: forwarded past netfilter (nfct.h) */
 	V_LOCAL_STACK,    /* translated; local backend of a flow netfilter tracks (XLB_CT_F_STACK):
 			   * up the stack, never by redirect */
+	V_TC,             /* XDP only: untouched, a reply xlb_tc_dev at this device sends on */
 };
 
 #define SNAT_PROBES 16
@@ -487,8 +488,10 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 			/* netfilter tracks the flow: the reply goes up the stack in backend form,
 			 * to be reverse-translated where it leaves (flow_host_reply). XDP cannot
 			 * send a reply into a pod's veth past netfilter: tc at the device does. */
-			if ((v->flags & XLB_CT_F_STACK) || (!c->tc && !(v->flags & XLB_CT_F_SNAT)))
+			if (v->flags & XLB_CT_F_STACK)
 				return V_PASS;
+			if (!c->tc && !(v->flags & XLB_CT_F_SNAT))
+				return V_TC;
 			return nfct_reply_theirs(c, p, cfg) ? V_PASS : flow_reply(c, p, &k, v, cfg, now, 1);
 		}
 		if (!ct_expired(cfg, v, now) && !ct_reopened(v, p)) {

@@ -28,6 +28,9 @@ export const REMOTE_POD = '10.244.2.9';
 export const HAIRPIN = '169.254.42.1';
 export const MAGLEV_M = 7;
 
+/** XLB_XDP_META_DONE (bpf/include/ctx.h) as the CPU stores it. */
+const XDP_META_DONE = Buffer.from(Uint32Array.of(0x786c6264).buffer);
+
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
 export const TC = { OK: 0, SHOT: 2, REDIRECT: 7 } as const;
 
@@ -207,19 +210,29 @@ export class Datapath {
     this.inners.push(inner);
   }
 
+  /** Whether the last XDP run left xlb_tc_dev the "done" metadata (ctx_xdp_mark_done). */
+  xdpDone = false;
+
   /** One packet through a program, always on CPU 0, so per-CPU state (the flow cache)
-   *  carries from one packet of a row to the next. */
+   *  carries from one packet of a row to the next. An XDP run's output starts with the
+   *  metadata it left (test runs return it); that goes to xdpDone, the frame is returned. */
   run(prog: 'xdp' | 'tc' | 'tcdev' | 'tchost', data: Buffer, ctxIn?: Buffer): { retval: number; data: Buffer } {
     const p = this.obj.program({ xdp: C.PROG.xdp, tcdev: C.PROG.tcDev, tc: C.PROG.tc, tchost: C.PROG.tcHost }[prog]);
+    const strip = (inLen: number, out: Buffer): Buffer => {
+      if (prog !== 'xdp') return out;
+      this.xdpDone = out.length === inLen + XDP_META_DONE.length && out.subarray(0, XDP_META_DONE.length).equals(XDP_META_DONE);
+      return this.xdpDone ? out.subarray(XDP_META_DONE.length) : out;
+    };
     if (!this.v6) {
       const r = p.testRun({ data, ctxIn, dataOutSize: 2048, cpu: 0 });
-      return { retval: r.retval, data: r.data };
+      return { retval: r.retval, data: strip(data.length, r.data) };
     }
     // twin mode: an XDP ctx names the frame's length, which the conversion changes
     const in6 = frame4to6(data);
     if (ctxIn && prog === 'xdp') ctxIn.writeUInt32LE(in6.length, 4);
     const r = p.testRun({ data: in6, ctxIn, dataOutSize: 2048, cpu: 0 });
-    return { retval: r.retval, data: r.data.equals(in6) ? data : frame6to4(r.data) };
+    const out = strip(in6.length, r.data);
+    return { retval: r.retval, data: out.equals(in6) ? data : frame6to4(out) };
   }
 
   drops(): Record<string, number> {

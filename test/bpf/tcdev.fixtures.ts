@@ -4,7 +4,7 @@
 // TC_ACT_REDIRECT; output bytes, checksums, CT entries, stats and drop counters must match.
 // Steps of a row that run on a pod veth (xlb_tc) stay there.
 import type { Prog, Row, Step, Verdict } from './rows.js';
-import { podReplyRows, podReplyXdpRows, xdpRows } from './xdp.fixtures.js';
+import { podReplyRows, podReplyXdpRows, xdpMetaRows, xdpRows } from './xdp.fixtures.js';
 
 const TC_VERDICT: Partial<Record<Verdict, Verdict>> = { PASS: 'OK', DROP: 'SHOT', REDIRECT: 'TC_REDIRECT', TX: 'TC_REDIRECT' };
 
@@ -43,8 +43,8 @@ export function asTcDev(r: Row, rename = (n: string) => `${n} [tc device]`): Row
  *  IPv4 header, so that row cannot run at tc; a real one is caught by the same bound check. */
 const NO_SKB = new Set(['IPv4 header cut short: truncated drop']);
 
-/** What XDP leaves to tc (podReplyRows) the tc device entry translates. */
-const XDP_ONLY = new Set(podReplyXdpRows.map((r) => r.name));
+/** What XDP leaves to tc (podReplyRows) the tc device entry translates; XDP's mark for tc. */
+const XDP_ONLY = new Set([...podReplyXdpRows, ...xdpMetaRows].map((r) => r.name));
 
 export const tcDevRows: Row[] = [
   ...xdpRows.filter((r) => !NO_SKB.has(r.name) && !XDP_ONLY.has(r.name)).map((r) => asTcDev(r)),

@@ -621,6 +621,24 @@ export const podReplyRows: Row[] = [
   },
 ];
 
+/** XDP tells xlb_tc_dev behind it which packets it has nothing to add to (XDP metadata, a
+ *  delivery side effect: rows without XLB_CFG_F_FIXTURE); a reply XDP leaves to it has none. */
+const DELIVER: Partial<C.XlbConfig> = { flags: 0 };
+const xdpDone = (want: boolean) => (_o: unknown, d: Datapath) => assert.equal(d.xdpDone, want, want ? 'marked done for tc' : 'not marked: tc decides');
+const cipRemote = (d: Datapath): void => { d.backend(2, REMOTE_POD, 8080, { local: false }); d.service({ addr: CLUSTER_IP, port: 80, svcId: 7, backends: [2], scope: 'internal' }); };
+export const xdpMetaRows: Row[] = [
+  { name: 'XDP mark: a packet that is not ours passes marked done, so tc does not look it up again', prog: 'xdp', setup: lbLocal, config: DELIVER, pkt: tcp({ dst: '198.51.100.99' }), verdict: 'PASS', unchanged: true, check: xdpDone(true) },
+  { name: 'XDP mark: a new flow to a local backend passes DNATed and marked done', prog: 'xdp', setup: lbLocal, config: DELIVER, pkt: tcp(), verdict: 'PASS', out: { dst: POD_A, dport: 8080 }, check: xdpDone(true) },
+  {
+    name: 'XDP mark: a remote backend\'s reply to a local pod passes unmarked, for tc to send into the pod', prog: 'xdp', setup: cipRemote, config: DELIVER,
+    before: [{ prog: 'tc', pkt: tcp({ src: POD_A, dst: CLUSTER_IP }), verdict: 'OK' }],
+    pkt: tcp({ src: REMOTE_POD, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'PASS', unchanged: true, check: xdpDone(false),
+  },
+  {
+    name: 'XDP mark: none in fixtures (XLB_CFG_F_FIXTURE), whose rows compare the frame alone', prog: 'xdp', setup: lbLocal, pkt: tcp({ dst: '198.51.100.99' }), verdict: 'PASS', unchanged: true, check: xdpDone(false),
+  },
+];
+
 /** podReplyRows as XDP runs them: passed untouched (to xlb_tc_dev), the flow cache included. */
 export const podReplyXdpRows: Row[] = [
   ...podReplyRows.map((r): Row => ({
@@ -638,6 +656,6 @@ export const podReplyXdpRows: Row[] = [
     pkt: tcp({ src: REMOTE_POD, dst: POD_A, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'PASS', unchanged: true,
   },
 ];
-xdpRows.push(...podReplyXdpRows);
+xdpRows.push(...podReplyXdpRows, ...xdpMetaRows);
 
 export { fwdKey, revKey, parsePacket };
