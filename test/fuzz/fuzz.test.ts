@@ -1,4 +1,4 @@
-// The datapath fuzzer in CI: 100,000 generated packets through the three programs with every
+// The datapath fuzzer in CI: 100,000 generated packets through the four packet programs with every
 // invariant checked (test/fuzz/fuzz.ts), the same generation in IPv6 (50,000 packets, converted
 // by test/bpf/twin.ts), and proof that each invariant fires on a bad outcome.
 import { test } from 'node:test';
@@ -31,7 +31,7 @@ test('the invariants catch each kind of bad outcome', () => {
   assert.match(checkOutcome('xdp', i, XDP.PASS, o, false, { ctBackends: () => [7], backendOk: () => false })!, /backend 7, which does not exist/);
 });
 
-test(`100,000 fuzzed packets through xlb_xdp, xlb_tc_dev and xlb_tc break no invariant (seed ${SEED})`, async () => {
+test(`100,000 fuzzed packets through xlb_xdp, xlb_tc_dev, xlb_tc and xlb_tc_host break no invariant (seed ${SEED})`, async () => {
   const r = await runFuzz({ packets: 100_000, seed: SEED });
   const report = r.failures.map((f) => `seed ${f.seed} packet ${f.index} ${f.prog} (${f.kind}): ${f.problem}\n  ${f.hex}`).join('\n');
   assert.equal(r.failures.length, 0, report);
@@ -41,6 +41,8 @@ test(`100,000 fuzzed packets through xlb_xdp, xlb_tc_dev and xlb_tc break no inv
     assert.ok((r.kinds[k] ?? 0) > 1000, `${k}: ${r.kinds[k]}`);
   }
   for (const p of ['xdp', 'tcdev', 'tc']) assert.ok(Object.keys(r.verdicts).filter((v) => v.startsWith(`${p}:`)).length >= 3, JSON.stringify(r.verdicts));
+  // the egress (two verdicts at most) took its share: local replies, ICMP errors, random bytes
+  assert.ok(Object.entries(r.verdicts).filter(([v]) => v.startsWith('tchost:')).reduce((a, [, n]) => a + n, 0) > 1000, JSON.stringify(r.verdicts));
 });
 
 test(`50,000 fuzzed packets in IPv6 (twins of the generated IPv4 ones) break no invariant (seed ${SEED})`, async () => {
@@ -53,4 +55,6 @@ test(`50,000 fuzzed packets in IPv6 (twins of the generated IPv4 ones) break no 
   // most generated frames have an IPv6 twin: the run is an IPv6 run
   assert.ok((r.kinds['no IPv6 twin'] ?? 0) < 50_000 / 4, `no IPv6 twin: ${r.kinds['no IPv6 twin']}`);
   for (const p of ['xdp', 'tcdev', 'tc']) assert.ok(Object.keys(r.verdicts).filter((v) => v.startsWith(`${p}:`)).length >= 3, JSON.stringify(r.verdicts));
+  // the egress (two verdicts at most) took its share: local replies, ICMP errors, random bytes
+  assert.ok(Object.entries(r.verdicts).filter(([v]) => v.startsWith('tchost:')).reduce((a, [, n]) => a + n, 0) > 1000, JSON.stringify(r.verdicts));
 });

@@ -1,4 +1,4 @@
-// Datapath fuzzer: generated packets through xlb_xdp, xlb_tc_dev and xlb_tc by
+// Datapath fuzzer: generated packets through xlb_xdp, xlb_tc_dev, xlb_tc and xlb_tc_host by
 // BPF_PROG_TEST_RUN against one fixed Service world, with invariants checked after every
 // packet. Generated: valid Service traffic in both directions (new flows, established flows,
 // replies, SNAT replies, hairpin, rejects, fragments, ICMP errors quoting translated and
@@ -34,14 +34,15 @@ import {
 } from '../bpf/harness.js';
 import { frame4to6, frame6to4 } from '../bpf/twin.js';
 
-type Prog = 'xdp' | 'tcdev' | 'tc';
-const PROGS: Prog[] = ['xdp', 'tcdev', 'tc'];
+type Prog = 'xdp' | 'tcdev' | 'tc' | 'tchost';
+const PROGS: Prog[] = ['xdp', 'tcdev', 'tc', 'tchost'];
 const ALLOWED: Record<Prog, number[]> = {
   xdp: [XDP.DROP, XDP.PASS, XDP.TX, XDP.REDIRECT],
   tcdev: [TC.OK, TC.SHOT, TC.REDIRECT],
   tc: [TC.OK, TC.SHOT, TC.REDIRECT],
+  tchost: [TC.OK, TC.SHOT],
 };
-const DROP_CODE: Record<Prog, number> = { xdp: XDP.DROP, tcdev: TC.SHOT, tc: TC.SHOT };
+const DROP_CODE: Record<Prog, number> = { xdp: XDP.DROP, tcdev: TC.SHOT, tc: TC.SHOT, tchost: TC.SHOT };
 const CHECK_EVERY = 5000;
 const CT_RESET_EVERY = 2000;
 
@@ -163,7 +164,8 @@ function generateValid(r: Rng): Gen {
       const b = r.pick(BACKENDS.filter((x) => x.local));
       const proto = b.port === 5353 ? 'UDP' : 'TCP';
       const dst = r.chance(0.7) ? clientAddr(r) : r.pick([POD_A, POD_B, HAIRPIN]);
-      return { prog: 'tc', kind: 'local reply', pkt: buildPacket(l4Spec(r, b.addr, dst, proto, b.port, r.pick(SPORTS))) };
+      // at its veth's ingress, or at an egress (xlb_tc_host) as the stack routed it
+      return { prog: r.chance(0.3) ? 'tchost' : 'tc', kind: 'local reply', pkt: buildPacket(l4Spec(r, b.addr, dst, proto, b.port, r.pick(SPORTS))) };
     }
     case 4: { // reply of a remote backend to a SNAT port, on a device
       const b = r.pick(BACKENDS.filter((x) => !x.local));
@@ -185,10 +187,11 @@ function generateValid(r: Rng): Gen {
         ? buildPacket(l4Spec(r, r.pick([NODE, LB_IP, CLUSTER_IP]), r.pick([REMOTE_POD, CLIENT, POD_A]), r.pick(['TCP', 'UDP']), r.pick([61000 + r.int(4536), 80, 53, ...snatPorts.slice(0, 4)]), r.pick([8080, 5353, 40000])))
         : buildPacket(l4Spec(r, clientAddr(r), r.pick([LB_IP, EXT_IP]), 'TCP', r.pick(SPORTS), 80));
       const quoted = inner.subarray(14, 14 + r.pick([28, 20, 24, 40, inner.length - 14]));
-      const from = r.pick([REMOTE_POD, CLIENT, '192.0.2.1', POD_A]);
+      const from = r.pick([REMOTE_POD, CLIENT, '192.0.2.1', POD_A, NODE]);
       const to = r.pick([NODE, LB_IP, CLUSTER_IP, CLIENT]);
       const pkt = buildPacket({ src: from, dst: to, proto: 'ICMP', icmpType: r.pick([3, 3, 11, 8, 0]), icmpCode: r.pick([3, 4, 1, 0]), icmpRest: r.pick([0, 1400]), payload: Buffer.from(quoted) });
-      return { prog: from === POD_A ? 'tc' : r.pick(['xdp', 'tcdev'] as Prog[]), kind: 'ICMP error', pkt };
+      const prog: Prog = from === NODE ? 'tchost' : from === POD_A ? r.pick(['tc', 'tchost'] as Prog[]) : r.pick(['xdp', 'tcdev'] as Prog[]);
+      return { prog, kind: 'ICMP error', pkt };
     }
     default: { // VLAN-tagged client traffic
       const f = r.pick(EXTERNAL);
@@ -327,7 +330,7 @@ export async function runFuzz(o: { packets: number; seed: number; ipv6?: boolean
   try {
     d.v6 = !!o.ipv6;
     setupWorld(d);
-    const progs = { xdp: d.obj.program(C.PROG.xdp), tcdev: d.obj.program(C.PROG.tcDev), tc: d.obj.program(C.PROG.tc) };
+    const progs = { xdp: d.obj.program(C.PROG.xdp), tcdev: d.obj.program(C.PROG.tcDev), tc: d.obj.program(C.PROG.tc), tchost: d.obj.program(C.PROG.tcHost) };
     const fail = (index: number, g: Gen, problem: string) => failures.push({ seed: o.seed, index, prog: g.prog, kind: g.kind, problem, hex: g.pkt.toString('hex') });
     for (let i = 0; i < o.packets && failures.length < (o.maxFailures ?? 10); i++) {
       if (i % CT_RESET_EVERY === 0 && i) {
