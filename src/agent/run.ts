@@ -38,6 +38,10 @@ import type { LinkInfo } from './netlink.js';
 
 /** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
 const SYNC_BATCH = 256;
+/** Full-sync batches programmed at once. */
+const SYNC_IN_FLIGHT = 2;
+/** Longest stretch of a full sync's translation before the event loop gets a turn. */
+const TURN_MS = 10;
 
 /** How often a drain's end is checked. */
 const DRAIN_CHECK_MS = 1000;
@@ -369,23 +373,43 @@ export class Agent implements AgentState {
     // Service owns a shared frontend never depends on the order. Batches keep the API
     // answering (and `xlb status` counting) while 10,000 Services are programmed.
     const all = [...gone, ...keys];
-    for (const key of all) {
-      this.record(key);
-      this.hasAnnounced(key);
-    }
-    this.syncing = { stage: 'programmed', done: 0, total: all.length };
+    this.syncing = { stage: 'translated', done: 0, total: all.length };
     this.onProgress?.();
     try {
-      for (let i = 0; i < all.length; i += SYNC_BATCH) {
-        const entries = all.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
-        for (const res of await this.rec.applyMany(entries)) {
-          this.afterProgrammed(res);
-          // Map full, or an owned frontend still held by a Service listed after it: queued again.
-          if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
-        }
-        this.syncing.done += entries.length;
-        this.onProgress?.();
+      // 10,000 Services translate in about a second: the API keeps answering in between.
+      let since = performance.now();
+      for (const key of all) {
+        this.record(key);
+        this.hasAnnounced(key);
+        this.syncing.done++;
+        if (performance.now() - since < TURN_MS) continue;
         await new Promise((r) => setImmediate(r));
+        since = performance.now();
+      }
+      this.syncing = { stage: 'programmed', done: 0, total: all.length };
+      this.onProgress?.();
+      // Two batches in flight: one is prepared on this thread while the other's map writes run
+      // on the thread pool (a batch waited for each of its chunks' writes, the thread idle).
+      // The removals are done before any new Service may claim a frontend they free.
+      for (const part of [[...gone], [...keys]]) {
+        const inFlight = new Set<Promise<void>>();
+        for (let i = 0; i < part.length; i += SYNC_BATCH) {
+          const entries = part.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
+          const batch = this.rec.applyMany(entries).then((results) => {
+            for (const res of results) {
+              this.afterProgrammed(res);
+              // Map full, or an owned frontend still held by a Service listed after it: queued again.
+              if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
+            }
+            this.syncing!.done += entries.length;
+            this.onProgress?.();
+          });
+          inFlight.add(batch);
+          void batch.then(() => inFlight.delete(batch), () => undefined);
+          if (inFlight.size >= SYNC_IN_FLIGHT) await Promise.race(inFlight);
+          await new Promise((r) => setImmediate(r));
+        }
+        await Promise.all(inFlight);
       }
     } finally {
       this.syncing = undefined;
@@ -431,7 +455,7 @@ export class Agent implements AgentState {
     this.node = n ? nodeInfo(n) : undefined;
     const nodeAddrs = this.node?.addresses ?? [];
     this.devices = this.opts.devices.length ? this.opts.devices : await detectDevices(nodeAddrs);
-    this.nodeDp.writeSnatSkip(nodePortsIn(this.opts.snatPortRange));
+    this.nodeDp.writeSnatSkip(await nodePortsIn(this.opts.snatPortRange));
     this.nodeDp.write(nodeAddresses(nodeAddrs, await listLinks(), this.devices));
   }
 
@@ -562,7 +586,8 @@ export class Agent implements AgentState {
       const r = sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.nodeDp.cfg);
       const reaped = this.rec.reapRetired(r.liveBackends);
       this.nodeDp.snatPorts.used = r.snatPorts;
-      this.nodeDp.writeSnatSkip(nodePortsIn(this.opts.snatPortRange));
+      void nodePortsIn(this.opts.snatPortRange).then((skip) => this.nodeDp.writeSnatSkip(skip))
+        .catch((e) => this.log.warn({ err: String(e) }, 'SNAT port skip list not written'));
       if (r.expired || reaped) this.log.debug({ expired: r.expired, live: r.entries, reaped }, 'conntrack sweep');
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');
