@@ -38,8 +38,6 @@ import type { LinkInfo } from './netlink.js';
 
 /** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
 const SYNC_BATCH = 256;
-/** Full-sync batches programmed at once. */
-const SYNC_IN_FLIGHT = 2;
 /** Longest stretch of a full sync's translation before the event loop gets a turn. */
 const TURN_MS = 10;
 
@@ -388,28 +386,16 @@ export class Agent implements AgentState {
       }
       this.syncing = { stage: 'programmed', done: 0, total: all.length };
       this.onProgress?.();
-      // Two batches in flight: one is prepared on this thread while the other's map writes run
-      // on the thread pool (a batch waited for each of its chunks' writes, the thread idle).
-      // The removals are done before any new Service may claim a frontend they free.
-      for (const part of [[...gone], [...keys]]) {
-        const inFlight = new Set<Promise<void>>();
-        for (let i = 0; i < part.length; i += SYNC_BATCH) {
-          const entries = part.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
-          const batch = this.rec.applyMany(entries).then((results) => {
-            for (const res of results) {
-              this.afterProgrammed(res);
-              // Map full, or an owned frontend still held by a Service listed after it: queued again.
-              if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
-            }
-            this.syncing!.done += entries.length;
-            this.onProgress?.();
-          });
-          inFlight.add(batch);
-          void batch.then(() => inFlight.delete(batch), () => undefined);
-          if (inFlight.size >= SYNC_IN_FLIGHT) await Promise.race(inFlight);
-          await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < all.length; i += SYNC_BATCH) {
+        const entries = all.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
+        for (const res of await this.rec.applyMany(entries)) {
+          this.afterProgrammed(res);
+          // Map full, or an owned frontend still held by a Service listed after it: queued again.
+          if (isMapFull(res) || this.holdersOf(res.service, this.desired.get(res.service)).length) this.queue.add(res.service);
         }
-        await Promise.all(inFlight);
+        this.syncing.done += entries.length;
+        this.onProgress?.();
+        await new Promise((r) => setImmediate(r));
       }
     } finally {
       this.syncing = undefined;
