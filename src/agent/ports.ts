@@ -3,7 +3,7 @@
 // node's own connections, e.g. kubelet probing a pod, which picks its source port from
 // ip_local_port_range), as netfilter's masquerade avoids by asking conntrack. The agent reads
 // them from its own network namespace (the node's) and writes them into snat_skip.
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 interface PortRange { min: number; max: number }
 
@@ -33,23 +33,22 @@ export function parsePortList(text: string): PortRange[] {
   });
 }
 
-function read(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
+function read(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch(() => '');
 }
 
-/** The node's ports inside `range`: listeners, ip_local_port_range, ip_local_reserved_ports. */
-export function nodePortsIn(range: PortRange, proc = '/proc'): Set<number> {
+/**
+ * The node's ports inside `range`: listeners, ip_local_port_range, ip_local_reserved_ports.
+ * Read off the agent's thread: on a node with many sockets the kernel takes tens of ms to
+ * write /proc/net/tcp, and the sweep asks every few seconds (a change waited behind it).
+ */
+export async function nodePortsIn(range: PortRange, proc = '/proc'): Promise<Set<number>> {
   const out = new Set<number>();
   const add = (p: number) => { if (p >= range.min && p <= range.max) out.add(p); };
-  for (const [file, tcp] of [['tcp', true], ['tcp6', true], ['udp', false], ['udp6', false]] as const) {
-    for (const p of parseProcNetPorts(read(`${proc}/self/net/${file}`), tcp)) add(p);
-  }
+  const sockets = (['tcp', 'tcp6', 'udp', 'udp6'] as const).map(async (file) => parseProcNetPorts(await read(`${proc}/self/net/${file}`), file.startsWith('tcp')));
+  for (const ports of await Promise.all(sockets)) for (const p of ports) add(p);
   for (const f of ['ip_local_port_range', 'ip_local_reserved_ports']) {
-    for (const r of parsePortList(read(`${proc}/sys/net/ipv4/${f}`))) {
+    for (const r of parsePortList(await read(`${proc}/sys/net/ipv4/${f}`))) {
       for (let p = Math.max(r.min, range.min); p <= Math.min(r.max, range.max); p++) out.add(p);
     }
   }

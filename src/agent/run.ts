@@ -38,6 +38,8 @@ import type { LinkInfo } from './netlink.js';
 
 /** Services per applyMany() of a full sync; the event loop gets a turn between batches. */
 const SYNC_BATCH = 256;
+/** Longest stretch of a full sync's translation before the event loop gets a turn. */
+const TURN_MS = 10;
 
 /** How often a drain's end is checked. */
 const DRAIN_CHECK_MS = 1000;
@@ -369,13 +371,21 @@ export class Agent implements AgentState {
     // Service owns a shared frontend never depends on the order. Batches keep the API
     // answering (and `xlb status` counting) while 10,000 Services are programmed.
     const all = [...gone, ...keys];
-    for (const key of all) {
-      this.record(key);
-      this.hasAnnounced(key);
-    }
-    this.syncing = { stage: 'programmed', done: 0, total: all.length };
+    this.syncing = { stage: 'translated', done: 0, total: all.length };
     this.onProgress?.();
     try {
+      // 10,000 Services translate in about a second: the API keeps answering in between.
+      let since = performance.now();
+      for (const key of all) {
+        this.record(key);
+        this.hasAnnounced(key);
+        this.syncing.done++;
+        if (performance.now() - since < TURN_MS) continue;
+        await new Promise((r) => setImmediate(r));
+        since = performance.now();
+      }
+      this.syncing = { stage: 'programmed', done: 0, total: all.length };
+      this.onProgress?.();
       for (let i = 0; i < all.length; i += SYNC_BATCH) {
         const entries = all.slice(i, i + SYNC_BATCH).map((key) => [key, this.desire(key)] as [string, ServiceSpec | undefined]);
         for (const res of await this.rec.applyMany(entries)) {
@@ -431,7 +441,7 @@ export class Agent implements AgentState {
     this.node = n ? nodeInfo(n) : undefined;
     const nodeAddrs = this.node?.addresses ?? [];
     this.devices = this.opts.devices.length ? this.opts.devices : await detectDevices(nodeAddrs);
-    this.nodeDp.writeSnatSkip(nodePortsIn(this.opts.snatPortRange));
+    this.nodeDp.writeSnatSkip(await nodePortsIn(this.opts.snatPortRange));
     this.nodeDp.write(nodeAddresses(nodeAddrs, await listLinks(), this.devices));
   }
 
@@ -562,7 +572,8 @@ export class Agent implements AgentState {
       const r = sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.nodeDp.cfg);
       const reaped = this.rec.reapRetired(r.liveBackends);
       this.nodeDp.snatPorts.used = r.snatPorts;
-      this.nodeDp.writeSnatSkip(nodePortsIn(this.opts.snatPortRange));
+      void nodePortsIn(this.opts.snatPortRange).then((skip) => this.nodeDp.writeSnatSkip(skip))
+        .catch((e) => this.log.warn({ err: String(e) }, 'SNAT port skip list not written'));
       if (r.expired || reaped) this.log.debug({ expired: r.expired, live: r.entries, reaped }, 'conntrack sweep');
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');

@@ -225,7 +225,7 @@ export class Reconciler {
   private readonly unclaimed = new Set<string>();
   /** per Service: the applyMany() call that last took it, so calls for one Service never interleave */
   private readonly busy = new Map<string, Promise<void>>();
-  /** when this reconciler last gave the event loop a turn (breathe()) */
+  /** when the current stretch of synchronous work began: applyMany() or breathe()'s last yield */
   private ranSince = 0;
   private readonly maxSvcId: number;
   /** backend and stats entries of prepared frontends, written before any slot or table names them */
@@ -337,6 +337,10 @@ export class Reconciler {
     for (const [k, s] of entries) specs.set(k, s);
     const list = [...specs];
     const unlock = await this.lock(list.map(([k]) => k));
+    // A stretch of synchronous work starts here: breathe() bounds it from now, not from its last
+    // yield (long ago for a change arriving after idle, which then waited behind whatever the
+    // event loop had queued: API calls, new connections, a sweep).
+    this.ranSince = performance.now();
     try {
       const out: ReconcileResult[] = [];
       for (let i = 0; i < list.length; i += CHUNK) out.push(...await this.applyChunk(list.slice(i, i + CHUNK)));

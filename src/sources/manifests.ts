@@ -183,6 +183,7 @@ export class ManifestsSource extends BaseSource implements Source {
     let sig: string;
     let text: string;
     let hash: string;
+    let size: number;
     try {
       const st = await stat(path);
       if (!st.isFile()) return false;
@@ -190,16 +191,18 @@ export class ManifestsSource extends BaseSource implements Source {
       const prev = this.files.get(name);
       if (prev && prev.sig === sig) return false;
       if (st.size > maxBytes) return this.skipFile(name, sig, `${st.size} bytes, over --manifest-max-bytes ${maxBytes}; skipped`);
-      text = await readFile(path, 'utf8');
-      hash = digest(text);
+      // Hashed as read: hashing the decoded string encoded all of it to UTF-8 again.
+      const bytes = await readFile(path);
+      hash = digest(bytes);
       if (prev && prev.hash === hash) {
         prev.sig = sig;
         return false;
       }
+      size = bytes.length;
+      text = bytes.toString('utf8');
     } catch (e) {
       return this.unreadable(name, path, e as NodeJS.ErrnoException);
     }
-    const size = Buffer.byteLength(text);
     if (size > maxBytes) return this.skipFile(name, sig, `${size} bytes, over --manifest-max-bytes ${maxBytes}; skipped`);
     const maxDepth = this.opts.maxDepth ?? MANIFEST_MAX_DEPTH;
     const res = size <= INLINE_BYTES ? parseManifest(text, maxDepth) : await parseInWorker(text, maxDepth, this.aborter.signal);
@@ -320,8 +323,8 @@ export class ManifestsSource extends BaseSource implements Source {
 }
 
 /** Content digest (the text itself was kept before: 26 MB for 10,000 Services x 10 endpoints). */
-function digest(text: string): string {
-  return createHash('sha256').update(text).digest('base64');
+function digest(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('base64');
 }
 
 function expandList(v: unknown): unknown[] {

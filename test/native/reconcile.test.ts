@@ -615,6 +615,25 @@ test('applyMany: a chunk\'s backend and stats entries go in one batch each, befo
   assert.ok(!calls.includes('backends.updateBatch') && !calls.includes('stats.updateBatch') && !calls.includes('slots.updateBatch'), calls.join());
 });
 
+test('a one-Service change is written in the turn it starts in: work the event loop holds (an API call, a connection) does not go first', async (t) => {
+  const { obj } = await open(t);
+  const rec = reconciler(mapsOf(obj));
+  const addrs = Array.from({ length: 10 }, (_, j) => `10.244.7.${j + 1}`);
+  assert.equal((await rec.apply('default/s7', clusterNamed('s7', '10.96.2.7', addrs))).ok, true);
+  for (let n = 0; n < 3; n++) {
+    // Idle longer than the reconciler's yield interval, as between two EndpointSlice changes.
+    await new Promise((r) => setTimeout(r, 30));
+    const order: string[] = [];
+    const other = new Promise<void>((r) => setImmediate(() => { order.push('other work'); r(); }));
+    const applied = rec.apply('default/s7', clusterNamed('s7', '10.96.2.7', n % 2 ? addrs : addrs.slice(0, 9))).then((res) => {
+      order.push('change written');
+      assert.equal(res.ok, true);
+    });
+    await Promise.all([other, applied]);
+    assert.deepEqual(order, ['change written', 'other work']);
+  }
+});
+
 test('frontends with the same selectable backends share one Maglev table; different ports do not', async (t) => {
   const { obj } = await open(t);
   const rec = reconciler(mapsOf(obj));

@@ -24,7 +24,7 @@ test('port lists: ip_local_port_range and ip_local_reserved_ports forms', () => 
   assert.deepEqual(parsePortList('\n'), []);
 });
 
-test('nodePortsIn: listeners, the local port range and reserved ports, only inside the SNAT range', () => {
+test('nodePortsIn: listeners, the local port range and reserved ports, only inside the SNAT range', async () => {
   const proc = mkdtempSync(join(tmpdir(), 'xlb-proc-'));
   try {
     mkdirSync(join(proc, 'self/net'), { recursive: true });
@@ -33,7 +33,7 @@ test('nodePortsIn: listeners, the local port range and reserved ports, only insi
     writeFileSync(join(proc, 'self/net/udp'), UDP);
     writeFileSync(join(proc, 'sys/net/ipv4/ip_local_port_range'), '9500\t9509\n');
     writeFileSync(join(proc, 'sys/net/ipv4/ip_local_reserved_ports'), '9000-9001\n');
-    const got = [...nodePortsIn({ min: 8000, max: 9505 }, proc)].sort((a, b) => a - b);
+    const got = [...await nodePortsIn({ min: 8000, max: 9505 }, proc)].sort((a, b) => a - b);
     assert.deepEqual(got, [8080, 9000, 9001, 9500, 9501, 9502, 9503, 9504, 9505]);
   } finally {
     rmSync(proc, { recursive: true, force: true });
