@@ -1,8 +1,8 @@
-// Watch events and manifest files carry plain JSON, while the typed list calls return objects
-// built by the client library's serializer (timestamps as Date, unset fields as undefined).
-// decode() gives the agent one shape whatever the path, without loading that serializer: its
-// ~700 generated models cost the agent ~25 MB of RSS, and the manifests source must not load
-// the Kubernetes client at all (issue 14: RSS at steady state). The shape is the serializer's
+// Lists, watch events and manifest files carry plain JSON. decode() gives the agent one shape
+// for it, the shape the agent's types (@kubernetes/client-node's models) promise, without
+// loading that library's serializer: its ~700 generated models cost the agent ~25 MB of RSS,
+// and the agent loads no part of the library at all (issue 14: RSS at steady state; lists and
+// watches go through kubeclient.ts). The shape is the serializer's
 // for Service, EndpointSlice and Node: in those models no field is renamed and every Date is
 // one of DATE_FIELDS (test/unit/sources-decode.test.ts holds the two to each other).
 import type { V1EndpointSlice, V1Node, V1Service } from './types.js';
