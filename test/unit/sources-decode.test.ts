@@ -44,10 +44,11 @@ const node = {
     conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: '2026-01-02T03:04:05Z', lastTransitionTime: '2026-01-02T03:04:05Z' }] },
 };
 
-/** The serializer's model objects as plain data: unset fields gone, managedFields gone (decode drops them). */
+/** The serializer's model objects as plain data: unset fields gone, managedFields and a targetRef's uid gone (decode drops them). */
 function serialized(kind: string, raw: unknown): unknown {
-  const typed = ObjectSerializer.deserialize(structuredClone(raw), `V1${kind}`, '') as { metadata?: { managedFields?: unknown } };
+  const typed = ObjectSerializer.deserialize(structuredClone(raw), `V1${kind}`, '') as { metadata?: { managedFields?: unknown }; endpoints?: { targetRef?: { uid?: string } }[] };
   delete typed.metadata?.managedFields;
+  for (const ep of typed.endpoints ?? []) delete ep.targetRef?.uid;
   const plain = (v: unknown): unknown => {
     if (v === null || typeof v !== 'object' || v instanceof Date) return v;
     if (Array.isArray(v)) return v.map(plain);
@@ -72,6 +73,11 @@ test('decode drops managedFields and shares repeated values between objects', ()
   const b = decode('EndpointSlice', JSON.parse(JSON.stringify(slice)));
   const c = decode('EndpointSlice', JSON.parse(JSON.stringify(slice)));
   assert.equal(b.endpoints[0]!.nodeName, c.endpoints[0]!.nodeName);
+  // an endpoint's targetRef keeps the pod's kind, namespace and name, in place or copied
+  for (const owned of [false, true]) {
+    const d = decode('EndpointSlice', JSON.parse(JSON.stringify(slice)), owned);
+    assert.deepEqual(d.endpoints[0]!.targetRef, { kind: 'Pod', namespace: 'ns', name: 'web-0' });
+  }
 });
 
 test('decode shares one frozen conditions object between endpoints with the same conditions, copied or in place', () => {
