@@ -27,6 +27,9 @@ export class XlbMetrics {
   private readonly svcChanges: Counter;
   private readonly epChanges: Counter;
   private statsRead?: { at: number; p: Promise<StatsInfo | undefined> };
+  /** per-frontend counters: their label sets live only while a scrape renders them */
+  private readonly perService: Counter[] = [];
+  private rendering = 0;
 
   constructor(private readonly view: AgentView, opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -67,8 +70,22 @@ export class XlbMetrics {
     return this.registry.contentType;
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The exposition text. The per-frontend label sets (three per frontend: ~10 MB at 10,000
+   * Services) and the stats read they came from are dropped once it is rendered: each scrape
+   * builds them afresh from the datapath counters, so between scrapes the agent holds none.
+   */
+  async render(): Promise<string> {
+    this.rendering++;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      // the last of overlapping scrapes drops them: an earlier one must not empty a later one's
+      if (--this.rendering === 0) {
+        for (const c of this.perService) c.reset();
+        this.statsRead = undefined;
+      }
+    }
   }
 
   private stats(): Promise<StatsInfo | undefined> {
@@ -147,7 +164,7 @@ export class XlbMetrics {
       },
     });
     const perService = (name: string, help: string, pick: (x: StatsInfo['services'][number]) => number): void => {
-      new Counter({
+      this.perService.push(new Counter({
         // ip_family as kube-proxy labels its per-family metrics (IPv4, IPv6).
         name, help, labelNames: ['service', 'frontend', 'ip_family'], registers,
         async collect() {
@@ -155,7 +172,7 @@ export class XlbMetrics {
           this.reset();
           for (const x of s?.services ?? []) this.inc({ service: x.svc, frontend: x.frontend, ip_family: x.ipFamily ?? 'IPv4' }, pick(x));
         },
-      });
+      }));
     };
     perService('xlb_service_packets_total', 'Packets the datapath load-balanced, per Service frontend', (x) => x.packets);
     perService('xlb_service_bytes_total', 'Bytes the datapath load-balanced, per Service frontend', (x) => x.bytes);

@@ -1,8 +1,8 @@
-// Watch events and manifest files carry plain JSON, while the typed list calls return objects
-// built by the client library's serializer (timestamps as Date, unset fields as undefined).
-// decode() gives the agent one shape whatever the path, without loading that serializer: its
-// ~700 generated models cost the agent ~25 MB of RSS, and the manifests source must not load
-// the Kubernetes client at all (issue 14: RSS at steady state). The shape is the serializer's
+// Lists, watch events and manifest files carry plain JSON. decode() gives the agent one shape
+// for it, the shape the agent's types (@kubernetes/client-node's models) promise, without
+// loading that library's serializer: its ~700 generated models cost the agent ~25 MB of RSS,
+// and the agent loads no part of the library at all (issue 14: RSS at steady state; lists and
+// watches go through kubeclient.ts). The shape is the serializer's
 // for Service, EndpointSlice and Node: in those models no field is renamed and every Date is
 // one of DATE_FIELDS (test/unit/sources-decode.test.ts holds the two to each other).
 import type { V1EndpointSlice, V1Node, V1Service } from './types.js';
@@ -57,6 +57,14 @@ function shareConditions(o: Record<string, unknown>): Readonly<Record<string, bo
 }
 
 /**
+ * An endpoint's targetRef keeps what the agent reads or shows (the pod's name, and its kind
+ * and namespace): a real cluster's also carry the pod's uid, one 36-character string per
+ * endpoint (100,000 endpoints: ~6 MB) nothing in the agent reads.
+ */
+const TARGET_REF_KEYS = new Set(['kind', 'namespace', 'name']);
+const dropped = (key: string, k: string): boolean => k === 'managedFields' || (key === 'targetRef' && !TARGET_REF_KEYS.has(k));
+
+/**
  * `owned`: raw is plain JSON that nothing else holds (a parser's fresh output), so it is
  * converted in place rather than copied (a cold start of 10,000 Services x 10 endpoints
  * copied ~600,000 objects only to drop the originals).
@@ -75,14 +83,14 @@ function scalar(v: string, key: string): unknown {
  * A copy with only the fields that are set (the serializer's model objects carry every field
  * their type declares, the unset ones as undefined: a third of an EndpointSlice's heap), Dates
  * as Dates, and without metadata.managedFields, which the agent never reads (on a real API
- * server often the largest part of an object).
+ * server often the largest part of an object), nor a targetRef's uid and the like.
  */
 function compact(v: unknown, key: string): unknown {
   if (typeof v === 'string') return scalar(v, key);
   if (v === null || typeof v !== 'object' || v instanceof Date) return v;
   if (Array.isArray(v)) return v.map((x) => compact(x, key));
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (x !== undefined && k !== 'managedFields') out[k] = compact(x, k);
+  for (const [k, x] of Object.entries(v)) if (x !== undefined && !dropped(key, k)) out[k] = compact(x, k);
   return (key === 'conditions' && shareConditions(out)) || out;
 }
 
@@ -98,7 +106,7 @@ function convert(v: unknown, key: string): unknown {
   const shared = key === 'conditions' ? shareConditions(o) : undefined;
   if (shared) return shared;
   for (const k of Object.keys(o)) {
-    if (k === 'managedFields') delete o[k];
+    if (dropped(key, k)) delete o[k];
     else o[k] = convert(o[k], k);
   }
   return o;

@@ -5,9 +5,9 @@
 // flood the API server. The Event's name derives from the object, reason and message, so a
 // new leader or a restarted agent continues the same Event instead of starting another.
 import { createHash } from 'node:crypto';
-import type { CoreV1Api, CoreV1Event, V1Service } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
+import type { KubeClient } from './kubeclient.js';
 import type { Logger } from '../log.js';
-import { MERGE_PATCH } from './lbstatus.js';
 import { describe } from './reflector.js';
 
 export interface EventRecorderOptions {
@@ -42,7 +42,7 @@ export class EventRecorder {
   /** Events dropped by the rate limit */
   dropped = 0;
 
-  constructor(private readonly core: CoreV1Api, private readonly o: EventRecorderOptions) {
+  constructor(private readonly api: KubeClient, private readonly o: EventRecorderOptions) {
     this.tokens = o.burst ?? 25;
   }
 
@@ -112,7 +112,7 @@ export class EventRecorder {
       reportingComponent: `${COMPONENT}.io/agent`, reportingInstance: this.o.host,
     };
     try {
-      await this.core.createNamespacedEvent({ namespace: s.namespace, body });
+      await this.api.create(eventPath(s.namespace), body);
       s.count = 1;
       s.pending--;
       s.lastWrite = Date.now();
@@ -120,7 +120,7 @@ export class EventRecorder {
       if ((e as { code?: number }).code !== 409) throw e;
       // Recorded before, by another leader or before a restart: this is the same occurrence
       // seen again, so the Event is adopted as it is and later repeats continue its count.
-      const old = await this.core.readNamespacedEvent({ name: s.name, namespace: s.namespace });
+      const old = await this.api.get<CoreV1Event>(eventPath(s.namespace, s.name));
       s.count = old.count ?? 1;
       s.pending = 0;
       s.lastWrite = Date.now();
@@ -130,12 +130,13 @@ export class EventRecorder {
   private async update(s: Seen): Promise<void> {
     if (s.pending <= 0) return;
     const count = s.count + s.pending;
-    await this.core.patchNamespacedEvent(
-      { name: s.name, namespace: s.namespace, body: { count, lastTimestamp: new Date().toISOString() } },
-      MERGE_PATCH,
-    );
+    await this.api.mergePatch(eventPath(s.namespace, s.name), { count, lastTimestamp: new Date().toISOString() });
     s.count = count;
     s.pending = 0;
     s.lastWrite = Date.now();
   }
+}
+
+function eventPath(namespace: string, name = ''): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/events${name ? `/${encodeURIComponent(name)}` : ''}`;
 }

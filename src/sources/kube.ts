@@ -14,7 +14,7 @@
 // The API server address always comes from configuration (a kubeconfig, or an explicit URL
 // with the service-account credentials): inside a pod KUBERNETES_SERVICE_HOST is normally
 // the `kubernetes` Service's ClusterIP, which nothing serves until xlb itself is up.
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { KubeClient, readKubeconfig, type KubeClusterConfig } from './kubeclient.js';
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../log.js';
 import { child } from '../log.js';
@@ -45,27 +45,16 @@ export function apiServerUrl(host: string, port: number | string): string {
   return `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
 }
 
-export function loadKubeConfig(c: KubeConnection): KubeConfig {
-  const kc = new KubeConfig();
-  if ('kubeconfig' in c) {
-    kc.loadFromFile(c.kubeconfig);
-    if (c.context) kc.setCurrentContext(c.context);
-    if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${c.kubeconfig} has no current cluster (set a context)`);
-    return kc;
-  }
-  const url = checkServer(c.server, 'insecureSkipTLSVerify' in c && !!c.insecureSkipTLSVerify);
+/** Where the API server is and the credentials to use, from a kubeconfig or the settings given. */
+export function loadKubeConfig(c: KubeConnection): KubeClusterConfig {
+  if ('kubeconfig' in c) return readKubeconfig(c.kubeconfig, c.context);
+  const server = checkServer(c.server, 'insecureSkipTLSVerify' in c && !!c.insecureSkipTLSVerify);
   if ('inCluster' in c) {
     const dir = c.serviceAccountDir ?? SA_DIR;
-    return options(kc, { name: 'in-cluster', server: url, caFile: `${dir}/ca.crt`, skipTLSVerify: false }, {
-      name: 'service-account',
-      // tokenFile is reread by the library, so rotated service-account tokens keep working.
-      authProvider: { name: 'tokenFile', config: { tokenFile: `${dir}/token` } },
-    });
+    // the token file is reread, so rotated service-account tokens keep working
+    return { server, caFile: `${dir}/ca.crt`, tokenFile: `${dir}/token` };
   }
-  const user: Record<string, unknown> = { name: 'xlb' };
-  if (c.token) user.token = c.token;
-  else if (c.tokenFile) user.authProvider = { name: 'tokenFile', config: { tokenFile: c.tokenFile } };
-  return options(kc, { name: 'explicit', server: url, caFile: c.caFile, skipTLSVerify: !!c.insecureSkipTLSVerify }, user);
+  return { server, caFile: c.caFile, token: c.token, tokenFile: c.token ? undefined : c.tokenFile, insecureSkipTLSVerify: !!c.insecureSkipTLSVerify };
 }
 
 function checkServer(server: string, insecure: boolean): string {
@@ -80,18 +69,8 @@ function checkServer(server: string, insecure: boolean): string {
   return server.replace(/\/+$/, '');
 }
 
-function options(kc: KubeConfig, cluster: Record<string, unknown>, user: Record<string, unknown>): KubeConfig {
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [user],
-    contexts: [{ name: 'xlb', cluster: cluster.name, user: user.name }],
-    currentContext: 'xlb',
-  });
-  return kc;
-}
-
 export interface KubeSourceOptions extends ReflectorTuning {
-  connection: KubeConnection | KubeConfig;
+  connection: KubeConnection | KubeClient;
   nodeName: string;
   log?: Logger;
   /**
@@ -140,7 +119,7 @@ export class KubeSource extends BaseSource implements Source {
   private connected: boolean | undefined;
   private readonly log: Logger;
   private readonly leader?: { elector: LeaseElector; writer: LbStatusWriter; events: EventRecorder };
-  private readonly coordination: CoordinationV1Api;
+  private readonly client: KubeClient;
   /** refused externalIP warnings per Service key, as the agent last reported them */
   private readonly refused = new Map<string, string[]>();
   /** the allocation failure last recorded as an Event, per Service key */
@@ -150,25 +129,20 @@ export class KubeSource extends BaseSource implements Source {
   constructor(private readonly opts: KubeSourceOptions) {
     super(opts.nodeName, 'resourceVersion');
     this.log = opts.log ?? child('sources.kube');
-    const kc = opts.connection instanceof KubeConfig ? opts.connection : loadKubeConfig(opts.connection);
-    this.server = kc.getCurrentCluster()?.server ?? '';
-    const core = kc.makeApiClient(CoreV1Api);
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const watch = new Watch(kc);
+    const client = (this.client = opts.connection instanceof KubeClient ? opts.connection : new KubeClient(loadKubeConfig(opts.connection)));
+    this.server = client.server;
     const s = this.store;
     const a = (this.assigner = new PoolAssigner(s, () => this.leaderPass()));
     const le = opts.leaderElection;
-    this.coordination = kc.makeApiClient(CoordinationV1Api);
     if (le) {
       this.leader = {
-        elector: new LeaseElector(this.coordination, {
+        elector: new LeaseElector(client, {
           namespace: le.namespace, name: le.leaseName ?? LEASE_NAME, identity: opts.nodeName,
           durationMs: le.durationMs, renewMs: le.renewMs, log: this.log.child({ lease: le.leaseName ?? LEASE_NAME }),
           onChange: (leading) => this.onLeading(leading),
         }),
-        writer: new LbStatusWriter(core, custom, this.log.child({ component: 'lbstatus' })),
-        events: new EventRecorder(core, { host: opts.nodeName, log: this.log.child({ component: 'events' }), intervalMs: le.eventIntervalMs }),
+        writer: new LbStatusWriter(client, this.log.child({ component: 'lbstatus' })),
+        events: new EventRecorder(client, { host: opts.nodeName, log: this.log.child({ component: 'events' }), intervalMs: le.eventIntervalMs }),
       };
       this.on('change', (kind, key) => {
         if (kind === 'service' && !this.service(key)) {
@@ -177,32 +151,22 @@ export class KubeSource extends BaseSource implements Source {
         }
       });
     }
-    const [group, version] = POOL_API_VERSION.split('/') as [string, string];
     this.reflectors = {
       services: this.reflector('services', {
-        kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', labelSelector: PROXY_LABEL_SELECTOR, watch,
-        list: (sel) => core.listServiceForAllNamespaces(sel),
+        kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', labelSelector: PROXY_LABEL_SELECTOR,
         handlers: { replace: (x) => a.replaceServices(x), upsert: (o) => a.upsertService(o), remove: (o) => a.deleteService(objectKey(o.metadata)) },
       }),
       // Cluster-scoped pools; a cluster without the CRD simply has none (retried with backoff).
       loadbalancerippools: this.reflector('loadbalancerippools', {
-        kind: POOL_KIND, apiVersion: POOL_API_VERSION, path: `/apis/${POOL_API_VERSION}/${POOL_PLURAL}`, watch, mayBeAbsent: true,
-        list: async (sel) => {
-          // Untyped JSON: the continue token is `continue`, not the typed lists' `_continue`.
-          const r = await custom.listClusterCustomObject({ group, version, plural: POOL_PLURAL, ...sel }) as
-            { items?: LoadBalancerIPPool[]; metadata?: { resourceVersion?: string; continue?: string } };
-          return { items: r.items ?? [], metadata: { resourceVersion: r.metadata?.resourceVersion, _continue: r.metadata?.continue } };
-        },
+        kind: POOL_KIND, apiVersion: POOL_API_VERSION, path: `/apis/${POOL_API_VERSION}/${POOL_PLURAL}`, mayBeAbsent: true,
         handlers: { replace: (x) => a.replacePools(x), upsert: (o) => a.upsertPool(o), remove: (o) => a.removePool(o) },
       }),
       endpointslices: this.reflector('endpointslices', {
-        kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: '/apis/discovery.k8s.io/v1/endpointslices', labelSelector: PROXY_LABEL_SELECTOR, watch,
-        list: (sel) => discovery.listEndpointSliceForAllNamespaces(sel),
+        kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: '/apis/discovery.k8s.io/v1/endpointslices', labelSelector: PROXY_LABEL_SELECTOR,
         handlers: { replace: (a) => s.replaceSlices(a), upsert: (o) => s.upsertSlice(o), remove: (o) => s.deleteSlice(objectKey(o.metadata)) },
       }),
       nodes: this.reflector('nodes', {
-        kind: 'Node', apiVersion: 'v1', path: '/api/v1/nodes', fieldSelector: `metadata.name=${opts.nodeName}`, watch,
-        list: (sel) => core.listNode(sel),
+        kind: 'Node', apiVersion: 'v1', path: '/api/v1/nodes', fieldSelector: `metadata.name=${opts.nodeName}`,
         handlers: { replace: (a) => s.replaceNodes(a), upsert: (o) => s.setNode(o), remove: () => s.setNode(undefined) },
       }),
     };
@@ -233,7 +197,7 @@ export class KubeSource extends BaseSource implements Source {
     if (!le) throw new Error('announce Leases need leaderElection (its namespace)');
     const durationMs = le.announceDurationMs ?? 15_000;
     const name = announceLeaseName(addr);
-    const e = new LeaseElector(this.coordination, {
+    const e = new LeaseElector(this.client, {
       namespace: le.namespace, name, identity: this.opts.nodeName, durationMs, renewMs: durationMs / 3,
       log: this.log.child({ lease: name }), onChange: h.onChange, onRenew: h.onRenew, acquireDelayMs: h.acquireDelayMs,
     });
@@ -313,11 +277,12 @@ export class KubeSource extends BaseSource implements Source {
 
   private reflector<K extends KindName>(
     res: Resource,
-    r: Omit<ReflectorOptions<K>, 'onState' | 'log' | keyof ReflectorTuning>,
+    r: Omit<ReflectorOptions<K>, 'client' | 'onState' | 'log' | keyof ReflectorTuning>,
   ): Reflector<KindName> {
     const o = this.opts;
     return new Reflector<K>({
       ...r,
+      client: this.client,
       log: this.log.child({ resource: res }),
       onState: (st, detail) => this.onState(res, st, detail),
       backoff: o.backoff, sleep: o.sleep, watchTimeoutSeconds: o.watchTimeoutSeconds,

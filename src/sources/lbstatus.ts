@@ -4,7 +4,8 @@
 // changed, pool shrunk); likewise each pool's status (used, free, conflicts). What to write is
 // a pure function of the Services, the pools and the allocation, so a new leader writes
 // nothing that is already right.
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type CustomObjectsApi, type V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
+import type { KubeClient } from './kubeclient.js';
 import { inAnyPool, POOL_API_VERSION, wantsAddress, type Allocation, type LoadBalancerIPPool, type PoolStatus } from '../model/ipam.js';
 import type { Logger } from '../log.js';
 import { describe } from './reflector.js';
@@ -79,8 +80,7 @@ export class LbStatusWriter {
   writes = 0;
 
   constructor(
-    private readonly core: CoreV1Api,
-    private readonly custom: CustomObjectsApi,
+    private readonly api: KubeClient,
     private readonly log: Logger,
     private readonly retryMs = 5000,
   ) {}
@@ -134,20 +134,16 @@ export class LbStatusWriter {
     }
   }
 
-  /** One merge patch of a status subresource, with the resourceVersion it is based on as precondition. */
+  /** One merge patch of a status subresource (the ingress list replaced as a whole), with the resourceVersion it is based on as precondition. */
   private async write(w: StatusWrite | PoolStatusWrite): Promise<void> {
     const metadata = { resourceVersion: w.resourceVersion };
     if ('pool' in w) {
-      const [group, version] = POOL_API_VERSION.split('/') as [string, string];
-      await this.custom.patchClusterCustomObjectStatus({ group, version, plural: 'loadbalancerippools', name: w.pool, body: { metadata, status: w.status } }, MERGE_PATCH);
+      await this.api.mergePatch(`/apis/${POOL_API_VERSION}/loadbalancerippools/${encodeURIComponent(w.pool)}/status`, { metadata, status: w.status });
       this.log.debug({ pool: w.pool, ...w.status }, 'pool status written');
       return;
     }
-    await this.core.patchNamespacedServiceStatus({ name: w.name, namespace: w.namespace, body: { metadata, status: { loadBalancer: { ingress: w.ingress } } } }, MERGE_PATCH);
+    await this.api.mergePatch(`/api/v1/namespaces/${encodeURIComponent(w.namespace)}/services/${encodeURIComponent(w.name)}/status`, { metadata, status: { loadBalancer: { ingress: w.ingress } } });
     this.writes++;
     this.log.info({ svc: w.key, ingress: w.ingress.map((i) => i.ip) }, w.ingress.length ? 'load balancer address written' : 'load balancer address released');
   }
 }
-
-/** A JSON merge patch: the ingress list is replaced as a whole, and resourceVersion is a precondition. */
-export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -14,7 +14,8 @@
 // The same elector holds the per-address announce Leases (src/agent/announce.ts): onRenew
 // tells the holder how long its hold lasts (its datapath entry expires then), and
 // acquireDelayMs orders candidates for a free Lease.
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
+import type { KubeClient } from './kubeclient.js';
 import type { Logger } from '../log.js';
 import { describe } from './reflector.js';
 
@@ -63,7 +64,7 @@ export class LeaseElector {
   private readonly durationMs: number;
   private readonly renewMs: number;
 
-  constructor(private readonly api: CoordinationV1Api, private readonly o: LeaseOptions) {
+  constructor(private readonly api: KubeClient, private readonly o: LeaseOptions) {
     this.durationMs = o.durationMs ?? 15_000;
     this.renewMs = o.renewMs ?? 5_000;
   }
@@ -90,10 +91,7 @@ export class LeaseElector {
       try {
         const l = await this.read();
         if (l?.spec?.holderIdentity === this.o.identity) {
-          await this.api.replaceNamespacedLease({
-            name: this.o.name, namespace: this.o.namespace,
-            body: { ...l, spec: { ...l.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(Date.now()) as never } },
-          });
+          await this.api.replace(this.path(), { ...l, spec: { ...l.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(Date.now()) as never } });
         }
       } catch (e) {
         this.o.log.warn({ err: describe(e) }, 'could not release the lease; another agent takes over when it expires');
@@ -127,9 +125,14 @@ export class LeaseElector {
     this.schedule(next);
   }
 
+  /** the Lease's URL path ('' : its collection's) */
+  private path(name = this.o.name): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.o.namespace)}/leases${name ? `/${encodeURIComponent(name)}` : ''}`;
+  }
+
   private async read(): Promise<V1Lease | undefined> {
     try {
-      return await this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+      return await this.api.get<V1Lease>(this.path());
     } catch (e) {
       if (codeOf(e) === 404) return undefined;
       throw e;
@@ -155,7 +158,7 @@ export class LeaseElector {
       const wait = this.waitFree(now);
       if (wait) return wait;
       try {
-        await this.api.createNamespacedLease({ namespace: this.o.namespace, body: mine(undefined, true) });
+        await this.api.create(this.path(''), mine(undefined, true));
       } catch (e) {
         if (codeOf(e) === 409) return this.renewMs; // another candidate created it first
         throw e;
@@ -183,7 +186,7 @@ export class LeaseElector {
       if (wait) return wait;
     }
     try {
-      await this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: mine(l, holder !== this.o.identity) });
+      await this.api.replace(this.path(), mine(l, holder !== this.o.identity));
     } catch (e) {
       if (codeOf(e) === 409) return 0; // changed under us: read again at once
       throw e;

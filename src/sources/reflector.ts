@@ -1,8 +1,9 @@
-// List-then-watch for one resource, on top of @kubernetes/client-node's Watch (which does the
-// streaming HTTP) and a typed list call. It keeps the resourceVersion of the last event or
+// List-then-watch for one resource, on the agent's own client (kubeclient.ts: paged lists and
+// the streaming watch). It keeps the resourceVersion of the last event or
 // bookmark, so that a watch that ends is resumed where it stopped, and relists only when the
-// server says that version is gone (410). Why not the library's ListWatch/makeInformer, as of
-// 1.4.0 (read in node_modules/@kubernetes/client-node/dist/cache.js):
+// server says that version is gone (410). Why not @kubernetes/client-node's
+// ListWatch/makeInformer, as of 1.4.0 (read in node_modules/@kubernetes/client-node/dist/cache.js;
+// the agent no longer loads that library at all):
 //  - it never asks for bookmarks (no allowWatchBookmarks), so on a quiet resource its
 //    resourceVersion ages until a resume hits 410 and forces a full relist;
 //  - after any error other than 410 it stops and only emits 'error' (no retry, no backoff),
@@ -11,34 +12,18 @@
 //    server or proxy that closes immediately;
 //  - stop() itself surfaces as an 'error' (the aborted request);
 //  - watch objects are handed over as raw JSON, list objects as serializer output.
-// Watch in 1.4.0 (dist/watch.js): it builds AbortSignal.timeout(30000) but then overwrites
-// requestInit.signal with the plain controller signal, so the 30 s cap is dead code and a
-// healthy watch is NOT cut every 30 s (2.0.0 makes that timeout live). The flip side is that
-// nothing detects a silently dead connection: only TCP keepalive (30 s idle, then the
-// kernel's probes, minutes). So this reflector asks the server to end each watch after a
+// A watch has no client-side timeout (a healthy one must not be cut), so nothing detects a
+// silently dead connection but TCP keepalive (30 s idle, then the kernel's probes, minutes).
+// So this reflector asks the server to end each watch after a
 // random 5-10 min (timeoutSeconds, as client-go does), requests bookmarks, and aborts a watch
 // that has been silent longer than that plus a grace period. Either way, a watch that ends
 // cleanly is resumed from the last resourceVersion without a relist and without touching the
 // cache; only a short-lived, eventless one counts as a failure and backs off.
-// Watch also wraps our event callback in a try/catch that swallows exceptions, so the event
-// handler here catches and logs its own.
-import type { Watch } from '@kubernetes/client-node';
+// The event handler here catches and logs its own exceptions.
+import type { KubeClient, ListPage, Query } from './kubeclient.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, realSleep, type BackoffOptions, type Sleep } from './backoff.js';
 import { decode, type KindName, type KindType } from './decode.js';
-
-export interface ListResult<T> {
-  items: T[];
-  metadata?: { resourceVersion?: string; _continue?: string };
-}
-
-/** One page of a list: the selectors, at most `limit` items, after the `_continue` token. */
-export interface ListParams {
-  labelSelector?: string;
-  fieldSelector?: string;
-  limit?: number;
-  _continue?: string;
-}
 
 export interface ReflectorHandlers<T> {
   /** the complete current set (first list, or a relist after a gap) */
@@ -54,8 +39,7 @@ export interface ReflectorOptions<K extends KindName> extends ReflectorTuning {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
-  list: (sel: ListParams) => Promise<ListResult<KindType<K>>>;
-  watch: Watch;
+  client: KubeClient;
   handlers: ReflectorHandlers<KindType<K>>;
   onState: (state: 'up' | 'down', detail?: string) => void;
   log: Logger;
@@ -171,13 +155,12 @@ export class Reflector<K extends KindName> {
     let cont: string | undefined;
     try {
       do {
-        const res = await this.listPage({ labelSelector, fieldSelector, limit: this.o.listPageSize ?? 500, _continue: cont });
+        const res = await this.listPage({ labelSelector, fieldSelector, limit: this.o.listPageSize ?? 500, continue: cont });
         if (this.stopped) return undefined;
-        // decoded as watch objects are: the serializer's model objects (class instances,
-        // arrays grown by push to room for 17) cost ~20 MB more at 100,000 endpoints
-        for (const it of res.items ?? []) items.push(decode(this.o.kind, this.withType(it)));
+        // the page's parsed JSON is this list's alone: decoded in place, as watch objects are
+        for (const it of res.items ?? []) items.push(decode(this.o.kind, this.withType(it), true));
         rv = res.metadata?.resourceVersion ?? '';
-        cont = res.metadata?._continue || undefined;
+        cont = res.metadata?.continue || undefined;
       } while (cont);
     } catch (err) {
       if (this.o.mayBeAbsent && statusCode(err) === 404) {
@@ -195,13 +178,13 @@ export class Reflector<K extends KindName> {
     return this.rv ? undefined : 'list carried no resourceVersion';
   }
 
-  private async listPage(params: ListParams): Promise<ListResult<KindType<K>>> {
+  private async listPage(params: Query): Promise<ListPage<KindType<K>>> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, rej) => {
         timer = setTimeout(() => rej(new Error('list timed out')), this.o.listTimeoutMs ?? 60_000);
       });
-      return await Promise.race([this.o.list(params), timeout]);
+      return await Promise.race([this.o.client.list<KindType<K>>(this.o.path, params), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -218,7 +201,7 @@ export class Reflector<K extends KindName> {
   private watchOnce(): Promise<Outcome> {
     const timeoutSec = this.o.watchTimeoutSeconds?.() ?? 300 + Math.floor(Math.random() * 300);
     const idleMs = this.o.idleTimeoutMs ?? (timeoutSec + 60) * 1000;
-    const params: Record<string, string | number | boolean> = {
+    const params: Query = {
       resourceVersion: this.rv,
       allowWatchBookmarks: true,
       timeoutSeconds: timeoutSec,
@@ -229,7 +212,7 @@ export class Reflector<K extends KindName> {
       const t0 = Date.now();
       let events = 0;
       let settled = false;
-      let ctl: AbortController | undefined;
+      let ctl: { abort(): void } | undefined;
       let idle: NodeJS.Timeout | undefined;
       const finish = (kind: Outcome['kind'], detail?: string): void => {
         if (settled) return;
@@ -255,7 +238,7 @@ export class Reflector<K extends KindName> {
         if (!err) return finish('closed');
         finish(statusCode(err) === 410 ? 'gone' : 'error', `watch failed: ${describe(err)}`);
       };
-      this.o.watch.watch(this.o.path, params, onEvent, done).then(
+      this.o.client.watch(this.o.path, params, onEvent, done).then(
         (c) => {
           ctl = c;
           if (settled) return c.abort();
@@ -273,10 +256,10 @@ export class Reflector<K extends KindName> {
       switch (type) {
         case 'ADDED':
         case 'MODIFIED':
-          this.o.handlers.upsert(decode(this.o.kind, obj));
+          this.o.handlers.upsert(decode(this.o.kind, obj, true));
           break;
         case 'DELETED':
-          this.o.handlers.remove(decode(this.o.kind, obj));
+          this.o.handlers.remove(decode(this.o.kind, obj, true));
           break;
         case 'BOOKMARK':
           break;

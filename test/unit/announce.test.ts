@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
-import { CoordinationV1Api, KubeConfig, type V1EndpointSlice, type V1Node, type V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { KubeClient, readKubeconfig } from '../../src/sources/kubeclient.js';
 import { Announcer } from '../../src/agent/announce.js';
 import * as C from '../../src/datapath/codecs.js';
 import { LeaseElector } from '../../src/sources/lease.js';
@@ -170,8 +171,7 @@ test('manifests: the first eligible Node of the directory holds the address; a R
 
 async function fakeApi(t: { after: (fn: () => Promise<void>) => void }) {
   const api = await FakeApiServer.start();
-  const kc = new KubeConfig();
-  kc.loadFromFile(await api.writeKubeconfig());
+  const kc = new KubeClient(readKubeconfig(await api.writeKubeconfig()));
   t.after(() => api.stop());
   return kc;
 }
@@ -181,7 +181,7 @@ test('lease: a crashed holder\'s last hold (onRenew) ends before the other candi
   const durationMs = 1000, renewMs = 333;
   const ends = new Map<string, number>();
   const won = new Map<string, number>();
-  const els = ['node-a', 'node-b'].map((identity) => new LeaseElector(kc.makeApiClient(CoordinationV1Api), {
+  const els = ['node-a', 'node-b'].map((identity) => new LeaseElector(kc, {
     namespace: 'xlb-system', name: 'xlb-announce-198-18-0-200', identity, durationMs, renewMs, log: silent,
     onRenew: (ms) => ends.set(identity, Date.now() + ms),
     onChange: (l) => { if (l) won.set(identity, Date.now()); },
@@ -202,7 +202,7 @@ test('lease: a crashed holder\'s last hold (onRenew) ends before the other candi
 test('lease: of two candidates for a free Lease, the one with the shorter acquire delay takes it', async (t) => {
   const kc = await fakeApi(t);
   for (const [i, delays] of [[0, [0, 400]], [1, [400, 0]]] as const) {
-    const els = ['node-a', 'node-b'].map((identity, j) => new LeaseElector(kc.makeApiClient(CoordinationV1Api), {
+    const els = ['node-a', 'node-b'].map((identity, j) => new LeaseElector(kc, {
       namespace: 'xlb-system', name: `xlb-announce-test-${i}`, identity, durationMs: 3000, renewMs: 1000, log: silent,
       acquireDelayMs: delays[j], onChange: () => undefined,
     }));

@@ -19,6 +19,7 @@ import type { StatusClient } from '../../src/api/generated/xlb/v1/Status.js';
 import { parseAgentOptions } from '../../src/agent/options.js';
 import { FakeView } from '../helpers/fake-view.js';
 import { cliPath } from '../helpers/cluster.js';
+import { makeCerts } from '../helpers/certs.js';
 
 setLogger(pino({ level: 'silent' }));
 const pexec = promisify(execFile);
@@ -29,24 +30,6 @@ before(async () => {
   await makeCerts(dir);
 });
 after(async () => { await rm(dir, { recursive: true, force: true }); });
-
-async function openssl(args: string[]): Promise<void> {
-  await pexec('openssl', args, { cwd: dir });
-}
-
-/** ca, other-ca (signs nothing the server trusts), server (SAN 127.0.0.1), client, stranger. */
-async function makeCerts(d: string): Promise<void> {
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  for (const ca of ['ca', 'other-ca']) await openssl(['req', '-x509', ...key, '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '1', '-subj', `/CN=xlb test ${ca}`]);
-  const leaf = async (name: string, ca: string, ext: string): Promise<void> => {
-    await writeFile(join(d, `${name}.ext`), ext);
-    await openssl(['req', ...key, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`]);
-  };
-  await leaf('server', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  await leaf('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-  await leaf('stranger', 'other-ca', 'extendedKeyUsage=clientAuth\n');
-}
 
 const pem = (name: string): Promise<Buffer> => readFile(join(dir, name));
 

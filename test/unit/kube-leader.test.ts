@@ -1,10 +1,10 @@
 // Kube mode's single writer: Lease election (coordination.k8s.io/v1), the LoadBalancer status
-// writer and the Event recorder, each against the wire-level fake API server with the real
-// @kubernetes/client-node. Durations are short here; the production defaults are 15 s / 5 s.
+// writer and the Event recorder, each against the wire-level fake API server with the
+// agent's own client (kubeclient.ts). Durations are short here; the production defaults are 15 s / 5 s.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, readKubeconfig } from '../../src/sources/kubeclient.js';
 import { KubeSource } from '../../src/sources/kube.js';
 import { LeaseElector, microTime } from '../../src/sources/lease.js';
 import { poolStatusWrites, statusWrites } from '../../src/sources/lbstatus.js';
@@ -19,16 +19,15 @@ type T = { after: (fn: () => Promise<void> | void) => void };
 
 async function fake(t: T) {
   const api = await FakeApiServer.start();
-  const kc = new KubeConfig();
-  kc.loadFromFile(await api.writeKubeconfig());
+  const kc = new KubeClient(readKubeconfig(await api.writeKubeconfig()));
   t.after(() => api.stop());
   return { api, kc };
 }
 
-function candidates(kc: KubeConfig, names: string[], durationMs: number, renewMs: number) {
+function candidates(kc: KubeClient, names: string[], durationMs: number, renewMs: number) {
   const leading = new Map<string, boolean>();
   let both = 0;
-  const els = names.map((identity) => new LeaseElector(kc.makeApiClient(CoordinationV1Api), {
+  const els = names.map((identity) => new LeaseElector(kc, {
     namespace: 'xlb-system', name: 'xlb-lb-status', identity, durationMs, renewMs, log: silent,
     onChange: (l) => {
       leading.set(identity, l);
@@ -182,7 +181,7 @@ test('status writer: after the leader stops, the new leader writes only what cha
 test('events: one Event per object, reason and message; repeats raise its count, batched; the rate limit drops the excess', async (t) => {
   const { api, kc } = await fake(t);
   const svc = api.apply('services', service('web', { clusterIP: '10.96.0.10' }));
-  const rec = new EventRecorder(kc.makeApiClient(CoreV1Api), { host: 'node-a', log: silent, intervalMs: 150, burst: 4, refillMs: 60_000 });
+  const rec = new EventRecorder(kc, { host: 'node-a', log: silent, intervalMs: 150, burst: 4, refillMs: 60_000 });
   t.after(() => rec.stop());
   for (let i = 0; i < 5; i++) rec.record(svc as never, 'Warning', 'ExternalIPRefused', 'externalIP 203.0.113.9 refused: x');
   await rec.flush();

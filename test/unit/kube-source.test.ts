@@ -242,8 +242,7 @@ test('a watch silent past the idle limit is replaced', async (t) => {
 test('a rejected credential is reported and start can be abandoned', async (t) => {
   const api = await FakeApiServer.start({ token: 'right' });
   t.after(() => api.stop());
-  const kc = loadKubeConfig({ server: api.url, token: 'wrong', insecureSkipTLSVerify: true });
-  const src = new KubeSource({ connection: kc, nodeName: 'node-a', backoff: { initialMs: 20, maxMs: 50 }, log: silent });
+  const src = new KubeSource({ connection: { server: api.url, token: 'wrong', insecureSkipTLSVerify: true }, nodeName: 'node-a', backoff: { initialMs: 20, maxMs: 50 }, log: silent });
   const conn: string[] = [];
   src.on('connection', (st, d) => conn.push(`${st} ${d}`));
   const started = src.start();
@@ -261,8 +260,9 @@ test('connection settings: the API server comes from config, never from the Clus
   process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
   try {
     const kc = loadKubeConfig({ inCluster: true, server: apiServerUrl('fd00::10', 6443), serviceAccountDir: '/tmp/none' });
-    assert.equal(kc.getCurrentCluster()!.server, 'https://[fd00::10]:6443');
-    assert.equal(kc.getCurrentCluster()!.caFile, '/tmp/none/ca.crt');
+    assert.equal(kc.server, 'https://[fd00::10]:6443');
+    assert.equal(kc.caFile, '/tmp/none/ca.crt');
+    assert.equal(kc.tokenFile, '/tmp/none/token');
   } finally {
     if (saved === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
     else process.env.KUBERNETES_SERVICE_HOST = saved;
