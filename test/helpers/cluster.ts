@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { isIPv6 } from 'node:net';
 import { stringify } from 'yaml';
 import { AGENT_NODE_FLAGS, agentEnv } from '../../src/agent/node-flags.js';
-import { run } from './netns.js';
+import { run, stopProcess } from './netns.js';
 import type { Topology, TopoPod } from './topology.js';
 
 export type KObj = Record<string, any>;
@@ -244,13 +244,10 @@ export class XlbCluster {
     const h = this.agents.get(node);
     if (!h) return;
     this.agents.delete(node);
-    if (h.proc.exitCode !== null) return;
-    const exited = new Promise((r) => h.proc.once('exit', r));
-    // `ip netns exec` execs node, so the child pid is the agent itself.
-    h.proc.kill(signal);
-    // Bounded, but long enough for a loaded host: a killed agent that has not exited yet still
-    // answers on its status socket, and the next agent refuses to start beside it.
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+    // `ip netns exec` execs node, so the child pid is the agent itself. Bounded, but long
+    // enough for a loaded host: a killed agent that has not exited yet still answers on its
+    // status socket, and the next agent refuses to start beside it.
+    await stopProcess(h.proc, signal, 30_000);
   }
 
   /** Run the xlb CLI against a node's agent. */
