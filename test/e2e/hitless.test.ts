@@ -141,7 +141,7 @@ async function setup(t: TestContext, tag: string, kind: Baseline, agentArgs: str
   for (const n of topo.nodes) await applyBaseline(kind, n.ns, specsFor(svcs, n.name));
   c = new XlbCluster(topo, tag);
   c.writeText('services.yaml', toManifests(svcs, []));
-  for (const n of topo.nodes) await c.startAgent(n.name, ['--enabled-by-default', 'false', ...agentArgs]);
+  await c.startAgents(topo.nodes.map((n) => n.name), ['--enabled-by-default', 'false', ...agentArgs]);
   return { topo, c };
 }
 
