@@ -31,7 +31,7 @@ import { MAGLEV_DEFAULT_M } from '../../src/model/maglev.js';
 import type { NodeInfo, ServiceSpec } from '../../src/model/types.js';
 import { KeyQueue } from '../../src/sources/queue.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { NetnsSet, isRoot, type Netns } from '../helpers/netns.js';
+import { NetnsSet, isRoot, stopProcess, type Netns } from '../helpers/netns.js';
 import { applyBaseline, type Baseline } from './kubeproxy.js';
 import { fillerIP } from './services.js';
 
@@ -413,19 +413,12 @@ export async function coldStartThroughSource(o: Sizes, source: Source): Promise<
       ...(lat ? { changeP50Ms: round(percentile(lat, 50)), changeP99Ms: round(percentile(lat, 99)) } : {}),
     };
   } finally {
-    if (profiled) await stopAgent(profiled);
+    if (profiled) await stopProcess(profiled);
     await set.teardown();
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** SIGTERM, then up to 30 s for the agent to exit. */
-async function stopAgent(agent: ChildProcess): Promise<void> {
-  if (agent.exitCode !== null) return;
-  const exited = new Promise((r) => agent.once('exit', r));
-  agent.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
-}
 
 /** Signals the agent (started with --heapsnapshot-signal) and moves the snapshot it writes to `to`. */
 async function heapSnapshot(pid: number, work: string, to: string): Promise<void> {

@@ -31,8 +31,7 @@ export async function setup(tag: string, agentArgs: string[] = []): Promise<Env>
     await startPodServers(topo);
     const c = new XlbCluster(topo, tag);
     const args = ['--external-ip-cidrs', SERVICE_VIP_RANGE, ...agentArgs];
-    await c.startAgent('node1', args);
-    await c.startAgent('node2', args);
+    await c.startAgents(['node1', 'node2'], args);
     return {
       topo, c, pods: topo.pods, pod: (n) => topo.pods[n - 1], node1: topo.nodes[0].ip, node2: topo.nodes[1].ip,
       teardown: async () => { await c.teardown(); await topo.teardown(); },

@@ -13,7 +13,7 @@ import { AGENT_NODE_FLAGS, agentEnv } from '../../src/agent/node-flags.js';
 import { loadStatusProto } from '../../src/api/proto.js';
 import { buildTopology, NODE_IPS, type Topology } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
-import { sweepStale } from '../helpers/netns.js';
+import { stopProcess, sweepStale } from '../helpers/netns.js';
 import { ManifestDir, yamlDocs, type KObj } from '../helpers/manifests.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -114,11 +114,7 @@ describe('status API of a running agent', () => {
   });
 
   after(async () => {
-    if (agent && agent.exitCode === null) {
-      const gone = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-    }
+    if (agent) await stopProcess(agent, 'SIGTERM', 5000);
     await topo?.teardown();
     await manifests?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -223,7 +219,9 @@ describe('status API of a running agent', () => {
       await new Promise((r) => setTimeout(r, 300)); // the stream is subscribed once the call lands
       const [p1, p2] = topo.pods;
       await manifests.writeByRename('web-slice.yaml', yamlDocs(webSlice([{ ip: p1.ip, node: p1.node }, { ip: p2.ip, node: p2.node }])));
-      const ev = await Promise.race([seen, new Promise((_, rej) => setTimeout(() => rej(new Error('no event within 10 s')), 10_000))]) as any;
+      let timer: NodeJS.Timeout | undefined;
+      const ev = await Promise.race([seen, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no event within 10 s')), 10_000); })])
+        .finally(() => clearTimeout(timer)) as any;
       assert.equal(ev.ok, true, ev.error);
       assert.ok(ev.frontends >= 1);
       assert.ok(Math.abs(ev.timeMs - Date.now()) < 60_000);

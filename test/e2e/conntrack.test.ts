@@ -35,8 +35,7 @@ before(async () => {
   topo = await buildTopology({ tag: TAG, apps: ['app1'], podsPerNode: 2, dualStack: true });
   await startPodServers(topo);
   c = new XlbCluster(topo, TAG);
-  await c.startAgent('node1');
-  await c.startAgent('node2');
+  await c.startAgents(['node1', 'node2']);
 });
 
 after(async () => {

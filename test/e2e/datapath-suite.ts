@@ -95,8 +95,7 @@ before(async () => {
   await startPodServers(topo);
   c = new XlbCluster(topo, TAG);
   // externalIPs are served only inside --external-ip-cidrs: the lower half of the VIP range.
-  await c.startAgent('node1', ['--external-ip-cidrs', EXTERNAL_IP_CIDR]);
-  await c.startAgent('node2', ['--external-ip-cidrs', EXTERNAL_IP_CIDR]);
+  await c.startAgents(['node1', 'node2'], ['--external-ip-cidrs', EXTERNAL_IP_CIDR]);
 });
 
 after(async () => {

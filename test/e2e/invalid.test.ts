@@ -87,8 +87,8 @@ for (const mode of ['tc', 'xdp'] as DeviceMode[]) {
             const liberal = await run('ip', ['netns', 'exec', n.ns.name, 'sysctl', '-n', 'net.netfilter.nf_conntrack_tcp_be_liberal']);
             assert.equal(liberal.stdout.trim(), '0', `${n.name}: conntrack not liberal`);
           }
-          for (const n of topo.nodes) await c.startAgent(n.name, ['--local-delivery', delivery]);
-          t.after(async () => { for (const n of topo.nodes) await c.stopAgent(n.name); });
+          await c.startAgents(topo.nodes.map((n) => n.name), ['--local-delivery', delivery]);
+          t.after(async () => { await Promise.all(topo.nodes.map((n) => c.stopAgent(n.name))); });
           await eventually('NodePort answers', async () => (await topo.curl('client', `http://${N1}:${FAR.nodePort}/`, { timeoutMs: 500 })).status === 200, 10_000);
           const results = await Promise.all(PATHS.map(async ([from, target]) => {
             const ns = topo.nsFor(from === 'pod' ? clientPod : from);

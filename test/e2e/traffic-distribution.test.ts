@@ -51,8 +51,7 @@ before(async () => {
   await startPodServers(topo, backends);
   c = new XlbCluster(topo, TAG);
   apply();
-  await c.startAgent('node1');
-  await c.startAgent('node2');
+  await c.startAgents(['node1', 'node2']);
 });
 
 after(async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { isIPv6 } from 'node:net';
 import { stringify } from 'yaml';
 import { AGENT_NODE_FLAGS, agentEnv } from '../../src/agent/node-flags.js';
-import { run } from './netns.js';
+import { run, stopProcess } from './netns.js';
 import type { Topology, TopoPod } from './topology.js';
 
 export type KObj = Record<string, any>;
@@ -189,11 +189,27 @@ export class XlbCluster {
     if (!r) await run('mount', ['-t', 'bpf', 'bpf', this.bpffs]);
   }
 
+  /** The bpffs mount and link settings before each start, one start at a time. */
+  private prepared: Promise<void> = Promise.resolve();
+
+  /**
+   * Start agents on several nodes at once, with the same flags, and wait until each has
+   * programmed its first sync: the load (BPF verifier, module start) of one overlaps the other's.
+   * Each may take as long as the starts one after the other would (the CPUs are shared).
+   */
+  async startAgents(nodes: string[], extra: string[] = [], readyTimeoutMs = 20_000 * nodes.length): Promise<AgentHandle[]> {
+    return Promise.all(nodes.map((n) => this.startAgent(n, extra, readyTimeoutMs)));
+  }
+
   /** Start the agent in a node namespace and wait until it has programmed its first sync. */
   async startAgent(node: string, extra: string[] = [], readyTimeoutMs = 20_000,
     source: string[] = ['--source', 'manifests', '--manifests', this.dir]): Promise<AgentHandle> {
-    await this.mountBpffs();
-    await wireLike(this.topo, { xdp: (this.opts.deviceMode ?? envDeviceMode()) === 'xdp' });
+    const prep = this.prepared.then(async () => {
+      await this.mountBpffs();
+      await wireLike(this.topo, { xdp: (this.opts.deviceMode ?? envDeviceMode()) === 'xdp' });
+    });
+    this.prepared = prep.catch(() => undefined);
+    await prep;
     const ns = this.topo.nsFor(node);
     const socket = this.socket(node);
     const mode = this.opts.deviceMode ? ['--device-mode', this.opts.deviceMode] : [];
@@ -244,13 +260,10 @@ export class XlbCluster {
     const h = this.agents.get(node);
     if (!h) return;
     this.agents.delete(node);
-    if (h.proc.exitCode !== null) return;
-    const exited = new Promise((r) => h.proc.once('exit', r));
-    // `ip netns exec` execs node, so the child pid is the agent itself.
-    h.proc.kill(signal);
-    // Bounded, but long enough for a loaded host: a killed agent that has not exited yet still
-    // answers on its status socket, and the next agent refuses to start beside it.
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+    // `ip netns exec` execs node, so the child pid is the agent itself. Bounded, but long
+    // enough for a loaded host: a killed agent that has not exited yet still answers on its
+    // status socket, and the next agent refuses to start beside it.
+    await stopProcess(h.proc, signal, 30_000);
   }
 
   /** Run the xlb CLI against a node's agent. */

@@ -107,6 +107,20 @@ export function waitForOutput(p: ChildProcess, pattern: RegExp, what: string, ti
   });
 }
 
+/**
+ * Signal a child and wait until it exits, at most `timeoutMs`. The bound's timer is cleared
+ * once the child is gone: left armed, it kept every test file's process alive for the whole
+ * bound after its last teardown (30 s a file, a quarter of the suite's wall time).
+ */
+export async function stopProcess(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  let timer: NodeJS.Timeout | undefined;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  p.kill(signal);
+  await Promise.race([exited, new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
+  clearTimeout(timer);
+}
+
 /** True when this process may create namespaces and load BPF (root). */
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
