@@ -26,6 +26,9 @@ const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 export interface BenchConfig {
   quick: boolean; durationS: number; reps: number; bigReps: number; bigServices: number;
+  /** the many-Services conn/s rows: per mode and round, connReps samples of connRepS seconds
+   *  per family, the families alternating (familyOrder), after a discarded warm-up run each */
+  connReps: number; connRepS: number;
   latencyRate: number; latencyMs: number; budgetS: number;
   /** how long a mode may take to start serving before it counts as failed */
   readyTimeoutS: number;
@@ -35,8 +38,8 @@ export function config(quick: boolean): BenchConfig {
   return quick
     // --quick proves every row runs and gives a figure (test/bench/bench.test.ts), not its value:
     // one second per workload is enough for iperf3 TCP, wrk and 200 timed requests to report.
-    ? { quick, durationS: 1, reps: 1, bigReps: 1, bigServices: 100, latencyRate: 200, latencyMs: 1000, budgetS: 110, readyTimeoutS: 20 }
-    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, latencyRate: 500, latencyMs: 5000, budgetS: 840, readyTimeoutS: 120 };
+    ? { quick, durationS: 1, reps: 1, bigReps: 1, bigServices: 100, connReps: 1, connRepS: 1, latencyRate: 200, latencyMs: 1000, budgetS: 110, readyTimeoutS: 20 }
+    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, connReps: 4, connRepS: 2, latencyRate: 500, latencyMs: 5000, budgetS: 840, readyTimeoutS: 120 };
 }
 
 type Better = 'higher' | 'lower';
@@ -115,6 +118,28 @@ function targets(topo: Topology, mode: Mode, family: 4 | 6 = 4): Targets {
 
 const urlHost = (addr: string): string => (addr.includes(':') ? `[${addr}]` : addr);
 
+/**
+ * The pod that opens the short connections (conn/s, latency). direct gets its own, on the
+ * same node: a server keeps each closed connection in TIME_WAIT for 60 s, and a client's SYN
+ * that reuses such a tuple is accepted only with a newer TCP timestamp, whose offset the
+ * client derives from the (source, destination) pair. Through a Service the destination is
+ * the ClusterIP, direct it is the pod: when direct ran within a minute of a Service mode, or
+ * the other way round, half the reused ports met PAWS at the server (a 1 s SYN retransmit
+ * each), which is what made one direct repetition 4,734 conn/s beside 11,636.
+ */
+export function connClient(mode: string): string {
+  return mode === 'direct' ? 'app1-4' : 'app1-2';
+}
+
+/**
+ * The order of a window's conn/s samples: the families alternate as ABBA (4 6 6 4 4 6 ...),
+ * so neither always runs first after setup or after the other, whose flows the datapath and
+ * the agent (conntrack sweep) are still retiring.
+ */
+export function familyOrder(reps: number): Array<4 | 6> {
+  return Array.from({ length: 2 * reps }, (_, i) => ((i % 4 === 0 || i % 4 === 3) ? 4 : 6));
+}
+
 // ---------- measurement helpers ----------
 
 function cpuTimes(): { softirq: number; total: number } {
@@ -181,6 +206,7 @@ async function smallRound(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Rec
   const t = targets(topo, mode);
   const t6 = targets(topo, mode, 6);
   const pod = topo.nsFor('app1-2');
+  const connPod = topo.nsFor(connClient(mode.name));
   const client = topo.client.ns;
   const d = cfg.durationS;
   const iperfOnce = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -210,14 +236,14 @@ async function smallRound(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Rec
     rec.add('udp_nodeport_sent', mode.name, r.sentPps / 1000);
   });
   await rec.measure(['connrate_small', 'softirq_connrate'], mode.name, async () => {
-    const [r, si] = await withSoftirq(() => wrkConnRate(pod, t.web, d));
+    const [r, si] = await withSoftirq(() => wrkConnRate(connPod, t.web, d, undefined, SENDER_RECEIVER_CPUS?.[0]));
     if (r.requests === 0) throw new Error('wrk: no request completed');
     rec.add('connrate_small', mode.name, r.requestsPerSec);
     rec.add('softirq_connrate', mode.name, si);
   });
   await rec.measure(['latency_p50', 'latency_p99'], mode.name, async () => {
     const u = new URL(t.web);
-    const r = await latencyIn(pod, u.hostname, Number(u.port || 80), cfg.latencyRate, cfg.latencyMs);
+    const r = await latencyIn(connPod, u.hostname, Number(u.port || 80), cfg.latencyRate, cfg.latencyMs);
     if (r.ok === 0) throw new Error(`latency: no request answered (${r.errors} errors)`);
     rec.add('latency_p50', mode.name, r.p50);
     rec.add('latency_p99', mode.name, r.p99);
@@ -230,6 +256,10 @@ async function smallRound(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Rec
  * the modes do differently. So the UDP run keeps them apart as two hosts would: the iperf3
  * client on CPU 0, the nodes' receive processing steered to CPU 1 (RPS on their eth0), the
  * iperf3 server on CPU 1. Needs 2 CPUs; with one, nothing is pinned.
+ * The conn/s rows do the same: wrk on CPU 0, every nginx on CPU 1. A veth hands a packet to
+ * the backlog of the CPU that sent it, so a request's path (Service translation included)
+ * runs on the client's CPU and a reply's on the server's. Unpinned, where the scheduler put
+ * wrk and a lone nginx (direct) decided the figure: the same CPU or two.
  */
 const SENDER_RECEIVER_CPUS: [number, number] | undefined = os.availableParallelism() >= 2 ? [0, 1] : undefined;
 
@@ -306,18 +336,27 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
         try {
           const s = await setupMode(topo, mode, big, probes, cfg.readyTimeoutS);
           if (mode.name !== 'direct') rec.add('program_big', mode.name, s);
-          for (const [id, family] of [['connrate_big', 4], ['connrate_big6', 6]] as const) {
-            await rec.measure([id], mode.name, async () => {
-              const w = await wrkConnRate(topo.nsFor('app1-2'), targets(topo, mode, family).web, cfg.durationS);
-              if (w.requests === 0) throw new Error('wrk: no request completed');
-              rec.add(id, mode.name, w.requestsPerSec);
-            });
-          }
+          await connRateFamilies(topo, mode, cfg, rec);
         } finally {
           await mode.teardown();
         }
       });
     }
+  }
+}
+
+/** The many-Services conn/s rows of one mode's window: a warm-up run per family, then the
+ *  families' samples in familyOrder. */
+async function connRateFamilies(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Recorder): Promise<void> {
+  const row = { 4: 'connrate_big', 6: 'connrate_big6' } as const;
+  const once = async (family: 4 | 6): Promise<number> => {
+    const w = await wrkConnRate(topo.nsFor(connClient(mode.name)), targets(topo, mode, family).web, cfg.connRepS, undefined, SENDER_RECEIVER_CPUS?.[0]);
+    if (w.requests === 0) throw new Error('wrk: no request completed');
+    return w.requestsPerSec;
+  };
+  for (const family of [4, 6] as const) await rec.measure([row[family]], mode.name, async () => { await once(family); });
+  for (const family of familyOrder(cfg.connReps)) {
+    await rec.measure([row[family]], mode.name, async () => { rec.add(row[family], mode.name, await once(family)); });
   }
 }
 
@@ -343,7 +382,7 @@ async function preparePods(topo: Topology): Promise<void> {
     await p.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_local_port_range=1024 65000', 'net.ipv4.tcp_tw_reuse=1']);
   }
   await topo.client.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_local_port_range=1024 65000', 'net.ipv4.tcp_tw_reuse=1']);
-  for (const p of topo.pods.filter((p) => p.node === 'node1')) await startNginx(topo, p.name);
+  for (const p of topo.pods.filter((p) => p.node === 'node1')) await startNginx(topo, p.name, NGINX_PORT, SENDER_RECEIVER_CPUS?.[1]);
 }
 
 export async function runBench(cfg: BenchConfig, modeFilter?: string[], rowFilter?: string[]): Promise<BenchResult> {

@@ -77,10 +77,12 @@ export async function latencyIn(ns: Netns, host: string, port: number, rate: num
   return JSON.parse(r.stdout) as LatencyResult;
 }
 
-/** New connections per second: wrk with Connection: close, bounded by -d and --timeout. */
-export async function wrkConnRate(ns: Netns, url: string, durationS: number, connections = 16): Promise<WrkResult> {
-  const r = await ns.exec('wrk', ['-t1', `-c${connections}`, `-d${durationS}s`, '--timeout', '2s', '-H', 'Connection: close', url],
-    { timeoutMs: (durationS + 15) * 1000 });
+/** New connections per second: wrk with Connection: close, bounded by -d and --timeout.
+ *  `cpu`: run wrk on that CPU only (taskset), else unpinned. */
+export async function wrkConnRate(ns: Netns, url: string, durationS: number, connections = 16, cpu?: number): Promise<WrkResult> {
+  const wrk = ['wrk', '-t1', `-c${connections}`, `-d${durationS}s`, '--timeout', '2s', '-H', 'Connection: close', url];
+  const [cmd, ...args] = cpu === undefined ? wrk : ['taskset', '-c', String(cpu), ...wrk];
+  const r = await ns.exec(cmd, args, { timeoutMs: (durationS + 15) * 1000 });
   return parseWrk(r.stdout);
 }
 

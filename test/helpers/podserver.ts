@@ -101,8 +101,9 @@ export async function startIperfServer(topo: Topology, podName: string, opts: { 
 
 export interface NginxServer { port: number; dir: string; stop(): Promise<void> }
 
-/** nginx inside a pod namespace only, with its own prefix, pid and logs under a temp dir. */
-export async function startNginx(topo: Topology, podName: string, port = NGINX_PORT): Promise<NginxServer> {
+/** nginx inside a pod namespace only, with its own prefix, pid and logs under a temp dir.
+ *  `cpu`: nginx runs on that CPU only (taskset), else unpinned. */
+export async function startNginx(topo: Topology, podName: string, port = NGINX_PORT, cpu?: number): Promise<NginxServer> {
   const dir = await mkdtemp(join(tmpdir(), `xlb-nginx-${podName}-`));
   const pod = topo.pods.find((p) => p.name === podName);
   // A dual-stack pod serves its IPv6 address too.
@@ -117,7 +118,10 @@ export async function startNginx(topo: Topology, podName: string, port = NGINX_P
     '}',
   ].join('\n');
   await writeFile(join(dir, 'nginx.conf'), conf);
-  const proc = topo.set.track(topo.nsFor(podName).spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const nginx = ['nginx', '-p', dir, '-c', join(dir, 'nginx.conf')];
+  // taskset execs nginx in its own process: the pid tracked and killed is nginx's
+  const [cmd, ...args] = cpu === undefined ? nginx : ['taskset', '-c', String(cpu), ...nginx];
+  const proc = topo.set.track(topo.nsFor(podName).spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   try {
     await waitUntilServing(topo, podName, `http://${pod?.ip ?? '127.0.0.1'}:${port}/`, proc);
   } catch (e) {
