@@ -102,6 +102,7 @@ export class Agent implements AgentState {
   syncing: { stage: string; done: number; total: number } | undefined;
   /** called as the first full sync advances (the cold start's progress line) */
   private onProgress: (() => void) | undefined;
+  private sweeping = false;
   announcer?: Announcer;
   /** Services with LoadBalancer addresses to announce, as of their last programming */
   private readonly announced = new Set<string>();
@@ -230,7 +231,7 @@ export class Agent implements AgentState {
     this.monitor.on('change', () => void this.syncInterfaces().catch((e) => this.log.warn({ err: String(e) }, 'interface sync failed')));
     this.monitor.start();
     this.closers.push(() => this.monitor.stop());
-    this.ctTimer = setInterval(() => this.sweep(), this.sweepMs);
+    this.ctTimer = setInterval(() => void this.sweep(), this.sweepMs);
     this.ctTimer.unref();
     this.closers.push(() => clearInterval(this.ctTimer), () => clearInterval(this.drainTimer));
   }
@@ -567,9 +568,12 @@ export class Agent implements AgentState {
 
   // ---- conntrack sweep ----
 
-  private sweep(): void {
+  private async sweep(): Promise<void> {
+    // One sweep at a time: a table read that outlasts the interval is not stacked behind itself.
+    if (this.sweeping) return;
+    this.sweeping = true;
     try {
-      const r = sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.nodeDp.cfg);
+      const r = await sweepConntrack(this.obj.map(C.MAP.ct), this.obj.map(C.MAP.ctFill), this.nodeDp.cfg);
       const reaped = this.rec.reapRetired(r.liveBackends);
       this.nodeDp.snatPorts.used = r.snatPorts;
       void nodePortsIn(this.opts.snatPortRange).then((skip) => this.nodeDp.writeSnatSkip(skip))
@@ -577,6 +581,8 @@ export class Agent implements AgentState {
       if (r.expired || reaped) this.log.debug({ expired: r.expired, live: r.entries, reaped }, 'conntrack sweep');
     } catch (e) {
       this.log.warn({ err: String(e) }, 'conntrack sweep failed');
+    } finally {
+      this.sweeping = false;
     }
     this.reapSockets();
   }

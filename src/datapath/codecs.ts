@@ -412,21 +412,6 @@ export function decodeCtValue(b: Buffer): CtValue {
     lastSeen: b.readBigUInt64LE(CV.last_seen), created: b.readBigUInt64LE(CV.created),
   };
 }
-/**
- * The forward key a reply entry belongs to (ct_peer_key in bpf/include/ct.h): the client's
- * tuple is kept in the reply entry's orig/nat fields. Raw bytes, so padding matches.
- */
-export function ctForwardKey(replyKey: Buffer, replyValue: Buffer): Buffer {
-  const k = Buffer.alloc(replyKey.length);
-  const field = (to: number, from: number, len: number) => replyValue.copy(k, to, from, from + len);
-  const addr = LAYOUT.xlb_addr.size;
-  field(CK.saddr, CV.orig_addr, addr);
-  field(CK.daddr, CV.nat_addr, addr);
-  field(CK.sport, CV.orig_port, 2);
-  field(CK.dport, CV.nat_port, 2);
-  k[CK.proto] = replyKey[CK.proto];
-  return k;
-}
 const CF = LAYOUT.xlb_ct_fill.members;
 export const encodeCtFillKey = (i: 0 | 1): Buffer => u32(i);
 export const encodeCtFillValue = (n: bigint): Buffer => { const b = Buffer.alloc(LAYOUT.xlb_ct_fill.size); b.writeBigUInt64LE(n, CF.count); return b; };

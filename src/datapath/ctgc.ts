@@ -16,48 +16,79 @@ export interface SweepResult {
   snatPorts: number;
 }
 
-interface CtEntry { key: Buffer; value: C.CtValue; expired: boolean }
+const KS = C.LAYOUT.xlb_ct_key.size;
+const VS = C.LAYOUT.xlb_ct_value.size;
+const CK = C.LAYOUT.xlb_ct_key.members;
+const CV = C.LAYOUT.xlb_ct_value.members;
+const ADDR = C.LAYOUT.xlb_addr.size;
 
 /**
- * Each entry carries its own last_seen, refreshed only by packets in its direction, so a
- * flow is idle only when both its entries are expired: deleting one half of a one-way
- * stream would send the next packet of the other direction to a new backend.
+ * The forward tuple an entry belongs to, as a string: a forward entry's key, or for a reply
+ * entry the client's tuple it keeps in orig/nat (ct_peer_key in bpf/include/ct.h), by LAYOUT offsets.
  */
-function groupFlows(ct: BpfMap, cfg: C.XlbConfig, nowNs: bigint): Map<string, CtEntry[]> {
-  const flows = new Map<string, CtEntry[]>();
-  for (const [key, v] of ct.entries()) {
-    const value = C.decodeCtValue(v);
-    const id = (value.flags & C.CT_FLAG.reply ? C.ctForwardKey(key, v) : key).toString('hex');
-    const e: CtEntry = { key, value, expired: C.ctExpired(value, cfg, nowNs) };
-    const list = flows.get(id);
-    if (list) list.push(e); else flows.set(id, [e]);
+export function ctFlowId(keys: Buffer, ko: number, values: Buffer, vo: number): string {
+  if (values[vo + CV.flags]! & C.CT_FLAG.reply) {
+    return values.toString('latin1', vo + CV.orig_addr, vo + CV.orig_addr + ADDR) + values.toString('latin1', vo + CV.nat_addr, vo + CV.nat_addr + ADDR)
+      + values.toString('latin1', vo + CV.orig_port, vo + CV.orig_port + 2) + values.toString('latin1', vo + CV.nat_port, vo + CV.nat_port + 2)
+      + String.fromCharCode(keys[ko + CK.proto]!);
   }
-  return flows;
+  return keys.toString('latin1', ko + CK.saddr, ko + CK.saddr + ADDR) + keys.toString('latin1', ko + CK.daddr, ko + CK.daddr + ADDR)
+    + keys.toString('latin1', ko + CK.sport, ko + CK.sport + 2) + keys.toString('latin1', ko + CK.dport, ko + CK.dport + 2)
+    + String.fromCharCode(keys[ko + CK.proto]!);
 }
 
-export function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, nowNs = process.hrtime.bigint()): SweepResult {
+/**
+ * One pass over the table, read in one batch off the JS thread and decoded in place (only the
+ * fields the sweep needs: no addresses formatted, no object per entry), and one batch delete.
+ * Each entry carries its own last_seen, refreshed only by packets in its direction, so a flow
+ * is idle only when both its entries are expired: deleting one half of a one-way stream would
+ * send the next packet of the other direction to a new backend.
+ */
+export async function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, nowNs = process.hrtime.bigint()): Promise<SweepResult> {
+  const { keys, values, count } = await ct.lookupBatch();
+  const timeoutNs = C.CT_STATES.map((s) => BigInt(C.ctTimeoutSec(s, cfg)) * 1_000_000_000n);
+  const closedNs = BigInt(C.ctTimeoutSec('closed', cfg)) * 1_000_000_000n;
+  // Entries of one flow chained from its first: head by flow id, next by entry index.
+  const head = new Map<string, number>();
+  const next = new Int32Array(count).fill(-1);
+  const expiredAt = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const vo = i * VS;
+    const lastSeen = values.readBigUInt64LE(vo + CV.last_seen);
+    expiredAt[i] = nowNs - lastSeen > (timeoutNs[values[vo + CV.state]!] ?? closedNs) ? 1 : 0;
+    const id = ctFlowId(keys, i * KS, values, vo);
+    const h = head.get(id);
+    if (h === undefined) head.set(id, i);
+    else { next[i] = next[h]!; next[h] = i; }
+  }
   const liveBackends = new Set<number>();
-  let scanned = 0;
-  let expired = 0;
+  const doomed: number[] = [];
   let released = 0n;
   let snatPorts = 0;
-  for (const flow of groupFlows(ct, cfg, nowNs).values()) {
-    scanned += flow.length;
-    if (flow.every((e) => e.expired)) {
-      let deleted = 0;
-      for (const e of flow) if (ct.delete(e.key)) deleted++;
-      expired += flow.length;
+  const snatMask = C.CT_FLAG.reply | C.CT_FLAG.snat | C.CT_FLAG.hairpin;
+  for (const first of head.values()) {
+    let all = true;
+    for (let i = first; i >= 0; i = next[i]!) if (!expiredAt[i]) { all = false; break; }
+    if (all) {
+      for (let i = first; i >= 0; i = next[i]!) doomed.push(i);
       // One admission per flow, whichever of its entries LRU eviction left behind.
-      if (deleted > 0) released++;
-    } else {
-      for (const e of flow) {
-        if (e.value.backendId) liveBackends.add(e.value.backendId);
-        if ((e.value.flags & (C.CT_FLAG.reply | C.CT_FLAG.snat | C.CT_FLAG.hairpin)) === (C.CT_FLAG.reply | C.CT_FLAG.snat)) snatPorts++;
-      }
+      released++;
+      continue;
+    }
+    for (let i = first; i >= 0; i = next[i]!) {
+      const vo = i * VS;
+      const backendId = values.readUInt32LE(vo + CV.backend_id);
+      if (backendId) liveBackends.add(backendId);
+      if ((values[vo + CV.flags]! & snatMask) === (C.CT_FLAG.reply | C.CT_FLAG.snat)) snatPorts++;
     }
   }
-  if (released > 0n) creditReleased(ctFill, released);
-  return { scanned, expired, liveBackends, entries: scanned - expired, snatPorts };
+  if (doomed.length) {
+    const gone = Buffer.allocUnsafe(doomed.length * KS);
+    doomed.forEach((i, n) => keys.copy(gone, n * KS, i * KS, (i + 1) * KS));
+    await ct.deleteBatch(gone, doomed.length);
+    creditReleased(ctFill, released);
+  }
+  return { scanned: count, expired: doomed.length, liveBackends, entries: count - doomed.length, snatPorts };
 }
 
 function creditReleased(ctFill: BpfMap, released: bigint): void {

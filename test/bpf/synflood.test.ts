@@ -20,7 +20,7 @@ describe('spoofed SYN flood on a small conntrack table', () => {
   before(async () => { d = await Datapath.open('synflood'); });
   after(() => d?.close());
 
-  test('the table recovers one syn timeout after the flood; the established connection keeps working', () => {
+  test('the table recovers one syn timeout after the flood; the established connection keeps working', async () => {
     d.reset({ ctLimit: LIMIT });
     d.backend(1, POD_A, 8080);
     d.service({ addr: LB_IP, port: 80, svcId: 1, backends: [1] });
@@ -50,7 +50,7 @@ describe('spoofed SYN flood on a small conntrack table', () => {
 
     // one sweep a syn timeout (+1 s) later: the spoofed flows go, the real one stays
     const later = process.hrtime.bigint() + BigInt(cfg.tcpSynTimeout + 1) * 1_000_000_000n;
-    const r = sweepConntrack(d.map(C.MAP.ct), d.map(C.MAP.ctFill), cfg, later);
+    const r = await sweepConntrack(d.map(C.MAP.ct), d.map(C.MAP.ctFill), cfg, later);
     assert.equal(r.expired, 2 * FLOOD, 'both entries of every spoofed flow released');
     assert.ok(d.ct({ saddr: CLIENT, daddr: LB_IP, sport: 40000, dport: 80, proto: 'TCP' }), 'the established flow is kept');
     assert.equal(d.run('xdp', syn(CLIENT, 40002)).retval, XDP.PASS, 'a new connection is admitted again');

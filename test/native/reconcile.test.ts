@@ -427,7 +427,7 @@ test('retired backends drain while conntrack names them, come back with their id
   await rec.apply(specOne.key, specOne);
   assert.equal(backendsOf(obj).get(id)?.state, 'draining');
   assert.deepEqual([...slotsOf(obj, svcId).values()], [idOfBackend(obj, '10.244.1.5', 8080)]);
-  let sweep = sweepConntrack(ct, ctFill, cfg, now);
+  let sweep = await sweepConntrack(ct, ctFill, cfg, now);
   assert.ok(sweep.liveBackends.has(id));
   assert.equal(rec.reapRetired(sweep.liveBackends), 0, 'a live flow keeps its backend');
   assert.equal(backendsOf(obj).get(id)?.addr, '10.244.1.6');
@@ -440,7 +440,7 @@ test('retired backends drain while conntrack names them, come back with their id
   await rec.apply(specOne.key, specOne);
   assert.equal(rec.retiredCount(), 1);
   const later = now + BigInt(cfg.tcpEstTimeout + 1) * 1_000_000_000n;
-  sweep = sweepConntrack(ct, ctFill, cfg, later);
+  sweep = await sweepConntrack(ct, ctFill, cfg, later);
   assert.equal(sweep.expired, 1);
   assert.ok(!sweep.liveBackends.has(id));
   assert.equal(rec.reapRetired(sweep.liveBackends), 1);
@@ -478,7 +478,7 @@ test('sweepConntrack deletes idle flows (both entries), credits ct_fill[1], repo
   ctFill.update(C.encodeCtFillKey(0), C.encodeCtFillValue(20n));
   ctFill.update(C.encodeCtFillKey(1), C.encodeCtFillValue(5n));
 
-  const r = sweepConntrack(ct, ctFill, cfg, now);
+  const r = await sweepConntrack(ct, ctFill, cfg, now);
   assert.equal(r.scanned, 8);
   assert.equal(r.expired, 3);
   assert.equal(r.entries, 5);
@@ -492,7 +492,7 @@ test('sweepConntrack deletes idle flows (both entries), credits ct_fill[1], repo
   put(6, stale, stale);
   put(7, stale, stale);
   ctFill.update(C.encodeCtFillKey(0), C.encodeCtFillValue(8n));
-  sweepConntrack(ct, ctFill, cfg, now);
+  await sweepConntrack(ct, ctFill, cfg, now);
   assert.equal(C.decodeCtFillValue(ctFill.lookup(C.encodeCtFillKey(1))!), 8n);
 });
 

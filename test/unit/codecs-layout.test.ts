@@ -5,6 +5,7 @@
 // Decoders are fed buffers built by LAYOUT offsets with garbage in the bytes between members.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ctFlowId } from '../../src/datapath/ctgc.js';
 import * as C from '../../src/datapath/codecs.js';
 
 const le32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
@@ -230,10 +231,15 @@ test('decoders read every member at its LAYOUT offset and nothing outside the me
   }
 });
 
-test('the forward ct key of a reply entry comes from the reply value by LAYOUT offsets', () => {
-  const reply = C.encodeCtKey({ saddr: '10.244.1.5', daddr: '10.0.0.2', sport: 8080, dport: 61000, proto: 'TCP' });
-  const value = C.encodeCtValue({ ...ctValue, natAddr: '10.96.0.10', natPort: 80, origAddr: '192.0.2.9', origPort: 40000, flags: C.CT_FLAG.reply });
-  assert.deepEqual(C.ctForwardKey(reply, value), C.encodeCtKey({ saddr: '192.0.2.9', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'TCP' }));
+test('a reply ct entry names the flow of its forward entry (LAYOUT offsets); another tuple names another flow', () => {
+  const id = (k: C.CtKey, v: Partial<C.CtValue>): string => ctFlowId(C.encodeCtKey(k), 0, C.encodeCtValue({ ...ctValue, ...v }), 0);
+  const fwd = { saddr: '192.0.2.9', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'TCP' as const };
+  const reply = { saddr: '10.244.1.5', daddr: '10.0.0.2', sport: 8080, dport: 61000, proto: 'TCP' as const };
+  const replyValue = { natAddr: '10.96.0.10', natPort: 80, origAddr: '192.0.2.9', origPort: 40000, flags: C.CT_FLAG.reply };
+  assert.equal(id(reply, replyValue), id(fwd, { flags: 0 }));
+  assert.notEqual(id(reply, { ...replyValue, origPort: 40001 }), id(fwd, { flags: 0 }));
+  assert.notEqual(id(reply, replyValue), id({ ...fwd, proto: 'UDP' }, { flags: 0 }));
+  assert.notEqual(id(reply, { ...replyValue, flags: 0 }), id(fwd, { flags: 0 }), 'a forward entry is named by its own key');
 });
 
 test('verifyLayout names a member whose offset or size differs from BTF', () => {
