@@ -62,7 +62,10 @@ export function xlbMode(o: { name?: string; agentArgs?: string[]; smallOnly?: bo
     smallOnly: o.smallOnly,
     unavailable: () => (existsSync(AGENT_MODULE) ? null : `not built (${AGENT_MODULE} missing)`),
     setup: async (t, services) => {
-      c = new XlbCluster(t, 'bench');
+      // The agent's own conntrack sweep interval (5 s), not the tests' 1 s: each sweep reads the
+      // whole table, which the conn/s rows keep at 100,000+ entries (closed flows stay 30 s),
+      // and at 1 s the client node's agent took 20-50% of a CPU beside wrk.
+      c = new XlbCluster(t, 'bench', { sweepMs: 'agent' });
       c.remove('nodes.yaml'); // toManifests() carries the Node objects
       c.writeText('services.yaml', toManifests(services, t.nodes.map((n) => ({ name: n.name, ip: n.ip, ip6: n.ip6 }))));
       // No kube-proxy to migrate from here: the netfilter lookup off, or a port a client reuses

@@ -131,8 +131,11 @@ export class XlbCluster {
   readonly work: string;
   readonly agents = new Map<string, AgentHandle>();
 
-  /** deviceMode: the agents' --device-mode (default: the agent's own, auto: tc on these veths). */
-  constructor(readonly topo: Topology, readonly tag: string, readonly opts: { deviceMode?: DeviceMode } = {}) {
+  /** deviceMode: the agents' --device-mode (default: the agent's own, auto: tc on these veths).
+   *  sweepMs: the conntrack sweep interval (XLB_CT_SWEEP_MS); tests default to 1000, so flows
+   *  they let expire go within a second; 'agent' leaves the agent's own (5 s), as deployed:
+   *  the benchmarks, where a sweep of a table the load keeps full costs the node CPU. */
+  constructor(readonly topo: Topology, readonly tag: string, readonly opts: { deviceMode?: DeviceMode; sweepMs?: number | 'agent' } = {}) {
     this.work = mkdtempSync(join(tmpdir(), `xlb-${tag}-`));
     this.dir = join(this.work, 'manifests');
     mkdirSync(this.dir);
@@ -220,7 +223,7 @@ export class XlbCluster {
       // that wants it passes --socket-lb and --cgroup with a child cgroup it created (later wins).
       '--socket-lb', 'off', ...extra];
     const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...agentEnv(), XLB_CT_SWEEP_MS: '1000' },
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...agentEnv(), ...(this.opts.sweepMs === 'agent' ? {} : { XLB_CT_SWEEP_MS: String(this.opts.sweepMs ?? 1000) }) },
     });
     const h: AgentHandle = { node, proc, socket, pinPath: this.pinPath(node), log: [], running: false };
     // A pipe chunk can end mid-line, and with thousands of Services more than the kept lines can
