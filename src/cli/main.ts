@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=2
 // `xlb` entry point: dispatches to one module per command. Each command module exports
 // `run(argv: string[]): Promise<number>` (the exit code) and `summary` (one line for help).
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {

@@ -73,6 +73,12 @@ interface Batch {
   drops: Drop[];
   /** frontends that Services earlier in the chunk give up: a later one may take them over */
   released: Set<string>;
+  /**
+   * The backend list and slot ids last settled for a backends list of the model (the frontends
+   * of one port and policy share it): frontends with the same share the arrays (never mutated
+   * in place), instead of one copy each (20,000 frontends x 10 backends: ~2.5 MB).
+   */
+  shared: Map<readonly BackendSpec[], { keys: BackendState[]; slots?: number[] }>;
 }
 
 /** One frontend between its prepared contents (step 1-2) and its entry (steps 3-6). */
@@ -206,6 +212,16 @@ function flagsOf(f: FrontendSpec): number {
   return flags;
 }
 
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameMembers<T>(a: readonly T[], b: ReadonlySet<T>): boolean {
+  return a.length === b.size && a.every((x) => b.has(x));
+}
+
 function errText(e: unknown): string {
   const err = e as Error & { code?: string };
   return err.code ? `${err.code}: ${err.message}` : String(err.message ?? e);
@@ -215,7 +231,13 @@ export class Reconciler {
   private readonly frontends = new Map<string, FrontendState>();
   /** a Service's frontend keys: a few, so an array */
   private readonly byService = new Map<string, string[]>();
-  private readonly backends = new Map<string, BackendState>();
+  /**
+   * Backends by address: the key is the address string the BackendSpec (and the source's
+   * slice) already holds, not an `addr:port` string per backend (100,000 at 10,000 Services x
+   * 10 endpoints: ~3 MB); the few addresses with several ports hold an array.
+   */
+  private readonly backends = new Map<string, BackendState | BackendState[]>();
+  private backendsN = 0;
   private readonly freeSvcIds: number[] = [];
   /** ids of reaped backends (no conntrack entry names them any more), reused FIFO */
   private readonly freeBackendIds: number[] = [];
@@ -275,7 +297,7 @@ export class Reconciler {
     const max = used.size ? Math.max(...used) : 0;
     for (let i = 1; i <= max; i++) if (!used.has(i)) this.freeSvcIds.push(i);
     this.nextSvcId = max + 1;
-    return { frontends: this.frontends.size, backends: this.backends.size };
+    return { frontends: this.frontends.size, backends: this.backendsN };
   }
 
   private async adoptBackends(): Promise<void> {
@@ -287,7 +309,10 @@ export class Reconciler {
     const adopt = (id: number, v: Buffer | null): void => {
       const value = v && C.decodeBackendValue(v);
       if (id === 0 || !value) return;
-      this.backends.set(beKey(value.addr, value.port), { addr: value.addr, port: value.port, state: value.state, local: value.local, id, refs: 0 });
+      // two ids pinned for one address:port: the later one is kept (as a Map.set by key did)
+      const dup = this.getBackend(value.addr, value.port);
+      if (dup) this.dropBackend(dup);
+      this.putBackend({ addr: value.addr, port: value.port, state: value.state, local: value.local, id, refs: 0 });
       seen.add(id);
       max = Math.max(max, id);
     };
@@ -365,7 +390,7 @@ export class Reconciler {
 
   private async applyChunk(list: Array<[string, ServiceSpec | undefined]>): Promise<ReconcileResult[]> {
     const t0 = performance.now();
-    const b: Batch = { tables: new Map(), drops: [], released: new Set() };
+    const b: Batch = { tables: new Map(), drops: [], released: new Set(), shared: new Map() };
     try {
       const jobs: Job[] = [];
       for (const [service, spec] of list) jobs.push(await this.prepareService(service, spec, b));
@@ -444,7 +469,9 @@ export class Reconciler {
     } finally {
       // Old and new references both hold until the new state is in place (finishFrontend),
       // so a failure anywhere before that neither loses nor double-counts one.
-      for (const key of newKeys) if (!had.has(key)) st.backendKeys.push(key);
+      // a new array: another frontend may share the old one (Batch.shared)
+      const added = [...newKeys].filter((key) => !had.has(key));
+      if (added.length) st.backendKeys = st.backendKeys.concat(added);
     }
     const count = selectable.length;
     const p: Pending = {
@@ -652,13 +679,15 @@ export class Reconciler {
     if (shrinking) {
       for (let i = useSlots ? count : 0; i < st.slots.length; i++) this.m.slots.delete(C.encodeSlotKey({ svcId: st.svcId, slot: i }));
     }
-    st.slots = useSlots ? p.slotIds : [];
+    const shared = b.shared.get(f.backends);
+    st.slots = !useSlots ? [] : shared?.slots && sameIds(shared.slots, p.slotIds) ? shared.slots : p.slotIds;
     if (!p.sig && st.hasMaglev) {
       b.drops.push({ svcId: st.svcId, free: false, errors });
       st.hasMaglev = false;
       st.maglevSig = '';
     }
-    st.backendKeys = [...p.newKeys];
+    st.backendKeys = shared && sameMembers(shared.keys, p.newKeys) ? shared.keys : [...p.newKeys];
+    b.shared.set(f.backends, { keys: st.backendKeys, slots: useSlots ? st.slots : shared?.slots });
     this.releaseBackends(p.dropped);
   }
 
@@ -704,7 +733,9 @@ export class Reconciler {
     this.unclaimed.clear();
     this.releaseBackends(released);
     // Backends adopted from pins that nothing references any more may still carry flows.
-    for (const b of this.backends.values()) if (b.refs <= 0 && b.retiredAt === undefined) this.retire(b);
+    for (const v of this.backends.values()) {
+      for (const b of Array.isArray(v) ? v : [v]) if (b.refs <= 0 && b.retiredAt === undefined) this.retire(b);
+    }
     return n;
   }
 
@@ -758,12 +789,11 @@ export class Reconciler {
   }
 
   private ensureBackend(b: BackendSpec): BackendState {
-    const k = beKey(b.addr, b.port);
-    let st = this.backends.get(k);
+    let st = this.getBackend(b.addr, b.port);
     if (!st) {
       st = { addr: b.addr, port: b.port, state: b.state, local: b.local, id: this.allocBackendId(), refs: 0 };
       this.staged[0].add(C.encodeBackendKey(st.id), C.encodeBackendValue(st));
-      this.backends.set(k, st);
+      this.putBackend(st);
     } else if (st.retiredAt !== undefined || st.state !== b.state || st.local !== b.local) {
       st.retiredAt = undefined;
       this.retired.delete(st);
@@ -853,7 +883,7 @@ export class Reconciler {
     for (const b of [...this.retired]) {
       if (liveBackendIds.has(b.id) && now - b.retiredAt! < maxAgeMs) continue;
       this.forgetBackend(b.id);
-      this.backends.delete(beKey(b.addr, b.port));
+      this.dropBackend(b);
       this.retired.delete(b);
       n++;
     }
@@ -869,7 +899,34 @@ export class Reconciler {
 
   /** Backend entries in use (referenced or retired); the ARRAY map itself is always full. */
   backendCount(): number {
-    return this.backends.size;
+    return this.backendsN;
+  }
+
+  private getBackend(addr: string, port: number): BackendState | undefined {
+    const v = this.backends.get(addr);
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) return v.port === port ? v : undefined;
+    return v.find((b) => b.port === port);
+  }
+
+  /** Adds a backend whose address:port is not in the map. */
+  private putBackend(b: BackendState): void {
+    const v = this.backends.get(b.addr);
+    if (v === undefined) this.backends.set(b.addr, b);
+    else if (Array.isArray(v)) v.push(b);
+    else this.backends.set(b.addr, [v, b]);
+    this.backendsN++;
+  }
+
+  private dropBackend(b: BackendState): void {
+    const v = this.backends.get(b.addr);
+    if (v === b) this.backends.delete(b.addr);
+    else if (Array.isArray(v)) {
+      const rest = v.filter((x) => x !== b);
+      if (rest.length === v.length) return;
+      this.backends.set(b.addr, rest.length === 1 ? rest[0]! : rest);
+    } else return;
+    this.backendsN--;
   }
 
   /**

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { child } from '../log.js';
 import { BaseSource } from './base.js';
 import { decode } from './decode.js';
+import { packSlice } from './packed.js';
 import { INLINE_BYTES, MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, parseInWorker, parseManifest, type ParseResult } from './manifest-parse.js';
 import { validateObject } from './validate.js';
 import { POOL_KIND, withAddresses, type LoadBalancerIPPool } from './lbpools.js';
@@ -285,7 +286,9 @@ export class ManifestsSource extends BaseSource implements Source {
     const ns = cluster ? '' : ((withNs as { metadata: { namespace: string } }).metadata.namespace);
     // The parser's objects are this source's own: converted in place, not copied.
     // joined: one flat string, kept as long as the file's objects (a template leaves a tree of concatenations)
-    out.push({ kind: k, key: [k, ns, name].join('/'), doc, obj: decode(k, withNs, true) });
+    // A slice is kept packed (packed.ts) here as in the store: the same object, held by both.
+    const obj = decode(k, withNs, true);
+    out.push({ kind: k, key: [k, ns, name].join('/'), doc, obj: k === 'EndpointSlice' ? packSlice(obj as V1EndpointSlice) : obj });
     return true;
   }
 

@@ -10,6 +10,7 @@ import {
   type V1Node,
   type V1Service,
 } from './types.js';
+import { packSlice, sameSliceContent, unpackSlice } from './packed.js';
 
 export type Emit = (kind: ChangeKind, key: string) => void;
 
@@ -28,7 +29,15 @@ function sameVersion(a: unknown, b: unknown): boolean {
 }
 
 function sameContent(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  // the same object (a manifests file that did not change hands its objects again)
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameSliceVersion(a: V1EndpointSlice, b: V1EndpointSlice): boolean {
+  const ra = a.metadata?.resourceVersion;
+  const rb = b.metadata?.resourceVersion;
+  if (ra && rb) return ra === rb;
+  return sameSliceContent(a, b);
 }
 
 export function sliceServiceKey(s: V1EndpointSlice): string | undefined {
@@ -45,6 +54,7 @@ export class ClusterStore implements ClusterView {
   /** every Node a full list gave (manifests: the directory's), for announce eligibility */
   private nodeList: V1Node[] = [];
   private readonly same: (a: unknown, b: unknown) => boolean;
+  private readonly sameSlice: (a: V1EndpointSlice, b: V1EndpointSlice) => boolean;
 
   constructor(
     readonly nodeName: string,
@@ -52,6 +62,7 @@ export class ClusterStore implements ClusterView {
     sameness: Sameness = 'resourceVersion',
   ) {
     this.same = sameness === 'content' ? sameContent : sameVersion;
+    this.sameSlice = sameness === 'content' ? sameSliceContent : sameSliceVersion;
   }
 
   services(): V1Service[] {
@@ -60,8 +71,9 @@ export class ClusterStore implements ClusterView {
   service(key: string): V1Service | undefined {
     return this.svcs.get(key);
   }
+  /** Fresh objects each call: the store keeps the endpoints packed (packed.ts). */
   slices(serviceKey: string): V1EndpointSlice[] {
-    return [...(this.slicesBySvc.get(serviceKey) ?? [])];
+    return (this.slicesBySvc.get(serviceKey) ?? []).map(unpackSlice);
   }
   node(): V1Node | undefined {
     return this.ownNode;
@@ -91,10 +103,12 @@ export class ClusterStore implements ClusterView {
     if (this.svcs.delete(key)) this.emit('service', key);
   }
 
-  upsertSlice(s: V1EndpointSlice): void {
+  /** `s` is kept with its endpoints packed (a copy; packSlice() of it beforehand is shared as is). */
+  upsertSlice(given: V1EndpointSlice): void {
+    const s = packSlice(given);
     const key = objectKey(s.metadata);
     const old = this.sliceByKey.get(key);
-    if (old && this.same(old, s)) return;
+    if (old && this.sameSlice(old, s)) return;
     const oldSvc = old && sliceServiceKey(old);
     const newSvc = sliceServiceKey(s);
     if (oldSvc && oldSvc !== newSvc) this.unindex(oldSvc, key);

@@ -766,3 +766,39 @@ test('entryCounts() is kept as frontends change: it equals a full walk after any
     assert.deepEqual(entriesIn(obj), { services: 0, slots: 0, maglev: 0, srcRanges: 0 }, `${label}: all removed, the maps are empty`);
   }
 });
+
+test('one address serving several ports: a backend each, retired, reaped and added back one port at a time', async (t) => {
+  const { obj } = await open(t);
+  const rec = reconciler(mapsOf(obj));
+  const ports = [{ name: 'http', port: 8080 }, { name: 'metrics', port: 9090 }];
+  const eps = ['10.244.1.5', '10.244.1.6'].map((a) => ep(a, { ready: true, node: 'node-b' }));
+  const both = specOf(
+    svc({ ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }, { name: 'metrics', port: 9090, protocol: 'TCP', targetPort: 9090 }] }),
+    [slice('web-1', ports, eps)],
+  );
+  const httpOnly = specOf(svc({}), [slice('web-1', ports, eps)]);
+  await rec.apply(both.key, both);
+  const ids = (port: number): number[] => ['10.244.1.5', '10.244.1.6'].map((a) => idOfBackend(obj, a, port));
+  const http = ids(8080);
+  const metrics = ids(9090);
+  assert.equal(new Set([...http, ...metrics]).size, 4, 'one backend per address:port');
+  assert.equal(rec.backendCount(), 4);
+
+  await rec.apply(httpOnly.key, httpOnly);
+  assert.deepEqual(ids(8080), http, 'the remaining port keeps its ids');
+  for (const id of metrics) assert.equal(backendsOf(obj).get(id)?.state, 'draining');
+  for (const id of http) assert.equal(backendsOf(obj).get(id)?.state, 'active');
+  assert.equal(rec.retiredCount(), 2);
+  assert.equal(rec.reapRetired(new Set([metrics[1]!])), 1, 'a backend conntrack still names stays');
+  assert.equal(rec.backendCount(), 3);
+  assert.equal(backendsOf(obj).has(metrics[0]!), false);
+  assert.equal(backendsOf(obj).get(metrics[1]!)?.addr, '10.244.1.6');
+
+  await rec.apply(both.key, both);
+  assert.deepEqual(ids(8080), http);
+  assert.equal(idOfBackend(obj, '10.244.1.6', 9090), metrics[1], 'a retired backend comes back with its id');
+  assert.notEqual(idOfBackend(obj, '10.244.1.5', 9090), metrics[0], 'a reaped one gets a new id');
+  assert.equal(rec.backendCount(), 4);
+  assert.equal(rec.retiredCount(), 0);
+  for (const id of [...ids(8080), ...ids(9090)]) assert.equal(backendsOf(obj).get(id)?.state, 'active');
+});
