@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isRoot, sweepStale } from '../helpers/netns.js';
 import { buildTopology, type Topology } from '../helpers/topology.js';
 import { wireLike } from '../helpers/cluster.js';
-import { startIperfServer, startNginx, NGINX_PORT } from '../helpers/podserver.js';
+import { startIperfServer, startNginx, NGINX_PORT, type IperfServer } from '../helpers/podserver.js';
 import { iperfTcp, iperfUdp, latencyIn, wrkConnRate } from '../helpers/load.js';
 import { allModes, type Mode } from './modes.js';
 import { Progress, type Stage } from './progress.js';
@@ -388,18 +388,30 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
  * one other load sat on) swung single samples by more than the modes differ.
  */
 async function bulkFamilies(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Recorder, window: number): Promise<void> {
-  for (const st of bulkSteps(cfg, { wanted: (id) => rec.wants([id]) })) {
-    const t = targets(topo, mode, st.family);
-    const [from, [host, port]] = st.path === 'clusterip' ? [topo.nsFor('app1-2'), t.iperfCluster] : [topo.client.ns, t.iperfNode];
-    // a warm-up's failure is its family's rows' error too; its figures are not kept
-    await rec.measure(st.rows, mode.name, async () => {
-      const srv = await startIperfServer(topo, 'app1-1', { oneOff: true, cpu: st.serverCpu });
-      try {
-        const [r, si] = await withSoftirq(() => iperfTcp(from, host, port, st.seconds, st.clientCpu));
-        if (st.warmup) return;
-        for (const id of st.rows) rec.add(id, mode.name, id.startsWith('softirq') ? si : r.gbps, window);
-      } finally { srv.stop(); }
-    });
+  // One server for the window (both paths end at app1-1:5201), not one per run: a spawn per
+  // run made a window's samples further apart in time (and the run longer) on a loaded host.
+  // After a failed run it is started afresh, so a run cut short cannot leave it busy.
+  let srv: IperfServer | null = null;
+  try {
+    for (const st of bulkSteps(cfg, { wanted: (id) => rec.wants([id]) })) {
+      const t = targets(topo, mode, st.family);
+      const [from, [host, port]] = st.path === 'clusterip' ? [topo.nsFor('app1-2'), t.iperfCluster] : [topo.client.ns, t.iperfNode];
+      // a warm-up's failure is its family's rows' error too; its figures are not kept
+      await rec.measure(st.rows, mode.name, async () => {
+        try {
+          srv ??= await startIperfServer(topo, 'app1-1', { cpu: st.serverCpu });
+          const [r, si] = await withSoftirq(() => iperfTcp(from, host, port, st.seconds, st.clientCpu));
+          if (st.warmup) return;
+          for (const id of st.rows) rec.add(id, mode.name, id.startsWith('softirq') ? si : r.gbps, window);
+        } catch (e) {
+          srv?.stop();
+          srv = null;
+          throw e;
+        }
+      });
+    }
+  } finally {
+    (srv as IperfServer | null)?.stop();
   }
 }
 

@@ -116,7 +116,8 @@ export function iperfCommand(args: string[], durationS: number, cpu?: number): s
 async function iperf(ns: Netns, args: string[], durationS: number, cpu?: number): Promise<IperfJson> {
   // iperf3 prints its JSON (with an "error" field) even when it fails; prefer that message.
   const [cmd, ...rest] = iperfCommand(args, durationS, cpu);
-  const r = await ns.exec(cmd, rest, { timeoutMs: (durationS + 20) * 1000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+  // (exit status 1 with that JSON on stdout: run() keeps it on the error)
+  const r = await ns.exec(cmd, rest, { timeoutMs: (durationS + 20) * 1000 }).catch((e: Error & { stdout?: string }) => ({ stdout: e.stdout ?? '', stderr: e.message }));
   let j: IperfJson;
   try { j = JSON.parse(r.stdout) as IperfJson; } catch { throw new Error(`iperf3 ${args.join(' ')}: ${r.stderr.slice(0, 300)}`); }
   if (j.error) throw new Error(`iperf3 ${args.join(' ')}: ${j.error}`);
