@@ -390,7 +390,9 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
 async function bulkFamilies(topo: Topology, mode: Mode, cfg: BenchConfig, rec: Recorder, window: number): Promise<void> {
   // One server for the window (both paths end at app1-1:5201), not one per run: a spawn per
   // run made a window's samples further apart in time (and the run longer) on a loaded host.
-  // After a failed run it is started afresh, so a run cut short cannot leave it busy.
+  // After a failed run it is started afresh, so a run cut short cannot leave it busy, and the
+  // run is tried once more: iperf3 -s reopens its listening socket between tests, and on a
+  // loaded host a client that came right after the previous test now and then met that gap.
   let srv: IperfServer | null = null;
   try {
     for (const st of bulkSteps(cfg, { wanted: (id) => rec.wants([id]) })) {
@@ -398,15 +400,18 @@ async function bulkFamilies(topo: Topology, mode: Mode, cfg: BenchConfig, rec: R
       const [from, [host, port]] = st.path === 'clusterip' ? [topo.nsFor('app1-2'), t.iperfCluster] : [topo.client.ns, t.iperfNode];
       // a warm-up's failure is its family's rows' error too; its figures are not kept
       await rec.measure(st.rows, mode.name, async () => {
-        try {
-          srv ??= await startIperfServer(topo, 'app1-1', { cpu: st.serverCpu });
-          const [r, si] = await withSoftirq(() => iperfTcp(from, host, port, st.seconds, st.clientCpu));
-          if (st.warmup) return;
-          for (const id of st.rows) rec.add(id, mode.name, id.startsWith('softirq') ? si : r.gbps, window);
-        } catch (e) {
-          srv?.stop();
-          srv = null;
-          throw e;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            srv ??= await startIperfServer(topo, 'app1-1', { cpu: st.serverCpu });
+            const [r, si] = await withSoftirq(() => iperfTcp(from, host, port, st.seconds, st.clientCpu));
+            if (st.warmup) return;
+            for (const id of st.rows) rec.add(id, mode.name, id.startsWith('softirq') ? si : r.gbps, window);
+            return;
+          } catch (e) {
+            srv?.stop();
+            srv = null;
+            if (attempt >= 2) throw e;
+          }
         }
       });
     }
@@ -619,7 +624,7 @@ function renderTwins(res: BenchResult): string[] {
   if (twins.length === 0) return [];
   const lines = ['', `IPv6 ratio to direct against the IPv4 one (target: within ${TWIN_TOLERANCE * 100}%; paired: IPv6/IPv4 within each window, the mode's over direct's)`];
   for (const t of twins) {
-    const p = t.paired ? `  paired: IPv6/IPv4 ${fmt(t.paired.mode)} vs direct ${fmt(t.paired.direct)} (${t.paired.windows} windows)` : '';
+    const p = t.paired ? `  paired: IPv6/IPv4 ${fmt(t.paired.mode)} vs direct ${fmt(t.paired.direct)} (${t.paired.windows} window${t.paired.windows === 1 ? '' : 's'})` : '';
     lines.push(`${`${t.row} ${t.mode}`.padEnd(32)}IPv4 ${fmt(t.ratio4).padStart(6)}  IPv6 ${fmt(t.ratio6).padStart(6)}  ${(t.diff * 100).toFixed(1).padStart(6)}%  ${t.met ? 'met' : 'NOT met'}${p}`);
   }
   return lines;
