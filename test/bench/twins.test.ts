@@ -2,7 +2,9 @@
 // met when within 5%, per mode; direct itself and modes without both figures are left out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connClient, familyOrder, familyTwins, renderTable, config, type BenchResult } from './run.js';
+import { connClient, familyOrder, familyTwins, renderTable, config, bulkSteps, senderReceiverCpus, BENCH_SYSCTLS, familyRatio, type BenchResult } from './run.js';
+import { iperfCommand } from '../helpers/load.js';
+import { iperfServerCommand } from '../helpers/podserver.js';
 
 function result(rows: Record<string, Record<string, number | null>>): BenchResult {
   return {
@@ -40,4 +42,61 @@ test('conn/s samples: the families alternate ABBA, each as often first as second
   const pods = ['iptables', 'nftables', 'xlb', 'xlb-peer'].map(connClient);
   assert.ok(!pods.includes(connClient('direct')), 'direct shares a client pod with a Service mode');
   assert.equal(new Set(pods).size, 1);
+});
+
+test('TCP bulk samples: per path a discarded warm-up per family, then the families ABBA, client and server on different CPUs', () => {
+  const cfg = config(false);
+  const steps = bulkSteps(cfg, { cpus: senderReceiverCpus(2) });
+  for (const path of ['clusterip', 'nodeport'] as const) {
+    const p = steps.filter((s) => s.path === path);
+    // warm-ups first, one per family, never recorded as samples
+    assert.deepEqual(p.filter((s) => s.warmup).map((s) => s.family), [4, 6]);
+    assert.ok(p.findIndex((s) => !s.warmup) === 2, `${path}: warm-ups come first`);
+    const samples = p.filter((s) => !s.warmup);
+    assert.deepEqual(samples.map((s) => s.family), familyOrder(cfg.bulkReps));
+    assert.ok(cfg.bulkReps >= 2, 'several samples per family');
+    for (const s of samples) assert.ok(s.rows.every((id) => id.startsWith('tcp_') || id.startsWith('softirq_')) && s.rows[0] === `tcp_${path}${s.family === 6 ? '6' : ''}`);
+  }
+  // all of a mode's bulk runs take no longer than the old four 5-second runs
+  assert.ok(steps.reduce((a, s) => a + s.seconds, 0) <= 4 * cfg.durationS);
+  for (const s of steps) {
+    assert.ok(s.clientCpu !== undefined && s.serverCpu !== undefined && s.clientCpu !== s.serverCpu, 'client and server pinned apart');
+    assert.deepEqual(iperfCommand(['-c', 'h'], s.seconds, s.clientCpu).slice(0, 4), ['taskset', '-c', String(s.clientCpu), 'iperf3']);
+    assert.deepEqual(iperfServerCommand(5201, true, s.serverCpu).slice(0, 4), ['taskset', '-c', String(s.serverCpu), 'iperf3']);
+  }
+  // one CPU: nothing pinned
+  assert.ok(bulkSteps(cfg, { cpus: senderReceiverCpus(1) }).every((s) => s.clientCpu === undefined && s.serverCpu === undefined));
+  assert.equal(iperfCommand(['-c', 'h'], 2)[0], 'iperf3');
+  // --rows: only the families asked for run; quick runs no warm-up
+  assert.deepEqual(bulkSteps(cfg, { wanted: (id) => id === 'tcp_nodeport6' }).map((s) => [s.path, s.family, s.warmup]),
+    [['nodeport', 6, true], ...Array.from({ length: cfg.bulkReps }, () => ['nodeport', 6, false])]);
+  assert.ok(bulkSteps(config(true)).every((s) => !s.warmup));
+  // no TCP metrics carried from one connection (another mode's) to the next
+  assert.ok(BENCH_SYSCTLS.includes('net.ipv4.tcp_no_metrics_save=1'));
+});
+
+test('family twins pair the families within each window: a window\'s load cancels, the medians\' ratio is only shown', () => {
+  // direct: IPv6 at 0.9 of IPv4 in every window, whatever the window's load
+  const direct4 = [10, 10, 4, 4, 6, 6], direct6 = [9, 9, 3.6, 3.6, 5.4, 5.4], dw = [0, 0, 1, 1, 2, 2];
+  // xlb: IPv6 at 0.9 of IPv4 too, but its second window's IPv6 samples fell in a load spike
+  const x4 = [2, 2, 8, 8, 9, 9], x6 = [1.8, 1.8, 2, 2, 8.1, 8.1], xw = [0, 0, 1, 1, 2, 2];
+  const res = result({ tcp_clusterip: { direct: 6, iptables: 5, xlb: 8 }, tcp_clusterip6: { direct: 5.4, iptables: 4.5, xlb: 2 } });
+  const [r4, r6] = res.rows;
+  Object.assign(r4, { samples: { direct: direct4, xlb: x4, iptables: [5] }, windows: { direct: dw, xlb: xw } });
+  Object.assign(r6, { samples: { direct: direct6, xlb: x6, iptables: [4.5] }, windows: { direct: dw, xlb: xw } });
+  const d = familyRatio(r4, r6, 'direct')!;
+  assert.ok(Math.abs(d.ratio - 0.9) < 1e-9 && d.windows === 3);
+  assert.ok(Math.abs(familyRatio(r4, r6, 'xlb')!.ratio - 0.9) < 1e-9);
+  assert.equal(familyRatio(r4, r6, 'iptables'), null, 'no windows: not paired');
+  const t = familyTwins(res);
+  const xlb = t.find((x) => x.mode === 'xlb')!;
+  // medians: 8/6 against 2/5.4, -72%; paired: 0.9 against 0.9, met
+  assert.ok(xlb.ratio6 / xlb.ratio4 < 0.5 && Math.abs(xlb.diff) < 1e-9 && xlb.met && xlb.paired?.windows === 3);
+  // iptables carries no windows: judged on the medians, as before (5/6 vs 4.5/5.4: equal)
+  const ipt = t.find((x) => x.mode === 'iptables')!;
+  assert.ok(ipt.paired === null && Math.abs(ipt.diff) < 1e-9);
+  assert.match(renderTable(res), /^tcp_clusterip6 xlb .* 0\.0% +met +paired: IPv6\/IPv4 0\.90 vs direct 0\.90 \(3 windows\)$/m);
+  // a window with only one family's samples is left out
+  Object.assign(r6, { samples: { ...r6.samples, xlb: [1.8, 1.8, 8.1] }, windows: { ...r6.windows, xlb: [0, 0, 2] } });
+  assert.equal(familyRatio(r4, r6, 'xlb')!.windows, 2);
 });

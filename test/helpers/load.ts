@@ -107,19 +107,26 @@ interface IperfJson {
   };
 }
 
-async function iperf(ns: Netns, args: string[], durationS: number): Promise<IperfJson> {
+/** The iperf3 client's command line; `cpu`: run under taskset on that CPU only. */
+export function iperfCommand(args: string[], durationS: number, cpu?: number): string[] {
+  const iperf3 = ['iperf3', ...args, '-t', String(durationS), '-J', '--connect-timeout', '3000'];
+  return cpu === undefined ? iperf3 : ['taskset', '-c', String(cpu), ...iperf3];
+}
+
+async function iperf(ns: Netns, args: string[], durationS: number, cpu?: number): Promise<IperfJson> {
   // iperf3 prints its JSON (with an "error" field) even when it fails; prefer that message.
-  const r = await ns.exec('iperf3', [...args, '-t', String(durationS), '-J', '--connect-timeout', '3000'],
-    { timeoutMs: (durationS + 20) * 1000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+  const [cmd, ...rest] = iperfCommand(args, durationS, cpu);
+  // (exit status 1 with that JSON on stdout: run() keeps it on the error)
+  const r = await ns.exec(cmd, rest, { timeoutMs: (durationS + 20) * 1000 }).catch((e: Error & { stdout?: string }) => ({ stdout: e.stdout ?? '', stderr: e.message }));
   let j: IperfJson;
   try { j = JSON.parse(r.stdout) as IperfJson; } catch { throw new Error(`iperf3 ${args.join(' ')}: ${r.stderr.slice(0, 300)}`); }
   if (j.error) throw new Error(`iperf3 ${args.join(' ')}: ${j.error}`);
   return j;
 }
 
-/** TCP bulk throughput, one stream. */
-export async function iperfTcp(ns: Netns, host: string, port: number, durationS: number): Promise<IperfTcpResult> {
-  const j = await iperf(ns, ['-c', host, '-p', String(port)], durationS);
+/** TCP bulk throughput, one stream. `cpu`: the client runs on that CPU only (taskset), else unpinned. */
+export async function iperfTcp(ns: Netns, host: string, port: number, durationS: number, cpu?: number): Promise<IperfTcpResult> {
+  const j = await iperf(ns, ['-c', host, '-p', String(port)], durationS, cpu);
   return { gbps: (j.end.sum_received?.bits_per_second ?? 0) / 1e9, retransmits: j.end.sum_sent?.retransmits ?? 0 };
 }
 

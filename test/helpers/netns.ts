@@ -14,8 +14,9 @@ export async function run(cmd: string, args: string[], opts: { timeoutMs?: numbe
     const r = await pexec(cmd, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 << 20 });
     return { stdout: r.stdout.toString(), stderr: r.stderr.toString() };
   } catch (e) {
-    const err = e as Error & { stderr?: string; code?: unknown };
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${err.stderr?.toString().trim() || err.message}`);
+    const err = e as Error & { stderr?: string; stdout?: string; code?: unknown };
+    // stdout kept on the error: a tool that explains its failure there (iperf3 -J) can be read
+    throw Object.assign(new Error(`${cmd} ${args.join(' ')} failed: ${err.stderr?.toString().trim() || err.message}`), { stdout: err.stdout?.toString() ?? '' });
   }
 }
 

@@ -81,15 +81,22 @@ export async function startPodServers(topo: Topology, pods: TopoPod[] = topo.pod
 
 export interface IperfServer { port: number; proc: ChildProcess; stop(): void }
 
+/** The iperf3 server's command line; `cpu`: run under taskset on that CPU only (taskset execs
+ *  iperf3 in its own process: the pid tracked and killed is iperf3's). */
+export function iperfServerCommand(port: number, oneOff: boolean, cpu?: number): string[] {
+  // --forceflush: stdout is a pipe, and the readiness line must not sit in a buffer.
+  const iperf3 = ['iperf3', '-s', '-p', String(port), '--forceflush', ...(oneOff ? ['-1'] : [])];
+  return cpu === undefined ? iperf3 : ['taskset', '-c', String(cpu), ...iperf3];
+}
+
 /**
  * iperf3 server in a pod. `oneOff` makes it exit after one test; otherwise it runs until
- * stop() or topology teardown.
+ * stop() or topology teardown. `cpu`: the server runs on that CPU only (taskset), else unpinned.
  */
-export async function startIperfServer(topo: Topology, podName: string, opts: { port?: number; oneOff?: boolean } = {}): Promise<IperfServer> {
+export async function startIperfServer(topo: Topology, podName: string, opts: { port?: number; oneOff?: boolean; cpu?: number } = {}): Promise<IperfServer> {
   const port = opts.port ?? 5201;
-  // --forceflush: stdout is a pipe, and the readiness line must not sit in a buffer.
-  const args = ['-s', '-p', String(port), '--forceflush', ...(opts.oneOff ? ['-1'] : [])];
-  const proc = topo.set.track(topo.nsFor(podName).spawn('iperf3', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const [cmd, ...rest] = iperfServerCommand(port, opts.oneOff ?? false, opts.cpu);
+  const proc = topo.set.track(topo.nsFor(podName).spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] }));
   try {
     await waitForOutput(proc, /Server listening on/, `iperf3 -s in ${podName}`);
   } catch (e) {
