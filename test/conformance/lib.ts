@@ -101,11 +101,12 @@ export async function converges(env: Env, from: string, url: string, allowed: To
   return last!;
 }
 
-/** Until `url` from `from` gets no HTTP answer at all, `n` times in a row. */
+/** Until `url` from `from` gets no HTTP answer at all on `n` connections (made at once: each
+ *  unanswered one waits out its whole timeout, and one after the other they took n times as long). */
 export async function unanswered(env: Env, from: string, url: string, n = 3, timeoutMs = 10_000): Promise<void> {
   await eventually(`${url} from ${from} not answered`, async () => {
-    for (let i = 0; i < n; i++) if ((await env.topo.curl(from, url, { timeoutMs: 700 })).status !== 0) return false;
-    return true;
+    const r = await Promise.all(Array.from({ length: n }, () => env.topo.curl(from, url, { timeoutMs: 700 })));
+    return r.every((x) => x.status === 0);
   }, timeoutMs);
 }
 
@@ -113,11 +114,9 @@ export async function unanswered(env: Env, from: string, url: string, n = 3, tim
 export async function udpConverges(env: Env, from: string, addr: string, port: number, allowed: TopoPod[], timeoutMs = 10_000): Promise<void> {
   const ok = new Set(allowed.map((p) => p.name));
   await eventually(`UDP ${addr}:${port} from ${from} echoed by ${[...ok].join(', ')}`, async () => {
-    for (let i = 0; i < 4; i++) {
-      const r = await env.topo.udpEcho(from, addr, port, 'x', 700);
-      if (r === null || !ok.has(r.split(':')[0])) return false;
-    }
-    return true;
+    // four datagrams, each from its own socket (source port), in one process
+    const r = await env.topo.udpEchoEach(from, addr, port, ['x', 'x', 'x', 'x'], 700);
+    return r.every((x) => x !== null && ok.has(x.split(':')[0]));
   }, timeoutMs);
 }
 

@@ -85,8 +85,8 @@ test('Granular Checks: Services should function for client IP based session affi
   const a = await converges(env, 'app1-1', 'http://10.96.62.6/', env.pods, { n: 12 });
   assert.equal(a.names.size, 1, `one pod answers every HTTP request: ${[...a.names.keys()]}`);
   const who = new Set<string>();
-  for (let i = 0; i < 10; i++) {
-    const r = await env.topo.udpEcho('app1-1', '10.96.62.6', 90, String(i), 1000);
+  const replies = await env.topo.udpEchoEach('app1-1', '10.96.62.6', 90, Array.from({ length: 10 }, (_, i) => String(i)), 1000);
+  for (const r of replies) {
     assert.ok(r, 'every datagram answered');
     who.add(r.split(':')[0]);
   }

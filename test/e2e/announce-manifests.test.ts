@@ -28,8 +28,7 @@ before(async () => {
   c.write('nodes.yaml', nodes());
   c.write('pool.yaml', [ipPool('segment', [`${ADDR}-${ADDR}`])]);
   c.write('services.yaml', [serviceObj(web), sliceObj(web, topo.pods.map((pod) => ({ pod })))]);
-  await c.startAgent('node1');
-  await c.startAgent('node2');
+  await c.startAgents(['node1', 'node2']);
 });
 
 after(async () => {

@@ -33,8 +33,7 @@ before(async () => {
   c.write('pool.yaml', [ipPool('segment', [`${ADDR}-${ADDR}`, `${ADDR6}-${ADDR6}`])]);
   const eps = topo.pods.map((pod) => ({ pod }));
   c.write('services.yaml', [serviceObj(web), sliceObj(web, eps), sliceObj(web, eps, 6)]);
-  await c.startAgent('node1');
-  await c.startAgent('node2');
+  await c.startAgents(['node1', 'node2']);
 });
 
 after(async () => {

@@ -45,7 +45,8 @@ before(async () => {
     for (const f of [4, 6] as const) await call({ op: 'apply', resource: 'endpointslices', obj: sliceObj(d, topo.pods.map((pod) => ({ pod })), f) });
   }
   // node2 reaches the server on node1's address; the kubeconfig already names it.
-  for (const node of ['node1', 'node2']) await c.startAgent(node, [], 30_000, ['--source', 'kube', '--kubeconfig', await api.kubeconfig(node)]);
+  // both at once (the load of one overlaps the other's), each with the bound of both
+  await Promise.all(['node1', 'node2'].map(async (node) => c.startAgent(node, [], 60_000, ['--source', 'kube', '--kubeconfig', await api.kubeconfig(node)])));
 });
 
 after(async () => {

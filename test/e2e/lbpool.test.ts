@@ -39,8 +39,7 @@ before(async () => {
     const eps = topo.pods.map((pod) => ({ pod }));
     return [o, sliceObj(d, eps), sliceObj(d, eps, 6)];
   }));
-  await c.startAgent('node1');
-  await c.startAgent('node2');
+  await c.startAgents(['node1', 'node2']);
 });
 
 after(async () => {

@@ -1,6 +1,9 @@
 // Tiny clients run inside a namespace with `ip netns exec <ns> node nsclient.js ...`, for
 // what curl cannot do. Usage:
 //   nsclient.js udp <addr> <port> <payload> <timeoutMs>   prints the reply, nothing on timeout
+//   nsclient.js udp-each <addr> <port> <payloads as a JSON list> <timeoutMs>
+//       one datagram per payload, one after the other, each from a new socket (source port):
+//       prints a JSON list of the replies (null on timeout); one process where `udp` takes one each
 //   nsclient.js udp-steady <addr> <port> <sport> <everyMs> <durationMs> [padBytes]
 //     one socket bound to <sport> (as a DNS resolver keeps one) sends datagram i ("i", or
 //     padBytes of 'x' then ":i") every everyMs for durationMs, then prints one JSON line: per
@@ -160,6 +163,12 @@ async function main(argv: string[]): Promise<number> {
   if (!addr || !port || payload === undefined) {
     console.error('usage: nsclient.js udp|tcp|udp-from|udp-connected <addr> <port> <payload> [timeoutMs]');
     return 2;
+  }
+  if (cmd === 'udp-each') {
+    const replies: Array<string | null> = [];
+    for (const p of JSON.parse(payload) as string[]) replies.push(await udp(addr, Number(port), p, timeoutMs));
+    process.stdout.write(JSON.stringify(replies) + '\n');
+    return 0;
   }
   if (cmd === 'udp') {
     const reply = await udp(addr, Number(port), payload, timeoutMs);

@@ -71,6 +71,9 @@ export interface Topology {
   curl(ns: Netns | string, url: string, opts?: { timeoutMs?: number }): Promise<CurlResult>;
   /** One UDP datagram from inside `ns`; the reply's text, or null on timeout. */
   udpEcho(ns: Netns | string, addr: string, port: number, payload: string, timeoutMs?: number): Promise<string | null>;
+  /** One datagram per payload, one after the other, each from a new socket: the replies (null:
+   *  none within timeoutMs). The same as udpEcho per payload, in one process. */
+  udpEchoEach(ns: Netns | string, addr: string, port: number, payloads: string[], timeoutMs?: number): Promise<Array<string | null>>;
   teardown(): Promise<void>;
 }
 
@@ -91,101 +94,133 @@ async function build(set: NetnsSet, opts: TopologyOptions): Promise<Topology> {
   const podsPerNode = opts.podsPerNode ?? 3;
   const apps = opts.apps ?? ['app1'];
   if (podsPerNode < 1 || podsPerNode * apps.length > 99) throw new Error('topology: 1..99 pods per node');
+  // The first namespace alone (the first `ip netns add` on a machine sets up /run/netns), then
+  // every independent step at once: one `ip` process costs tens of ms on a loaded machine, and
+  // a topology is a hundred of them. Each namespace's own commands go in one `ip -batch`.
   const bridge = await set.add('br');
-  await bridge.ip('link', 'add', 'br0', 'type', 'bridge');
-  await bridge.ip('link', 'set', 'br0', 'up');
+  await bridge.ipBatch([['link', 'add', 'br0', 'type', 'bridge'], ['link', 'set', 'br0', 'up']]);
 
   const v6 = opts.dualStack === true;
-  const client = await set.add('client');
-  await attachToBridge(set, bridge, client, 'vclient', `${CLIENT_IP}/24`, v6 ? `${CLIENT_IP6}/64` : undefined);
-  const nodes: TopoNode[] = [];
-  for (let i = 0; i < NODE_IPS.length; i++) {
-    const name = `node${i + 1}`;
-    const ns = await set.add(name);
-    await attachToBridge(set, bridge, ns, `v${name}`, `${NODE_IPS[i]}/24`, v6 ? `${NODE_IPS6[i]}/64` : undefined);
-    await sysctls(ns, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0',
+  const nodes: TopoNode[] = NODE_IPS.map((ip, i) => ({
+    name: `node${i + 1}`, ns: new Netns(`${set.prefix}-node${i + 1}`), ip, podCidr: POD_CIDRS[i], device: 'eth0' as const,
+    ...(v6 ? { ip6: NODE_IPS6[i], podCidr6: POD_CIDRS6[i] } : {}),
+  }));
+  const clientReady = set.add('client').then(async (ns) => {
+    await attachToBridge(set, bridge, ns, 'vclient', `${CLIENT_IP}/24`, v6 ? `${CLIENT_IP6}/64` : undefined);
+    return ns;
+  });
+  await allDone([clientReady, ...nodes.map(async (node) => {
+    node.ns = await set.add(node.name);
+    await attachToBridge(set, bridge, node.ns, `v${node.name}`, `${node.ip}/24`, node.ip6 ? `${node.ip6}/64` : undefined);
+    await sysctls(node.ns, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0',
       ...(v6 ? ['net.ipv6.conf.all.forwarding=1'] : [])]);
-    nodes.push({ name, ns, ip: NODE_IPS[i], podCidr: POD_CIDRS[i], device: 'eth0', ...(v6 ? { ip6: NODE_IPS6[i], podCidr6: POD_CIDRS6[i] } : {}) });
-  }
-  for (let i = 0; i < nodes.length; i++) {
+  })]);
+  const client = await clientReady;
+  const clientRoutes: string[][] = [];
+  const nodeRoutes = nodes.map((node, i) => {
+    const routes: string[][] = [];
     for (let j = 0; j < nodes.length; j++) {
-      if (i !== j) await nodes[i].ns.ip('route', 'add', nodes[j].podCidr, 'via', nodes[j].ip, 'dev', 'eth0');
+      if (i !== j) routes.push(['route', 'add', nodes[j].podCidr, 'via', nodes[j].ip, 'dev', 'eth0']);
     }
-    await client.ip('route', 'add', nodes[i].podCidr, 'via', nodes[i].ip, 'dev', 'eth0');
+    clientRoutes.push(['route', 'add', node.podCidr, 'via', node.ip, 'dev', 'eth0']);
     // Nodes have a default gateway, as real ones do: packets for Service addresses that no
     // rule translated are routed (and reach the FORWARD hook, where kube-proxy REJECTs
     // Services without endpoints) instead of dying in the routing lookup. The client does
     // not forward, so such packets end there.
-    await nodes[i].ns.ip('route', 'add', 'default', 'via', CLIENT_IP, 'dev', 'eth0');
-    if (v6) await routes6(client, nodes, i);
-  }
-  await client.ip('route', 'add', SERVICE_VIP_RANGE, 'via', nodes[0].ip, 'dev', 'eth0');
-  if (v6) await client.ip('-6', 'route', 'add', SERVICE_VIP_RANGE6, 'via', nodes[0].ip6!, 'dev', 'eth0');
+    routes.push(['route', 'add', 'default', 'via', CLIENT_IP, 'dev', 'eth0']);
+    if (v6) routes.push(...routes6(clientRoutes, nodes, i));
+    return routes;
+  });
+  clientRoutes.push(['route', 'add', SERVICE_VIP_RANGE, 'via', nodes[0].ip, 'dev', 'eth0']);
+  // (ip -batch takes no -6: each family follows from the addresses)
+  if (v6) clientRoutes.push(['route', 'add', SERVICE_VIP_RANGE6, 'via', nodes[0].ip6!, 'dev', 'eth0']);
 
-  const pods: TopoPod[] = [];
+  const plan: Array<{ node: TopoNode; nodeNo: number; podIdx: number; name: string; app: string }> = [];
   const perNodeCount = nodes.map(() => 0);
   for (const app of apps) {
     for (let n = 1; n <= podsPerNode * nodes.length; n++) {
       const nodeIdx = (n - 1) % nodes.length;
-      const podIdx = ++perNodeCount[nodeIdx];
-      pods.push(await addPod(set, nodes[nodeIdx], nodeIdx + 1, podIdx, `${app}-${n}`, app));
+      plan.push({ node: nodes[nodeIdx], nodeNo: nodeIdx + 1, podIdx: ++perNodeCount[nodeIdx], name: `${app}-${n}`, app });
     }
   }
-  return makeTopology(set, bridge, client, nodes, pods);
+  const pods = plan.map((p) => addPod(set, p.node, p.nodeNo, p.podIdx, p.name, p.app));
+  await allDone([...pods, client.ipBatch(clientRoutes), ...nodes.map((n, i) => n.ns.ipBatch(nodeRoutes[i]))]);
+  return makeTopology(set, bridge, client, nodes, await Promise.all(pods));
 }
 
-/** Node i's IPv6 routes as its IPv4 ones: the other nodes' pod CIDRs, default via the client; and the client's to node i's pods. */
-async function routes6(client: Netns, nodes: TopoNode[], i: number): Promise<void> {
+/** Like Promise.all, but settles only once every promise has (a failed build tears down the
+ *  set: nothing may still be adding namespaces to it then); rejects with the first failure. */
+async function allDone(ps: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(ps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Node i's IPv6 routes as its IPv4 ones (returned): the other nodes' pod CIDRs, default via the
+ *  client; and the client's to node i's pods (added to clientRoutes). */
+function routes6(clientRoutes: string[][], nodes: TopoNode[], i: number): string[][] {
+  const routes: string[][] = [];
   for (let j = 0; j < nodes.length; j++) {
-    if (i !== j) await nodes[i].ns.ip('-6', 'route', 'add', nodes[j].podCidr6!, 'via', nodes[j].ip6!, 'dev', 'eth0');
+    if (i !== j) routes.push(['route', 'add', nodes[j].podCidr6!, 'via', nodes[j].ip6!, 'dev', 'eth0']);
   }
-  await client.ip('-6', 'route', 'add', nodes[i].podCidr6!, 'via', nodes[i].ip6!, 'dev', 'eth0');
-  await nodes[i].ns.ip('-6', 'route', 'add', 'default', 'via', CLIENT_IP6, 'dev', 'eth0');
+  clientRoutes.push(['route', 'add', nodes[i].podCidr6!, 'via', nodes[i].ip6!, 'dev', 'eth0']);
+  routes.push(['route', 'add', 'default', 'via', CLIENT_IP6, 'dev', 'eth0']);
+  return routes;
 }
 
 async function attachToBridge(set: NetnsSet, bridge: Netns, ns: Netns, brSide: string, cidr: string, cidr6?: string): Promise<void> {
   await set.veth(ns, 'eth0', bridge, brSide);
-  await bridge.ip('link', 'set', brSide, 'master', 'br0', 'up');
-  await ns.ip('addr', 'add', cidr, 'dev', 'eth0');
-  if (cidr6) await ns.ip('-6', 'addr', 'add', cidr6, 'dev', 'eth0', 'nodad');
-  await ns.ip('link', 'set', 'eth0', 'up');
+  await allDone([
+    bridge.ip('link', 'set', brSide, 'master', 'br0', 'up'),
+    ns.ipBatch([['addr', 'add', cidr, 'dev', 'eth0'], ...(cidr6 ? [['addr', 'add', cidr6, 'dev', 'eth0', 'nodad']] : []), ['link', 'set', 'eth0', 'up']]),
+  ]);
 }
 
 async function sysctls(ns: Netns, settings: string[]): Promise<void> {
   await ns.exec('sysctl', ['-q', '-w', ...settings]);
 }
 
-async function macOf(ns: Netns, dev: string): Promise<string> {
-  const r = await ns.ip('-j', 'link', 'show', dev);
-  return (JSON.parse(r.stdout) as Array<{ address: string }>)[0].address;
+/** A pod veth's MAC, fixed (locally administered) so no command has to read it back: node
+ *  number, pod index and side (1 the node's end, 2 the pod's). Unique on each pair's own link. */
+function podMac(nodeNo: number, podIdx: number, side: 1 | 2): string {
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  return `02:78:6c:${hex(nodeNo)}:${hex(podIdx)}:${hex(side)}`;
 }
 
 async function addPod(set: NetnsSet, node: TopoNode, nodeNo: number, podIdx: number, name: string, app: string): Promise<TopoPod> {
   const ns = await set.add(name);
   const hostIf = `lxc${nodeNo}${podIdx}`;
   const ip = `10.244.${nodeNo}.${10 + podIdx}`;
-  await set.veth(ns, 'eth0', node.ns, hostIf);
-  await ns.ip('addr', 'add', `${ip}/32`, 'dev', 'eth0');
-  await ns.ip('link', 'set', 'eth0', 'up');
-  await node.ns.ip('link', 'set', hostIf, 'up');
-  await sysctls(node.ns, [`net.ipv4.conf.${hostIf}.rp_filter=0`]);
+  const [hostMac, podMac_] = [podMac(nodeNo, podIdx, 1), podMac(nodeNo, podIdx, 2)];
+  await set.veth(ns, 'eth0', node.ns, hostIf, { a: podMac_, b: hostMac });
   // Static neighbors both ways: the pod's gateway is the host veth, and the node (and an
   // XDP/tc FIB lookup on it) can reach the pod without waiting for ARP.
-  const [hostMac, podMac] = [await macOf(node.ns, hostIf), await macOf(ns, 'eth0')];
-  await ns.ip('route', 'add', `${POD_GATEWAY}/32`, 'dev', 'eth0', 'scope', 'link');
-  await ns.ip('neigh', 'add', POD_GATEWAY, 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
-  await ns.ip('route', 'add', 'default', 'via', POD_GATEWAY, 'dev', 'eth0');
-  await node.ns.ip('route', 'add', `${ip}/32`, 'dev', hostIf);
-  await node.ns.ip('neigh', 'add', ip, 'lladdr', podMac, 'dev', hostIf, 'nud', 'permanent');
-  if (!node.podCidr6) return { name, app, node: node.name, ns, ip, hostIf };
-  const ip6 = `${node.podCidr6.split('::')[0]}::${10 + podIdx}`;
-  await ns.ip('-6', 'addr', 'add', `${ip6}/128`, 'dev', 'eth0', 'nodad');
-  await ns.ip('-6', 'neigh', 'add', POD_GATEWAY6, 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
-  await ns.ip('-6', 'route', 'add', 'default', 'via', POD_GATEWAY6, 'dev', 'eth0');
-  await node.ns.ip('-6', 'addr', 'add', `${POD_GATEWAY6}/64`, 'dev', hostIf, 'nodad');
-  await node.ns.ip('-6', 'route', 'add', `${ip6}/128`, 'dev', hostIf);
-  await node.ns.ip('-6', 'neigh', 'add', ip6, 'lladdr', podMac, 'dev', hostIf, 'nud', 'permanent');
-  return { name, app, node: node.name, ns, ip, hostIf, ip6 };
+  const podSide: string[][] = [
+    ['addr', 'add', `${ip}/32`, 'dev', 'eth0'],
+    ['link', 'set', 'eth0', 'up'],
+    ['route', 'add', `${POD_GATEWAY}/32`, 'dev', 'eth0', 'scope', 'link'],
+    ['neigh', 'add', POD_GATEWAY, 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent'],
+    ['route', 'add', 'default', 'via', POD_GATEWAY, 'dev', 'eth0'],
+  ];
+  const nodeSide: string[][] = [
+    ['link', 'set', hostIf, 'up'],
+    ['route', 'add', `${ip}/32`, 'dev', hostIf],
+    ['neigh', 'add', ip, 'lladdr', podMac_, 'dev', hostIf, 'nud', 'permanent'],
+  ];
+  const ip6 = node.podCidr6 ? `${node.podCidr6.split('::')[0]}::${10 + podIdx}` : undefined;
+  if (ip6) {
+    podSide.push(
+      ['addr', 'add', `${ip6}/128`, 'dev', 'eth0', 'nodad'],
+      ['neigh', 'add', POD_GATEWAY6, 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent'],
+      ['route', 'add', 'default', 'via', POD_GATEWAY6, 'dev', 'eth0'],
+    );
+    nodeSide.push(
+      ['addr', 'add', `${POD_GATEWAY6}/64`, 'dev', hostIf, 'nodad'],
+      ['route', 'add', `${ip6}/128`, 'dev', hostIf],
+      ['neigh', 'add', ip6, 'lladdr', podMac_, 'dev', hostIf, 'nud', 'permanent'],
+    );
+  }
+  await allDone([ns.ipBatch(podSide), node.ns.ipBatch(nodeSide).then(() => sysctls(node.ns, [`net.ipv4.conf.${hostIf}.rp_filter=0`]))]);
+  return { name, app, node: node.name, ns, ip, hostIf, ...(ip6 ? { ip6 } : {}) };
 }
 
 function makeTopology(set: NetnsSet, bridge: Netns, client: Netns, nodes: TopoNode[], pods: TopoPod[]): Topology {
@@ -215,6 +250,11 @@ function makeTopology(set: NetnsSet, bridge: Netns, client: Netns, nodes: TopoNo
     },
     curl: (ns, url, o = {}) => curlIn(resolve(ns), url, o.timeoutMs ?? 3000),
     udpEcho: (ns, addr, port, payload, timeoutMs = 2000) => udpEchoIn(resolve(ns), addr, port, payload, timeoutMs),
+    udpEchoEach: async (ns, addr, port, payloads, timeoutMs = 2000) => {
+      const r = await run('ip', ['netns', 'exec', resolve(ns).name, process.execPath, helperScript('nsclient.js'),
+        'udp-each', addr, String(port), JSON.stringify(payloads), String(timeoutMs)], { timeoutMs: payloads.length * timeoutMs + 5000 });
+      return JSON.parse(r.stdout) as Array<string | null>;
+    },
     teardown: async () => {
       if (torn) return;
       torn = true;
