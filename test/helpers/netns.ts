@@ -1,7 +1,7 @@
 // Network namespaces for tests, benchmarks and the demo. Every address lives only inside
 // namespaces created here; nothing is added to the root namespace. Names carry a per-run
 // prefix so parallel runs never collide, and teardown() removes all of them.
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const pexec = promisify(execFile);
@@ -48,6 +48,23 @@ export class Netns {
 }
 
 /** A set of namespaces with one prefix; teardown kills their processes and deletes them. */
+/** Sets not torn down yet: a SIGINT, SIGTERM or SIGHUP (Ctrl-C, `timeout`, the runner cancelling a
+ *  file) or an exit without teardown would otherwise leave their namespaces and processes behind. */
+const live = new Set<NetnsSet>();
+let handlersInstalled = false;
+
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', () => { for (const s of live) s.teardownSync(); });
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.once(sig, () => {
+      for (const s of live) s.teardownSync();
+      process.exit(128 + n);
+    });
+  }
+}
+
 export class NetnsSet {
   readonly prefix: string;
   private readonly list: Netns[] = [];
@@ -59,6 +76,8 @@ export class NetnsSet {
 
   async add(short: string): Promise<Netns> {
     const ns = new Netns(`${this.prefix}-${short}`);
+    installHandlers();
+    live.add(this);
     await run('ip', ['netns', 'add', ns.name]);
     this.list.push(ns);
     await ns.ip('link', 'set', 'lo', 'up');
@@ -97,6 +116,23 @@ export class NetnsSet {
       await run('ip', ['netns', 'del', ns.name]).catch(() => undefined);
     }));
     this.list.length = 0;
+    live.delete(this);
+  }
+
+  /** teardown() for a process that is exiting: the same steps, synchronously. */
+  teardownSync(): void {
+    for (const p of this.procs) {
+      try { p.kill('SIGKILL'); } catch { /* already gone */ }
+    }
+    for (const ns of this.list) {
+      const r = spawnSync('ip', ['netns', 'pids', ns.name], { encoding: 'utf8' });
+      for (const pid of (r.stdout ?? '').split(/\s+/).filter(Boolean)) {
+        try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+      }
+      spawnSync('ip', ['netns', 'del', ns.name]);
+    }
+    this.list.length = 0;
+    live.delete(this);
   }
 }
 
