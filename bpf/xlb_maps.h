@@ -156,6 +156,9 @@ struct xlb_ct_value {
 	__u16 pad;
 	__u64 last_seen;              /* bpf_ktime_get_ns() */
 	__u64 created;
+#ifdef XLB_CT_EXTRA
+	__u64 extra;                  /* only in test builds: a field a newer layout appends */
+#endif
 };
 
 /* ct_fill[0].count: flows created by the datapath (atomic add); ct_fill[1].count: flows

@@ -1,6 +1,7 @@
 #include "map.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -349,6 +350,7 @@ Napi::Function BpfMap::Define(Napi::Env env) {
           InstanceMethod<&BpfMap::SetInnerAsync>("setInnerAsync"),
           InstanceMethod<&BpfMap::SetInnerBatch>("setInnerBatch"),
           InstanceMethod<&BpfMap::InnerId>("innerId"),
+          InstanceMethod<&BpfMap::Btf>("btf"),
           InstanceMethod<&BpfMap::Pin>("pin"),
           InstanceMethod<&BpfMap::Unpin>("unpin"),
           InstanceMethod<&BpfMap::Close>("close"),
@@ -671,6 +673,87 @@ Napi::Value BpfMap::InnerId(const Napi::CallbackInfo& info) {
   if (r == -ENOENT) return env.Null();
   Check(env, r, op, name_);
   return Napi::Number::New(env, id);
+}
+
+// ---- BTF (migration of a map whose layout changed) ----
+
+namespace {
+
+// A type's description for compatibility checks: kind and name through typedefs/modifiers,
+// arrays as "elem[n]". Two members are copied only when these strings are equal.
+std::string TypeSig(const btf* b, uint32_t id) {
+  const btf_type* t = btf__type_by_id(b, id);
+  if (!t) return "?";
+  switch (btf_kind(t)) {
+    case BTF_KIND_TYPEDEF:
+    case BTF_KIND_VOLATILE:
+    case BTF_KIND_CONST:
+    case BTF_KIND_RESTRICT:
+    case BTF_KIND_TYPE_TAG:
+      return TypeSig(b, t->type);
+    case BTF_KIND_INT:
+      return std::string(btf_int_encoding(t) & BTF_INT_SIGNED ? "s" : "u") + std::to_string(t->size * 8);
+    case BTF_KIND_ENUM:
+    case BTF_KIND_ENUM64:
+      return "enum" + std::to_string(t->size * 8);
+    case BTF_KIND_ARRAY: {
+      const struct btf_array* a = btf_array(t);
+      return TypeSig(b, a->type) + "[" + std::to_string(a->nelems) + "]";
+    }
+    case BTF_KIND_STRUCT:
+      return std::string("struct ") + btf__name_by_offset(b, t->name_off) + "/" + std::to_string(t->size);
+    case BTF_KIND_UNION:
+      return std::string("union ") + btf__name_by_offset(b, t->name_off) + "/" + std::to_string(t->size);
+    case BTF_KIND_PTR:
+      return "ptr";
+    default:
+      return "kind" + std::to_string(btf_kind(t));
+  }
+}
+
+Napi::Value TypeInfo(Napi::Env env, const btf* b, uint32_t id) {
+  if (id == 0) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  const btf_type* t = btf__type_by_id(b, id);
+  while (t && (btf_is_typedef(t) || btf_is_mod(t))) t = btf__type_by_id(b, t->type);
+  o.Set("type", TypeSig(b, id));
+  o.Set("size", Napi::Number::New(env, static_cast<double>(btf__resolve_size(b, id))));
+  Napi::Array members = Napi::Array::New(env);
+  if (t && btf_is_struct(t)) {
+    const btf_member* m = btf_members(t);
+    for (uint16_t i = 0; i < btf_vlen(t); i++, m++) {
+      Napi::Object mo = Napi::Object::New(env);
+      uint32_t bits = btf_member_bit_offset(t, i);
+      mo.Set("name", btf__name_by_offset(b, m->name_off));
+      mo.Set("offset", bits / 8);
+      mo.Set("size", Napi::Number::New(env, static_cast<double>(btf__resolve_size(b, m->type))));
+      mo.Set("type", TypeSig(b, m->type));
+      mo.Set("bitfield", Napi::Boolean::New(env, btf_member_bitfield_size(t, i) != 0 || bits % 8 != 0));
+      members.Set(members.Length(), mo);
+    }
+  }
+  o.Set("members", members);
+  return o;
+}
+
+}  // namespace
+
+// The key and value types from the map's own BTF (the kernel keeps it with the map, so a
+// pinned map left by another build still describes itself); null when the map has none.
+Napi::Value BpfMap::Btf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdOrThrow(env, "btf");
+  bpf_map_info mi{};
+  uint32_t len = sizeof mi;
+  Check(env, bpf_obj_get_info_by_fd(fd, &mi, &len), "bpf_obj_get_info_by_fd", name_);
+  if (mi.btf_id == 0 || mi.btf_value_type_id == 0) return env.Null();
+  btf* b = btf__load_from_kernel_by_id(mi.btf_id);
+  if (!b) Throw(env, Errno(errno, "btf__load_from_kernel_by_id", name_));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("key", TypeInfo(env, b, mi.btf_key_type_id));
+  o.Set("value", TypeInfo(env, b, mi.btf_value_type_id));
+  btf__free(b);
+  return o;
 }
 
 // ---- pinning / lifetime ----

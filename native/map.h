@@ -41,6 +41,7 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
   Napi::Value SetInnerAsync(const Napi::CallbackInfo& info);
   Napi::Value SetInnerBatch(const Napi::CallbackInfo& info);
   Napi::Value InnerId(const Napi::CallbackInfo& info);
+  Napi::Value Btf(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Unpin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -22,6 +22,9 @@ namespace {
 struct LoadOpts {
   std::string file, pinPath;
   bool replaceMismatched = false;
+  // Non-empty: a replaced map's new pin goes to path + suffix, the old pin stays until the
+  // caller renames the new one over it (after migrating entries and switching links).
+  std::string replacedPinSuffix;
   std::vector<std::pair<std::string, uint32_t>> maxEntries;
   std::vector<std::string> skipPrograms;
 };
@@ -172,6 +175,12 @@ class LoadWorker : public PromiseWorker {
       return false;
     }
     res_.replaced.push_back(name);
+    if (!o_.replacedPinSuffix.empty()) {
+      // a stale one a crashed start left behind goes first
+      unpinFirst_.push_back(path + o_.replacedPinSuffix);
+      toPin_.emplace_back(m, path + o_.replacedPinSuffix);
+      return true;
+    }
     unpinFirst_.push_back(path);
     toPin_.emplace_back(m, path);
     return true;
@@ -212,6 +221,10 @@ LoadOpts ParseLoadOpts(const Napi::CallbackInfo& info) {
   if (pin.IsString()) o.pinPath = pin.As<Napi::String>().Utf8Value();
   while (o.pinPath.size() > 1 && o.pinPath.back() == '/') o.pinPath.pop_back();
   o.replaceMismatched = opts.Get("replaceMismatched").ToBoolean();
+  Napi::Value suffix = opts.Get("replacedPinSuffix");
+  if (suffix.IsString()) o.replacedPinSuffix = suffix.As<Napi::String>().Utf8Value();
+  if (o.replacedPinSuffix.find_first_of("/.") != std::string::npos)
+    throw Napi::TypeError::New(env, "replacedPinSuffix must not contain '/' or '.' (bpffs refuses dotted names)");
   Napi::Value me = opts.Get("maxEntries");
   if (me.IsObject()) {
     Napi::Object m = me.As<Napi::Object>();

@@ -46,6 +46,27 @@ export interface NativeMapCreateOptions {
 
 export type NativeUpdateFlag = 'any' | 'noexist' | 'exist';
 
+export interface NativeBtfMember {
+  name: string;
+  offset: number;
+  size: number;
+  /** kind and name through typedefs: u32, s64, enum32, u8[3], struct xlb_addr/16 */
+  type: string;
+  bitfield: boolean;
+}
+
+export interface NativeBtfType {
+  type: string;
+  size: number;
+  /** empty unless a struct */
+  members: NativeBtfMember[];
+}
+
+export interface NativeMapBtf {
+  key: NativeBtfType | null;
+  value: NativeBtfType;
+}
+
 export interface NativeBpfMap {
   readonly name: string;
   readonly type: string;
@@ -71,6 +92,7 @@ export interface NativeBpfMap {
   /** Rejections carry `done`: entries stored before the failing one. */
   setInnerBatch(keys: Buffer, inners: NativeBpfMap[]): Promise<number>;
   innerId(key: Buffer): number | null;
+  btf(): NativeMapBtf | null;
   pin(path: string): void;
   unpin(path: string): void;
   close(): void;

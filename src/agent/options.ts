@@ -2,7 +2,7 @@
 // keys and the help text, so the four cannot drift apart. Precedence: flag > env > config file
 // > default. This module imports nothing heavy: `xlb agent --help` must stay instant.
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -88,6 +88,8 @@ export interface AgentOptions {
   snatPortRange: PortRange;
   /** conntrack map entries */
   conntrackSize: number;
+  /** where conntrackSize came from: --conntrack-size (or env/config), or the node's memory */
+  conntrackSizeFrom: 'flag' | 'memory';
   /** flow cache entries per CPU (a power of two), 0 = off */
   flowCacheSize: number;
   /** Maglev lookup table size per Service (prime) */
@@ -117,7 +119,7 @@ export const DEFAULTS = {
   logLevel: 'info',
   nodePortRange: `${DEFAULT_CONFIG.nodePortMin}-${DEFAULT_CONFIG.nodePortMax}`,
   snatPortRange: `${DEFAULT_CONFIG.snatPortMin}-${DEFAULT_CONFIG.snatPortMax}`,
-  conntrackSize: 262144,
+  conntrackSize: 'from memory: 0.5 % of it / 168 bytes, a power of two, 1024..16777216',
   flowCacheSize: DEFAULT_FLOW_CACHE_SIZE,
   maglevTableSize: MAGLEV_DEFAULT_M,
   healthTimeout: 60,
@@ -190,6 +192,23 @@ const MAGLEV_MIN = 251;
 const MAGLEV_MAX = 131071;
 const CT_MIN = 1024;
 const CT_MAX = 1 << 24;
+/** Share of the node's memory the default conntrack table may take (nf_conntrack's default
+ *  hash takes ~0.25 %; xlb's entries are per direction, so twice that). */
+export const CT_MEMORY_RATIO = 0.005;
+/** Kernel bytes per LRU_HASH conntrack entry: htab_elem with its LRU node (48), the key (40),
+ *  the value (64) and one bucket (16, buckets = entries rounded up to a power of two). */
+export const CT_ENTRY_BYTES = 168;
+
+/**
+ * The default --conntrack-size: CT_MEMORY_RATIO of total memory over CT_ENTRY_BYTES, rounded
+ * down to a power of two, clamped to [1024, 2^24]: 8 GiB -> 131072, 16 GiB -> 262144 (the old
+ * fixed default), 64 GiB -> 1048576.
+ */
+export function conntrackSizeFromMemory(totalBytes: number): number {
+  const raw = Math.floor((totalBytes * CT_MEMORY_RATIO) / CT_ENTRY_BYTES);
+  const pow2 = raw >= 1 ? 2 ** Math.floor(Math.log2(raw)) : 1;
+  return Math.min(CT_MAX, Math.max(CT_MIN, pow2));
+}
 const FLOW_CACHE_MAX = 1 << 20;
 
 function flagName(s: Spec): string {
@@ -344,7 +363,8 @@ function resolve(pick: (k: keyof AgentOptions) => unknown, env: NodeJS.ProcessEn
     logLevel: oneOf(pick('logLevel') ?? DEFAULTS.logLevel, LOG_LEVELS, 'logLevel'),
     nodePortRange: portRange(pick('nodePortRange') ?? DEFAULTS.nodePortRange, 'nodePortRange'),
     snatPortRange: portRange(pick('snatPortRange') ?? DEFAULTS.snatPortRange, 'snatPortRange'),
-    conntrackSize: integer(pick('conntrackSize') ?? DEFAULTS.conntrackSize, 'conntrackSize', CT_MIN, CT_MAX),
+    conntrackSize: pick('conntrackSize') === undefined ? conntrackSizeFromMemory(totalmem()) : integer(pick('conntrackSize'), 'conntrackSize', CT_MIN, CT_MAX),
+    conntrackSizeFrom: pick('conntrackSize') === undefined ? 'memory' : 'flag',
     flowCacheSize: flowCacheSize(pick('flowCacheSize') ?? DEFAULTS.flowCacheSize),
     maglevTableSize: maglevSize(pick('maglevTableSize') ?? DEFAULTS.maglevTableSize),
     healthTimeout: duration(pick('healthTimeout') ?? DEFAULTS.healthTimeout, 'healthTimeout'),

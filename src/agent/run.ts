@@ -27,6 +27,7 @@ import type { ProgrammedEvent } from '../api/view.js';
 import { ensureBpffs } from './bpffs.js';
 import { capabilityError, seccompHint } from './caps.js';
 import { Attacher, chooseDeviceMode, type DeviceChoice } from './attach.js';
+import { NEXT_SUFFIX, PinMigration } from './pinmigrate.js';
 import { allowLocalSource, checkDevices, detectDevices, listLinks, LinkMonitor, nodeAddresses, selectPodInterfaces } from './netlink.js';
 import { probeSocketLb, resolveCgroup, sockConfig, sockPrograms, sockSkipped, type SockCgroup, type SockLbKernel } from './socklb.js';
 import { nodePortsIn } from './ports.js';
@@ -71,6 +72,8 @@ export class Agent implements AgentState {
   source!: Source;
   queue!: KeyQueue<string>;
   attacher!: Attacher;
+  /** what this start did with pinned maps of another layout */
+  migration!: PinMigration;
   private monitor = new LinkMonitor();
   readonly tracker = new HealthTracker();
   private metrics!: XlbMetrics;
@@ -146,17 +149,22 @@ export class Agent implements AgentState {
     this.cpus = possibleCpus();
     this.sockKernel = probeSocketLb();
     if (!this.sockKernel.ok) this.log.warn({ socketLb: o.socketLb, kernel: this.sockKernel.detail }, 'socket LB hooks unavailable on this kernel');
+    this.log.info({ conntrackSize: o.conntrackSize, from: o.conntrackSizeFrom }, 'conntrack size');
+    // Maps pinned in another layout keep their entries: held open across the load, migrated
+    // into the new maps before anything reads them, old pins replaced after the link switch.
+    this.migration = new PinMigration(o.pinPath, child('migrate'), this.cpus);
+    this.migration.openPinned();
+    this.closers.push(() => this.migration.close());
     this.obj = await loadObject(objectPath(), {
       pinPath: o.pinPath,
       replaceMismatched: true,
+      replacedPinSuffix: NEXT_SUFFIX,
       maxEntries: { [C.MAP.ct]: o.conntrackSize, [C.MAP.flowCache]: Math.max(1, o.flowCacheSize) },
       skipPrograms: sockSkipped(this.sockKernel),
     });
-    if (this.obj.replaced.length) {
-      this.log.warn({ maps: this.obj.replaced }, 'pinned maps had another layout and were replaced (their entries are gone)');
-    }
-    C.verifyLayout(this.obj);
     this.closers.push(() => this.obj.close());
+    C.verifyLayout(this.obj);
+    await this.migration.migrate(this.obj);
     this.rec = new Reconciler(mapsOf(this.obj), { maglevM: o.maglevTableSize, cpus: this.cpus });
     this.nfctKernel = probeNfct(o.netfilterLookup);
     this.log.info({ netfilterLookup: this.nfctKernel.detail }, 'netfilter conntrack lookup');
@@ -220,6 +228,8 @@ export class Agent implements AgentState {
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
     releaseMemory();
     await this.applyEnabled();
+    // The links run the new programs now: flows the old ones made meanwhile, then the pins.
+    await this.migration.finish(this.obj);
     this.announcer = new Announcer({
       node: o.node, source: this.source, obj: this.obj, enabled: () => this.onOff.enabled, enabledByDefault: o.enabledByDefault,
       devices: () => this.deviceLinks, leaseDurationMs: o.announceLeaseDuration * 1000, log: child('announce'),

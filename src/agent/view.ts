@@ -1,7 +1,7 @@
 // The agent as the status API, the CLI, /healthz and /metrics see it (AgentView): read-only
 // views of the state the agent keeps, the maps decoded on demand, the kernel checks.
 import { existsSync } from 'node:fs';
-import { release } from 'node:os';
+import { release, totalmem } from 'node:os';
 import type { EventEmitter } from 'node:events';
 import type { AgentOptions } from './options.js';
 import type { Attacher } from './attach.js';
@@ -33,6 +33,7 @@ export interface AgentState {
   readonly source?: Source;
   readonly queue?: KeyQueue<string>;
   readonly attacher?: Attacher;
+  readonly migration?: { checks(): Array<{ name: string; ok: boolean; detail: string }> };
   readonly devices: readonly string[];
   readonly podIfs: readonly string[];
   /** named devices that do not exist (yet): --wait-for-devices */
@@ -132,6 +133,11 @@ export class StatusView implements AgentView {
       { name: 'btf', ok: existsSync('/sys/kernel/btf/vmlinux'), detail: '/sys/kernel/btf/vmlinux' },
       { name: 'tcx links (6.6+)', ok: tcx, detail: release() },
       { name: 'bpffs at pin path', ok: true, detail: opts.pinPath },
+      {
+        name: 'conntrack size', ok: true,
+        detail: `${opts.conntrackSize} entries (${opts.conntrackSizeFrom === 'flag' ? '--conntrack-size' : `from the node's memory, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`})`,
+      },
+      ...(this.a.migration?.checks() ?? []),
       {
         name: 'flow cache', ok: true,
         detail: opts.flowCacheSize ? `${opts.flowCacheSize} entries per CPU` : 'off (--flow-cache-size 0): every packet looks up conntrack',

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  NativeAttached, NativeBinding, NativeBpfMap, NativeBpfObject, NativeBpfProgram, NativeCgroupHook, NativeLink,
+  NativeAttached, NativeBinding, NativeMapBtf, NativeBpfMap, NativeBpfObject, NativeBpfProgram, NativeCgroupHook, NativeLink,
 } from '../native.js';
 import { child } from '../log.js';
 
@@ -21,6 +21,9 @@ export interface LoadOptions {
   pinPath?: string;
   /** Replace a pinned map whose layout differs instead of failing with EMISMATCH. */
   replaceMismatched?: boolean;
+  /** With replaceMismatched: pin a replaced map at `<path><suffix>` and leave the old pin in
+   *  place until commitReplaced() (the caller migrates entries and switches links first). */
+  replacedPinSuffix?: string;
   /** Override a map's max_entries before load. */
   maxEntries?: Record<string, number>;
   /** Programs left out of the load (the kernel lacks what they need). */
@@ -28,6 +31,7 @@ export interface LoadOptions {
 }
 
 export type CgroupHook = NativeCgroupHook;
+export type MapBtf = NativeMapBtf;
 
 export interface BtfStruct {
   name: string;
@@ -226,6 +230,9 @@ export class BpfMap {
   async setInnerBatch(keys: Buffer, inners: BpfMap[]): Promise<number> {
     return this.#n.setInnerBatch(keys, inners.map(rawMap));
   }
+  /** The key and value types from the map's own BTF (a pinned map of another build
+   *  describes itself); null when the map was created without BTF. */
+  btf(): MapBtf | null { return this.#n.btf(); }
   /** Map-in-map: id of the inner map under key, null when empty. */
   innerId(key: Buffer): number | null { return this.#n.innerId(key); }
   pin(path: string): void { this.#n.pin(path); }

@@ -165,7 +165,7 @@ test('the deployed agent runs with the defaults (src/agent/options.ts DEFAULTS) 
     // Off until a node is labelled, ports beside kube-proxy's, the host cgroup as mounted, and the file itself;
     // any other value the ConfigMap or the DaemonSet writes must be the default it restates.
     assert.deepEqual(differ.sort(), ['cgroup', 'configFile', 'enabledByDefault', 'healthzBindAddress', 'metricsBindAddress']);
-    for (const k of ['conntrackSize', 'flowCacheSize', 'maglevTableSize', 'apiSocket'] as const) assert.equal(deployed[k], DEFAULTS[k], k);
+    for (const k of ['flowCacheSize', 'maglevTableSize', 'apiSocket'] as const) assert.equal(deployed[k], DEFAULTS[k], k);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { agentHelp, DEFAULTS, isPrime, parseAgentOptions, splitHostPort, UsageError } from '../../src/agent/options.js';
+import { agentHelp, conntrackSizeFromMemory, DEFAULTS, isPrime, parseAgentOptions, splitHostPort, UsageError } from '../../src/agent/options.js';
 
 const KUBE_ENV = { KUBERNETES_SERVICE_HOST: '192.0.2.1', KUBERNETES_SERVICE_PORT: '6443' };
 
@@ -53,7 +53,8 @@ test('defaults: in-cluster kube source, kube-proxy ports, /sys/fs/bpf/xlb, prime
     logLevel: 'info',
     nodePortRange: { min: 30000, max: 32767 },
     snatPortRange: { min: 1024, max: 65535 },
-    conntrackSize: DEFAULTS.conntrackSize,
+    conntrackSize: conntrackSizeFromMemory(totalmem()),
+    conntrackSizeFrom: 'memory',
     flowCacheSize: DEFAULTS.flowCacheSize,
     maglevTableSize: DEFAULTS.maglevTableSize,
     healthTimeout: 60,
@@ -275,4 +276,19 @@ test('xlb agent: --help exits 0, a usage error exits 2 with one line on stderr',
   assert.equal(bad.status, 2);
   assert.equal(bad.stderr, "xlb agent: --log-level must be one of trace, debug, info, warn, error, fatal, silent, not 'loud'\n");
   assert.equal(bad.stdout, '');
+});
+
+test('the default conntrack size follows the node memory: 0.5 % over 168 bytes an entry, a power of two, clamped; a flag wins', () => {
+  const GiB = 2 ** 30;
+  assert.equal(conntrackSizeFromMemory(16 * GiB), 262144);
+  assert.equal(conntrackSizeFromMemory(8 * GiB), 131072);
+  assert.equal(conntrackSizeFromMemory(64 * GiB), 1048576);
+  assert.equal(conntrackSizeFromMemory(24 * GiB), 524288);
+  assert.equal(conntrackSizeFromMemory(64 * 2 ** 20), 1024, 'never below 1024');
+  assert.equal(conntrackSizeFromMemory(16 * 2 ** 40), 1 << 24, 'never above 2^24');
+  const d = parseAgentOptions([], KUBE_ENV);
+  assert.equal(d.conntrackSizeFrom, 'memory');
+  assert.equal(d.conntrackSize, conntrackSizeFromMemory(totalmem()));
+  const f = parseAgentOptions(['--conntrack-size', '65536'], KUBE_ENV);
+  assert.deepEqual([f.conntrackSize, f.conntrackSizeFrom], [65536, 'flag']);
 });
