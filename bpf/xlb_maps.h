@@ -153,12 +153,14 @@ struct xlb_ct_value {
 	__u32 svc_id;
 	__u8 state;                   /* enum xlb_ct_state */
 	__u8 flags;                   /* enum xlb_ct_flags */
+#ifdef XLB_CT_EXTRA
+	__u8 extra;                   /* test builds only: a field a newer layout adds (the */
+	__u8 pad1;                    /* struct keeps its size: the stack has no room to spare) */
+#else
 	__u16 pad;
+#endif
 	__u64 last_seen;              /* bpf_ktime_get_ns() */
 	__u64 created;
-#ifdef XLB_CT_EXTRA
-	__u64 extra;                  /* only in test builds: a field a newer layout appends */
-#endif
 };
 
 /* ct_fill[0].count: flows created by the datapath (atomic add); ct_fill[1].count: flows

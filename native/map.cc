@@ -738,6 +738,21 @@ Napi::Value TypeInfo(Napi::Env env, const btf* b, uint32_t id) {
 
 }  // namespace
 
+std::string BtfLayoutSig(const btf* b, uint32_t id) {
+  if (!b || id == 0) return "";
+  const btf_type* t = btf__type_by_id(b, id);
+  while (t && (btf_is_typedef(t) || btf_is_mod(t))) t = btf__type_by_id(b, t->type);
+  std::string sig = TypeSig(b, id);
+  if (!t || !btf_is_composite(t)) return sig;
+  const btf_member* m = btf_members(t);
+  for (uint16_t i = 0; i < btf_vlen(t); i++, m++) {
+    sig += ";";
+    sig += btf__name_by_offset(b, m->name_off);
+    sig += "@" + std::to_string(btf_member_bit_offset(t, i)) + ":" + TypeSig(b, m->type);
+  }
+  return sig;
+}
+
 // The key and value types from the map's own BTF (the kernel keeps it with the map, so a
 // pinned map left by another build still describes itself); null when the map has none.
 Napi::Value BpfMap::Btf(const Napi::CallbackInfo& info) {

@@ -8,7 +8,13 @@
 
 #include "common.h"
 
+struct btf;
+
 namespace xlb {
+
+// A BTF type's layout in one string (members' names, bit offsets, types): two maps whose key
+// or value signatures differ hold their bytes differently even at the same sizes. "" for id 0.
+std::string BtfLayoutSig(const btf* b, uint32_t id);
 
 class BpfMap : public Napi::ObjectWrap<BpfMap> {
  public:

@@ -159,7 +159,8 @@ class LoadWorker : public PromiseWorker {
       return false;
     }
     Layout have{mi.type, mi.key_size, mi.value_size, mi.max_entries, mi.map_flags}, want = WantedLayout(m);
-    if (have == want) {
+    std::string btfChange = have == want ? BtfChange(m, mi) : "";
+    if (have == want && btfChange.empty()) {
       r = bpf_map__reuse_fd(m, fd);
       if (r < 0) {
         err_ = Errno(-r, "bpf_map__reuse_fd", name);
@@ -171,7 +172,7 @@ class LoadWorker : public PromiseWorker {
     if (!o_.replaceMismatched) {
       err_ = Coded("EMISMATCH", "reuse pinned map", name,
                    "map '" + name + "' pinned at " + path + " has " + have.str() + ", object " + o_.file +
-                       " wants " + want.str() + " (pass replaceMismatched to replace it)");
+                       " wants " + want.str() + btfChange + " (pass replaceMismatched to replace it)");
       return false;
     }
     res_.replaced.push_back(name);
@@ -184,6 +185,20 @@ class LoadWorker : public PromiseWorker {
     unpinFirst_.push_back(path);
     toPin_.emplace_back(m, path);
     return true;
+  }
+
+  // Same sizes, another struct (a field moved or renamed): told apart by the pinned map's own
+  // BTF against the object's. "" when equal or when either side has no BTF (reused as before).
+  std::string BtfChange(bpf_map* m, const bpf_map_info& mi) {
+    const btf* nb = bpf_object__btf(res_.obj);
+    uint32_t nk = bpf_map__btf_key_type_id(m), nv = bpf_map__btf_value_type_id(m);
+    if (!nb || nv == 0 || mi.btf_id == 0 || mi.btf_value_type_id == 0) return "";
+    btf* ob = btf__load_from_kernel_by_id(mi.btf_id);
+    if (!ob) return "";
+    bool same = BtfLayoutSig(ob, mi.btf_value_type_id) == BtfLayoutSig(nb, nv) &&
+                (nk == 0 || mi.btf_key_type_id == 0 || BtfLayoutSig(ob, mi.btf_key_type_id) == BtfLayoutSig(nb, nk));
+    btf__free(ob);
+    return same ? "" : " (same sizes, but its BTF key/value struct differs)";
   }
 
   bool PinNew() {

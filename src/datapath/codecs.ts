@@ -165,8 +165,6 @@ interface BtfSource {
   btfStruct(name: string): { name: string; size: number; members: { name: string; offset: number; size: number }[] };
 }
 
-const GROWABLE = new Set(['xlb_ct_value']);
-
 /** Throws naming the struct/member whose size or offset differs from the object's BTF. */
 export function verifyLayout(obj: BtfSource): void {
   for (const [name, want] of Object.entries(LAYOUT)) {
@@ -176,9 +174,7 @@ export function verifyLayout(obj: BtfSource): void {
     } catch (e) {
       throw new Error(`layout check: struct ${name} missing from the BPF object's BTF (${(e as Error).message})`);
     }
-    // xlb_ct_value may grow at its end (a new build's field): the agent only reads it, by
-    // these offsets; the pinned table of the older layout is migrated (agent/pinmigrate.ts).
-    if (got.size !== want.size && !(GROWABLE.has(name) && got.size > want.size)) {
+    if (got.size !== want.size) {
       throw new Error(`layout check: struct ${name} is ${got.size} bytes in BTF, codecs expect ${want.size}`);
     }
     const sizes: Record<string, number> = want.sizes;

@@ -37,12 +37,6 @@ export function ctFlowId(keys: Buffer, ko: number, values: Buffer, vo: number): 
     + String.fromCharCode(keys[ko + CK.proto]!);
 }
 
-/** A datapath build may append fields to xlb_ct_value (verifyLayout allows it): the
- *  entries' stride is what the map holds, the known fields stay at their offsets. */
-function valueStride(values: Buffer, count: number): number {
-  return count > 0 ? values.length / count : VS;
-}
-
 /**
  * Entries chained by flow without a string per entry: each entry's tuple (what ctFlowId
  * names: a forward entry's key, a reply entry's orig/nat) is hashed from its 32-bit words into
@@ -53,7 +47,6 @@ function valueStride(values: Buffer, count: number): number {
  * JS, which at the conn/s bench's rates was most of the agent's CPU.
  */
 export function groupFlows(keys: Buffer, values: Buffer, count: number): { heads: Int32Array; nHeads: number; next: Int32Array } {
-  const VS = valueStride(values, count);
   const dk = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
   const dv = new DataView(values.buffer, values.byteOffset, values.byteLength);
   // where entry i's tuple is: in the value (reply) or the key (forward), at these offsets
@@ -108,7 +101,6 @@ export function groupFlows(keys: Buffer, values: Buffer, count: number): { heads
  */
 export async function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, nowNs = process.hrtime.bigint()): Promise<SweepResult> {
   const { keys, values, count } = await ct.lookupBatch();
-  const VS = valueStride(values, count);
   const timeoutNs = C.CT_STATES.map((s) => BigInt(C.ctTimeoutSec(s, cfg)) * 1_000_000_000n);
   const closedNs = BigInt(C.ctTimeoutSec('closed', cfg)) * 1_000_000_000n;
   const expiredAt = new Uint8Array(count);

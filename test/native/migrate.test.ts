@@ -41,10 +41,13 @@ const V3 = '__u64 backend_id; __u32 svc_id; __u32 pad; __u64 last_seen;';
 /** svc_id removed, created added (another size: a same-size change is not a layout change) */
 const V4 = '__u32 backend_id; __u32 pad; __u64 last_seen; __u64 created;';
 
+/** V1's fields swapped: the same sizes, another layout */
+const V5 = '__u32 svc_id; __u32 backend_id; __u64 last_seen;';
+
 const objs: Record<string, string> = {};
 before(async () => {
   const inc = `/usr/include/${(await run('uname', ['-m'])).stdout.trim()}-linux-gnu`;
-  await Promise.all(Object.entries({ V1, V2, V3, V4 }).map(async ([name, v]) => {
+  await Promise.all(Object.entries({ V1, V2, V3, V4, V5 }).map(async ([name, v]) => {
     const c = join(work, `${name}.c`);
     writeFileSync(c, source(v));
     objs[name] = join(work, `${name}.o`);
@@ -171,5 +174,24 @@ test('a map created without BTF and a changed value size: emptied, the reason sa
   } finally {
     a.close();
     b.close();
+  }
+});
+
+test('the same sizes, fields swapped: the loader tells by BTF (replaced, not reused) and the entries follow their names', async () => {
+  const pin = `${dir.path}/swapped`;
+  await populated(pin, 50);
+  await assert.rejects(loadObject(objs.V5, { pinPath: pin }), (e: any) => e.code === 'EMISMATCH' && /BTF key\/value struct differs/.test(e.message));
+  const old = BpfMap.openPinned(`${pin}/ct`);
+  const o = await loadObject(objs.V5, { pinPath: pin, replaceMismatched: true, replacedPinSuffix: '~new' });
+  try {
+    assert.deepEqual(o.replaced, ['ct']);
+    assert.deepEqual(o.reused, ['fill'], 'an unchanged map is still reused');
+    const r = await migrateMap('ct', old, o.map('ct'));
+    assert.deepEqual([r.outcome, r.copied], ['migrated', 50]);
+    const v = o.map('ct').lookup(key(9))!;
+    assert.deepEqual([v.readUInt32LE(0), v.readUInt32LE(4), v.readBigUInt64LE(8)], [1009, 9, 9n]);
+  } finally {
+    old.close();
+    o.close();
   }
 });
