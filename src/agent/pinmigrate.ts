@@ -5,7 +5,7 @@
 // after the switch a second pass copies the flows the old programs made meanwhile, and the
 // new pins are renamed over the old ones. A start that dies half way leaves the old pins:
 // the next one migrates again.
-import { readdirSync, renameSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, type BpfObject } from '../datapath/bpf.js';
 import { copyEntries, describe, migrateMap, planMigration, type Migration } from '../datapath/migrate.js';
@@ -40,7 +40,12 @@ export class PinMigration {
   openPinned(): void {
     let names: string[] = [];
     try {
-      names = readdirSync(this.pinPath, { withFileTypes: true }).filter((d) => d.isFile() && !d.name.endsWith(NEXT_SUFFIX)).map((d) => d.name);
+      const files = readdirSync(this.pinPath, { withFileTypes: true }).filter((d) => d.isFile());
+      // a start that stopped before finish() left its new maps: the old pins are still the truth
+      for (const d of files.filter((f) => f.name.endsWith(NEXT_SUFFIX))) {
+        try { unlinkSync(join(this.pinPath, d.name)); } catch { /* the loader replaces it anyway */ }
+      }
+      names = files.filter((d) => !d.name.endsWith(NEXT_SUFFIX)).map((d) => d.name);
     } catch {
       return; // no pin path yet: a first start
     }

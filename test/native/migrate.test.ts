@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { BpfMap, loadObject } from '../../src/datapath/bpf.js';
 import { migrateMap, planMigration } from '../../src/datapath/migrate.js';
 import { run } from '../helpers/netns.js';
-import { bpffsDir } from './util.js';
+import { bpffsDir, objPath } from './util.js';
 
 const dir = bpffsDir('migrate');
 const work = mkdtempSync(join(tmpdir(), 'xlb-migrate-'));
@@ -192,6 +192,43 @@ test('the same sizes, fields swapped: the loader tells by BTF (replaced, not reu
     assert.deepEqual([v.readUInt32LE(0), v.readUInt32LE(4), v.readBigUInt64LE(8)], [1009, 9, 9n]);
   } finally {
     old.close();
+    o.close();
+  }
+});
+
+test('the agent side (PinMigration) on xlb.o: a --conntrack-size change carries ct and names its result; pins renamed at finish; a stale ~new removed', { timeout: 120_000 }, async () => {
+  const pin = `${dir.path}/agent`;
+  const C = await import('../../src/datapath/codecs.js');
+  const { PinMigration } = await import('../../src/agent/pinmigrate.js');
+  const { child } = await import('../../src/log.js');
+  const first = await loadObject(objPath('xlb'), { pinPath: pin, maxEntries: { ct: 2048 } });
+  const ctKey = (i: number) => C.encodeCtKey({ saddr: '192.0.2.1', daddr: '198.51.100.1', sport: 1000 + i, dport: 80, proto: 'TCP' });
+  for (let i = 0; i < 300; i++) {
+    first.map('ct').update(ctKey(i), C.encodeCtValue({ natAddr: '10.0.0.1', origAddr: '198.51.100.1', natPort: 8080, origPort: 80, backendId: 7, svcId: 3, state: 'established', flags: 0, lastSeen: BigInt(i), created: 1n }));
+  }
+  first.close();
+  const stale = await loadObject(objs.V1, {});
+  stale.map('fill').pin(`${pin}/ct~new`);
+  stale.close();
+  const mig = new PinMigration(pin, child('test'), 2);
+  mig.openPinned();
+  assert.ok(!existsSync(`${pin}/ct~new`), 'the stale new pin of an unfinished start removed');
+  const o = await loadObject(objPath('xlb'), { pinPath: pin, replaceMismatched: true, replacedPinSuffix: '~new', maxEntries: { ct: 4096 } });
+  try {
+    assert.deepEqual(o.replaced, ['ct']);
+    await mig.migrate(o);
+    assert.deepEqual(mig.results.map((r) => [r.map, r.outcome, r.found, r.copied, r.dropped]), [['ct', 'migrated', 300, 300, 0]]);
+    assert.equal(BpfMap.openPinned(`${pin}/ct`).maxEntries, 2048, 'the old pin stays until finish');
+    await mig.finish(o);
+    const ct = BpfMap.openPinned(`${pin}/ct`);
+    assert.equal(ct.maxEntries, 4096);
+    assert.equal((await ct.lookupBatch()).count, 300);
+    assert.equal(C.decodeCtValue(ct.lookup(ctKey(123))!).backendId, 7);
+    assert.ok(!existsSync(`${pin}/ct~new`));
+    ct.close();
+    const check = mig.checks().find((c) => c.name === 'map migration ct');
+    assert.deepEqual([check?.ok, check?.detail], [true, 'migrated 300/300 entries (max_entries 2048 -> 4096)']);
+  } finally {
     o.close();
   }
 });
