@@ -81,7 +81,12 @@ export class PinMigration {
         const found = (await old.lookupBatch().catch(() => ({ count: 0 }))).count;
         r = { map: name, outcome: 'emptied', found, copied: 0, dropped: found, reason: `${lost.join(', ')} not migrated: the ids its entries name are not kept`, fieldsAdded: [], fieldsDropped: [] };
       } else {
-        r = await migrateMap(name, old, neu, { reserve: this.reserve(name) });
+        try {
+          r = await migrateMap(name, old, neu, { reserve: this.reserve(name) });
+        } catch (e) {
+          // a start never fails over a migration: the map starts as it would have before
+          r = { map: name, outcome: 'emptied', found: 0, copied: 0, dropped: 0, reason: `migration failed: ${(e as Error).message}`, fieldsAdded: [], fieldsDropped: [] };
+        }
       }
       if (ID_MAPS.includes(name) && r.outcome === 'emptied') idsLost.add(name);
       this.results.push(r);

@@ -63,7 +63,7 @@ after(async () => {
 });
 
 /** Keep-alive connections through the NodePort across a restart of node1's agent with `args` (and `object`). */
-async function restartUnderLoad(args: string[], object?: string): Promise<void> {
+async function restartUnderLoad(args: string[], object?: string): Promise<string> {
   let connected!: () => void;
   const up = new Promise<void>((r) => { connected = r; });
   const load = steadyIn(topo.client.ns, topo.nodes[0].ip, 30780, 9000, 6, () => connected());
@@ -82,6 +82,7 @@ async function restartUnderLoad(args: string[], object?: string): Promise<void> 
   assert.ok(res.established.ok > 20, `requests on them: ${res.established.ok}`);
   assert.equal(res.fresh.failed, 0, `new: ${res.fresh.errors.join('; ')}`);
   assert.ok(!existsSync(join(c.pinPath('node1'), 'ct~new')), 'the new ct renamed over the old pin');
+  return `${res.established.ok} requests on 6 established connections, ${res.fresh.ok} new connections, 0 failed`;
 }
 
 test('the default conntrack size follows the node memory, and status says so', async () => {
@@ -91,24 +92,27 @@ test('the default conntrack size follows the node memory, and status says so', a
   assert.match(cs?.detail ?? '', new RegExp(`^${want} entries \\(from the node's memory`));
 });
 
-test('--conntrack-size changed across a restart under load: the flows are migrated, none broken', { timeout: 120_000 }, async () => {
-  await restartUnderLoad(['--conntrack-size', '65536']);
+test('--conntrack-size changed across a restart under load: the flows are migrated, none broken', { timeout: 120_000 }, async (t) => {
+  const load = await restartUnderLoad(['--conntrack-size', '65536']);
   assert.equal((await ctMap()).maxEntries, 65536);
   const all = await checks();
   assert.match(all.find((x) => x.name === 'conntrack size')?.detail ?? '', /^65536 entries \(--conntrack-size\)/);
   const m = all.find((x) => x.name === 'map migration ct');
   assert.ok(m?.ok, JSON.stringify(m));
   assert.match(m.detail, /^migrated (\d+)\/\1 entries \(max_entries \d+ -> 65536\)/);
+  t.diagnostic(`${m.detail}; ${load}`);
 });
 
-test('a build whose ct value gained a field, and back: fields matched through BTF, the flows kept', { timeout: 240_000 }, async () => {
+test('a build whose ct value gained a field, and back: fields matched through BTF, the flows kept', { timeout: 240_000 }, async (t) => {
   const obj = await variant;
-  await restartUnderLoad(['--conntrack-size', '65536'], obj);
+  const load1 = await restartUnderLoad(['--conntrack-size', '65536'], obj);
   let m = (await checks()).find((x) => x.name === 'map migration ct');
   assert.ok(m?.ok, JSON.stringify(m));
   assert.match(m.detail, /^migrated (\d+)\/\1 entries \(layout key 40 -> 40, value 64 -> 64 bytes.*fields added \(zero\): extra\)$/);
-  await restartUnderLoad(['--conntrack-size', '65536']);
+  t.diagnostic(`onto the variant: ${m.detail}; ${load1}`);
+  const load2 = await restartUnderLoad(['--conntrack-size', '65536']);
   m = (await checks()).find((x) => x.name === 'map migration ct');
   assert.ok(m?.ok, JSON.stringify(m));
   assert.match(m.detail, /^migrated (\d+)\/\1 entries \(layout .*fields dropped: extra\)$/);
+  t.diagnostic(`back: ${m.detail}; ${load2}`);
 });
