@@ -298,7 +298,7 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	struct xlb_svc_value *svc = lb_lookup(p, scope, cfg);
 	struct xlb_ct_value fv = { .state = ct_initial_state(p), .last_seen = now, .created = now };
 	struct xlb_backend *be;
-	int r, reuse = old != 0;
+	int r, stack, reuse = old != 0;
 
 	if (!svc)
 		return V_PASS;
@@ -340,6 +340,14 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	if (!be || !be->port || addr_is4(&be->addr) == p->v6 || (!p->v6 && !be->addr.w[3]))
 		return flow_drop(XLB_DROP_NO_BACKEND);
 	r = flow_snat_addr(&fv, p, svc, be, cfg, scope);
+	/* XDP sends every request for a local backend up the stack (V_LOCAL), after which
+	 * netfilter tracks the flow: both entries are made XLB_CT_F_STACK here, as
+	 * flow_mark_stack would make them after the translation, at the cost of two more ct
+	 * lookups per new flow. Fixtures check the NAT decision alone (flow_mark_stack). */
+	stack = !c->tc && !(cfg->flags & XLB_CFG_F_FIXTURE) &&
+		(fv.flags & (XLB_CT_F_LOCAL_BE | XLB_CT_F_SNAT | XLB_CT_F_HAIRPIN)) == XLB_CT_F_LOCAL_BE;
+	if (stack)
+		fv.flags |= XLB_CT_F_STACK;
 	if (!r)
 		r = flow_ct_create(p, k, &fv, be, cfg, now);
 	if (r)
@@ -351,6 +359,11 @@ static __always_inline int flow_new(const struct xlb_ctx *c, struct xlb_pkt *p,
 	lb_account(fv.svc_id, p->len, 1);
 	if (nat_forward(c, p, be, &fv))
 		return flow_drop(XLB_DROP_TRUNCATED);
+	if (stack) {
+		/* the port flow_mark_stack arms the egress with: the backend's, now p->dport */
+		flow_stack_port_set(be->port);
+		return V_LOCAL_STACK;
+	}
 	if (fv.flags & XLB_CT_F_HAIRPIN)
 		return V_HAIRPIN;
 	return (fv.flags & XLB_CT_F_LOCAL_BE) ? V_LOCAL : V_REMOTE;

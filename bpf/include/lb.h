@@ -19,18 +19,27 @@ static __always_inline struct xlb_backend *lb_backend(__u32 id)
 	return be;
 }
 
-/* The NodePort entry for k's port and protocol, in the NodePort range: the all-zero address
- * for IPv4, all ones for IPv6 (both families share the map; src/datapath/codecs.ts
- * encodeFrontendAddr), so a dual-stack NodePort reaches each family's own backends. */
+static __always_inline int lb_nodeport_range(__be16 port, const struct xlb_config *cfg)
+{
+	__u16 h = bpf_ntohs(port);
+
+	return h >= cfg->nodeport_min && h <= cfg->nodeport_max;
+}
+
+/* The NodePort entry for k's port and protocol: the all-zero address for IPv4, all ones for
+ * IPv6 (both families share the map; src/datapath/codecs.ts encodeFrontendAddr), so a
+ * dual-stack NodePort reaches each family's own backends. */
+static __always_inline struct xlb_svc_value *lb_nodeport_entry(struct xlb_svc_key *k, int v6)
+{
+	__builtin_memset(&k->addr, v6 ? 0xff : 0, sizeof(k->addr));
+	return bpf_map_lookup_elem(&services, k);
+}
+
+/* The NodePort entry, for a port in the NodePort range. */
 static __always_inline struct xlb_svc_value *lb_lookup_nodeport(struct xlb_svc_key *k,
 								const struct xlb_config *cfg, int v6)
 {
-	__u16 port = bpf_ntohs(k->port);
-
-	if (port < cfg->nodeport_min || port > cfg->nodeport_max)
-		return 0;
-	__builtin_memset(&k->addr, v6 ? 0xff : 0, sizeof(k->addr));
-	return bpf_map_lookup_elem(&services, k);
+	return lb_nodeport_range(k->port, cfg) ? lb_nodeport_entry(k, v6) : 0;
 }
 
 static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, __u8 scope,
@@ -44,10 +53,14 @@ static __always_inline struct xlb_svc_value *lb_lookup(const struct xlb_pkt *p, 
 	v = bpf_map_lookup_elem(&services, &k);
 	if (v)
 		return v;
+	/* the port range first: a packet that is nothing of ours (most a node passes) then costs
+	 * no node_addrs lookup unless its port is in the NodePort range */
+	if (!lb_nodeport_range(k.port, cfg))
+		return 0;
 	na = bpf_map_lookup_elem(&node_addrs, &k.addr);
 	if (!na || (na->flags & XLB_NODE_ADDR_F_BROADCAST))
 		return 0;
-	return lb_lookup_nodeport(&k, cfg, p->v6);
+	return lb_nodeport_entry(&k, p->v6);
 }
 
 static __always_inline int lb_src_allowed(const struct xlb_pkt *p, const struct xlb_svc_value *svc)

@@ -140,6 +140,8 @@ export const xdpRows: Row[] = [
       { key: fwdKey(), value: { flags: C.CT_FLAG.external | C.CT_FLAG.localBackend | C.CT_FLAG.stack } },
       { key: revKey(), value: { flags: C.CT_FLAG.reply | C.CT_FLAG.external | C.CT_FLAG.localBackend | C.CT_FLAG.stack } },
     ],
+    // made so at creation (flow_new), which also arms the egress with the backend's port
+    check: (_o, d) => assert.deepEqual(d.stackPortsSet(), [8080]),
   },
   {
     name: 'LB IP UDP with payload: DNAT, UDP checksum valid', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), pkt: udp(), verdict: 'PASS',
