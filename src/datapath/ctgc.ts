@@ -2,7 +2,12 @@
 // eviction alone would let stale flows crowd out live ones. The agent deletes expired
 // flows, credits ct_fill[1] with the flows released (admission, see codecs.ts), and
 // reports which backends live flows still use so retired backends can be reaped.
+// Two implementations with one result: KernelCtSweep (below; bpf/ct_sweep.c walks the table
+// in the kernel, ~15x less CPU than the JS sweep at 160,000 entries) where the kernel loads
+// it, else sweepConntrack (the whole table read into JS and grouped).
 import { loadObject, type BpfMap, type BpfObject, type BpfProgram, type LoadOptions } from './bpf.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import * as C from './codecs.js';
 
 export interface SweepResult {
@@ -200,6 +205,11 @@ export class KernelCtSweep {
    */
   static async open(file: string, opts: Pick<LoadOptions, 'pinPath' | 'maxEntries'>): Promise<KernelCtSweep> {
     if (!opts.pinPath) throw new Error('the kernel conntrack sweep needs the datapath\'s pinned maps (pinPath)');
+    // The loader pins every map, this one too; it is private to one pass, so a pin left by an
+    // earlier agent (maybe another layout) is dropped rather than reused. xlb.o's maps are
+    // reused and never replaced (replaceMismatched false): a mismatch fails here, and the JS
+    // sweep runs.
+    rmSync(join(opts.pinPath, CT_SWEEP_STATE), { force: true });
     const obj = await loadObject(file, { pinPath: opts.pinPath, maxEntries: opts.maxEntries, replaceMismatched: false });
     try {
       const s = new KernelCtSweep(obj, obj.program(CT_SWEEP_PROG), obj.map(CT_SWEEP_STATE));
