@@ -53,6 +53,9 @@ const STATE_LINE = {
 /** The queue key of the own Node: no Service key (namespace/name) can take this form. */
 const NODE_KEY = '\0node';
 
+/** The largest table the kernel sweep walks in one program run (bpf/ct_sweep.c). */
+const KERNEL_SWEEP_MAX_ENTRIES = 1 << 20;
+
 /** build/bpf/xlb.o next to the package (dist/src/agent/run.js -> package root). */
 export function objectPath(): string {
   if (process.env.XLB_BPF_OBJECT) return process.env.XLB_BPF_OBJECT;
@@ -576,6 +579,12 @@ export class Agent implements AgentState {
     const o = this.opts;
     if (process.env.XLB_CT_SWEEP === 'js') {
       this.ctSweep = { kernel: false, detail: 'XLB_CT_SWEEP=js' };
+      return;
+    }
+    if (o.conntrackSize > KERNEL_SWEEP_MAX_ENTRIES) {
+      // One walk is one BPF program run, which the kernel does not interrupt to schedule
+      // (~200 ns per entry measured: ~0.2 s at 2^20); the JS sweep reads in batches.
+      this.ctSweep = { kernel: false, detail: `--conntrack-size ${o.conntrackSize} is above ${KERNEL_SWEEP_MAX_ENTRIES}: one walk in the kernel would hold a CPU too long` };
       return;
     }
     try {
