@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "errors.h"
@@ -80,6 +81,7 @@ Napi::Function BpfProgram::Define(Napi::Env env) {
                          InstanceMethod<&BpfProgram::TestRun>("testRun"),
                          InstanceMethod<&BpfProgram::TestRunLive>("testRunLive"),
                          InstanceMethod<&BpfProgram::RunIter>("runIter"),
+                         InstanceMethod<&BpfProgram::TestRunAsync>("testRunAsync"),
                          InstanceMethod<&BpfProgram::Close>("close"),
                          InstanceAccessor<&BpfProgram::GetName>("name"),
                          InstanceAccessor<&BpfProgram::GetType>("type"),
@@ -169,6 +171,54 @@ Napi::Value BpfProgram::RunIter(const Napi::CallbackInfo& info) {
   ::close(link);
   if (err) Throw(env, Errno(err, "read(iterator)", name_));
   return Napi::Number::New(env, static_cast<double>(total));
+}
+
+namespace {
+
+// One BPF_PROG_TEST_RUN off the JS thread, for programs run for their side effects on maps
+// (the conntrack sweep, bpf/ct_sweep.c) that may take milliseconds.
+class TestRunWorker : public PromiseWorker {
+ public:
+  TestRunWorker(Napi::Env env, FdPtr fd, std::string name, std::vector<uint8_t> data)
+      : PromiseWorker(env), fd_(std::move(fd)), name_(std::move(name)), data_(std::move(data)), out_(data_.size() + 256) {}
+  void Execute() override {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data_.data(), .data_out = out_.data(),
+                .data_size_in = static_cast<uint32_t>(data_.size()),
+                .data_size_out = static_cast<uint32_t>(out_.size()), .repeat = 1);
+    int r = bpf_prog_test_run_opts(fd_->fd, &opts);
+    if (r < 0) {
+      err_ = Errno(-r, "bpf_prog_test_run_opts", name_);
+      return;
+    }
+    retval_ = opts.retval;
+    durationNs_ = opts.duration;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("retval", Napi::Number::New(env, static_cast<int32_t>(retval_)));
+    o.Set("durationNs", Napi::Number::New(env, durationNs_));
+    return o;
+  }
+
+ private:
+  FdPtr fd_;
+  std::string name_;
+  std::vector<uint8_t> data_, out_;
+  uint32_t retval_ = 0, durationNs_ = 0;
+};
+
+}  // namespace
+
+// BPF_PROG_TEST_RUN once, in a worker thread: resolves to {retval, durationNs}.
+Napi::Value BpfProgram::TestRunAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FdOrThrow(env, "bpf_prog_test_run_opts");
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "options object required");
+  auto data = BufferProp(env, info[0].As<Napi::Object>(), "data", true);
+  std::vector<uint8_t> copy(data.Data(), data.Data() + data.Length());
+  auto* w = new TestRunWorker(env, fd_, name_, std::move(copy));
+  w->Queue();
+  return w->Promise();
 }
 
 int BpfProgram::FdOrThrow(Napi::Env env, const char* op) const {

@@ -30,6 +30,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   Napi::Value TestRunLive(const Napi::CallbackInfo& info);
   Napi::Value RunIter(const Napi::CallbackInfo& info);
+  Napi::Value TestRunAsync(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
   Napi::Value GetType(const Napi::CallbackInfo& info);

@@ -123,6 +123,8 @@ export interface NativeBpfProgram {
   testRunLive(o: { data: Buffer; repeat: number; ifindex: number; batchSize?: number }): { durationNs: number };
   /** one pass of an iterator program in this network namespace; bytes it wrote */
   runIter(): number;
+  /** one BPF_PROG_TEST_RUN in a worker thread */
+  testRunAsync(o: { data: Buffer }): Promise<{ retval: number; durationNs: number }>;
   close(): void;
 }
 

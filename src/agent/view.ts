@@ -47,6 +47,8 @@ export interface AgentState {
   /** the cgroup the socket LB hooks are on, or why they are not */
   readonly sockCgroup: SockCgroup;
   readonly sweepMs: number;
+  /** where the conntrack sweep runs (the kernel, or the agent's JS where ct_sweep.o does not load), and why */
+  readonly ctSweep: { kernel: boolean; detail: string; lastMs?: number; fallbacks?: number };
   /** LoadBalancer address announcement (absent until the first sync is done) */
   readonly announcer?: Announcer;
   /** whether new flows netfilter conntrack tracks are left to it (switch-on), and why */
@@ -152,6 +154,7 @@ export class StatusView implements AgentView {
       { name: 'socket LB hooks (kernel)', ok: sockKernel.ok, detail: sockKernel.detail },
       sockLbCheck(opts.socketLb, sockKernel, this.a.sockCgroup, attacher?.cgroupAttachments() ?? []),
       { name: 'socket LB: connected UDP, backend removed', ok: true, detail: reapDetail(sockKernel, this.a.sweepMs) },
+      { name: 'conntrack sweep', ok: true, detail: ctSweepDetail(this.a.ctSweep, this.a.sweepMs) },
       ...[...(attacher?.errors.values() ?? [])].map((e) => ({ name: `attach ${e.kind} ${e.ifname}`, ok: false, detail: e.error })),
     ];
   }
@@ -175,4 +178,11 @@ export class StatusView implements AgentView {
   health() {
     return this.a.tracker.info();
   }
+}
+
+function ctSweepDetail(c: AgentState['ctSweep'], sweepMs: number): string {
+  const where = c.kernel ? 'in the kernel (bpf/ct_sweep.c)' : `in the agent, reading the whole table (${c.detail})`;
+  const last = c.lastMs === undefined ? '' : `; last ${c.lastMs.toFixed(1)} ms`;
+  const fb = c.kernel && c.fallbacks ? `; ${c.fallbacks} passes also read the table (entries of reaped backends)` : '';
+  return `every ${sweepMs / 1000} s, ${where}${last}${fb}`;
 }

@@ -272,6 +272,8 @@ export class BpfProgram {
   }
   /** One pass of an iterator program (e.g. iter/udp) over this network namespace. */
   runIter(): number { return this.#n.runIter(); }
+  /** One BPF_PROG_TEST_RUN in a worker thread, for a program run for what it does to maps (bpf/ct_sweep.c). */
+  testRunAsync(o: { data: Buffer }): Promise<{ retval: number; durationNs: number }> { return this.#n.testRunAsync(o); }
   close(): void { this.#n.close(); }
 }
 

@@ -75,12 +75,12 @@ export class Datapath {
     this.cpus = obj.map(C.MAP.drops).possibleCpus;
   }
 
+  /** The maps' sizes here (another object loaded against the pins, e.g. ct_sweep.o, needs them). */
+  static readonly SIZES = { ct: 4096, services: 256, backends: 256, slots: 1024, maglev: 256, revnat: 256, affinity: 256, src_ranges: 256, stats: 256, frags: 256 };
+
   static async open(tag: string): Promise<Datapath> {
     const pinPath = `/sys/fs/bpf/xlbt-${tag}-${process.pid}`;
-    const obj = await loadObject(XLB_OBJ, {
-      pinPath,
-      maxEntries: { ct: 4096, services: 256, backends: 256, slots: 1024, maglev: 256, revnat: 256, affinity: 256, src_ranges: 256, stats: 256, frags: 256 },
-    });
+    const obj = await loadObject(XLB_OBJ, { pinPath, maxEntries: Datapath.SIZES });
     C.verifyLayout(obj);
     return new Datapath(obj, pinPath);
   }

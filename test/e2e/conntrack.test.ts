@@ -16,9 +16,9 @@ import assert from 'node:assert/strict';
 import { addrOf, buildTopology, FAMILIES, httpUrl, type IpFamily, type Topology, type TopoPod } from '../helpers/topology.js';
 import { helperScript } from '../helpers/topology.js';
 import { startPodServers } from '../helpers/podserver.js';
-import { XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
+import { cliPath, XlbCluster, HTTP_PORT, UDP_PORT, type SvcDef, type EpDef } from '../helpers/cluster.js';
 import { steadyIn } from '../helpers/steady.js';
-import { sweepStale, waitForOutput, type Netns } from '../helpers/netns.js';
+import { run, sweepStale, waitForOutput, type Netns } from '../helpers/netns.js';
 import { eventually } from '../helpers/e2e.js';
 
 const TAG = 'ct';
@@ -218,4 +218,18 @@ test('a Service whose endpoint is the node\'s own address (hostNetwork): pods on
       }
     });
   }
+});
+
+test('the conntrack sweep runs in the kernel (bpf/ct_sweep.c) where the kernel loads it, and xlb status says where and how long it took', async () => {
+  let detail = '';
+  await eventually('a sweep reported', async () => {
+    for (const node of ['node1', 'node2']) {
+      const out = (await run(process.execPath, [cliPath(), 'status', '-o', 'json', '--socket', c.socket(node)], { timeoutMs: 40_000 })).stdout;
+      const st = JSON.parse(out) as { kernel: { checks: Array<{ name: string; ok: boolean; detail: string }> } };
+      detail = st.kernel.checks.find((x) => x.name === 'conntrack sweep')?.detail ?? '';
+      if (!/last [\d.]+ ms/.test(detail)) return false;
+    }
+    return true;
+  }, 15_000);
+  assert.match(detail, /in the kernel \(bpf\/ct_sweep\.c\)/);
 });
