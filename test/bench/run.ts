@@ -37,16 +37,17 @@ export interface BenchConfig {
   latencyRate: number; latencyMs: number; budgetS: number;
   /** how long a mode may take to start serving before it counts as failed */
   readyTimeoutS: number;
-  /** between two windows, the longest wait for the host's CPU to be quiet again (settle.ts) */
-  settleMaxS: number;
+  /** between two windows, the longest wait for the host's CPU to be quiet again, and the interval
+   *  its busy share is measured over (settle.ts) */
+  settleMaxS: number; settleSampleMs: number;
 }
 
 export function config(quick: boolean): BenchConfig {
   return quick
     // --quick proves every row runs and gives a figure (test/bench/bench.test.ts), not its value:
     // one second per workload is enough for iperf3 TCP, wrk and 200 timed requests to report.
-    ? { quick, durationS: 1, reps: 1, bigReps: 1, bigServices: 100, connReps: 1, connRepS: 1, bulkReps: 1, bulkRepS: 1, bulkWarmS: 0, latencyRate: 200, latencyMs: 1000, budgetS: 110, readyTimeoutS: 20, settleMaxS: 5 }
-    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, connReps: 4, connRepS: 2, bulkReps: 4, bulkRepS: 1, bulkWarmS: 1, latencyRate: 500, latencyMs: 5000, budgetS: 840, readyTimeoutS: 120, settleMaxS: SETTLE_DEFAULTS.maxS };
+    ? { quick, durationS: 1, reps: 1, bigReps: 1, bigServices: 100, connReps: 1, connRepS: 1, bulkReps: 1, bulkRepS: 1, bulkWarmS: 0, latencyRate: 200, latencyMs: 1000, budgetS: 110, readyTimeoutS: 20, settleMaxS: 2, settleSampleMs: 250 }
+    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, connReps: 4, connRepS: 2, bulkReps: 4, bulkRepS: 1, bulkWarmS: 1, latencyRate: 500, latencyMs: 5000, budgetS: 840, readyTimeoutS: 120, settleMaxS: SETTLE_DEFAULTS.maxS, settleSampleMs: SETTLE_DEFAULTS.sampleMs };
 }
 
 type Better = 'higher' | 'lower';
@@ -353,12 +354,12 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
   let prev: { mode: string; ref: number } | null = null;
   const beginWindow = async (mode: Mode): Promise<void> => {
     if (prev) {
-      const s = await betweenModes(prev.mode, mode.name, namespaces, prev.ref, { ...SETTLE_DEFAULTS, maxS: cfg.settleMaxS });
+      const s = await betweenModes(prev.mode, mode.name, namespaces, prev.ref, { ...SETTLE_DEFAULTS, maxS: cfg.settleMaxS, sampleMs: cfg.settleSampleMs });
       between.push(s);
       process.stderr.write(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] between ${s.after} and ${s.before}: ${s.conntrackFlushed} conntrack entries flushed, `
         + `settled in ${s.settleS.toFixed(1)} s (CPU busy ${s.busy.map((b) => b.toFixed(2)).join(' ')} vs ${s.busyRef.toFixed(2)} before ${s.after}${s.quiet ? '' : ', not quiet in time'})${s.error ? `; ${s.error}` : ''}\n`);
     }
-    prev = { mode: mode.name, ref: await sampleBusy(SETTLE_DEFAULTS.sampleMs) };
+    prev = { mode: mode.name, ref: await sampleBusy(cfg.settleSampleMs) };
   };
   const small = benchServices(topo, 0);
   for (let r = 0; r < (rec.wants(SMALL_ROWS) ? cfg.reps : 0); r++) {

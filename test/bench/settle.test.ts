@@ -14,7 +14,7 @@ test('between modes: /proc/stat busy share, quiet against the level before the p
   assert.equal(busyBetween(a, a), 0, 'no time passed');
   assert.throws(() => parseCpu('intr 1 2 3\n'), /no aggregate cpu line/);
   assert.ok(isQuiet(0.45, 0.4, 0.1) && !isQuiet(0.55, 0.4, 0.1));
-  assert.ok(SETTLE_DEFAULTS.maxS <= 30 && config(false).settleMaxS <= 30 && config(true).settleMaxS <= 5);
+  assert.ok(SETTLE_DEFAULTS.maxS <= 30 && config(false).settleMaxS <= 30 && config(true).settleMaxS <= 2 && config(true).settleSampleMs <= 250);
 });
 
 test('between modes: the wait ends at the first quiet interval, or at its bound', async () => {
