@@ -2,6 +2,9 @@
 // pod, kube-proxy-style iptables, kube-proxy-style nftables, xlb), measured side by side in
 // ONE run. Repetitions alternate the modes (rotating the order each round) so drift on a shared
 // machine spreads over all of them; each figure is the median of its repetitions.
+// Between two windows (one mode's setup to teardown) every mode starts from the same state:
+// nf_conntrack flushed in the run's namespaces and a bounded wait for the CPU to be as quiet as
+// before the previous window (settle.ts); each step is in the results' extra.betweenModes.
 //   npm run bench [-- --quick] [--json FILE] [--modes direct,iptables,...] [--rows ID,ID,...]
 // The topology is dual stack and every Service set too: the *6 rows are the IPv4 rows' twins in
 // IPv6 (the baselines load their IPv6 rules with ip6tables-restore / nft's ip6 table).
