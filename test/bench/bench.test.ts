@@ -47,5 +47,14 @@ test('bench --quick produces every row with positive figures for available modes
   // IPv6 twins: each baseline's IPv6 ratio to direct is reported beside its IPv4 one
   assert.match(stdout, /IPv6 ratio to direct against the IPv4 one/);
   // judged within the round's window (one here), the paired figures shown
-  assert.match(stdout, /^tcp_nodeport6 nftables +IPv4 +\S+ +IPv6 +\S+ +-?[\d.]+% +(met|NOT met) +paired: IPv6\/IPv4 \S+ vs direct \S+ \(1 window\)$/m);
+  assert.match(stdout, /^tcp_nodeport6 nftables +IPv4 +\S+ +IPv6 +\S+ +-?[\d.]+% +(met|NOT met) +paired: IPv6\/IPv4 \S+ vs direct \S+ \(1 window; per window: 1: [+-][\d.]+%\)$/m);
+  assert.ok(res.twins?.some((t) => t.row === 'tcp_nodeport6' && t.mode === 'nftables' && t.paired?.perWindow.length === 1), 'the twins, per window, in the JSON');
+  // between every two windows (each mode's small and many-Services rounds): conntrack flushed in
+  // the run's namespaces (none left), a bounded settle, each step recorded
+  const steps = res.extra.betweenModes as Array<{ after: string; before: string; conntrackLeft: number; settleS: number; error?: string }>;
+  const windows = Object.entries(res.modes).filter(([, m]) => m.available).length + Object.entries(res.modes).filter(([n, m]) => m.available && n !== 'xlb-peer').length;
+  assert.equal(steps.length, windows - 1);
+  for (const s of steps) assert.ok(!s.error && s.conntrackLeft === 0 && s.settleS <= res.config.settleMaxS + 2, JSON.stringify(s));
+  assert.ok(steps.some((s) => (s as unknown as { conntrackFlushed: number }).conntrackFlushed > 0), 'the NAT baselines left conntrack entries to flush');
+  assert.match(stdout, /^note: between modes \(\d+ steps\): conntrack flushed/m);
 });

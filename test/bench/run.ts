@@ -2,6 +2,9 @@
 // pod, kube-proxy-style iptables, kube-proxy-style nftables, xlb), measured side by side in
 // ONE run. Repetitions alternate the modes (rotating the order each round) so drift on a shared
 // machine spreads over all of them; each figure is the median of its repetitions.
+// Between two windows (one mode's setup to teardown) every mode starts from the same state:
+// nf_conntrack flushed in the run's namespaces and a bounded wait for the CPU to be as quiet as
+// before the previous window (settle.ts); each step is in the results' extra.betweenModes.
 //   npm run bench [-- --quick] [--json FILE] [--modes direct,iptables,...] [--rows ID,ID,...]
 // The topology is dual stack and every Service set too: the *6 rows are the IPv4 rows' twins in
 // IPv6 (the baselines load their IPv6 rules with ip6tables-restore / nft's ip6 table).
@@ -20,6 +23,7 @@ import { startIperfServer, startNginx, NGINX_PORT, type IperfServer } from '../h
 import { iperfTcp, iperfUdp, latencyIn, wrkConnRate } from '../helpers/load.js';
 import { allModes, type Mode } from './modes.js';
 import { Progress, type Stage } from './progress.js';
+import { betweenModes, sampleBusy, summarize, SETTLE_DEFAULTS, type BetweenModes } from './settle.js';
 import { fillerIP, fillerIP6, fillerServices, podEndpoints, type SimpleService } from './services.js';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
@@ -36,14 +40,17 @@ export interface BenchConfig {
   latencyRate: number; latencyMs: number; budgetS: number;
   /** how long a mode may take to start serving before it counts as failed */
   readyTimeoutS: number;
+  /** between two windows, the longest wait for the host's CPU to be quiet again, and the interval
+   *  its busy share is measured over (settle.ts) */
+  settleMaxS: number; settleSampleMs: number;
 }
 
 export function config(quick: boolean): BenchConfig {
   return quick
     // --quick proves every row runs and gives a figure (test/bench/bench.test.ts), not its value:
     // one second per workload is enough for iperf3 TCP, wrk and 200 timed requests to report.
-    ? { quick, durationS: 1, reps: 1, bigReps: 1, bigServices: 100, connReps: 1, connRepS: 1, bulkReps: 1, bulkRepS: 1, bulkWarmS: 0, latencyRate: 200, latencyMs: 1000, budgetS: 110, readyTimeoutS: 20 }
-    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, connReps: 4, connRepS: 2, bulkReps: 4, bulkRepS: 1, bulkWarmS: 1, latencyRate: 500, latencyMs: 5000, budgetS: 840, readyTimeoutS: 120 };
+    ? { quick, durationS: 1, reps: 1, bigReps: 1, bigServices: 100, connReps: 1, connRepS: 1, bulkReps: 1, bulkRepS: 1, bulkWarmS: 0, latencyRate: 200, latencyMs: 1000, budgetS: 110, readyTimeoutS: 20, settleMaxS: 2, settleSampleMs: 250 }
+    : { quick, durationS: 5, reps: 3, bigReps: 2, bigServices: 10_000, connReps: 4, connRepS: 2, bulkReps: 4, bulkRepS: 1, bulkWarmS: 1, latencyRate: 500, latencyMs: 5000, budgetS: 840, readyTimeoutS: 120, settleMaxS: SETTLE_DEFAULTS.maxS, settleSampleMs: SETTLE_DEFAULTS.sampleMs };
 }
 
 type Better = 'higher' | 'lower';
@@ -58,6 +65,8 @@ export interface BenchResult {
   modes: Record<string, { available: boolean; reason?: string }>;
   rows: Array<Omit<Row, 'samples'> & { samples: Record<string, number[]>; median: Record<string, number | null> }>;
   extra: Record<string, unknown>;
+  /** the family twins' judgment (familyTwins), per window included; absent in older results */
+  twins?: FamilyTwin[];
   notes: string[];
 }
 
@@ -336,7 +345,25 @@ function plan(modes: Mode[], cfg: BenchConfig, rec: Recorder, extras: boolean): 
 
 const SMALL_ROWS = ROWS.map((x) => x[0]).filter((id) => !BIG_ROWS.includes(id));
 
-async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Recorder, notes: string[], t0: number, progress: Progress): Promise<void> {
+/** The namespaces of the run's topology (the only ones the step between windows touches). */
+function topologyNamespaces(topo: Topology): string[] {
+  return [topo.client.ns, topo.bridge, ...topo.nodes.map((n) => n.ns), ...topo.pods.map((p) => p.ns)].map((ns) => ns.name);
+}
+
+async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Recorder, notes: string[], t0: number, progress: Progress, between: BetweenModes[]): Promise<void> {
+  // Before every window but the first: the previous window's conntrack entries flushed and the
+  // host quiet again (settle.ts); then the busy share this window's settle will wait for.
+  const namespaces = topologyNamespaces(topo);
+  let prev: { mode: string; ref: number } | null = null;
+  const beginWindow = async (mode: Mode): Promise<void> => {
+    if (prev) {
+      const s = await betweenModes(prev.mode, mode.name, namespaces, prev.ref, { ...SETTLE_DEFAULTS, maxS: cfg.settleMaxS, sampleMs: cfg.settleSampleMs });
+      between.push(s);
+      process.stderr.write(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] between ${s.after} and ${s.before}: ${s.conntrackFlushed} conntrack entries flushed, `
+        + `settled in ${s.settleS.toFixed(1)} s (CPU busy ${s.busy.map((b) => b.toFixed(2)).join(' ')} vs ${s.busyRef.toFixed(2)} before ${s.after}${s.quiet ? '' : ', not quiet in time'})${s.error ? `; ${s.error}` : ''}\n`);
+    }
+    prev = { mode: mode.name, ref: await sampleBusy(cfg.settleSampleMs) };
+  };
   const small = benchServices(topo, 0);
   for (let r = 0; r < (rec.wants(SMALL_ROWS) ? cfg.reps : 0); r++) {
     if (r > 0 && (performance.now() - t0) / 1000 > cfg.budgetS * 0.6) {
@@ -347,6 +374,7 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
     for (let i = 0; i < modes.length; i++) {
       const mode = modes[(i + r) % modes.length];
       progress.begin(`small round ${r + 1}/${cfg.reps}: ${mode.name}`);
+      await beginWindow(mode);
       try {
         await setupMode(topo, mode, small, smallProbes(topo, mode), cfg.readyTimeoutS);
         await smallRound(topo, mode, cfg, rec, r);
@@ -366,6 +394,7 @@ async function runModes(topo: Topology, modes: Mode[], cfg: BenchConfig, rec: Re
       const mode = bigModes[(i + r) % bigModes.length];
       const probes: Array<[string, string]> = mode.name === 'direct' ? [] : [['app1-2', lastFiller], ['app1-2', lastFiller6], ...smallProbes(topo, mode)];
       progress.begin(`${cfg.bigServices} Services round ${r + 1}/${cfg.bigReps}: ${mode.name}`);
+      await beginWindow(mode);
       await rec.measure(BIG_ROWS, mode.name, async () => {
         try {
           const s = await setupMode(topo, mode, big, probes, cfg.readyTimeoutS);
@@ -485,13 +514,15 @@ export async function runBench(cfg: BenchConfig, modeFilter?: string[], rowFilte
   await sweepStale('bench');
   const topo = await buildTopology({ tag: 'bench', podsPerNode: 3, dualStack: true });
   await wireLike(topo); // same link settings for every mode
+  const between: BetweenModes[] = [];
   try {
     await preparePods(topo);
-    await runModes(topo, available, cfg, rec, notes, t0, progress);
+    await runModes(topo, available, cfg, rec, notes, t0, progress, between);
   } finally {
     await topo.teardown();
   }
-  const extra: Record<string, unknown> = {};
+  notes.push(summarize(between));
+  const extra: Record<string, unknown> = { betweenModes: between };
   if (extras) {
     progress.begin();
     extra.datapath = await optionalBench('datapath.js', ['benchDatapath'], { quick: cfg.quick });
@@ -513,7 +544,9 @@ export async function runBench(cfg: BenchConfig, modeFilter?: string[], rowFilte
   const rows = [...rec.rows.values()].map((r) => ({
     ...r, median: Object.fromEntries(modes.map((m) => [m.name, median(r.samples[m.name] ?? [])])),
   }));
-  return { config: cfg, startedAt, durationS: (performance.now() - t0) / 1000, modes: status, rows, extra, notes };
+  const res: BenchResult = { config: cfg, startedAt, durationS: (performance.now() - t0) / 1000, modes: status, rows, extra, notes };
+  res.twins = familyTwins(res);
+  return res;
 }
 
 // ---------- output ----------
@@ -549,7 +582,8 @@ export function renderTable(res: BenchResult): string {
   lines.push('');
   for (const [n, s] of Object.entries(res.modes)) if (!s.available) lines.push(`mode ${n}: not available: ${s.reason}`);
   for (const r of res.rows) for (const [n, e] of Object.entries(r.errors)) lines.push(`${r.id} ${n}: ${e}`);
-  for (const [k, v] of Object.entries(res.extra)) lines.push(`${k}: ${JSON.stringify(v)}`);
+  // the steps between windows are summed up in a note; each one is in the JSON
+  for (const [k, v] of Object.entries(res.extra)) if (k !== 'betweenModes') lines.push(`${k}: ${JSON.stringify(v)}`);
   for (const n of res.notes) lines.push(`note: ${n}`);
   lines.push(`total ${res.durationS.toFixed(0)} s`);
   return lines.join('\n');
@@ -562,18 +596,18 @@ type Samples = Pick<Row, 'samples' | 'windows'>;
  * to teardown in one round): per window both families sampled in, the geometric mean of its
  * IPv6 samples over that of its IPv4 ones; the median of those. null when no window has both.
  */
-export function familyRatio(r4: Samples, r6: Samples, mode: string): { ratio: number; windows: number } | null {
+export function familyRatio(r4: Samples, r6: Samples, mode: string): { ratio: number; windows: number; perWindow: Array<{ window: number; ratio: number }> } | null {
   const [w4, w6] = [r4.windows?.[mode], r6.windows?.[mode]];
   if (!w4 || !w6) return null;
   const gmean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
   const inWindow = (r: Samples, w: number[], id: number) => (r.samples[mode] ?? []).filter((v, i) => w[i] === id && v > 0);
-  const ratios: number[] = [];
+  const perWindow: Array<{ window: number; ratio: number }> = [];
   for (const id of new Set(w4)) {
     const [a, b] = [inWindow(r4, w4, id), inWindow(r6, w6, id)];
-    if (a.length && b.length) ratios.push(gmean(b) / gmean(a));
+    if (a.length && b.length) perWindow.push({ window: id, ratio: gmean(b) / gmean(a) });
   }
-  const m = median(ratios);
-  return m === null ? null : { ratio: m, windows: ratios.length };
+  const m = median(perWindow.map((x) => x.ratio));
+  return m === null ? null : { ratio: m, windows: perWindow.length, perWindow };
 }
 
 export interface FamilyTwin {
@@ -583,8 +617,10 @@ export interface FamilyTwin {
   /** IPv6 ratio to direct over the IPv4 one, less 1: paired within windows when the samples
    *  carry them (see familyTwins), else from the medians (ratio6 / ratio4 - 1) */
   diff: number;
-  /** the paired figures: the mode's and direct's IPv6/IPv4 within their windows, how many windows */
-  paired: { mode: number; direct: number; windows: number } | null;
+  /** the paired figures: the mode's and direct's IPv6/IPv4 within their windows, how many windows;
+   *  perWindow: each window both were sampled in (round), the mode's IPv6/IPv4 and direct's
+   *  in it and diff = mode / direct - 1 (shown only: the judgment stays on the medians above) */
+  paired: { mode: number; direct: number; windows: number; perWindow: Array<{ window: number; mode: number; direct: number; diff: number }> } | null;
   met: boolean;
 }
 
@@ -611,7 +647,11 @@ export function familyTwins(res: BenchResult): FamilyTwin[] {
       if (a == null || !b || c == null || !d) continue;
       const [ratio4, ratio6] = [a / b, c / d];
       const own = familyRatio(r4, r6, mode);
-      const paired = own && direct ? { mode: own.ratio, direct: direct.ratio, windows: Math.min(own.windows, direct.windows) } : null;
+      const perWindow = own && direct ? own.perWindow.flatMap((o) => {
+        const d = direct.perWindow.find((x) => x.window === o.window);
+        return d ? [{ window: o.window, mode: o.ratio, direct: d.ratio, diff: o.ratio / d.ratio - 1 }] : [];
+      }) : [];
+      const paired = own && direct ? { mode: own.ratio, direct: direct.ratio, windows: Math.min(own.windows, direct.windows), perWindow } : null;
       const diff = paired ? paired.mode / paired.direct - 1 : ratio6 / ratio4 - 1;
       out.push({ row: id6, mode, ratio4, ratio6, diff, paired, met: Math.abs(diff) <= TWIN_TOLERANCE });
     }
@@ -622,9 +662,11 @@ export function familyTwins(res: BenchResult): FamilyTwin[] {
 function renderTwins(res: BenchResult): string[] {
   const twins = familyTwins(res);
   if (twins.length === 0) return [];
-  const lines = ['', `IPv6 ratio to direct against the IPv4 one (target: within ${TWIN_TOLERANCE * 100}%; paired: IPv6/IPv4 within each window, the mode's over direct's)`];
+  const lines = ['', `IPv6 ratio to direct against the IPv4 one (target: within ${TWIN_TOLERANCE * 100}%; paired: IPv6/IPv4 within each window, the mode's over direct's; per window: each round's own, the mode's over direct's less 1)`];
   for (const t of twins) {
-    const p = t.paired ? `  paired: IPv6/IPv4 ${fmt(t.paired.mode)} vs direct ${fmt(t.paired.direct)} (${t.paired.windows} window${t.paired.windows === 1 ? '' : 's'})` : '';
+    const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+    const each = t.paired && t.paired.perWindow.length ? `; per window: ${t.paired.perWindow.map((w) => `${w.window + 1}: ${pct(w.diff)}`).join(', ')}` : '';
+    const p = t.paired ? `  paired: IPv6/IPv4 ${fmt(t.paired.mode)} vs direct ${fmt(t.paired.direct)} (${t.paired.windows} window${t.paired.windows === 1 ? '' : 's'}${each})` : '';
     lines.push(`${`${t.row} ${t.mode}`.padEnd(32)}IPv4 ${fmt(t.ratio4).padStart(6)}  IPv6 ${fmt(t.ratio6).padStart(6)}  ${(t.diff * 100).toFixed(1).padStart(6)}%  ${t.met ? 'met' : 'NOT met'}${p}`);
   }
   return lines;

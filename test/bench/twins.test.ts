@@ -95,7 +95,20 @@ test('family twins pair the families within each window: a window\'s load cancel
   // iptables carries no windows: judged on the medians, as before (5/6 vs 4.5/5.4: equal)
   const ipt = t.find((x) => x.mode === 'iptables')!;
   assert.ok(ipt.paired === null && Math.abs(ipt.diff) < 1e-9);
-  assert.match(renderTable(res), /^tcp_clusterip6 xlb .* 0\.0% +met +paired: IPv6\/IPv4 0\.90 vs direct 0\.90 \(3 windows\)$/m);
+  // each window's own pairing is carried and shown: the judgment is the median's (met), and a
+  // reader sees that one window of three missed, not all
+  assert.deepEqual(xlb.paired?.perWindow.map((w) => [w.window, +w.mode.toFixed(4), +w.direct.toFixed(4), +w.diff.toFixed(4)]),
+    [[0, 0.9, 0.9, 0], [1, 0.25, 0.9, -0.7222], [2, 0.9, 0.9, 0]]);
+  assert.match(renderTable(res), /^tcp_clusterip6 xlb .* 0\.0% +met +paired: IPv6\/IPv4 0\.90 vs direct 0\.90 \(3 windows; per window: 1: \+0\.0%, 2: -72\.2%, 3: \+0\.0%\)$/m);
+  // the tolerance and its two-sided reading are unchanged: 5% either way is met, beyond is not
+  for (const [x6, met] of [[1.8 * 1.05 - 1e-6, true], [1.8 * 0.95 + 1e-6, true], [1.8 * 1.051, false], [1.8 * 0.949, false]] as const) {
+    const r = result({ tcp_clusterip: { direct: 6, xlb: 8 }, tcp_clusterip6: { direct: 5.4, xlb: 2 } });
+    Object.assign(r.rows[0], { samples: { direct: [10], xlb: [2] }, windows: { direct: [0], xlb: [0] } });
+    Object.assign(r.rows[1], { samples: { direct: [9], xlb: [x6] }, windows: { direct: [0], xlb: [0] } });
+    const one = familyTwins(r).find((x) => x.mode === 'xlb')!;
+    assert.equal(one.met, met, `IPv6 ${x6}: ${(one.diff * 100).toFixed(2)}%`);
+    assert.equal(one.paired?.perWindow.length, 1);
+  }
   // a window with only one family's samples is left out
   Object.assign(r6, { samples: { ...r6.samples, xlb: [1.8, 1.8, 8.1] }, windows: { ...r6.windows, xlb: [0, 0, 2] } });
   assert.equal(familyRatio(r4, r6, 'xlb')!.windows, 2);
