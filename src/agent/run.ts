@@ -182,7 +182,6 @@ export class Agent implements AgentState {
     // programs and the pinned config's flag kept it running meanwhile.
     this.drain = this.drains.read();
     this.nodeDp.setDrain(this.drain !== undefined);
-    await this.openKernelSweep();
     const adopted = await this.rec.adoptPinned();
     this.log.info({ pinPath: o.pinPath, reused: this.obj.reused.length, ...adopted }, 'datapath loaded');
 
@@ -236,6 +235,9 @@ export class Agent implements AgentState {
     await this.applyEnabled();
     // The links run the new programs now: flows the old ones made meanwhile, then the pins.
     await this.migration.finish(this.obj);
+    // Only now: ct_sweep.o takes xlb.o's maps from their pins, which name the migrated maps
+    // from here on (before, a replaced map's pin is still the old one).
+    await this.openKernelSweep();
     this.announcer = new Announcer({
       node: o.node, source: this.source, obj: this.obj, enabled: () => this.onOff.enabled, enabledByDefault: o.enabledByDefault,
       devices: () => this.deviceLinks, leaseDurationMs: o.announceLeaseDuration * 1000, log: child('announce'),

@@ -100,7 +100,15 @@ test('--conntrack-size changed across a restart under load: the flows are migrat
   const m = all.find((x) => x.name === 'map migration ct');
   assert.ok(m?.ok, JSON.stringify(m));
   assert.match(m.detail, /^migrated (\d+)\/\1 entries \(max_entries \d+ -> 65536\)/);
-  t.diagnostic(`${m.detail}; ${load}`);
+  // The kernel sweep walks the map the pins name once the migration is done: the new ct,
+  // not the old one, and not the JS fallback because the old pin did not match.
+  let sweep: Check | undefined;
+  await eventually('a sweep ran after the restart', async () => {
+    sweep = (await checks()).find((x) => x.name === 'conntrack sweep');
+    return /last /.test(sweep?.detail ?? '');
+  }, 15_000);
+  assert.match(sweep!.detail, /in the kernel \(bpf\/ct_sweep\.c\)/);
+  t.diagnostic(`${m.detail}; ${load}; sweep: ${sweep!.detail}`);
 });
 
 test('a build whose ct value gained a field, and back: fields matched through BTF, the flows kept', { timeout: 240_000 }, async (t) => {
