@@ -163,23 +163,36 @@ function creditReleased(ctFill: BpfMap, released: bigint): void {
 /** The program in build/bpf/ct_sweep.o, and its state map. */
 export const CT_SWEEP_PROG = 'xlb_ct_sweep';
 export const CT_SWEEP_STATE = 'ct_sweep_state';
-// struct xlb_sweep_state: args (now, timeout[8]), result (5 x u64), be_live bitmap
-const ARGS_AT = 0;
-const RESULT_AT = 72;
-const BITMAP_AT = 112;
 // BPF_PROG_TEST_RUN wants a frame for a tc program; the sweep ignores it.
 const FRAME = Buffer.alloc(64);
 
+/** Where struct xlb_sweep_state keeps its parts: read from ct_sweep.o's own BTF at open. */
+export interface SweepLayout { args: number; argsSize: number; result: number; bitmap: number }
+
+/** The layout of xlb_sweep_state from the object's BTF; throws naming what does not fit. */
+export function sweepLayout(obj: Pick<BpfObject, 'btfStruct'>): SweepLayout {
+  const st = obj.btfStruct('xlb_sweep_state');
+  const at = (name: string) => {
+    const m = st.members.find((x) => x.name === name);
+    if (!m) throw new Error(`layout check: struct xlb_sweep_state has no member ${name}`);
+    return m;
+  };
+  const [a, r, b] = [at('a'), at('r'), at('be_live')];
+  // args: now + one timeout per ct state; result: five u64 counters (see bpf/ct_sweep.c)
+  if (a.size !== 8 + 8 * 8 || r.size !== 5 * 8) throw new Error(`layout check: xlb_sweep_state args ${a.size} / result ${r.size} bytes, the agent expects 72 / 40`);
+  return { args: a.offset, argsSize: a.size, result: r.offset, bitmap: b.offset };
+}
+
 /** What a pass left in ct_sweep_state. */
-export function decodeSweepState(b: Buffer): { liveBackends: Set<number>; kept: number; deleted: number; released: bigint; snatPorts: number; unresolved: number } {
+export function decodeSweepState(b: Buffer, l: SweepLayout): { liveBackends: Set<number>; kept: number; deleted: number; released: bigint; snatPorts: number; unresolved: number } {
   const liveBackends = new Set<number>();
-  for (let o = BITMAP_AT; o + 8 <= b.length; o += 8) {
+  for (let o = l.bitmap; o + 8 <= b.length; o += 8) {
     let lo = b.readUInt32LE(o), hi = b.readUInt32LE(o + 4);
-    const base = ((o - BITMAP_AT) / 8) * 64;
+    const base = ((o - l.bitmap) / 8) * 64;
     for (let bit = 0; lo; bit++, lo >>>= 1) if (lo & 1) liveBackends.add(base + bit);
     for (let bit = 32; hi; bit++, hi >>>= 1) if (hi & 1) liveBackends.add(base + bit);
   }
-  const r = (i: number): bigint => b.readBigUInt64LE(RESULT_AT + i * 8);
+  const r = (i: number): bigint => b.readBigUInt64LE(l.result + i * 8);
   return { liveBackends, kept: Number(r(0)), deleted: Number(r(1)), released: r(2), snatPorts: Number(r(3)), unresolved: Number(r(4)) };
 }
 
@@ -196,7 +209,7 @@ export class KernelCtSweep {
   passes = 0;
   fallbacks = 0;
 
-  private constructor(private readonly obj: BpfObject, private readonly prog: BpfProgram, private readonly state: BpfMap) {}
+  private constructor(private readonly obj: BpfObject, private readonly prog: BpfProgram, private readonly state: BpfMap, private readonly layout: SweepLayout) {}
 
   /**
    * Loads ct_sweep.o against the maps xlb.o pinned at opts.pinPath (same maxEntries) and runs
@@ -212,8 +225,9 @@ export class KernelCtSweep {
     rmSync(join(opts.pinPath, CT_SWEEP_STATE), { force: true });
     const obj = await loadObject(file, { pinPath: opts.pinPath, maxEntries: opts.maxEntries, replaceMismatched: false });
     try {
-      const s = new KernelCtSweep(obj, obj.program(CT_SWEEP_PROG), obj.map(CT_SWEEP_STATE));
-      await s.run(Buffer.alloc(72));
+      const layout = sweepLayout(obj);
+      const s = new KernelCtSweep(obj, obj.program(CT_SWEEP_PROG), obj.map(CT_SWEEP_STATE), layout);
+      await s.run(Buffer.alloc(layout.argsSize));
       return s;
     } catch (e) {
       obj.close();
@@ -224,15 +238,15 @@ export class KernelCtSweep {
   private async run(args: Buffer): Promise<ReturnType<typeof decodeSweepState>> {
     const key = Buffer.alloc(4);
     const st = Buffer.alloc(this.state.valueSize);
-    args.copy(st, ARGS_AT);
+    args.copy(st, this.layout.args);
     this.state.update(key, st);
     const { retval } = await this.prog.testRunAsync({ data: FRAME });
     if (retval < 0) throw Object.assign(new Error(`${CT_SWEEP_PROG} returned ${retval}`), { code: 'EIO' });
-    return decodeSweepState(this.state.lookup(key)!);
+    return decodeSweepState(this.state.lookup(key)!, this.layout);
   }
 
   async sweep(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfig, nowNs = process.hrtime.bigint()): Promise<SweepResult> {
-    const args = Buffer.alloc(72);
+    const args = Buffer.alloc(this.layout.argsSize);
     args.writeBigUInt64LE(nowNs, 0);
     for (let i = 0; i < 8; i++) args.writeBigUInt64LE(BigInt(C.ctTimeoutSec(C.CT_STATES[i] ?? 'closed', cfg)) * 1_000_000_000n, 8 + i * 8);
     const r = await this.run(args);

@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadObject, type BpfMap, type BpfObject, type LoadOptions } from '../../src/datapath/bpf.js';
 import * as C from '../../src/datapath/codecs.js';
-import { KernelCtSweep, sweepConntrack, type SweepResult } from '../../src/datapath/ctgc.js';
+import { KernelCtSweep, sweepConntrack, sweepLayout, type SweepResult } from '../../src/datapath/ctgc.js';
 import { bpffsDir, objPath } from './util.js';
 
 const SIZES: LoadOptions['maxEntries'] = { backends: 4096, ct: 16384 };
@@ -166,4 +166,19 @@ test('the kernel sweep credits ct_fill[1] once per flow and never past ct_fill[0
 
 test('KernelCtSweep.open fails with a clear error without the datapath\'s pinned maps', async () => {
   await assert.rejects(KernelCtSweep.open(objPath('ct_sweep'), { maxEntries: SIZES }), /pinned maps/);
+});
+
+test('the agent reads xlb_sweep_state where ct_sweep.o\'s BTF puts it, and refuses a struct it does not know', async () => {
+  const obj = await loadObject(objPath('ct_sweep'), { maxEntries: SIZES });
+  try {
+    const st = obj.btfStruct('xlb_sweep_state');
+    const l = sweepLayout(obj);
+    assert.deepEqual(l, { args: 0, argsSize: 72, result: 72, bitmap: 112 });
+    assert.equal(st.members.find((m) => m.name === 'be_live')?.offset, l.bitmap);
+  } finally {
+    obj.close();
+  }
+  const fake = (members: { name: string; offset: number; size: number }[]) => ({ btfStruct: () => ({ name: 'xlb_sweep_state', size: 1136, members }) });
+  assert.throws(() => sweepLayout(fake([{ name: 'a', offset: 0, size: 72 }, { name: 'r', offset: 72, size: 40 }])), /no member be_live/);
+  assert.throws(() => sweepLayout(fake([{ name: 'a', offset: 0, size: 80 }, { name: 'r', offset: 80, size: 40 }, { name: 'be_live', offset: 120, size: 8 }])), /args 80 \/ result 40/);
 });
