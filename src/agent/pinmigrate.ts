@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { BpfMap, type BpfObject } from '../datapath/bpf.js';
 import { copyEntries, describe, migrateMap, planMigration, type Migration } from '../datapath/migrate.js';
 import * as C from '../datapath/codecs.js';
+import { creditReleased } from '../datapath/ctgc.js';
 import type { Logger } from '../log.js';
 
 /** bpffs refuses names with a dot */
@@ -143,13 +144,7 @@ export class PinMigration {
   /** Flows that did not fit leave the admission count (both entries of a flow count one). */
   private creditDropped(obj: BpfObject, entries: number): void {
     try {
-      const fill = obj.map(C.MAP.ctFill);
-      const made = fill.lookup(C.encodeCtFillKey(0));
-      const cur = fill.lookup(C.encodeCtFillKey(1));
-      const madeN = made ? C.decodeCtFillValue(made) : 0n;
-      let next = (cur ? C.decodeCtFillValue(cur) : 0n) + BigInt(Math.ceil(entries / 2));
-      if (next > madeN) next = madeN;
-      fill.update(C.encodeCtFillKey(1), C.encodeCtFillValue(next));
+      creditReleased(obj.map(C.MAP.ctFill), BigInt(Math.ceil(entries / 2)));
     } catch (e) {
       this.log.warn({ err: String(e) }, 'crediting dropped flows to ct_fill failed');
     }

@@ -147,7 +147,8 @@ export async function sweepConntrack(ct: BpfMap, ctFill: BpfMap, cfg: C.XlbConfi
   return { scanned: count, expired: doomed.length, liveBackends, entries: count - doomed.length, snatPorts };
 }
 
-function creditReleased(ctFill: BpfMap, released: bigint): void {
+/** Flows that left ct return their admission: ct_fill[1] += released, never past ct_fill[0]. */
+export function creditReleased(ctFill: BpfMap, released: bigint): void {
   const key = C.encodeCtFillKey(1);
   const cur = ctFill.lookup(key);
   const made = ctFill.lookup(C.encodeCtFillKey(0));
