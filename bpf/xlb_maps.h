@@ -255,7 +255,9 @@ enum xlb_drop_reason {
 	XLB_DROP_ICMP_INNER = 14,     /* ICMP error about a NATed flow, inner header unusable */
 	XLB_DROP_BAD_SOURCE = 15,     /* new flow from a source no reply may go to (flow_src_ok) */
 	XLB_DROP_BAD_CSUM = 16,       /* IPv6 UDP with checksum zero to a flow of ours (RFC 8200 8.1) */
-	XLB_DROP__MAX = 17,
+	XLB_DROP_CT_CARRY = 17,       /* TCP packet of a flow not yet carried over from a replaced ct
+				       * (config.carry_until): held, TCP sends it again (flow.h) */
+	XLB_DROP__MAX = 18,
 };
 
 enum xlb_config_flags {
@@ -290,7 +292,8 @@ struct xlb_config {
 	__u32 flow_cache_mask;        /* flow_cache max_entries - 1 (a power of two minus one) */
 	__u32 udp_new_timeout;        /* seconds: UDP flows that never got a reply */
 	__u32 sock_flags;             /* enum xlb_sock_flags: socket-level load balancing */
-	__u32 pad2;
+	__u32 carry_until;            /* CLOCK_MONOTONIC seconds: until then the flows of a replaced
+				       * ct may not all be in this one yet (flow_carry_held); 0: off */
 	__u64 netns_cookie;           /* the node's own network namespace (socket LB, host mode) */
 	struct xlb_addr snat_addr6;   /* IPv6 twin of snat_addr (the node's IPv6 address) */
 	struct xlb_addr hairpin_addr6;/* IPv6 twin of hairpin_addr (100::42:1, RFC 6666 discard

@@ -396,6 +396,35 @@ static __always_inline int flow_icmp(const struct xlb_ctx *c, struct xlb_pkt *p)
 	return V_LOCAL;
 }
 
+/* Carry-over (DESIGN §5): a start that replaced the ct map (another layout) copies the old
+ * map's flows into the new one, switches the links to its programs, then copies once more the
+ * flows the previous programs made meanwhile. Until that last copy a packet of such a flow meets
+ * no entry here: translated anew it could reach another backend, passed untranslated the stack
+ * or the client would answer it with a reset, and the connection is lost. So while
+ * config.carry_until (CLOCK_MONOTONIC seconds, a bound the agent clears after its copy) lies
+ * ahead, a TCP packet that misses and is no SYN is dropped and counted (ct_carry) when the
+ * previous programs may have translated its flow: a request to a frontend, anything from a pod
+ * (a local backend's reply), a reply to the SNAT address within the SNAT ports, and at egress a
+ * reply from a local backend's port (flow_host_reply). TCP sends it again after the copy. A SYN
+ * starts a new flow as always; UDP is never held (a datagram at worst meets another backend). */
+static __always_inline int flow_carrying(const struct xlb_config *cfg, const struct xlb_pkt *p,
+					 __u64 now)
+{
+	return cfg->carry_until && p->proto == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN && now / NSEC < cfg->carry_until;
+}
+
+static __always_inline int flow_carry_held(const struct xlb_pkt *p, const struct xlb_config *cfg,
+					   __u8 scope)
+{
+	const struct xlb_addr *snat = p->v6 ? &cfg->snat_addr6 : &cfg->snat_addr;
+	__u16 port = bpf_ntohs(p->dport);
+
+	if (scope == XLB_SCOPE_INTERNAL || lb_lookup(p, scope, cfg))
+		return 1;
+	return addr_eq(&p->daddr, snat) && port >= cfg->snat_port_min && port <= cfg->snat_port_max;
+}
+
 /* Egress of pod veths and node devices: a reply the node itself sends from a Service endpoint
  * in its own namespace (a hostNetwork pod, the API server), which crosses no ingress hook, and
  * a reply of a flow whose request went up the stack (XLB_CT_F_STACK), which netfilter has
@@ -442,6 +471,8 @@ static __always_inline int flow_host_reply_fam(const struct xlb_ctx *c, struct x
 		return V_PASS;
 	ct_key_of(&k, p);
 	v = bpf_map_lookup_elem(&ct, &k);
+	if (!v && flow_carrying(cfg, p, xlb_now()))
+		return flow_drop(XLB_DROP_CT_CARRY);
 	if (!v || !flow_host_owns(&k, v))
 		return V_PASS;
 	if (p->frag == FRAG_FIRST)
@@ -521,6 +552,8 @@ static __always_inline int flow_process_fam(const struct xlb_ctx *c, struct xlb_
 				bpf_map_delete_elem(&ct, &rk);
 			}
 		}
+	} else if (flow_carrying(cfg, p, now) && flow_carry_held(p, cfg, scope)) {
+		return flow_drop(XLB_DROP_CT_CARRY);
 	}
 	return flow_new(c, p, &k, cfg, scope, v, now);
 }

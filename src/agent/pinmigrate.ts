@@ -2,9 +2,11 @@
 // the old maps are opened before the load, which pins each replacement beside its old pin
 // (<name>~new); their entries are migrated into the new maps (./../datapath/migrate.ts)
 // before anything reads them (adoptPinned) and before the links switch to the new programs;
-// after the switch a second pass copies the flows the old programs made meanwhile, and the
-// new pins are renamed over the old ones. A start that dies half way leaves the old pins:
-// the next one migrates again.
+// flows the old programs made meanwhile are copied by catch-up passes (by their creation
+// time, only if absent): one right before the switch, one after it, while the datapath holds
+// the TCP packets it cannot place yet (carry_until, bpf/include/flow.h); then the new pins are
+// renamed over the old ones. A start that dies half way leaves the old pins: the next one
+// migrates again.
 import { existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, type BpfObject } from '../datapath/bpf.js';
@@ -30,10 +32,16 @@ const DATAPATH_STATE = new Set<string>([C.MAP.ct, C.MAP.affinity, C.MAP.frags, C
 const NAMES_IDS = new Set<string>([C.MAP.ct, C.MAP.affinity, C.MAP.slots, C.MAP.revnat, C.MAP.srcRanges]);
 const ID_MAPS = [C.MAP.services, C.MAP.backends] as string[];
 
+/** The datapath's clock stamps entries a tick or two late (bpf/include/clock.h): a catch-up
+ *  reads back this far before the previous pass began. */
+const CATCH_UP_SLACK_NS = 1_000_000_000n;
+
 export class PinMigration {
   readonly results: Migration[] = [];
   #old = new Map<string, BpfMap>();
   #done = false;
+  /** CLOCK_MONOTONIC ns when the last pass over the old maps began */
+  #passStart = 0n;
 
   constructor(private readonly pinPath: string, private readonly log: Logger, private readonly cpus: number) {}
 
@@ -59,6 +67,7 @@ export class PinMigration {
 
   /** After loadObject: carry the replaced maps' entries; closes the old maps not replaced. */
   async migrate(obj: BpfObject): Promise<void> {
+    this.#passStart = process.hrtime.bigint();
     const replaced = new Set(obj.replaced);
     for (const [n, m] of this.#old) {
       if (!replaced.has(n)) {
@@ -98,10 +107,20 @@ export class PinMigration {
     }
   }
 
-  /** After the links switched to the new programs: flows the old ones made meanwhile, then the pins. */
-  async finish(obj: BpfObject): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
+  /** Whether flows the old programs keep making must be caught up (a datapath map was carried). */
+  carrying(): boolean {
+    return !this.#done && this.results.some((r) => r.outcome === 'migrated' && DATAPATH_STATE.has(r.map) && this.#old.has(r.map));
+  }
+
+  /**
+   * Entries the old programs made since the previous pass began, copied where the new map has
+   * none (each alone, BPF_NOEXIST: what the new programs made is kept). Before the link switch
+   * it leaves only the last moments' flows to the pass after it; after the switch, nothing.
+   */
+  async catchUp(obj: BpfObject, when: string): Promise<number> {
+    const since = this.#passStart - CATCH_UP_SLACK_NS;
+    this.#passStart = process.hrtime.bigint();
+    let total = 0;
     for (const r of this.results) {
       const old = this.#old.get(r.map);
       if (!old || r.outcome !== 'migrated' || !DATAPATH_STATE.has(r.map)) continue;
@@ -109,16 +128,25 @@ export class PinMigration {
         const neu = obj.map(r.map);
         const plan = planMigration(old, neu);
         if (typeof plan === 'string') continue;
-        const more = await copyEntries(old, neu, plan, { reserve: this.reserve(r.map), missingOnly: true });
+        const more = await copyEntries(old, neu, plan, { reserve: this.reserve(r.map), missingOnly: true, since });
         r.copied += more.copied;
         r.found += more.copied + more.dropped;
         r.dropped += more.dropped;
+        total += more.copied;
         if (r.map === C.MAP.ct && more.dropped) this.creditDropped(obj, more.dropped);
-        if (more.copied || more.dropped) this.log.info({ map: r.map, copied: more.copied, dropped: more.dropped }, 'entries made by the old programs during the switch carried over');
+        if (more.copied || more.dropped) this.log.info({ map: r.map, copied: more.copied, dropped: more.dropped, when }, 'entries the old programs made meanwhile carried over');
       } catch (e) {
-        this.log.warn({ map: r.map, err: String(e) }, 'second migration pass failed');
+        this.log.warn({ map: r.map, err: String(e), when }, 'catch-up migration pass failed');
       }
     }
+    return total;
+  }
+
+  /** After the links switched to the new programs: flows the old ones made meanwhile, then the pins. */
+  async finish(obj: BpfObject): Promise<void> {
+    if (this.#done) return;
+    await this.catchUp(obj, 'after the link switch');
+    this.#done = true;
     for (const name of obj.replaced) {
       const path = join(this.pinPath, name);
       try {

@@ -54,6 +54,17 @@ const STATE_LINE = {
 /** The queue key of the own Node: no Service key (namespace/name) can take this form. */
 const NODE_KEY = '\0node';
 
+/** The longest the datapath holds TCP packets it cannot place across a ct migration's link
+ *  switch (config.carry_until): the agent ends it after its copy, within milliseconds to a
+ *  fraction of a second; this bound ends it should the agent die in between. */
+const CARRY_BOUND_S = 10;
+const monotonicS = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
+/** A drop reason's count over every CPU. */
+function dropCount(obj: BpfObject, reason: number): number {
+  const v = obj.map(C.MAP.drops).lookup(C.encodeDropKey(reason));
+  return v ? Number(C.decodeDropValue(v)) : 0;
+}
+
 /** The largest table the kernel sweep walks in one program run (bpf/ct_sweep.c). */
 const KERNEL_SWEEP_MAX_ENTRIES = 1 << 20;
 
@@ -169,6 +180,8 @@ export class Agent implements AgentState {
     });
     this.closers.push(() => this.obj.close());
     C.verifyLayout(this.obj);
+    const reasons = this.obj.map(C.MAP.drops).maxEntries;
+    if (reasons !== C.DROP_MAX) throw new Error(`layout check: the BPF object counts ${reasons} drop reasons, codecs name ${C.DROP_MAX}`);
     await this.migration.migrate(this.obj);
     this.rec = new Reconciler(mapsOf(this.obj), { maglevM: o.maglevTableSize, cpus: this.cpus });
     this.nfctKernel = probeNfct(o.netfilterLookup);
@@ -232,9 +245,22 @@ export class Agent implements AgentState {
     const pruned = this.rec.prune();
     if (pruned) this.log.info({ frontends: pruned }, 'removed pinned frontends no Service claims');
     releaseMemory();
+    // A migrated ct: the flows the old programs made during the sync are copied just before the
+    // links switch, and from then until the copy after it the datapath holds the TCP packets it
+    // cannot place (flow_carry_held): the last moment's flows are not reset meanwhile.
+    const carry = this.migration.carrying();
+    if (carry) {
+      await this.migration.catchUp(this.obj, 'before the link switch');
+      this.nodeDp.setCarry(monotonicS() + CARRY_BOUND_S);
+    }
+    const switched = performance.now();
     await this.applyEnabled();
     // The links run the new programs now: flows the old ones made meanwhile, then the pins.
     await this.migration.finish(this.obj);
+    if (carry) {
+      this.nodeDp.setCarry(0);
+      this.log.info({ heldMs: Math.round(performance.now() - switched), packetsHeld: dropCount(this.obj, C.DROP.ct_carry) }, 'conntrack carry-over done');
+    }
     // Only now: ct_sweep.o takes xlb.o's maps from their pins, which name the migrated maps
     // from here on (before, a replaced map's pin is still the old one).
     await this.openKernelSweep();

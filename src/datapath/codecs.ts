@@ -111,10 +111,12 @@ export const DROP_REASONS = [
   { id: 14, key: 'icmp_inner', name: 'ICMP error with unusable inner header' },
   { id: 15, key: 'bad_source', name: 'new flow from a source never answered (0/8, loopback, multicast, class E, subnet broadcast)' },
   { id: 16, key: 'bad_csum', name: 'IPv6 UDP with checksum zero to a flow of ours' },
+  { id: 17, key: 'ct_carry', name: 'TCP packet of a flow not yet carried over from a replaced conntrack table (held; TCP resends it)' },
 ] as const;
 export type DropKey = (typeof DROP_REASONS)[number]['key'];
 export const DROP: Record<DropKey, number> = Object.fromEntries(DROP_REASONS.map((r) => [r.key, r.id])) as Record<DropKey, number>;
-export const DROP_MAX = 17;
+/** XLB_DROP__MAX: the drops map's max_entries (verifyLayout checks it) */
+export const DROP_MAX = DROP_REASONS.length;
 
 // ---- struct layouts (size; member offset and size); checked against BTF by verifyLayout ----
 // Every encoder and decoder below reads its offsets from this table, so the start-time check
@@ -155,7 +157,7 @@ export const LAYOUT = {
     flags: [0, 4], nodeport_min: [4, 2], nodeport_max: [6, 2], maglev_m: [8, 4], ct_limit: [12, 4], hash_seed: [16, 4],
     tcp_syn_timeout: [20, 4], tcp_est_timeout: [24, 4], tcp_fin_timeout: [28, 4], tcp_close_timeout: [32, 4],
     udp_timeout: [36, 4], snat_port_min: [40, 2], snat_port_max: [42, 2], snat_addr: [44, 16], hairpin_addr: [60, 16],
-    flow_cache_gen: [76, 4], flow_cache_mask: [80, 4], udp_new_timeout: [84, 4], sock_flags: [88, 4], netns_cookie: [96, 8],
+    flow_cache_gen: [76, 4], flow_cache_mask: [80, 4], udp_new_timeout: [84, 4], sock_flags: [88, 4], carry_until: [92, 4], netns_cookie: [96, 8],
     snat_addr6: [104, 16], hairpin_addr6: [120, 16],
   }),
 } satisfies Record<string, StructLayout>;
@@ -627,6 +629,10 @@ export interface XlbConfig {
   /** the node's own network namespace (SO_NETNS_COOKIE of the agent's; a counter from 1, so a
    *  safe integer); 0: none */
   netnsCookie: number;
+  /** CLOCK_MONOTONIC seconds (process.hrtime): until then a TCP packet that misses conntrack
+   *  and may belong to a flow of a replaced ct not yet copied is held (flow_carry_held in
+   *  bpf/include/flow.h); 0: off. Set only across a start's map migration (agent/pinmigrate). */
+  carryUntil: number;
 }
 
 /** flow_cache entries per CPU (XLB_FLOW_CACHE_SIZE in bpf/xlb_maps.h) */
@@ -656,7 +662,7 @@ export const DEFAULT_CONFIG: XlbConfig = {
   // default route (a link-local address would be resolved on-link instead)
   snatAddr6: null, hairpinAddr6: '100::42:1',
   flowCacheGen: 1, flowCacheMask: DEFAULT_FLOW_CACHE_SIZE - 1,
-  udpNewTimeout: 30, sockFlags: 0, netnsCookie: 0,
+  udpNewTimeout: 30, sockFlags: 0, netnsCookie: 0, carryUntil: 0,
 };
 
 const CFG = LAYOUT.xlb_config.members;
@@ -686,6 +692,7 @@ export function encodeConfig(c: XlbConfig): Buffer {
   b.writeUInt32LE(c.flowCacheMask >>> 0, CFG.flow_cache_mask);
   b.writeUInt32LE(c.udpNewTimeout, CFG.udp_new_timeout);
   b.writeUInt32LE(c.sockFlags >>> 0, CFG.sock_flags);
+  b.writeUInt32LE(c.carryUntil >>> 0, CFG.carry_until);
   b.writeBigUInt64LE(BigInt(c.netnsCookie), CFG.netns_cookie);
   encodeAddr(c.snatAddr6, b, CFG.snat_addr6);
   encodeAddr(c.hairpinAddr6, b, CFG.hairpin_addr6);
@@ -701,7 +708,7 @@ export function decodeConfig(b: Buffer): XlbConfig {
     snatPortMin: b.readUInt16LE(CFG.snat_port_min), snatPortMax: b.readUInt16LE(CFG.snat_port_max),
     snatAddr: decodeAddr(b, CFG.snat_addr), hairpinAddr: decodeAddr(b, CFG.hairpin_addr),
     flowCacheGen: b.readUInt32LE(CFG.flow_cache_gen), flowCacheMask: b.readUInt32LE(CFG.flow_cache_mask),
-    udpNewTimeout: b.readUInt32LE(CFG.udp_new_timeout), sockFlags: b.readUInt32LE(CFG.sock_flags),
+    udpNewTimeout: b.readUInt32LE(CFG.udp_new_timeout), sockFlags: b.readUInt32LE(CFG.sock_flags), carryUntil: b.readUInt32LE(CFG.carry_until),
     netnsCookie: Number(b.readBigUInt64LE(CFG.netns_cookie)),
     snatAddr6: decodeAddr(b, CFG.snat_addr6), hairpinAddr6: decodeAddr(b, CFG.hairpin_addr6),
   };

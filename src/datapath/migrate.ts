@@ -36,6 +36,8 @@ export interface Plan {
   fieldsDropped: string[];
   /** offset of a u64 "last_seen"/"last_used" in the OLD value: recency order when truncating */
   recency?: number;
+  /** offset of a u64 "created" in the OLD value: what a catch-up pass (CopyOptions.since) reads */
+  created?: number;
   /** what changed, in words */
   change: string;
 }
@@ -105,11 +107,12 @@ export function planMigration(old: BpfMap, neu: BpfMap): Plan | string {
   if (old.flags !== neu.flags) changes.push(`flags 0x${old.flags.toString(16)} -> 0x${neu.flags.toString(16)}`);
   if (layoutChanged) changes.push(`layout key ${old.keySize} -> ${neu.keySize}, value ${old.valueSize} -> ${neu.valueSize} bytes (fields by name through BTF)`);
   const rec = ob?.value?.members.find((m) => (m.name === 'last_seen' || m.name === 'last_used') && m.size === 8 && !m.bitfield);
+  const created = ob?.value?.members.find((m) => m.name === 'created' && m.size === 8 && !m.bitfield);
   return {
     key: k.spans, value: v.spans, keySize: neu.keySize, valueSize: neu.valueSize,
     fieldsAdded: [...k.added.map((f) => `key.${f}`), ...v.added],
     fieldsDropped: [...k.dropped.map((f) => `key.${f}`), ...v.dropped],
-    recency: rec?.offset,
+    recency: rec?.offset, created: created?.offset,
     change: changes.join(', ') || 'unchanged',
   };
 }
@@ -123,6 +126,12 @@ export interface CopyOptions {
   reserve?: number;
   /** only keys the new map lacks (a second pass after the programs switched) */
   missingOnly?: boolean;
+  /**
+   * With missingOnly: only entries created (else last used) at or after this CLOCK_MONOTONIC ns,
+   * each inserted alone and only if absent (BPF_NOEXIST), so an entry the new programs made
+   * meanwhile is never overwritten. The catch-ups around a link switch: few entries, quickly.
+   */
+  since?: bigint;
 }
 
 /**
@@ -137,6 +146,27 @@ export async function copyEntries(old: BpfMap, neu: BpfMap, plan: Plan, o: CopyO
   let idx = Array.from({ length: count }, (_, i) => i);
   let dropped = 0;
   const isArray = neu.type === 'array';
+  const stamp = plan.created ?? plan.recency;
+  if (o.missingOnly && o.since !== undefined && !isArray && stamp !== undefined) {
+    const since = o.since;
+    const k = Buffer.alloc(plan.keySize);
+    const v = Buffer.alloc(plan.valueSize);
+    let copied = 0;
+    for (const i of idx) {
+      if (values.readBigUInt64LE(i * ovs + stamp) < since) continue;
+      k.fill(0);
+      v.fill(0);
+      convert(keys, i * oks, plan.key, k, 0);
+      convert(values, i * ovs, plan.value, v, 0);
+      try {
+        neu.update(k, v, 'noexist');
+        copied++;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EEXIST') dropped++; // EEXIST: the new programs made it
+      }
+    }
+    return { found: count, copied, dropped };
+  }
   if (isArray) {
     const zero = (i: number): boolean => values.subarray(i * ovs, (i + 1) * ovs).every((b) => b === 0);
     const beyond = idx.filter((i) => keys.readUInt32LE(i * oks) >= neu.maxEntries);

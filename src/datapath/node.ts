@@ -37,6 +37,7 @@ export class NodeDatapath {
   private readonly log = child('node');
   /** switched off: new flows go to the stack, xlb's own flows are still translated */
   private draining = false;
+  private carryUntil = 0;
   private written = false;
 
   constructor(private readonly obj: Pick<BpfObject, 'map'>, private readonly s: NodeSettings) {}
@@ -59,12 +60,26 @@ export class NodeDatapath {
       // A new generation with every config write: nothing cached under another config is used.
       flowCacheGen: this.cacheGen(),
       flowCacheMask: Math.max(1, s.flowCacheSize) - 1,
+      carryUntil: this.carryUntil,
       ...s.sock,
     };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
     if (!node.snatAddr) this.log.warn('no node IPv4 address found: remote backends of external IPv4 traffic cannot be SNATed');
     if (node.snatAddr6 === null) this.log.info('no node IPv6 address: IPv6 NodePorts answer on none, remote backends of external IPv6 traffic cannot be SNATed');
     this.written = true;
+  }
+
+  /**
+   * carry_until: CLOCK_MONOTONIC seconds until which a TCP packet that misses conntrack, and may
+   * belong to a flow the replaced ct's programs made, is held instead of translated anew or
+   * passed (flow_carry_held in bpf/include/flow.h); 0 ends the hold. Set across a start's link
+   * switch when the ct map was migrated (agent/pinmigrate.ts).
+   */
+  setCarry(untilS: number): void {
+    this.carryUntil = untilS;
+    if (!this.written) return; // write() brings it with the node's state
+    this.cfg = { ...this.cfg, carryUntil: untilS };
+    this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
   }
 
   /** Drain on or off: the config entry as last written with only that flag changed. */

@@ -5,7 +5,7 @@ import * as C from '../../src/datapath/codecs.js';
 import { buildFragments, buildPacket, buildRawFrame, MAC_A, MAC_B, type PacketSpec } from '../helpers/packet.js';
 import { CLIENT, CLUSTER_IP, FIXTURE_CONFIG, HAIRPIN, LB_IP, MAGLEV_M, NODE, NODE2, POD_A, POD_B, REMOTE_POD, type Datapath } from './harness.js';
 import type { Row, Step } from './rows.js';
-import { DEV_MAC, localReplyRows, tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
+import { CARRYING, DEV_MAC, localReplyRows, tcp as xtcp, vlanTagged } from './xdp.fixtures.js';
 
 const F = C.SVC_FLAG;
 const ptcp = (o: Partial<PacketSpec> = {}): Buffer =>
@@ -361,6 +361,24 @@ export const tcRows: Row[] = [
     pkt: buildPacket({ src: NODE, dst: POD_A, proto: 'ICMP', icmpType: 3, icmpCode: 3, payload: pudp({ dst: NODE, dport: 6443 }).subarray(14) }), verdict: 'OK',
     out: { src: CLUSTER_IP, dst: POD_A, icmpType: 3, icmpCode: 3 },
     check: (o) => { const i = o.icmp?.inner; assert.equal(i?.ip.dst, CLUSTER_IP); assert.equal(i?.dport, 443); },
+  },
+  // carry-over across a ct migration (flow_carry_held): a local backend's reply the new ct
+  // does not know yet is held at its veth and at the egress, never passed untranslated
+  {
+    name: 'carry-over: a local backend\'s SYN-ACK without a ct entry, at its veth: held (ct_carry drop)', prog: 'tc', setup: cip, config: CARRYING,
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'SA' }), verdict: 'SHOT', drops: { ct_carry: 1 },
+  },
+  {
+    name: 'carry-over: a pod\'s SYN to the ClusterIP starts its flow as always', prog: 'tc', setup: cip, config: CARRYING,
+    pkt: ptcp(), verdict: 'OK', out: { dst: POD_B, dport: 8080 },
+  },
+  {
+    name: 'carry-over: a stack flow\'s reply at the egress, its entry not carried yet: held', prog: 'tchost', setup: (d) => { cip(d); d.stackPorts([8080]); }, config: { ...STACK, ...CARRYING },
+    pkt: ptcp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000, flags: 'A' }), verdict: 'SHOT', drops: { ct_carry: 1 },
+  },
+  {
+    name: 'carry-over: UDP from that port at the egress passes untouched', prog: 'tchost', setup: (d) => { cip(d, { proto: 'UDP', port: 53 }); d.stackPorts([8080]); }, config: { ...STACK, ...CARRYING },
+    pkt: pudp({ src: POD_B, dst: POD_A, sport: 8080, dport: 40000 }), verdict: 'OK', unchanged: true,
   },
   // stack_ports: xlb_tc_host looks up ct only for a reply from a port a request went up the
   // stack to, so the node's own traffic at a device's egress costs no hash lookup

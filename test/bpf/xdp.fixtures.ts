@@ -27,6 +27,9 @@ export function lbLocal(d: Datapath, o: { flags?: number; affinity?: number; pro
   d.service({ addr: LB_IP, port: o.port ?? 80, proto: o.proto ?? 'TCP', svcId: 1, backends: [1], flags: o.flags, affinity: o.affinity });
 }
 
+/** A start's carry-over under way: carry_until an hour ahead (CLOCK_MONOTONIC seconds). */
+export const CARRYING: Partial<C.XlbConfig> = { carryUntil: Number(process.hrtime.bigint() / 1_000_000_000n) + 3600 };
+
 /** Same frontend, remote backend 10.244.2.9:8080 (backend 2, other node): SNAT to NODE. */
 function lbRemote(d: Datapath, flags = 0): void {
   d.backend(2, REMOTE_POD, 8080, { local: false });
@@ -558,6 +561,40 @@ export const xdpRows: Row[] = [
   { name: 'ICMP error whose quoted header lacks the ports: counted drop', prog: 'xdp', setup: lbLocal, pkt: buildPacket({ src: '198.51.100.1', dst: LB_IP, proto: 'ICMP', icmpType: 3, icmpCode: 4, payload: quote(tcp({ src: LB_IP, dst: CLIENT }), 20) }), verdict: 'DROP', drops: { icmp_inner: 1 } },
   { name: 'stats: bytes and packets add up per service', prog: 'xdp', setup: lbLocal, before: [{ pkt: tcp() }, { pkt: tcp({ flags: 'A', payload: Buffer.alloc(60) }) }], pkt: tcp({ flags: 'A' }), verdict: 'PASS', stats: { svcId: 1, packets: 3, newFlows: 1, bytes: 40 + 100 + 40 } },
   { name: 'hairpin address is never used for external flows', prog: 'xdp', setup: lbLocal, pkt: tcp({ src: POD_A }), verdict: 'PASS', check: (o) => assert.notEqual(o.ip?.src, HAIRPIN) },
+
+  // ---- carry-over across a ct migration (config.carry_until, flow_carry_held in flow.h) ----
+  {
+    name: 'carry-over: a TCP ACK to a frontend without a ct entry is held (ct_carry drop), no flow made', prog: 'xdp', setup: lbLocal, config: CARRYING,
+    pkt: tcp({ flags: 'A' }), verdict: 'DROP', drops: { ct_carry: 1 }, ct: [{ key: fwdKey(), value: null }],
+  },
+  {
+    name: 'carry-over: a SYN to a frontend starts its flow as always', prog: 'xdp', setup: lbLocal, config: CARRYING,
+    pkt: tcp(), verdict: 'PASS', out: { dst: POD_A, dport: 8080 }, ct: [{ key: fwdKey(), value: { backendId: 1 } }],
+  },
+  {
+    name: 'carry-over: an established flow\'s ACK is translated as always', prog: 'xdp', setup: lbLocal, config: CARRYING,
+    before: [{ pkt: tcp(), verdict: 'PASS' }], pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_A, dport: 8080 },
+  },
+  {
+    name: 'carry-over: a remote backend\'s SYN-ACK to the SNAT address and port, no ct entry: held', prog: 'xdp', setup: (d) => lbRemote(d), config: CARRYING,
+    pkt: tcp({ src: REMOTE_POD, dst: NODE, sport: 8080, dport: 45000, flags: 'SA' }), verdict: 'DROP', drops: { ct_carry: 1 },
+  },
+  {
+    name: 'carry-over: TCP to the node address outside the SNAT ports passes untouched', prog: 'xdp', setup: (d) => lbRemote(d), config: { ...CARRYING, snatPortMin: 40000, snatPortMax: 40999 },
+    pkt: tcp({ src: REMOTE_POD, dst: NODE, sport: 8080, dport: 45000, flags: 'A' }), verdict: 'PASS', unchanged: true,
+  },
+  {
+    name: 'carry-over: TCP to an address that is not ours passes untouched', prog: 'xdp', setup: lbLocal, config: CARRYING,
+    pkt: tcp({ dst: '198.51.100.99', flags: 'A' }), verdict: 'PASS', unchanged: true,
+  },
+  {
+    name: 'carry-over: UDP to a frontend is never held (a new flow)', prog: 'xdp', setup: (d) => lbLocal(d, { proto: 'UDP', port: 53 }), config: CARRYING,
+    pkt: udp(), verdict: 'PASS', out: { dst: POD_A, dport: 8080 }, ct: [{ key: uKey(), value: { backendId: 1 } }],
+  },
+  {
+    name: 'carry-over ended (carry_until passed): that ACK makes a new flow as before', prog: 'xdp', setup: lbLocal, config: { carryUntil: 1 },
+    pkt: tcp({ flags: 'A' }), verdict: 'PASS', out: { dst: POD_A, dport: 8080 }, ct: [{ key: fwdKey(), value: { backendId: 1 } }],
+  },
 ];
 
 /** CT state rows whose packet is a local backend's reply: it arrives at the backend pod's veth

@@ -76,14 +76,19 @@ async function keepAlive(host: string, port: number, end: number, everyMs: numbe
 function oneShot(host: string, port: number): Promise<{ ok: boolean; body: string; err?: string }> {
   return new Promise((resolve) => {
     const sock = net.connect({ host, port });
+    const start = Date.now();
     let got = '';
+    let connectedMs = -1;
+    // what a failure needs to be found in ct dumps and agent logs: the client port, when
+    const where = () => `client port ${sock.localPort ?? '?'}, ${connectedMs < 0 ? 'never connected' : `connected after ${connectedMs} ms`}, ${got.length} bytes read, started ${new Date(start).toISOString()}`;
     const done = (ok: boolean, err?: string) => {
+      const detail = err ? `${err} (${where()})` : undefined;
       sock.destroy();
       const i = got.indexOf('\r\n\r\n');
-      resolve({ ok, body: i >= 0 ? got.slice(i + 4) : '', err });
+      resolve({ ok, body: i >= 0 ? got.slice(i + 4) : '', err: detail });
     };
     sock.setTimeout(REQ_TIMEOUT_MS, () => done(false, 'new: timed out'));
-    sock.on('connect', () => sock.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    sock.on('connect', () => (connectedMs = Date.now() - start, sock.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)));
     sock.on('data', (d) => { got += d.toString(); });
     sock.on('end', () => done(got.startsWith('HTTP/1.1 200')));
     sock.on('error', (e) => done(false, `new: ${e.message}`));

@@ -196,7 +196,7 @@ test('the same sizes, fields swapped: the loader tells by BTF (replaced, not reu
   }
 });
 
-test('the agent side (PinMigration) on xlb.o: a --conntrack-size change carries ct and names its result; pins renamed at finish; a stale ~new removed', { timeout: 120_000 }, async () => {
+test('the agent side (PinMigration) on xlb.o: a --conntrack-size change carries ct and names its result; catch-ups copy the flows the old programs made since, never over the new ones; pins renamed at finish; a stale ~new removed', { timeout: 120_000 }, async () => {
   const pin = `${dir.path}/agent`;
   const C = await import('../../src/datapath/codecs.js');
   const { PinMigration } = await import('../../src/agent/pinmigrate.js');
@@ -218,16 +218,36 @@ test('the agent side (PinMigration) on xlb.o: a --conntrack-size change carries 
     assert.deepEqual(o.replaced, ['ct']);
     await mig.migrate(o);
     assert.deepEqual(mig.results.map((r) => [r.map, r.outcome, r.found, r.copied, r.dropped]), [['ct', 'migrated', 300, 300, 0]]);
-    assert.equal(BpfMap.openPinned(`${pin}/ct`).maxEntries, 2048, 'the old pin stays until finish');
+    const oldCt = BpfMap.openPinned(`${pin}/ct`);
+    assert.equal(oldCt.maxEntries, 2048, 'the old pin stays until finish');
+    assert.ok(mig.carrying(), 'a migrated ct is caught up around the link switch');
+    // The old programs go on making flows after the first copy (created: now), and change an
+    // old one (created long ago: the first copy has it; a catch-up leaves the new map's copy).
+    const flow = (i: number, backendId: number, created: bigint) => C.encodeCtValue({ natAddr: '10.0.0.1', origAddr: '198.51.100.1', natPort: 8080, origPort: 80, backendId, svcId: 3, state: 'established', flags: 0, lastSeen: created, created });
+    const now = () => process.hrtime.bigint();
+    for (let i = 300; i < 310; i++) oldCt.update(ctKey(i), flow(i, 8, now()));
+    oldCt.update(ctKey(5), flow(5, 99, 1n));
+    // the new programs made a flow of one of those tuples themselves: theirs is kept
+    o.map('ct').update(ctKey(309), flow(309, 42, now()));
+    assert.equal(await mig.catchUp(o, 'before the link switch'), 9);
+    const neu = o.map('ct');
+    assert.equal(C.decodeCtValue(neu.lookup(ctKey(300))!).backendId, 8);
+    assert.equal(C.decodeCtValue(neu.lookup(ctKey(309))!).backendId, 42, 'an entry the new programs made is never overwritten');
+    assert.equal(C.decodeCtValue(neu.lookup(ctKey(5))!).backendId, 7, 'an entry of the first copy is not copied again');
+    // after the switch: only what the old programs made since
+    for (let i = 310; i < 314; i++) oldCt.update(ctKey(i), flow(i, 9, now()));
+    oldCt.close();
     await mig.finish(o);
+    assert.ok(!mig.carrying());
     const ct = BpfMap.openPinned(`${pin}/ct`);
     assert.equal(ct.maxEntries, 4096);
-    assert.equal((await ct.lookupBatch()).count, 300);
+    assert.equal((await ct.lookupBatch()).count, 314);
     assert.equal(C.decodeCtValue(ct.lookup(ctKey(123))!).backendId, 7);
+    assert.equal(C.decodeCtValue(ct.lookup(ctKey(313))!).backendId, 9);
     assert.ok(!existsSync(`${pin}/ct~new`));
     ct.close();
     const check = mig.checks().find((c) => c.name === 'map migration ct');
-    assert.deepEqual([check?.ok, check?.detail], [true, 'migrated 300/300 entries (max_entries 2048 -> 4096)']);
+    assert.deepEqual([check?.ok, check?.detail], [true, 'migrated 313/313 entries (max_entries 2048 -> 4096)']);
   } finally {
     o.close();
   }

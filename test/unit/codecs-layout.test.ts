@@ -35,7 +35,7 @@ const config: C.XlbConfig = {
   flags: 6, nodePortMin: 30000, nodePortMax: 32767, maglevM: 16381, ctLimit: 100_000, hashSeed: 0x9e3779b9,
   tcpSynTimeout: 60, tcpEstTimeout: 21600, tcpFinTimeout: 29, tcpCloseTimeout: 10, udpTimeout: 120,
   snatPortMin: 1024, snatPortMax: 65000, snatAddr: '10.0.0.2', hairpinAddr: '169.254.42.1',
-  flowCacheGen: 0xabcdef01, flowCacheMask: 8191, udpNewTimeout: 31, sockFlags: 1, netnsCookie: 4097,
+  flowCacheGen: 0xabcdef01, flowCacheMask: 8191, udpNewTimeout: 31, sockFlags: 1, netnsCookie: 4097, carryUntil: 0x12345678,
   snatAddr6: '2001:db8::2', hairpinAddr6: '100::42:1',
 };
 /** 2001:db8::N */
@@ -163,7 +163,7 @@ const ROWS: Row[] = [
       hash_seed: le32(0x9e3779b9), tcp_syn_timeout: le32(60), tcp_est_timeout: le32(21600), tcp_fin_timeout: le32(29),
       tcp_close_timeout: le32(10), udp_timeout: le32(120), snat_port_min: le16(1024), snat_port_max: le16(65000),
       snat_addr: mapped('10.0.0.2'), hairpin_addr: mapped('169.254.42.1'), flow_cache_gen: le32(0xabcdef01),
-      flow_cache_mask: le32(8191), udp_new_timeout: le32(31), sock_flags: le32(1), netns_cookie: le64(4097n),
+      flow_cache_mask: le32(8191), udp_new_timeout: le32(31), sock_flags: le32(1), carry_until: le32(0x12345678), netns_cookie: le64(4097n),
       snat_addr6: v6(2), hairpin_addr6: Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0, 1]),
     },
     encode: () => C.encodeConfig(config), decode: [C.decodeConfig, config],
