@@ -672,9 +672,9 @@ function renderTwins(res: BenchResult): string[] {
   return lines;
 }
 
-function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[]; rows?: string[]; readme: boolean; readmeFrom?: string } {
+function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: string[]; rows?: string[]; rounds?: number; readme: boolean; readmeFrom?: string } {
   let quick = false, readme = false, json = join(repoRoot, 'tmp/bench/bench-results.json'), modes: string[] | undefined, rows: string[] | undefined;
-  let readmeFrom: string | undefined;
+  let readmeFrom: string | undefined, rounds: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
@@ -683,9 +683,12 @@ function parseArgs(argv: string[]): { quick: boolean; json: string; modes?: stri
     else if (a === '--json' && argv[i + 1]) json = resolve(argv[++i]);
     else if (a === '--modes' && argv[i + 1]) modes = argv[++i].split(',');
     else if (a === '--rows' && argv[i + 1]) rows = argv[++i].split(',');
-    else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb, --rows ID,ID, --readme, --readme-from RESULTS.json)`);
+    else if (a === '--rounds' && argv[i + 1]) {
+      rounds = Number(argv[++i]);
+      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error(`bench: --rounds takes a whole number 1..10, not '${argv[i]}'`);
+    } else throw new Error(`bench: unknown flag '${a}' (flags: --quick, --json FILE, --modes direct,iptables,nftables,xlb, --rows ID,ID, --rounds N, --readme, --readme-from RESULTS.json)`);
   }
-  return { quick, json, modes, rows, readme, readmeFrom };
+  return { quick, json, modes, rows, rounds, readme, readmeFrom };
 }
 
 const README_START = '<!-- bench:start (written by npm run bench -- --readme; do not edit by hand) -->';
@@ -718,7 +721,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!isRoot()) { console.error('bench: needs root (network namespaces, BPF)'); return 1; }
-  const res = await runBench(config(args.quick), args.modes, args.rows);
+  // --rounds: more windows per mode for the small rows (the bulk twins' per-window spread is a
+  // few percent on a 2-core host: more windows, a tighter median)
+  const cfg = config(args.quick);
+  const res = await runBench(args.rounds ? { ...cfg, reps: args.rounds } : cfg, args.modes, args.rows);
   console.log(renderTable(res));
   await mkdir(dirname(args.json), { recursive: true });
   await writeFile(args.json, JSON.stringify(res, null, 2) + '\n');
