@@ -109,6 +109,12 @@ export async function decodeAllMaps(obj: BpfObject, limit = 10_000): Promise<Dec
 const STATS_CHUNK = 2048;
 
 /** Counters of the given frontends, in the order given (Services sorted by the caller). */
+/** One drop reason's count over every CPU (since the drops map was created: it survives restarts). */
+export function dropCount(obj: Pick<BpfObject, 'map'>, reason: number): number {
+  const v = obj.map(C.MAP.drops).lookup(C.encodeDropKey(reason));
+  return v ? Number(C.decodeDropValue(v)) : 0;
+}
+
 export async function readStats(obj: BpfObject, ids: Map<number, { service: string; frontend: string; family?: 4 | 6 }>): Promise<StatsInfo> {
   const stats = obj.map(C.MAP.stats);
   const services: StatsInfo['services'] = [];
@@ -119,12 +125,7 @@ export async function readStats(obj: BpfObject, ids: Map<number, { service: stri
     services.push({ svc: who.service, frontend: who.frontend, ipFamily: FAMILY_NAME[who.family ?? 4], packets: Number(s.packets), bytes: Number(s.bytes), newFlows: Number(s.newFlows) });
   }
   const drops: Record<string, number> = {};
-  const dm = obj.map(C.MAP.drops);
-  for (const r of C.DROP_REASONS) {
-    if (r.id === 0) continue;
-    const v = dm.lookup(C.encodeDropKey(r.id));
-    drops[r.key] = v ? Number(C.decodeDropValue(v)) : 0;
-  }
+  for (const r of C.DROP_REASONS) if (r.id !== 0) drops[r.key] = dropCount(obj, r.id);
   const live = ctLive(obj);
   const cfg = obj.map(C.MAP.config).lookup(C.encodeConfigKey());
   return { services, drops, conntrack: { entries: live, max: cfg ? C.decodeConfig(cfg).ctLimit : 0 } };

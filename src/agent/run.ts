@@ -18,7 +18,7 @@ import { announcedAddresses } from '../model/announce.js';
 import { nodeChange, nodeInfo } from '../model/node.js';
 import type { NodeInfo, ServiceSpec } from '../model/types.js';
 import { releaseMemory } from './memory.js';
-import { ctLive } from './inspect.js';
+import { ctLive, dropCount } from './inspect.js';
 import { createSource, KeyQueue, noAddressReason, type Source } from '../sources/index.js';
 import { proxyHealth, wantsHealthCheck } from '../api/health.js';
 import { splitHostPort } from './options.js';
@@ -59,11 +59,6 @@ const NODE_KEY = '\0node';
  *  fraction of a second; this bound ends it should the agent die in between. */
 const CARRY_BOUND_S = 10;
 const monotonicS = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
-/** A drop reason's count over every CPU. */
-function dropCount(obj: BpfObject, reason: number): number {
-  const v = obj.map(C.MAP.drops).lookup(C.encodeDropKey(reason));
-  return v ? Number(C.decodeDropValue(v)) : 0;
-}
 
 /** The largest table the kernel sweep walks in one program run (bpf/ct_sweep.c). */
 const KERNEL_SWEEP_MAX_ENTRIES = 1 << 20;
@@ -249,6 +244,7 @@ export class Agent implements AgentState {
     // links switch, and from then until the copy after it the datapath holds the TCP packets it
     // cannot place (flow_carry_held): the last moment's flows are not reset meanwhile.
     const carry = this.migration.carrying();
+    const heldBefore = carry ? dropCount(this.obj, C.DROP.ct_carry) : 0;
     if (carry) {
       await this.migration.catchUp(this.obj, 'before the link switch');
       this.nodeDp.setCarry(monotonicS() + CARRY_BOUND_S);
@@ -259,7 +255,7 @@ export class Agent implements AgentState {
     await this.migration.finish(this.obj);
     if (carry) {
       this.nodeDp.setCarry(0);
-      this.log.info({ heldMs: Math.round(performance.now() - switched), packetsHeld: dropCount(this.obj, C.DROP.ct_carry) }, 'conntrack carry-over done');
+      this.log.info({ heldMs: Math.round(performance.now() - switched), packetsHeld: dropCount(this.obj, C.DROP.ct_carry) - heldBefore }, 'conntrack carry-over done');
     }
     // Only now: ct_sweep.o takes xlb.o's maps from their pins, which name the migrated maps
     // from here on (before, a replaced map's pin is still the old one).

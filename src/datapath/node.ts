@@ -77,17 +77,21 @@ export class NodeDatapath {
    */
   setCarry(untilS: number): void {
     this.carryUntil = untilS;
-    if (!this.written) return; // write() brings it with the node's state
-    this.cfg = { ...this.cfg, carryUntil: untilS };
+    this.rewrite({ carryUntil: untilS });
+  }
+
+  /** The config entry as last written with `change`; before the first write() nothing: it
+   *  brings the flags and carry_until with the node's state. */
+  private rewrite(change: Partial<C.XlbConfig>): void {
+    if (!this.written) return;
+    this.cfg = { ...this.cfg, ...change };
     this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
   }
 
   /** Drain on or off: the config entry as last written with only that flag changed. */
   setDrain(on: boolean): void {
     this.draining = on;
-    if (!this.written) return; // write() brings the flag with the node's state
-    this.cfg = { ...this.cfg, flags: this.flags(), flowCacheGen: this.cacheGen() };
-    this.obj.map(C.MAP.config).update(C.encodeConfigKey(), C.encodeConfig(this.cfg));
+    this.rewrite({ flags: this.flags(), flowCacheGen: this.cacheGen() });
   }
 
   /** A new generation with every config write; 0 (off) while draining, so every packet of a
